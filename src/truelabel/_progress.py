@@ -1,0 +1,61 @@
+"""Rich progress for long operations, silent when not wanted.
+
+``progress(total, description)`` yields a callable ``advance(n)``. It prints only when
+``enabled`` (the CLI turns it on; library calls default to quiet unless the
+``TRUELABEL_PROGRESS`` environment variable is ``1``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+__all__ = ["progress", "set_progress"]
+
+_ENABLED: bool | None = None
+
+
+def set_progress(enabled: bool | None) -> None:
+    """Turn progress bars on or off globally (``None`` = follow ``TRUELABEL_PROGRESS``)."""
+    global _ENABLED
+    _ENABLED = enabled
+
+
+def _enabled() -> bool:
+    if _ENABLED is not None:
+        return _ENABLED
+    return os.environ.get("TRUELABEL_PROGRESS", "0") == "1"
+
+
+@contextmanager
+def progress(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
+    """Context manager yielding ``advance(n)``; shows a Rich bar when enabled."""
+    if not _enabled():
+        yield lambda n=1: None
+        return
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance
+        if total is not None:
+            bar.update(task, completed=total)

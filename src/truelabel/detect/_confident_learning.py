@@ -1,0 +1,254 @@
+"""Confident learning: per-class thresholds, the confident joint and the noise matrices.
+
+Northcutt, Jiang & Chuang (2021), "Confident Learning: Estimating Uncertainty in Dataset
+Labels", JAIR 70. Every statistic here is a per-class sum or a K x K count, computed in one
+streaming pass over row chunks, so memory stays O(chunk x K) whatever N is.
+
+Conventions: ``joint[s, y]`` is P(given label = s, true label = y); ``noise_matrix[s, y]``
+is P(given = s | true = y) (columns sum to 1); ``inverse_noise_matrix[y, s]`` is
+P(true = y | given = s) (columns sum to 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import check_labels, check_pred_probs, iter_chunks
+
+__all__ = [
+    "NoiseEstimate",
+    "compute_confident_joint",
+    "estimate_joint",
+    "estimate_noise_matrices",
+]
+
+_EPS = 1e-6
+
+
+def _self_confidence(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
+    """p[i, labels[i]] as float64, one gather."""
+    return pred_probs[np.arange(labels.shape[0]), labels].astype(np.float64)
+
+
+def _thresholds(labels: np.ndarray, pred_probs: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-class threshold t_k = mean of p[i, k] over items given label k."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    sums = np.bincount(labels, weights=_self_confidence(labels, pred_probs), minlength=n_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = sums / counts
+    # a class with no given examples never becomes confident
+    return np.where(counts > 0, t, np.inf)
+
+
+def _confident_pass(
+    labels: np.ndarray, pred_probs: np.ndarray, thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One streaming pass: (confident guess per item or -1, argmax per item)."""
+    n = labels.shape[0]
+    guess = np.empty(n, dtype=np.int64)
+    argmax = np.empty(n, dtype=np.int64)
+    t = (thresholds - _EPS).astype(pred_probs.dtype)
+    for sl in iter_chunks(n):
+        block = pred_probs[sl]
+        above = block >= t
+        masked = np.where(above, block, -1.0)
+        g = masked.argmax(axis=1)
+        g[~above.any(axis=1)] = -1
+        guess[sl] = g
+        argmax[sl] = block.argmax(axis=1)
+    return guess, argmax
+
+
+def _round_preserving_row_totals(mat: np.ndarray) -> np.ndarray:
+    """Round each row to integers whose sum equals the rounded row total (largest remainder)."""
+    totals = np.round(mat.sum(axis=1)).astype(np.int64)
+    floor = np.floor(mat).astype(np.int64)
+    remainder = mat - floor
+    missing = totals - floor.sum(axis=1)
+    order = np.argsort(-remainder, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(mat.shape[1])[None, :], axis=1)
+    return floor + (ranks < missing[:, None]).astype(np.int64)
+
+
+def _calibrate(confident_joint: np.ndarray, label_counts: np.ndarray) -> np.ndarray:
+    """Scale rows so they sum to the given-label counts (Eq. 3 of the paper)."""
+    row_sums = confident_joint.sum(axis=1, keepdims=True).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cal = np.where(row_sums > 0, confident_joint / row_sums, 0.0) * label_counts[:, None]
+    # rows with no confident items keep their count on the diagonal
+    empty = row_sums[:, 0] == 0
+    cal[empty, empty] = label_counts[empty]
+    return cal
+
+
+@dataclass(frozen=True)
+class _ConfidentStats:
+    """What one pass of confident learning learns about a labelled set."""
+
+    confident_joint: np.ndarray  # (K, K) int counts, uncalibrated
+    calibrated: np.ndarray  # (K, K) float counts, rows sum to label counts
+    thresholds: np.ndarray  # (K,)
+    label_counts: np.ndarray  # (K,)
+    guess: np.ndarray  # (N,) confident true-label guess, -1 if none
+    argmax: np.ndarray  # (N,)
+
+
+def _compute_stats(labels: np.ndarray, pred_probs: np.ndarray) -> _ConfidentStats:
+    k = pred_probs.shape[1]
+    thresholds = _thresholds(labels, pred_probs, k)
+    guess, argmax = _confident_pass(labels, pred_probs, thresholds)
+    ok = guess >= 0
+    cj = np.bincount(labels[ok] * k + guess[ok], minlength=k * k).reshape(k, k)
+    counts = np.bincount(labels, minlength=k).astype(np.float64)
+    return _ConfidentStats(
+        confident_joint=cj,
+        calibrated=_calibrate(cj, counts),
+        thresholds=thresholds,
+        label_counts=counts,
+        guess=guess,
+        argmax=argmax,
+    )
+
+
+def compute_confident_joint(
+    labels: np.typing.ArrayLike,
+    pred_probs: np.typing.ArrayLike,
+    *,
+    calibrate: bool = True,
+    return_indices_of_off_diagonals: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Count items by (given label, confidently predicted true label).
+
+    An item counts towards ``[s, y]`` when its given label is ``s`` and ``y`` is the most
+    probable class among those whose probability reaches the class threshold ``t_y`` (the
+    mean probability of ``y`` over items given ``y``). Items confident in no class are not
+    counted.
+
+    Parameters
+    ----------
+    labels : array of shape (n_items,)
+        Given labels, integers in ``[0, n_classes)``.
+    pred_probs : array of shape (n_items, n_classes)
+        Out-of-sample predicted probabilities.
+    calibrate : bool, default True
+        Rescale rows so each sums to the number of items given that label, and round to
+        integers preserving row totals.
+    return_indices_of_off_diagonals : bool, default False
+        Also return the indices of items counted off the diagonal.
+
+    Returns
+    -------
+    confident_joint : ndarray of shape (n_classes, n_classes)
+        Rows are given labels, columns are (estimated) true labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from truelabel.detect import compute_confident_joint
+    >>> p = np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.8], [0.9, 0.1]])
+    >>> compute_confident_joint(np.array([0, 0, 1, 1]), p, calibrate=False)
+    array([[1, 0],
+           [1, 1]])
+    """
+    p = check_pred_probs(pred_probs)
+    y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0])
+    stats = _compute_stats(y, p)
+    cj = (
+        _round_preserving_row_totals(stats.calibrated) if calibrate else stats.confident_joint
+    )
+    if return_indices_of_off_diagonals:
+        off = np.flatnonzero((stats.guess >= 0) & (stats.guess != y))
+        return cj, off
+    return cj
+
+
+@dataclass(frozen=True)
+class NoiseEstimate:
+    """Estimated label-noise statistics of a labelled set.
+
+    Attributes
+    ----------
+    joint : ndarray (n_classes, n_classes)
+        P(given = s, true = y); sums to 1.
+    noise_matrix : ndarray (n_classes, n_classes)
+        P(given = s | true = y); columns sum to 1.
+    inverse_noise_matrix : ndarray (n_classes, n_classes)
+        P(true = y | given = s), indexed ``[y, s]``; columns sum to 1.
+    py : ndarray (n_classes,)
+        Estimated prior of the true labels.
+    ps : ndarray (n_classes,)
+        Observed prior of the given labels.
+    confident_joint : ndarray (n_classes, n_classes)
+        Calibrated confident joint (integer counts).
+    """
+
+    joint: np.ndarray
+    noise_matrix: np.ndarray
+    inverse_noise_matrix: np.ndarray
+    py: np.ndarray
+    ps: np.ndarray
+    confident_joint: np.ndarray
+
+    @property
+    def noise_rate(self) -> float:
+        """Estimated fraction of items whose given label is wrong."""
+        return float(1.0 - np.trace(self.joint))
+
+
+def _estimate_from_stats(stats: _ConfidentStats) -> NoiseEstimate:
+    cal = stats.calibrated
+    total = cal.sum()
+    joint = cal / total if total > 0 else cal
+    ps = joint.sum(axis=1)
+    py = joint.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        noise = np.where(py[None, :] > 0, joint / py[None, :], 0.0)
+        inv = np.where(ps[None, :] > 0, joint.T / ps[None, :], 0.0)
+    k = joint.shape[0]
+    # classes never predicted: identity columns keep the matrices column-stochastic
+    noise[:, py == 0] = np.eye(k)[:, py == 0]
+    inv[:, ps == 0] = np.eye(k)[:, ps == 0]
+    return NoiseEstimate(
+        joint=joint,
+        noise_matrix=noise,
+        inverse_noise_matrix=inv,
+        py=py,
+        ps=ps,
+        confident_joint=_round_preserving_row_totals(cal),
+    )
+
+
+def estimate_noise_matrices(
+    labels: np.typing.ArrayLike, pred_probs: np.typing.ArrayLike
+) -> NoiseEstimate:
+    """Estimate the joint, noise matrix, inverse noise matrix and class priors.
+
+    Parameters
+    ----------
+    labels : array of shape (n_items,)
+    pred_probs : array of shape (n_items, n_classes)
+
+    Returns
+    -------
+    NoiseEstimate
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from truelabel.detect import estimate_noise_matrices
+    >>> p = np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.8], [0.9, 0.1]])
+    >>> est = estimate_noise_matrices(np.array([0, 0, 1, 1]), p)
+    >>> round(est.noise_rate, 2)
+    0.25
+    """
+    p = check_pred_probs(pred_probs)
+    y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0])
+    return _estimate_from_stats(_compute_stats(y, p))
+
+
+def estimate_joint(labels: np.typing.ArrayLike, pred_probs: np.typing.ArrayLike) -> np.ndarray:
+    """P(given label, true label) as a (n_classes, n_classes) array summing to 1."""
+    return estimate_noise_matrices(labels, pred_probs).joint

@@ -1,0 +1,81 @@
+"""Per-item label quality scores in [0, 1]; lower means look at this label first."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_choice, check_labels, check_pred_probs, iter_chunks
+
+__all__ = ["QUALITY_METHODS", "get_label_quality_scores"]
+
+QUALITY_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+_CLIP = 1e-6
+
+
+def _max_other(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
+    """max_{k != labels[i]} p[i, k], streamed by chunks."""
+    out = np.empty(labels.shape[0], dtype=np.float64)
+    for sl in iter_chunks(labels.shape[0]):
+        block = np.array(pred_probs[sl], copy=True)
+        block[np.arange(block.shape[0]), labels[sl]] = -np.inf
+        out[sl] = block.max(axis=1)
+    return out
+
+
+def _normalized_entropy(pred_probs: np.ndarray) -> np.ndarray:
+    out = np.empty(pred_probs.shape[0], dtype=np.float64)
+    k = pred_probs.shape[1]
+    for sl in iter_chunks(pred_probs.shape[0]):
+        p = np.clip(pred_probs[sl].astype(np.float64), _CLIP, None)
+        out[sl] = -(p * np.log(p)).sum(axis=1) / np.log(k)
+    return out
+
+
+def _compute_scores(labels: np.ndarray, pred_probs: np.ndarray, method: str) -> np.ndarray:
+    self_conf = pred_probs[np.arange(labels.shape[0]), labels].astype(np.float64)
+    if method == "self_confidence":
+        return self_conf
+    if method == "normalized_margin":
+        return (self_conf - _max_other(labels, pred_probs) + 1.0) / 2.0
+    # confidence_weighted_entropy: entropy / self-confidence, mapped into [0, 1]
+    ratio = _normalized_entropy(pred_probs) / np.clip(self_conf, _CLIP, None)
+    scores = np.log(ratio + 1.0) / np.clip(ratio, _CLIP, None)
+    return np.clip(scores / max(scores.max(), _CLIP), 0.0, 1.0)
+
+
+def get_label_quality_scores(
+    labels: np.typing.ArrayLike,
+    pred_probs: np.typing.ArrayLike,
+    *,
+    method: str = "self_confidence",
+) -> np.ndarray:
+    """Score every label: in [0, 1], lower = more likely wrong.
+
+    Parameters
+    ----------
+    labels : array of shape (n_items,)
+        Given labels, integers in ``[0, n_classes)``.
+    pred_probs : array of shape (n_items, n_classes)
+        Out-of-sample predicted probabilities (e.g. from
+        :func:`truelabel.out_of_fold_pred_probs`).
+    method : {"self_confidence", "normalized_margin", "confidence_weighted_entropy"}
+        ``self_confidence`` is p(given label); ``normalized_margin`` is
+        (p(given) - max p(other) + 1) / 2; ``confidence_weighted_entropy`` divides the
+        normalized entropy by the self-confidence.
+
+    Returns
+    -------
+    ndarray of shape (n_items,), float64 in [0, 1]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from truelabel import get_label_quality_scores
+    >>> p = np.array([[0.9, 0.1], [0.3, 0.7]])
+    >>> get_label_quality_scores(np.array([0, 0]), p).round(2)
+    array([0.9, 0.3])
+    """
+    method = check_choice("method", method, QUALITY_METHODS)
+    p = check_pred_probs(pred_probs)
+    y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0])
+    return _compute_scores(y, p, method)

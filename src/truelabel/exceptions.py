@@ -1,0 +1,56 @@
+"""All errors truelabel raises.
+
+Every error derives from :class:`TruelabelError`; specific errors also derive from the
+builtin they replace, so ``except ValueError`` keeps working for callers that do not
+know truelabel.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DataFormatError",
+    "MissingDependencyError",
+    "NotFittedError",
+    "TruelabelError",
+    "ValidationError",
+]
+
+
+class TruelabelError(Exception):
+    """Root of every error raised by truelabel."""
+
+
+class ValidationError(TruelabelError, ValueError):
+    """An argument has the wrong type, shape or value.
+
+    The message names the argument, the bad value, what was expected and how to fix it.
+    """
+
+    def __init__(self, argument: str, problem: str, fix: str | None = None) -> None:
+        self.argument = argument
+        self.problem = problem
+        self.fix = fix
+        message = f"{argument}: {problem}"
+        if fix:
+            message += f"; {fix}"
+        super().__init__(message)
+
+
+class DataFormatError(ValidationError):
+    """A file or table cannot be read as the data truelabel expects."""
+
+
+class NotFittedError(TruelabelError, ValueError, AttributeError):
+    """A method that needs a fitted estimator was called before ``fit``."""
+
+
+class MissingDependencyError(TruelabelError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{purpose} needs the optional package {package!r}; "
+            f"install it with: pip install 'truelabel[{extra}]'"
+        )

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+@pytest.fixture
+def shared_datasets() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"needs the shared datasets at {SHARED} (present in CI, absent in a fresh clone)")
+    return SHARED
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture
+def noisy_problem():
+    """Synthetic pred_probs with known flips: N=3000, K=5, 15% uniform noise."""
+    from truelabel.datasets import make_noisy_labels
+
+    rng = np.random.default_rng(0)
+    n, k = 3000, 5
+    true = rng.integers(0, k, n)
+    noisy, flipped = make_noisy_labels(true, noise_rate=0.15, random_state=1)
+    logits = rng.normal(size=(n, k)) + 3.0 * np.eye(k)[true]
+    return noisy, softmax(logits), flipped, true

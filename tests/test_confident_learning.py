@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from truelabel import (
+    ValidationError,
+    compute_confident_joint,
+    estimate_noise_matrices,
+    find_label_issues,
+    get_label_quality_scores,
+)
+from truelabel.detect import FILTER_METHODS, QUALITY_METHODS
+
+
+def test_confident_joint_counts_by_hand():
+    p = np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.8], [0.7, 0.3]])
+    labels = np.array([0, 0, 1, 1])
+    # thresholds: t0 = 0.85, t1 = 0.55; item 3 (given 1) is confident in neither? p0=.7<.85,
+    # p1=.3<.55 -> not counted; item 2 confident in 1; items 0 confident in 0; item 1 in none
+    cj = compute_confident_joint(labels, p, calibrate=False)
+    assert cj.tolist() == [[1, 0], [0, 1]]
+    cal = compute_confident_joint(labels, p)
+    assert cal.sum(axis=1).tolist() == [2, 2]
+
+
+def test_calibrated_joint_rows_match_label_counts(noisy_problem):
+    labels, p, _, _ = noisy_problem
+    cj = compute_confident_joint(labels, p)
+    assert (cj.sum(axis=1) == np.bincount(labels)).all()
+
+
+def test_noise_matrices_are_stochastic_and_close_to_truth(noisy_problem):
+    labels, p, flipped, _ = noisy_problem
+    est = estimate_noise_matrices(labels, p)
+    np.testing.assert_allclose(est.noise_matrix.sum(axis=0), 1.0, atol=1e-9)
+    np.testing.assert_allclose(est.inverse_noise_matrix.sum(axis=0), 1.0, atol=1e-9)
+    np.testing.assert_allclose(est.joint.sum(), 1.0)
+    assert abs(est.noise_rate - flipped.mean()) < 0.04
+    np.testing.assert_allclose(est.py, 0.2, atol=0.03)
+
+
+@pytest.mark.parametrize("filter_by", FILTER_METHODS)
+def test_every_filter_finds_injected_errors(noisy_problem, filter_by):
+    labels, p, flipped, _ = noisy_problem
+    mask = find_label_issues(labels, p, filter_by=filter_by)
+    assert mask.dtype == bool and mask.shape == labels.shape
+    precision = (mask & flipped).sum() / max(mask.sum(), 1)
+    recall = (mask & flipped).sum() / flipped.sum()
+    assert precision > 0.6, precision
+    assert recall > 0.5, recall
+
+
+def test_both_is_intersection(noisy_problem):
+    labels, p, _, _ = noisy_problem
+    both = find_label_issues(labels, p, filter_by="both")
+    assert not (both & ~find_label_issues(labels, p, filter_by="prune_by_class")).any()
+    assert not (both & ~find_label_issues(labels, p, filter_by="prune_by_noise_rate")).any()
+
+
+def test_ranked_output_is_worst_first(noisy_problem):
+    labels, p, _, _ = noisy_problem
+    ranked = find_label_issues(labels, p, return_ranked=True)
+    scores = get_label_quality_scores(labels, p)
+    assert np.all(np.diff(scores[ranked]) >= 0)
+    assert set(ranked.tolist()) == set(np.flatnonzero(find_label_issues(labels, p)).tolist())
+
+
+def test_float32_and_float64_agree(noisy_problem):
+    labels, p, _, _ = noisy_problem
+    m64 = find_label_issues(labels, p)
+    m32 = find_label_issues(labels, p.astype(np.float32))
+    assert (m64 != m32).sum() <= 2
+
+
+def test_chunked_topn_matches_unchunked(noisy_problem, monkeypatch):
+    import truelabel.detect._filter as f
+
+    labels, p, _, _ = noisy_problem
+    full = find_label_issues(labels, p)
+    monkeypatch.setattr(f, "CHUNK_ROWS", 37)
+    assert (find_label_issues(labels, p) == full).all()
+
+
+def test_min_examples_per_class_keeps_items():
+    labels = np.array([0, 0, 1, 1, 1])
+    p = np.array([[0.1, 0.9]] * 2 + [[0.9, 0.1]] * 3)
+    mask = find_label_issues(labels, p, min_examples_per_class=1)
+    assert (~mask[labels == 0]).sum() >= 1 and (~mask[labels == 1]).sum() >= 1
+
+
+@pytest.mark.parametrize("method", QUALITY_METHODS)
+def test_quality_scores_in_unit_interval_and_rank_errors_low(noisy_problem, method):
+    labels, p, flipped, _ = noisy_problem
+    s = get_label_quality_scores(labels, p, method=method)
+    assert s.min() >= 0 and s.max() <= 1
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(flipped, -s) > 0.9
+
+
+def test_quality_scores_hand_values():
+    p = np.array([[0.6, 0.3, 0.1]])
+    assert get_label_quality_scores([1], p)[0] == pytest.approx(0.3)
+    assert get_label_quality_scores([1], p, method="normalized_margin")[0] == pytest.approx(0.35)
+
+
+def test_bad_filter_name_suggests_closest(noisy_problem):
+    labels, p, _, _ = noisy_problem
+    with pytest.raises(ValidationError, match=r"filter_by: .*did you mean 'prune_by_class'"):
+        find_label_issues(labels, p, filter_by="prune_by_clas")
+
+
+def test_bad_quality_method(noisy_problem):
+    labels, p, _, _ = noisy_problem
+    with pytest.raises(ValidationError, match="method: got 'margin'"):
+        get_label_quality_scores(labels, p, method="margin")
+
+
+def test_frac_noise_out_of_range(noisy_problem):
+    labels, p, _, _ = noisy_problem
+    with pytest.raises(ValidationError, match=r"frac_noise: got 0, expected a value in \(0, 1\]"):
+        find_label_issues(labels, p, frac_noise=0)
