@@ -11,7 +11,9 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 @pytest.fixture
 def shared_datasets() -> Path:
     if not SHARED.is_dir():
-        pytest.skip(f"needs the shared datasets at {SHARED} (present in CI, absent in a fresh clone)")
+        pytest.skip(
+            f"needs the shared datasets at {SHARED} (present in CI, absent in a fresh clone)"
+        )
     return SHARED
 
 

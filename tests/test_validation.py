@@ -35,7 +35,9 @@ def test_pred_probs_inf():
 def test_rows_must_sum_to_one():
     bad = P.copy()
     bad[1] = [0.3, 0.32]
-    with pytest.raises(ValidationError, match=r"rows must sum to 1 \(row 1 sums to 0.62\).*softmax"):
+    with pytest.raises(
+        ValidationError, match=r"rows must sum to 1 \(row 1 sums to 0.62\).*softmax"
+    ):
         find_label_issues(Y, bad)
 
 
@@ -46,7 +48,9 @@ def test_values_outside_unit_interval():
 
 
 def test_label_outside_class_set():
-    with pytest.raises(ValidationError, match=r"labels: label 2 at item 1 is outside the class set \[0, 2\)"):
+    with pytest.raises(
+        ValidationError, match=r"labels: label 2 at item 1 is outside the class set \[0, 2\)"
+    ):
         find_label_issues(np.array([0, 2, 1]), P)
 
 
@@ -61,7 +65,9 @@ def test_length_mismatch():
 
 
 def test_string_labels_explain_encoding():
-    with pytest.raises(ValidationError, match="labels: dtype .* is not integer.*truelabel.Dataset"):
+    with pytest.raises(
+        ValidationError, match=r"labels: dtype .* is not integer.*truelabel.Dataset"
+    ):
         find_label_issues(np.array(["a", "b", "a"]), P)
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from .data import Dataset, LabelEncoding, read_table
 from .detect import (
+    Audit,
+    AuditResult,
+    KNNGraph,
     NoiseEstimate,
+    build_knn_graph,
     compute_confident_joint,
+    estimate_joint,
     estimate_noise_matrices,
     find_label_issues,
+    find_multilabel_issues,
     get_label_quality_scores,
+    get_multilabel_quality_scores,
 )
 from .exceptions import (
     DataFormatError,
@@ -21,16 +29,26 @@ from .model import out_of_fold_pred_probs
 __version__ = "0.1.0"
 
 __all__ = [
+    "Audit",
+    "AuditResult",
     "DataFormatError",
+    "Dataset",
+    "KNNGraph",
+    "LabelEncoding",
     "MissingDependencyError",
     "NoiseEstimate",
     "NotFittedError",
     "TruelabelError",
     "ValidationError",
     "__version__",
+    "build_knn_graph",
     "compute_confident_joint",
+    "estimate_joint",
     "estimate_noise_matrices",
     "find_label_issues",
+    "find_multilabel_issues",
     "get_label_quality_scores",
+    "get_multilabel_quality_scores",
     "out_of_fold_pred_probs",
+    "read_table",
 ]

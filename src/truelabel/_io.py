@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 __all__ = ["atomic_path", "atomic_write"]
 
@@ -34,11 +34,10 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 @contextmanager
 def atomic_write(
     target: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8"
-) -> Iterator[IO]:  # type: ignore[type-arg]
+) -> Iterator[IO[Any]]:
     """Open a temporary file for writing; rename it onto ``target`` when the block succeeds."""
     with atomic_path(target) as tmp:
-        kwargs = {} if "b" in mode else {"encoding": encoding}
-        with open(tmp, mode, **kwargs) as fh:  # noqa: PTH123
+        with open(tmp, mode, encoding=None if "b" in mode else encoding) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

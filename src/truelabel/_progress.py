@@ -41,7 +41,11 @@ def _enabled() -> bool:
 def progress(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
     """Context manager yielding ``advance(n)``; shows a Rich bar when enabled."""
     if not _enabled():
-        yield lambda n=1: None
+
+        def noop(n: int = 1) -> None:
+            return None
+
+        yield noop
         return
     columns = (
         SpinnerColumn(),

@@ -89,7 +89,9 @@ def make_noisy_multilabels(
     y = np.asarray(labels)
     if y.ndim != 2 or not np.isin(y, (0, 1)).all():
         raise ValidationError(
-            "labels", f"expected a 0/1 matrix, got shape {y.shape}", "pass a (n_items, n_classes) 0/1 array"
+            "labels",
+            f"expected a 0/1 matrix, got shape {y.shape}",
+            "pass a (n_items, n_classes) 0/1 array",
         )
     if not 0.0 <= noise_rate < 1.0:
         raise ValidationError("noise_rate", f"got {noise_rate}", "pass a value in [0, 1)")

@@ -156,9 +156,7 @@ def compute_confident_joint(
     p = check_pred_probs(pred_probs)
     y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0])
     stats = _compute_stats(y, p)
-    cj = (
-        _round_preserving_row_totals(stats.calibrated) if calibrate else stats.confident_joint
-    )
+    cj = _round_preserving_row_totals(stats.calibrated) if calibrate else stats.confident_joint
     if return_indices_of_off_diagonals:
         off = np.flatnonzero((stats.guess >= 0) & (stats.guess != y))
         return cj, off

@@ -56,7 +56,9 @@ def _class_slices(labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _top_rows_per_column(
-    rows: np.ndarray, values_fn, n_per_col: np.ndarray  # type: ignore[no-untyped-def]
+    rows: np.ndarray,
+    values_fn,
+    n_per_col: np.ndarray,
 ) -> np.ndarray:
     """Rows holding the ``n_per_col[c]`` largest values of each column, merged over chunks.
 
@@ -110,7 +112,9 @@ def _prune_by_noise_rate(
     return mask
 
 
-def _lowest_per_class(labels: np.ndarray, scores: np.ndarray, n_per_class: np.ndarray) -> np.ndarray:
+def _lowest_per_class(
+    labels: np.ndarray, scores: np.ndarray, n_per_class: np.ndarray
+) -> np.ndarray:
     """Mask of the n_per_class[s] lowest-scoring items within each given class s."""
     k = n_per_class.shape[0]
     order = np.lexsort((scores, labels))  # by class, then score ascending

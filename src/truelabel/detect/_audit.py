@@ -1,0 +1,251 @@
+"""The Audit facade: run registered detectors on one shared context, collect one table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._progress import progress
+from .._validation import check_features, check_labels, check_pred_probs
+from ..exceptions import ValidationError
+from . import _duplicates, _label_detector, _outliers  # noqa: F401  (register detectors)
+from ._base import AuditContext, available_detectors, get_detector
+from ._confident_learning import NoiseEstimate
+
+__all__ = ["Audit", "AuditResult"]
+
+
+@dataclass
+class AuditResult:
+    """What an audit found.
+
+    Attributes
+    ----------
+    issues : DataFrame
+        One row per item, indexed like the input: ``is_<type>_issue`` and ``<type>_score``
+        for every issue type run (scores in [0, 1], lower = worse), plus ``given_label``,
+        ``suggested_label`` and ``near_duplicate_set`` where applicable.
+    summary : dict
+        Counts per issue type and per class, the estimated noise matrix and noise rate.
+    noise : NoiseEstimate or None
+        Confident-learning estimate of the label noise (when labels were audited).
+    pred_probs : ndarray or None
+        The probabilities the label detector used (after any kNN blending).
+    """
+
+    issues: pd.DataFrame
+    summary: dict[str, Any]
+    noise: NoiseEstimate | None = None
+    pred_probs: np.ndarray | None = None
+    info: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def label_issues(self) -> pd.DataFrame:
+        """Flagged label issues, worst first."""
+        if "is_label_issue" not in self.issues:
+            raise ValidationError("issue_types", "the label check did not run", "pass labels")
+        flagged = self.issues[self.issues["is_label_issue"]]
+        return flagged.sort_values("label_score", kind="stable")
+
+    def write_report(self, path: str | Path, **kwargs: Any) -> Path:
+        """Write the self-contained HTML report (see :mod:`truelabel.report`)."""
+        from ..report import write_report
+
+        return write_report(path, self.issues, self.summary, **kwargs)
+
+
+class Audit:
+    """Find label issues, outliers and near-duplicates in one pass over shared statistics.
+
+    Parameters
+    ----------
+    issue_types : dict, optional
+        ``{issue_type: {setting: value}}``; default: every registered type whose inputs are
+        present (``label`` needs labels plus pred_probs or features; ``outlier`` features or
+        pred_probs; ``near_duplicate`` features).
+    n_neighbors : int, default 10
+        Neighbours in the shared kNN graph.
+    knn_method : {"auto", "exact", "hnsw"}
+    random_state : int, default 0
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from truelabel import Audit
+    >>> X, y = load_iris(return_X_y=True)
+    >>> y = y.copy(); y[[0, 60, 120]] = [1, 2, 0]  # three wrong labels
+    >>> result = Audit(random_state=0).run(labels=y, features=X)
+    >>> bool(result.issues["is_label_issue"].iloc[[0, 60, 120]].all())
+    True
+    """
+
+    def __init__(
+        self,
+        issue_types: dict[str, dict[str, Any]] | None = None,
+        *,
+        n_neighbors: int = 10,
+        knn_method: str = "auto",
+        random_state: int = 0,
+    ) -> None:
+        self.issue_types = issue_types
+        self.n_neighbors = n_neighbors
+        self.knn_method = knn_method
+        self.random_state = random_state
+
+    def _context(
+        self, data: Any, labels: Any, pred_probs: Any, features: Any, classes: Any
+    ) -> tuple[AuditContext, list[str], pd.Index]:
+        index: pd.Index | None = None
+        if data is not None:
+            from ..data import Dataset
+
+            if not isinstance(data, Dataset):
+                raise ValidationError(
+                    "data", f"got {type(data).__name__}", "pass a truelabel.Dataset or use keywords"
+                )
+            if data.is_multi_label:
+                raise ValidationError(
+                    "data", "is multi-label", "use truelabel.find_multilabel_issues for it"
+                )
+            labels = data.labels if labels is None else labels
+            features = data.features if features is None else features
+            classes = list(data.classes) if classes is None else classes
+            index = data.ids
+        p = None if pred_probs is None else check_pred_probs(pred_probs)
+        k = p.shape[1] if p is not None else None
+        y = None
+        if labels is not None:
+            raw = np.asarray(labels)
+            if raw.ndim == 1 and raw.dtype.kind in "iu" and raw.size and raw.min() == -1:
+                lab = raw >= 0
+                y = np.full(raw.shape[0], -1, dtype=np.int64)
+                y[lab] = check_labels(raw[lab], n_classes=k)
+            else:
+                y = check_labels(raw, n_classes=k)
+            if k is None:
+                k = len(classes) if classes is not None else int(y.max()) + 1
+            if not (y >= 0).any():
+                raise ValidationError("labels", "no labelled rows", "label at least a few items")
+        X = None if features is None else check_features(features)
+        if k is None:
+            k = len(classes) if classes is not None else 0
+        ctx = AuditContext(
+            labels=y,
+            pred_probs=p,
+            features=X,
+            n_classes=int(k),
+            n_neighbors=self.n_neighbors,
+            random_state=self.random_state,
+            knn_method=self.knn_method,
+        )
+        n = ctx.n_items
+        for name, arr in (("pred_probs", p), ("features", X), ("labels", y)):
+            if arr is not None and arr.shape[0] != n:
+                raise ValidationError(
+                    name, f"has {arr.shape[0]} items, expected {n}", "pass one row per item"
+                )
+        names = [str(c) for c in classes] if classes is not None else [str(i) for i in range(k)]
+        if len(names) != k:
+            raise ValidationError(
+                "classes", f"{len(names)} names for {k} classes", "pass one name per class"
+            )
+        return ctx, names, index if index is not None else pd.RangeIndex(n)
+
+    def run(
+        self,
+        data: Any = None,
+        *,
+        labels: Any = None,
+        pred_probs: Any = None,
+        features: Any = None,
+        classes: Any = None,
+    ) -> AuditResult:
+        """Run the audit.
+
+        Parameters
+        ----------
+        data : Dataset, optional
+            Supplies labels, features, class names and the index.
+        labels : array of shape (n_items,), optional
+            Integer labels, -1 for unlabelled items.
+        pred_probs : array of shape (n_items, n_classes), optional
+            Out-of-sample probabilities; computed out-of-fold from ``features`` when absent.
+        features : array of shape (n_items, n_dims), optional
+            Features or embeddings (kNN graph for outliers, duplicates, label consistency).
+        classes : sequence of str, optional
+            Class names, in class-index order.
+        """
+        ctx, names, index = self._context(data, labels, pred_probs, features, classes)
+        wanted: dict[str, dict[str, Any]]
+        if self.issue_types is None:
+            wanted = {t: {} for t in available_detectors()}
+            explicit = False
+        else:
+            wanted, explicit = dict(self.issue_types), True
+        detectors = []
+        for name, params in wanted.items():
+            det = get_detector(name, **(params or {}))
+            if det.can_run(ctx):
+                detectors.append(det)
+            elif explicit:
+                need = " and ".join(det.requires_all) or " or ".join(det.requires)
+                raise ValidationError(
+                    "issue_types", f"{name!r} needs {need}", f"pass {need} or drop {name!r}"
+                )
+        if not detectors:
+            raise ValidationError(
+                "data",
+                "no issue type can run on these inputs",
+                "pass labels with pred_probs or features",
+            )
+        frames, info = [], {}
+        with progress(len(detectors), "audit") as advance:
+            for det in detectors:
+                res = det.detect(ctx)
+                frames.append(res.columns)
+                info[det.name] = res.info
+                advance(1)
+        issues = pd.concat(frames, axis=1)
+        issues.index = index
+        for col in ("given_label", "suggested_label"):
+            if col in issues:
+                codes = issues[col].to_numpy()
+                issues[col] = np.where(  # type: ignore[assignment]
+                    codes >= 0, np.asarray(names, dtype=object)[codes], None
+                )
+        noise = info.get("label", {}).get("noise")
+        summary = _summarize(issues, names, noise, [d.name for d in detectors])
+        return AuditResult(
+            issues=issues,
+            summary=summary,
+            noise=noise,
+            pred_probs=ctx.cache.get("label_pred_probs"),
+            info={k: {kk: vv for kk, vv in v.items() if kk != "noise"} for k, v in info.items()},
+        )
+
+
+def _summarize(
+    issues: pd.DataFrame, names: list[str], noise: NoiseEstimate | None, types: list[str]
+) -> dict[str, Any]:
+    counts = {t: int(issues[f"is_{t}_issue"].sum()) for t in types}
+    per_class: dict[str, dict[str, int]] = {}
+    if "given_label" in issues:
+        for t in types:
+            flagged = issues.loc[issues[f"is_{t}_issue"], "given_label"].value_counts()
+            per_class[t] = {n: int(flagged.get(n, 0)) for n in names}
+    summary: dict[str, Any] = {
+        "n_items": len(issues),
+        "n_classes": len(names),
+        "classes": names,
+        "issue_counts": counts,
+        "issues_per_class": per_class,
+    }
+    if noise is not None:
+        summary["noise_matrix"] = noise.noise_matrix.tolist()
+        summary["joint"] = noise.joint.tolist()
+        summary["estimated_noise_rate"] = noise.noise_rate
+    return summary

@@ -1,0 +1,107 @@
+"""The ``label`` issue type: confident learning on (optionally kNN-blended) pred_probs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import ValidationError
+from ._base import AuditContext, Detector, DetectorResult, register_detector
+from ._confident_learning import _compute_stats, _estimate_from_stats
+from ._filter import FILTER_METHODS, _compute_issue_mask
+from ._knn_labels import blend_pred_probs, knn_pred_probs
+from ._rank import QUALITY_METHODS, _compute_scores
+
+__all__ = ["LabelDetector", "audit_pred_probs"]
+
+
+def audit_pred_probs(ctx: AuditContext) -> np.ndarray:
+    """pred_probs for the audit: given ones, else out-of-fold from the features (cached)."""
+    if ctx.pred_probs is not None:
+        return ctx.pred_probs
+    if "oof_pred_probs" not in ctx.cache:
+        from ..model import out_of_fold_pred_probs
+
+        assert ctx.labels is not None and ctx.features is not None
+        lab = ctx.labels >= 0
+        p = np.full((ctx.n_items, ctx.n_classes), 1.0 / ctx.n_classes, dtype=np.float32)
+        oof, _ = out_of_fold_pred_probs(
+            ctx.features[lab],
+            ctx.labels[lab],
+            n_classes=ctx.n_classes,
+            random_state=ctx.random_state,
+        )
+        p[lab] = oof
+        ctx.cache["oof_pred_probs"] = p
+    return ctx.cache["oof_pred_probs"]
+
+
+@register_detector
+class LabelDetector(Detector):
+    """Given labels that are probably wrong.
+
+    Parameters (passed as ``issue_types={"label": {...}}``)
+    ----------------------------------------------------------
+    filter_by : str, default "prune_by_noise_rate"
+        See :func:`truelabel.find_label_issues`.
+    quality_method : str, default "normalized_margin"
+        Score written to ``label_score``.
+    use_knn : bool, default True
+        When features are given, blend ``pred_probs`` with the neighbour label
+        distribution of the shared kNN graph (weight chosen by log loss).
+    """
+
+    name = "label"
+    requires = ("pred_probs", "features")
+    requires_all = ("labels",)
+
+    def detect(self, ctx: AuditContext) -> DetectorResult:
+        filter_by = self.params.get("filter_by", "prune_by_noise_rate")
+        method = self.params.get("quality_method", "normalized_margin")
+        use_knn = bool(self.params.get("use_knn", True))
+        unknown = set(self.params) - {"filter_by", "quality_method", "use_knn"}
+        if unknown:
+            raise ValidationError(
+                "issue_types['label']",
+                f"unknown setting(s) {sorted(unknown)}",
+                "use filter_by, quality_method or use_knn",
+            )
+        if filter_by not in FILTER_METHODS or method not in QUALITY_METHODS:
+            from .._validation import check_choice
+
+            check_choice("issue_types['label']['filter_by']", filter_by, FILTER_METHODS)
+            check_choice("issue_types['label']['quality_method']", method, QUALITY_METHODS)
+        assert ctx.labels is not None
+        p = audit_pred_probs(ctx)
+        info: dict[str, object] = {
+            "pred_probs_source": "given" if ctx.pred_probs is not None else "out-of-fold"
+        }
+        if use_knn and ctx.knn is not None:
+            kp = knn_pred_probs(ctx.knn, ctx.labels, ctx.n_classes)
+            lab = ctx.labels >= 0
+            blended, w = blend_pred_probs(ctx.labels[lab], p[lab], kp[lab])
+            p = p.astype(np.float32, copy=True)
+            p[lab] = blended
+            info["knn_blend_weight_of_pred_probs"] = w
+        ctx.cache["label_pred_probs"] = p
+        lab_idx = np.flatnonzero(ctx.labels >= 0)
+        y = ctx.labels[lab_idx]
+        pl = p[lab_idx]
+        stats = _compute_stats(y, pl)
+        mask = _compute_issue_mask(y, pl, filter_by, stats=stats)
+        n = ctx.n_items
+        is_issue = np.zeros(n, dtype=bool)
+        is_issue[lab_idx] = mask
+        score = np.full(n, np.nan)
+        score[lab_idx] = _compute_scores(y, pl, method)
+        suggested = np.asarray(p.argmax(axis=1), dtype=np.int64)
+        info["noise"] = _estimate_from_stats(stats)
+        cols = pd.DataFrame(
+            {
+                "is_label_issue": is_issue,
+                "label_score": score,
+                "given_label": ctx.labels,
+                "suggested_label": suggested,
+            }
+        )
+        return DetectorResult(columns=cols, info=info)

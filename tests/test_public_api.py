@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import truelabel
+
+
+def test_all_matches_public_names():
+    public = {n for n in dir(truelabel) if not n.startswith("_")} - {"annotations"}
+    modules = {n for n in public if type(getattr(truelabel, n)).__name__ == "module"}
+    assert set(truelabel.__all__) - {"__version__"} == public - modules
+    for name in truelabel.__all__:
+        assert hasattr(truelabel, name), name
+
+
+def test_required_names_exported():
+    for name in (
+        "Dataset",
+        "out_of_fold_pred_probs",
+        "find_label_issues",
+        "get_label_quality_scores",
+        "Audit",
+    ):
+        assert name in truelabel.__all__
+
+
+def test_import_is_light():
+    code = (
+        "import sys, truelabel; "
+        "bad = [m for m in ('torch', 'fastapi', 'ray', 'faiss', 'matplotlib') if m in sys.modules]; "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
