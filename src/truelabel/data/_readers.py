@@ -178,18 +178,27 @@ def check_unique_ids(ids: pd.Index, argument: str) -> None:
 def select_feature_columns(
     feature_cols: str | Sequence[str], columns: Sequence[str], exclude: set[str]
 ) -> list[str]:
-    """Expand a glob such as ``"f_*"`` (in column order) or check a list of names."""
-    if isinstance(feature_cols, str) and any(ch in feature_cols for ch in "*?["):
-        cols = [c for c in columns if fnmatch.fnmatchcase(c, feature_cols) and c not in exclude]
-        if not cols:
-            hint = closest(feature_cols.rstrip("*?"), columns)
-            fix = f"did you mean {hint + '*'!r}?" if hint else f"columns: {', '.join(columns[:20])}"
-            raise ValidationError("feature_cols", f"no column matches {feature_cols!r}", fix)
-        return cols
-    names = [feature_cols] if isinstance(feature_cols, str) else list(feature_cols)
-    if not names:
+    """Expand globs such as ``"f_*"`` (in column order) and check plain names; a list may
+    mix both."""
+    entries = [feature_cols] if isinstance(feature_cols, str) else list(feature_cols)
+    if not entries:
         raise ValidationError("feature_cols", "is empty", "pass column names, or None")
-    return [check_column("feature_cols", str(c), columns) for c in names]
+    out: list[str] = []
+    for entry in map(str, entries):
+        if any(ch in entry for ch in "*?["):
+            cols = [c for c in columns if fnmatch.fnmatchcase(c, entry) and c not in exclude]
+            if not cols:
+                hint = closest(entry.rstrip("*?"), columns)
+                fix = (
+                    f"did you mean {hint + '*'!r}?"
+                    if hint
+                    else f"columns: {', '.join(columns[:20])}"
+                )
+                raise ValidationError("feature_cols", f"no column matches {entry!r}", fix)
+            out.extend(c for c in cols if c not in out)
+        elif entry not in out:
+            out.append(check_column("feature_cols", entry, columns))
+    return out
 
 
 def numeric_features(df: pd.DataFrame, cols: list[str], ids: pd.Index) -> np.ndarray:

@@ -116,28 +116,34 @@ class Audit:
             classes = list(data.classes) if classes is None else classes
             index = data.ids
         p = None if pred_probs is None else check_pred_probs(pred_probs)
-        k = p.shape[1] if p is not None else None
+        k: int | None = p.shape[1] if p is not None else None
+        if classes is not None:
+            if k is not None and len(classes) != k:
+                raise ValidationError(
+                    "classes", f"{len(classes)} names for {k} classes", "pass one name per class"
+                )
+            k = len(classes)
         y = None
         if labels is not None:
             raw = np.asarray(labels)
             if raw.ndim == 1 and raw.dtype.kind in "iu" and raw.size and raw.min() == -1:
                 lab = raw >= 0
+                if not lab.any():
+                    raise ValidationError(
+                        "labels", "no labelled rows", "label at least a few items"
+                    )
                 y = np.full(raw.shape[0], -1, dtype=np.int64)
                 y[lab] = check_labels(raw[lab], n_classes=k)
             else:
                 y = check_labels(raw, n_classes=k)
             if k is None:
-                k = len(classes) if classes is not None else int(y.max()) + 1
-            if not (y >= 0).any():
-                raise ValidationError("labels", "no labelled rows", "label at least a few items")
+                k = int(y.max()) + 1
         X = None if features is None else check_features(features)
-        if k is None:
-            k = len(classes) if classes is not None else 0
         ctx = AuditContext(
             labels=y,
             pred_probs=p,
             features=X,
-            n_classes=int(k),
+            n_classes=int(k or 0),
             n_neighbors=self.n_neighbors,
             random_state=self.random_state,
             knn_method=self.knn_method,
@@ -148,11 +154,9 @@ class Audit:
                 raise ValidationError(
                     name, f"has {arr.shape[0]} items, expected {n}", "pass one row per item"
                 )
-        names = [str(c) for c in classes] if classes is not None else [str(i) for i in range(k)]
-        if len(names) != k:
-            raise ValidationError(
-                "classes", f"{len(names)} names for {k} classes", "pass one name per class"
-            )
+        names = (
+            [str(c) for c in classes] if classes is not None else [str(i) for i in range(k or 0)]
+        )
         return ctx, names, index if index is not None else pd.RangeIndex(n)
 
     def run(

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Create or update benchmarks/.venv-peers: truelabel (editable, no deps) next to the peers it is
+# compared against. Idempotent: re-running only installs what is missing or at another version.
+# cleanlab is benchmark-only: it is never a dependency of truelabel (pyproject.toml).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+VENV="${PEERS_VENV:-$HERE/.venv-peers}"
+PY="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PY" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+
+# Never let anything pull torch: a constraints file that pins it to a version that does not
+# exist makes any resolver path that wants torch fail loudly instead of downloading ~1 GB.
+CONSTRAINTS="$HERE/_work/constraints.txt"
+mkdir -p "$HERE/_work"
+cat >"$CONSTRAINTS" <<'EOF'
+torch==0.0.0.dev0
+EOF
+
+# Pinned scientific stack + peers (same versions as ../shared/anchors measured).
+"${PIP[@]}" -c "$CONSTRAINTS" \
+    numpy==2.4.6 scipy==1.17.1 scikit-learn==1.9.1 pandas==3.1.1 \
+    cleanlab==2.9.0 psutil==7.2.2 faiss-cpu \
+    datasets
+# truelabel itself, editable, without re-resolving its dependencies, plus its own runtime deps.
+"${PIP[@]}" -c "$CONSTRAINTS" rich typer pyarrow
+"${PIP[@]}" --no-deps -e "$REPO"
+
+"$VENV/bin/python" - <<'EOF'
+import importlib.util
+import sys
+
+missing = [m for m in ("numpy", "sklearn", "cleanlab", "truelabel", "faiss", "datasets", "psutil")
+           if importlib.util.find_spec(m) is None]
+if importlib.util.find_spec("torch") is not None:
+    sys.exit("torch got installed into the peers venv; remove it")
+if missing:
+    sys.exit(f"missing in peers venv: {missing}")
+import cleanlab
+import numpy
+import truelabel
+print(f"peers venv ok: numpy {numpy.__version__}, cleanlab {cleanlab.__version__}, "
+      f"truelabel {truelabel.__version__}")
+EOF

@@ -1,0 +1,135 @@
+"""Thin Typer commands over :mod:`truelabel.pipeline`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .._progress import set_progress
+from ..exceptions import TruelabelError
+
+app = typer.Typer(
+    name="truelabel",
+    help="Find label errors, outliers and near-duplicates; write a report.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+
+def _fail(err: BaseException, code: int = 2) -> None:
+    console.print(f"[bold red]error:[/] {err}")
+    raise typer.Exit(code)
+
+
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    table = Table(title=f"{summary['n_items']} items, {summary['n_classes']} classes")
+    table.add_column("issue type")
+    table.add_column("flagged", justify="right")
+    table.add_column("share", justify="right")
+    for name, count in summary["issue_counts"].items():
+        table.add_row(name, str(count), f"{count / max(summary['n_items'], 1):.1%}")
+    console.print(table)
+    if "estimated_noise_rate" in summary:
+        console.print(f"estimated label noise rate: {summary['estimated_noise_rate']:.1%}")
+    console.print(f"wrote {out / 'issues.csv'}, {out / 'summary.json'}, {out / 'report.html'}")
+
+
+@app.command()
+def audit(
+    data: Annotated[Path, typer.Argument(help="CSV, TSV, Parquet or JSONL file")],
+    label_col: Annotated[str, typer.Option("--label-col", help="column with the given labels")],
+    out: Annotated[Path, typer.Option("--out", help="output directory")],
+    text_col: Annotated[str | None, typer.Option("--text-col", help="text column")] = None,
+    feature_cols: Annotated[
+        list[str] | None,
+        typer.Option("--feature-cols", help="feature columns (names or a pattern like 'f_*')"),
+    ] = None,
+    pred_probs: Annotated[
+        Path | None, typer.Option("--pred-probs", help=".npy of out-of-sample probabilities")
+    ] = None,
+    id_col: Annotated[str | None, typer.Option("--id-col", help="column of item ids")] = None,
+    n_neighbors: Annotated[int, typer.Option(help="neighbours in the kNN graph")] = 10,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+) -> None:
+    """Audit the labels of DATA and write issues.csv, summary.json and report.html."""
+    from ..data import Dataset
+    from ..pipeline import audit_dataset, write_audit
+
+    set_progress(not quiet)
+    try:
+        cols = feature_cols
+        if cols and len(cols) == 1 and "," in cols[0]:
+            cols = [c.strip() for c in cols[0].split(",")]
+        dataset = Dataset.from_file(
+            data, label_col=label_col, text_col=text_col, feature_cols=cols, id_col=id_col
+        )
+        probs = None
+        if pred_probs is not None:
+            if not pred_probs.is_file():
+                _fail(FileNotFoundError(f"--pred-probs: file {str(pred_probs)!r} does not exist"))
+            probs = np.load(pred_probs, allow_pickle=False)
+        result = audit_dataset(
+            dataset, pred_probs=probs, n_neighbors=n_neighbors, random_state=seed
+        )
+        settings = {
+            "data": str(data),
+            "label_col": label_col,
+            "inputs": ", ".join(
+                n
+                for n, v in (("text", text_col), ("features", cols), ("pred_probs", pred_probs))
+                if v
+            ),
+            "seed": str(seed),
+        }
+        write_audit(result, out, texts=dataset.texts, settings=settings)
+    except TruelabelError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: files already written are complete; none is partial")
+        raise typer.Exit(130) from None
+    _print_summary(result.summary, out)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="output directory")] = Path("demo_out"),
+    noise_rate: Annotated[float, typer.Option(help="fraction of labels to corrupt")] = 0.08,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+) -> None:
+    """Audit scikit-learn's handwritten digits with injected label noise; score the result."""
+    from ..demo import run_demo
+
+    set_progress(not quiet)
+    try:
+        scores = run_demo(out, noise_rate=noise_rate, random_state=seed)
+    except TruelabelError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: files already written are complete; none is partial")
+        raise typer.Exit(130) from None
+    table = Table(title="label issues vs injected truth")
+    for col in ("injected", "flagged", "precision", "recall", "F1", "AUPRC"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        str(scores["injected"]),
+        str(scores["flagged"]),
+        f"{scores['precision']:.3f}",
+        f"{scores['recall']:.3f}",
+        f"{scores['f1']:.3f}",
+        f"{scores['auprc']:.3f}",
+    )
+    Console().print(table)
+    console.print(f"report: {out / 'report.html'}")
+
+
+def main() -> None:
+    """Entry point of the ``truelabel`` command."""
+    app()
