@@ -79,7 +79,40 @@ def test_chunked_topn_matches_unchunked(noisy_problem, monkeypatch):
     labels, p, _, _ = noisy_problem
     full = find_label_issues(labels, p)
     monkeypatch.setattr(f, "CHUNK_ROWS", 37)
+    monkeypatch.setattr(f, "_BLOCK_ELEMENTS", 37)
     assert (find_label_issues(labels, p) == full).all()
+    assert (
+        find_label_issues(labels, p, filter_by="both")
+        == find_label_issues(labels, p, filter_by="prune_by_class") & full
+    ).all()
+
+
+def _reference_prune_by_noise_rate(labels, p, counts):
+    """Textbook version: rank every column of every class in full."""
+    mask = np.zeros(labels.shape[0], dtype=bool)
+    for s in range(p.shape[1]):
+        rows = np.flatnonzero(labels == s)
+        for y in np.flatnonzero(counts[s]):
+            margin = p[rows, y] - p[rows, s]
+            mask[rows[np.argsort(-margin, kind="stable")[: counts[s, y]]]] = True
+    return mask & (p.argmax(axis=1) != labels)
+
+
+@pytest.mark.parametrize("strength", [0.5, 2.0, 6.0])
+def test_prune_by_noise_rate_equals_full_ranking(strength):
+    import truelabel.detect._filter as f
+    from truelabel.detect._confident_learning import _compute_stats
+
+    rng = np.random.default_rng(int(strength * 10))
+    n, k = 4000, 7
+    true = rng.integers(0, k, n)
+    labels = np.where(rng.random(n) < 0.2, rng.integers(0, k, n), true)
+    z = rng.normal(size=(n, k)) + strength * np.eye(k)[true]
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    counts = f._prune_counts(_compute_stats(labels, p), 1, 1.0)
+    expected = _reference_prune_by_noise_rate(labels, p, counts)
+    got = find_label_issues(labels, p)
+    assert (got == expected).all()
 
 
 def test_min_examples_per_class_keeps_items():

@@ -62,15 +62,22 @@ def _confident_pass(
 
 
 def _round_preserving_row_totals(mat: np.ndarray) -> np.ndarray:
-    """Round each row to integers whose sum equals the rounded row total (largest remainder)."""
-    totals = np.round(mat.sum(axis=1)).astype(np.int64)
-    floor = np.floor(mat).astype(np.int64)
-    remainder = mat - floor
-    missing = totals - floor.sum(axis=1)
-    order = np.argsort(-remainder, axis=1, kind="stable")
+    """Round each row to integers whose sum is the rounded row total.
+
+    Round every entry, then move the rows that are short by +1 on the entries rounded
+    down the most (or, when over, -1 on those rounded up the most): the same rule as
+    cleanlab's ``round_preserving_row_totals``, vectorised over rows.
+    """
+    ints = np.round(mat)
+    missing = np.round(mat.sum(axis=1)) - ints.sum(axis=1)
+    frac = mat - ints
+    up_order = np.argsort(frac, axis=1, kind="stable")[:, ::-1]
+    down_order = np.argsort(frac, axis=1, kind="stable")
+    order = np.where((missing >= 0)[:, None], up_order, down_order)
     ranks = np.empty_like(order)
     np.put_along_axis(ranks, order, np.arange(mat.shape[1])[None, :], axis=1)
-    return floor + (ranks < missing[:, None]).astype(np.int64)
+    step = np.sign(missing)[:, None] * (ranks < np.abs(missing)[:, None])
+    return (ints + step).astype(np.int64)
 
 
 def _calibrate(confident_joint: np.ndarray, label_counts: np.ndarray) -> np.ndarray:
@@ -81,7 +88,7 @@ def _calibrate(confident_joint: np.ndarray, label_counts: np.ndarray) -> np.ndar
     # rows with no confident items keep their count on the diagonal
     empty = row_sums[:, 0] == 0
     cal[empty, empty] = label_counts[empty]
-    return cal
+    return cal / max(cal.sum(), 1e-12) * label_counts.sum()  # joint sums to N
 
 
 @dataclass(frozen=True)

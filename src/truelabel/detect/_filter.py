@@ -14,6 +14,9 @@ from ._rank import QUALITY_METHODS, _compute_scores
 
 __all__ = ["FILTER_METHODS", "find_label_issues"]
 
+#: elements of pred_probs read per block in the per-class passes (16 MiB of float32)
+_BLOCK_ELEMENTS = 1 << 22
+
 FILTER_METHODS = (
     "prune_by_noise_rate",
     "prune_by_class",
@@ -30,21 +33,26 @@ def _prune_counts(
 ) -> np.ndarray:
     """Integer (K, K) counts to remove: ``[s, y]`` = items given s whose true label is y.
 
-    Off-diagonals are reduced evenly so that at least ``min_examples_per_class`` items keep
-    each given label, then scaled by ``frac_noise``.
+    From the calibrated confident joint, rounded per given label: the diagonal is raised
+    to at least ``min_examples_per_class`` by taking the difference evenly from that
+    label's non-zero off-diagonal counts; off-diagonals are then scaled by ``frac_noise``
+    (the diagonal absorbing the rest) and rounded preserving totals, as cleanlab does.
     """
-    cal = stats.calibrated.copy()
-    k = cal.shape[0]
-    diag = np.diag(cal).copy()
+    cj = _round_preserving_row_totals(stats.calibrated).astype(np.float64)
+    # work on the transpose, [y, s], whose columns are given labels
+    pcm = cj.T
+    diag = np.diag(pcm).copy()
     new_diag = np.maximum(diag, min_examples_per_class)
-    off = ~np.eye(k, dtype=bool)
-    nonzero_off = np.maximum(((cal > 0) & off).sum(axis=1), 1)
-    cal = np.where(off, cal - ((new_diag - diag) / nonzero_off)[:, None], cal)
-    cal[cal < 0] = 0.0
-    cal[off] *= frac_noise
-    np.fill_diagonal(cal, 0.0)
-    np.fill_diagonal(cal, np.maximum(stats.label_counts - cal.sum(axis=1), 0.0))
-    counts = _round_preserving_row_totals(cal)
+    n_rates = np.maximum(np.count_nonzero(pcm, axis=0) - 1.0, 1.0)
+    new = pcm - ((new_diag - diag) / n_rates)[None, :]
+    new[new < 0] = 0.0
+    np.fill_diagonal(new, new_diag)
+    if frac_noise != 1.0:
+        off = ~np.eye(new.shape[0], dtype=bool)
+        removed = (new * off).sum(axis=0) * (1.0 - frac_noise)
+        new[off] *= frac_noise
+        np.fill_diagonal(new, new_diag + removed)
+    counts = _round_preserving_row_totals(new).T.copy()
     np.fill_diagonal(counts, 0)
     return counts
 
@@ -55,60 +63,117 @@ def _class_slices(labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return order, bounds
 
 
-def _top_rows_per_column(
-    rows: np.ndarray,
-    values_fn,
-    n_per_col: np.ndarray,
-) -> np.ndarray:
-    """Rows holding the ``n_per_col[c]`` largest values of each column, merged over chunks.
+def _grouped_top(col: np.ndarray, val: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the ``n`` largest values of each column id (pairs ``(col, val)``), sorted."""
+    order = np.lexsort((-val, col))
+    col, val = col[order], val[order]
+    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    rank = np.arange(col.size) - np.repeat(starts, np.diff(np.r_[starts, col.size]))
+    keep = rank < n
+    return col[keep], val[keep]
 
-    ``values_fn(chunk_rows)`` returns the (len(chunk_rows), n_cols) values of a chunk.
+
+def _top_candidates(mt: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
+    """(column, value) pairs that include the ``nmax`` largest values of every row of ``mt``.
+
+    A strided 1/16 sample gives each row a cut-off expected to leave ~2 x nmax values
+    above it; one vectorised comparison then finds them. Rows where the cut-off leaves
+    fewer than ``nmax`` fall back to a full partition. Exact either way.
     """
-    nmax = int(n_per_col.max())
-    if nmax == 0 or rows.size == 0:
-        return np.empty(0, dtype=np.int64)
-    best_v: np.ndarray | None = None
-    best_r: np.ndarray | None = None
-    for start in range(0, rows.size, CHUNK_ROWS):
-        r = rows[start : start + CHUNK_ROWS]
-        v = values_fn(r)
-        rr = np.broadcast_to(r[:, None], v.shape)
-        if best_v is not None and best_r is not None:
-            v = np.concatenate([best_v, v])
-            rr = np.concatenate([best_r, rr])
-        if v.shape[0] > nmax:
-            part = np.argpartition(-v, nmax - 1, axis=0)[:nmax]
-            v = np.take_along_axis(v, part, axis=0)
-            rr = np.take_along_axis(rr, part, axis=0)
-        best_v, best_r = v, np.ascontiguousarray(rr)
-    assert best_v is not None and best_r is not None
-    order = np.argsort(-best_v, axis=0, kind="stable")
-    ranked_rows = np.take_along_axis(best_r, order, axis=0)
-    keep = np.arange(ranked_rows.shape[0])[:, None] < n_per_col[None, :]
-    return np.unique(ranked_rows[keep])
+    n_rows, m = mt.shape
+    stride = 16
+    sample_k = max(1, (2 * nmax) // stride)
+    parts_c: list[np.ndarray] = []
+    parts_v: list[np.ndarray] = []
+    short = np.arange(n_rows)
+    if m >= stride * 4 * nmax:
+        sample = mt[:, ::stride]
+        cut = np.partition(sample, sample.shape[1] - sample_k, axis=1)[:, -sample_k]
+        above = mt >= cut[:, None]
+        enough = above.sum(axis=1) >= nmax
+        r, c = np.nonzero(above)
+        ok = enough[r]
+        parts_c.append(r[ok])
+        parts_v.append(mt[r[ok], c[ok]])
+        short = np.flatnonzero(~enough)
+    if short.size:
+        sub = mt[short]
+        if sub.shape[1] > nmax:
+            sub = np.partition(sub, sub.shape[1] - nmax, axis=1)[:, -nmax:]
+        parts_c.append(np.repeat(short, sub.shape[1]))
+        parts_v.append(sub.ravel())
+    return np.concatenate(parts_c), np.concatenate(parts_v)
+
+
+def _column_thresholds(
+    pred_probs: np.ndarray, rows: np.ndarray, s: int, cols: np.ndarray, n_cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per column y in ``cols``: the n_cols[y]-th largest margin p_y - p_s over ``rows``,
+    and how many items with a margin equal to it still fit in the top n_cols[y].
+
+    Streams ``rows`` in chunks and keeps only the top max(n_cols) margins per column, so
+    memory is O(chunk x len(cols)).
+    """
+    nmax = int(n_cols.max())
+    step = max(CHUNK_ROWS, _BLOCK_ELEMENTS // max(cols.size, 1))
+    kept_col = np.empty(0, dtype=np.int64)
+    kept_val = np.empty(0, dtype=pred_probs.dtype)
+    for start in range(0, rows.size, step):
+        blk = pred_probs[rows[start : start + step]]
+        mt = np.subtract(blk[:, cols].T, blk[:, s], order="C")  # (len(cols), chunk)
+        c, v = _top_candidates(mt, nmax)
+        kept_col, kept_val = _grouped_top(np.r_[kept_col, c], np.r_[kept_val, v], nmax)
+    thr = np.full(cols.size, np.inf, dtype=pred_probs.dtype)
+    starts = np.flatnonzero(np.r_[True, kept_col[1:] != kept_col[:-1]])
+    sizes = np.diff(np.r_[starts, kept_col.size])
+    ids = kept_col[starts]
+    pick = starts + np.minimum(n_cols[ids], sizes) - 1
+    thr[ids] = kept_val[pick]
+    # all values above the threshold are among the kept ones: how many tied slots remain
+    above = np.bincount(kept_col[kept_val > thr[kept_col]], minlength=cols.size)
+    return thr, n_cols - above
 
 
 def _prune_by_noise_rate(
-    labels: np.ndarray, pred_probs: np.ndarray, counts: np.ndarray
+    labels: np.ndarray, pred_probs: np.ndarray, counts: np.ndarray, argmax: np.ndarray
 ) -> np.ndarray:
-    """For each (given s, true y): the counts[s, y] items given s with the largest p_y - p_s."""
+    """For each (given s, true y): the counts[s, y] items given s with the largest p_y - p_s,
+    among those whose argmax differs from s.
+
+    Per class, the threshold of column y is the counts[s, y]-th largest margin over all
+    items given s. Items whose argmax is s have every margin <= 0, so wherever the
+    disagreeing items alone give a positive threshold it is exact and the agreeing items
+    are never read; the remaining columns are thresholded over the whole class. Items at
+    or above a threshold are flagged (ties at it fill the remaining slots in index
+    order). Same result as ranking each column in full.
+    """
     k = pred_probs.shape[1]
     order, bounds = _class_slices(labels, k)
-    flagged = []
+    mask = np.zeros(labels.shape[0], dtype=bool)
     for s in range(k):
         cols = np.flatnonzero(counts[s] > 0)
         if cols.size == 0:
             continue
         rows = order[bounds[s] : bounds[s + 1]]
-
-        def margins(r: np.ndarray, s: int = s, cols: np.ndarray = cols) -> np.ndarray:
-            block = pred_probs[r]
-            return block[:, cols] - block[:, s : s + 1]
-
-        flagged.append(_top_rows_per_column(rows, margins, counts[s, cols]))
-    mask = np.zeros(labels.shape[0], dtype=bool)
-    if flagged:
-        mask[np.concatenate(flagged)] = True
+        disagree = rows[argmax[rows] != s]
+        if disagree.size == 0:
+            continue
+        n_cols = counts[s, cols]
+        thr, ties_left = _column_thresholds(pred_probs, disagree, s, cols, n_cols)
+        hard = np.flatnonzero(~(thr > 0))
+        if hard.size:
+            thr[hard], ties_left[hard] = _column_thresholds(
+                pred_probs, rows, s, cols[hard], n_cols[hard]
+            )
+        for start in range(0, disagree.size, CHUNK_ROWS):
+            d = disagree[start : start + CHUNK_ROWS]
+            blk = pred_probs[d]
+            margins = blk[:, cols] - blk[:, s : s + 1]
+            tied = margins == thr[None, :]
+            tied_ok = tied & (np.cumsum(tied, axis=0) <= ties_left[None, :])
+            ties_left = ties_left - tied_ok.sum(axis=0)
+            hit = ((margins > thr[None, :]) | tied_ok).any(axis=1)
+            mask[d[hit]] = True
     return mask
 
 
@@ -155,7 +220,7 @@ def _compute_issue_mask(
         self_conf = _compute_scores(labels, pred_probs, "self_confidence")
         mask = _lowest_per_class(labels, self_conf, counts.sum(axis=1))
     if filter_by in ("prune_by_noise_rate", "both"):
-        by_rate = _prune_by_noise_rate(labels, pred_probs, counts)
+        by_rate = _prune_by_noise_rate(labels, pred_probs, counts, stats.argmax)
         mask = mask & by_rate if filter_by == "both" else by_rate
     return mask & disagrees
 
