@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     RESULTS,
     WORK,
     default_datasets_dir,
@@ -73,7 +73,7 @@ def auprc(truth: np.ndarray, score: np.ndarray) -> float:
 
 
 def recall_at(truth: np.ndarray, score: np.ndarray, frac: float) -> float:
-    k = max(1, int(round(frac * truth.shape[0])))
+    k = max(1, round(frac * truth.shape[0]))
     top = np.argsort(score, kind="stable")[:k]
     return float(truth[top].sum() / max(int(truth.sum()), 1))
 
@@ -225,9 +225,11 @@ def synthetic(name, y, oof, features, seeds, settings, cache, log) -> dict:
                 P, hit = oof(noisy, seed), False
             oof_s = time.perf_counter() - t0
             r = run_methods(noisy, P, flipped, features=features, seed=seed)
-            r["_oof"] = {"s": oof_s, "cached": float(hit), "acc_vs_true": float(
-                np.mean(P.argmax(1) == y)
-            )}
+            r["_oof"] = {
+                "s": oof_s,
+                "cached": float(hit),
+                "acc_vs_true": float(np.mean(P.argmax(1) == y)),
+            }
             per_seed.append(r)
             log(
                 f"{name} {nt} {rate} seed={seed}: oof {oof_s:.1f}s{' (cache)' if hit else ''}, "
