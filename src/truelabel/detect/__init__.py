@@ -9,6 +9,7 @@ from ._base import (
     get_detector,
     register_detector,
 )
+from ._calibration import CALIBRATION_METHODS, calibrate_pred_probs
 from ._confident_learning import (
     NoiseEstimate,
     compute_confident_joint,
@@ -26,6 +27,7 @@ from ._multilabel import (
 from ._rank import QUALITY_METHODS, get_label_quality_scores
 
 __all__ = [
+    "CALIBRATION_METHODS",
     "FILTER_METHODS",
     "QUALITY_METHODS",
     "Audit",
@@ -38,6 +40,7 @@ __all__ = [
     "available_detectors",
     "blend_pred_probs",
     "build_knn_graph",
+    "calibrate_pred_probs",
     "compute_confident_joint",
     "estimate_joint",
     "estimate_noise_matrices",

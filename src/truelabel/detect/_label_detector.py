@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._validation import check_choice
 from ..exceptions import ValidationError
 from ._base import AuditContext, Detector, DetectorResult, register_detector
+from ._calibration import CALIBRATION_METHODS, _compute_calibrated
 from ._confident_learning import _compute_stats, _estimate_from_stats
 from ._filter import FILTER_METHODS, _compute_issue_mask
 from ._knn_labels import blend_pred_probs, knn_pred_probs
@@ -49,6 +51,9 @@ class LabelDetector(Detector):
     use_knn : bool, default True
         When features are given, blend ``pred_probs`` with the neighbour label
         distribution of the shared kNN graph (weight chosen by log loss).
+    calibrate : {None, "temperature", "class_temperature", "prior"}, default None
+        Recalibrate ``pred_probs`` against the given labels before anything else
+        (see :func:`truelabel.detect.calibrate_pred_probs`).
     """
 
     name = "label"
@@ -59,23 +64,28 @@ class LabelDetector(Detector):
         filter_by = self.params.get("filter_by", "prune_by_noise_rate")
         method = self.params.get("quality_method", "normalized_margin")
         use_knn = bool(self.params.get("use_knn", True))
-        unknown = set(self.params) - {"filter_by", "quality_method", "use_knn"}
+        calibrate = self.params.get("calibrate")
+        unknown = set(self.params) - {"filter_by", "quality_method", "use_knn", "calibrate"}
         if unknown:
             raise ValidationError(
                 "issue_types['label']",
                 f"unknown setting(s) {sorted(unknown)}",
-                "use filter_by, quality_method or use_knn",
+                "use filter_by, quality_method, use_knn or calibrate",
             )
-        if filter_by not in FILTER_METHODS or method not in QUALITY_METHODS:
-            from .._validation import check_choice
-
-            check_choice("issue_types['label']['filter_by']", filter_by, FILTER_METHODS)
-            check_choice("issue_types['label']['quality_method']", method, QUALITY_METHODS)
+        check_choice("issue_types['label']['filter_by']", filter_by, FILTER_METHODS)
+        check_choice("issue_types['label']['quality_method']", method, QUALITY_METHODS)
+        if calibrate is not None:
+            check_choice("issue_types['label']['calibrate']", calibrate, CALIBRATION_METHODS)
         assert ctx.labels is not None
         p = audit_pred_probs(ctx)
         info: dict[str, object] = {
             "pred_probs_source": "given" if ctx.pred_probs is not None else "out-of-fold"
         }
+        if calibrate is not None:
+            lab = ctx.labels >= 0
+            p = p.astype(np.float64, copy=True)
+            p[lab] = _compute_calibrated(ctx.labels[lab], p[lab], calibrate)
+            info["calibration"] = calibrate
         if use_knn and ctx.knn is not None:
             kp = knn_pred_probs(ctx.knn, ctx.labels, ctx.n_classes)
             lab = ctx.labels >= 0
