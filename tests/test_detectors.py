@@ -225,3 +225,14 @@ def test_audit_is_reproducible(blobs):
     a = Audit(random_state=1).run(labels=noisy, features=X).issues
     b = Audit(random_state=1).run(labels=noisy, features=X).issues
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_exact_duplicate_hash_collisions_never_merge_rows(monkeypatch):
+    import truelabel.detect._duplicates as dup
+
+    # a weak hash (sum of words) makes [1, 2] and [2, 1] collide
+    monkeypatch.setattr(dup, "_hash_multipliers", lambda n: np.ones(n, dtype=np.uint64))
+    X = np.array([[1, 2], [2, 1], [1, 2], [3, 0]], dtype=np.uint32).view(np.float32)
+    groups = dup._exact_groups(X)
+    assert groups[0] == groups[2]
+    assert len({groups[0], groups[1], groups[3]}) == 3

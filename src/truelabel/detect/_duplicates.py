@@ -7,17 +7,42 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from .._validation import iter_chunks
 from ._base import AuditContext, Detector, DetectorResult, register_detector
 
 __all__ = ["NearDuplicateDetector", "near_duplicate_sets"]
 
 
+def _hash_multipliers(n_words: int) -> np.ndarray:
+    """Fixed random odd 64-bit multipliers, one per 32-bit word of a row."""
+    mult = np.random.default_rng(12345).integers(1, 2**63, size=n_words, dtype=np.uint64)
+    return mult | np.uint64(1)
+
+
 def _exact_groups(features: np.ndarray) -> np.ndarray:
-    """Group id per row; rows with identical bytes share an id."""
+    """Group id per row; rows with identical bytes share an id.
+
+    Rows are hashed to 64 bits (a random linear hash of their 32-bit words, streamed in
+    chunks), then every member of a hash group is compared with the group's first row,
+    so a hash collision can never merge different rows.
+    """
     rows = np.ascontiguousarray(features)
-    view = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
-    _, inverse = np.unique(view, return_inverse=True)
-    return inverse.ravel()
+    words = rows.view(np.uint32).reshape(rows.shape[0], -1)
+    mult = _hash_multipliers(words.shape[1])
+    h = np.empty(rows.shape[0], dtype=np.uint64)
+    for sl in iter_chunks(rows.shape[0]):
+        h[sl] = (words[sl].astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    leader = first[inverse]
+    check = np.flatnonzero(leader != np.arange(rows.shape[0]))
+    same = np.empty(check.size, dtype=bool)
+    for sl in iter_chunks(check.size):
+        c = check[sl]
+        same[sl] = (words[c] == words[leader[c]]).all(axis=1)
+    clash = check[~same]
+    inverse[clash] = inverse.max() + 1 + np.arange(clash.size)
+    return inverse
 
 
 def near_duplicate_sets(
