@@ -236,3 +236,17 @@ def test_exact_duplicate_hash_collisions_never_merge_rows(monkeypatch):
     groups = dup._exact_groups(X)
     assert groups[0] == groups[2]
     assert len({groups[0], groups[1], groups[3]}) == 3
+
+
+def test_audit_takes_a_dataset(blobs):
+    from truelabel import Dataset
+
+    X, _, noisy, _ = blobs
+    names = np.array(["w", "x", "y", "z"])[noisy]
+    ds = Dataset.from_arrays(X, names, ids=[f"item{i}" for i in range(len(names))])
+    res = Audit().run(ds)
+    assert list(res.issues.index[:2]) == ["item0", "item1"]
+    assert set(res.issues["given_label"]) == {"w", "x", "y", "z"}
+    multi = Dataset.from_arrays(X[:3], [["w"], ["x", "y"], []])
+    with pytest.raises(ValidationError, match="data: is multi-label"):
+        Audit().run(multi)
