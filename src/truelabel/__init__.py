@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .autolabel import CertifiedAutoLabeler
+from .conformal import CrossConformalClassifier, SplitConformalClassifier
 from .data import Dataset, LabelEncoding, read_table
 from .detect import (
     Audit,
@@ -32,6 +34,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Audit",
     "AuditResult",
+    "CertifiedAutoLabeler",
+    "CrossConformalClassifier",
     "DataFormatError",
     "Dataset",
     "KNNGraph",
@@ -39,6 +43,7 @@ __all__ = [
     "MissingDependencyError",
     "NoiseEstimate",
     "NotFittedError",
+    "SplitConformalClassifier",
     "TruelabelError",
     "ValidationError",
     "__version__",

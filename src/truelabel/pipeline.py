@@ -94,6 +94,7 @@ def audit_dataset(
 
 def _issues_table(result: AuditResult, texts: list[str] | None) -> pd.DataFrame:
     table = result.issues.copy()
+    table.insert(0, "row", np.arange(len(table)))  # position in the input, for joins
     if texts is not None:
         table["text"] = texts
     if "label_score" in table:
@@ -108,8 +109,10 @@ def write_audit(
     texts: list[str] | None = None,
     settings: dict[str, str] | None = None,
 ) -> dict[str, Path]:
-    """Write ``issues.csv`` (every row, worst label first), ``summary.json`` and
-    ``report.html`` into ``out_dir``; each file is written atomically."""
+    """Write ``issues.csv`` (every row, worst label first, ``row`` = input position),
+    ``summary.json``, ``report.html`` and, when labels were audited, ``pred_probs.npy``
+    (the probabilities the label check used, in input order) into ``out_dir``; each
+    file is written atomically."""
     from .report import write_report
 
     out = Path(out_dir)
@@ -134,6 +137,10 @@ def write_audit(
     if settings:
         report_summary["settings"] = settings
     write_report(paths["report"], table, report_summary)
+    if result.pred_probs is not None:
+        paths["pred_probs"] = out / "pred_probs.npy"
+        with atomic_write(paths["pred_probs"], mode="wb") as fh:
+            np.save(fh, result.pred_probs)
     return paths
 
 

@@ -130,6 +130,102 @@ def demo(
     console.print(f"report: {out / 'report.html'}")
 
 
+def _load_npy(path: Path, option: str) -> np.ndarray:
+    if not path.is_file():
+        raise FileNotFoundError(f"{option}: file {str(path)!r} does not exist")
+    try:
+        return np.asarray(np.load(path, allow_pickle=False))
+    except ValueError as err:
+        raise ValueError(f"{option}: {str(path)!r} is not a .npy array ({err})") from err
+
+
+@app.command()
+def certify(
+    pred_probs: Annotated[Path, typer.Option("--pred-probs", help="pool probabilities (.npy)")],
+    calibration_pred_probs: Annotated[
+        Path, typer.Option("--calibration-pred-probs", help="calibration probabilities (.npy)")
+    ],
+    calibration_labels: Annotated[
+        Path,
+        typer.Option(
+            "--calibration-labels",
+            help="trusted labels (CSV/Parquet/JSONL, one row per calibration item, in order; "
+            "an issues.csv written by `truelabel audit` works too)",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="output directory")],
+    max_error: Annotated[float, typer.Option(help="largest allowed error rate")] = 0.02,
+    confidence: Annotated[float, typer.Option(help="probability the guarantee holds")] = 0.95,
+    label_col: Annotated[
+        str | None, typer.Option(help="label column (default: label, else given_label)")
+    ] = None,
+    classes: Annotated[
+        str | None, typer.Option(help="class names in column order, comma-separated")
+    ] = None,
+    class_conditional: Annotated[
+        bool, typer.Option("--class-conditional", help="certify every predicted class")
+    ] = False,
+    calibration_label_error: Annotated[
+        float, typer.Option(help="stated share of wrong calibration labels")
+    ] = 0.0,
+    set_alpha: Annotated[float, typer.Option(help="miscoverage of the prediction sets")] = 0.1,
+) -> None:
+    """Auto-label the pool items whose error rate can be certified; send the rest to review."""
+    from ..autolabel._step import certify_pool, write_certify
+    from ..data import LabelEncoding, read_table
+
+    try:
+        if not 0.0 < confidence < 1.0:
+            raise ValueError(f"--confidence: got {confidence}, expected a value in (0, 1)")
+        pool = _load_npy(pred_probs, "--pred-probs")
+        cal = _load_npy(calibration_pred_probs, "--calibration-pred-probs")
+        table = read_table(calibration_labels)
+        if "row" in table and "given_label" in table:  # an audit's issues.csv
+            table = table.sort_values("row", kind="stable")
+            console.print(
+                "[yellow]note[/]: audit labels are not human-verified; consider "
+                "--calibration-label-error with the audit's estimated noise rate"
+            )
+        col = label_col or ("label" if "label" in table else "given_label")
+        from .._validation import check_column
+
+        check_column("label_col", col, table.columns)
+        names = [c.strip() for c in classes.split(",")] if classes else None
+        values = table[col].to_numpy()
+        if names is None and values.dtype.kind not in "iu":
+            names = sorted({str(v) for v in values})
+        encoding = LabelEncoding.from_labels(values, classes=names)
+        result = certify_pool(
+            pool,
+            cal,
+            encoding.encode(values),
+            max_error=max_error,
+            delta=1.0 - confidence,
+            class_conditional=class_conditional,
+            calibration_label_error=calibration_label_error,
+            classes=list(encoding.classes),
+            set_alpha=set_alpha,
+        )
+        write_certify(result, out)
+    except (TruelabelError, FileNotFoundError, ValueError) as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: files already written are complete; none is partial")
+        raise typer.Exit(130) from None
+    s = result.summary
+    bound = s["certified_error_bound"]
+    console.print(s["message"])
+    console.print(
+        f"auto-labeled {s['n_accepted']} of {s['n_pool']} items (coverage {s['coverage']:.1%}); "
+        + (
+            f"certified error <= {bound:.2%} at {confidence:.0%} confidence"
+            if bound is not None
+            else "nothing certified"
+        )
+    )
+    console.print(f"wrote {out / 'decisions.csv'} and {out / 'certificate.json'}")
+
+
 def main() -> None:
     """Entry point of the ``truelabel`` command."""
     app()

@@ -1,0 +1,13 @@
+"""Auto-label: certified selection (error <= max_error with probability >= 1 - delta)."""
+
+from ._bounds import binomial_pvalue, clopper_pearson_upper, min_items_to_certify
+from ._certified import Certificate, CertifiedAutoLabeler, default_threshold_grid
+
+__all__ = [
+    "Certificate",
+    "CertifiedAutoLabeler",
+    "binomial_pvalue",
+    "clopper_pearson_upper",
+    "default_threshold_grid",
+    "min_items_to_certify",
+]

@@ -1,0 +1,52 @@
+"""Binomial tail statistics used to certify an error rate."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import beta, binom
+
+__all__ = ["binomial_pvalue", "clopper_pearson_upper", "min_items_to_certify"]
+
+
+def binomial_pvalue(errors: np.ndarray, n: np.ndarray, max_error: float) -> np.ndarray:
+    """P(Bin(n, max_error) <= errors): p-value of H0 "error rate > max_error" (1 where n = 0)."""
+    errors = np.asarray(errors)
+    n = np.asarray(n)
+    p = binom.cdf(errors, np.maximum(n, 1), max_error)
+    return np.asarray(np.where(n > 0, p, 1.0))
+
+
+def clopper_pearson_upper(errors: np.ndarray, n: np.ndarray, delta: float) -> np.ndarray:
+    """One-sided (1 - delta) Clopper-Pearson upper bound on a binomial proportion."""
+    errors = np.asarray(errors, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ub = beta.ppf(1.0 - delta, errors + 1.0, np.maximum(n - errors, 1e-12))
+    ub = np.where(errors >= n, 1.0, ub)
+    return np.asarray(np.where(n > 0, ub, 1.0))
+
+
+def min_items_to_certify(error_rate: float, max_error: float, delta: float) -> int | None:
+    """Smallest n such that observing ``error_rate * n`` errors among n items rejects
+    "error > max_error" at level delta; None if ``error_rate >= max_error``."""
+    if error_rate >= max_error:
+        return None
+
+    def ok(n: int) -> bool:
+        return bool(binom.cdf(math.floor(error_rate * n), n, max_error) <= delta)
+
+    lo = max(1, math.ceil(math.log(delta) / math.log1p(-max_error)))  # zero errors needed
+    hi = lo
+    while not ok(hi):
+        lo, hi = hi, hi * 2
+        if hi > 100_000_000:
+            return None
+    while lo < hi:  # smallest passing n (the floor makes ok() nearly monotone)
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
