@@ -61,7 +61,7 @@ def test_both_is_intersection(noisy_problem):
 def test_ranked_output_is_worst_first(noisy_problem):
     labels, p, _, _ = noisy_problem
     ranked = find_label_issues(labels, p, return_ranked=True)
-    scores = get_label_quality_scores(labels, p)
+    scores = get_label_quality_scores(labels, p)  # both default to noise_aware
     assert np.all(np.diff(scores[ranked]) >= 0)
     assert set(ranked.tolist()) == set(np.flatnonzero(find_label_issues(labels, p)).tolist())
 
@@ -77,10 +77,12 @@ def test_chunked_topn_matches_unchunked(noisy_problem, monkeypatch):
     import truelabel.detect._filter as f
 
     labels, p, _, _ = noisy_problem
-    full = find_label_issues(labels, p)
+    full = find_label_issues(labels, p, filter_by="prune_by_noise_rate")
+    default = find_label_issues(labels, p)
     monkeypatch.setattr(f, "CHUNK_ROWS", 37)
     monkeypatch.setattr(f, "_BLOCK_ELEMENTS", 37)
-    assert (find_label_issues(labels, p) == full).all()
+    assert (find_label_issues(labels, p, filter_by="prune_by_noise_rate") == full).all()
+    assert (find_label_issues(labels, p) == default).all()
     assert (
         find_label_issues(labels, p, filter_by="both")
         == find_label_issues(labels, p, filter_by="prune_by_class") & full
@@ -111,7 +113,7 @@ def test_prune_by_noise_rate_equals_full_ranking(strength):
     p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     counts = f._prune_counts(_compute_stats(labels, p), 1, 1.0)
     expected = _reference_prune_by_noise_rate(labels, p, counts)
-    got = find_label_issues(labels, p)
+    got = find_label_issues(labels, p, filter_by="prune_by_noise_rate")
     assert (got == expected).all()
 
 
@@ -134,7 +136,7 @@ def test_quality_scores_in_unit_interval_and_rank_errors_low(noisy_problem, meth
 
 def test_quality_scores_hand_values():
     p = np.array([[0.6, 0.3, 0.1]])
-    assert get_label_quality_scores([1], p)[0] == pytest.approx(0.3)
+    assert get_label_quality_scores([1], p, method="self_confidence")[0] == pytest.approx(0.3)
     assert get_label_quality_scores([1], p, method="normalized_margin")[0] == pytest.approx(0.35)
 
 
@@ -154,3 +156,40 @@ def test_frac_noise_out_of_range(noisy_problem):
     labels, p, _, _ = noisy_problem
     with pytest.raises(ValidationError, match=r"frac_noise: got 0, expected a value in \(0, 1\]"):
         find_label_issues(labels, p, frac_noise=0)
+
+
+def test_noise_aware_score_is_the_posterior_of_the_given_label():
+    from truelabel.detect._confident_learning import _compute_stats, _smoothed_noise_matrix
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 500)
+    p = rng.dirichlet(np.ones(3), size=500)
+    T = _smoothed_noise_matrix(_compute_stats(labels, p))
+    np.testing.assert_allclose(T.sum(axis=0), 1.0)
+    s = get_label_quality_scores(labels, p)
+    i = 7
+    expected = T[labels[i], labels[i]] * p[i, labels[i]] / (T[labels[i]] @ p[i])
+    assert s[i] == pytest.approx(expected)
+
+
+def test_noise_aware_beats_self_confidence_on_structured_noise():
+    """Pairwise noise (k -> k+1) on digits: the noise-aware score expects that confusion."""
+    from sklearn.datasets import load_digits
+    from sklearn.metrics import average_precision_score
+
+    from truelabel import out_of_fold_pred_probs
+    from truelabel.datasets import make_noisy_labels
+
+    X, y = load_digits(return_X_y=True)
+    noisy, flipped = make_noisy_labels(y, noise_rate=0.2, noise_type="pairwise", random_state=0)
+    p, _ = out_of_fold_pred_probs(X, noisy, random_state=0)
+    ap = {
+        m: average_precision_score(flipped, -get_label_quality_scores(noisy, p, method=m))
+        for m in ("noise_aware", "self_confidence")
+    }
+    assert ap["noise_aware"] > ap["self_confidence"] + 0.03
+    f1 = {}
+    for m in ("noise_aware", "prune_by_noise_rate"):
+        mask = find_label_issues(noisy, p, filter_by=m)
+        f1[m] = 2 * (mask & flipped).sum() / (mask.sum() + flipped.sum())
+    assert f1["noise_aware"] > f1["prune_by_noise_rate"]

@@ -170,6 +170,23 @@ def compute_confident_joint(
     return cj
 
 
+def _smoothed_noise_matrix(stats: _ConfidentStats, strength: float = 10.0) -> np.ndarray:
+    """P(given = s | true = y) from the confident joint, off-diagonals shrunk to uniform.
+
+    Every off-diagonal cell gets ``strength * r`` pseudo-counts, r being the estimated
+    noise rate: with many classes and few items per class the per-cell counts are too
+    sparse to trust, and the matrix tends to uniform noise; with few classes the counts
+    dominate and structured noise (k -> k+1) shows.
+    """
+    cj = _round_preserving_row_totals(stats.calibrated).astype(np.float64)
+    k = cj.shape[0]
+    total = max(cj.sum(), 1.0)
+    rate = (total - np.trace(cj)) / total
+    smoothed = cj + strength * rate * (1.0 - np.eye(k)) + 1e-9
+    joint = smoothed / smoothed.sum()
+    return np.asarray(joint / joint.sum(axis=0, keepdims=True))
+
+
 @dataclass(frozen=True)
 class NoiseEstimate:
     """Estimated label-noise statistics of a labelled set.

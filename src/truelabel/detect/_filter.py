@@ -14,10 +14,19 @@ from ._rank import QUALITY_METHODS, _compute_scores
 
 __all__ = ["FILTER_METHODS", "find_label_issues"]
 
+#: filters that flag the estimated number of errors with the lowest score:
+#: (score method, restrict to items whose argmax differs from the label)
+_LOW_SCORE = {
+    "noise_aware": ("noise_aware", True),
+    "low_self_confidence": ("self_confidence", False),
+    "low_normalized_margin": ("normalized_margin", False),
+}
+
 #: elements of pred_probs read per block in the per-class passes (16 MiB of float32)
 _BLOCK_ELEMENTS = 1 << 22
 
 FILTER_METHODS = (
+    "noise_aware",
     "prune_by_noise_rate",
     "prune_by_class",
     "both",
@@ -207,14 +216,20 @@ def _compute_issue_mask(
     if filter_by == "confident_learning":
         return (stats.guess >= 0) & (stats.guess != labels) & disagrees
     counts = _prune_counts(stats, min_examples_per_class, frac_noise)
-    if filter_by in ("low_self_confidence", "low_normalized_margin"):
-        method = "self_confidence" if filter_by == "low_self_confidence" else "normalized_margin"
-        scores = _compute_scores(labels, pred_probs, method)
+    if filter_by in _LOW_SCORE:
+        # the estimated number of errors with the lowest score
+        score_method, only_disagreeing = _LOW_SCORE[filter_by]
+        scores = _compute_scores(labels, pred_probs, score_method, stats)
         n_issues = int(counts.sum())
         mask = np.zeros(labels.shape[0], dtype=bool)
         if n_issues:
             mask[np.argpartition(scores, n_issues - 1)[:n_issues]] = True
-        return mask
+        if only_disagreeing:
+            mask &= disagrees
+        # leave at least min_examples_per_class items of every given class unflagged
+        n_per_class = stats.label_counts.astype(np.int64)
+        allowed = np.maximum(n_per_class - min_examples_per_class, 0)
+        return mask & _lowest_per_class(labels, np.where(mask, scores, np.inf), allowed)
     mask = np.zeros(labels.shape[0], dtype=bool)
     if filter_by in ("prune_by_class", "both"):
         self_conf = _compute_scores(labels, pred_probs, "self_confidence")
@@ -229,9 +244,9 @@ def find_label_issues(
     labels: np.typing.ArrayLike,
     pred_probs: np.typing.ArrayLike,
     *,
-    filter_by: str = "prune_by_noise_rate",
+    filter_by: str = "noise_aware",
     return_ranked: bool = False,
-    rank_by: str = "self_confidence",
+    rank_by: str = "noise_aware",
     min_examples_per_class: int = 1,
     frac_noise: float = 1.0,
 ) -> np.ndarray:
@@ -243,8 +258,10 @@ def find_label_issues(
         Given labels, integers in ``[0, n_classes)``.
     pred_probs : array of shape (n_items, n_classes)
         Out-of-sample predicted probabilities, float32 or float64.
-    filter_by : str, default "prune_by_noise_rate"
-        ``prune_by_noise_rate``: for each off-diagonal cell (s, y) of the calibrated
+    filter_by : str, default "noise_aware"
+        ``noise_aware``: the estimated number of errors (from the calibrated confident
+        joint) with the lowest ``noise_aware`` quality score, among items whose argmax
+        differs from their label. ``prune_by_noise_rate`` (cleanlab's default): for each off-diagonal cell (s, y) of the calibrated
         confident joint, flag that many items given s with the largest margin p_y - p_s.
         ``prune_by_class``: for each given class, flag the estimated number of errors with
         the lowest self-confidence. ``both``: items flagged by both.
@@ -293,5 +310,5 @@ def find_label_issues(
     if not return_ranked:
         return mask
     idx = np.flatnonzero(mask)
-    scores = _compute_scores(y[idx], p[idx], rank_by)
+    scores = _compute_scores(y, p, rank_by)[idx]
     return idx[np.argsort(scores, kind="stable")]

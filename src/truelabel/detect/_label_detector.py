@@ -44,9 +44,9 @@ class LabelDetector(Detector):
 
     Parameters (passed as ``issue_types={"label": {...}}``)
     ----------------------------------------------------------
-    filter_by : str, default "prune_by_noise_rate"
+    filter_by : str, default "noise_aware"
         See :func:`truelabel.find_label_issues`.
-    quality_method : str, default "normalized_margin"
+    quality_method : str, default "noise_aware"
         Score written to ``label_score``.
     use_knn : bool, default True
         When features are given, blend ``pred_probs`` with the neighbour label
@@ -61,8 +61,8 @@ class LabelDetector(Detector):
     requires_all = ("labels",)
 
     def detect(self, ctx: AuditContext) -> DetectorResult:
-        filter_by = self.params.get("filter_by", "prune_by_noise_rate")
-        method = self.params.get("quality_method", "normalized_margin")
+        filter_by = self.params.get("filter_by", "noise_aware")
+        method = self.params.get("quality_method", "noise_aware")
         use_knn = bool(self.params.get("use_knn", True))
         calibrate = self.params.get("calibrate")
         unknown = set(self.params) - {"filter_by", "quality_method", "use_knn", "calibrate"}
@@ -103,7 +103,7 @@ class LabelDetector(Detector):
         is_issue = np.zeros(n, dtype=bool)
         is_issue[lab_idx] = mask
         score = np.full(n, np.nan)
-        score[lab_idx] = _compute_scores(y, pl, method)
+        score[lab_idx] = _compute_scores(y, pl, method, stats)
         suggested = np.asarray(p.argmax(axis=1), dtype=np.int64)
         info["noise"] = _estimate_from_stats(stats)
         cols = pd.DataFrame(

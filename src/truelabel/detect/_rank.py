@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_choice, check_labels, check_pred_probs, iter_chunks
+from ._confident_learning import _compute_stats, _ConfidentStats, _smoothed_noise_matrix
 
 __all__ = ["QUALITY_METHODS", "get_label_quality_scores"]
 
-QUALITY_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+QUALITY_METHODS = (
+    "noise_aware",
+    "self_confidence",
+    "normalized_margin",
+    "confidence_weighted_entropy",
+)
 _CLIP = 1e-6
 
 
@@ -31,7 +37,30 @@ def _normalized_entropy(pred_probs: np.ndarray) -> np.ndarray:
     return out
 
 
-def _compute_scores(labels: np.ndarray, pred_probs: np.ndarray, method: str) -> np.ndarray:
+def _noise_aware(
+    labels: np.ndarray, pred_probs: np.ndarray, noise_matrix: np.ndarray
+) -> np.ndarray:
+    """P(given label is right | x) = T[s, s] p_s / sum_y T[s, y] p_y, streamed by chunks."""
+    out = np.empty(labels.shape[0], dtype=np.float64)
+    for sl in iter_chunks(labels.shape[0]):
+        y = labels[sl]
+        p = pred_probs[sl]
+        num = noise_matrix[y, y] * p[np.arange(y.shape[0]), y]
+        den = np.einsum("ij,ij->i", p, noise_matrix[y], dtype=np.float64)
+        out[sl] = num / np.maximum(den, 1e-300)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _compute_scores(
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    method: str,
+    stats: _ConfidentStats | None = None,
+) -> np.ndarray:
+    if method == "noise_aware":
+        if stats is None:
+            stats = _compute_stats(labels, pred_probs)
+        return _noise_aware(labels, pred_probs, _smoothed_noise_matrix(stats))
     self_conf = pred_probs[np.arange(labels.shape[0]), labels].astype(np.float64)
     if method == "self_confidence":
         return self_conf
@@ -47,7 +76,7 @@ def get_label_quality_scores(
     labels: np.typing.ArrayLike,
     pred_probs: np.typing.ArrayLike,
     *,
-    method: str = "self_confidence",
+    method: str = "noise_aware",
 ) -> np.ndarray:
     """Score every label: in [0, 1], lower = more likely wrong.
 
@@ -58,10 +87,15 @@ def get_label_quality_scores(
     pred_probs : array of shape (n_items, n_classes)
         Out-of-sample predicted probabilities (e.g. from
         :func:`truelabel.out_of_fold_pred_probs`).
-    method : {"self_confidence", "normalized_margin", "confidence_weighted_entropy"}
-        ``self_confidence`` is p(given label); ``normalized_margin`` is
-        (p(given) - max p(other) + 1) / 2; ``confidence_weighted_entropy`` divides the
-        normalized entropy by the self-confidence.
+    method : {"noise_aware", "self_confidence", "normalized_margin", "confidence_weighted_entropy"}
+        ``noise_aware`` (default) is the posterior probability that the given label s is
+        right, T[s, s] p_s / sum_y T[s, y] p_y, with T the confident-learning noise
+        matrix P(given | true) shrunk towards uniform noise (see docs/ARCHITECTURE.md for
+        the measurements behind this default). ``self_confidence`` is p(given label)
+        (cleanlab's default); ``normalized_margin`` is (p(given) - max p(other) + 1) / 2;
+        ``confidence_weighted_entropy`` is log(1 + r) / r with r = normalized entropy /
+        self-confidence, rescaled so the largest score is 1 (a variant of cleanlab's
+        formula, which divides by the unclipped ratio).
 
     Returns
     -------
@@ -72,7 +106,7 @@ def get_label_quality_scores(
     >>> import numpy as np
     >>> from truelabel import get_label_quality_scores
     >>> p = np.array([[0.9, 0.1], [0.3, 0.7]])
-    >>> get_label_quality_scores(np.array([0, 0]), p).round(2)
+    >>> get_label_quality_scores(np.array([0, 0]), p, method="self_confidence").round(2)
     array([0.9, 0.3])
     """
     method = check_choice("method", method, QUALITY_METHODS)
