@@ -12,7 +12,8 @@
     Precision / recall / F1 of the mask vs the injected flips, AUPRC of -score.
 
 Methods: every cleanlab filter_by in FILTERS and score method in SCORES; truelabel's default
-(find_label_issues() + normalized_margin scores, pred_probs only) and truelabel's Audit label
+(find_label_issues() + get_label_quality_scores(), both "noise_aware", pred_probs only), every
+truelabel filter and score ("truelabel best", chosen like cleanlab best), and the Audit label
 check with features (pred_probs blended with the kNN neighbour label distribution).
 "cleanlab best" is chosen per row *after the fact* (the best filter_by by F1, the best score
 method by AUPRC / recall@k, averaged over seeds), which favours cleanlab.
@@ -49,7 +50,12 @@ FILTERS = (
     "confident_learning",
     "predicted_neq_given",
 )
+# cleanlab also has these two count-based filters; shown in the detail table only ("extra"),
+# not used for "cleanlab best" (the brief compares against the five above).
+EXTRA_FILTERS = ("low_self_confidence", "low_normalized_margin")
 SCORES = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+TL_FILTERS = ("noise_aware", *FILTERS, *EXTRA_FILTERS)
+TL_SCORES = ("noise_aware", *SCORES)
 TOPK = (0.01, 0.02, 0.05)
 NOISE_TYPES = ("uniform", "class_conditional")
 RATES = (0.1, 0.3)
@@ -101,18 +107,24 @@ def run_methods(labels, pred_probs, truth, features=None, seed=0) -> dict:
         m = cleanlab.filter.find_label_issues(labels, pred_probs, filter_by=f)
         out[f"cleanlab:filter={f}"] = prf(np.asarray(m, bool), truth)
         out[f"cleanlab:filter={f}"]["s"] = time.perf_counter() - t0
+    for f in EXTRA_FILTERS:
+        m = cleanlab.filter.find_label_issues(labels, pred_probs, filter_by=f)
+        out[f"cleanlab:extra_filter={f}"] = prf(np.asarray(m, bool), truth)
     for s in SCORES:
         sc = cleanlab.rank.get_label_quality_scores(labels, pred_probs, method=s)
         out[f"cleanlab:score={s}"] = score_metrics(truth, sc)
     t0 = time.perf_counter()
-    m = truelabel.find_label_issues(labels, pred_probs)
-    sc = truelabel.get_label_quality_scores(labels, pred_probs, method="normalized_margin")
+    m = truelabel.find_label_issues(labels, pred_probs)  # default: noise_aware
+    sc = truelabel.get_label_quality_scores(labels, pred_probs)  # default: noise_aware
     out["truelabel:default"] = {
         **prf(m, truth),
         **score_metrics(truth, sc),
         "s": time.perf_counter() - t0,
     }
-    for s in SCORES:
+    for f in TL_FILTERS:
+        m = truelabel.find_label_issues(labels, pred_probs, filter_by=f)
+        out[f"truelabel:filter={f}"] = prf(m, truth)
+    for s in TL_SCORES:
         sc = truelabel.get_label_quality_scores(labels, pred_probs, method=s)
         out[f"truelabel:score={s}"] = score_metrics(truth, sc)
     if features is not None:
@@ -234,7 +246,7 @@ def synthetic(name, y, oof, features, seeds, settings, cache, log) -> dict:
             log(
                 f"{name} {nt} {rate} seed={seed}: oof {oof_s:.1f}s{' (cache)' if hit else ''}, "
                 f"F1 tl={r['truelabel:default']['F1']:.3f} "
-                f"audit={r['truelabel:audit_knn']['F1']:.3f} "
+                f"audit={r.get('truelabel:audit_knn', {}).get('F1', float('nan')):.3f} "
                 f"cl={r['cleanlab:filter=prune_by_noise_rate']['F1']:.3f}"
             )
         out[f"{nt} {rate}"] = {"seeds": list(seeds), "mean": mean_methods(per_seed)}
@@ -250,60 +262,56 @@ def _best(methods: dict, prefix: str, metric: str) -> tuple[str, dict]:
     return name.split("=", 1)[1], cands[name]
 
 
+def _row(ds, setting, metric, methods, kind, headline, tl=None, tl_audit=None):
+    """One table row: truelabel default / best / Audit vs cleanlab default / best."""
+    prefix = "filter=" if kind == "mask" else "score="
+    cl_default = "prune_by_noise_rate" if kind == "mask" else "self_confidence"
+    cl_meth, cl = _best(methods, "cleanlab:" + prefix, metric)
+    tl_meth, tlb = _best(methods, "truelabel:" + prefix, metric)
+    return dict(
+        dataset=ds, setting=setting, metric=metric,
+        tl=tl if tl is not None else methods["truelabel:default"][metric],
+        tl_best=tlb[metric], tl_best_method=tl_meth, tl_audit=tl_audit,
+        cl_default=methods[f"cleanlab:{prefix}{cl_default}"][metric],
+        cl=cl[metric], cl_method=cl_meth, headline=headline,
+    )  # fmt: skip
+
+
 def build_rows(res: dict) -> list[dict]:
-    """One dict per table row: dataset, setting, metric, tl, tl_audit, cl, cl_method."""
+    """One dict per table row (see _row)."""
     rows = []
     for ds, r in res["real"].items():
-        tl = r["truelabel:default"]
         for metric in [f"recall@{f:.0%}" for f in TOPK] + ["AUPRC"]:
-            meth, cl = _best(r, "cleanlab:score=", metric)
-            rows.append(dict(dataset=ds, setting="confirmed errors", metric=metric,
-                             tl=tl[metric], tl_audit=None, cl=cl[metric], cl_method=meth,
-                             headline=True))  # fmt: skip
+            rows.append(_row(ds, "confirmed errors", metric, r, "score", True))
         # masks: F1 with confirmed errors as positives (unverified items count as negatives)
-        meth, cl = _best(r, "cleanlab:filter=", "F1")
-        rows.append(dict(dataset=ds, setting="confirmed errors", metric="mask F1 (lower bound)",
-                         tl=tl["F1"], tl_audit=None, cl=cl["F1"], cl_method=meth,
-                         headline=True))  # fmt: skip
-        rows.append(dict(dataset=ds, setting="confirmed errors", metric="# flagged / # confirmed",
-                         tl=f"{tl['n_flagged']} / {tl['n_tp']}", tl_audit=None,
-                         cl=f"{cl['n_flagged']} / {cl['n_tp']}", cl_method=meth,
-                         headline=False))  # fmt: skip
+        rows.append(_row(ds, "confirmed errors", "F1", r, "mask", True))
     for ds, settings in res["synthetic"].items():
         for setting, s in settings.items():
             m = s["mean"]
-            tl, au = m["truelabel:default"], m["truelabel:audit_knn"]
-            meth, cl = _best(m, "cleanlab:filter=", "F1")
+            au = m.get("truelabel:audit_knn", {})
             for metric in ("P", "R", "F1"):
-                rows.append(dict(dataset=ds, setting=setting, metric=metric, tl=tl[metric],
-                                 tl_audit=au[metric], cl=cl[metric], cl_method=meth,
-                                 headline=metric == "F1"))  # fmt: skip
-            meth, cl = _best(m, "cleanlab:score=", "AUPRC")
-            rows.append(dict(dataset=ds, setting=setting, metric="AUPRC", tl=tl["AUPRC"],
-                             tl_audit=au["AUPRC"], cl=cl["AUPRC"], cl_method=meth,
-                             headline=True))  # fmt: skip
+                rows.append(_row(ds, setting, metric, m, "mask", metric == "F1",
+                                 tl_audit=au.get(metric)))  # fmt: skip
+            rows.append(_row(ds, setting, "AUPRC", m, "score", True, tl_audit=au.get("AUPRC")))
     for r in rows:
-        if isinstance(r["cl"], float):
-            r["ratio"] = r["tl"] / r["cl"] if r["cl"] > 0 else None
-            r["ratio_audit"] = (
-                r["tl_audit"] / r["cl"] if r["tl_audit"] is not None and r["cl"] > 0 else None
-            )
-        else:
-            r["ratio"] = r["ratio_audit"] = None
+        c = r["cl"]
+        r["ratio"] = r["tl"] / c if c > 0 else None
+        r["ratio_best"] = r["tl_best"] / c if c > 0 else None
+        r["ratio_audit"] = r["tl_audit"] / c if r["tl_audit"] is not None and c > 0 else None
     # average rows over the headline metrics (F1, AUPRC, recall@k), per dataset and overall
     avg = []
     for ds in [*dict.fromkeys(r["dataset"] for r in rows), "all"]:
         sel = [r for r in rows if r["headline"] and (ds == "all" or r["dataset"] == ds)]
-        ra = [r["ratio"] for r in sel if r["ratio"] is not None]
-        rb = [r["ratio_audit"] for r in sel if r["ratio_audit"] is not None]
-        sel_b = [r for r in sel if r["ratio_audit"] is not None]
-        avg.append(dict(dataset=ds, setting="average", metric=f"mean of {len(ra)} headline rows",
-                        tl=float(np.mean([r["tl"] for r in sel])),
-                        tl_audit=float(np.mean([r["tl_audit"] for r in sel_b])) if sel_b else None,
-                        cl=float(np.mean([r["cl"] for r in sel])), cl_method="per row",
-                        ratio=float(np.mean(ra)) if ra else None,
-                        ratio_audit=float(np.mean(rb)) if rb else None,
-                        headline=False, average=True))  # fmt: skip
+
+        def mean(key, sel=sel):
+            vals = [r[key] for r in sel if r[key] is not None]
+            return float(np.mean(vals)) if vals else None
+
+        avg.append(dict(dataset=ds, setting="average", metric=f"mean of {len(sel)} headline rows",
+                        tl=mean("tl"), tl_best=mean("tl_best"), tl_best_method="per row",
+                        tl_audit=mean("tl_audit"), cl_default=mean("cl_default"), cl=mean("cl"),
+                        cl_method="per row", ratio=mean("ratio"), ratio_best=mean("ratio_best"),
+                        ratio_audit=mean("ratio_audit"), headline=False, average=True))  # fmt: skip
     return rows + avg
 
 
@@ -311,15 +319,18 @@ def render(rows: list[dict]) -> str:
     def f(x):
         return f"{x:.3f}" if isinstance(x, float) else ("–" if x is None else str(x))
 
-    header = ["dataset", "setting", "metric", "truelabel", "cleanlab best (method)", "ratio"]
-    header += ["truelabel Audit+kNN", "ratio (Audit)"]
+    header = ["dataset", "setting", "metric", "truelabel default", "ratio",
+              "truelabel best (method)", "ratio", "truelabel Audit+kNN", "ratio",
+              "cleanlab default", "cleanlab best (method)"]  # fmt: skip
     body = []
     for r in rows:
-        bold = "**" if r.get("average") else ""
+        b = "**" if r.get("average") else ""
         body.append([
-            f"{bold}{r['dataset']}{bold}", r["setting"], r["metric"], f(r["tl"]),
-            f"{f(r['cl'])} ({r['cl_method']})", f"{bold}{fmt_ratio(r['ratio'])}{bold}",
-            f(r["tl_audit"]), f"{bold}{fmt_ratio(r['ratio_audit'])}{bold}",
+            f"{b}{r['dataset']}{b}", r["setting"], r["metric"], f(r["tl"]),
+            f"{b}{fmt_ratio(r['ratio'])}{b}", f"{f(r['tl_best'])} ({r['tl_best_method']})",
+            f"{b}{fmt_ratio(r['ratio_best'])}{b}", f(r["tl_audit"]),
+            f"{b}{fmt_ratio(r['ratio_audit'])}{b}", f(r["cl_default"]),
+            f"{f(r['cl'])} ({r['cl_method']})",
         ])  # fmt: skip
     return md_table(header, body)
 

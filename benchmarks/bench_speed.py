@@ -1,8 +1,11 @@
 """Speed and peak memory: truelabel vs cleanlab on the same synthetic pred_probs.
 
-Single-label op (timed as one unit, median of --reps calls in one process):
+Single-label op "single" (timed as one unit, median of --reps calls in one process), the
+same computation in both tools (cleanlab's defaults):
     find_label_issues(labels, pred_probs, filter_by="prune_by_noise_rate")
-    + get_label_quality_scores(labels, pred_probs)          # self_confidence, both defaults
+    + get_label_quality_scores(labels, pred_probs, method="self_confidence")
+Op "default": each tool's own defaults (truelabel: noise_aware filter and score; cleanlab:
+prune_by_noise_rate and self_confidence).
 Synthetic data as in ../shared/anchors/bench_cleanlab_speed.py: uniform true labels, 10%
 uniform flips, pred_probs = softmax(randn + margin * onehot(true)), float32, seed 0.
 Multi-label op: truelabel.find_multilabel_issues vs
@@ -43,6 +46,7 @@ from _common import (
     peak_rss_mb,
     system_busy_cpu_s,
     versions,
+    wait_for_idle,
     write_json,
 )
 
@@ -84,10 +88,14 @@ def worker(a) -> dict:
         import truelabel
 
         def find(labels, p):
+            if a.op == "default":
+                return truelabel.find_label_issues(labels, p)  # noise_aware
             return truelabel.find_label_issues(labels, p, filter_by="prune_by_noise_rate")
 
         def scores(labels, p):
-            return truelabel.get_label_quality_scores(labels, p)
+            if a.op == "default":
+                return truelabel.get_label_quality_scores(labels, p)  # noise_aware
+            return truelabel.get_label_quality_scores(labels, p, method="self_confidence")
 
         def ml_find(labels, p):
             return truelabel.find_multilabel_issues(labels, p)
@@ -157,11 +165,12 @@ def worker(a) -> dict:
     }
 
 
-def run_config(tool: str, N: int, K: int, op: str, reps: int, timeout: int) -> dict:
+def run_config(tool: str, N: int, K: int, op: str, reps: int, timeout: int, wait: float) -> dict:
     mask_file = WORK / "speed_masks" / f"{tool}_{op}_{N}_{K}.npy"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--tool", tool]
     cmd += ["--N", str(N), "--K", str(K), "--op", op, "--reps", str(reps)]
     cmd += ["--mask-file", str(mask_file)]
+    idle = wait_for_idle(max_wait_s=wait) if wait > 0 else None
     t0 = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -173,6 +182,7 @@ def run_config(tool: str, N: int, K: int, op: str, reps: int, timeout: int) -> d
     r = json.loads(p.stdout.strip().splitlines()[-1])
     r["subprocess_wall_s"] = time.perf_counter() - t0
     r["mask_file"] = str(mask_file)
+    r["idle_wait"] = idle
     return r
 
 
@@ -201,13 +211,13 @@ def render(pairs: list[dict]) -> str:
     header = ["N", "K", "op", "truelabel s", "cleanlab s", "speed-up"]
     header += ["truelabel peak MB", "cleanlab peak MB (children)", "peak ratio"]
     header += ["truelabel peak − data MB", "cleanlab peak − data MB", "extra-mem ratio"]
-    header += ["flagged tl / cl / both", "P / R tl", "P / R cl"]
+    header += ["flagged tl / cl / both", "P / R tl", "P / R cl", "other CPU s tl / cl"]
     rows = []
     for pr in pairs:
         tl, cl = pr["truelabel"], pr["cleanlab"]
         if "error" in tl or "error" in cl:
             rows.append([_label(pr["N"]), pr["K"], pr["op"], tl.get("error", ""), cl.get("error", "")]
-                        + ["–"] * 10)  # fmt: skip
+                        + ["–"] * 11)  # fmt: skip
             continue
         ag = pr["agreement"] or {}
         rows.append([
@@ -222,6 +232,7 @@ def render(pairs: list[dict]) -> str:
             f"{ag.get('truelabel_flagged')} / {ag.get('cleanlab_flagged')} / {ag.get('both')}",
             f"{tl['precision_vs_injected']:.3f} / {tl['recall_vs_injected']:.3f}",
             f"{cl['precision_vs_injected']:.3f} / {cl['recall_vs_injected']:.3f}",
+            f"{tl['other_cpu_s']:.1f} / {cl['other_cpu_s']:.1f}",
         ])  # fmt: skip
     return md_table(header, rows)
 
@@ -231,6 +242,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="N=1e5 only, 1 rep")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--timeout", type=int, default=900)
+    ap.add_argument("--max-wait-idle", type=float, default=60.0,
+                    help="wait up to this many s for an idle machine before each run (0: no)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=RESULTS / "speed.json")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tool", choices=TOOLS)
@@ -248,13 +261,14 @@ def main() -> None:
         configs, reps = [(100_000, 10, "single"), (20_000, 20, "multilabel")], 1
     else:
         configs = [(100_000, 10, "single"), (1_000_000, 10, "single")]
-        configs += [(1_000_000, 100, "single"), (100_000, 20, "multilabel")]
+        configs += [(1_000_000, 100, "single"), (1_000_000, 100, "default")]
+        configs += [(100_000, 20, "multilabel")]
         reps = a.reps
     pairs = []
     for N, K, op in configs:
         pr: dict = {"N": N, "K": K, "op": op}
         for tool in TOOLS:
-            r = run_config(tool, N, K, op, reps, a.timeout)
+            r = run_config(tool, N, K, op, reps, a.timeout, 0 if a.quick else a.max_wait_idle)
             pr[tool] = r
             show = {k: v for k, v in r.items() if k not in ("times_s", "mask_file")}
             print(json.dumps(show), file=sys.stderr, flush=True)

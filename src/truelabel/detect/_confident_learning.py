@@ -50,12 +50,12 @@ def _confident_pass(
     guess = np.empty(n, dtype=np.int64)
     argmax = np.empty(n, dtype=np.int64)
     t = (thresholds - _EPS).astype(pred_probs.dtype)
+    below = pred_probs.dtype.type(-1)
     for sl in iter_chunks(n):
         block = pred_probs[sl]
-        above = block >= t
-        masked = np.where(above, block, -1.0)
+        masked = np.where(block >= t, block, below)  # probabilities are >= 0
         g = masked.argmax(axis=1)
-        g[~above.any(axis=1)] = -1
+        g[masked[np.arange(g.shape[0]), g] < 0] = -1  # confident in no class
         guess[sl] = g
         argmax[sl] = block.argmax(axis=1)
     return guess, argmax

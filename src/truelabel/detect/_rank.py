@@ -42,12 +42,14 @@ def _noise_aware(
 ) -> np.ndarray:
     """P(given label is right | x) = T[s, s] p_s / sum_y T[s, y] p_y, streamed by chunks."""
     out = np.empty(labels.shape[0], dtype=np.float64)
+    t = noise_matrix.astype(pred_probs.dtype)  # same precision as the input: half the traffic
+    diag = np.diag(noise_matrix)
     for sl in iter_chunks(labels.shape[0]):
         y = labels[sl]
         p = pred_probs[sl]
-        num = noise_matrix[y, y] * p[np.arange(y.shape[0]), y]
-        den = np.einsum("ij,ij->i", p, noise_matrix[y], dtype=np.float64)
-        out[sl] = num / np.maximum(den, 1e-300)
+        num = diag[y] * p[np.arange(y.shape[0]), y]
+        den = np.einsum("ij,ij->i", p, t[y])
+        out[sl] = num / np.maximum(den, np.finfo(pred_probs.dtype).tiny)
     return np.clip(out, 0.0, 1.0)
 
 
