@@ -37,6 +37,39 @@ def test_certificate_holds_on_many_seeds():
     assert failures / runs <= delta + 0.03
 
 
+def _pool(n, rng, low=0.5):
+    """Pool drawn like the calibration set, with its true labels."""
+    return _calibrated(n, rng, low)
+
+
+def test_realised_pool_error_guarantee_holds_on_many_seeds():
+    """Error among the accepted items of *this* pool exceeds max_error in <= delta of draws."""
+    max_error, delta, failures, runs = 0.05, 0.1, 0, 300
+    for seed in range(runs):
+        rng = np.random.default_rng(10_000 + seed)
+        p, y = _calibrated(800, rng)
+        pool, pool_y = _pool(300, rng)
+        out = CertifiedAutoLabeler(max_error=max_error, delta=delta).fit(p, y).decide(pool)
+        acc = out["accepted"].to_numpy()
+        if acc.any() and (out["label"].to_numpy()[acc] != pool_y[acc]).mean() > max_error:
+            failures += 1
+    assert failures / runs <= delta + 0.03
+
+
+def test_pool_pvalue_is_valid_under_exchangeability():
+    from truelabel.autolabel import pool_error_pvalue
+
+    rng = np.random.default_rng(0)
+    n, m, rate, pv = 200, 100, 0.1, []
+    for _ in range(2000):
+        wrong = rng.random(n + m) < rate
+        e, true_pool = wrong[:n].sum(), wrong[n:].sum()
+        pv.append(float(pool_error_pvalue(e, n, m, true_pool)))
+    pv = np.asarray(pv)
+    for a in (0.05, 0.1, 0.2):
+        assert (pv <= a).mean() <= a + 0.015
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), max_error=st.sampled_from([0.01, 0.02, 0.05, 0.1]))
 def test_certified_bound_covers_population_risk(seed, max_error):
@@ -56,7 +89,9 @@ def test_decide_accepts_by_threshold_and_reports():
     pool, _ = _calibrated(1000, np.random.default_rng(1))
     out = lab.decide(pool)
     conf = pool.max(axis=1)
-    assert (out["accepted"] == (conf >= lab.threshold_)).all()
+    assert lab.pool_threshold_ is not None
+    assert (out["accepted"] == (conf >= lab.pool_threshold_)).all()
+    assert out.attrs["bound"] == lab.pool_bound_ <= 0.05
     assert set(out["label"]) <= {"neg", "pos"}
     assert out.attrs["coverage"] == pytest.approx(out["accepted"].mean())
     assert out.loc[out["accepted"], "reason"].str.startswith("accepted").all()

@@ -1,6 +1,12 @@
 """Auto-label: certified selection (error <= max_error with probability >= 1 - delta)."""
 
-from ._bounds import binomial_pvalue, clopper_pearson_upper, min_items_to_certify
+from ._bounds import (
+    binomial_pvalue,
+    clopper_pearson_upper,
+    min_items_to_certify,
+    pool_error_pvalue,
+    pool_error_upper,
+)
 from ._certified import Certificate, CertifiedAutoLabeler, default_threshold_grid
 
 __all__ = [
@@ -10,4 +16,6 @@ __all__ = [
     "clopper_pearson_upper",
     "default_threshold_grid",
     "min_items_to_certify",
+    "pool_error_pvalue",
+    "pool_error_upper",
 ]

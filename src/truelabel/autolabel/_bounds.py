@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
-from scipy.stats import beta, binom
+from scipy.stats import beta, binom, hypergeom
 
-__all__ = ["binomial_pvalue", "clopper_pearson_upper", "min_items_to_certify"]
+__all__ = [
+    "binomial_pvalue",
+    "clopper_pearson_upper",
+    "min_items_to_certify",
+    "pool_error_pvalue",
+    "pool_error_upper",
+]
 
 
 def binomial_pvalue(errors: np.ndarray, n: np.ndarray, max_error: float) -> np.ndarray:
@@ -28,6 +35,43 @@ def clopper_pearson_upper(errors: np.ndarray, n: np.ndarray, delta: float) -> np
     return np.asarray(np.where(n > 0, ub, 1.0))
 
 
+def pool_error_pvalue(
+    cal_errors: np.typing.ArrayLike,
+    n_cal: np.typing.ArrayLike,
+    n_pool: np.typing.ArrayLike,
+    pool_errors: np.typing.ArrayLike,
+) -> np.ndarray:
+    """p-value of H0 "at least ``pool_errors`` of the ``n_pool`` accepted pool items are wrong".
+
+    Calibration and pool items are exchangeable, so given the total number of errors T
+    among the n_cal + n_pool accepted items, the calibration share is hypergeometric.
+    With T = cal_errors + pool_errors, P(HG(n_cal + n_pool, T, n_cal) <= cal_errors) is
+    super-uniform at the true pool count and decreases in it, hence valid for H0.
+    Where n_pool = 0 nothing is at risk (p = 0); where n_cal = 0 nothing is known (p = 1).
+    """
+    e = np.asarray(cal_errors)
+    n = np.asarray(n_cal)
+    m = np.asarray(n_pool)
+    p = hypergeom.cdf(e, n + m, e + np.asarray(pool_errors), n)
+    p = np.where(n > 0, p, 1.0)
+    return np.asarray(np.where(m > 0, p, 0.0))
+
+
+def pool_error_upper(cal_errors: int, n_cal: int, n_pool: int, delta: float) -> float:
+    """(1 - delta) upper bound on the error rate among ``n_pool`` accepted pool items."""
+    if n_pool == 0:
+        return 0.0
+    lo, hi = 0, n_pool + 1  # smallest pool error count rejected at level delta
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if float(pool_error_pvalue(cal_errors, n_cal, n_pool, mid)) <= delta:
+            hi = mid
+        else:
+            lo = mid + 1
+    return min(1.0, max(lo - 1, 0) / n_pool)
+
+
+@lru_cache(maxsize=4096)
 def min_items_to_certify(error_rate: float, max_error: float, delta: float) -> int | None:
     """Smallest n such that observing ``error_rate * n`` errors among n items rejects
     "error > max_error" at level delta; None if ``error_rate >= max_error``."""
