@@ -48,7 +48,7 @@ class CrossConformalClassifier(BaseEstimator):
 
     Parameters
     ----------
-    method : {"lac", "aps", "raps"}, default "aps"
+    method : {"lac", "aps", "raps"}, default "lac"
     alpha : float in (0, 1), default 0.1
     randomized : bool, default True
         APS/RAPS randomization (ignored by LAC).
@@ -88,7 +88,7 @@ class CrossConformalClassifier(BaseEstimator):
     def __init__(
         self,
         *,
-        method: str = "aps",
+        method: str = "lac",
         alpha: float = 0.1,
         randomized: bool = True,
         lam: float = 0.01,

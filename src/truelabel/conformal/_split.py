@@ -64,7 +64,11 @@ class SplitConformalClassifier(BaseEstimator):
         tested against the quantile of class k.
     randomized : bool, default True
         APS/RAPS: randomize the score of the last included label (exact coverage,
-        smaller sets). Ignored by LAC.
+        smaller sets). Ignored by LAC. Non-randomized APS keeps every label until the
+        cumulative probability reaches the quantile; with an over-confident model that
+        quantile sits near 1 and sets fill with near-zero-probability labels (measured:
+        3.9 labels on digits and 14.1 on banking77 at alpha=0.05, against 1.2 and 2.6
+        randomized), so prefer the randomized APS or RAPS.
     lam : float, default 0.01
         RAPS penalty per rank beyond ``k_reg``.
     k_reg : int, default 1
