@@ -120,3 +120,26 @@ def md_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def wait_for_idle(max_busy_frac: float = 0.25, window_s: float = 3.0, max_wait_s: float = 120.0,
+                  quiet_s: float = 6.0) -> dict:  # fmt: skip
+    """Wait (at most max_wait_s) until the machine's CPUs are < max_busy_frac busy for quiet_s.
+
+    Adapted from ../shared/anchors/common.py. Returns the seconds waited and the last busy share,
+    recorded with each timed run so contention can be judged afterwards.
+    """
+    import time
+
+    ncpu = os.cpu_count() or 1
+    t_start = time.perf_counter()
+    quiet_since = None
+    frac = float("nan")
+    while True:
+        b0, t0 = system_busy_cpu_s(), time.perf_counter()
+        time.sleep(window_s)
+        frac = (system_busy_cpu_s() - b0) / ((time.perf_counter() - t0) * ncpu)
+        now = time.perf_counter()
+        quiet_since = (quiet_since or t0) if frac < max_busy_frac else None
+        if (quiet_since is not None and now - quiet_since >= quiet_s) or now - t_start > max_wait_s:
+            return {"waited_s": round(now - t_start, 1), "busy_frac": round(frac, 3)}

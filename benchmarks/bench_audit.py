@@ -40,6 +40,7 @@ from _common import (
     peak_rss_mb,
     system_busy_cpu_s,
     versions,
+    wait_for_idle,
     write_json,
 )
 
@@ -127,6 +128,8 @@ def worker(a) -> dict:
 def run(tool: str, N: int, a) -> dict:
     cmd = [sys.executable, "-u", str(Path(__file__).resolve()), "--worker", "--tool", tool]
     cmd += ["--N", str(N), "--K", str(a.K), "--D", str(a.D), "--noise", str(a.noise)]
+    wait = 0 if a.quick else a.max_wait_idle
+    idle = wait_for_idle(max_wait_s=wait) if wait > 0 else None
     t0 = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout)
@@ -139,6 +142,7 @@ def run(tool: str, N: int, a) -> dict:
         else:
             r = json.loads(p.stdout.strip().splitlines()[-1])
     r["subprocess_wall_s"] = time.perf_counter() - t0
+    r["idle_wait"] = idle
     show = {k: v for k, v in r.items() if k not in ("log_tail", "info")}
     print(json.dumps(show), file=sys.stderr, flush=True)
     return r
@@ -169,19 +173,22 @@ def render(head: dict, scale: list[dict]) -> tuple[str, str]:
                          fmt_ratio(x / y) + " (tl / cl)"])  # fmt: skip
         rows.append([n, "# label issues flagged", tl["label"]["n_flagged"],
                      cl["label"]["n_flagged"], "–"])  # fmt: skip
+        rows.append([n, "CPU s used by other processes meanwhile", f"{tl['other_cpu_s']:.0f}",
+                     f"{cl['other_cpu_s']:.0f}", "–"])  # fmt: skip
         rows.append([n, "issue types", ", ".join(tl["issue_types"]),
                      ", ".join(cl["issue_types"]), "–"])  # fmt: skip
     t1 = md_table(header, rows)
     header2 = ["N", "audit wall s", "µs / item", "peak RSS MB", "features MB", "label P / R"]
+    header2 += ["other processes' CPU s meanwhile"]
     rows2 = []
     for r in scale:
         if "error" in r:
-            rows2.append([f"{r['N']:,}", r["error"], "–", "–", "–", "–"])
+            rows2.append([f"{r['N']:,}", r["error"], "–", "–", "–", "–", "–"])
             continue
         rows2.append([f"{r['N']:,}", f"{r['audit_s']:.1f}", f"{1e6 * r['audit_s'] / r['N']:.0f}",
                       f"{r['peak_rss_mb']:.0f}", f"{r['features_mb']:.0f}",
                       f"{r['label']['precision_vs_injected']:.3f} / "
-                      f"{r['label']['recall_vs_injected']:.3f}"])  # fmt: skip
+                      f"{r['label']['recall_vs_injected']:.3f}", f"{r['other_cpu_s']:.0f}"])  # fmt: skip
     return t1, md_table(header2, rows2)
 
 
@@ -194,10 +201,24 @@ def main() -> None:
     ap.add_argument("--D", type=int, default=384)
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--timeout", type=int, default=1800)
+    ap.add_argument("--max-wait-idle", type=float, default=120.0,
+                    help="wait up to this many s for an idle machine before each run (0: no)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=RESULTS / "audit.json")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tool", choices=("truelabel", "cleanlab"))
+    ap.add_argument(
+        "--reuse-cleanlab",
+        type=Path,
+        help="take the Datalab run from this earlier audit.json instead of re-running it",
+    )
+    ap.add_argument("--render-only", action="store_true", help="re-render tables of --out")
     a = ap.parse_args()
+    if a.render_only:
+        d = json.loads(a.out.read_text())
+        d["table_md"], d["scaling_md"] = render(d["head_to_head"], d["scaling"])
+        print(d["table_md"], d["scaling_md"], sep="\n\n")
+        write_json(a.out, d)
+        return
     if a.worker:
         print(json.dumps(worker(a), default=str))
         return
@@ -205,7 +226,13 @@ def main() -> None:
     t_start = time.perf_counter()
     N = 5000 if a.quick else a.N
     scale_ns = [5000, 20000] if a.quick else [int(float(x)) for x in a.scale_Ns.split(",")]
-    head = {"N": N, "truelabel": run("truelabel", N, a), "cleanlab": run("cleanlab", N, a)}
+    if a.reuse_cleanlab:
+        old = json.loads(a.reuse_cleanlab.read_text())["head_to_head"]
+        assert old["N"] == N, f"{a.reuse_cleanlab} has N={old['N']}"
+        cl = dict(old["cleanlab"], reused_from=str(a.reuse_cleanlab))
+        head = {"N": N, "truelabel": run("truelabel", N, a), "cleanlab": cl}
+    else:
+        head = {"N": N, "truelabel": run("truelabel", N, a), "cleanlab": run("cleanlab", N, a)}
     scale = []
     for n in scale_ns:
         # reuse the head-to-head truelabel run when the size matches

@@ -131,7 +131,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     ap.add_argument("--command", default="make bench   # = bash benchmarks/run.sh")
     a = ap.parse_args()
-    res = {k: _load(a.results, k) for k in ("quality", "speed", "audit")}
+    res = {k: _load(a.results, k) for k in ("quality", "speed", "audit", "conformal")}
     if not any(res.values()):
         sys.exit(f"no results in {a.results}")
     L = [
@@ -249,6 +249,22 @@ def main() -> None:
             "truelabel alone, growing N:",
             "",
             au["scaling_md"],
+            "",
+        ]
+    cf = res["conformal"]
+    if cf and "table_md" in cf:
+        L += [
+            "## 4. Conformal prediction sets and certified auto-labeling (vs MAPIE 1.6, crepes 0.9)",
+            "",
+            "`benchmarks/.venv-peers/bin/python benchmarks/bench_conformal.py` — "
+            f"{cf['total_s'] / 60:.0f} min. Base models: StandardScaler + LogisticRegression on",
+            "digits; LogisticRegression(C=10) on all-MiniLM-L6-v2 int8 ONNX embeddings for",
+            "banking77 (`benchmarks/_embed.py`). 60/20/20 train/cal/test splits; every method",
+            "uses the same fitted model per split. Certified auto-labeling: the non-train 40% is",
+            "halved into calibration and test pool per split; realized error = error among the",
+            "accepted test items; truelabel certifies each test pool (`decide`), delta = 0.05.",
+            "",
+            cf["table_md"],
             "",
         ]
     notes = a.results / "notes.md"

