@@ -17,9 +17,9 @@ from sklearn.base import BaseEstimator
 
 from .._validation import check_labels, check_pred_probs, iter_chunks
 from ..exceptions import ValidationError
-from ._quantile import check_alpha, check_calibration_size, quantile_rank
-from ._scores import _compute_scores, _label_scores_chunked, check_score_params
-from ._split import check_bool, check_fitted, draw_seeds, draw_test_u
+from ._quantile import check_calibration_size, quantile_rank
+from ._scores import _compute_scores, _label_scores_chunked
+from ._split import check_fitted, check_settings, draw_seeds, draw_test_u
 
 __all__ = ["CrossConformalClassifier"]
 
@@ -122,9 +122,7 @@ class CrossConformalClassifier(BaseEstimator):
         -------
         self
         """
-        method, lam, k_reg = check_score_params(self.method, self.lam, self.k_reg)
-        alpha = check_alpha(self.alpha)
-        randomized = check_bool("randomized", self.randomized) and method != "lac"
+        method, alpha, randomized, lam, k_reg = check_settings(self)
         p = check_pred_probs(oof_pred_probs, argument="oof_pred_probs")
         y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0])
         uniq, fold_index = _check_folds(folds, p.shape[0])

@@ -37,6 +37,14 @@ def check_fitted(estimator: Any, attribute: str) -> None:
         )
 
 
+def check_settings(estimator: Any) -> tuple[str, float, bool, float, int]:
+    """Validated (method, alpha, randomized, lam, k_reg) of a conformal classifier."""
+    method, lam, k_reg = check_score_params(estimator.method, estimator.lam, estimator.k_reg)
+    alpha = check_alpha(estimator.alpha)
+    randomized = check_bool("randomized", estimator.randomized) and method != "lac"
+    return method, alpha, randomized, lam, k_reg
+
+
 def draw_seeds(random_state: Any, randomized: bool, n_cal: int) -> tuple[np.ndarray | None, int]:
     """Calibration ``U`` draws and an independent seed for the ``U`` of test items."""
     rng = check_random_state(random_state)
@@ -131,10 +139,7 @@ class SplitConformalClassifier(BaseEstimator):
         self.random_state = random_state
 
     def _settings(self) -> tuple[str, float, bool, float, int]:
-        method, lam, k_reg = check_score_params(self.method, self.lam, self.k_reg)
-        alpha = check_alpha(self.alpha)
-        randomized = check_bool("randomized", self.randomized) and method != "lac"
-        return method, alpha, randomized, lam, k_reg
+        return check_settings(self)
 
     def fit(
         self, pred_probs_cal: np.typing.ArrayLike, labels_cal: np.typing.ArrayLike
