@@ -113,6 +113,7 @@ def test_class_conditional_protects_a_weak_class():
     out = cc.decide(p)
     assert not out.loc[p.argmax(axis=1) == 1, "accepted"].any()
     assert "could not be certified" in out.loc[p.argmax(axis=1) == 1, "reason"].iloc[0]
+    assert "certified 1 of 2 predicted classes; at 10.00% each class needs at least" in cc.message
 
 
 def test_too_small_calibration_says_how_many_more():

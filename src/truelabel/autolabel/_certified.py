@@ -309,7 +309,16 @@ class CertifiedAutoLabeler(BaseEstimator):
         if not self.class_conditional:
             return self.certificates_["all"].message
         ok = [k for k, c in self.certificates_.items() if c.threshold is not None]
-        return f"certified {len(ok)} of {len(self.certificates_)} predicted classes"
+        msg = f"certified {len(ok)} of {len(self.certificates_)} predicted classes"
+        if len(ok) < len(self.certificates_):
+            eps = self.max_error * (1.0 - self.calibration_label_error)
+            level = self.delta / max(len(self.certificates_), 1)
+            need = min_items_to_certify(0.0, eps, level)
+            msg += (
+                f"; at {self.max_error:.2%} each class needs at least {need} calibration items "
+                "predicted as it even with no errors (delta is shared by the classes)"
+            )
+        return msg
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "certificates_"):
