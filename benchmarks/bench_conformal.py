@@ -418,11 +418,17 @@ def run_autolabel(name: str, rests: list[tuple[np.ndarray, np.ndarray]], n_split
 
     for eps in MAX_ERRORS:
         res: dict = {}
-        for variant, cc in (("truelabel", False), ("truelabel_classcond", True)):
+        for variant, cc, guarantee in (
+            ("truelabel", False, "pool"),
+            ("truelabel_rate", False, "rate"),
+            ("truelabel_classcond", True, "pool"),
+        ):
             errs, covs, counts, certified, fit_s, thr = [], [], [], [], [], []
             for (pc, yc, pt, _), (conf, wrong) in zip(splits, eval_cw):
                 t0 = time.perf_counter()
-                lab = CertifiedAutoLabeler(max_error=eps, delta=DELTA, class_conditional=cc)
+                lab = CertifiedAutoLabeler(
+                    max_error=eps, delta=DELTA, class_conditional=cc, guarantee=guarantee
+                )
                 lab.fit(pc, yc)
                 dec = lab.decide(pt)
                 fit_s.append(time.perf_counter() - t0)
@@ -541,7 +547,13 @@ def render_tables(result: dict) -> str:
     out("|---|---|---|---|---|---|---|---|")
     for ds, d in result["autolabel"].items():
         for eps, r in d["results"].items():
-            for meth in ("truelabel", "truelabel_classcond", "naive@tl", "naive@max"):
+            for meth in (
+                "truelabel",
+                "truelabel_rate",
+                "truelabel_classcond",
+                "naive@tl",
+                "naive@max",
+            ):
                 v = r[meth]
                 thr = f"{v['threshold']:.4f}" if "threshold" in v else "per class"
                 if "threshold_range" in v:
@@ -565,6 +577,22 @@ def render_tables(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _conformal_result(y, k, runs, n_cv, n_mond, fit_s, accs, agg) -> dict:
+    return {
+        "n_items": int(y.shape[0]),
+        "n_classes": k,
+        "n_splits": len(runs),
+        "n_cvplus_splits": min(n_cv, len(runs)),
+        "n_crepes_mondrian_splits": min(n_mond, len(runs)),
+        "split": "60/20/20 train/cal/test, train_test_split seed = split",
+        "base_model_fit_median_s": statistics.median(fit_s),
+        "test_acc_mean": statistics.mean(accs),
+        "aggregate": agg,
+        "targets": check_targets(agg, runs),
+        "runs": runs,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(HERE / "results" / "conformal.json"))
@@ -575,6 +603,11 @@ def main() -> None:
     ap.add_argument("--bank-mondrian-splits", type=int, default=2, help="crepes mondrian")
     ap.add_argument("--al-splits", type=int, default=200, help="auto-labeling splits")
     ap.add_argument("--datasets", default="digits,banking77")
+    ap.add_argument(
+        "--reuse-conformal",
+        help="JSON of an earlier run whose conformal part (unchanged code) is kept; only the "
+        "auto-labeling part is recomputed",
+    )
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -606,7 +639,7 @@ def main() -> None:
             fit_s.append(time.perf_counter() - t0)
             rest = np.r_[cal, te]
             rests.append((full_proba(model, X[rest], k), y[rest]))
-            if s >= n_model:
+            if s >= n_model or args.reuse_conformal:
                 continue
             accs.append(float((model.predict(X[te]) == y[te]).mean()))
             cv = fit_cvplus(X, y, k, make_model, tr, cal, s) if s < n_cv else None
@@ -616,21 +649,16 @@ def main() -> None:
                 f"{ds} split {s}: fit {fit_s[-1]:.2f}s acc {accs[-1]:.3f} "
                 + " ".join(f"{m}={v['0.1']['coverage']:.3f}" for m, v in r.items())
             )
-        agg = aggregate_sets(runs)
-        result["conformal"][ds] = {
-            "n_items": int(y.shape[0]),
-            "n_classes": k,
-            "n_splits": len(runs),
-            "n_cvplus_splits": min(n_cv, len(runs)),
-            "n_crepes_mondrian_splits": min(n_mond, len(runs)),
-            "split": "60/20/20 train/cal/test, train_test_split seed = split",
-            "base_model_fit_median_s": statistics.median(fit_s),
-            "test_acc_mean": statistics.mean(accs),
-            "aggregate": agg,
-            "targets": check_targets(agg, runs),
-            "runs": runs,
-        }
-        log(f"{ds}: conformal part {time.perf_counter() - t_ds:.0f}s")
+        if args.reuse_conformal:
+            old = json.loads(Path(args.reuse_conformal).read_text())
+            result["conformal"][ds] = old["conformal"][ds]
+            result["conformal"][ds]["reused_from"] = args.reuse_conformal
+            log(f"{ds}: conformal part reused")
+        else:
+            result["conformal"][ds] = _conformal_result(
+                y, k, runs, n_cv, n_mond, fit_s, accs, aggregate_sets(runs)
+            )
+            log(f"{ds}: conformal part {time.perf_counter() - t_ds:.0f}s")
         t_al = time.perf_counter()
         result["autolabel"][ds] = {
             "n_splits": args.al_splits,

@@ -56,6 +56,18 @@ def test_realised_pool_error_guarantee_holds_on_many_seeds():
     assert failures / runs <= delta + 0.03
 
 
+def test_rate_guarantee_uses_the_fitted_threshold():
+    rng = np.random.default_rng(0)
+    p, y = _calibrated(5000, rng)
+    lab = CertifiedAutoLabeler(max_error=0.05, guarantee="rate").fit(p, y)
+    pool, _ = _pool(300, np.random.default_rng(1))
+    out = lab.decide(pool)
+    assert lab.pool_threshold_ == lab.threshold_
+    assert (out["accepted"] == (pool.max(axis=1) >= lab.threshold_)).all()
+    with pytest.raises(ValidationError, match="guarantee: got 'both'"):
+        CertifiedAutoLabeler(guarantee="both").fit(p, y)
+
+
 def test_pool_pvalue_is_valid_under_exchangeability():
     from truelabel.autolabel import pool_error_pvalue
 

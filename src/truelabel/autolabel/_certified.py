@@ -194,6 +194,12 @@ class CertifiedAutoLabeler(BaseEstimator):
         Stated share of wrong labels in the calibration set (conservative correction).
     classes : sequence of str, optional
         Class names for the ``label`` column of :meth:`decide`.
+    guarantee : {"pool", "rate"}, default "pool"
+        What :meth:`decide` certifies. ``"pool"``: the realised error among the accepted
+        items of the pool being decided (the threshold is certified again for that
+        pool; safer for small pools, which fluctuate). ``"rate"``: the error rate of the
+        accepted population, with the threshold certified by :meth:`fit` (more coverage
+        on small pools; the realised error of one small pool can exceed ``max_error``).
 
     Attributes
     ----------
@@ -232,14 +238,19 @@ class CertifiedAutoLabeler(BaseEstimator):
         class_conditional: bool = False,
         calibration_label_error: float = 0.0,
         classes: Any = None,
+        guarantee: str = "pool",
     ) -> None:
         self.max_error = max_error
         self.delta = delta
         self.class_conditional = class_conditional
         self.calibration_label_error = calibration_label_error
         self.classes = classes
+        self.guarantee = guarantee
 
     def _check_params(self) -> None:
+        from .._validation import check_choice
+
+        check_choice("guarantee", self.guarantee, ("pool", "rate"))
         for name in ("max_error", "delta"):
             v = getattr(self, name)
             if not 0.0 < v < 1.0:
@@ -344,6 +355,7 @@ class CertifiedAutoLabeler(BaseEstimator):
         ``coverage_`` (accepted share) describe the decision.
         """
         self._check_fitted()
+        self._check_params()
         p = check_pred_probs(pred_probs, n_classes=self.n_classes_)
         pred = p.argmax(axis=1)
         conf = p[np.arange(p.shape[0]), pred].astype(np.float64)
@@ -360,8 +372,11 @@ class CertifiedAutoLabeler(BaseEstimator):
         bounds = []
         for g in tested:
             sel = groups[g]
-            cal_conf, cal_wrong = self._cal[g]
-            t, bound = _certify_pool(cal_conf, cal_wrong, conf[sel], eps, level)
+            if self.guarantee == "rate":
+                t, bound = self.certificates_[g].threshold, self.certificates_[g].bound or 1.0
+            else:
+                cal_conf, cal_wrong = self._cal[g]
+                t, bound = _certify_pool(cal_conf, cal_wrong, conf[sel], eps, level)
             thresholds[g] = t
             if t is not None:
                 thr[sel] = t
@@ -404,6 +419,9 @@ class CertifiedAutoLabeler(BaseEstimator):
         return out
 
 
+_START_RATES = (0.0, 0.25, 0.5)  # x max_error, see _certify_pool
+
+
 def _certify_pool(
     cal_conf: np.ndarray,
     cal_wrong: np.ndarray,
@@ -419,16 +437,27 @@ def _certify_pool(
     e_t = cum_wrong[n_t]
     m_t = np.searchsorted(np.sort(-pool_conf), -grid, side="right")
     k_t = np.floor(max_error * m_t).astype(np.int64) + 1
+    informative = (m_t > 0) & (n_t > 0)  # with no pool item above t nothing is at stake
+    # Three fixed sequences at delta / 3 each (Bonferroni), starting where the test could
+    # reject if the calibration error rate were 0, max_error / 4 or max_error / 2: rules
+    # on counts only, never on labels. A strict start loses power to one early error, a
+    # lenient one starts where errors are already near max_error; together they keep both.
+    level = delta / len(_START_RATES)
     pvals = pool_error_pvalue(e_t, n_t, m_t, k_t)
-    n_start = _start_size(int(cal_conf.shape[0]), max_error, delta)
-    ok = n_t >= n_start
-    start = int(np.argmax(ok)) if ok.any() else len(grid)
     chosen = None
-    for j in range(start, len(grid)):
-        if pvals[j] > delta:
-            break
-        chosen = j
+    for rate in _START_RATES:
+        allowed = np.floor(rate * max_error * n_t)
+        could = informative & (pool_error_pvalue(allowed, n_t, m_t, k_t) <= level)
+        if not could.any():
+            continue
+        last = None
+        for j in range(int(np.argmax(could)), len(grid)):
+            if pvals[j] > level:
+                break
+            last = j
+        if last is not None and (chosen is None or last > chosen):
+            chosen = last
     if chosen is None:
         return None, 1.0
-    bound = pool_error_upper(int(e_t[chosen]), int(n_t[chosen]), int(m_t[chosen]), delta)
+    bound = pool_error_upper(int(e_t[chosen]), int(n_t[chosen]), int(m_t[chosen]), level)
     return float(grid[chosen]), bound

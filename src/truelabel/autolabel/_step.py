@@ -39,6 +39,7 @@ def certify_pool(
     calibration_label_error: float = 0.0,
     classes: list[str] | None = None,
     set_alpha: float = 0.1,
+    guarantee: str = "pool",
     index: Any = None,
 ) -> CertifyResult:
     """Decide which pool items to auto-label with a certified error rate.
@@ -69,6 +70,7 @@ def certify_pool(
         class_conditional=class_conditional,
         calibration_label_error=calibration_label_error,
         classes=names,
+        guarantee=guarantee,
     ).fit(cal, y)
     decisions = labeler.decide(pool)
     decisions["prediction_set"] = _prediction_sets(cal, y, pool, set_alpha, names)
@@ -80,6 +82,7 @@ def certify_pool(
         "max_error": max_error,
         "confidence": 1 - delta,
         "class_conditional": class_conditional,
+        "guarantee": guarantee,
         "calibration_label_error": calibration_label_error,
         "certified": labeler.certified_,
         "threshold": _jsonable(labeler.threshold_),

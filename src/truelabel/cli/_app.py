@@ -169,6 +169,10 @@ def certify(
         float, typer.Option(help="stated share of wrong calibration labels")
     ] = 0.0,
     set_alpha: Annotated[float, typer.Option(help="miscoverage of the prediction sets")] = 0.1,
+    guarantee: Annotated[
+        str,
+        typer.Option(help="pool: realised error of these accepted items; rate: error rate"),
+    ] = "pool",
 ) -> None:
     """Auto-label the pool items whose error rate can be certified; send the rest to review."""
     from ..autolabel._step import certify_pool, write_certify
@@ -205,6 +209,7 @@ def certify(
             calibration_label_error=calibration_label_error,
             classes=list(encoding.classes),
             set_alpha=set_alpha,
+            guarantee=guarantee,
         )
         write_certify(result, out)
     except (TruelabelError, FileNotFoundError, ValueError) as err:
