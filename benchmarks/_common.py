@@ -27,9 +27,9 @@ def default_datasets_dir() -> Path:
     return Path(os.environ.get("TRUELABEL_DATASETS", REPO.parent / "shared" / "datasets"))
 
 
-def versions() -> dict:
+def versions(packages: list[str] | None = None) -> dict:
     out = {"python": platform.python_version()}
-    for p in PACKAGES:
+    for p in PACKAGES if packages is None else packages:
         try:
             out[p] = metadata.version(p)
         except metadata.PackageNotFoundError:

