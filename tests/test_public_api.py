@@ -28,8 +28,14 @@ def test_required_names_exported():
 def test_import_is_light():
     code = (
         "import sys, truelabel; "
-        "bad = [m for m in ('torch', 'fastapi', 'ray', 'faiss', 'matplotlib') if m in sys.modules]; "
+        "bad = [m for m in ('torch', 'fastapi', 'ray', 'faiss', 'matplotlib', 'sklearn', "
+        "'scipy.stats') if m in sys.modules]; "
         "print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_lazy_estimators_resolve():
+    assert truelabel.CertifiedAutoLabeler.__name__ == "CertifiedAutoLabeler"
+    assert "SplitConformalClassifier" in dir(truelabel)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from .autolabel import CertifiedAutoLabeler
-from .conformal import CrossConformalClassifier, SplitConformalClassifier
+import importlib as _importlib
+import typing as _typing
+
 from .data import Dataset, LabelEncoding, read_table
 from .detect import (
     Audit,
@@ -29,7 +30,32 @@ from .exceptions import (
 )
 from .model import out_of_fold_pred_probs
 
+if _typing.TYPE_CHECKING:
+    from .autolabel import CertifiedAutoLabeler
+    from .conformal import CrossConformalClassifier, SplitConformalClassifier
+
 __version__ = "0.1.0"
+
+# Estimators built on scikit-learn's BaseEstimator load on first use: importing
+# sklearn.base pulls in scipy.stats (~0.7 s) that `import truelabel` should not pay.
+_LAZY = {
+    "CertifiedAutoLabeler": "autolabel",
+    "CrossConformalClassifier": "conformal",
+    "SplitConformalClassifier": "conformal",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Audit",

@@ -8,7 +8,6 @@ ranking is recorded in docs/ARCHITECTURE.md; none is on by default.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize, minimize_scalar
 
 from .._validation import check_choice, check_labels, check_pred_probs
 
@@ -35,6 +34,8 @@ def _compute_calibrated(labels: np.ndarray, pred_probs: np.ndarray, method: str)
         mean_p = pred_probs.mean(axis=0, dtype=np.float64)
         q = pred_probs * (ps / np.maximum(mean_p, _TINY))
         return np.asarray(q / np.maximum(q.sum(axis=1, keepdims=True), _TINY))
+    from scipy.optimize import minimize, minimize_scalar
+
     logp = np.log(np.maximum(pred_probs.astype(np.float64), _TINY))
     if method == "temperature":
         res = minimize_scalar(

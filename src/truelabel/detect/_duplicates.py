@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from .._validation import iter_chunks
 from ._base import AuditContext, Detector, DetectorResult, register_detector
@@ -49,6 +47,9 @@ def near_duplicate_sets(
     features: np.ndarray, indices: np.ndarray, distances: np.ndarray, radius: float
 ) -> np.ndarray:
     """Set id per item (-1 = no duplicate), joining exact copies and kNN pairs within radius."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     n = features.shape[0]
     rows, cols = np.nonzero(distances <= radius)
     src = [rows]

@@ -6,9 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from ..exceptions import NotFittedError, ValidationError
 
@@ -45,6 +42,9 @@ class TfidfEncoder:
         self.random_state = random_state
 
     def fit(self, texts: Sequence[str]) -> TfidfEncoder:
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         texts = _check_texts(texts)
         min_df = self.min_df if len(texts) >= 10 * self.min_df else 1
         self.vectorizer_ = TfidfVectorizer(
@@ -70,6 +70,8 @@ class TfidfEncoder:
         return self.vectorizer_.transform(_check_texts(texts))
 
     def encode(self, items: Sequence[str]) -> np.ndarray:
+        from sklearn.preprocessing import normalize
+
         if not hasattr(self, "svd_"):
             self.fit(items)
         dense = self.svd_.transform(self.transform_sparse(items))

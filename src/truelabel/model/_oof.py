@@ -6,12 +6,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from .._progress import progress
 from .._validation import check_labels
@@ -22,6 +16,10 @@ __all__ = ["default_estimator", "out_of_fold_pred_probs"]
 
 def default_estimator(random_state: int | None = None) -> Any:
     """Standardized, L2-regularized multinomial logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(
         StandardScaler(with_mean=True),
         LogisticRegression(C=0.1, max_iter=300, random_state=random_state),
@@ -30,6 +28,8 @@ def default_estimator(random_state: int | None = None) -> Any:
 
 def _fold_ids(labels: np.ndarray, cv: int, random_state: int | None) -> np.ndarray:
     """Stratified folds; classes with fewer items than folds are spread round-robin."""
+    from sklearn.model_selection import StratifiedKFold
+
     n = labels.shape[0]
     folds = np.full(n, -1, dtype=np.int64)
     counts = np.bincount(labels)
@@ -115,6 +115,9 @@ def out_of_fold_pred_probs(
         raise ValidationError(
             "cv", f"{cv} folds for {y.shape[0]} items", "use fewer folds or more items"
         )
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+
     est = default_estimator(random_state) if estimator is None else estimator
     folds = _fold_ids(y, int(cv), random_state)
     out = np.zeros((y.shape[0], k), dtype=np.float64)
