@@ -7,7 +7,8 @@ from ._bounds import (
     pool_error_pvalue,
     pool_error_upper,
 )
-from ._certified import Certificate, CertifiedAutoLabeler, default_threshold_grid
+from ._certified import Certificate, CertifiedAutoLabeler
+from ._grid import default_threshold_grid
 
 __all__ = [
     "Certificate",
