@@ -179,3 +179,20 @@ def test_errors():
     lab = CertifiedAutoLabeler().fit(p, [0, 1])
     with pytest.raises(ValidationError, match="pred_probs: has 3 columns but there are 2 classes"):
         lab.decide(np.full((2, 3), 1 / 3))
+
+
+def test_simultaneous_class_guarantee_needs_more_data():
+    rng = np.random.default_rng(0)
+    k, n = 10, 1500
+    pred = rng.integers(0, k, n)
+    conf = rng.uniform(0.97, 1.0, n)
+    correct = rng.random(n) < conf
+    y = np.where(correct, pred, (pred + 1) % k)
+    p = np.full((n, k), 0.0)
+    p[np.arange(n), pred] = conf
+    p[np.arange(n), (pred + 1) % k] = 1 - conf
+    per_class = CertifiedAutoLabeler(max_error=0.05, class_conditional=True).fit(p, y)
+    both = CertifiedAutoLabeler(max_error=0.05, class_conditional=True, simultaneous=True)
+    both.fit(p, y)
+    assert (~np.isnan(per_class.threshold_)).sum() > (~np.isnan(both.threshold_)).sum()
+    assert "delta is shared" in both.message

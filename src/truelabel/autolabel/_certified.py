@@ -35,9 +35,13 @@ share is hypergeometric). This accounts for the pool's own sampling noise, which
 on the rate alone does not: with small pools a rate of 1.5% still yields realised errors
 above 2% in a sizeable share of pools.
 
-Class-conditional mode runs the same procedure per predicted class at level
-delta / (number of classes tested) (Bonferroni), so a weak class cannot hide behind
-strong ones: with probability >= 1 - delta every class's auto-label error is <= max_error.
+Class-conditional mode runs the same procedure per predicted class, so a weak class
+cannot hide behind strong ones: each class's auto-label error is <= max_error with
+probability >= 1 - delta (per class, as Mondrian conformal prediction guarantees coverage
+per class). With ``simultaneous=True`` the level is delta / (number of classes tested)
+(Bonferroni): then with probability >= 1 - delta *every* class is within max_error at
+once, at the price of needing ln(delta / K) / ln(1 - max_error) calibration items per
+predicted class even with no errors.
 
 Calibration-label noise
 -----------------------
@@ -179,7 +183,10 @@ class CertifiedAutoLabeler(BaseEstimator):
     delta : float in (0, 1), default 0.05
         Allowed probability that the certificate is wrong.
     class_conditional : bool, default False
-        Certify each predicted class separately (Bonferroni over classes).
+        Certify each predicted class separately (each at confidence ``1 - delta``).
+    simultaneous : bool, default False
+        With ``class_conditional``, make the guarantee hold for all classes at once
+        (Bonferroni: level ``delta / n_classes``; needs much more calibration data).
     calibration_label_error : float in [0, 1), default 0.0
         Stated share of wrong labels in the calibration set (conservative correction).
     classes : sequence of str, optional
@@ -229,6 +236,7 @@ class CertifiedAutoLabeler(BaseEstimator):
         calibration_label_error: float = 0.0,
         classes: Any = None,
         guarantee: str = "pool",
+        simultaneous: bool = False,
     ) -> None:
         self.max_error = max_error
         self.delta = delta
@@ -236,6 +244,7 @@ class CertifiedAutoLabeler(BaseEstimator):
         self.calibration_label_error = calibration_label_error
         self.classes = classes
         self.guarantee = guarantee
+        self.simultaneous = simultaneous
 
     def _check_params(self) -> None:
         from .._validation import check_choice
@@ -282,7 +291,7 @@ class CertifiedAutoLabeler(BaseEstimator):
             self.bound_ = self._unadjust(cert.bound)
         else:
             present = np.flatnonzero(np.bincount(pred, minlength=self.n_classes_))
-            level = self.delta / max(present.size, 1)
+            level = self.delta / max(present.size, 1) if self.simultaneous else self.delta
             thr = np.full(self.n_classes_, np.nan)
             bounds: list[float] = []
             for k in present:
@@ -313,11 +322,12 @@ class CertifiedAutoLabeler(BaseEstimator):
         msg = f"certified {len(ok)} of {len(self.certificates_)} predicted classes"
         if len(ok) < len(self.certificates_):
             eps = self.max_error * (1.0 - self.calibration_label_error)
-            level = self.delta / max(len(self.certificates_), 1)
-            need = min_items_to_certify(0.0, eps, level)
+            n_groups = len(self.certificates_) if self.simultaneous else 1
+            need = min_items_to_certify(0.0, eps, self.delta / max(n_groups, 1))
             msg += (
                 f"; at {self.max_error:.2%} each class needs at least {need} calibration items "
-                "predicted as it even with no errors (delta is shared by the classes)"
+                "predicted as it even with no errors"
+                + (" (delta is shared by the classes)" if self.simultaneous else "")
             )
         return msg
 
@@ -356,7 +366,8 @@ class CertifiedAutoLabeler(BaseEstimator):
             else {"all": np.ones(pred.shape[0], dtype=bool)}
         )
         tested = [g for g in groups if g in self._cal and groups[g].any()]
-        level = self.delta / max(len(tested), 1) if self.class_conditional else self.delta
+        simultaneous = self.class_conditional and self.simultaneous
+        level = self.delta / max(len(tested), 1) if simultaneous else self.delta
         thr = np.full(pred.shape[0], np.nan)
         thresholds: dict[Any, float | None] = {}
         bounds = []
