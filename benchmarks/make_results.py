@@ -111,6 +111,28 @@ def _targets(res: dict) -> list[str]:
                 f"- peak memory N=1e6, K=100 ({op}): truelabel {tl['peak_rss_mb']:.0f} MB vs cleanlab "
                 f"{cl['peak_rss_mb']:.0f} MB (target: no more): {mark(mem >= 1)}"
             )
+    cf = res.get("conformal")
+    if cf:
+        for ds, d in cf["conformal"].items():
+            ts = d.get("targets", [])
+            miss = [t for t in ts if not t["pass"]]
+            detail = "; ".join(
+                f"{t['target']} at alpha {t['alpha']} missed by {t['miss_by']:.4f}" for t in miss
+            )
+            out.append(
+                f"- conformal, {ds}: {len(ts) - len(miss)} of {len(ts)} checks "
+                f"(coverage window, set size <= MAPIE): {mark(not miss)}"
+                + (f" ({detail})" if miss else "")
+            )
+        for ds, d in cf["autolabel"].items():
+            for eps, r in d["results"].items():
+                v = r["truelabel"]
+                out.append(
+                    f"- certified auto-labeling, {ds}, max_error {eps}: realized error > max_error "
+                    f"in {v['p_exceed']:.1%} of {d['n_splits']} splits (target <= 5%): "
+                    f"{mark(v['p_exceed'] <= 0.05)}; coverage {v['coverage_mean']:.3f}, "
+                    f"price of the guarantee {r['price_of_guarantee_points']:+.1f} pts"
+                )
     au = res.get("audit")
     if au:
         tl, cl = au["head_to_head"]["truelabel"], au["head_to_head"]["cleanlab"]
