@@ -106,6 +106,13 @@ def _label_kind(present: np.ndarray, argument: str) -> str:
                 "pass class names (strings) or integer class indices",
             )
         return "int"
+    # vectorised verdict for the common cases (all strings / all ints / all bools);
+    # anything else gets the element-wise check below, which names the offending value
+    inferred = pd.api.types.infer_dtype(present, skipna=True)
+    if inferred in ("string", "boolean", "empty"):
+        return "name"
+    if inferred == "integer":
+        return "int"
     kinds = set()
     for v in present:
         if isinstance(v, str | np.str_ | bool | np.bool_):
@@ -128,7 +135,7 @@ def _label_kind(present: np.ndarray, argument: str) -> str:
 
 
 def _int_codes(present: np.ndarray, n_classes: int | None, argument: str) -> np.ndarray:
-    codes = np.asarray([int(v) for v in present] if present.dtype == object else present)
+    codes = np.asarray(present.astype(np.int64) if present.dtype == object else present)
     codes = codes.astype(np.int64, copy=False)
     if codes.size and codes.min() < 0:
         v = int(codes.min())
