@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_write
+from ._progress import progress
 from ._validation import check_pred_probs
 from .data import Dataset
 from .detect import Audit, AuditResult
@@ -71,8 +72,11 @@ def audit_dataset(
     if features is None and dataset.texts is not None:
         from .encode import TfidfEncoder
 
-        encoder = TfidfEncoder(random_state=random_state).fit(dataset.texts)
-        features = encoder.encode(dataset.texts)
+        with progress(2, "encoding texts (TF-IDF + SVD)") as advance:
+            encoder = TfidfEncoder(random_state=random_state).fit(dataset.texts)
+            advance(1)
+            features = encoder.encode(dataset.texts)
+            advance(1)
         if pred_probs is None:
             pred_probs = _text_pred_probs(dataset, encoder, random_state)
     if features is None and pred_probs is None:
