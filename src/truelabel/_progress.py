@@ -20,7 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-__all__ = ["progress", "set_progress"]
+__all__ = ["progress", "progress_enabled", "set_progress"]
 
 _ENABLED: bool | None = None
 
@@ -29,6 +29,17 @@ def set_progress(enabled: bool | None) -> None:
     """Turn progress bars on or off globally (``None`` = follow ``TRUELABEL_PROGRESS``)."""
     global _ENABLED
     _ENABLED = enabled
+
+
+@contextmanager
+def progress_enabled(enabled: bool | None) -> Iterator[None]:
+    """Turn progress bars on or off inside the block, then restore the previous setting."""
+    previous = _ENABLED
+    set_progress(enabled)
+    try:
+        yield
+    finally:
+        set_progress(previous)
 
 
 def _enabled() -> bool:

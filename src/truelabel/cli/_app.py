@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .._progress import set_progress
+from .._progress import progress_enabled
 from ..exceptions import TruelabelError
 
 app = typer.Typer(
@@ -62,7 +62,6 @@ def audit(
     from ..data import Dataset
     from ..pipeline import audit_dataset, write_audit
 
-    set_progress(not quiet)
     try:
         cols = feature_cols
         if cols and len(cols) == 1 and "," in cols[0]:
@@ -70,14 +69,11 @@ def audit(
         dataset = Dataset.from_file(
             data, label_col=label_col, text_col=text_col, feature_cols=cols, id_col=id_col
         )
-        probs = None
-        if pred_probs is not None:
-            if not pred_probs.is_file():
-                _fail(FileNotFoundError(f"--pred-probs: file {str(pred_probs)!r} does not exist"))
-            probs = np.load(pred_probs, allow_pickle=False)
-        result = audit_dataset(
-            dataset, pred_probs=probs, n_neighbors=n_neighbors, random_state=seed
-        )
+        probs = None if pred_probs is None else _load_npy(pred_probs, "--pred-probs")
+        with progress_enabled(not quiet):
+            result = audit_dataset(
+                dataset, pred_probs=probs, n_neighbors=n_neighbors, random_state=seed
+            )
         settings = {
             "data": str(data),
             "label_col": label_col,
@@ -88,8 +84,9 @@ def audit(
             ),
             "seed": str(seed),
         }
-        write_audit(result, out, texts=dataset.texts, settings=settings)
-    except TruelabelError as err:
+        with progress_enabled(not quiet):
+            write_audit(result, out, texts=dataset.texts, settings=settings)
+    except (TruelabelError, FileNotFoundError, ValueError) as err:
         _fail(err)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: files already written are complete; none is partial")
@@ -107,9 +104,9 @@ def demo(
     """Audit scikit-learn's handwritten digits with injected label noise; score the result."""
     from ..demo import run_demo
 
-    set_progress(not quiet)
     try:
-        scores = run_demo(out, noise_rate=noise_rate, random_state=seed)
+        with progress_enabled(not quiet):
+            scores = run_demo(out, noise_rate=noise_rate, random_state=seed)
     except TruelabelError as err:
         _fail(err)
     except KeyboardInterrupt:
@@ -135,8 +132,11 @@ def _load_npy(path: Path, option: str) -> np.ndarray:
         raise FileNotFoundError(f"{option}: file {str(path)!r} does not exist")
     try:
         return np.asarray(np.load(path, allow_pickle=False))
-    except ValueError as err:
-        raise ValueError(f"{option}: {str(path)!r} is not a .npy array ({err})") from err
+    except (ValueError, OSError) as err:
+        raise ValueError(
+            f"{option}: {str(path)!r} is not a .npy array of numbers; "
+            "save probabilities with numpy.save(path, array)"
+        ) from err
 
 
 @app.command()
