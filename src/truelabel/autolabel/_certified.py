@@ -16,14 +16,14 @@ Procedure (Learn then Test with fixed-sequence testing)
   binomial tail p(t) = P(Bin(n(t), max_error) <= e(t)) is a valid p-value: given n(t),
   the accepted calibration items are i.i.d. draws from the accepted population, so e(t)
   is Binomial(n(t), risk(t)) and risk(t) > max_error makes small e(t) unlikely.
-* Hypotheses are tested in the fixed order from strict to lenient, at level delta each,
-  stopping at the first that is not rejected (fixed-sequence testing, Bauer 1991): the
-  family-wise error rate is at most delta, with no Bonferroni division. The sequence
-  starts at the first threshold holding enough calibration items to reject (at least
-  the fewest with which zero errors could; more when the calibration set is large, so
-  that one early error does not end it). The rule reads confidences, never labels.
+* Hypotheses are tested in the fixed order from strict to lenient, stopping at the first
+  that is not rejected (fixed-sequence testing, Bauer 1991). Three such sequences run at
+  level delta / 3 each (Bonferroni), starting at the first threshold where an observed
+  error rate of 0, max_error / 4 or max_error / 2 would already reject (rules on counts,
+  never on labels): a strict start loses power to one early error, a lenient one starts
+  where errors are near the limit. The family-wise error rate is at most delta.
 * The certified threshold is the most lenient rejected one; the reported bound is the
-  one-sided Clopper-Pearson (1 - delta) upper confidence bound at that threshold.
+  one-sided Clopper-Pearson (1 - delta / 3) upper confidence bound at that threshold.
 
 ``fit`` certifies the error *rate* (an endless stream of items like the calibration
 set). ``decide(pool)`` certifies the realised error among the accepted items of that
@@ -75,7 +75,7 @@ from sklearn.base import BaseEstimator
 from .._validation import check_labels, check_pred_probs
 from ..exceptions import NotFittedError, ValidationError
 from ._bounds import binomial_pvalue, clopper_pearson_upper, min_items_to_certify
-from ._grid import default_threshold_grid
+from ._grid import START_RATES, default_threshold_grid, fixed_sequence
 from ._pool import _certify_pool
 
 __all__ = ["Certificate", "CertifiedAutoLabeler"]
@@ -99,19 +99,6 @@ class Certificate:
     message: str
 
 
-def _start_size(n_cal: int, max_error: float, delta: float) -> int:
-    """Accepted calibration items at which the test sequence starts (labels never read).
-
-    At least the fewest items with which zero errors could be certified; with enough
-    calibration data, the number with which an observed error rate of max_error / 2
-    certifies, so that one early error does not end the sequence; at most a third of
-    the calibration set beyond the minimum.
-    """
-    n_min = min_items_to_certify(0.0, max_error, delta) or 1
-    n_half = min_items_to_certify(max_error / 2, max_error, delta) or n_min
-    return max(n_min, min(n_half, n_cal // 3))
-
-
 def _certify(
     conf: np.ndarray,
     wrong: np.ndarray,
@@ -126,16 +113,15 @@ def _certify(
     # n(t) = # conf >= t, for every grid threshold at once
     n_t = np.searchsorted(-sorted_conf, -grid, side="right")
     e_t = cum_wrong[n_t]
+    level = delta / len(START_RATES)
     pvals = binomial_pvalue(e_t, n_t, max_error)
-    n_start = _start_size(n_cal, max_error, delta)
-    start = int(np.argmax(n_t >= n_start)) if (n_t >= n_start).any() else len(grid)
-    chosen = None
-    for j in range(start, len(grid)):
-        if pvals[j] > delta:
-            break
-        chosen = j
+    could = [
+        binomial_pvalue(np.floor(rate * max_error * n_t), n_t, max_error) <= level
+        for rate in START_RATES
+    ]
+    chosen = fixed_sequence(pvals, could, level)
     if chosen is not None:
-        bound = float(clopper_pearson_upper(e_t[chosen], n_t[chosen], delta))
+        bound = float(clopper_pearson_upper(e_t[chosen], n_t[chosen], level))
         return Certificate(
             threshold=float(grid[chosen]),
             bound=bound,
@@ -153,7 +139,7 @@ def _certify(
     share = n_t / max(n_cal, 1)
     best_needed: int | None = None
     for g in np.flatnonzero(has & (rates < max_error)).tolist():
-        need = min_items_to_certify(float(rates[g]), max_error, delta)
+        need = min_items_to_certify(float(rates[g]), max_error, level)
         if need is None or share[g] == 0:
             continue
         total = math.ceil(need / share[g])
@@ -165,12 +151,20 @@ def _certify(
             "most confident calibration items; improve the model or raise max_error"
         )
         return Certificate(None, None, n_cal, 0, 0, None, msg)
-    more = max(best_needed - n_cal, 1)
-    msg = (
-        f"nothing certified: {n_cal} calibration items are too few to certify "
-        f"{max_error:.2%} at {1 - delta:.0%} confidence; about {more} more reviewed items "
-        "would be needed"
-    )
+    if best_needed > n_cal:
+        more = best_needed - n_cal
+        msg = (
+            f"nothing certified: {n_cal} calibration items are too few to certify "
+            f"{max_error:.2%} at {1 - delta:.0%} confidence; about {more} more reviewed items "
+            "would be needed"
+        )
+    else:  # enough items in principle, but errors among the surest items end the tests
+        more = n_cal
+        msg = (
+            f"nothing certified: errors among the most confident of the {n_cal} calibration "
+            f"items end the tests early; about {more} more reviewed items (or a larger "
+            "max_error) would help"
+        )
     return Certificate(None, None, n_cal, 0, 0, more, msg)
 
 
