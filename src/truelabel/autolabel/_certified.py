@@ -75,7 +75,7 @@ from sklearn.base import BaseEstimator
 from .._validation import check_labels, check_pred_probs
 from ..exceptions import NotFittedError, ValidationError
 from ._bounds import binomial_pvalue, clopper_pearson_upper, min_items_to_certify
-from ._grid import START_RATES, default_threshold_grid, fixed_sequence
+from ._grid import START_RATES, counts_above, default_threshold_grid, fixed_sequence
 from ._pool import _certify_pool
 
 __all__ = ["Certificate", "CertifiedAutoLabeler"]
@@ -107,12 +107,7 @@ def _certify(
     delta: float,
 ) -> Certificate:
     n_cal = int(conf.shape[0])
-    order = np.argsort(-conf, kind="stable")
-    sorted_conf = conf[order]
-    cum_wrong = np.r_[0, np.cumsum(wrong[order])]
-    # n(t) = # conf >= t, for every grid threshold at once
-    n_t = np.searchsorted(-sorted_conf, -grid, side="right")
-    e_t = cum_wrong[n_t]
+    n_t, e_t = counts_above(conf, grid, wrong)
     level = delta / len(START_RATES)
     pvals = binomial_pvalue(e_t, n_t, max_error)
     could = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["START_RATES", "default_threshold_grid", "fixed_sequence"]
+__all__ = ["START_RATES", "counts_above", "default_threshold_grid", "fixed_sequence"]
 
 #: starts of the test sequences, as observed error rates (x max_error) with which the test
 #: at a threshold could already reject; each sequence runs at delta / len(START_RATES)
@@ -40,3 +40,16 @@ def fixed_sequence(pvals: np.ndarray, could_reject: list[np.ndarray], level: flo
         if last is not None and (chosen is None or last > chosen):
             chosen = last
     return chosen
+
+
+def counts_above(
+    conf: np.ndarray, grid: np.ndarray, wrong: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per grid threshold t: how many items have confidence >= t, and how many of those
+    are wrong (zeros when ``wrong`` is None). One sort, then a search per threshold."""
+    order = np.argsort(-conf, kind="stable")
+    n_t = np.searchsorted(-conf[order], -grid, side="right")
+    if wrong is None:
+        return n_t, np.zeros_like(n_t)
+    cum_wrong = np.r_[0, np.cumsum(wrong[order])]
+    return n_t, cum_wrong[n_t]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._bounds import pool_error_pvalue, pool_error_upper
-from ._grid import START_RATES, default_threshold_grid, fixed_sequence
+from ._grid import START_RATES, counts_above, default_threshold_grid, fixed_sequence
 
 __all__ = ["_certify_pool"]
 
@@ -22,11 +22,8 @@ def _certify_pool(
 ) -> tuple[float | None, float]:
     """Fixed-sequence test of the pool error at each grid threshold; (threshold, bound)."""
     grid = default_threshold_grid()
-    order = np.argsort(-cal_conf, kind="stable")
-    cum_wrong = np.r_[0, np.cumsum(cal_wrong[order])]
-    n_t = np.searchsorted(-cal_conf[order], -grid, side="right")
-    e_t = cum_wrong[n_t]
-    m_t = np.searchsorted(np.sort(-pool_conf), -grid, side="right")
+    n_t, e_t = counts_above(cal_conf, grid, cal_wrong)
+    m_t, _ = counts_above(pool_conf, grid)
     k_t = np.floor(max_error * m_t).astype(np.int64) + 1
     informative = (m_t > 0) & (n_t > 0)  # with no pool item above t nothing is at stake
     level = delta / len(START_RATES)

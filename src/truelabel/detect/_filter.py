@@ -304,11 +304,17 @@ def find_label_issues(
         )
     p = check_pred_probs(pred_probs)
     y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0])
+    stats = _compute_stats(y, p)  # shared by the mask and the ranking
     mask = _compute_issue_mask(
-        y, p, filter_by, min_examples_per_class=min_examples_per_class, frac_noise=frac_noise
+        y,
+        p,
+        filter_by,
+        stats=stats,
+        min_examples_per_class=min_examples_per_class,
+        frac_noise=frac_noise,
     )
     if not return_ranked:
         return mask
     idx = np.flatnonzero(mask)
-    scores = _compute_scores(y, p, rank_by)[idx]
+    scores = _compute_scores(y, p, rank_by, stats)[idx]
     return idx[np.argsort(scores, kind="stable")]
