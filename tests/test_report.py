@@ -610,6 +610,7 @@ def test_write_report_for_an_audit_without_labels(tmp_path: Path):
     ids = section_ids(page)
     assert ids == ["summary", "next-steps", "worst-items"]
     assert "noise-rate" not in page and "given label" not in page
+    assert "80 items &middot; generated at" in page  # no "0 classes"
     table = section(page, "worst-items")
     assert "lowest score (the lowest of each item's scores)" in table.replace("&#x27;", "'")
     first = re.findall(r"<tr[^>]*><td>(\d+)</td>", table)[:3]

@@ -279,7 +279,9 @@ def render_report(
     when = (generated_at or datetime.now(UTC)).isoformat(timespec="seconds")
     types = _issue_types(issues, summary)
     has_labels = "is_label_issue" in issues.columns
-    pairs = confused_pairs(issues, summary) if has_labels else confused_pairs(issues, {})
+    pairs = confused_pairs(issues, summary if has_labels else {})
+    n_classes = int(summary["n_classes"])
+    classes_txt = f"{n_classes} classes &middot; " if n_classes else ""
     from .. import __version__
 
     sections = [
@@ -301,8 +303,8 @@ def render_report(
             f"<title>{esc(title)}</title>",
             f"<style>{CSS}</style></head><body>",
             f"<header><h1>{esc(title)}</h1>",
-            f'<p class="meta">{int(summary["n_items"])} items &middot; '
-            f"{int(summary['n_classes'])} classes &middot; generated at "
+            f'<p class="meta">{int(summary["n_items"])} items &middot; {classes_txt}'
+            "generated at "
             f'<time datetime="{esc(when)}">{esc(when)}</time></p></header>',
             "<main>",
             *(s for s in sections if s),
