@@ -26,8 +26,8 @@ figure { margin: 1rem 0; overflow-x: auto; }
 figure svg { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: .85rem; }
 .scroll { overflow-x: auto; }
-td.text { min-width: 14rem; }
-td.name { min-width: 9rem; max-width: 13rem; overflow-wrap: anywhere; }
+td.text { min-width: 12rem; }
+td.name { min-width: 6rem; max-width: 13rem; overflow-wrap: break-word; }
 th button { font: inherit; font-weight: bold; background: none; border: 0; padding: 0;
   cursor: pointer; color: inherit; text-align: left; }
 th[aria-sort="ascending"] button::after { content: " \\25B2"; }

@@ -18,6 +18,7 @@ from ..exceptions import ValidationError
 from ._assets import CSS, SORT_JS, csp
 from ._sections import (
     confused_pairs,
+    name_cell,
     next_steps_section,
     noise_section,
     pairs_section,
@@ -181,8 +182,8 @@ def _table_section(issues: pd.DataFrame, types: list[str], max_rows: int) -> str
         cells = [f"<td>{esc(item)}</td>"]
         if has_labels:
             cells += [
-                f'<td class="name">{esc(row["given_label"])}</td>',
-                f'<td class="name">{esc(row["suggested_label"])}</td>',
+                name_cell(row["given_label"]),
+                name_cell(row["suggested_label"]),
             ]
         for c in score_cols:
             shown, sort = _num(row[c])
@@ -202,7 +203,7 @@ def _table_section(issues: pd.DataFrame, types: list[str], max_rows: int) -> str
     sorted_col = "label_score" if what == "label_score" else None
     header = "".join(
         f"<th{' aria-sort=' + chr(34) + 'ascending' + chr(34) if h == sorted_col else ''}>"
-        f'<button type="button">{esc(h)}</button></th>'
+        f'<button type="button">{esc(h).replace("_", "_<wbr>")}</button></th>'
         for h in head
     )
     if not rows:

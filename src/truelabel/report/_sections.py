@@ -15,6 +15,7 @@ from ._svg import CELL_TEXT_LIMIT, esc, heatmap_svg
 
 __all__ = [
     "confused_pairs",
+    "name_cell",
     "next_steps_section",
     "noise_section",
     "pairs_section",
@@ -44,6 +45,11 @@ _COLUMN_HELP = {
     "near_duplicate_set": "id shared by the items of one near-duplicate set (-1: none)",
     "text": "the item's text",
 }
+
+
+def name_cell(value: object) -> str:
+    """A class name as an escaped table cell that may wrap after underscores."""
+    return f'<td class="name">{esc(value).replace("_", "_<wbr>")}</td>'
 
 
 def _flags(issues: pd.DataFrame, column: str) -> np.ndarray:
@@ -133,7 +139,7 @@ def pairs_section(pairs: pd.DataFrame) -> str:
         strict=True,
     ):
         rows.append(
-            f'<tr><td class="name">{esc(given)}</td><td class="name">{esc(true)}</td>'
+            f"<tr>{name_cell(given)}{name_cell(true)}"
             f'<td class="num" data-v="{n_items}">{n_items}</td>'
             f'<td class="num" data-v="{share:.6g}">{100 * share:.1f}%</td>'
             f'<td class="num" data-v="{n_flagged}">{n_flagged}</td>'
