@@ -84,27 +84,25 @@ def confused_pairs(
     a, b = table["class_a"].to_numpy(), table["class_b"].to_numpy()
     share = np.where(given_rows[a] > 0, joint[a, b] / np.maximum(given_rows[a], 1e-300), 0.0)
     flagged = issues.loc[_flags(issues, "is_label_issue")]
-    flagged = flagged.sort_values("label_score", kind="stable")
-    texts = flagged["text"] if "text" in flagged else pd.Series(None, index=flagged.index)
-    keys = [flagged["given_label"].astype(str), flagged["suggested_label"].astype(str)]
-    sizes = flagged.groupby(keys).size()
-    groups = {  # (id, text) of the worst few flagged items per (given, suggested) pair
-        key: list(
-            zip(group.index[:EXAMPLES_PER_PAIR], texts.iloc[pos[:EXAMPLES_PER_PAIR]], strict=True)
-        )
-        for key, group, pos in (
-            (key, flagged.iloc[idx], idx) for key, idx in flagged.groupby(keys).indices.items()
-        )
-    }
+    flagged = flagged.sort_values("label_score", kind="stable")  # worst first
+    given = flagged["given_label"].astype(str).to_numpy()
+    suggested = flagged["suggested_label"].astype(str).to_numpy()
+    texts = flagged["text"].to_numpy() if "text" in flagged else np.full(len(flagged), None)
     names_a, names_b = table["name_a"].tolist(), table["name_b"].tolist()
+    n_flagged, examples = [], []
+    for g, t in zip(names_a, names_b, strict=True):  # at most MAX_PAIRS pairs
+        rows = np.flatnonzero((given == g) & (suggested == t))
+        n_flagged.append(int(rows.size))
+        first = rows[:EXAMPLES_PER_PAIR]
+        examples.append(list(zip(flagged.index[first], texts[first], strict=True)))
     return pd.DataFrame(
         {
             "given": names_a,
             "true": names_b,
             "n_items": table["n_overlapping"].to_numpy(),
             "share": share,
-            "n_flagged": [int(sizes.get((g, t), 0)) for g, t in zip(names_a, names_b, strict=True)],
-            "examples": [groups.get((g, t), []) for g, t in zip(names_a, names_b, strict=True)],
+            "n_flagged": n_flagged,
+            "examples": examples,
         },
         columns=columns,
     )
