@@ -20,6 +20,7 @@ def test_required_names_exported():
         "out_of_fold_pred_probs",
         "find_label_issues",
         "get_label_quality_scores",
+        "find_overlapping_classes",
         "Audit",
     ):
         assert name in truelabel.__all__
@@ -39,3 +40,10 @@ def test_import_is_light():
 def test_lazy_estimators_resolve():
     assert truelabel.CertifiedAutoLabeler.__name__ == "CertifiedAutoLabeler"
     assert "SplitConformalClassifier" in dir(truelabel)
+
+
+def test_find_overlapping_classes_is_the_detect_function():
+    from truelabel.detect import find_overlapping_classes
+
+    assert truelabel.find_overlapping_classes is find_overlapping_classes
+    assert "find_overlapping_classes" in truelabel.detect.__all__

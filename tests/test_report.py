@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
@@ -110,14 +112,42 @@ def check_well_formed(page: str) -> TagChecker:
 
 def assert_self_contained(page: str) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, flags=re.I)
-    assert not re.search(r"url\(|@import|<script|<link|<img|<iframe", page, flags=re.I)
+    assert not re.search(r"url\(|@import|<link|<img|<iframe|\bsrc\s*=", page, flags=re.I)
+    scripts = re.findall(r"<script>(.*?)</script>", page, flags=re.S)
+    assert len(scripts) == 1 and page.count("<script") == 1  # only the table sorter
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)
+    assert csp is not None
+    assert csp.group(1) == (
+        f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'"
+    )
+
+
+def section(page: str, name: str) -> str:
+    """The HTML of ``<section id=name>``, or '' when the page has none."""
+    match = re.search(rf'<section id="{name}">.*?</section>', page, flags=re.S)
+    return match.group(0) if match else ""
+
+
+def section_ids(page: str) -> list[str]:
+    return re.findall(r'<section id="([\w-]+)">', page)
 
 
 def test_full_report_is_self_contained_and_well_formed():
     issues, summary = make_audit()
     page = render_report(issues, summary)
     assert page.startswith("<!DOCTYPE html>")
-    assert page.count("<svg") == 3
+    assert section_ids(page) == [
+        "summary",
+        "next-steps",
+        "scores",
+        "confused-pairs",
+        "noise-matrix",
+        "per-class",
+        "worst-items",
+        "notes",
+        "settings",
+    ]
     assert_self_contained(page)
     check_well_formed(page)
     assert "60 items" in page and "3 classes" in page and "generated at" in page
@@ -161,11 +191,23 @@ def test_class_names_are_escaped_everywhere():
 @pytest.mark.parametrize("k", [2, 100])
 def test_report_handles_small_and_large_k(k):
     issues, summary = make_audit(k=k, n=400)
+    joint = np.eye(k) / k * 0.9
+    for a in range(0, min(k, 16), 2):  # eight confused pairs: (0, 1), (2, 3), ...
+        joint[a, a + 1] = 0.1 / min(k // 2, 8)
+    summary["joint"] = (joint / joint.sum()).tolist()
     page = render_report(issues, summary)
-    assert page.count("<svg") == 3
     check_well_formed(page)
     assert_self_contained(page)
-    assert len(page) < 400_000  # large heatmaps merge runs of equal colour
+    assert len(page) < 400_000
+    heat = section(page, "noise-matrix")
+    shown = re.findall(r"<title>(class_\d+)</title>", heat)  # tick labels, rows then columns
+    if k == 2:
+        assert shown == ["class_0", "class_1"] * 2
+    else:  # only the classes of the top confused pairs, with readable labels
+        pairs = section(page, "confused-pairs").replace("<wbr>", "")
+        in_pairs = set(re.findall(r'<td class="name">(class_\d+)</td>', pairs))
+        assert 2 <= len(set(shown)) <= 12 and set(shown) <= in_pairs
+        assert "Only the" in heat and "of 100" in heat
 
 
 def test_empty_issue_set_no_flags():
@@ -175,9 +217,11 @@ def test_empty_issue_set_no_flags():
     summary["issues_per_class"] = {"label": {c: 0 for c in summary["classes"]}}
     page = render_report(issues, summary)
     check_well_formed(page)
-    assert page.count("<svg") == 3
-    assert "flagged (0)" in page
+    assert "flagged (0)" in section(page, "scores")
     assert 'class="flagged"' not in page
+    assert "per-class" not in section_ids(page)  # no chart of zero bars
+    assert "Zoom" not in page
+    assert "Nothing was flagged" in section(page, "next-steps")
 
 
 def test_zero_row_issues_table():
@@ -186,8 +230,8 @@ def test_zero_row_issues_table():
     summary.update(n_items=0, issue_counts={}, issues_per_class={}, notes=[], settings={})
     page = render_report(empty, summary)
     check_well_formed(page)
-    assert page.count("<svg") == 3
-    assert "no items" in page and "no data" in page and "No notes." in page
+    assert section_ids(page) == ["summary", "next-steps", "noise-matrix"]
+    assert "No notes" not in page and "no items" not in page
 
 
 def test_minimal_columns_and_summary():
@@ -197,7 +241,8 @@ def test_minimal_columns_and_summary():
         summary.pop(key)
     page = render_report(minimal, summary)
     check_well_formed(page)
-    assert page.count("<svg") == 3
+    assert "confused-pairs" not in section_ids(page)  # no joint, no pairs
+    assert "notes" not in section_ids(page) and "settings" not in section_ids(page)
     assert "duplicate set" not in page and "<th>text</th>" not in page
     assert f'<td class="num">{int(minimal["is_label_issue"].sum())}</td>' in page
 
@@ -272,7 +317,7 @@ def test_write_report_atomic(tmp_path: Path):
     assert out == target
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
     page = target.read_text(encoding="utf-8")
-    assert "<title>my audit</title>" in page and page.count("<svg") == 3
+    assert "<title>my audit</title>" in page and 'id="worst-items"' in page
 
 
 def test_write_report_failure_leaves_nothing(tmp_path: Path, monkeypatch):
@@ -316,3 +361,293 @@ def test_write_failure_midway_leaves_no_partial_file(tmp_path: Path, monkeypatch
     with pytest.raises(OSError, match="disk full"):
         write_report(tmp_path / "r.html", issues, summary)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- confused pairs, worked by hand -------------------------------------------------------
+
+# P(given, true) for classes cat, EVIL, dog; 20 labelled items. Directed pairs estimated at
+# >= 1 item: (dog -> EVIL) .15 * 20 = 3, (cat -> EVIL) .10 * 20 = 2, (EVIL -> cat) .05 * 20 = 1.
+# Shares of the given class: .15 / .30 = 50%, .10 / .40 = 25%, .05 / .30 = 16.7%.
+PAIR_JOINT = np.array([[0.30, 0.10, 0.00], [0.05, 0.25, 0.00], [0.00, 0.15, 0.15]])
+
+
+def pairs_audit() -> tuple[pd.DataFrame, dict]:
+    classes = ["cat", EVIL, "dog"]
+    given = ["cat"] * 8 + [EVIL] * 6 + ["dog"] * 6
+    suggested = list(given)
+    score = np.linspace(0.5, 0.99, 20)
+    flagged = np.zeros(20, dtype=bool)
+    # four dog items suggested EVIL (scores .3, .1, .2, .05), one cat item suggested EVIL
+    for i, s in zip([14, 15, 16, 17], [0.3, 0.1, 0.2, 0.05]):
+        suggested[i], score[i], flagged[i] = EVIL, s, True
+    suggested[3], score[3], flagged[3] = EVIL, 0.15, True
+    issues = pd.DataFrame(
+        {
+            "given_label": given,
+            "suggested_label": suggested,
+            "label_score": score,
+            "is_label_issue": flagged,
+            "text": [f"text {i}" if i != 17 else EVIL for i in range(20)],
+        },
+        index=pd.Index([f"id{i}" for i in range(20)]),
+    )
+    py = PAIR_JOINT.sum(axis=0)
+    summary = {
+        "n_items": 20,
+        "n_classes": 3,
+        "classes": classes,
+        "issue_counts": {"label": int(flagged.sum())},
+        "noise_matrix": (PAIR_JOINT / py).tolist(),
+        "joint": PAIR_JOINT.tolist(),
+        "estimated_noise_rate": 0.3,
+    }
+    return issues, summary
+
+
+def table_rows(html: str) -> list[list[str]]:
+    body = html.split("<tbody>")[1].split("</tbody>")[0]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", body, flags=re.S)
+    return [re.findall(r"<td[^>]*>(.*?)</td>", r, flags=re.S) for r in rows]
+
+
+def test_confused_pairs_table_exact():
+    issues, summary = pairs_audit()
+    page = render_report(issues, summary)
+    rows = table_rows(section(page, "confused-pairs"))
+    assert [r[:5] for r in rows] == [
+        ["dog", EVIL_ESCAPED, "3", "50.0%", "4"],
+        ["cat", EVIL_ESCAPED, "2", "25.0%", "1"],
+        [EVIL_ESCAPED, "cat", "1", "16.7%", "0"],
+    ]
+    # worst three flagged dog -> EVIL items, worst first, with their (escaped) text
+    assert re.findall(r"<code>(id\d+)</code>", rows[0][5]) == ["id17", "id15", "id16"]
+    assert EVIL_ESCAPED in rows[0][5]
+    assert re.findall(r"<code>(id\d+)</code>", rows[1][5]) == ["id3"]
+    assert rows[2][5] == "none flagged"
+    steps = section(page, "next-steps")
+    assert f"<code>dog</code> given where <code>{EVIL_ESCAPED}</code> is likely" in steps
+    assert "about 3 items" in steps
+
+
+def test_noise_matrix_masks_diagonal_in_colour_scale():
+    issues, summary = pairs_audit()
+    heat = section(render_report(issues, summary), "noise-matrix")
+    assert heat.count('fill="#cccccc"') == 3  # the diagonal, grey
+    # the largest off-diagonal entry (dog | EVIL = .15 / .5 = .3) takes the darkest colour
+    assert re.search(r'fill="#08306b"><title>given label=dog, true label=&lt;script', heat)
+    assert ">0.30</text>" in heat
+
+
+def test_escaping_in_every_section():
+    issues, summary = pairs_audit()
+    issues.index = pd.Index([EVIL if i == 17 else f"id{i}" for i in range(20)])
+    summary.update(notes=[EVIL], settings={EVIL: EVIL})
+    page = render_report(issues, summary, title=EVIL)
+    assert_self_contained(page)
+    check_well_formed(page)
+    for name in section_ids(page):
+        part = section(page, name)
+        assert EVIL not in part, name
+    for name in ("confused-pairs", "noise-matrix", "worst-items", "notes", "settings"):
+        assert EVIL_ESCAPED in section(page, name), name
+
+
+# --- histograms ---------------------------------------------------------------------------
+
+
+def bins_in(svg: str) -> dict[str, tuple[int, int]]:
+    found = re.findall(r'<title class="bin">(\[.*?\)): (\d+) not flagged, (\d+) flagged', svg)
+    return {b: (int(p), int(f)) for b, p, f in found}
+
+
+def red_heights(svg: str) -> list[float]:
+    return [float(h) for h in re.findall(r'height="([\d.]+)" fill="#d62728">', svg)]
+
+
+@pytest.mark.parametrize("log_scale", [False, True])
+def test_histogram_counts_flagged_per_bin(log_scale):
+    rng = np.random.default_rng(0)
+    values = rng.random(500)
+    mask = values < 0.3
+    svg = histogram_svg(
+        values, bins=10, title="t", xlabel="x", highlight_mask=mask, log_scale=log_scale
+    )
+    ET.fromstring(svg)
+    edges = np.linspace(values.min(), values.max(), 11)
+    plain = np.histogram(values[~mask], edges)[0]
+    flagged = np.histogram(values[mask], edges)[0]
+    got = sorted(bins_in(svg).values(), key=lambda pf: pf)
+    want = sorted((int(p), int(f)) for p, f in zip(plain, flagged) if p or f)
+    assert got == want
+    assert len(red_heights(svg)) == int((flagged > 0).sum())
+    assert f"flagged ({mask.sum()})" in svg and f"not flagged ({(~mask).sum()})" in svg
+    assert "highest flagged: 0.3" in svg or "highest flagged: 0.29" in svg
+
+
+def test_log_histogram_keeps_a_few_flagged_items_visible():
+    values = np.r_[np.full(9990, 0.99), np.full(10, 0.2)]
+    mask = values < 0.5
+    linear = histogram_svg(values, title="t", xlabel="x", highlight_mask=mask)
+    logged = histogram_svg(values, title="t", xlabel="x", highlight_mask=mask, log_scale=True)
+    assert red_heights(linear) == [pytest.approx(220 * 10 / 10000, abs=0.06)]  # a sliver
+    # log10(11) / log10(10001) of the 220 px plot: a quarter of the height
+    assert red_heights(logged) == [pytest.approx(220 * np.log10(11) / np.log10(10001), abs=0.06)]
+    assert "count (log scale)" in logged
+
+
+def test_histogram_value_range_zooms():
+    values = np.r_[np.linspace(0.0, 0.4, 41), np.full(100, 0.95)]
+    mask = values < 0.2
+    svg = histogram_svg(
+        values, bins=4, title="t", xlabel="x", highlight_mask=mask, value_range=(0.0, 0.4)
+    )
+    assert "100 outside the range" in svg
+    assert sum(p + f for p, f in bins_in(svg).values()) == 41
+
+
+def test_report_zooms_on_flagged_range_when_most_items_score_high():
+    issues, summary = make_audit(n=400, flag_rate=0.0)
+    scores = np.r_[np.linspace(0.02, 0.4, 20), np.full(380, 0.98)]
+    issues["label_score"] = scores
+    issues["is_label_issue"] = scores < 0.3
+    part = section(render_report(issues, summary), "scores")
+    assert part.count("<svg") == 2
+    assert (
+        "Zoom on the flagged range" in part and "384 items score higher" in part
+    )  # 380 + 4 in (.328, .4]
+    assert "count (log scale)" in part
+
+
+# --- sorting, empty parts, next steps -------------------------------------------------------
+
+
+def test_tables_are_sortable_and_start_worst_first():
+    issues, summary = make_audit(n=50)
+    page = render_report(issues, summary)
+    table = section(page, "worst-items")
+    assert '<table class="sortable">' in table
+    assert '<th aria-sort="ascending"><button type="button">label_<wbr>score</button></th>' in table
+    values = [float(v) for v in re.findall(r'<td class="num" data-v="([^"]+)">', table)[::3]]
+    assert values == sorted(values) and values[0] == issues["label_score"].min()
+    assert '<table class="sortable">' in section(page, "confused-pairs")
+
+
+def test_duplicate_set_column_only_when_a_row_has_a_set():
+    issues, summary = make_audit(n=30)
+    assert ">duplicate set<" not in render_report(issues, summary)  # every set is -1
+    worst = issues["label_score"].idxmin()
+    issues.loc[worst, "near_duplicate_set"] = 4
+    table = section(render_report(issues, summary), "worst-items")
+    assert '<button type="button">duplicate set</button>' in table
+    assert '<td class="num" data-v="4">4</td>' in table
+
+
+def cli_options() -> dict[str, set[str]]:
+    from typer.main import get_command
+
+    from truelabel.cli._app import app
+
+    group = get_command(app)
+    return {
+        name: {opt for param in cmd.params for opt in param.opts}
+        for name, cmd in group.commands.items()  # type: ignore[attr-defined]
+    }
+
+
+def test_next_steps_point_at_columns_and_real_commands():
+    issues, summary = make_audit()
+    issues.loc[issues.index[:3], "is_near_duplicate_issue"] = True
+    issues.loc[issues.index[:3], "near_duplicate_set"] = [0, 0, 1]
+    page = render_report(issues, summary)
+    steps = section(page, "next-steps")
+    n_label = int(issues["is_label_issue"].sum())
+    assert f"Review the {n_label} items with <code>is_label_issue</code> = True" in steps
+    for column in ("label_score", "given_label", "suggested_label", "near_duplicate_set"):
+        assert f"<code>{column}</code>" in steps
+    assert "3 items have <code>is_near_duplicate_issue</code> = True in 2 sets" in steps
+    assert "<code>is_outlier_issue</code> = True" in steps
+    commands = re.findall(r"<code>truelabel (\w+)([^<]*)</code>", steps)
+    assert {c for c, _ in commands} == {"audit", "certify"}
+    options = cli_options()
+    for command, args in commands:
+        for option in re.findall(r"--[\w-]+", args):
+            assert option in options[command], (command, option)
+    assert "--out" in options["audit"] and "<code>--out</code>" in steps
+    # every issues column is explained
+    glossary = steps.split("Columns of issues.csv")[1]
+    for column in issues.columns:
+        assert f"<code>{column}</code>" in glossary, column
+
+
+def test_next_steps_leave_out_checks_that_did_not_flag():
+    issues, summary = make_audit()
+    issues["is_outlier_issue"] = False
+    steps = section(render_report(issues, summary), "next-steps")
+    assert "is_near_duplicate_issue</code> = True" not in steps
+    assert "is_outlier_issue</code> = True" not in steps
+
+
+# --- audits without labels, AuditResult ----------------------------------------------------
+
+
+def unlabelled_result():
+    from truelabel import Audit
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4))
+    X[5] += 12.0  # an outlier
+    X[7] = X[6] + 1e-6  # a near-duplicate
+    return Audit(random_state=0).run(features=X)
+
+
+def test_write_report_for_an_audit_without_labels(tmp_path: Path):
+    result = unlabelled_result()
+    assert "is_label_issue" not in result.issues
+    out = write_report(result, tmp_path / "r.html")
+    page = out.read_text(encoding="utf-8")
+    check_well_formed(page)
+    assert_self_contained(page)
+    ids = section_ids(page)
+    assert ids == ["summary", "next-steps", "worst-items"]
+    assert "noise-rate" not in page and "given label" not in page
+    assert "80 items &middot; generated at" in page  # no "0 classes"
+    table = section(page, "worst-items")
+    assert "lowest score (the lowest of each item's scores)" in table.replace("&#x27;", "'")
+    first = re.findall(r"<tr[^>]*><td>(\d+)</td>", table)[:3]
+    worst = result.issues[["outlier_score", "near_duplicate_score"]].min(axis=1)
+    assert first == [str(i) for i in worst.sort_values(kind="stable").index[:3]]
+    assert set(first) >= {"5"} or {"6", "7"} <= set(first)
+
+
+def test_audit_result_write_report_shortcut(tmp_path: Path):
+    result = unlabelled_result()
+    path = result.write_report(tmp_path / "a.html", title="shortcut")
+    assert path == tmp_path / "a.html" and "<title>shortcut</title>" in path.read_text()
+
+
+def test_write_report_bad_arguments():
+    issues, summary = make_audit()
+    with pytest.raises(ValidationError, match=r"result: got DataFrame, expected an AuditResult"):
+        write_report(issues, "x.html")
+    with pytest.raises(ValidationError, match=r"path: got int"):
+        write_report(unlabelled_result(), 3)
+
+
+def test_label_issues_exact():
+    from truelabel import Audit
+
+    labels = np.array([0] * 6 + [1] * 6)
+    p0 = np.array([0.9, 0.85, 0.2, 0.8, 0.9, 0.95, 0.1, 0.15, 0.95, 0.2, 0.1, 0.3])
+    result = Audit(random_state=0).run(labels=labels, pred_probs=np.c_[p0, 1 - p0])
+    flagged = result.label_issues()
+    # item 8 (given 1, p(0) = .95) is worse than item 2 (given 0, p(0) = .2); nothing else
+    assert flagged.index.tolist() == [8, 2]
+    assert list(flagged.columns) == list(result.issues.columns)
+    pd.testing.assert_frame_equal(flagged, result.issues.loc[[8, 2]])
+    assert flagged["label_score"].is_monotonic_increasing
+    assert flagged["suggested_label"].tolist() == ["0", "1"]
+
+
+def test_label_issues_without_label_check():
+    with pytest.raises(ValidationError, match=r"issue_types: the label check did not run"):
+        unlabelled_result().label_issues()

@@ -18,6 +18,7 @@ from .detect import (
     estimate_noise_matrices,
     find_label_issues,
     find_multilabel_issues,
+    find_overlapping_classes,
     get_label_quality_scores,
     get_multilabel_quality_scores,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "estimate_noise_matrices",
     "find_label_issues",
     "find_multilabel_issues",
+    "find_overlapping_classes",
     "get_label_quality_scores",
     "get_multilabel_quality_scores",
     "out_of_fold_pred_probs",

@@ -24,6 +24,7 @@ from ._multilabel import (
     get_multilabel_quality_scores,
     multilabel_matrix,
 )
+from ._overlap import find_overlapping_classes
 from ._rank import QUALITY_METHODS, get_label_quality_scores
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "estimate_noise_matrices",
     "find_label_issues",
     "find_multilabel_issues",
+    "find_overlapping_classes",
     "get_detector",
     "get_label_quality_scores",
     "get_multilabel_quality_scores",

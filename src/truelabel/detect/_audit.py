@@ -51,10 +51,14 @@ class AuditResult:
         return flagged.sort_values("label_score", kind="stable")
 
     def write_report(self, path: str | Path, **kwargs: Any) -> Path:
-        """Write the self-contained HTML report (see :mod:`truelabel.report`)."""
-        from ..report import write_report
+        """Write the HTML report: a shortcut for ``truelabel.report.write_report(self, path)``.
 
-        return write_report(path, self.issues, self.summary, **kwargs)
+        The report lives downstream of detection; this method only forwards to it (the
+        import happens on call, so importing :mod:`truelabel.detect` never loads it).
+        """
+        from ..report import write_report  # the one allowed call from detect into report
+
+        return write_report(self, path, **kwargs)
 
 
 class Audit:

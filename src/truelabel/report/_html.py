@@ -1,4 +1,5 @@
-"""A self-contained HTML audit report: one file, inline CSS and SVG, no network access."""
+"""A self-contained HTML audit report: one file, inline CSS, SVG and one small script for
+sorting tables; a Content-Security-Policy forbids every other script and all network access."""
 
 from __future__ import annotations
 
@@ -14,41 +15,24 @@ import pandas as pd
 
 from .._io import atomic_write
 from ..exceptions import ValidationError
-from ._svg import bar_chart_svg, esc, heatmap_svg, histogram_svg
+from ._assets import CSS, SORT_JS, csp
+from ._sections import (
+    confused_pairs,
+    name_cell,
+    next_steps_section,
+    noise_section,
+    pairs_section,
+    scores_section,
+)
+from ._svg import bar_chart_svg, esc
 
 __all__ = ["render_report", "write_report"]
 
-REQUIRED_COLUMNS = ("given_label", "suggested_label", "label_score", "is_label_issue")
-REQUIRED_KEYS = ("n_items", "n_classes", "classes", "noise_matrix", "estimated_noise_rate")
+#: Columns the issues table needs when the label check ran (``is_label_issue`` present).
+LABEL_COLUMNS = ("given_label", "suggested_label", "label_score", "is_label_issue")
+REQUIRED_KEYS = ("n_items", "n_classes", "classes")
 TEXT_LIMIT = 200
 _ISSUE_COLUMN = re.compile(r"^is_(.+)_issue$")
-
-_CSS = """
-:root { color-scheme: light; }
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto;
-  max-width: 1100px; padding: 1.5rem; color: #1d1d1f; line-height: 1.45; background: #fff; }
-header { border-bottom: 2px solid #4c78a8; margin-bottom: 1rem; }
-h1 { font-size: 1.6rem; margin: 0 0 .3rem 0; }
-h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
-.meta { color: #555; margin: 0 0 .8rem 0; }
-.big { font-size: 2rem; font-weight: bold; color: #4c78a8; margin: .2rem 0; }
-table { border-collapse: collapse; font-size: .9rem; margin: .5rem 0; }
-th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f0f3f7; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.flagged td { background: #fff4f4; }
-td.text { max-width: 28rem; overflow-wrap: anywhere; }
-figure { margin: 1rem 0; overflow-x: auto; }
-figure svg { max-width: 100%; height: auto; }
-figcaption { color: #555; font-size: .85rem; }
-.muted { color: #666; }
-footer { margin-top: 2rem; color: #777; font-size: .8rem; border-top: 1px solid #ddd; }
-@media print {
-  body { max-width: none; padding: 0; }
-  figure, table, tr { page-break-inside: avoid; break-inside: avoid; }
-  h2 { page-break-after: avoid; break-after: avoid; }
-}
-"""
 
 
 def _check_inputs(issues: Any, summary: Any, max_rows: Any) -> None:
@@ -58,14 +42,15 @@ def _check_inputs(issues: Any, summary: Any, max_rows: Any) -> None:
             f"got {type(issues).__name__}, expected a pandas DataFrame",
             "pass the issues table the audit returns",
         )
-    missing = [c for c in REQUIRED_COLUMNS if c not in issues.columns]
-    if missing:
-        raise ValidationError(
-            "issues",
-            f"missing column(s) {', '.join(map(repr, missing))}; "
-            f"has {list(map(str, issues.columns))}",
-            "pass the issues table the audit returns",
-        )
+    if "is_label_issue" in issues.columns:
+        missing = [c for c in LABEL_COLUMNS if c not in issues.columns]
+        if missing:
+            raise ValidationError(
+                "issues",
+                f"missing column(s) {', '.join(map(repr, missing))}; "
+                f"has {list(map(str, issues.columns))}",
+                "pass the issues table the audit returns",
+            )
     if not isinstance(summary, Mapping):
         raise ValidationError(
             "summary", f"got {type(summary).__name__}, expected a dict", "pass the audit summary"
@@ -76,13 +61,16 @@ def _check_inputs(issues: Any, summary: Any, max_rows: Any) -> None:
             "summary", f"missing key(s) {', '.join(map(repr, absent))}", "pass the audit summary"
         )
     k = len(summary["classes"])
-    nm = np.asarray(summary["noise_matrix"], dtype=float)
-    if nm.shape != (k, k):
-        raise ValidationError(
-            "summary['noise_matrix']",
-            f"has shape {nm.shape}, expected ({k}, {k}) for {k} classes",
-            "pass a K x K matrix in the order of summary['classes']",
-        )
+    for key in ("noise_matrix", "joint"):
+        if summary.get(key) is None:
+            continue
+        shape = np.asarray(summary[key], dtype=float).shape
+        if shape != (k, k):
+            raise ValidationError(
+                f"summary[{key!r}]",
+                f"has shape {shape}, expected ({k}, {k}) for {k} classes",
+                "pass a K x K matrix in the order of summary['classes']",
+            )
     if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0:
         raise ValidationError(
             "max_rows", f"got {max_rows!r}, expected an integer >= 0", "e.g. max_rows=200"
@@ -102,12 +90,15 @@ def _issue_types(issues: pd.DataFrame, summary: Mapping[str, Any]) -> list[str]:
     return sorted(types, key=lambda t: (t != "label", types.index(t)))
 
 
-def _num(value: Any, digits: int = 3) -> str:
+def _num(value: Any, digits: int = 3) -> tuple[str, str]:
+    """(shown text, sort key) of a number; NaN shows empty and sorts last."""
     try:
         f = float(value)
     except (TypeError, ValueError):
-        return esc(value)
-    return "" if np.isnan(f) else f"{f:.{digits}f}"
+        return esc(value), ""
+    if not np.isfinite(f):
+        return "", ' data-v="Infinity"'
+    return f"{f:.{digits}f}", f' data-v="{f:.17g}"'
 
 
 def _summary_section(issues: pd.DataFrame, summary: Mapping[str, Any], types: list[str]) -> str:
@@ -126,80 +117,82 @@ def _summary_section(issues: pd.DataFrame, summary: Mapping[str, Any], types: li
             f'<tr><td>{esc(t.replace("_", " "))}</td><td class="num">{count}</td>'
             f'<td class="num">{share}</td></tr>'
         )
-    body = "\n".join(rows) or '<tr><td colspan="3" class="muted">no issue types</td></tr>'
-    rate = float(summary["estimated_noise_rate"])
-    rate_txt = f"{100 * rate:.1f}%" if np.isfinite(rate) else "n/a"
-    return (
-        '<section id="summary"><h2>Summary</h2>\n'
-        "<table><thead><tr><th>issue type</th><th>items flagged</th><th>share of items</th>"
-        f"</tr></thead><tbody>\n{body}\n</tbody></table>\n"
-        "<p>Estimated label noise rate (share of items whose given label differs from the "
-        f'true label):</p><p class="big" id="noise-rate">{rate_txt}</p></section>'
-    )
+    parts = ['<section id="summary"><h2>Summary</h2>']
+    if rows:
+        parts.append(
+            "<table><thead><tr><th>issue type</th><th>items flagged</th><th>share of items</th>"
+            "</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
+        )
+    if summary.get("estimated_noise_rate") is not None:
+        rate = float(summary["estimated_noise_rate"])
+        rate_txt = f"{100 * rate:.1f}%" if np.isfinite(rate) else "n/a"
+        parts.append(
+            "<p>Estimated label noise rate (share of items whose given label differs from the "
+            f'true label):</p><p class="big" id="noise-rate">{rate_txt}</p>'
+        )
+    parts.append("</section>")
+    return "\n".join(parts)
 
 
-def _figures(issues: pd.DataFrame, summary: Mapping[str, Any]) -> str:
-    classes = [str(c) for c in summary["classes"]]
-    heat = heatmap_svg(
-        summary["noise_matrix"],
-        classes,
-        classes,
-        title="Noise matrix P(given | true)",
-        row_title="given label",
-        col_title="true label",
-    )
+def _per_class_section(issues: pd.DataFrame, summary: Mapping[str, Any]) -> str:
     per_class = (summary.get("issues_per_class", {}) or {}).get("label")
     if per_class is None:
         given = issues.loc[_flags(issues, "is_label_issue"), "given_label"].astype(str)
         per_class = given.value_counts().to_dict()
+    if not any(v for v in per_class.values()):
+        return ""
     bars = bar_chart_svg(
-        {str(k): v for k, v in per_class.items()},
+        {str(k): v for k, v in per_class.items() if v},
         title="Label issues per given class",
         xlabel="items flagged",
     )
-    hist = histogram_svg(
-        issues["label_score"].to_numpy(dtype=float, na_value=np.nan),
-        title="Label quality scores",
-        xlabel="label_score (lower = more likely mislabeled)",
-        highlight_mask=_flags(issues, "is_label_issue"),
-    )
-    return (
-        '<section id="noise-matrix"><h2>Noise matrix</h2><figure>\n'
-        f"{heat}\n<figcaption>Entry (given s, true y) is the estimated probability that an "
-        "item whose true class is y carries the given label s; each column sums to 1."
-        "</figcaption></figure></section>\n"
-        '<section id="per-class"><h2>Label issues per class</h2><figure>\n'
-        f"{bars}\n</figure></section>\n"
-        '<section id="scores"><h2>Label score distribution</h2><figure>\n'
-        f"{hist}\n<figcaption>Items flagged as label issues are stacked in red."
-        "</figcaption></figure></section>"
-    )
+    return f'<section id="per-class"><h2>Label issues per class</h2><figure>\n{bars}\n</figure></section>'
+
+
+def _sort_key(issues: pd.DataFrame, types: list[str]) -> tuple[str, pd.Series]:
+    """Worst first: by label_score when the label check ran, else by the lowest score."""
+    if "label_score" in issues:
+        return "label_score", issues["label_score"]
+    score_cols = [f"{t}_score" for t in types if f"{t}_score" in issues.columns]
+    if not score_cols:
+        return "item order", pd.Series(np.arange(len(issues)), index=issues.index)
+    return "score (the lowest of each item's scores)", issues[score_cols].min(axis=1)
 
 
 def _table_section(issues: pd.DataFrame, types: list[str], max_rows: int) -> str:
-    worst = issues.sort_values("label_score", kind="stable", na_position="last").head(max_rows)
+    what, key = _sort_key(issues, types)
+    order = np.argsort(key.to_numpy(dtype=float, na_value=np.inf), kind="stable")[:max_rows]
+    worst = issues.iloc[order]
+    has_labels = "given_label" in issues.columns
     score_cols = [f"{t}_score" for t in types if f"{t}_score" in issues.columns]
     flag_cols = [(t, f"is_{t}_issue") for t in types if f"is_{t}_issue" in issues.columns]
-    has_dup = "near_duplicate_set" in issues.columns
+    dup_ids = (
+        pd.to_numeric(worst["near_duplicate_set"], errors="coerce").fillna(-1).to_numpy()
+        if "near_duplicate_set" in issues.columns
+        else np.full(len(worst), -1.0)
+    )
+    has_dup = bool((dup_ids >= 0).any())  # no column of blanks
     has_text = "text" in issues.columns
-    head = ["item", "given label", "suggested label", *score_cols, "flags"]
-    head += ["duplicate set"] if has_dup else []
-    head += ["text"] if has_text else []
+    head = ["item", *(["given label", "suggested label"] if has_labels else []), *score_cols]
+    head += ["flags", *(["duplicate set"] if has_dup else []), *(["text"] if has_text else [])]
     flags = {col: _flags(worst, col) for _, col in flag_cols}
     rows = []
     for pos, (item, row) in enumerate(worst.iterrows()):
         flagged = [t.replace("_", " ") for t, col in flag_cols if flags[col][pos]]
-        cells = [
-            f"<td>{esc(item)}</td>",
-            f"<td>{esc(row['given_label'])}</td>",
-            f"<td>{esc(row['suggested_label'])}</td>",
-            *(f'<td class="num">{_num(row[c])}</td>' for c in score_cols),
-            f"<td>{esc(', '.join(flagged))}</td>",
-        ]
+        cells = [f"<td>{esc(item)}</td>"]
+        if has_labels:
+            cells += [
+                name_cell(row["given_label"]),
+                name_cell(row["suggested_label"]),
+            ]
+        for c in score_cols:
+            shown, sort = _num(row[c])
+            cells.append(f'<td class="num"{sort}>{shown}</td>')
+        cells.append(f"<td>{esc(', '.join(flagged))}</td>")
         if has_dup:
-            dup = row["near_duplicate_set"]
-            shown = "" if pd.isna(dup) or str(dup) == "-1" else esc(dup)
-            cells.append(f'<td class="num">{shown}</td>')
+            shown = str(int(dup_ids[pos])) if dup_ids[pos] >= 0 else ""
+            sort = f' data-v="{int(dup_ids[pos])}"' if dup_ids[pos] >= 0 else ' data-v="Infinity"'
+            cells.append(f'<td class="num"{sort}>{shown}</td>')
         if has_text:
             text = row["text"]
             txt = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
@@ -207,31 +200,41 @@ def _table_section(issues: pd.DataFrame, types: list[str], max_rows: int) -> str
             cells.append(f'<td class="text">{esc(trimmed)}</td>')
         css = ' class="flagged"' if flagged else ""
         rows.append(f"<tr{css}>{''.join(cells)}</tr>")
-    header = "".join(f"<th>{esc(h)}</th>" for h in head)
-    body = "\n".join(rows) or (f'<tr><td colspan="{len(head)}" class="muted">no items</td></tr>')
+    sorted_col = "label_score" if what == "label_score" else None
+    header = "".join(
+        f"<th{' aria-sort=' + chr(34) + 'ascending' + chr(34) if h == sorted_col else ''}>"
+        f'<button type="button">{esc(h).replace("_", "_<wbr>")}</button></th>'
+        for h in head
+    )
+    if not rows:
+        return ""
     note = (
-        f"The {len(worst)} items with the lowest label_score, of {len(issues)} in total."
-        if len(issues)
-        else "The issues table is empty."
+        f"The {len(worst)} items with the lowest {esc(what)}, of {len(issues)} in total, worst "
+        "first. Click a column header to sort by it."
     )
     return (
         f'<section id="worst-items"><h2>Items to review</h2><p class="muted">{note}</p>\n'
-        f"<table><thead><tr>{header}</tr></thead><tbody>\n{body}\n</tbody></table></section>"
+        f'<div class="scroll"><table class="sortable"><thead><tr>{header}</tr></thead><tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody></table></div></section>"
     )
 
 
 def _notes_section(summary: Mapping[str, Any]) -> str:
     notes = [str(n) for n in summary.get("notes", []) or []]
     settings = dict(summary.get("settings", {}) or {})
-    parts = ['<section id="notes"><h2>Notes</h2>']
+    parts = []
     if notes:
-        parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
-    else:
-        parts.append('<p class="muted">No notes.</p>')
+        parts.append(
+            '<section id="notes"><h2>Notes</h2><ul>'
+            + "".join(f"<li>{esc(n)}</li>" for n in notes)
+            + "</ul></section>"
+        )
     if settings:
         rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in settings.items())
-        parts.append(f"<h3>Settings</h3><table><tbody>{rows}</tbody></table>")
-    parts.append("</section>")
+        parts.append(
+            f'<section id="settings"><h2>Settings</h2><table><tbody>{rows}</tbody></table></section>'
+        )
     return "\n".join(parts)
 
 
@@ -243,20 +246,28 @@ def render_report(
     max_rows: int = 200,
     generated_at: datetime | None = None,
 ) -> str:
-    """Render the audit as one self-contained HTML page (inline CSS and SVG, no scripts).
+    """Render the audit as one self-contained HTML page.
+
+    Sections appear only when they have content: a summary, the next steps (what to
+    review first, the issues.csv columns, the commands to run next), the label-score
+    histograms (log counts, plus a zoom on the flagged range), the most-confused class
+    pairs, the noise matrix, label issues per class, the items to review (sortable) and
+    the notes and settings. Inline CSS and SVG and one small sorting script; a
+    Content-Security-Policy blocks every other script and any network access.
 
     Parameters
     ----------
     issues : DataFrame
-        Indexed by item id, with ``given_label``, ``suggested_label``, ``label_score``,
-        ``is_label_issue`` and optionally more ``is_<type>_issue``/``<type>_score`` pairs,
-        ``near_duplicate_set`` and ``text``.
+        Indexed by item id, with ``is_<type>_issue``/``<type>_score`` pairs; when
+        ``is_label_issue`` is present also ``given_label``, ``suggested_label`` and
+        ``label_score``; optionally ``near_duplicate_set`` and ``text``.
     summary : dict
-        The audit summary (``n_items``, ``classes``, ``noise_matrix``, ...).
+        The audit summary: ``n_items``, ``n_classes``, ``classes`` and, when labels were
+        audited, ``noise_matrix``, ``joint`` and ``estimated_noise_rate``.
     title : str
         Page title.
     max_rows : int
-        How many of the lowest-scoring items to list.
+        How many of the worst items to list.
     generated_at : datetime, optional
         Timestamp shown in the header; defaults to now (UTC).
 
@@ -268,26 +279,39 @@ def render_report(
     _check_inputs(issues, summary, max_rows)
     when = (generated_at or datetime.now(UTC)).isoformat(timespec="seconds")
     types = _issue_types(issues, summary)
+    has_labels = "is_label_issue" in issues.columns
+    pairs = confused_pairs(issues, summary if has_labels else {})
+    n_classes = int(summary["n_classes"])
+    classes_txt = f"{n_classes} classes &middot; " if n_classes else ""
     from .. import __version__
 
+    sections = [
+        _summary_section(issues, summary, types),
+        next_steps_section(issues, summary, pairs, types),
+        scores_section(issues) if has_labels and len(issues) else "",
+        pairs_section(pairs),
+        noise_section(summary, pairs),
+        _per_class_section(issues, summary) if has_labels else "",
+        _table_section(issues, types, max_rows),
+        _notes_section(summary),
+    ]
     return "\n".join(
         [
             "<!DOCTYPE html>",
             '<html lang="en"><head><meta charset="utf-8">',
+            f'<meta http-equiv="Content-Security-Policy" content="{csp()}">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             f"<title>{esc(title)}</title>",
-            f"<style>{_CSS}</style></head><body>",
+            f"<style>{CSS}</style></head><body>",
             f"<header><h1>{esc(title)}</h1>",
-            f'<p class="meta">{int(summary["n_items"])} items &middot; '
-            f"{int(summary['n_classes'])} classes &middot; generated at "
+            f'<p class="meta">{int(summary["n_items"])} items &middot; {classes_txt}'
+            "generated at "
             f'<time datetime="{esc(when)}">{esc(when)}</time></p></header>',
             "<main>",
-            _summary_section(issues, summary, types),
-            _figures(issues, summary),
-            _table_section(issues, types, max_rows),
-            _notes_section(summary),
+            *(s for s in sections if s),
             "</main>",
             f"<footer><p>Generated by truelabel {esc(__version__)}.</p></footer>",
+            f"<script>{SORT_JS}</script>",
             "</body></html>",
             "",
         ]
@@ -295,18 +319,42 @@ def render_report(
 
 
 def write_report(
-    path: str | os.PathLike[str],
-    issues: pd.DataFrame,
-    summary: Mapping[str, Any],
+    result: Any,
+    path: str | os.PathLike[str] | pd.DataFrame,
+    summary: Mapping[str, Any] | None = None,
     **kw: Any,
 ) -> Path:
-    """Render the report and write it atomically to ``path``; return the path.
+    """Render the report of an audit and write it atomically; return the path.
 
-    The HTML is rendered before the file is opened, and written through a temporary file
-    renamed onto ``path``, so a failure never leaves a partial report behind.
+    ``write_report(result, path)`` writes the report of an
+    :class:`~truelabel.AuditResult` (anything with ``issues`` and ``summary``).
+    ``write_report(path, issues, summary)`` writes one for a table and summary given
+    directly (e.g. an issues table with extra columns such as ``text``). Keywords go to
+    :func:`render_report`. The HTML is rendered before the file is opened and written
+    through a temporary file renamed onto the path, so a failure never leaves a partial
+    report behind.
     """
-    target = Path(path)
-    text = render_report(issues, summary, **kw)
-    with atomic_write(target) as fh:
+    if summary is not None:
+        target, issues, summ = result, path, summary
+    elif hasattr(result, "issues") and hasattr(result, "summary"):
+        target, issues, summ = path, result.issues, result.summary
+    else:
+        raise ValidationError(
+            "result",
+            f"got {type(result).__name__}, expected an AuditResult",
+            "call write_report(result, path) with what Audit().run() returns, "
+            "or write_report(path, issues, summary)",
+        )
+    if not isinstance(target, str | os.PathLike):
+        raise ValidationError(
+            "path", f"got {type(target).__name__}", "pass a file path such as 'report.html'"
+        )
+    if not isinstance(issues, pd.DataFrame):
+        raise ValidationError(
+            "issues", f"got {type(issues).__name__}", "pass the issues DataFrame of the audit"
+        )
+    text = render_report(issues, summ, **kw)
+    out = Path(target)
+    with atomic_write(out) as fh:
         fh.write(text)
-    return target
+    return out

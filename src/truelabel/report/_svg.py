@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bar_chart_svg", "heatmap_svg", "histogram_svg"]
+__all__ = ["bar_chart_svg", "esc", "heatmap_svg"]
 
 #: Above this many rows/columns a heatmap drops the numbers written in the cells.
 CELL_TEXT_LIMIT = 20
@@ -27,8 +27,8 @@ CELL_TITLE_LIMIT = 2500
 MAX_BARS = 30
 
 _FONT = 'font-family="system-ui, sans-serif"'
-_FLAGGED = "#d62728"
-_UNFLAGGED = "#8fb3d9"
+FLAGGED = "#d62728"
+UNFLAGGED = "#8fb3d9"
 _BAR = "#4c78a8"
 # Characters that are not allowed in XML 1.0 (control characters except tab/newline/CR).
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -135,15 +135,21 @@ def heatmap_svg(
     title: str,
     row_title: str,
     col_title: str,
+    mask_diagonal: bool = False,
 ) -> str:
     """A heatmap of ``matrix`` (n_rows, n_cols) with a colour legend.
 
     Values are written in the cells when both dimensions are at most ``CELL_TEXT_LIMIT``;
     tick labels are shown up to ``TICK_LABEL_LIMIT`` and truncated, column labels rotated.
+    With ``mask_diagonal`` the diagonal is drawn grey and the colour scale spans the
+    off-diagonal values only, so small confusions stay visible next to a heavy diagonal.
     """
-    m = np.asarray(matrix, dtype=float)
-    if m.ndim != 2 or m.size == 0:
+    values = np.asarray(matrix, dtype=float)
+    if values.ndim != 2 or values.size == 0:
         return _empty(title)
+    m = values.copy()
+    if mask_diagonal:
+        np.fill_diagonal(m, np.nan)  # grey, and out of the colour scale
     n_rows, n_cols = m.shape
     rows = [str(r) for r in row_labels][:n_rows] + [""] * max(0, n_rows - len(row_labels))
     cols = [str(c) for c in col_labels][:n_cols] + [""] * max(0, n_cols - len(col_labels))
@@ -194,8 +200,8 @@ def heatmap_svg(
         parts.extend(_cell_runs(m, vmin, span, left, top, cell))
     for i in range(n_rows if show_titles else 0):
         for j in range(n_cols):
-            v = float(m[i, j])
-            t = (v - vmin) / span if math.isfinite(v) else math.nan
+            v = float(values[i, j])
+            t = (float(m[i, j]) - vmin) / span if math.isfinite(m[i, j]) else math.nan
             x, y = left + j * cell, top + i * cell
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" '
@@ -302,97 +308,5 @@ def bar_chart_svg(values: Mapping[str, float | int], *, title: str, xlabel: str)
         parts.append(
             f'<text x="{left:.1f}" y="{base_y + 52:.1f}" font-size="11" fill="#666">'
             f"showing top {len(shown)} of {len(items)}</text>"
-        )
-    return "\n".join([*parts, "</svg>"])
-
-
-def histogram_svg(
-    values: Any,
-    *,
-    bins: int = 30,
-    title: str,
-    xlabel: str,
-    highlight_mask: Any = None,
-) -> str:
-    """Histogram of ``values``; with ``highlight_mask`` the flagged items stack on top."""
-    v = np.asarray(values, dtype=float).ravel()
-    mask = (
-        np.zeros(v.shape, dtype=bool)
-        if highlight_mask is None
-        else np.asarray(highlight_mask, dtype=bool).ravel()
-    )
-    if mask.shape != v.shape:
-        raise ValueError(
-            f"highlight_mask: has {mask.size} entries, values has {v.size}; pass one per value"
-        )
-    finite = np.isfinite(v)
-    n_dropped = int((~finite).sum())
-    v, mask = v[finite], mask[finite]
-    if v.size == 0:
-        return _empty(title)
-    lo, hi = float(v.min()), float(v.max())
-    if hi <= lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, max(int(bins), 1) + 1)
-    plain, _ = np.histogram(v[~mask], bins=edges)
-    flagged, _ = np.histogram(v[mask], bins=edges)
-    total = plain + flagged
-    ticks = _nice_ticks(float(total.max()), 4)
-    left, top, plot_w, plot_h = 60.0, 50.0, 480.0, 220.0
-    width, height = left + plot_w + 30, top + plot_h + 70
-    ys = plot_h / ticks[-1]
-    xs = plot_w / (hi - lo)
-    parts = _open(width, height, title)
-    base = top + plot_h
-    for tv in ticks:
-        y = base - tv * ys
-        parts.append(
-            f'<line x1="{left:.1f}" y1="{y:.1f}" x2="{left + plot_w:.1f}" y2="{y:.1f}" '
-            f'stroke="#eee"/><text x="{left - 6:.1f}" y="{y + 3:.1f}" text-anchor="end" '
-            f'font-size="10">{esc(_fmt(tv))}</text>'
-        )
-    for b in range(len(edges) - 1):
-        x = left + (edges[b] - lo) * xs
-        w = max((edges[b + 1] - edges[b]) * xs - 1, 0.5)
-        h_plain, h_flag = plain[b] * ys, flagged[b] * ys
-        tip = (
-            f"<title>[{esc(_fmt(edges[b]))}, {esc(_fmt(edges[b + 1]))}): "
-            f"{int(plain[b])} not flagged, {int(flagged[b])} flagged</title>"
-        )
-        if plain[b]:
-            parts.append(
-                f'<rect x="{x:.1f}" y="{base - h_plain:.1f}" width="{w:.1f}" '
-                f'height="{h_plain:.1f}" fill="{_UNFLAGGED}">{tip}</rect>'
-            )
-        if flagged[b]:
-            parts.append(
-                f'<rect x="{x:.1f}" y="{base - h_plain - h_flag:.1f}" width="{w:.1f}" '
-                f'height="{h_flag:.1f}" fill="{_FLAGGED}">{tip}</rect>'
-            )
-    for tv in np.linspace(lo, hi, 6):
-        x = left + (tv - lo) * xs
-        parts.append(
-            f'<text x="{x:.1f}" y="{base + 14:.1f}" text-anchor="middle" font-size="10">'
-            f"{esc(_fmt(round(float(tv), 3)))}</text>"
-        )
-    parts.append(
-        f'<line x1="{left:.1f}" y1="{base:.1f}" x2="{left + plot_w:.1f}" y2="{base:.1f}" '
-        f'stroke="#333"/><text x="{left + plot_w / 2:.1f}" y="{base + 32:.1f}" '
-        f'text-anchor="middle" font-size="12">{esc(xlabel)}</text>'
-    )
-    legend_y = base + 52
-    if highlight_mask is not None:
-        parts.append(
-            f'<rect x="{left:.1f}" y="{legend_y - 9:.1f}" width="10" height="10" '
-            f'fill="{_UNFLAGGED}"/><text x="{left + 14:.1f}" y="{legend_y:.1f}" font-size="11">'
-            f"not flagged ({int(plain.sum())})</text>"
-            f'<rect x="{left + 150:.1f}" y="{legend_y - 9:.1f}" width="10" height="10" '
-            f'fill="{_FLAGGED}"/><text x="{left + 164:.1f}" y="{legend_y:.1f}" font-size="11">'
-            f"flagged ({int(flagged.sum())})</text>"
-        )
-    if n_dropped:
-        parts.append(
-            f'<text x="{left + plot_w:.1f}" y="{legend_y:.1f}" text-anchor="end" font-size="11" '
-            f'fill="#666">{n_dropped} non-finite values left out</text>'
         )
     return "\n".join([*parts, "</svg>"])
