@@ -191,7 +191,7 @@ def test_interrupted_write_keeps_previous_outputs(feature_csv, tmp_path, monkeyp
 
     monkeypatch.setattr(report, "render_report", boom)
     monkeypatch.setattr("truelabel.report._html.render_report", boom)
-    res = runner.invoke(app, args)
+    res = runner.invoke(app, [*args, "--overwrite"])
     assert res.exit_code == 130
     assert (out / "report.html").read_bytes() == before
     assert not [p for p in out.iterdir() if p.name.startswith(".")]

@@ -85,6 +85,7 @@ class NearDuplicateDetector(Detector):
 
     name = "near_duplicate"
     requires_all = ("features",)
+    settings = {"threshold": 0.13}
 
     def detect(self, ctx: AuditContext) -> DetectorResult:
         threshold = float(self.params.get("threshold", 0.13))

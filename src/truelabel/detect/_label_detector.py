@@ -32,6 +32,7 @@ def audit_pred_probs(ctx: AuditContext) -> np.ndarray:
             ctx.labels[lab],
             n_classes=ctx.n_classes,
             random_state=ctx.random_state,
+            class_names=ctx.class_names,
         )
         p[lab] = oof
         ctx.cache["oof_pred_probs"] = p
@@ -59,6 +60,12 @@ class LabelDetector(Detector):
     name = "label"
     requires = ("pred_probs", "features")
     requires_all = ("labels",)
+    settings = {
+        "filter_by": "noise_aware",
+        "quality_method": "noise_aware",
+        "use_knn": True,
+        "calibrate": None,
+    }
 
     def detect(self, ctx: AuditContext) -> DetectorResult:
         filter_by = self.params.get("filter_by", "noise_aware")

@@ -35,6 +35,7 @@ class OutlierDetector(Detector):
 
     name = "outlier"
     requires = ("features", "pred_probs")
+    settings = {"z": _Z}
 
     def detect(self, ctx: AuditContext) -> DetectorResult:
         z = float(self.params.get("z", _Z))
