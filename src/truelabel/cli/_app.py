@@ -38,7 +38,7 @@ def _fail(err: BaseException, code: int = 2) -> None:
         message = f"{err.strerror or err}{where}"
     else:
         message = str(err)
-    console.print(f"[bold red]error:[/] {escape(message)}")
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -58,7 +58,7 @@ def _shown_warnings() -> Iterator[None]:
                 elif str(w.message) not in seen:
                     seen.append(str(w.message))
             for message in seen:
-                console.print(f"[bold yellow]warning:[/] {escape(message)}")
+                console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True)
             if others:
                 console.print(f"[dim]({others} warning(s) from other libraries not shown)[/]")
 

@@ -128,7 +128,7 @@ def _read_jsonl(path: Path, id_col: str | None) -> pd.DataFrame:
         raise DataFormatError(
             "path",
             f"line {bad[0]} of {str(path)!r} is not a JSON object ({bad[1]})",
-            "write one JSON object per line, e.g. {\"text\": \"...\", \"label\": \"...\"}",
+            'write one JSON object per line, e.g. {"text": "...", "label": "..."}',
         ) from exc
 
 

@@ -105,9 +105,11 @@ class Audit:
 
     def _detectors(self) -> tuple[list[Detector], bool]:
         """Build (and so validate) the wanted detectors and the other settings."""
-        if not isinstance(self.n_neighbors, int | np.integer) or isinstance(
-            self.n_neighbors, bool
-        ) or self.n_neighbors < 1:
+        if (
+            not isinstance(self.n_neighbors, int | np.integer)
+            or isinstance(self.n_neighbors, bool)
+            or self.n_neighbors < 1
+        ):
             raise ValidationError("n_neighbors", f"got {self.n_neighbors!r}", "pass an int >= 1")
         check_choice("knn_method", self.knn_method, KNN_METHODS)
         if not isinstance(self.random_state, int | np.integer) or isinstance(

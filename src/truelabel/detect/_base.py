@@ -82,9 +82,7 @@ def _check_value(argument: str, key: str, value: Any, default: Any) -> None:
     """Type checks implied by the default: a bool stays a bool, a number a finite number."""
     if isinstance(default, bool):
         if not isinstance(value, bool | np.bool_):
-            raise ValidationError(
-                f"{argument}[{key!r}]", f"got {value!r}", "pass True or False"
-            )
+            raise ValidationError(f"{argument}[{key!r}]", f"got {value!r}", "pass True or False")
     elif isinstance(default, int | float):
         ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
             value, bool | np.bool_

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 import pandas as pd
 
@@ -60,12 +62,14 @@ class LabelDetector(Detector):
     name = "label"
     requires = ("pred_probs", "features")
     requires_all = ("labels",)
-    settings = {
-        "filter_by": "noise_aware",
-        "quality_method": "noise_aware",
-        "use_knn": True,
-        "calibrate": None,
-    }
+    settings = MappingProxyType(
+        {
+            "filter_by": "noise_aware",
+            "quality_method": "noise_aware",
+            "use_knn": True,
+            "calibrate": None,
+        }
+    )
 
     def detect(self, ctx: AuditContext) -> DetectorResult:
         filter_by = self.params.get("filter_by", "noise_aware")

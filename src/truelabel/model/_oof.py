@@ -65,10 +65,10 @@ def _warn_small_classes(y: np.ndarray, k: int, cv: int, class_names: Sequence[st
     small = np.flatnonzero((counts > 0) & (counts < cv))
     if small.size == 0:
         return
-    order = small[np.argsort(counts[small], kind="stable")]
-    names = [str(c) for c in class_names] if class_names is not None else None
+    order = small[np.argsort(counts[small], kind="stable")].tolist()
+    names = [repr(str(c)) for c in class_names] if class_names is not None else None
     shown = ", ".join(
-        f"{names[c] if names is not None else c!r}: {counts[c]}" for c in order[:_MAX_NAMED]
+        f"{names[c] if names is not None else c}: {counts[c]}" for c in order[:_MAX_NAMED]
     )
     more = f" and {small.size - _MAX_NAMED} more" if small.size > _MAX_NAMED else ""
     warnings.warn(
