@@ -143,7 +143,7 @@ def test_audit_clear_errors(feature_csv, tmp_path):
         ],
     )
     assert res.exit_code == 2
-    assert "no column named 'lable'" in res.output and "did you mean 'label'" in res.output
+    assert "error: --label-col: no column named 'lable'; did you mean 'label'?" in res.output
     assert not out.exists()
     npy = tmp_path / "bad.npy"
     np.save(npy, np.full((5, 3), 1 / 3))
@@ -161,7 +161,7 @@ def test_audit_clear_errors(feature_csv, tmp_path):
             "--quiet",
         ],
     )
-    assert res.exit_code == 2 and "pred_probs: has 5 rows" in res.output
+    assert res.exit_code == 2 and "error: --pred-probs: has 5 rows" in res.output
     res = runner.invoke(
         app, ["audit", str(path), "--label-col", "label", "--out", str(out), "--quiet"]
     )
@@ -373,6 +373,8 @@ def test_tsv_named_csv_and_bad_jsonl_through_the_cli(tmp_path):
     assert res.exit_code == 0, res.output
     assert f"warning: path: '{path}' is tab-separated, not comma-separated" in text
     assert len(pd.read_csv(tmp_path / "o" / "issues.csv")) == 90
+    details = json.loads((tmp_path / "o" / "summary.json").read_text())["details"]
+    assert details["label"]["pred_probs_source"] == "out-of-fold (logistic regression on TF-IDF)"
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
         '{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n{"text": "c" "label": "y"}\n'
@@ -391,7 +393,7 @@ def test_tsv_named_csv_and_bad_jsonl_through_the_cli(tmp_path):
             "--quiet",
         ],
     )
-    _one_clean_error(res, f"error: path: line 3 of '{bad}' is not a JSON object (Expecting ','")
+    _one_clean_error(res, f"error: DATA: line 3 of '{bad}' is not a JSON object (Expecting ','")
     assert not (tmp_path / "o2").exists()
 
 
@@ -497,7 +499,7 @@ def test_pred_probs_in_text_column_order_refused(tmp_path):
     )
     _one_clean_error(
         res,
-        "pred_probs: its columns seem to follow the text order of the class names (c0, c1, "
+        "error: --pred-probs: its columns seem to follow the text order of the class names (c0, c1, "
         "c10, c11, ...): the most probable class matches 100% of the labels in that order but "
         "17% in truelabel's natural order (c0, c1, c2, c3, ...)",
     )
@@ -507,3 +509,16 @@ def test_pred_probs_in_text_column_order_refused(tmp_path):
         app, [*base, "--pred-probs", str(tmp_path / "p2.npy"), "--out", str(tmp_path / "o2")]
     )
     assert res.exit_code == 0, res.output
+
+
+def test_data_directory_lists_the_tables_in_it(tmp_path):
+    (tmp_path / "train.csv").write_text("label\na\n")
+    (tmp_path / "notes.txt").write_text("x")
+    res = runner.invoke(
+        app, ["audit", str(tmp_path), "--label-col", "label", "--out", str(tmp_path / "o")]
+    )
+    _one_clean_error(
+        res,
+        f"error: DATA: '{tmp_path}' is a directory; pass the path of a file, e.g. "
+        f"'{tmp_path / 'train.csv'}' (tables here: train.csv)",
+    )

@@ -175,6 +175,7 @@ def _audit(
             "dataset", "is multi-label", "use truelabel.find_multilabel_issues for multi-label data"
         )
     features = dataset.features
+    source = None
     if pred_probs is not None:
         pred_probs = check_pred_probs(pred_probs, n_items=dataset.n_items)
         if pred_probs.shape[1] != dataset.n_classes:
@@ -195,6 +196,7 @@ def _audit(
             advance(1)
         if pred_probs is None:
             pred_probs = _text_pred_probs(dataset, encoder, random_state)
+            source = "out-of-fold (logistic regression on TF-IDF)"
     if features is None and pred_probs is None:
         raise ValidationError(
             "dataset",
@@ -209,6 +211,8 @@ def _audit(
         classes=list(dataset.classes),
     )
     result.issues.index = dataset.ids
+    if source is not None and "label" in result.info:
+        result.info["label"]["pred_probs_source"] = source  # computed here, not given
     return result
 
 

@@ -32,10 +32,24 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+#: library argument names -> the command-line spelling the user typed
+_FLAGS = {
+    "path": "DATA",
+    "label_col": "--label-col",
+    "text_col": "--text-col",
+    "feature_cols": "--feature-cols",
+    "id_col": "--id-col",
+    "pred_probs": "--pred-probs",
+    "out": "--out",
+}
+
+
 def _fail(err: BaseException, code: int = 2) -> None:
     if isinstance(err, OSError) and not isinstance(err, TruelabelError):
         where = f" ({err.filename})" if err.filename else ""
         message = f"{err.strerror or err}{where}"
+    elif isinstance(err, ValidationError) and err.argument in _FLAGS:
+        message = str(err).replace(err.argument, _FLAGS[err.argument], 1)
     else:
         message = str(err)
     console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)

@@ -158,7 +158,13 @@ def _check_path(path: str | os.PathLike[str]) -> Path:
         fix = f"did you mean {str(p.parent / hint)!r}?" if hint else "check the path"
         raise DataFormatError("path", f"file {str(p)!r} does not exist", fix)
     if p.is_dir():
-        raise DataFormatError("path", f"{str(p)!r} is a directory", "pass the path of a file")
+        tables = sorted(c.name for c in p.iterdir() if c.suffix.lower() in SUPPORTED_SUFFIXES)
+        fix = "pass the path of a file" + (
+            f", e.g. {str(p / tables[0])!r} (tables here: {', '.join(tables[:10])})"
+            if tables
+            else ""
+        )
+        raise DataFormatError("path", f"{str(p)!r} is a directory", fix)
     return p
 
 
@@ -201,12 +207,12 @@ def read_table(
         If the file does not exist, has an unsupported suffix, cannot be parsed, or has no
         rows. A wrong ``id_col`` raises a ``ValidationError`` naming the closest column.
     """
+    p = _check_path(path)
     fmt = table_format(path) if format is None else format
     if fmt not in _READERS:
         raise DataFormatError(
             "format", f"got {fmt!r}", f"use one of {', '.join(map(repr, _READERS))}"
         )
-    p = _check_path(path)
     if p.stat().st_size == 0:
         raise DataFormatError("path", f"{str(p)!r} has no rows (the file is empty)", _ROWS_FIX)
     try:

@@ -261,7 +261,7 @@ class Audit:
         noise = info.get("label", {}).get("noise")
         summary = _summarize(issues, names, noise, [d.name for d in detectors])
         if noise is not None:
-            _warn_noise_rate(float(noise.noise_rate), info["label"].get("pred_probs_source"))
+            _warn_noise_rate(float(noise.noise_rate))
         return AuditResult(
             issues=issues,
             summary=summary,
@@ -271,22 +271,17 @@ class Audit:
         )
 
 
-def _warn_noise_rate(rate: float, source: str | None) -> None:
+def _warn_noise_rate(rate: float) -> None:
     """Warn that an estimated noise rate above :data:`NOISE_RATE_WARN` is unreliable."""
     if not rate > NOISE_RATE_WARN:
         return
-    cause = (
-        "pred_probs whose columns are not in the classes' order, or a model that did not "
-        "learn the classes"
-        if source == "given"
-        else "out-of-fold probabilities from too few labelled items per class or "
-        "uninformative features"
-    )
     warnings.warn(
         f"the estimated label noise rate is {rate:.1%}, above {NOISE_RATE_WARN:.0%}: the "
         "estimate assumes most labels of each class are right, so at this level it is "
-        f"unreliable, and so are the flagged label issues; the usual cause is {cause}. "
-        "Check the model's accuracy against the labels before acting on these results",
+        "unreliable, and so are the flagged label issues. The usual causes are probabilities "
+        "from a model that did not learn the classes (too few labelled items per class, "
+        "uninformative features) or pred_probs columns not in the order of the classes; check "
+        "the model's accuracy against the labels before acting on these results",
         TruelabelWarning,
         stacklevel=3,
     )
