@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from truelabel.data import Dataset, LabelEncoding, parse_multilabel, read_table
-from truelabel.data._labels import natural_key, natural_sorted
+from truelabel.data._names import natural_key, natural_sorted
 from truelabel.data._readers import sniff_delimiter
 from truelabel.exceptions import DataFormatError, TruelabelWarning, ValidationError
 
