@@ -99,7 +99,7 @@ def _check_column_order(dataset: Dataset, pred_probs: np.ndarray) -> None:
     lab = dataset.labeled_mask
     if text_order == names or not lab.any():
         return
-    pred = pred_probs[lab].argmax(axis=1)
+    pred = pred_probs.argmax(axis=1)[lab]  # no (n_labelled, K) copy
     y = dataset.labels[lab]
     as_text = np.asarray([names.index(n) for n in text_order])[pred]
     natural, text = float((pred == y).mean()), float((as_text == y).mean())
