@@ -281,7 +281,9 @@ def certify(
         names = [c.strip() for c in classes.split(",")] if classes else None
         values = table[col].to_numpy()
         if names is None and values.dtype.kind not in "iu":
-            names = sorted({str(v) for v in values})
+            from ..data._names import natural_sorted  # the audit's class order (c2 < c10)
+
+            names = natural_sorted({str(v) for v in values})
         encoding = LabelEncoding.from_labels(values, classes=names)
         result = certify_pool(
             pool,
