@@ -106,8 +106,10 @@ def _print_summary(summary: dict[str, Any], out: Path, paths: dict[str, Path]) -
         table.add_row(name, str(count), f"{count / max(summary['n_items'], 1):.1%}")
     console.print(table)
     if "estimated_noise_rate" in summary:
+        from ..detect._audit import NOISE_RATE_WARN
+
         rate = summary["estimated_noise_rate"]
-        unreliable = " (unreliable, see the warning)" if rate > 0.5 else ""
+        unreliable = " (unreliable, see the warning)" if rate > NOISE_RATE_WARN else ""
         console.print(f"estimated label noise rate: {rate:.1%}{unreliable}")
     console.print(f"wrote {', '.join(p.name for p in paths.values())} to {out}")
 
