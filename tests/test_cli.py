@@ -522,3 +522,36 @@ def test_data_directory_lists_the_tables_in_it(tmp_path):
         f"error: DATA: '{tmp_path}' is a directory; pass the path of a file, e.g. "
         f"'{tmp_path / 'train.csv'}' (tables here: train.csv)",
     )
+
+
+def test_cli_on_trec_fine_labels_end_to_end(shared_datasets, tmp_path):
+    """A new user's run on real data: TREC questions (first 600, ~40 fine classes, some
+    tiny) saved tab-separated under a .csv name. Expected warnings computed from the file."""
+    df = pd.read_csv(shared_datasets / "text_trec" / "train.csv").iloc[:600]
+    path = tmp_path / "trec.csv"
+    df[["text", "fine_label"]].to_csv(path, sep="\t", index=False)
+    out = tmp_path / "out"
+    args = ["audit", str(path), "--label-col", "fine_label", "--text-col", "text"]
+    res = runner.invoke(app, [*args, "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    counts = df["fine_label"].value_counts()
+    classes = sorted(counts.index)  # TREC names hold no digits: natural order = text order
+    small = sorted((n, classes.index(c), c) for c, n in counts.items() if n < 5)
+    shown = ", ".join(f"'{c}': {n}" for n, _, c in small[:10])
+    more = f" and {len(small) - 10} more" if len(small) > 10 else ""
+    assert (
+        f"warning: {len(small)} of {len(classes)} classes have fewer labelled items than the 5 "
+        f"folds ({shown}{more})" in res.output
+    )
+    assert f"warning: path: '{path}' is tab-separated" in res.output
+    assert "sklearn" not in res.output and "Traceback" not in res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["classes"] == classes and summary["n_items"] == 600
+    assert len(summary["top_confused_pairs"]) == 50 and "noise_matrix" not in summary
+    assert (out / "summary.json").stat().st_size < 60_000
+    unreliable = summary["estimated_noise_rate"] > 0.5  # likely, with ~15 items per class
+    assert len(summary["warnings"]) == 2 + unreliable
+    assert ("above 50%" in res.output) == unreliable
+    assert len(pd.read_csv(out / "issues.csv")) == 600
+    again = runner.invoke(app, [*args, "--out", str(out), "--quiet"])
+    assert again.exit_code == 2 and "already holds results of an earlier run" in again.output
