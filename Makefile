@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/truelabel demo --out demo_out
+	$(BIN)/truelabel demo --out demo_out --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests src/truelabel

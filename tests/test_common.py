@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from truelabel import Audit
+from truelabel import Audit, ValidationError
 from truelabel.detect import AuditContext, available_detectors, get_detector
+from truelabel.detect._base import _REGISTRY
 
 
-def _context(perm: np.ndarray | None = None) -> AuditContext:
+def _context(perm: np.ndarray | None = None, random_state: int = 0) -> AuditContext:
     rng = np.random.default_rng(0)
     n, k = 300, 3
     centers = rng.normal(scale=4.0, size=(k, 4))
@@ -24,7 +26,14 @@ def _context(perm: np.ndarray | None = None) -> AuditContext:
     p /= p.sum(axis=1, keepdims=True)
     if perm is not None:
         X, labels, p = X[perm], labels[perm], p[perm]
-    return AuditContext(labels=labels, pred_probs=p, features=X, n_classes=k, n_neighbors=8)
+    return AuditContext(
+        labels=labels,
+        pred_probs=p,
+        features=X,
+        n_classes=k,
+        n_neighbors=8,
+        random_state=random_state,
+    )
 
 
 @pytest.mark.parametrize("name", available_detectors())
@@ -59,14 +68,59 @@ def test_detector_is_deterministic_and_order_invariant(name):
     assert agree > 0.98
 
 
+def _misspell(key: str) -> str:
+    """A typo a person makes: the last letter doubled."""
+    return key + key[-1]
+
+
 @pytest.mark.parametrize("name", available_detectors())
-def test_detector_params_not_mutated_and_pickles(name):
-    params: dict = {}
-    det = get_detector(name, **params)
+def test_detector_declares_settings_and_runs_with_them(name):
+    settings = dict(_REGISTRY[name].settings)
+    det = get_detector(name, **settings)
+    assert det.params == settings
+    for key, default in settings.items():
+        assert det.setting(key) == default
+        assert get_detector(name).setting(key) == default  # the default when not given
     det.detect(_context())
-    assert params == {}
-    clone = pickle.loads(pickle.dumps(det))
-    assert type(clone) is type(det) and clone.params == det.params
+
+
+@pytest.mark.parametrize("name", available_detectors())
+def test_detector_settings_stored_untouched(name):
+    """Neither the dict passed in nor ``det.params`` changes when the detector runs, with
+    every setting given or none (a detector writing a default or a derived value into its
+    params fails here)."""
+    given = copy.deepcopy(dict(_REGISTRY[name].settings))
+    for params in (given, {}):
+        before = copy.deepcopy(params)
+        det = get_detector(name, **params)
+        det.detect(_context())
+        det.detect(_context(random_state=1))
+        assert det.params == before and params == before
+        clone = pickle.loads(pickle.dumps(det))
+        assert type(clone) is type(det) and clone.params == before
+
+
+@pytest.mark.parametrize("name", available_detectors())
+def test_detector_refuses_unknown_settings_naming_the_nearest(name):
+    for key in _REGISTRY[name].settings:
+        typo = _misspell(key)
+        with pytest.raises(
+            ValidationError,
+            match=rf"issue_types\['{name}'\]: unknown setting '{typo}'; did you mean '{key}'\?",
+        ):
+            get_detector(name, **{typo: _REGISTRY[name].settings[key]})
+        with pytest.raises(ValidationError, match=rf"issue_types\['{name}'\]: unknown setting"):
+            Audit({name: {typo: 1}}).run(labels=np.zeros(3, dtype=int))  # before any work
+    with pytest.raises(ValidationError, match=rf"unknown setting 'zzzqqq'; settings of '{name}'"):
+        get_detector(name, zzzqqq=1)
+
+
+@pytest.mark.parametrize("name", available_detectors())
+def test_detector_results_reproducible_from_the_seed(name):
+    a = get_detector(name).detect(_context(random_state=3))
+    b = get_detector(name).detect(_context(random_state=3))
+    pd.testing.assert_frame_equal(a.columns, b.columns)
+    assert a.info.keys() == b.info.keys()
 
 
 def test_audit_result_pickles():

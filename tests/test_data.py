@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 from truelabel.data import Dataset, LabelEncoding, parse_multilabel, read_table
-from truelabel.exceptions import DataFormatError, ValidationError
+from truelabel.data._names import natural_key, natural_sorted
+from truelabel.data._readers import sniff_delimiter
+from truelabel.exceptions import DataFormatError, TruelabelWarning, ValidationError
 
 
 @pytest.fixture
@@ -86,10 +88,12 @@ def test_integer_labels_kept_as_indices():
 
 def test_string_labels_sorted_or_given_order():
     df = pd.DataFrame({"y": ["b", " a", "", "b"]})
-    ds = Dataset.from_pandas(df, label_col="y")
+    with pytest.warns(TruelabelWarning, match=r"1 label\(s\) had leading or trailing spaces"):
+        ds = Dataset.from_pandas(df, label_col="y")
     assert ds.classes == ("a", "b")
     assert ds.labels.tolist() == [1, 0, -1, 1]
-    given = Dataset.from_pandas(df, label_col="y", classes=["b", "a", "z"])
+    with pytest.warns(TruelabelWarning, match="stripped"):
+        given = Dataset.from_pandas(df, label_col="y", classes=["b", "a", "z"])
     assert given.labels.tolist() == [0, 1, -1, 0]
     assert given.class_counts.to_dict() == {"b": 2, "a": 1, "z": 0}
 
@@ -235,10 +239,17 @@ def test_corrupt_parquet(tmp_path):
     assert info.value.__cause__ is not None
 
 
-def test_corrupt_jsonl(tmp_path):
+def test_corrupt_jsonl_names_the_line(tmp_path):
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"label": "a"}\n{oops\n')
-    with pytest.raises(DataFormatError, match=r"cannot read '.*bad\.jsonl' as JSON Lines"):
+    path.write_text('{"label": "a"}\n\n{"label": "b"}\n{oops\n{"label": "c"}\n')
+    with pytest.raises(
+        DataFormatError,
+        match=r"path: line 4 of '.*bad\.jsonl' is not a JSON object \(Expecting property name "
+        r"enclosed in double quotes at column 2\); write one JSON object per line",
+    ):
+        read_table(path)
+    path.write_text('{"label": "a"}\n[1, 2]\n')
+    with pytest.raises(DataFormatError, match=r"line 2 of .* \(holds a list, not an object\)"):
         read_table(path)
 
 
@@ -330,3 +341,132 @@ def test_mixed_label_kinds():
         Dataset.from_arrays(labels=[1, "a"])
     with pytest.raises(ValidationError, match=r"labels: label 0.5 is not an integer class index"):
         Dataset.from_arrays(labels=np.array([0.5, 1.0]))
+
+
+# -- natural class order ---------------------------------------------------------------------
+def test_natural_key_orders_digit_runs_as_numbers():
+    names = ["c10", "c2", "c1", "c100", "b", "c02", "a10b2", "a10b10", "a9b99", "x"]
+    assert natural_sorted(names) == [
+        "a9b99",
+        "a10b2",
+        "a10b10",
+        "b",
+        "c1",
+        "c02",
+        "c2",
+        "c10",
+        "c100",
+        "x",
+    ]
+    # a naive oracle: compare (text, number) pairs for names of the form <letters><digits>
+    simple = [f"{p}{i}" for p in ("c", "d") for i in (0, 1, 2, 9, 10, 11, 99, 100, 101)]
+    shuffled = list(np.random.default_rng(0).permutation(simple))
+    assert natural_sorted(shuffled) == sorted(simple, key=lambda n: (n[0], int(n[1:])))
+    assert natural_key("c2") < natural_key("c10") and natural_key("c02") < natural_key("c2")
+
+
+def test_classes_found_in_natural_order():
+    labels = [f"c{i}" for i in (10, 2, 1, 0, 100, 11)]
+    assert LabelEncoding.from_labels(labels).classes == ("c0", "c1", "c2", "c10", "c11", "c100")
+    ds = Dataset.from_arrays(None, labels)
+    assert ds.classes == ("c0", "c1", "c2", "c10", "c11", "c100")
+    assert ds.labels.tolist() == [3, 2, 1, 0, 5, 4]
+    _, names, _ = parse_multilabel(["c10|c2", ["c1"]])
+    assert names == ("c1", "c2", "c10")
+
+
+# -- label variants and stripped spaces ---------------------------------------------------
+def test_case_and_space_variants_warn_with_counts_and_merge_and_stay_separate():
+    labels = ["ham"] * 7 + ["Ham"] * 3 + ["spam"] * 4 + ["SPAM"] * 2 + ["Sp am"] + ["eggs"]
+    with pytest.warns(TruelabelWarning) as record:
+        enc = LabelEncoding.from_labels(labels)
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert message.startswith(
+        "labels: 2 group(s) of labels differ only in case or spacing and are kept as separate "
+        "classes: 'ham' (7 items) / 'Ham' (3 items); 'spam' (4 items) / 'SPAM' (2 items). "
+    ), message
+    assert "replace({'Ham': 'ham', 'SPAM': 'spam'})" in message
+    assert enc.classes == ("Ham", "SPAM", "Sp am", "eggs", "ham", "spam")  # not merged
+    # 'Sp am' is not a variant of 'spam' (a space inside a word is not spacing)
+    labels2 = ["spam"] * 4 + ["SPAM"] * 2 + ["spam  offer", "Spam offer", "Spam offer"]
+    with pytest.warns(TruelabelWarning) as record:
+        LabelEncoding.from_labels(labels2)
+    message = str(record[0].message)
+    assert "2 group(s)" in message
+    assert "'Spam offer' (2 items) / 'spam  offer' (1 items)" in message
+    assert "'spam' (4 items) / 'SPAM' (2 items)" in message
+    assert "replace({'SPAM': 'spam', 'spam  offer': 'Spam offer'})" in message
+
+
+def test_no_variant_warning_when_classes_are_given_or_names_differ():
+    LabelEncoding.from_labels(["ham", "Ham"], classes=["ham", "Ham"])  # warnings are errors
+    LabelEncoding.from_labels(["ham", "spam", "hams"])
+
+
+def test_stripped_labels_are_said_and_counted():
+    with pytest.warns(TruelabelWarning) as record:
+        ds = Dataset.from_arrays(None, ["spam ", "spam", " ham", "ham", "spam "])
+    assert [str(r.message) for r in record] == [
+        "labels: 3 label(s) had leading or trailing spaces ('spam ' -> 'spam', ' ham' -> 'ham'); "
+        "they were stripped, so they count as the stripped class"
+    ]
+    assert ds.classes == ("ham", "spam") and ds.labels.tolist() == [1, 1, 0, 0, 1]
+    assert ds.warnings == [str(record[0].message)]
+    assert ds.labeled().warnings == ds.warnings
+
+
+def test_dataset_keeps_the_warnings_of_reading_the_file(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("text\tlabel\nhello, you\tham\nbuy, now\tHam\n")
+    with pytest.warns(TruelabelWarning):
+        ds = Dataset.from_file(path, label_col="label", text_col="text")
+    assert len(ds.warnings) == 2
+    assert "tab-separated" in ds.warnings[0] and "differ only in case" in ds.warnings[1]
+    assert ds.texts == ["hello, you", "buy, now"]
+
+
+# -- delimiters ---------------------------------------------------------------------------
+def test_tsv_named_csv_is_sniffed(tmp_path):
+    rows = [f"What is thing {i}, really ?\t{'DESC' if i % 2 else 'HUM'}" for i in range(40)]
+    path = tmp_path / "trec.csv"
+    path.write_text("text\tlabel\n" + "\n".join(rows) + "\n")
+    assert sniff_delimiter(path) == "\t"
+    with pytest.warns(
+        TruelabelWarning,
+        match=r"path: '.*trec\.csv' is tab-separated, not comma-separated as its suffix says",
+    ):
+        df = read_table(path)
+    assert list(df.columns) == ["text", "label"] and len(df) == 40
+    assert df["text"].iloc[1] == "What is thing 1, really ?"
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "expected"),
+    [
+        ("a,b\n1,2\n", ".csv", ","),
+        ('text,label\n"tab\there",x\n"more\ttabs\tx",y\n', ".csv", ","),
+        ("a;b\n1;2\n3;4\n", ".csv", ";"),
+        ("a|b\n1|2\n", ".csv", "|"),
+        ("a,b\n1,2\n", ".tsv", ","),
+        ("a\tb\n1\t2\n", ".tsv", "\t"),
+        ("text\nhello, world\nhi, there\n", ".csv", ","),
+    ],
+)
+def test_sniff_delimiter_cases(tmp_path, content, suffix, expected):
+    path = tmp_path / f"f{suffix}"
+    path.write_text(content)
+    default = "," if suffix == ".csv" else "\t"
+    assert sniff_delimiter(path, default) == expected
+
+
+def test_csv_parse_error_gets_a_hint(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("text,label\n" + "ok,a\n" * 5 + "one, two,b\n")
+    with pytest.raises(
+        DataFormatError,
+        match=r"cannot read '.*bad\.csv' as comma-separated values: .*Expected 2 fields in "
+        r"line 7, saw 3; a line has more fields than the header: quote fields that contain "
+        r"the delimiter \(','\)",
+    ):
+        read_table(path)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from truelabel import Audit, ValidationError, build_knn_graph
+from truelabel import Audit, TruelabelWarning, ValidationError, build_knn_graph
 from truelabel.cli import app
 from truelabel.encode import PrecomputedEncoder
 from truelabel.pipeline import write_audit
@@ -14,7 +14,10 @@ from truelabel.pipeline import write_audit
 
 def test_output_directory_that_is_a_file(tmp_path):
     rng = np.random.default_rng(0)
-    res = Audit({"label": {}}).run(labels=rng.integers(0, 2, 50), features=rng.normal(size=(50, 3)))
+    with pytest.warns(TruelabelWarning, match="estimated label noise rate is 54.0%, above 50%"):
+        res = Audit({"label": {}}).run(
+            labels=rng.integers(0, 2, 50), features=rng.normal(size=(50, 3))
+        )
     target = tmp_path / "out"
     target.write_text("not a directory")
     with pytest.raises(ValidationError, match="out: .* is a file; pass a directory path"):

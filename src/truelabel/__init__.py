@@ -27,6 +27,7 @@ from .exceptions import (
     MissingDependencyError,
     NotFittedError,
     TruelabelError,
+    TruelabelWarning,
     ValidationError,
 )
 from .model import out_of_fold_pred_probs
@@ -72,6 +73,7 @@ __all__ = [
     "NotFittedError",
     "SplitConformalClassifier",
     "TruelabelError",
+    "TruelabelWarning",
     "ValidationError",
     "__version__",
     "build_knn_graph",

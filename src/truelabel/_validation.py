@@ -7,12 +7,14 @@ the bad value, what was expected and the fix.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from .exceptions import ValidationError
+from .exceptions import TruelabelWarning, ValidationError
 
 __all__ = [
     "CHUNK_ROWS",
@@ -24,6 +26,7 @@ __all__ = [
     "check_random_state",
     "closest",
     "iter_chunks",
+    "relay_warnings",
 ]
 
 #: Rows per chunk for streaming passes over large arrays (bounded memory).
@@ -34,6 +37,34 @@ def iter_chunks(n: int, chunk: int = CHUNK_ROWS) -> Iterable[slice]:
     """Row ranges covering ``range(n)``."""
     for start in range(0, n, chunk):
         yield slice(start, min(start + chunk, n))
+
+
+@contextmanager
+def relay_warnings(sink: list[str]) -> Iterator[None]:
+    """Record the warnings raised in the block, then re-emit every one of them (same
+    category and origin) and append the text of truelabel's own warnings to ``sink``
+    (each text once), so results can carry what was noticed while computing them."""
+    failed = False
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.simplefilter("always")
+            try:
+                yield
+            finally:
+                caught = list(recorded or [])
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        for w in caught:
+            if issubclass(w.category, TruelabelWarning) and str(w.message) not in sink:
+                sink.append(str(w.message))
+            try:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            except Warning:
+                if not failed:  # warnings turned into errors: raise unless already failing
+                    raise
 
 
 def closest(name: str, options: Iterable[str]) -> str | None:

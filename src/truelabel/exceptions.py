@@ -12,12 +12,22 @@ __all__ = [
     "MissingDependencyError",
     "NotFittedError",
     "TruelabelError",
+    "TruelabelWarning",
     "ValidationError",
 ]
 
 
 class TruelabelError(Exception):
     """Root of every error raised by truelabel."""
+
+
+class TruelabelWarning(UserWarning):
+    """Something truelabel computed is likely misleading (too few items per class, an
+    implausible noise estimate, label variants that look like one class, ...).
+
+    The message says what was seen, why it matters and what to do. Filter these with
+    ``warnings.filterwarnings("ignore", category=truelabel.TruelabelWarning)``.
+    """
 
 
 class ValidationError(TruelabelError, ValueError):

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +14,105 @@ import pandas as pd
 
 from ._io import atomic_write
 from ._progress import progress
-from ._validation import check_pred_probs
+from ._validation import check_pred_probs, relay_warnings
 from .data import Dataset
 from .detect import Audit, AuditResult
 from .exceptions import ValidationError
 
-__all__ = ["audit_dataset", "write_audit"]
+__all__ = [
+    "AUDIT_FILES",
+    "SUMMARY_MAX_CLASSES",
+    "SUMMARY_TOP_PAIRS",
+    "audit_dataset",
+    "check_output_dir",
+    "write_audit",
+]
+
+#: the files :func:`write_audit` writes
+AUDIT_FILES = ("issues.csv", "summary.json", "report.html", "pred_probs.npy")
+#: above this many classes, summary.json lists the top confused pairs, not K x K matrices
+SUMMARY_MAX_CLASSES = 30
+#: confused class pairs listed in summary.json above SUMMARY_MAX_CLASSES
+SUMMARY_TOP_PAIRS = 50
+
+
+def check_output_dir(
+    out_dir: str | os.PathLike[str],
+    *,
+    files: tuple[str, ...] = AUDIT_FILES,
+    overwrite: bool = False,
+    argument: str = "out",
+) -> Path:
+    """Check, before any work, that ``out_dir`` can receive ``files``.
+
+    It must be a directory that can be written to, or a path that can be created (its
+    nearest existing ancestor is a writable directory). A directory that already holds
+    one of ``files`` (results of an earlier run) is refused unless ``overwrite``.
+    Nothing is created.
+
+    Raises
+    ------
+    ValidationError
+        Naming the path, the problem and the fix.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValidationError(argument, f"{str(out)!r} is a file", "pass a directory path")
+    if out.is_dir():
+        earlier = [f for f in files if (out / f).exists()]
+        if earlier and not overwrite:
+            flag = "--overwrite" if argument.startswith("--") else "overwrite=True"
+            raise ValidationError(
+                argument,
+                f"{str(out)!r} already holds results of an earlier run ({', '.join(earlier)})",
+                f"pass {flag} to replace them, or choose another directory",
+            )
+        probe = out
+    else:
+        probe = out.parent
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise ValidationError(
+                argument,
+                f"cannot create {str(out)!r}: {str(probe)!r} is a file",
+                "choose a path inside a directory",
+            )
+    try:  # the real test: permissions, read-only file systems, ACLs
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        where = "write to" if probe == out else f"create {str(out)!r} in"
+        raise ValidationError(
+            argument,
+            f"cannot {where} {str(probe)!r} ({err.strerror or err})",
+            "choose a directory you can write to",
+        ) from err
+    return out
+
+
+def _check_column_order(dataset: Dataset, pred_probs: np.ndarray) -> None:
+    """Refuse pred_probs whose columns clearly follow the plain text order of the class
+    names rather than the natural order truelabel uses (c2 before c10)."""
+    names = list(dataset.classes)
+    text_order = sorted(names)
+    lab = dataset.labeled_mask
+    if text_order == names or not lab.any():
+        return
+    pred = pred_probs.argmax(axis=1)[lab]  # no (n_labelled, K) copy
+    y = dataset.labels[lab]
+    as_text = np.asarray([names.index(n) for n in text_order])[pred]
+    natural, text = float((pred == y).mean()), float((as_text == y).mean())
+    if text > natural + 0.2:
+        raise ValidationError(
+            "pred_probs",
+            f"its columns seem to follow the text order of the class names "
+            f"({', '.join(text_order[:4])}, ...): the most probable class matches {text:.0%} "
+            f"of the labels in that order but {natural:.0%} in truelabel's natural order "
+            f"({', '.join(names[:4])}, ...)",
+            "reorder the columns, p[:, [text_names.index(c) for c in dataset.classes]] "
+            "with text_names = sorted(dataset.classes)",
+        )
 
 
 def _text_pred_probs(dataset: Dataset, encoder: Any, random_state: int) -> np.ndarray:
@@ -35,6 +130,7 @@ def _text_pred_probs(dataset: Dataset, encoder: Any, random_state: int) -> np.nd
         estimator=LogisticRegression(C=10.0, max_iter=300),
         n_classes=dataset.n_classes,
         random_state=random_state,
+        class_names=dataset.classes,
     )
     p = np.full((dataset.n_items, dataset.n_classes), 1.0 / dataset.n_classes)
     p[lab] = oof
@@ -54,12 +150,32 @@ def audit_dataset(
     Features come from the dataset's feature columns, or from its text column through
     the TF-IDF/LSA encoder. Without ``pred_probs`` they are computed out-of-fold (a
     linear model on sparse TF-IDF for text, the default estimator on features).
+    ``pred_probs`` columns follow ``dataset.classes`` (natural order of the names).
+
+    The :class:`~truelabel.exceptions.TruelabelWarning` messages of the dataset and of the
+    audit (too few items per class, an implausible noise rate, ...) are listed in
+    ``result.summary["warnings"]`` (and emitted).
     """
+    found: list[str] = list(dataset.warnings)
+    with relay_warnings(found):
+        result = _audit(dataset, pred_probs, issue_types, n_neighbors, random_state)
+    result.summary["warnings"] = found
+    return result
+
+
+def _audit(
+    dataset: Dataset,
+    pred_probs: Any,
+    issue_types: dict[str, dict[str, Any]] | None,
+    n_neighbors: int,
+    random_state: int,
+) -> AuditResult:
     if dataset.is_multi_label:
         raise ValidationError(
             "dataset", "is multi-label", "use truelabel.find_multilabel_issues for multi-label data"
         )
     features = dataset.features
+    source = None
     if pred_probs is not None:
         pred_probs = check_pred_probs(pred_probs, n_items=dataset.n_items)
         if pred_probs.shape[1] != dataset.n_classes:
@@ -67,8 +183,9 @@ def audit_dataset(
                 "pred_probs",
                 f"has {pred_probs.shape[1]} columns but the label column has "
                 f"{dataset.n_classes} classes ({', '.join(dataset.classes[:5])}, ...)",
-                "pass one column per class, classes in sorted order of their names",
+                "pass one column per class, in the order of dataset.classes",
             )
+        _check_column_order(dataset, pred_probs)
     if features is None and dataset.texts is not None:
         from .encode import TfidfEncoder
 
@@ -79,6 +196,7 @@ def audit_dataset(
             advance(1)
         if pred_probs is None:
             pred_probs = _text_pred_probs(dataset, encoder, random_state)
+            source = "out-of-fold (logistic regression on TF-IDF)"
     if features is None and pred_probs is None:
         raise ValidationError(
             "dataset",
@@ -93,6 +211,8 @@ def audit_dataset(
         classes=list(dataset.classes),
     )
     result.issues.index = dataset.ids
+    if source is not None and "label" in result.info:
+        result.info["label"]["pred_probs_source"] = source  # computed here, not given
     return result
 
 
@@ -106,22 +226,68 @@ def _issues_table(result: AuditResult, texts: list[str] | None) -> pd.DataFrame:
     return table
 
 
+def _top_confused_pairs(result: AuditResult, top: int) -> list[dict[str, Any]]:
+    """The ``top`` off-diagonal cells of the estimated joint, largest first."""
+    assert result.noise is not None
+    joint = result.noise.joint
+    names = result.summary["classes"]
+    off = joint.copy()
+    np.fill_diagonal(off, 0.0)
+    flat = np.flatnonzero(off > 0)
+    flat = flat[np.argsort(-off.ravel()[flat], kind="stable")][:top]
+    given, true = np.unravel_index(flat, joint.shape)
+    return [
+        {
+            "given": names[s],
+            "likely_true": names[y],
+            "share_of_items": float(joint[s, y]),
+            "n_items": int(result.noise.confident_joint[s, y]),
+            "p_given_if_true": float(result.noise.noise_matrix[s, y]),
+        }
+        for s, y in zip(given.tolist(), true.tolist(), strict=True)
+    ]
+
+
+def _summary_json(result: AuditResult, settings: dict[str, str] | None) -> dict[str, Any]:
+    """summary.json content; O(K) in size: above SUMMARY_MAX_CLASSES classes the K x K
+    matrices are replaced by the SUMMARY_TOP_PAIRS most confused pairs."""
+    summary = dict(result.summary)
+    if result.noise is not None and len(summary["classes"]) > SUMMARY_MAX_CLASSES:
+        summary.pop("noise_matrix", None)
+        summary.pop("joint", None)
+        summary["top_confused_pairs"] = _top_confused_pairs(result, SUMMARY_TOP_PAIRS)
+        summary["note"] = (
+            f"more than {SUMMARY_MAX_CLASSES} classes: the noise matrix and joint are left out "
+            f"and the {SUMMARY_TOP_PAIRS} most confused (given, likely true) pairs are listed; "
+            "AuditResult.noise holds the full matrices"
+        )
+    summary["details"] = result.info
+    if settings:
+        summary["settings"] = settings
+    return summary
+
+
 def write_audit(
     result: AuditResult,
     out_dir: str | Path,
     *,
     texts: list[str] | None = None,
     settings: dict[str, str] | None = None,
+    overwrite: bool = True,
 ) -> dict[str, Path]:
     """Write ``issues.csv`` (every row, worst label first, ``row`` = input position),
     ``summary.json``, ``report.html`` and, when labels were audited, ``pred_probs.npy``
     (the probabilities the label check used, in input order) into ``out_dir``; each
-    file is written atomically."""
+    file is written atomically.
+
+    ``summary.json`` stays O(n_classes) in size: with more than
+    :data:`SUMMARY_MAX_CLASSES` classes it lists the :data:`SUMMARY_TOP_PAIRS` most
+    confused class pairs instead of the noise matrix and joint. ``overwrite=False``
+    refuses a directory holding earlier results (see :func:`check_output_dir`).
+    """
     from .report import write_report
 
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValidationError("out", f"{str(out)!r} is a file", "pass a directory path")
+    out = check_output_dir(out_dir, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     table = _issues_table(result, texts)
     paths = {
@@ -131,10 +297,7 @@ def write_audit(
     }
     with atomic_write(paths["issues"]) as fh:
         table.to_csv(fh, index_label="id")
-    summary = dict(result.summary)
-    summary["details"] = result.info
-    if settings:
-        summary["settings"] = settings
+    summary = _summary_json(result, settings)
     with atomic_write(paths["summary"]) as fh:
         json.dump(summary, fh, indent=2, default=_json_default)
     report_summary = dict(result.summary)

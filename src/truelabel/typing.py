@@ -24,7 +24,9 @@ IntArray: TypeAlias = npt.NDArray[np.integer[Any]]
 LabelLike: TypeAlias = npt.ArrayLike | Sequence[Any]
 SeedLike: TypeAlias = int | np.random.Generator | None
 
+# Keep in step with detect.FILTER_METHODS / detect.QUALITY_METHODS (tests/test_validation.py).
 FilterBy: TypeAlias = Literal[
+    "noise_aware",
     "prune_by_noise_rate",
     "prune_by_class",
     "both",
@@ -34,5 +36,5 @@ FilterBy: TypeAlias = Literal[
     "low_normalized_margin",
 ]
 QualityMethod: TypeAlias = Literal[
-    "self_confidence", "normalized_margin", "confidence_weighted_entropy"
+    "noise_aware", "self_confidence", "normalized_margin", "confidence_weighted_entropy"
 ]

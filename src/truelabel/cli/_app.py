@@ -1,17 +1,27 @@
-"""Thin Typer commands over :mod:`truelabel.pipeline`."""
+"""Thin Typer commands over :mod:`truelabel.pipeline`.
+
+User errors (a :class:`~truelabel.exceptions.TruelabelError`, or an ``OSError`` on a path
+the user gave) print one ``error:`` line and exit with code 2, never a traceback. truelabel's
+own warnings print as ``warning:`` lines; warnings of other libraries are not shown (their
+count is).
+"""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .._progress import progress_enabled
-from ..exceptions import TruelabelError
+from ..exceptions import DataFormatError, TruelabelError, TruelabelWarning, ValidationError
 
 app = typer.Typer(
     name="truelabel",
@@ -22,12 +32,72 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+#: library argument names -> the command-line spelling the user typed
+_FLAGS = {
+    "path": "DATA",
+    "label_col": "--label-col",
+    "text_col": "--text-col",
+    "feature_cols": "--feature-cols",
+    "id_col": "--id-col",
+    "pred_probs": "--pred-probs",
+    "out": "--out",
+}
+
+
 def _fail(err: BaseException, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {err}")
+    if isinstance(err, OSError) and not isinstance(err, TruelabelError):
+        where = f" ({err.filename})" if err.filename else ""
+        message = f"{err.strerror or err}{where}"
+    elif isinstance(err, ValidationError) and err.argument in _FLAGS:
+        message = str(err).replace(err.argument, _FLAGS[err.argument], 1)
+    else:
+        message = str(err)
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
-def _print_summary(summary: dict[str, Any], out: Path) -> None:
+@contextmanager
+def _shown_warnings() -> Iterator[None]:
+    """Print truelabel's warnings (each once) after the block; count the others."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen: list[str] = []
+            others = 0
+            for w in caught or []:
+                if not issubclass(w.category, TruelabelWarning):
+                    others += 1
+                elif str(w.message) not in seen:
+                    seen.append(str(w.message))
+            for message in seen:
+                console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True)
+            if others:
+                console.print(f"[dim]({others} warning(s) from other libraries not shown)[/]")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"truelabel {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="print the version and exit", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Find label errors, outliers and near-duplicates; write a report."""
+
+
+def _print_summary(summary: dict[str, Any], out: Path, paths: dict[str, Path]) -> None:
     table = Table(title=f"{summary['n_items']} items, {summary['n_classes']} classes")
     table.add_column("issue type")
     table.add_column("flagged", justify="right")
@@ -36,8 +106,12 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
         table.add_row(name, str(count), f"{count / max(summary['n_items'], 1):.1%}")
     console.print(table)
     if "estimated_noise_rate" in summary:
-        console.print(f"estimated label noise rate: {summary['estimated_noise_rate']:.1%}")
-    console.print(f"wrote {out / 'issues.csv'}, {out / 'summary.json'}, {out / 'report.html'}")
+        from ..detect._audit import NOISE_RATE_WARN
+
+        rate = summary["estimated_noise_rate"]
+        unreliable = " (unreliable, see the warning)" if rate > NOISE_RATE_WARN else ""
+        console.print(f"estimated label noise rate: {rate:.1%}{unreliable}")
+    console.print(f"wrote {', '.join(p.name for p in paths.values())} to {out}")
 
 
 @app.command()
@@ -57,41 +131,46 @@ def audit(
     n_neighbors: Annotated[int, typer.Option(help="neighbours in the kNN graph")] = 10,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="replace the results of an earlier run in --out")
+    ] = False,
 ) -> None:
     """Audit the labels of DATA and write issues.csv, summary.json and report.html."""
     from ..data import Dataset
-    from ..pipeline import audit_dataset, write_audit
+    from ..pipeline import audit_dataset, check_output_dir, write_audit
 
     try:
-        cols = feature_cols
-        if cols and len(cols) == 1 and "," in cols[0]:
-            cols = [c.strip() for c in cols[0].split(",")]
-        dataset = Dataset.from_file(
-            data, label_col=label_col, text_col=text_col, feature_cols=cols, id_col=id_col
-        )
-        probs = None if pred_probs is None else _load_npy(pred_probs, "--pred-probs")
-        with progress_enabled(not quiet):
-            result = audit_dataset(
-                dataset, pred_probs=probs, n_neighbors=n_neighbors, random_state=seed
+        with _shown_warnings():
+            if n_neighbors < 1:
+                raise ValidationError("--n-neighbors", f"got {n_neighbors}", "pass an int >= 1")
+            check_output_dir(out, overwrite=overwrite, argument="--out")
+            cols = feature_cols
+            if cols and len(cols) == 1 and "," in cols[0]:
+                cols = [c.strip() for c in cols[0].split(",")]
+            dataset = Dataset.from_file(
+                data, label_col=label_col, text_col=text_col, feature_cols=cols, id_col=id_col
             )
-        settings = {
-            "data": str(data),
-            "label_col": label_col,
-            "inputs": ", ".join(
-                n
-                for n, v in (("text", text_col), ("features", cols), ("pred_probs", pred_probs))
-                if v
-            ),
-            "seed": str(seed),
-        }
-        with progress_enabled(not quiet):
-            write_audit(result, out, texts=dataset.texts, settings=settings)
-    except (TruelabelError, FileNotFoundError, ValueError) as err:
+            probs = None if pred_probs is None else _load_npy(pred_probs, "--pred-probs")
+            inputs = (("text", text_col), ("features", cols), ("pred_probs", pred_probs))
+            settings = {
+                "data": str(data),
+                "label_col": label_col,
+                "inputs": ", ".join(n for n, v in inputs if v),
+                "seed": str(seed),
+            }
+            with progress_enabled(not quiet):
+                result = audit_dataset(
+                    dataset, pred_probs=probs, n_neighbors=n_neighbors, random_state=seed
+                )
+                paths = write_audit(
+                    result, out, texts=dataset.texts, settings=settings, overwrite=overwrite
+                )
+    except (TruelabelError, OSError, ValueError) as err:
         _fail(err)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: files already written are complete; none is partial")
         raise typer.Exit(130) from None
-    _print_summary(result.summary, out)
+    _print_summary(result.summary, out, paths)
 
 
 @app.command()
@@ -100,14 +179,20 @@ def demo(
     noise_rate: Annotated[float, typer.Option(help="fraction of labels to corrupt")] = 0.08,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="replace the results of an earlier run in --out")
+    ] = False,
 ) -> None:
     """Audit scikit-learn's handwritten digits with injected label noise; score the result."""
     from ..demo import run_demo
+    from ..pipeline import check_output_dir
 
     try:
-        with progress_enabled(not quiet):
-            scores = run_demo(out, noise_rate=noise_rate, random_state=seed)
-    except TruelabelError as err:
+        with _shown_warnings():
+            check_output_dir(out, overwrite=overwrite, argument="--out")
+            with progress_enabled(not quiet):
+                scores = run_demo(out, noise_rate=noise_rate, random_state=seed)
+    except (TruelabelError, OSError) as err:
         _fail(err)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: files already written are complete; none is partial")
@@ -129,13 +214,14 @@ def demo(
 
 def _load_npy(path: Path, option: str) -> np.ndarray:
     if not path.is_file():
-        raise FileNotFoundError(f"{option}: file {str(path)!r} does not exist")
+        raise DataFormatError(option, f"file {str(path)!r} does not exist", "check the path")
     try:
         return np.asarray(np.load(path, allow_pickle=False))
     except (ValueError, OSError) as err:
-        raise ValueError(
-            f"{option}: {str(path)!r} is not a .npy array of numbers; "
-            "save probabilities with numpy.save(path, array)"
+        raise DataFormatError(
+            option,
+            f"{str(path)!r} is not a .npy array of numbers",
+            "save probabilities with numpy.save(path, array)",
         ) from err
 
 
@@ -197,7 +283,9 @@ def certify(
         names = [c.strip() for c in classes.split(",")] if classes else None
         values = table[col].to_numpy()
         if names is None and values.dtype.kind not in "iu":
-            names = sorted({str(v) for v in values})
+            from ..data._names import natural_sorted  # the audit's class order (c2 < c10)
+
+            names = natural_sorted({str(v) for v in values})
         encoding = LabelEncoding.from_labels(values, classes=names)
         result = certify_pool(
             pool,

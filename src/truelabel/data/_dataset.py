@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterable, Sequence
-from typing import Any, TypedDict, Unpack
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Concatenate, ParamSpec, TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .._validation import check_column, check_features
+from .._validation import check_column, check_features, relay_warnings
 from ..exceptions import ValidationError
 from ._labels import LabelEncoding, as_object_array, parse_multilabel
 from ._readers import (
@@ -24,6 +25,8 @@ from ._readers import (
 _COLLECTIONS = (list, tuple, set, frozenset)
 
 __all__ = ["Dataset", "TableOptions"]
+
+_P = ParamSpec("_P")
 
 
 class TableOptions(TypedDict, total=False):
@@ -57,6 +60,22 @@ def _encode_labels(
     return labels, enc
 
 
+def _keeps_warnings(
+    build: Callable[Concatenate[type[Dataset], _P], Dataset],
+) -> Callable[Concatenate[type[Dataset], _P], Dataset]:
+    """Store the truelabel warnings raised while building the Dataset on it (and emit them)."""
+
+    @functools.wraps(build)
+    def wrapper(cls: type[Dataset], /, *args: _P.args, **kwargs: _P.kwargs) -> Dataset:
+        sink: list[str] = []
+        with relay_warnings(sink):
+            ds = build(cls, *args, **kwargs)
+        ds.warnings = sink
+        return ds
+
+    return wrapper
+
+
 class Dataset:
     """Items with labels (possibly missing), and optional features and texts.
 
@@ -74,6 +93,13 @@ class Dataset:
     features : ndarray of float32, shape (n_items, n_features), optional
     texts : list of str, optional
     multi_label : bool
+
+    Attributes
+    ----------
+    warnings : list of str
+        The :class:`~truelabel.exceptions.TruelabelWarning` messages raised while reading
+        and encoding the data (label variants, stripped spaces, a guessed delimiter); they
+        are also emitted as warnings.
     """
 
     def __init__(
@@ -107,6 +133,7 @@ class Dataset:
         self.features = features
         self.texts = texts
         self.multi_label = bool(multi_label)
+        self.warnings: list[str] = []
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -167,7 +194,7 @@ class Dataset:
     def labeled(self) -> Dataset:
         """A new Dataset holding only the labelled items (same classes)."""
         mask = self.labeled_mask
-        return Dataset(
+        out = Dataset(
             frame=self.frame[mask],
             labels=self.labels[mask],
             encoding=self.encoding,
@@ -177,6 +204,8 @@ class Dataset:
             else [t for t, m in zip(self.texts, mask, strict=True) if m],
             multi_label=self.multi_label,
         )
+        out.warnings = list(self.warnings)
+        return out
 
     def __len__(self) -> int:
         return self.n_items
@@ -191,6 +220,7 @@ class Dataset:
 
     # -- constructors ----------------------------------------------------------------------
     @classmethod
+    @_keeps_warnings
     def from_pandas(
         cls,
         df: pd.DataFrame,
@@ -281,6 +311,7 @@ class Dataset:
         )
 
     @classmethod
+    @_keeps_warnings
     def _from_path(
         cls, path: str | os.PathLike[str], fmt: str | None, options: TableOptions
     ) -> Dataset:
@@ -309,6 +340,7 @@ class Dataset:
         return cls._from_path(path, "JSON Lines", options)
 
     @classmethod
+    @_keeps_warnings
     def from_arrays(
         cls,
         X: npt.ArrayLike | None = None,

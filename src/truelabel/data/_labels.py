@@ -1,7 +1,9 @@
 """Label encodings: class names <-> integer indices, and multi-label parsing.
 
 A label is *missing* when it is ``None``, NaN (``pd.NA`` too) or an empty (or blank) string.
-Missing labels encode to ``-1``. String labels are stripped of surrounding whitespace.
+Missing labels encode to ``-1``. String labels are stripped of surrounding whitespace (a
+:class:`~truelabel.exceptions.TruelabelWarning` says so when it happens). Class names found in
+the data are put in natural order: ``"c2"`` before ``"c10"``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,16 @@ import pandas as pd
 
 from .._validation import closest
 from ..exceptions import ValidationError
+from ._names import _stripped_names, _warn_case_variants, natural_key, natural_sorted
 
-__all__ = ["LabelEncoding", "as_object_array", "missing_mask", "parse_multilabel"]
+__all__ = [
+    "LabelEncoding",
+    "as_object_array",
+    "missing_mask",
+    "natural_key",
+    "natural_sorted",
+    "parse_multilabel",
+]
 
 _SEPARATORS = ("|", ";", ",")
 _COLLECTIONS = (list, tuple, set, frozenset, np.ndarray)
@@ -190,10 +200,14 @@ class LabelEncoding:
     ) -> LabelEncoding:
         """Build the encoding for ``values`` (class names or integer class indices).
 
-        Class names give the sorted unique names, unless ``classes`` lists them (in the
-        order wanted). Integers ``0..K-1`` stay as they are; the classes are named
-        ``"0".."K-1"`` unless ``classes`` names them. Labels outside ``classes`` raise
-        :class:`~truelabel.exceptions.ValidationError`.
+        Class names give the unique names in natural order (``"c2"`` before ``"c10"``),
+        unless ``classes`` lists them (in the order wanted). Integers ``0..K-1`` stay as they
+        are; the classes are named ``"0".."K-1"`` unless ``classes`` names them. Labels
+        outside ``classes`` raise :class:`~truelabel.exceptions.ValidationError`.
+
+        Warns (:class:`~truelabel.exceptions.TruelabelWarning`) when labels had surrounding
+        spaces (they are stripped) and, when ``classes`` is not given, when names differ only
+        in case or spacing (``"ham"`` / ``"Ham"``: kept apart; the warning suggests the merge).
         """
         arr = as_object_array(values) if not isinstance(values, np.ndarray) else values
         if arr.ndim != 1:
@@ -212,11 +226,12 @@ class LabelEncoding:
             if k == 0:
                 raise ValidationError(argument, "no labelled rows", "label some rows first")
             return cls(tuple(str(i) for i in range(k)))
-        names = np.asarray([str(v).strip() for v in present], dtype=object)
+        names = _stripped_names(present, argument)
         if given is None:
             if names.size == 0:
                 raise ValidationError(argument, "no labelled rows", "label some rows first")
-            return cls(tuple(str(n) for n in sorted(set(names.tolist()))))
+            _warn_case_variants(names, argument)
+            return cls(tuple(natural_sorted(pd.unique(names).tolist())))
         enc = cls(given)
         enc.encode(arr, argument=argument)  # raises on labels outside ``classes``
         return enc
@@ -382,7 +397,7 @@ def parse_multilabel(
         names = given if given is not None else tuple(str(i) for i in range(k))
         lookup: dict[Any, int] = {}
     else:
-        found = sorted({str(t) for t in tokens})
+        found = natural_sorted({str(t) for t in tokens})
         names = given if given is not None else tuple(found)
         lookup = {name: j for j, name in enumerate(names)}
     if not names:

@@ -3,8 +3,12 @@ checked ids and numeric features out of it."""
 
 from __future__ import annotations
 
+import csv
 import fnmatch
+import itertools
+import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -12,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_column, closest
-from ..exceptions import DataFormatError, ValidationError
+from ..exceptions import DataFormatError, TruelabelWarning, ValidationError
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -21,6 +25,7 @@ __all__ = [
     "numeric_features",
     "read_table",
     "select_feature_columns",
+    "sniff_delimiter",
 ]
 
 #: File suffix -> format name.
@@ -37,22 +42,94 @@ SUPPORTED_SUFFIXES: dict[str, str] = {
 _ROWS_FIX = "write at least one data row to the file"
 
 
-def _read_csv(path: Path, id_col: str | None, sep: str = ",") -> pd.DataFrame:
+_DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+#: lines looked at to guess the delimiter
+_SNIFF_LINES = 50
+
+
+def sniff_delimiter(path: str | os.PathLike[str], default: str = ",") -> str:
+    """The delimiter of a delimited text file, guessed from its first lines.
+
+    :class:`csv.Sniffer` chooses among comma, tab, semicolon and pipe; its guess is kept
+    only when it also splits the header line, else ``default`` is returned.
+    """
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        lines = list(itertools.islice(fh, _SNIFF_LINES))
+    if not lines:
+        return default
+    header = lines[0]
+    if default in header and not any(d in header for d in _DELIMITER_NAMES if d != default):
+        return default
+    try:
+        found = csv.Sniffer().sniff("".join(lines), delimiters="".join(_DELIMITER_NAMES))
+    except csv.Error:
+        return default
+    return found.delimiter if found.delimiter in header else default
+
+
+def _read_delimited(path: Path, id_col: str | None, default: str) -> pd.DataFrame:
+    sep = sniff_delimiter(path, default)
+    if sep != default:
+        warnings.warn(
+            f"path: {str(path)!r} is {_DELIMITER_NAMES[sep]}-separated, not "
+            f"{_DELIMITER_NAMES[default]}-separated as its suffix says; reading it with "
+            f"{_DELIMITER_NAMES[sep]} as the delimiter",
+            TruelabelWarning,
+            stacklevel=5,
+        )
     dtype = {id_col: str} if id_col is not None else None
-    return pd.read_csv(path, sep=sep, dtype=dtype)
+    try:
+        return pd.read_csv(path, sep=sep, dtype=dtype)
+    except pd.errors.ParserError as exc:
+        raise DataFormatError(
+            "path",
+            f"cannot read {str(path)!r} as {_DELIMITER_NAMES[sep]}-separated values: "
+            + str(exc).strip(),
+            "a line has more fields than the header: quote fields that contain the "
+            f"delimiter ({sep!r}), or save the file with another delimiter",
+        ) from exc
+
+
+def _read_csv(path: Path, id_col: str | None) -> pd.DataFrame:
+    return _read_delimited(path, id_col, ",")
 
 
 def _read_tsv(path: Path, id_col: str | None) -> pd.DataFrame:
-    return _read_csv(path, id_col, sep="\t")
+    return _read_delimited(path, id_col, "\t")
 
 
 def _read_parquet(path: Path, id_col: str | None) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+def _first_bad_json_line(path: Path) -> tuple[int, str] | None:
+    """Line number (1-based) and problem of the first line that is not a JSON object."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as err:
+                return number, f"{err.msg} at column {err.colno}"
+            if not isinstance(value, dict):
+                return number, f"holds a {type(value).__name__}, not an object"
+    return None
+
+
 def _read_jsonl(path: Path, id_col: str | None) -> pd.DataFrame:
-    # dtype=False keeps the JSON types: the string "1" stays a string.
-    return pd.read_json(path, lines=True, dtype=False)
+    try:
+        # dtype=False keeps the JSON types: the string "1" stays a string.
+        return pd.read_json(path, lines=True, dtype=False)
+    except (ValueError, TypeError) as exc:
+        bad = _first_bad_json_line(path)  # only on failure: pandas' reader is faster
+        if bad is None:
+            raise
+        raise DataFormatError(
+            "path",
+            f"line {bad[0]} of {str(path)!r} is not a JSON object ({bad[1]})",
+            'write one JSON object per line, e.g. {"text": "...", "label": "..."}',
+        ) from exc
 
 
 def _read_json(path: Path, id_col: str | None) -> pd.DataFrame:
@@ -81,7 +158,13 @@ def _check_path(path: str | os.PathLike[str]) -> Path:
         fix = f"did you mean {str(p.parent / hint)!r}?" if hint else "check the path"
         raise DataFormatError("path", f"file {str(p)!r} does not exist", fix)
     if p.is_dir():
-        raise DataFormatError("path", f"{str(p)!r} is a directory", "pass the path of a file")
+        tables = sorted(c.name for c in p.iterdir() if c.suffix.lower() in SUPPORTED_SUFFIXES)
+        fix = "pass the path of a file" + (
+            f", e.g. {str(p / tables[0])!r} (tables here: {', '.join(tables[:10])})"
+            if tables
+            else ""
+        )
+        raise DataFormatError("path", f"{str(p)!r} is a directory", fix)
     return p
 
 
@@ -124,19 +207,21 @@ def read_table(
         If the file does not exist, has an unsupported suffix, cannot be parsed, or has no
         rows. A wrong ``id_col`` raises a ``ValidationError`` naming the closest column.
     """
+    p = _check_path(path)
     fmt = table_format(path) if format is None else format
     if fmt not in _READERS:
         raise DataFormatError(
             "format", f"got {fmt!r}", f"use one of {', '.join(map(repr, _READERS))}"
         )
-    p = _check_path(path)
     if p.stat().st_size == 0:
         raise DataFormatError("path", f"{str(p)!r} has no rows (the file is empty)", _ROWS_FIX)
     try:
         df = _READERS[fmt](p, id_col)
     except pd.errors.EmptyDataError as exc:
         raise DataFormatError("path", f"{str(p)!r} has no rows ({exc})", _ROWS_FIX) from exc
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
+    except DataFormatError:
+        raise
+    except (ValueError, TypeError, OSError, pd.errors.ParserError) as exc:
         raise DataFormatError(
             "path",
             f"cannot read {str(p)!r} as {fmt}: {exc}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,15 @@ import numpy as np
 import pandas as pd
 
 from .._progress import progress
-from .._validation import check_features, check_labels, check_pred_probs
-from ..exceptions import ValidationError
+from .._validation import check_choice, check_features, check_labels, check_pred_probs
+from ..exceptions import TruelabelWarning, ValidationError
 from . import _duplicates, _label_detector, _outliers  # noqa: F401  (register detectors)
-from ._base import AuditContext, available_detectors, get_detector
+from ._base import AuditContext, Detector, available_detectors, get_detector
 from ._confident_learning import NoiseEstimate
+from ._knn import KNN_METHODS
+
+#: an estimated noise rate above this is reported as unreliable
+NOISE_RATE_WARN = 0.5
 
 __all__ = ["Audit", "AuditResult"]
 
@@ -69,7 +74,9 @@ class Audit:
     issue_types : dict, optional
         ``{issue_type: {setting: value}}``; default: every registered type whose inputs are
         present (``label`` needs labels plus pred_probs or features; ``outlier`` features or
-        pred_probs; ``near_duplicate`` features).
+        pred_probs; ``near_duplicate`` features). Unknown types and settings raise
+        ``ValidationError`` naming the closest valid one (checked by :meth:`run`, before any
+        work).
     n_neighbors : int, default 10
         Neighbours in the shared kNN graph.
     knn_method : {"auto", "exact", "hnsw"}
@@ -99,6 +106,40 @@ class Audit:
         self.n_neighbors = n_neighbors
         self.knn_method = knn_method
         self.random_state = random_state
+
+    def _detectors(self) -> tuple[list[Detector], bool]:
+        """Build (and so validate) the wanted detectors and the other settings."""
+        if (
+            not isinstance(self.n_neighbors, int | np.integer)
+            or isinstance(self.n_neighbors, bool)
+            or self.n_neighbors < 1
+        ):
+            raise ValidationError("n_neighbors", f"got {self.n_neighbors!r}", "pass an int >= 1")
+        check_choice("knn_method", self.knn_method, KNN_METHODS)
+        if not isinstance(self.random_state, int | np.integer) or isinstance(
+            self.random_state, bool
+        ):
+            raise ValidationError(
+                "random_state", f"got {self.random_state!r}", "pass an integer seed"
+            )
+        if self.issue_types is None:
+            return [get_detector(t) for t in available_detectors()], False
+        if not isinstance(self.issue_types, dict):
+            raise ValidationError(
+                "issue_types",
+                f"got {type(self.issue_types).__name__}",
+                'pass a dict such as {"label": {}, "outlier": {"z": 4.0}}, or None for all',
+            )
+        detectors = []
+        for name, params in self.issue_types.items():
+            if params is not None and not isinstance(params, dict):
+                raise ValidationError(
+                    f"issue_types[{name!r}]",
+                    f"got {type(params).__name__}",
+                    "pass a dict of settings ({} for the defaults)",
+                )
+            detectors.append(get_detector(name, **(params or {})))
+        return detectors, True
 
     def _context(
         self, data: Any, labels: Any, pred_probs: Any, features: Any, classes: Any
@@ -161,6 +202,7 @@ class Audit:
         names = (
             [str(c) for c in classes] if classes is not None else [str(i) for i in range(k or 0)]
         )
+        ctx.class_names = tuple(names)
         return ctx, names, index if index is not None else pd.RangeIndex(n)
 
     def run(
@@ -187,16 +229,11 @@ class Audit:
         classes : sequence of str, optional
             Class names, in class-index order.
         """
+        wanted, explicit = self._detectors()
         ctx, names, index = self._context(data, labels, pred_probs, features, classes)
-        wanted: dict[str, dict[str, Any]]
-        if self.issue_types is None:
-            wanted = {t: {} for t in available_detectors()}
-            explicit = False
-        else:
-            wanted, explicit = dict(self.issue_types), True
         detectors = []
-        for name, params in wanted.items():
-            det = get_detector(name, **(params or {}))
+        for det in wanted:
+            name = det.name
             if det.can_run(ctx):
                 detectors.append(det)
             elif explicit:
@@ -227,6 +264,8 @@ class Audit:
                 )
         noise = info.get("label", {}).get("noise")
         summary = _summarize(issues, names, noise, [d.name for d in detectors])
+        if noise is not None:
+            _warn_noise_rate(float(noise.noise_rate))
         return AuditResult(
             issues=issues,
             summary=summary,
@@ -234,6 +273,22 @@ class Audit:
             pred_probs=ctx.cache.get("label_pred_probs"),
             info={k: {kk: vv for kk, vv in v.items() if kk != "noise"} for k, v in info.items()},
         )
+
+
+def _warn_noise_rate(rate: float) -> None:
+    """Warn that an estimated noise rate above :data:`NOISE_RATE_WARN` is unreliable."""
+    if not rate > NOISE_RATE_WARN:
+        return
+    warnings.warn(
+        f"the estimated label noise rate is {rate:.1%}, above {NOISE_RATE_WARN:.0%}: the "
+        "estimate assumes most labels of each class are right, so at this level it is "
+        "unreliable, and so are the flagged label issues. The usual causes are probabilities "
+        "from a model that did not learn the classes (too few labelled items per class, "
+        "uninformative features) or pred_probs columns not in the order of the classes; check "
+        "the model's accuracy against the labels before acting on these results",
+        TruelabelWarning,
+        stacklevel=3,
+    )
 
 
 def _summarize(

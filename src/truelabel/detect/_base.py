@@ -2,18 +2,24 @@
 
 A new issue type is a subclass of :class:`Detector` decorated with
 :func:`register_detector`; the :class:`~truelabel.detect.Audit` facade never changes.
+Each detector declares its settings and their defaults in ``settings``; unknown settings
+are refused when the detector is built, naming the closest valid one.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from .._validation import closest
 from ..exceptions import ValidationError
 from ._knn import KNNGraph, build_knn_graph
 
@@ -22,6 +28,7 @@ __all__ = [
     "Detector",
     "DetectorResult",
     "available_detectors",
+    "check_settings",
     "get_detector",
     "register_detector",
 ]
@@ -44,6 +51,7 @@ class AuditContext:
     random_state: int = 0
     knn_method: str = "auto"
     cache: dict[str, Any] = field(default_factory=dict)
+    class_names: tuple[str, ...] | None = None
 
     @property
     def n_items(self) -> int:
@@ -70,19 +78,69 @@ class DetectorResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+def _check_value(argument: str, key: str, value: Any, default: Any) -> None:
+    """Type checks implied by the default: a bool stays a bool, a number a finite number."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool | np.bool_):
+            raise ValidationError(f"{argument}[{key!r}]", f"got {value!r}", "pass True or False")
+    elif isinstance(default, int | float):
+        ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+            value, bool | np.bool_
+        )
+        if not ok or not math.isfinite(float(value)):
+            raise ValidationError(
+                f"{argument}[{key!r}]", f"got {value!r}", f"pass a number (default {default})"
+            )
+
+
+def check_settings(cls: type[Detector], params: Mapping[str, Any]) -> None:
+    """Refuse settings ``cls`` does not declare (naming the closest valid one) and values
+    of the wrong kind."""
+    name = cls.name
+    argument = f"issue_types[{name!r}]"
+    valid = list(cls.settings)
+    listed = ", ".join(map(repr, valid)) if valid else "none"
+    for key, value in params.items():
+        if key in cls.settings:
+            _check_value(argument, key, value, cls.settings[key])
+            continue
+        hint = closest(str(key), valid)
+        if hint is not None:
+            fix = f"did you mean {hint!r}? (settings of {name!r}: {listed})"
+        else:
+            elsewhere = {
+                s: other for other, c in _REGISTRY.items() if other != name for s in c.settings
+            }
+            near = closest(str(key), elsewhere)
+            fix = f"settings of {name!r}: {listed}"
+            if near is not None:
+                fix = f"{near!r} is a setting of {elsewhere[near]!r}, not {name!r}; {fix}"
+        raise ValidationError(argument, f"unknown setting {key!r}", fix)
+
+
 class Detector(ABC):
-    """One issue type. Subclasses set ``name`` and ``requires`` and implement ``detect``.
+    """One issue type. Subclasses set ``name``, ``requires`` and ``settings`` and implement
+    ``detect``.
 
     ``requires`` lists context inputs of which at least one must be present
     (``"labels"``, ``"pred_probs"``, ``"features"``); ``requires_all`` those that all must.
+    ``settings`` maps every accepted setting to its default; others are refused (with the
+    closest valid name) when the detector is built. ``params`` holds the settings as given
+    and is never changed: read them with :meth:`setting`.
     """
 
     name: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()
     requires_all: ClassVar[tuple[str, ...]] = ()
+    settings: ClassVar[Mapping[str, Any]] = MappingProxyType({})
 
     def __init__(self, **params: Any) -> None:
+        check_settings(type(self), params)
         self.params = params
+
+    def setting(self, key: str) -> Any:
+        """The value of setting ``key``: as given, else its declared default."""
+        return self.params.get(key, self.settings[key])
 
     def can_run(self, ctx: AuditContext) -> bool:
         have = {k for k in ("labels", "pred_probs", "features") if getattr(ctx, k) is not None}
@@ -107,7 +165,7 @@ def available_detectors() -> list[str]:
 
 
 def get_detector(name: str, **params: Any) -> Detector:
-    """Instantiate the registered detector ``name`` with ``params``."""
+    """Instantiate the registered detector ``name`` with ``params`` (settings checked)."""
     if name not in _REGISTRY:
         from .._validation import check_choice
 

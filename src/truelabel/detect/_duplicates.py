@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 import pandas as pd
 
@@ -85,6 +87,7 @@ class NearDuplicateDetector(Detector):
 
     name = "near_duplicate"
     requires_all = ("features",)
+    settings = MappingProxyType({"threshold": 0.13})
 
     def detect(self, ctx: AuditContext) -> DetectorResult:
         threshold = float(self.params.get("threshold", 0.13))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 import pandas as pd
 
@@ -32,6 +34,7 @@ def audit_pred_probs(ctx: AuditContext) -> np.ndarray:
             ctx.labels[lab],
             n_classes=ctx.n_classes,
             random_state=ctx.random_state,
+            class_names=ctx.class_names,
         )
         p[lab] = oof
         ctx.cache["oof_pred_probs"] = p
@@ -59,6 +62,14 @@ class LabelDetector(Detector):
     name = "label"
     requires = ("pred_probs", "features")
     requires_all = ("labels",)
+    settings = MappingProxyType(
+        {
+            "filter_by": "noise_aware",
+            "quality_method": "noise_aware",
+            "use_knn": True,
+            "calibrate": None,
+        }
+    )
 
     def detect(self, ctx: AuditContext) -> DetectorResult:
         filter_by = self.params.get("filter_by", "noise_aware")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 import pandas as pd
 
@@ -35,6 +37,7 @@ class OutlierDetector(Detector):
 
     name = "outlier"
     requires = ("features", "pred_probs")
+    settings = MappingProxyType({"z": _Z})
 
     def detect(self, ctx: AuditContext) -> DetectorResult:
         z = float(self.params.get("z", _Z))

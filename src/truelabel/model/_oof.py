@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .._progress import progress
 from .._validation import check_labels
-from ..exceptions import ValidationError
+from ..exceptions import TruelabelWarning, ValidationError
 
 __all__ = ["default_estimator", "out_of_fold_pred_probs"]
 
@@ -52,6 +53,69 @@ def _fold_ids(labels: np.ndarray, cv: int, random_state: int | None) -> np.ndarr
     return folds
 
 
+#: small classes named in one warning message
+_MAX_NAMED = 10
+#: scikit-learn's own note on many classes per item, covered by the small-class warning
+_MANY_CLASSES_NOTE = "number of unique classes is greater than 50%"
+
+
+def _warn_small_classes(y: np.ndarray, k: int, cv: int, class_names: Sequence[str] | None) -> None:
+    """Warn when some classes have fewer labelled items than folds."""
+    counts = np.bincount(y, minlength=k)
+    small = np.flatnonzero((counts > 0) & (counts < cv))
+    if small.size == 0:
+        return
+    order = small[np.argsort(counts[small], kind="stable")].tolist()
+    names = [repr(str(c)) for c in class_names] if class_names is not None else None
+    shown = ", ".join(
+        f"{names[c] if names is not None else c}: {counts[c]}" for c in order[:_MAX_NAMED]
+    )
+    more = f" and {small.size - _MAX_NAMED} more" if small.size > _MAX_NAMED else ""
+    warnings.warn(
+        f"{small.size} of {int((counts > 0).sum())} classes have fewer labelled items than "
+        f"the {cv} folds ({shown}{more}): a fold's model sees at most n - 1 items of such a "
+        "class (none when it has a single item), so their out-of-fold probabilities and the "
+        f"label issues and noise rate estimated from them are unreliable. Give every class at "
+        f"least {cv} labelled items (more is better), merge or drop the small classes, or pass "
+        "pred_probs from a model trained elsewhere",
+        TruelabelWarning,
+        stacklevel=3,
+    )
+
+
+def _check_estimator(est: Any) -> None:
+    missing = [m for m in ("fit", "predict_proba") if not callable(getattr(est, m, None))]
+    if missing:
+        raise ValidationError(
+            "estimator",
+            f"{type(est).__name__} has no {' or '.join(missing)}",
+            "pass a scikit-learn classifier with predict_proba, e.g. LogisticRegression()",
+        )
+
+
+def _translate(caught: list[warnings.WarningMessage], cv: int) -> None:
+    """Re-emit the estimator's warnings once each, as TruelabelWarning.
+
+    Convergence warnings are dropped on purpose: a fold model stopped at ``max_iter`` still
+    gives usable probabilities, and the user of the default estimator cannot act on them.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    seen: dict[tuple[str, str], int] = {}
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning) or _MANY_CLASSES_NOTE in str(w.message):
+            continue
+        key = (w.category.__name__, str(w.message))
+        seen[key] = seen.get(key, 0) + 1
+    for (category, message), times in seen.items():
+        warnings.warn(
+            f"the estimator warned while fitting the out-of-fold models ({times} time(s) "
+            f"over {cv} folds): {category}: {message}",
+            TruelabelWarning,
+            stacklevel=3,
+        )
+
+
 def out_of_fold_pred_probs(
     X: Any,
     labels: np.typing.ArrayLike,
@@ -60,6 +124,7 @@ def out_of_fold_pred_probs(
     cv: int = 5,
     random_state: int | None = None,
     n_classes: int | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predicted probabilities for every item from a model that never saw its label.
 
@@ -77,6 +142,8 @@ def out_of_fold_pred_probs(
         Seed for the fold split and the default estimator.
     n_classes : int, optional
         Number of classes (columns of the result); default ``labels.max() + 1``.
+    class_names : sequence of str, optional
+        Class names (in index order) used in warnings instead of class indices.
 
     Returns
     -------
@@ -85,6 +152,14 @@ def out_of_fold_pred_probs(
         from that fold's model.
     folds : ndarray of shape (n_items,)
         The fold each item was predicted in.
+
+    Warns
+    -----
+    TruelabelWarning
+        When classes have fewer labelled items than ``cv`` (naming them and their counts),
+        and, once per distinct message, for any warning the estimator raised while fitting
+        (scikit-learn's ``ConvergenceWarning`` is dropped on purpose: the probabilities of a
+        model stopped at ``max_iter`` are still usable).
 
     Notes
     -----
@@ -115,23 +190,31 @@ def out_of_fold_pred_probs(
         raise ValidationError(
             "cv", f"{cv} folds for {y.shape[0]} items", "use fewer folds or more items"
         )
+    if class_names is not None and len(class_names) != k:
+        raise ValidationError(
+            "class_names", f"{len(class_names)} names for {k} classes", "pass one name per class"
+        )
     from sklearn.base import clone
-    from sklearn.exceptions import ConvergenceWarning
 
     est = default_estimator(random_state) if estimator is None else estimator
+    _check_estimator(est)
+    _warn_small_classes(y, k, int(cv), class_names)
     folds = _fold_ids(y, int(cv), random_state)
     out = np.zeros((y.shape[0], k), dtype=np.float64)
     with progress(int(cv), "out-of-fold probabilities") as advance:
-        for f in range(int(cv)):
-            test = folds == f
-            train = ~test
-            model = clone(est)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for f in range(int(cv)):
+                test = folds == f
+                train = ~test
+                model = clone(est)
                 model.fit(X[train], y[train])
                 proba = model.predict_proba(X[test])
-            classes = np.asarray(getattr(model, "classes_", np.unique(y[train])), dtype=np.int64)
-            out[np.ix_(np.flatnonzero(test), classes)] = proba
-            advance(1)
+                classes = np.asarray(
+                    getattr(model, "classes_", np.unique(y[train])), dtype=np.int64
+                )
+                out[np.ix_(np.flatnonzero(test), classes)] = proba
+                advance(1)
+    _translate(caught, int(cv))
     out /= out.sum(axis=1, keepdims=True)
     return out, folds
