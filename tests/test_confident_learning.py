@@ -159,12 +159,13 @@ def test_frac_noise_out_of_range(noisy_problem):
 
 
 def test_noise_aware_score_is_the_posterior_of_the_given_label():
-    from truelabel.detect._confident_learning import _compute_stats, _smoothed_noise_matrix
+    from truelabel.detect._confident_learning import _compute_stats
+    from truelabel.detect._rank import _score_noise_matrix
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, 500)
     p = rng.dirichlet(np.ones(3), size=500)
-    T = _smoothed_noise_matrix(_compute_stats(labels, p))
+    T = _score_noise_matrix(_compute_stats(labels, p))
     np.testing.assert_allclose(T.sum(axis=0), 1.0)
     s = get_label_quality_scores(labels, p)
     i = 7

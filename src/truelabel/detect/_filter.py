@@ -9,8 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import CHUNK_ROWS, ValidationError, check_choice, check_labels, check_pred_probs
-from ._confident_learning import _compute_stats, _ConfidentStats, _round_preserving_row_totals
-from ._rank import QUALITY_METHODS, _compute_scores
+from ._confident_learning import (
+    _compute_stats,
+    _ConfidentStats,
+    _round_preserving_row_totals,
+    _smoothed_noise_matrix,
+)
+from ._rank import QUALITY_METHODS, _compute_scores, _noise_aware
 
 __all__ = ["FILTER_METHODS", "find_label_issues"]
 
@@ -219,7 +224,12 @@ def _compute_issue_mask(
     if filter_by in _LOW_SCORE:
         # the estimated number of errors with the lowest score
         score_method, only_disagreeing = _LOW_SCORE[filter_by]
-        scores = _compute_scores(labels, pred_probs, score_method, stats)
+        if filter_by == "noise_aware":
+            # among disagreeing items the full estimated matrix ranks best (no shrinkage by
+            # regime, unlike the default score): see docs/ARCHITECTURE.md
+            scores = _noise_aware(labels, pred_probs, _smoothed_noise_matrix(stats))
+        else:
+            scores = _compute_scores(labels, pred_probs, score_method, stats)
         n_issues = int(counts.sum())
         mask = np.zeros(labels.shape[0], dtype=bool)
         if n_issues:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_choice, check_labels, check_pred_probs, iter_chunks
-from ._confident_learning import _compute_stats, _ConfidentStats, _smoothed_noise_matrix
+from ._confident_learning import (
+    _compute_stats,
+    _ConfidentStats,
+    _round_preserving_row_totals,
+    _smoothed_noise_matrix,
+)
 
 __all__ = ["QUALITY_METHODS", "get_label_quality_scores"]
 
@@ -16,6 +21,7 @@ QUALITY_METHODS = (
     "confidence_weighted_entropy",
 )
 _CLIP = 1e-6
+_MIN_RATE = 1e-3
 
 
 def _max_other(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
@@ -53,6 +59,53 @@ def _noise_aware(
     return np.clip(out, 0.0, 1.0)
 
 
+def _structure_dispersion(confident_joint: np.ndarray) -> float:
+    """How far the off-diagonal confident counts are from uniform flips, 1 = as by chance.
+
+    Under uniform noise every item of true class y whose given label is wrong carries any
+    other label s with the same probability, so column y's ``m_y`` off-diagonal counts are
+    multinomial with equal cells. This is Pearson's chi-square of those cells, summed over
+    columns, divided by its degrees of freedom (``K - 2`` per column with ``m_y > 0``); its
+    expectation is exactly 1 under uniform noise whatever the counts. Pairwise or
+    class-conditional noise concentrates each column on few rows and gives values of 5-30.
+    NaN when there is nothing to test (``K < 3`` or no off-diagonal counts).
+    """
+    cj = np.asarray(confident_joint, dtype=np.float64)
+    k = cj.shape[0]
+    off_cells = ~np.eye(k, dtype=bool)
+    m = np.where(off_cells, cj, 0.0).sum(axis=0)  # off-diagonal counts per true class y
+    cols = m > 0
+    df = float(cols.sum() * (k - 2))
+    if df <= 0:
+        return float("nan")
+    e = m[cols] / (k - 1)  # expected count of each off-diagonal cell of column y
+    x2 = float(np.where(off_cells[:, cols], (cj[:, cols] - e) ** 2 / e, 0.0).sum())
+    return x2 / df
+
+
+def _score_noise_matrix(stats: _ConfidentStats) -> np.ndarray:
+    """The noise matrix the default score uses: empirical-Bayes shrinkage towards uniform.
+
+    ``U + lam * (T - U)``: ``T`` is the smoothed confident-learning noise matrix, ``U`` the
+    uniform-noise matrix at the same overall rate (diagonal ``1 - r``, off-diagonal
+    ``r / (K - 1)``) and ``lam = max(0, 1 - 1 / D)`` with ``D`` the dispersion of
+    :func:`_structure_dispersion` (the positive-part James-Stein factor): when the counts
+    look like uniform flips (``D <= 1``) the score ranks items exactly as self-confidence,
+    and the more structured the estimated noise, the more of ``T`` it uses.
+    """
+    t = _smoothed_noise_matrix(stats)
+    k = t.shape[0]
+    cj = _round_preserving_row_totals(stats.calibrated)
+    total = max(float(cj.sum()), 1.0)
+    # floor: at rate 0 the uniform posterior would be 1 for every item (no ranking left)
+    rate = min(max((total - float(np.trace(cj))) / total, _MIN_RATE), 1.0 - _MIN_RATE)
+    u = np.full((k, k), rate / (k - 1))
+    np.fill_diagonal(u, 1.0 - rate)
+    d = _structure_dispersion(stats.confident_joint)
+    lam = 0.0 if not d > 1.0 else 1.0 - 1.0 / d
+    return np.asarray(u + lam * (t - u))
+
+
 def _compute_scores(
     labels: np.ndarray,
     pred_probs: np.ndarray,
@@ -62,7 +115,7 @@ def _compute_scores(
     if method == "noise_aware":
         if stats is None:
             stats = _compute_stats(labels, pred_probs)
-        return _noise_aware(labels, pred_probs, _smoothed_noise_matrix(stats))
+        return _noise_aware(labels, pred_probs, _score_noise_matrix(stats))
     self_conf = pred_probs[np.arange(labels.shape[0]), labels].astype(np.float64)
     if method == "self_confidence":
         return self_conf
