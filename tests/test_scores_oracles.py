@@ -243,7 +243,7 @@ def test_every_filter_equals_the_item_by_item_reference(problem, filter_by):
     np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("setting", [(3, 0.5), (0, 0.25), (25, 1.0)])
+@pytest.mark.parametrize("setting", [(3, 0.5), (0, 0.25), (50, 1.0), (45, 0.5)])
 @pytest.mark.parametrize("filter_by", FILTER_METHODS)
 def test_filters_follow_min_examples_and_frac_noise(setting, filter_by):
     mepc, frac = setting
@@ -435,3 +435,59 @@ def test_regime_rule_hand_example():
     tm = u + 0.5 * (t - u)
     s = get_label_quality_scores(y, p)
     np.testing.assert_allclose(s, [tm[c, c] * p[i, c] / (tm[c] @ p[i]) for i, c in enumerate(y)])
+
+
+def test_dispersion_hand_values():
+    from truelabel.detect._rank import _structure_dispersion
+
+    # only column 0 has off-diagonal counts: [4, 0] vs expected [2, 2] -> chi-square
+    # (2^2 + 2^2) / 2 = 4 over 1 degree of freedom (empty columns carry none): D = 4
+    assert _structure_dispersion(np.array([[8, 0, 0], [4, 8, 0], [0, 0, 8]])) == 4.0
+    # K = 4, column 1: [6, 0, 0] vs [2, 2, 2] -> (16 + 4 + 4) / 2 = 12, column 3: [1, 1, 1] -> 0;
+    # 2 columns x 2 df: D = 3
+    cj = np.array([[5, 6, 0, 1], [0, 5, 0, 1], [0, 0, 5, 1], [0, 0, 0, 5]])
+    assert _structure_dispersion(cj) == pytest.approx(3.0)
+    # nothing to test: two classes, or no off-diagonal counts
+    assert np.isnan(_structure_dispersion(np.array([[5, 1], [2, 5]])))
+    assert np.isnan(_structure_dispersion(np.eye(3) * 4))
+
+
+def test_clean_labels_still_rank_by_self_confidence():
+    """No off-diagonal confident counts (estimated rate 0): the uniform-noise posterior at
+    rate 0 would be 1 for everyone, so the rate is floored at 1e-3 and the order is kept."""
+    rng = np.random.default_rng(5)
+    y = np.repeat(np.arange(3), 20)
+    q = rng.uniform(0.5, 0.99, 60)
+    p = np.tile(((1 - q) / 2)[:, None], (1, 3))
+    p[np.arange(60), y] = q
+    s = get_label_quality_scores(y, p)
+    r = 1e-3
+    np.testing.assert_allclose(s, (1 - r) * q / ((1 - r) * q + r / 2 * (1 - q)))
+    assert np.unique(s).size == 60
+
+
+def test_min_examples_per_class_raises_the_diagonal_by_hand():
+    # the 8-item example: diagonal 2 raised to 3 takes 1 from the single off-diagonal
+    # count of each given class -> 1 item per class: the lowest self-confidence / margin
+    for f in ("prune_by_class", "prune_by_noise_rate"):
+        got = find_label_issues(HAND_Y, HAND_P, filter_by=f, min_examples_per_class=3)
+        assert np.flatnonzero(got).tolist() == [3, 6], f
+    # 4 - 4 = 0 items of each class may be flagged
+    assert not find_label_issues(HAND_Y, HAND_P, min_examples_per_class=4).any()
+
+
+def test_confident_learning_needs_the_model_to_disagree():
+    """Item 2 is confidently counted as class 2 (p2 .44 >= t2 .425) but its argmax is its
+    given label 0: counted off the diagonal, yet not an issue."""
+    from truelabel import compute_confident_joint
+
+    p = np.array([
+        [0.9, 0.05, 0.05], [0.9, 0.05, 0.05], [0.46, 0.10, 0.44],  # given 0: t0 = .7533
+        [0.1, 0.8, 0.1],  # given 1: t1 = .8
+        [0.1, 0.1, 0.8], [0.6, 0.35, 0.05],  # given 2: t2 = (.8 + .05) / 2 = .425
+    ])  # fmt: skip
+    y = np.array([0, 0, 0, 1, 2, 2])
+    _, off = compute_confident_joint(y, p, calibrate=False, return_indices_of_off_diagonals=True)
+    assert off.tolist() == [2]
+    assert not find_label_issues(y, p, filter_by="confident_learning").any()
+    assert np.flatnonzero(find_label_issues(y, p, filter_by="predicted_neq_given")).tolist() == [5]
