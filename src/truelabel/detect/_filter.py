@@ -270,8 +270,10 @@ def find_label_issues(
         Out-of-sample predicted probabilities, float32 or float64.
     filter_by : str, default "noise_aware"
         ``noise_aware``: the estimated number of errors (from the calibrated confident
-        joint) with the lowest ``noise_aware`` quality score, among items whose argmax
-        differs from their label. ``prune_by_noise_rate`` (cleanlab's default): for each off-diagonal cell (s, y) of the calibrated
+        joint) with the lowest posterior that the given label is right, under the
+        smoothed confident-learning noise matrix (not shrunk by regime, unlike the
+        ``noise_aware`` score: among disagreeing items it ranked best), among items whose
+        argmax differs from their label. ``prune_by_noise_rate`` (cleanlab's default): for each off-diagonal cell (s, y) of the calibrated
         confident joint, flag that many items given s with the largest margin p_y - p_s.
         ``prune_by_class``: for each given class, flag the estimated number of errors with
         the lowest self-confidence. ``both``: items flagged by both.
@@ -282,7 +284,7 @@ def find_label_issues(
         the model's argmax differs from its given label.
     return_ranked : bool, default False
         Return indices of the flagged items, worst first (by ``rank_by``), instead of a mask.
-    rank_by : str, default "self_confidence"
+    rank_by : str, default "noise_aware"
         Quality score used to order the ranked output.
     min_examples_per_class : int, default 1
         Leave at least this many items in each given class unflagged.

@@ -144,9 +144,15 @@ def get_label_quality_scores(
         :func:`truelabel.out_of_fold_pred_probs`).
     method : {"noise_aware", "self_confidence", "normalized_margin", "confidence_weighted_entropy"}
         ``noise_aware`` (default) is the posterior probability that the given label s is
-        right, T[s, s] p_s / sum_y T[s, y] p_y, with T the confident-learning noise
-        matrix P(given | true) shrunk towards uniform noise (see docs/ARCHITECTURE.md for
-        the measurements behind this default). ``self_confidence`` is p(given label)
+        right, T[s, s] p_s / sum_y T[s, y] p_y. T is chosen by the evidence in the data:
+        ``U + lam (T_cl - U)``, with U uniform noise at the estimated noise rate r
+        (diagonal 1 - r, floored at 1e-3), T_cl the confident-learning noise matrix
+        P(given | true) (off-diagonals smoothed towards U) and ``lam = max(0, 1 - 1/D)``,
+        D the chi-square dispersion of the off-diagonal confident counts around uniform
+        flips (about 1 when noise is uniform, 5-30 for pairwise noise). So when the noise
+        looks uniform it ranks items exactly as ``self_confidence``, and the more
+        structured the noise, the more the expected confusions weigh (see
+        docs/ARCHITECTURE.md for the measurements). ``self_confidence`` is p(given label)
         (cleanlab's default); ``normalized_margin`` is (p(given) - max p(other) + 1) / 2;
         ``confidence_weighted_entropy`` is log(1 + r) / r with r = normalized entropy /
         self-confidence, rescaled so the largest score is 1 (a variant of cleanlab's
