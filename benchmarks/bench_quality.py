@@ -21,8 +21,9 @@ method by AUPRC / recall@k, averaged over seeds), which favours cleanlab.
 (c) The regime table: per dataset and noise setting, AUPRC of truelabel's default score vs
 cleanlab's default (get_label_quality_scores, self_confidence), the mean and the worst per-seed
 difference, the score before the regime rule (noise_aware with the fixed-smoothing matrix,
-"before") and the structure dispersion D that sets the rule (lam = max(0, 1 - 1/D)); also F1
-of both default filters. Target: worst difference >= -0.01 on every row.
+"before") and the two dispersions that set the rule (lam = max(0, 1 - 1/D) for the spread of
+each class's errors over the other labels, and for the per-class noise rates); also F1 of
+both default filters. Target: worst difference >= -0.01 on every row.
 
 Usage: python benchmarks/bench_quality.py [--seeds 3] [--quick] [--skip-audit] [--datasets-dir DIR]
        [--out F]
@@ -101,14 +102,16 @@ def score_metrics(truth: np.ndarray, score: np.ndarray) -> dict:
 # ---------------------------------------------------------------- methods
 
 
-def before_and_regime(labels, pred_probs) -> tuple[np.ndarray, float]:
-    """The default score before the regime rule (fixed-smoothing noise matrix) and D."""
+def before_and_regime(labels, pred_probs) -> tuple[np.ndarray, float, float]:
+    """The default score before the regime rule (fixed-smoothing noise matrix) and the two
+    dispersions that set the rule (of the errors' spread over labels, of per-class rates)."""
     from truelabel.detect._confident_learning import _compute_stats, _smoothed_noise_matrix
-    from truelabel.detect._rank import _noise_aware, _structure_dispersion
+    from truelabel.detect._rank import _noise_aware, _rate_dispersion, _structure_dispersion
 
     st = _compute_stats(labels, pred_probs)
     before = _noise_aware(labels, pred_probs, _smoothed_noise_matrix(st))
-    return before, _structure_dispersion(st.confident_joint)
+    cj = st.confident_joint
+    return before, _structure_dispersion(cj), _rate_dispersion(cj)
 
 
 def run_methods(labels, pred_probs, truth, features=None, seed=0) -> dict:
@@ -144,8 +147,8 @@ def run_methods(labels, pred_probs, truth, features=None, seed=0) -> dict:
     for s in TL_SCORES:
         sc = truelabel.get_label_quality_scores(labels, pred_probs, method=s)
         out[f"truelabel:score={s}"] = score_metrics(truth, sc)
-    before, dispersion = before_and_regime(labels, pred_probs)
-    out["truelabel:before"] = {**score_metrics(truth, before), "D": dispersion}
+    before, d_off, d_rate = before_and_regime(labels, pred_probs)
+    out["truelabel:before"] = {**score_metrics(truth, before), "D": d_off, "D_rate": d_rate}
     if features is not None:
         t0 = time.perf_counter()
         res = truelabel.Audit(issue_types={"label": {}}, random_state=seed).run(
@@ -344,6 +347,7 @@ REGIME = {
     "cl": ("cleanlab:score=self_confidence", "AUPRC"),
     "before": ("truelabel:before", "AUPRC"),
     "D": ("truelabel:before", "D"),
+    "D_rate": ("truelabel:before", "D_rate"),
     "tl_F1": ("truelabel:default", "F1"),
     "cl_F1": ("cleanlab:filter=prune_by_noise_rate", "F1"),
 }
@@ -371,10 +375,10 @@ def regime_rows(res: dict) -> list[dict]:
 
 
 def render_regimes(rows: list[dict]) -> str:
-    header = ["dataset", "noise", "seeds", "D", "truelabel default AUPRC",
+    header = ["dataset", "noise", "seeds", "D spread", "D rates", "truelabel default AUPRC",
               "cleanlab default AUPRC", "difference (worst seed)", "before: AUPRC",
               "before: difference (worst seed)", "F1 truelabel default", "F1 cleanlab default"]  # fmt: skip
-    body = [[r["dataset"], r["setting"], r["n_seeds"], f"{r['D']:.2f}", f"{r['tl']:.3f}",
+    body = [[r["dataset"], r["setting"], r["n_seeds"], f"{r['D']:.2f}", f"{r['D_rate']:.2f}", f"{r['tl']:.3f}",
              f"{r['cl']:.3f}", f"{r['diff']:+.3f} ({r['worst_diff']:+.3f})", f"{r['before']:.3f}",
              f"{r['before_diff']:+.3f} ({r['before_worst_diff']:+.3f})", f"{r['tl_F1']:.3f}",
              f"{r['cl_F1']:.3f}"] for r in rows]  # fmt: skip

@@ -142,18 +142,42 @@ def ref_smoothed_matrix(cal_rounded, strength=10.0):
     return [[sm[s][y] / sum(sm[r][y] for r in range(k)) for y in range(k)] for s in range(k)]
 
 
+def ref_rate_dispersion(cj):
+    """Pearson chi-square of each true column's off-diagonal count against one pooled rate
+    (binomial), over (columns - 1) degrees of freedom."""
+    k = len(cj)
+    cols = [y for y in range(k) if sum(cj[s][y] for s in range(k)) > 0]
+    n = [sum(cj[s][y] for s in range(k)) for y in cols]
+    o = [n_y - cj[y][y] for n_y, y in zip(n, cols, strict=True)]
+    r = sum(o) / sum(n)
+    if len(cols) < 2 or not 0 < r < 1:
+        return math.nan
+    return sum(
+        (o_y - n_y * r) ** 2 / (n_y * r * (1 - r)) for o_y, n_y in zip(o, n, strict=True)
+    ) / (len(cols) - 1)
+
+
 def ref_score_matrix(cj_raw, cal_rounded):
-    """The default score's matrix: uniform noise at the estimated rate, moved towards the
-    smoothed matrix by lam = 1 - 1/D when the dispersion D exceeds 1."""
+    """The default score's matrix: each column's noise rate and its distribution over the
+    other labels, each moved from uniform noise at the overall rate towards the smoothed
+    matrix by lam = 1 - 1/D when its dispersion D exceeds 1."""
     k = len(cal_rounded)
     total = sum(map(sum, cal_rounded))
     rate = (total - sum(cal_rounded[i][i] for i in range(k))) / total
     t = ref_smoothed_matrix(cal_rounded)
     r = min(max(rate, 1e-3), 1 - 1e-3)
-    d = ref_dispersion(cj_raw)
-    lam = 1 - 1 / d if d > 1 else 0.0
-    u = [[1 - r if s == y else r / (k - 1) for y in range(k)] for s in range(k)]
-    return [[u[s][y] + lam * (t[s][y] - u[s][y]) for y in range(k)] for s in range(k)], lam
+    d_rate, d_off = ref_rate_dispersion(cj_raw), ref_dispersion(cj_raw)
+    lam_rate = 1 - 1 / d_rate if d_rate > 1 else 0.0
+    lam_off = 1 - 1 / d_off if d_off > 1 else 0.0
+    m = [[0.0] * k for _ in range(k)]
+    for y in range(k):
+        rho = 1 - t[y][y]
+        rate_y = r + lam_rate * (rho - r)
+        m[y][y] = 1 - rate_y
+        for s in range(k):
+            if s != y:
+                m[s][y] = rate_y * (1 / (k - 1) + lam_off * (t[s][y] / rho - 1 / (k - 1)))
+    return m, (lam_rate, lam_off)
 
 
 def ref_noise_aware(labels, p, tm):
@@ -286,7 +310,7 @@ def test_noise_aware_equals_the_reference(problem):
     np.testing.assert_allclose(got, ref_noise_aware(labels.tolist(), p, tm), rtol=1e-10)
     # k -> k + 1 flips: strong evidence of structure, most of the estimated matrix is used
     if problem[-1] == "pairwise":
-        assert lam > 0.5
+        assert lam[1] > 0.5
 
 
 # ---------------------------------------------------------------- hand-worked examples
@@ -422,17 +446,19 @@ def test_regime_rule_hand_example():
     order = np.argsort(sc, kind="stable")  # same order as self-confidence (up to its ties)
     assert (np.diff(s[order]) >= -1e-15).all()
     # pairwise: columns [0, 2] / expected [1, 1] -> chi-square 2 per column, 1 df each: D = 2,
-    # lam = 1 - 1/2 = .5: halfway between U and the smoothed confident-learning matrix
+    # lam_off = 1 - 1/2 = .5; every column has 2 of 10 off the diagonal: rate D = 0, lam_rate 0
     y, p = _regime_problem(pairwise=True)
     st = _compute_stats(y, p)
     assert st.confident_joint.tolist() == [[8, 0, 2], [2, 8, 0], [0, 2, 8]]
     assert _structure_dispersion(st.confident_joint) == pytest.approx(2.0)
-    # smoothed T: counts + 10 * .2 = 2 pseudo-counts off the diagonal: column 0 = [8, 4, 2]/14
-    t = np.array([[8, 2, 4], [4, 8, 2], [2, 4, 8]]) / 14
-    u = 0.1 + 0.7 * np.eye(3)
-    np.testing.assert_allclose(_score_noise_matrix(st), u + 0.5 * (t - u), rtol=1e-8)
+    # smoothed T: counts + 10 * .2 = 2 pseudo-counts off the diagonal: column 0 = [8, 4, 2]/14,
+    # its rate 6/14 split 2/3 : 1/3 between labels 1 and 2; shrunk halfway to 1/2 : 1/2 ->
+    # 7/12 : 5/12 of the common rate .2
+    tm = np.full((3, 3), 0.8)
+    for c in range(3):
+        tm[(c + 1) % 3, c], tm[(c + 2) % 3, c] = 0.2 * 7 / 12, 0.2 * 5 / 12
+    np.testing.assert_allclose(_score_noise_matrix(st), tm, rtol=1e-8)
     # the score is the posterior under that matrix, item by item
-    tm = u + 0.5 * (t - u)
     s = get_label_quality_scores(y, p)
     np.testing.assert_allclose(s, [tm[c, c] * p[i, c] / (tm[c] @ p[i]) for i, c in enumerate(y)])
 
@@ -491,3 +517,29 @@ def test_confident_learning_needs_the_model_to_disagree():
     assert off.tolist() == [2]
     assert not find_label_issues(y, p, filter_by="confident_learning").any()
     assert np.flatnonzero(find_label_issues(y, p, filter_by="predicted_neq_given")).tolist() == [5]
+
+
+def test_rate_dispersion_hand_values_and_binary_asymmetric_noise():
+    from truelabel.detect._rank import _rate_dispersion
+
+    # columns: true 0 has 0 of 50 off the diagonal, true 1 has 20 of 50; pooled r = .2:
+    # ((0 - 10)^2 + (20 - 10)^2) / (50 * .2 * .8) = 25 over 1 df
+    assert _rate_dispersion(np.array([[50, 20], [0, 30]])) == pytest.approx(25.0)
+    assert _rate_dispersion(np.array([[40, 10], [10, 40]])) == 0.0
+    assert np.isnan(_rate_dispersion(np.array([[40, 0], [0, 40]])))
+    # two classes, only class 0 ever mislabelled (as 1): the per-class rates carry the
+    # information, the default uses them and beats self-confidence by far
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    true = rng.integers(0, 2, n)
+    flipped = (true == 0) & (rng.random(n) < 0.3)
+    labels = np.where(flipped, 1, true)
+    z = rng.normal(size=(n, 2)) * 1.2 + 1.5 * np.eye(2)[true]
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    ap = {
+        m: average_precision_score(flipped, -get_label_quality_scores(labels, p, method=m))
+        for m in ("noise_aware", "self_confidence")
+    }
+    assert ap["noise_aware"] > ap["self_confidence"] + 0.03, ap

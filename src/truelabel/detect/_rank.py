@@ -83,15 +83,42 @@ def _structure_dispersion(confident_joint: np.ndarray) -> float:
     return x2 / df
 
 
+def _rate_dispersion(confident_joint: np.ndarray) -> float:
+    """How far the per-true-class noise rates are from one common rate, 1 = as by chance.
+
+    Column y holds ``n_y`` confident counts, ``o_y`` of them off the diagonal; under one
+    common rate r (the pooled ``sum o / sum n``) ``o_y`` is binomial(n_y, r). Pearson's
+    chi-square of that 2 x K table over its ``K - 1`` degrees of freedom (columns with no
+    counts left out). NaN when there is nothing to test (fewer than two such columns, or
+    no noise at all).
+    """
+    cj = np.asarray(confident_joint, dtype=np.float64)
+    n = cj.sum(axis=0)
+    cols = n > 0
+    n = n[cols]
+    o = n - np.diag(cj)[cols]
+    r = o.sum() / max(n.sum(), 1.0)
+    if n.size < 2 or not 0.0 < r < 1.0:
+        return float("nan")
+    return float(((o - n * r) ** 2 / (n * r * (1.0 - r))).sum() / (n.size - 1))
+
+
+def _shrink_factor(dispersion: float) -> float:
+    """Positive-part James-Stein weight of the estimate: max(0, 1 - 1/D), 0 if D is NaN."""
+    return 0.0 if not dispersion > 1.0 else 1.0 - 1.0 / dispersion
+
+
 def _score_noise_matrix(stats: _ConfidentStats) -> np.ndarray:
     """The noise matrix the default score uses: empirical-Bayes shrinkage towards uniform.
 
-    ``U + lam * (T - U)``: ``T`` is the smoothed confident-learning noise matrix, ``U`` the
-    uniform-noise matrix at the same overall rate (diagonal ``1 - r``, off-diagonal
-    ``r / (K - 1)``) and ``lam = max(0, 1 - 1 / D)`` with ``D`` the dispersion of
-    :func:`_structure_dispersion` (the positive-part James-Stein factor): when the counts
-    look like uniform flips (``D <= 1``) the score ranks items exactly as self-confidence,
-    and the more structured the estimated noise, the more of ``T`` it uses.
+    Column y of the smoothed confident-learning matrix ``T`` is its noise rate
+    ``rho_y = 1 - T[y, y]`` times a distribution ``Q[:, y]`` over the other labels. Each part
+    is shrunk separately towards uniform noise at the overall rate r: the rate to
+    ``r + lam_rate (rho_y - r)`` and the distribution to ``1/(K-1) + lam_off (Q - 1/(K-1))``,
+    with ``lam = max(0, 1 - 1/D)`` for the dispersions D of :func:`_rate_dispersion` and
+    :func:`_structure_dispersion`. When the counts look like uniform flips (both D <= 1) the
+    score ranks items exactly as self-confidence; the more structured the estimated noise
+    (k -> k + 1 flips, one class mislabelled more often), the more of ``T`` it uses.
     """
     t = _smoothed_noise_matrix(stats)
     k = t.shape[0]
@@ -99,11 +126,14 @@ def _score_noise_matrix(stats: _ConfidentStats) -> np.ndarray:
     total = max(float(cj.sum()), 1.0)
     # floor: at rate 0 the uniform posterior would be 1 for every item (no ranking left)
     rate = min(max((total - float(np.trace(cj))) / total, _MIN_RATE), 1.0 - _MIN_RATE)
-    u = np.full((k, k), rate / (k - 1))
-    np.fill_diagonal(u, 1.0 - rate)
-    d = _structure_dispersion(stats.confident_joint)
-    lam = 0.0 if not d > 1.0 else 1.0 - 1.0 / d
-    return np.asarray(u + lam * (t - u))
+    lam_rate = _shrink_factor(_rate_dispersion(stats.confident_joint))
+    lam_off = _shrink_factor(_structure_dispersion(stats.confident_joint))
+    rho = 1.0 - np.diag(t)
+    rates = rate + lam_rate * (rho - rate)
+    dist = 1.0 / (k - 1) + lam_off * (t / rho[None, :] - 1.0 / (k - 1))
+    out = rates[None, :] * dist
+    np.fill_diagonal(out, 1.0 - rates)
+    return np.asarray(out)
 
 
 def _compute_scores(
@@ -144,15 +174,15 @@ def get_label_quality_scores(
         :func:`truelabel.out_of_fold_pred_probs`).
     method : {"noise_aware", "self_confidence", "normalized_margin", "confidence_weighted_entropy"}
         ``noise_aware`` (default) is the posterior probability that the given label s is
-        right, T[s, s] p_s / sum_y T[s, y] p_y. T is chosen by the evidence in the data:
-        ``U + lam (T_cl - U)``, with U uniform noise at the estimated noise rate r
-        (diagonal 1 - r, floored at 1e-3), T_cl the confident-learning noise matrix
-        P(given | true) (off-diagonals smoothed towards U) and ``lam = max(0, 1 - 1/D)``,
-        D the chi-square dispersion of the off-diagonal confident counts around uniform
-        flips (about 1 when noise is uniform, 5-30 for pairwise noise). So when the noise
-        looks uniform it ranks items exactly as ``self_confidence``, and the more
-        structured the noise, the more the expected confusions weigh (see
-        docs/ARCHITECTURE.md for the measurements). ``self_confidence`` is p(given label)
+        right, T[s, s] p_s / sum_y T[s, y] p_y, with T chosen by the evidence in the data:
+        the confident-learning noise matrix P(given | true) (off-diagonals smoothed), whose
+        per-class noise rates and whose spread of each class's errors over the other
+        labels are each shrunk towards uniform noise by ``max(0, 1 - 1/D)``, D the
+        chi-square dispersion of the confident counts around uniform noise (about 1 when
+        noise is uniform, 5-30 for pairwise noise). So when the noise looks uniform it
+        ranks items exactly as ``self_confidence``, and the more structured the noise, the
+        more the expected confusions weigh (docs/ARCHITECTURE.md has the measurements).
+        ``self_confidence`` is p(given label)
         (cleanlab's default); ``normalized_margin`` is (p(given) - max p(other) + 1) / 2;
         ``confidence_weighted_entropy`` is log(1 + r) / r with r = normalized entropy /
         self-confidence, rescaled so the largest score is 1 (a variant of cleanlab's
