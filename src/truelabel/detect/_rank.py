@@ -117,7 +117,7 @@ def _score_noise_matrix(stats: _ConfidentStats) -> np.ndarray:
     ``r + lam_rate (rho_y - r)`` and the distribution to ``1/(K-1) + lam_off (Q - 1/(K-1))``,
     with ``lam = max(0, 1 - 1/D)`` for the dispersions D of :func:`_rate_dispersion` and
     :func:`_structure_dispersion`. When the counts look like uniform flips (both D <= 1) the
-    score ranks items exactly as self-confidence; the more structured the estimated noise
+    score ranks items in self-confidence order; the more structured the estimated noise
     (k -> k + 1 flips, one class mislabelled more often), the more of ``T`` it uses.
     """
     t = _smoothed_noise_matrix(stats)
@@ -180,7 +180,7 @@ def get_label_quality_scores(
         labels are each shrunk towards uniform noise by ``max(0, 1 - 1/D)``, D the
         chi-square dispersion of the confident counts around uniform noise (about 1 when
         noise is uniform, 5-30 for pairwise noise). So when the noise looks uniform it
-        ranks items exactly as ``self_confidence``, and the more structured the noise, the
+        ranks items in ``self_confidence`` order, and the more structured the noise, the
         more the expected confusions weigh (docs/ARCHITECTURE.md has the measurements).
         ``self_confidence`` is p(given label)
         (cleanlab's default); ``normalized_margin`` is (p(given) - max p(other) + 1) / 2;
