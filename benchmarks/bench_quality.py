@@ -5,7 +5,7 @@
     "precision" below is a lower bound). Per method: recall of confirmed errors among the
     k lowest scores for k = 1%, 2%, 5% of N, AUPRC (average precision of -score, confirmed
     errors positive, all N items), and for masks # flagged / # confirmed among flagged.
-(b) Synthetic noise (uniform and class_conditional, rates 0.1 and 0.3, --seeds seeds) on
+(b) Synthetic noise (uniform, class_conditional, pairwise; rates 0.1 and 0.3; --seeds seeds) on
     sklearn ``load_digits`` (pixels; pred_probs = truelabel.out_of_fold_pred_probs) and
     ``text_banking77`` train.csv (pred_probs = 5-fold OOF LogisticRegression(C=10) on sparse
     TF-IDF, cached in benchmarks/_work/; kNN features = TfidfEncoder().encode(texts)).
@@ -18,7 +18,15 @@ check with features (pred_probs blended with the kNN neighbour label distributio
 "cleanlab best" is chosen per row *after the fact* (the best filter_by by F1, the best score
 method by AUPRC / recall@k, averaged over seeds), which favours cleanlab.
 
-Usage: python benchmarks/bench_quality.py [--seeds 3] [--quick] [--datasets-dir DIR] [--out F]
+(c) The regime table: per dataset and noise setting, AUPRC of truelabel's default score vs
+cleanlab's default (get_label_quality_scores, self_confidence), the mean and the worst per-seed
+difference, the score before the regime rule (noise_aware with the fixed-smoothing matrix,
+"before") and the two dispersions that set the rule (lam = max(0, 1 - 1/D) for the spread of
+each class's errors over the other labels, and for the per-class noise rates); also F1 of
+both default filters. Target: worst difference >= -0.01 on every row.
+
+Usage: python benchmarks/bench_quality.py [--seeds 3] [--quick] [--skip-audit] [--datasets-dir DIR]
+       [--out F]
 """
 
 from __future__ import annotations
@@ -57,7 +65,7 @@ SCORES = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 TL_FILTERS = ("noise_aware", *FILTERS, *EXTRA_FILTERS)
 TL_SCORES = ("noise_aware", *SCORES)
 TOPK = (0.01, 0.02, 0.05)
-NOISE_TYPES = ("uniform", "class_conditional")
+NOISE_TYPES = ("uniform", "class_conditional", "pairwise")
 RATES = (0.1, 0.3)
 
 
@@ -94,6 +102,18 @@ def score_metrics(truth: np.ndarray, score: np.ndarray) -> dict:
 # ---------------------------------------------------------------- methods
 
 
+def before_and_regime(labels, pred_probs) -> tuple[np.ndarray, float, float]:
+    """The default score before the regime rule (fixed-smoothing noise matrix) and the two
+    dispersions that set the rule (of the errors' spread over labels, of per-class rates)."""
+    from truelabel.detect._confident_learning import _compute_stats, _smoothed_noise_matrix
+    from truelabel.detect._rank import _noise_aware, _rate_dispersion, _structure_dispersion
+
+    st = _compute_stats(labels, pred_probs)
+    before = _noise_aware(labels, pred_probs, _smoothed_noise_matrix(st))
+    cj = st.confident_joint
+    return before, _structure_dispersion(cj), _rate_dispersion(cj)
+
+
 def run_methods(labels, pred_probs, truth, features=None, seed=0) -> dict:
     """{method: metrics}; masks give P/R/F1, scores AUPRC + recall@k."""
     import cleanlab.filter
@@ -127,6 +147,8 @@ def run_methods(labels, pred_probs, truth, features=None, seed=0) -> dict:
     for s in TL_SCORES:
         sc = truelabel.get_label_quality_scores(labels, pred_probs, method=s)
         out[f"truelabel:score={s}"] = score_metrics(truth, sc)
+    before, d_off, d_rate = before_and_regime(labels, pred_probs)
+    out["truelabel:before"] = {**score_metrics(truth, before), "D": d_off, "D_rate": d_rate}
     if features is not None:
         t0 = time.perf_counter()
         res = truelabel.Audit(issue_types={"label": {}}, random_state=seed).run(
@@ -222,7 +244,7 @@ def cached_oof(name, oof, noisy, seed, key, use_cache=True):
     return P, False
 
 
-def synthetic(name, y, oof, features, seeds, settings, cache, log) -> dict:
+def synthetic(name, y, oof, features, seeds, settings, cache, log, audit=True) -> dict:
     from truelabel.datasets import make_noisy_labels
 
     out = {}
@@ -236,7 +258,7 @@ def synthetic(name, y, oof, features, seeds, settings, cache, log) -> dict:
             else:
                 P, hit = oof(noisy, seed), False
             oof_s = time.perf_counter() - t0
-            r = run_methods(noisy, P, flipped, features=features, seed=seed)
+            r = run_methods(noisy, P, flipped, features=features if audit else None, seed=seed)
             r["_oof"] = {
                 "s": oof_s,
                 "cached": float(hit),
@@ -249,7 +271,11 @@ def synthetic(name, y, oof, features, seeds, settings, cache, log) -> dict:
                 f"audit={r.get('truelabel:audit_knn', {}).get('F1', float('nan')):.3f} "
                 f"cl={r['cleanlab:filter=prune_by_noise_rate']['F1']:.3f}"
             )
-        out[f"{nt} {rate}"] = {"seeds": list(seeds), "mean": mean_methods(per_seed)}
+        out[f"{nt} {rate}"] = {
+            "seeds": list(seeds),
+            "mean": mean_methods(per_seed),
+            "per_seed": {k: [r[m][metric] for r in per_seed] for k, (m, metric) in REGIME.items()},
+        }
     return out
 
 
@@ -315,6 +341,50 @@ def build_rows(res: dict) -> list[dict]:
     return rows + avg
 
 
+#: per-seed values kept for the regime table: key -> (method, metric)
+REGIME = {
+    "tl": ("truelabel:default", "AUPRC"),
+    "cl": ("cleanlab:score=self_confidence", "AUPRC"),
+    "before": ("truelabel:before", "AUPRC"),
+    "D": ("truelabel:before", "D"),
+    "D_rate": ("truelabel:before", "D_rate"),
+    "tl_F1": ("truelabel:default", "F1"),
+    "cl_F1": ("cleanlab:filter=prune_by_noise_rate", "F1"),
+}
+
+
+def regime_rows(res: dict) -> list[dict]:
+    """Default score vs cleanlab's default per dataset and noise setting (see (c) above)."""
+    rows = []
+    per: list[tuple[str, str, dict]] = [
+        (ds, "confirmed errors", {k: [r[m][metric]] for k, (m, metric) in REGIME.items()})
+        for ds, r in res["real"].items()
+    ]
+    for ds, settings in res["synthetic"].items():
+        per += [(ds, setting, s["per_seed"]) for setting, s in settings.items()]
+    for ds, setting, v in per:
+        diff = np.subtract(v["tl"], v["cl"])
+        rows.append(dict(
+            dataset=ds, setting=setting, n_seeds=len(diff),
+            **{k: float(np.mean(v[k])) for k in REGIME},
+            diff=float(diff.mean()), worst_diff=float(diff.min()),
+            before_diff=float(np.mean(np.subtract(v["before"], v["cl"]))),
+            before_worst_diff=float(np.subtract(v["before"], v["cl"]).min()),
+        ))  # fmt: skip
+    return rows
+
+
+def render_regimes(rows: list[dict]) -> str:
+    header = ["dataset", "noise", "seeds", "D spread", "D rates", "truelabel default AUPRC",
+              "cleanlab default AUPRC", "difference (worst seed)", "before: AUPRC",
+              "before: difference (worst seed)", "F1 truelabel default", "F1 cleanlab default"]  # fmt: skip
+    body = [[r["dataset"], r["setting"], r["n_seeds"], f"{r['D']:.2f}", f"{r['D_rate']:.2f}", f"{r['tl']:.3f}",
+             f"{r['cl']:.3f}", f"{r['diff']:+.3f} ({r['worst_diff']:+.3f})", f"{r['before']:.3f}",
+             f"{r['before_diff']:+.3f} ({r['before_worst_diff']:+.3f})", f"{r['tl_F1']:.3f}",
+             f"{r['cl_F1']:.3f}"] for r in rows]  # fmt: skip
+    return md_table(header, body)
+
+
 def render(rows: list[dict]) -> str:
     def f(x):
         return f"{x:.3f}" if isinstance(x, float) else ("–" if x is None else str(x))
@@ -342,6 +412,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 seed, uniform 0.1 only")
     ap.add_argument("--no-cache", action="store_true", help="recompute banking77 pred_probs")
     ap.add_argument("--skip-text", action="store_true", help="no banking77")
+    ap.add_argument("--skip-audit", action="store_true", help="no Audit+kNN rows (faster)")
     ap.add_argument("--out", type=Path, default=RESULTS / "quality.json")
     a = ap.parse_args()
     warnings.filterwarnings("ignore")
@@ -357,16 +428,20 @@ def main() -> None:
         res["real"][name] = real_dataset(a.datasets_dir / name)
         log(f"{name} done")
     y, oof, X = load_digits_data()
-    res["synthetic"]["digits"] = synthetic("digits", y, oof, X, seeds, settings, False, log)
+    audit = not a.skip_audit
+    res["synthetic"]["digits"] = synthetic("digits", y, oof, X, seeds, settings, False, log, audit)
     if not a.skip_text:
         y, oof, F = load_banking77(a.datasets_dir)
         log("banking77 encoded")
         res["synthetic"]["banking77"] = synthetic(
-            "banking77", y, oof, F, seeds, settings, not a.no_cache, log
+            "banking77", y, oof, F, seeds, settings, not a.no_cache, log, audit
         )
     rows = build_rows(res)
     table = render(rows)
     print(table)
+    regimes = regime_rows(res)
+    regime_md = render_regimes(regimes)
+    print(regime_md)
     cmd = "python benchmarks/bench_quality.py " + " ".join(sys.argv[1:])
     write_json(
         a.out,
@@ -380,6 +455,8 @@ def main() -> None:
             "results": res,
             "rows": rows,
             "table_md": table,
+            "regime_rows": regimes,
+            "regime_md": regime_md,
         },
     )
 

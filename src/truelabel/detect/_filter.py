@@ -9,8 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import CHUNK_ROWS, ValidationError, check_choice, check_labels, check_pred_probs
-from ._confident_learning import _compute_stats, _ConfidentStats, _round_preserving_row_totals
-from ._rank import QUALITY_METHODS, _compute_scores
+from ._confident_learning import (
+    _compute_stats,
+    _ConfidentStats,
+    _round_preserving_row_totals,
+    _smoothed_noise_matrix,
+)
+from ._rank import QUALITY_METHODS, _compute_scores, _noise_aware
 
 __all__ = ["FILTER_METHODS", "find_label_issues"]
 
@@ -219,7 +224,12 @@ def _compute_issue_mask(
     if filter_by in _LOW_SCORE:
         # the estimated number of errors with the lowest score
         score_method, only_disagreeing = _LOW_SCORE[filter_by]
-        scores = _compute_scores(labels, pred_probs, score_method, stats)
+        if filter_by == "noise_aware":
+            # among disagreeing items the full estimated matrix ranks best (no shrinkage by
+            # regime, unlike the default score): see docs/ARCHITECTURE.md
+            scores = _noise_aware(labels, pred_probs, _smoothed_noise_matrix(stats))
+        else:
+            scores = _compute_scores(labels, pred_probs, score_method, stats)
         n_issues = int(counts.sum())
         mask = np.zeros(labels.shape[0], dtype=bool)
         if n_issues:
@@ -260,8 +270,10 @@ def find_label_issues(
         Out-of-sample predicted probabilities, float32 or float64.
     filter_by : str, default "noise_aware"
         ``noise_aware``: the estimated number of errors (from the calibrated confident
-        joint) with the lowest ``noise_aware`` quality score, among items whose argmax
-        differs from their label. ``prune_by_noise_rate`` (cleanlab's default): for each off-diagonal cell (s, y) of the calibrated
+        joint) with the lowest posterior that the given label is right, under the
+        smoothed confident-learning noise matrix (not shrunk by regime, unlike the
+        ``noise_aware`` score: among disagreeing items it ranked best), among items whose
+        argmax differs from their label. ``prune_by_noise_rate`` (cleanlab's default): for each off-diagonal cell (s, y) of the calibrated
         confident joint, flag that many items given s with the largest margin p_y - p_s.
         ``prune_by_class``: for each given class, flag the estimated number of errors with
         the lowest self-confidence. ``both``: items flagged by both.
@@ -272,7 +284,7 @@ def find_label_issues(
         the model's argmax differs from its given label.
     return_ranked : bool, default False
         Return indices of the flagged items, worst first (by ``rank_by``), instead of a mask.
-    rank_by : str, default "self_confidence"
+    rank_by : str, default "noise_aware"
         Quality score used to order the ranked output.
     min_examples_per_class : int, default 1
         Leave at least this many items in each given class unflagged.

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_choice, check_labels, check_pred_probs, iter_chunks
-from ._confident_learning import _compute_stats, _ConfidentStats, _smoothed_noise_matrix
+from ._confident_learning import (
+    _compute_stats,
+    _ConfidentStats,
+    _round_preserving_row_totals,
+    _smoothed_noise_matrix,
+)
 
 __all__ = ["QUALITY_METHODS", "get_label_quality_scores"]
 
@@ -16,6 +21,7 @@ QUALITY_METHODS = (
     "confidence_weighted_entropy",
 )
 _CLIP = 1e-6
+_MIN_RATE = 1e-3
 
 
 def _max_other(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
@@ -53,6 +59,83 @@ def _noise_aware(
     return np.clip(out, 0.0, 1.0)
 
 
+def _structure_dispersion(confident_joint: np.ndarray) -> float:
+    """How far the off-diagonal confident counts are from uniform flips, 1 = as by chance.
+
+    Under uniform noise every item of true class y whose given label is wrong carries any
+    other label s with the same probability, so column y's ``m_y`` off-diagonal counts are
+    multinomial with equal cells. This is Pearson's chi-square of those cells, summed over
+    columns, divided by its degrees of freedom (``K - 2`` per column with ``m_y > 0``); its
+    expectation is exactly 1 under uniform noise whatever the counts. Pairwise or
+    class-conditional noise concentrates each column on few rows and gives values of 5-30.
+    NaN when there is nothing to test (``K < 3`` or no off-diagonal counts).
+    """
+    cj = np.asarray(confident_joint, dtype=np.float64)
+    k = cj.shape[0]
+    off_cells = ~np.eye(k, dtype=bool)
+    m = np.where(off_cells, cj, 0.0).sum(axis=0)  # off-diagonal counts per true class y
+    cols = m > 0
+    df = float(cols.sum() * (k - 2))
+    if df <= 0:
+        return float("nan")
+    e = m[cols] / (k - 1)  # expected count of each off-diagonal cell of column y
+    x2 = float(np.where(off_cells[:, cols], (cj[:, cols] - e) ** 2 / e, 0.0).sum())
+    return x2 / df
+
+
+def _rate_dispersion(confident_joint: np.ndarray) -> float:
+    """How far the per-true-class noise rates are from one common rate, 1 = as by chance.
+
+    Column y holds ``n_y`` confident counts, ``o_y`` of them off the diagonal; under one
+    common rate r (the pooled ``sum o / sum n``) ``o_y`` is binomial(n_y, r). Pearson's
+    chi-square of that 2 x K table over its ``K - 1`` degrees of freedom (columns with no
+    counts left out). NaN when there is nothing to test (fewer than two such columns, or
+    no noise at all).
+    """
+    cj = np.asarray(confident_joint, dtype=np.float64)
+    n = cj.sum(axis=0)
+    cols = n > 0
+    n = n[cols]
+    o = n - np.diag(cj)[cols]
+    r = o.sum() / max(n.sum(), 1.0)
+    if n.size < 2 or not 0.0 < r < 1.0:
+        return float("nan")
+    return float(((o - n * r) ** 2 / (n * r * (1.0 - r))).sum() / (n.size - 1))
+
+
+def _shrink_factor(dispersion: float) -> float:
+    """Positive-part James-Stein weight of the estimate: max(0, 1 - 1/D), 0 if D is NaN."""
+    return 0.0 if not dispersion > 1.0 else 1.0 - 1.0 / dispersion
+
+
+def _score_noise_matrix(stats: _ConfidentStats) -> np.ndarray:
+    """The noise matrix the default score uses: empirical-Bayes shrinkage towards uniform.
+
+    Column y of the smoothed confident-learning matrix ``T`` is its noise rate
+    ``rho_y = 1 - T[y, y]`` times a distribution ``Q[:, y]`` over the other labels. Each part
+    is shrunk separately towards uniform noise at the overall rate r: the rate to
+    ``r + lam_rate (rho_y - r)`` and the distribution to ``1/(K-1) + lam_off (Q - 1/(K-1))``,
+    with ``lam = max(0, 1 - 1/D)`` for the dispersions D of :func:`_rate_dispersion` and
+    :func:`_structure_dispersion`. When the counts look like uniform flips (both D <= 1) the
+    score ranks items in self-confidence order; the more structured the estimated noise
+    (k -> k + 1 flips, one class mislabelled more often), the more of ``T`` it uses.
+    """
+    t = _smoothed_noise_matrix(stats)
+    k = t.shape[0]
+    cj = _round_preserving_row_totals(stats.calibrated)
+    total = max(float(cj.sum()), 1.0)
+    # floor: at rate 0 the uniform posterior would be 1 for every item (no ranking left)
+    rate = min(max((total - float(np.trace(cj))) / total, _MIN_RATE), 1.0 - _MIN_RATE)
+    lam_rate = _shrink_factor(_rate_dispersion(stats.confident_joint))
+    lam_off = _shrink_factor(_structure_dispersion(stats.confident_joint))
+    rho = 1.0 - np.diag(t)
+    rates = rate + lam_rate * (rho - rate)
+    dist = 1.0 / (k - 1) + lam_off * (t / rho[None, :] - 1.0 / (k - 1))
+    out = rates[None, :] * dist
+    np.fill_diagonal(out, 1.0 - rates)
+    return np.asarray(out)
+
+
 def _compute_scores(
     labels: np.ndarray,
     pred_probs: np.ndarray,
@@ -62,7 +145,7 @@ def _compute_scores(
     if method == "noise_aware":
         if stats is None:
             stats = _compute_stats(labels, pred_probs)
-        return _noise_aware(labels, pred_probs, _smoothed_noise_matrix(stats))
+        return _noise_aware(labels, pred_probs, _score_noise_matrix(stats))
     self_conf = pred_probs[np.arange(labels.shape[0]), labels].astype(np.float64)
     if method == "self_confidence":
         return self_conf
@@ -91,9 +174,15 @@ def get_label_quality_scores(
         :func:`truelabel.out_of_fold_pred_probs`).
     method : {"noise_aware", "self_confidence", "normalized_margin", "confidence_weighted_entropy"}
         ``noise_aware`` (default) is the posterior probability that the given label s is
-        right, T[s, s] p_s / sum_y T[s, y] p_y, with T the confident-learning noise
-        matrix P(given | true) shrunk towards uniform noise (see docs/ARCHITECTURE.md for
-        the measurements behind this default). ``self_confidence`` is p(given label)
+        right, T[s, s] p_s / sum_y T[s, y] p_y, with T chosen by the evidence in the data:
+        the confident-learning noise matrix P(given | true) (off-diagonals smoothed), whose
+        per-class noise rates and whose spread of each class's errors over the other
+        labels are each shrunk towards uniform noise by ``max(0, 1 - 1/D)``, D the
+        chi-square dispersion of the confident counts around uniform noise (about 1 when
+        noise is uniform, 5-30 for pairwise noise). So when the noise looks uniform it
+        ranks items in ``self_confidence`` order, and the more structured the noise, the
+        more the expected confusions weigh (docs/ARCHITECTURE.md has the measurements).
+        ``self_confidence`` is p(given label)
         (cleanlab's default); ``normalized_margin`` is (p(given) - max p(other) + 1) / 2;
         ``confidence_weighted_entropy`` is log(1 + r) / r with r = normalized entropy /
         self-confidence, rescaled so the largest score is 1 (a variant of cleanlab's
