@@ -6,11 +6,19 @@ memory is O(chunk x n_classes + issues), never O(N x K) beyond the input itself.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from .._validation import CHUNK_ROWS, ValidationError, check_choice, check_labels, check_pred_probs
-from ._confident_learning import _compute_stats, _ConfidentStats, _round_preserving_row_totals
-from ._rank import QUALITY_METHODS, _compute_scores
+from .._validation import CHUNK_ROWS, ValidationError, check_choice
+from ..backend import Backend, Chunk, chunk_ranges, map_reduce
+from ._confident_learning import (
+    _checked_stats,
+    _compute_stats,
+    _ConfidentStats,
+    _round_preserving_row_totals,
+)
+from ._rank import _SCORE_CHUNK, QUALITY_METHODS, _compute_scores, _global_stats
 
 __all__ = ["FILTER_METHODS", "find_label_issues"]
 
@@ -199,6 +207,54 @@ def _lowest_per_class(
     return mask
 
 
+def _keep_lowest(idx: np.ndarray, val: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` pairs with the lowest ``val``, ties broken by the lower ``idx`` (exact order)."""
+    if val.size <= n:
+        return idx, val
+    if n == 0:
+        return idx[:0], val[:0]
+    cut = np.partition(val, n - 1)[n - 1]
+    keep = val < cut
+    tied = np.flatnonzero(val == cut)
+    need = n - int(keep.sum())
+    keep[tied[np.argsort(idx[tied], kind="stable")[:need]]] = True
+    return idx[keep], val[keep]
+
+
+def _lowest_chunk(
+    chunk: Chunk, shared: tuple[np.ndarray, np.ndarray, str, Any, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The chunk's ``n`` lowest-scoring items: (global indices, scores)."""
+    labels, pred_probs, method, global_stats, n = shared
+    scores = _SCORE_CHUNK[method](labels[chunk.slice], pred_probs[chunk.slice], global_stats)
+    return _keep_lowest(np.arange(chunk.start, chunk.stop), scores, n)
+
+
+def _lowest_n(
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    method: str,
+    global_stats: Any,
+    n: int,
+    backend: Backend | str | None,
+    chunk_size: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` lowest-scoring items of the whole set: per-chunk top-n, merged."""
+
+    def merge(
+        a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return _keep_lowest(np.r_[a[0], b[0]], np.r_[a[1], b[1]], n)
+
+    return map_reduce(
+        _lowest_chunk,
+        chunk_ranges(labels.shape[0], chunk_size),
+        (labels, pred_probs, method, global_stats, n),
+        combine=merge,
+        backend=backend,
+    )
+
+
 def _compute_issue_mask(
     labels: np.ndarray,
     pred_probs: np.ndarray,
@@ -207,9 +263,11 @@ def _compute_issue_mask(
     stats: _ConfidentStats | None = None,
     min_examples_per_class: int = 1,
     frac_noise: float = 1.0,
+    backend: Backend | str | None = None,
+    chunk_size: int | None = None,
 ) -> np.ndarray:
     if stats is None:
-        stats = _compute_stats(labels, pred_probs)
+        stats = _compute_stats(labels, pred_probs, backend=backend, chunk_size=chunk_size)
     disagrees = stats.argmax != labels
     if filter_by == "predicted_neq_given":
         return disagrees
@@ -219,20 +277,27 @@ def _compute_issue_mask(
     if filter_by in _LOW_SCORE:
         # the estimated number of errors with the lowest score
         score_method, only_disagreeing = _LOW_SCORE[filter_by]
-        scores = _compute_scores(labels, pred_probs, score_method, stats)
-        n_issues = int(counts.sum())
-        mask = np.zeros(labels.shape[0], dtype=bool)
-        if n_issues:
-            mask[np.argpartition(scores, n_issues - 1)[:n_issues]] = True
+        g = _global_stats(labels, pred_probs, score_method, stats)
+        idx, scores = _lowest_n(
+            labels, pred_probs, score_method, g, int(counts.sum()), backend, chunk_size
+        )
         if only_disagreeing:
-            mask &= disagrees
+            keep = disagrees[idx]
+            idx, scores = idx[keep], scores[keep]
         # leave at least min_examples_per_class items of every given class unflagged
         n_per_class = stats.label_counts.astype(np.int64)
         allowed = np.maximum(n_per_class - min_examples_per_class, 0)
-        return mask & _lowest_per_class(labels, np.where(mask, scores, np.inf), allowed)
+        order = np.lexsort((idx, scores, labels[idx]))  # by class, score, then index
+        idx, cls = idx[order], labels[idx[order]]
+        starts = np.searchsorted(cls, cls, side="left")
+        mask = np.zeros(labels.shape[0], dtype=bool)
+        mask[idx[np.arange(idx.size) - starts < allowed[cls]]] = True
+        return mask
     mask = np.zeros(labels.shape[0], dtype=bool)
     if filter_by in ("prune_by_class", "both"):
-        self_conf = _compute_scores(labels, pred_probs, "self_confidence")
+        self_conf = _compute_scores(
+            labels, pred_probs, "self_confidence", backend=backend, chunk_size=chunk_size
+        )
         mask = _lowest_per_class(labels, self_conf, counts.sum(axis=1))
     if filter_by in ("prune_by_noise_rate", "both"):
         by_rate = _prune_by_noise_rate(labels, pred_probs, counts, stats.argmax)
@@ -249,6 +314,8 @@ def find_label_issues(
     rank_by: str = "noise_aware",
     min_examples_per_class: int = 1,
     frac_noise: float = 1.0,
+    backend: Backend | str | None = None,
+    chunk_size: int | None = None,
 ) -> np.ndarray:
     """Find items whose given label is probably wrong (confident learning).
 
@@ -278,6 +345,10 @@ def find_label_issues(
         Leave at least this many items in each given class unflagged.
     frac_noise : float in (0, 1], default 1.0
         Flag only this fraction of the estimated number of errors.
+    backend : Backend, "local" or None, default None
+        Runs the chunked passes (None: threads on every core); see :mod:`truelabel.backend`.
+    chunk_size : int or None, default None
+        Rows per chunk; the result does not depend on it nor on the backend.
 
     Returns
     -------
@@ -302,9 +373,9 @@ def find_label_issues(
         raise ValidationError(
             "min_examples_per_class", f"got {min_examples_per_class}", "pass a value >= 0"
         )
-    p = check_pred_probs(pred_probs)
-    y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0])
-    stats = _compute_stats(y, p)  # shared by the mask and the ranking
+    # validation fused into the first confident-learning pass; its statistics are shared
+    # by the mask, the ranking and a get_label_quality_scores call on the same arrays
+    y, p, stats = _checked_stats(labels, pred_probs, backend=backend, chunk_size=chunk_size)
     mask = _compute_issue_mask(
         y,
         p,
@@ -312,9 +383,15 @@ def find_label_issues(
         stats=stats,
         min_examples_per_class=min_examples_per_class,
         frac_noise=frac_noise,
+        backend=backend,
+        chunk_size=chunk_size,
     )
     if not return_ranked:
         return mask
     idx = np.flatnonzero(mask)
-    scores = _compute_scores(y, p, rank_by, stats)[idx]
+    if rank_by == "confidence_weighted_entropy":  # rescaled by the whole set's maximum
+        scores = _compute_scores(y, p, rank_by, stats, backend=backend, chunk_size=chunk_size)
+        scores = scores[idx]
+    else:
+        scores = _SCORE_CHUNK[rank_by](y[idx], p[idx], _global_stats(y, p, rank_by, stats))
     return idx[np.argsort(scores, kind="stable")]
