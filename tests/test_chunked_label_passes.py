@@ -249,3 +249,17 @@ def test_label_swap_that_keeps_counts_and_sums_is_still_seen():
     # thresholds (0.6, 0.6, 0.2, 0.2): row 0 is confident in class 2 only, row 1 in class 3
     assert before[0, 2] == 1 and before[1, 3] == 1
     assert after[1, 2] == 1 and after[0, 3] == 1 and after[0, 2] == 0
+
+
+def test_cli_memory_maps_npy_inputs_and_the_passes_read_them(tmp_path, problem):
+    from truelabel.cli._app import _load_npy
+
+    labels, p = problem
+    path = tmp_path / "p.npy"
+    np.save(path, p)
+    mm = _load_npy(path, "--pred-probs")
+    assert isinstance(mm.base, np.memmap) and not mm.flags.writeable
+    cl._CACHE.clear()
+    np.testing.assert_array_equal(
+        find_label_issues(labels, mm, chunk_size=100), find_label_issues(labels, p)
+    )

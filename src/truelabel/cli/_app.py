@@ -131,7 +131,8 @@ def _load_npy(path: Path, option: str) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{option}: file {str(path)!r} does not exist")
     try:
-        return np.asarray(np.load(path, allow_pickle=False))
+        # memory-mapped: rows are read chunk by chunk by the passes that need them
+        return np.asarray(np.load(path, allow_pickle=False, mmap_mode="r"))
     except (ValueError, OSError) as err:
         raise ValueError(
             f"{option}: {str(path)!r} is not a .npy array of numbers; "

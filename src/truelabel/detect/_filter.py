@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import CHUNK_ROWS, ValidationError, check_choice
-from ..backend import Backend, Chunk, chunk_ranges, map_reduce
+from ..backend import Backend, Chunk, chunk_ranges, get_backend, map_reduce
 from ._confident_learning import (
     _checked_stats,
     _compute_stats,
@@ -151,8 +151,45 @@ def _column_thresholds(
     return thr, n_cols - above
 
 
+def _prune_class_chunk(
+    chunk: Chunk, shared: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Items flagged by ``prune_by_noise_rate`` among those given class ``s = chunk.start``."""
+    pred_probs, counts, argmax, order, bounds = shared
+    s = chunk.start
+    cols = np.flatnonzero(counts[s] > 0)
+    if cols.size == 0:
+        return np.empty(0, dtype=np.int64)
+    rows = order[bounds[s] : bounds[s + 1]]
+    disagree = rows[argmax[rows] != s]
+    if disagree.size == 0:
+        return np.empty(0, dtype=np.int64)
+    n_cols = counts[s, cols]
+    thr, ties_left = _column_thresholds(pred_probs, disagree, s, cols, n_cols)
+    hard = np.flatnonzero(~(thr > 0))
+    if hard.size:
+        thr[hard], ties_left[hard] = _column_thresholds(
+            pred_probs, rows, s, cols[hard], n_cols[hard]
+        )
+    flagged = []
+    for start in range(0, disagree.size, CHUNK_ROWS):
+        d = disagree[start : start + CHUNK_ROWS]
+        blk = pred_probs[d]
+        margins = blk[:, cols] - blk[:, s : s + 1]
+        tied = margins == thr[None, :]
+        tied_ok = tied & (np.cumsum(tied, axis=0) <= ties_left[None, :])
+        ties_left = ties_left - tied_ok.sum(axis=0)
+        hit = ((margins > thr[None, :]) | tied_ok).any(axis=1)
+        flagged.append(d[hit])
+    return np.concatenate(flagged)
+
+
 def _prune_by_noise_rate(
-    labels: np.ndarray, pred_probs: np.ndarray, counts: np.ndarray, argmax: np.ndarray
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    counts: np.ndarray,
+    argmax: np.ndarray,
+    backend: Backend | str | None = None,
 ) -> np.ndarray:
     """For each (given s, true y): the counts[s, y] items given s with the largest p_y - p_s,
     among those whose argmax differs from s.
@@ -162,35 +199,16 @@ def _prune_by_noise_rate(
     disagreeing items alone give a positive threshold it is exact and the agreeing items
     are never read; the remaining columns are thresholded over the whole class. Items at
     or above a threshold are flagged (ties at it fill the remaining slots in index
-    order). Same result as ranking each column in full.
+    order). Same result as ranking each column in full. Classes are independent: one
+    chunk map over class ids (chunk ``s`` = class ``s``) on ``backend``.
     """
     k = pred_probs.shape[1]
     order, bounds = _class_slices(labels, k)
     mask = np.zeros(labels.shape[0], dtype=bool)
-    for s in range(k):
-        cols = np.flatnonzero(counts[s] > 0)
-        if cols.size == 0:
-            continue
-        rows = order[bounds[s] : bounds[s + 1]]
-        disagree = rows[argmax[rows] != s]
-        if disagree.size == 0:
-            continue
-        n_cols = counts[s, cols]
-        thr, ties_left = _column_thresholds(pred_probs, disagree, s, cols, n_cols)
-        hard = np.flatnonzero(~(thr > 0))
-        if hard.size:
-            thr[hard], ties_left[hard] = _column_thresholds(
-                pred_probs, rows, s, cols[hard], n_cols[hard]
-            )
-        for start in range(0, disagree.size, CHUNK_ROWS):
-            d = disagree[start : start + CHUNK_ROWS]
-            blk = pred_probs[d]
-            margins = blk[:, cols] - blk[:, s : s + 1]
-            tied = margins == thr[None, :]
-            tied_ok = tied & (np.cumsum(tied, axis=0) <= ties_left[None, :])
-            ties_left = ties_left - tied_ok.sum(axis=0)
-            hit = ((margins > thr[None, :]) | tied_ok).any(axis=1)
-            mask[d[hit]] = True
+    classes = chunk_ranges(k, 1)
+    shared = (pred_probs, counts, argmax, order, bounds)
+    for flagged in get_backend(backend).map(_prune_class_chunk, classes, shared):
+        mask[flagged] = True
     return mask
 
 
@@ -300,7 +318,7 @@ def _compute_issue_mask(
         )
         mask = _lowest_per_class(labels, self_conf, counts.sum(axis=1))
     if filter_by in ("prune_by_noise_rate", "both"):
-        by_rate = _prune_by_noise_rate(labels, pred_probs, counts, stats.argmax)
+        by_rate = _prune_by_noise_rate(labels, pred_probs, counts, stats.argmax, backend)
         mask = mask & by_rate if filter_by == "both" else by_rate
     return mask & disagrees
 
