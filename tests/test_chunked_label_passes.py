@@ -10,8 +10,9 @@ from truelabel import ValidationError, find_label_issues, get_label_quality_scor
 from truelabel.backend import LocalBackend
 from truelabel.detect import _confident_learning as cl
 from truelabel.detect import compute_confident_joint, estimate_noise_matrices
-from truelabel.detect._filter import FILTER_METHODS, _keep_lowest
+from truelabel.detect._filter import FILTER_METHODS
 from truelabel.detect._rank import QUALITY_METHODS
+from truelabel.detect._topn import _keep_lowest
 
 SETUPS = [(LocalBackend(1), None), (LocalBackend(2), 7), (LocalBackend(2), 100), (None, 1000)]
 

@@ -6,12 +6,10 @@ memory is O(chunk x n_classes + issues), never O(N x K) beyond the input itself.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from .._validation import CHUNK_ROWS, ValidationError, check_choice
-from ..backend import Backend, Chunk, chunk_ranges, get_backend, map_reduce
+from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ._confident_learning import (
     _checked_stats,
     _compute_stats,
@@ -19,6 +17,7 @@ from ._confident_learning import (
     _round_preserving_row_totals,
 )
 from ._rank import _SCORE_CHUNK, QUALITY_METHODS, _compute_scores, _global_stats
+from ._topn import _lowest_n
 
 __all__ = ["FILTER_METHODS", "find_label_issues"]
 
@@ -223,54 +222,6 @@ def _lowest_per_class(
     mask = np.zeros(labels.shape[0], dtype=bool)
     mask[order[rank_in_class < n_per_class[labels[order]]]] = True
     return mask
-
-
-def _keep_lowest(idx: np.ndarray, val: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n`` pairs with the lowest ``val``, ties broken by the lower ``idx`` (exact order)."""
-    if val.size <= n:
-        return idx, val
-    if n == 0:
-        return idx[:0], val[:0]
-    cut = np.partition(val, n - 1)[n - 1]
-    keep = val < cut
-    tied = np.flatnonzero(val == cut)
-    need = n - int(keep.sum())
-    keep[tied[np.argsort(idx[tied], kind="stable")[:need]]] = True
-    return idx[keep], val[keep]
-
-
-def _lowest_chunk(
-    chunk: Chunk, shared: tuple[np.ndarray, np.ndarray, str, Any, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The chunk's ``n`` lowest-scoring items: (global indices, scores)."""
-    labels, pred_probs, method, global_stats, n = shared
-    scores = _SCORE_CHUNK[method](labels[chunk.slice], pred_probs[chunk.slice], global_stats)
-    return _keep_lowest(np.arange(chunk.start, chunk.stop), scores, n)
-
-
-def _lowest_n(
-    labels: np.ndarray,
-    pred_probs: np.ndarray,
-    method: str,
-    global_stats: Any,
-    n: int,
-    backend: Backend | str | None,
-    chunk_size: int | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n`` lowest-scoring items of the whole set: per-chunk top-n, merged."""
-
-    def merge(
-        a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        return _keep_lowest(np.r_[a[0], b[0]], np.r_[a[1], b[1]], n)
-
-    return map_reduce(
-        _lowest_chunk,
-        chunk_ranges(labels.shape[0], chunk_size),
-        (labels, pred_probs, method, global_stats, n),
-        combine=merge,
-        backend=backend,
-    )
 
 
 def _compute_issue_mask(
