@@ -5,7 +5,8 @@ the backend, each chunk comparing itself with the reference rows block by block 
 squared distances), keeping and merging its top k + 1 + spare candidates, then re-ranking
 them by exact distance, ties by index. Larger sets get an approximate HNSW graph (faiss,
 ``truelabel[ann]``) built on a PCA projection of the features when they have more than
-``max_dims`` dimensions (projected, added and searched chunk by chunk, never held whole);
+``max_dims`` dimensions (projected, added and searched chunk by chunk, never held whole;
+the index stores 8-bit scalar-quantized codes, a quarter of a float32 copy);
 the distances of the returned neighbours are recomputed exactly in the original space, so
 distance thresholds (near-duplicates, outliers) keep their meaning. Cost grows as N log N
 instead of N^2.
@@ -131,21 +132,23 @@ def _exact_knn_chunk(
     return _finish_rows(X, best_i, chunk.start, k)
 
 
-def _reduce_chunk(X: np.ndarray, sl: slice, pca: Any | None) -> np.ndarray:
+def _reduce_chunk(X: np.ndarray, sl: slice | np.ndarray, pca: Any | None) -> np.ndarray:
     """Rows ``sl`` of the PCA projection (or of X itself), float32 contiguous."""
     block = X[sl] if pca is None else pca.transform(X[sl])
     return np.ascontiguousarray(block, dtype=np.float32)
 
 
-def _fit_pca(X: np.ndarray, max_dims: int, random_state: int) -> Any | None:
-    """PCA fitted on a sample of at most 20,000 rows, or None when X is small enough."""
+def _fit_pca(X: np.ndarray, max_dims: int, random_state: int) -> tuple[Any | None, np.ndarray]:
+    """PCA fitted on a sample of at most 20,000 rows (None when X is narrow enough), and
+    the sample's row ids (also used to train the index's scalar quantizer)."""
+    rng = np.random.default_rng(random_state)
+    rows = np.sort(rng.choice(X.shape[0], min(X.shape[0], 20_000), replace=False))
     if X.shape[1] <= max_dims:
-        return None
+        return None, rows
     from sklearn.decomposition import PCA
 
-    rng = np.random.default_rng(random_state)
-    sample = X[np.sort(rng.choice(X.shape[0], min(X.shape[0], 20_000), replace=False))]
-    return PCA(max_dims, svd_solver="randomized", random_state=random_state).fit(sample)
+    pca = PCA(max_dims, svd_solver="randomized", random_state=random_state)
+    return pca.fit(X[rows]), rows
 
 
 def _blas_threads(n: int) -> Any:
@@ -237,9 +240,12 @@ def build_knn_graph(
                     advance(len(chunk))
         else:
             assert faiss is not None
-            pca = _fit_pca(Xf, max_dims, random_state)
-            index = faiss.IndexHNSWFlat(min(Xf.shape[1], max_dims), 16)
+            pca, sample = _fit_pca(Xf, max_dims, random_state)
+            # 8-bit codes: a quarter of a float32 copy (candidates are re-ranked exactly)
+            dims = min(Xf.shape[1], max_dims)
+            index = faiss.IndexHNSWSQ(dims, faiss.ScalarQuantizer.QT_8bit, 16)
             index.hnsw.efConstruction = 40
+            index.train(_reduce_chunk(Xf, sample, pca))
             # the projection is added and searched chunk by chunk, never held whole
             for sl in iter_chunks(n, 65536):
                 index.add(_reduce_chunk(Xf, sl, pca))
