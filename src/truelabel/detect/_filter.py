@@ -324,6 +324,15 @@ def find_label_issues(
     ndarray
         Boolean mask of shape (n_items,), or int64 indices when ``return_ranked``.
 
+    Notes
+    -----
+    Every pass is a chunk map on ``backend`` (threads by default), with the checks of
+    ``pred_probs`` fused into the first one. The confident-learning statistics of the last
+    call are kept (about 12 bytes per item) under a fingerprint that every later call
+    recomputes in its first pass (a checksum of the labels, exact class sums, the argmax and
+    a random projection of every row): :func:`get_label_quality_scores` on the same arrays
+    then skips the second pass, and an array changed in place is recomputed.
+
     Examples
     --------
     >>> import numpy as np

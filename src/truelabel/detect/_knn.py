@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress
-from .._validation import CHUNK_ROWS, check_choice, check_features, iter_chunks
+from .._validation import check_choice, check_features, iter_chunks
 from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ..exceptions import MissingDependencyError, ValidationError
 
@@ -76,9 +76,10 @@ def _drop_self(
 
 
 def _exact_distances(X: np.ndarray, idx: np.ndarray, start: int = 0) -> np.ndarray:
-    """||x_i - x_j|| for every (i = start + r, idx[r, m]), in float64 sub-blocks."""
+    """||x_i - x_j|| for every (i = start + r, idx[r, m]), summed in float64, in sub-blocks
+    of about 2**22 gathered values (16 MiB of float32)."""
     out = np.empty(idx.shape, dtype=np.float32)
-    step = max(CHUNK_ROWS // max(idx.shape[1], 1), 256)
+    step = max((1 << 22) // max(idx.shape[1] * X.shape[1], 1), 64)
     for sl in iter_chunks(idx.shape[0], step):
         diff = X[idx[sl]] - X[start + sl.start : start + sl.stop][:, None, :]
         out[sl] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff, dtype=np.float64))
@@ -132,23 +133,41 @@ def _exact_knn_chunk(
     return _finish_rows(X, best_i, chunk.start, k)
 
 
-def _reduce_chunk(X: np.ndarray, sl: slice | np.ndarray, pca: Any | None) -> np.ndarray:
+def _reduce_chunk(X: np.ndarray, sl: slice | np.ndarray, pca: _Projection | None) -> np.ndarray:
     """Rows ``sl`` of the PCA projection (or of X itself), float32 contiguous."""
     block = X[sl] if pca is None else pca.transform(X[sl])
     return np.ascontiguousarray(block, dtype=np.float32)
 
 
-def _fit_pca(X: np.ndarray, max_dims: int, random_state: int) -> tuple[Any | None, np.ndarray]:
-    """PCA fitted on a sample of at most 20,000 rows (None when X is narrow enough), and
-    the sample's row ids (also used to train the index's scalar quantizer)."""
+class _Projection:
+    """x -> (x - mean) @ components: the top principal axes, as float32."""
+
+    def __init__(self, mean: np.ndarray, components: np.ndarray) -> None:
+        self.mean = mean.astype(np.float32)
+        self.components = np.ascontiguousarray(components, dtype=np.float32)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray((X - self.mean) @ self.components)
+
+
+def _fit_pca(
+    X: np.ndarray, max_dims: int, random_state: int
+) -> tuple[_Projection | None, np.ndarray]:
+    """Principal axes of a sample of at most 20,000 rows (None when X is narrow enough),
+    and the sample's row ids (also used to train the index's scalar quantizer).
+
+    From the sample's d x d covariance (exact eigendecomposition, float64): light and fast,
+    no randomized SVD iterations.
+    """
     rng = np.random.default_rng(random_state)
     rows = np.sort(rng.choice(X.shape[0], min(X.shape[0], 20_000), replace=False))
     if X.shape[1] <= max_dims:
         return None, rows
-    from sklearn.decomposition import PCA
-
-    pca = PCA(max_dims, svd_solver="randomized", random_state=random_state)
-    return pca.fit(X[rows]), rows
+    sample = X[rows].astype(np.float64)
+    mean = sample.mean(axis=0)
+    sample -= mean
+    _, vecs = np.linalg.eigh(sample.T @ sample)
+    return _Projection(mean, vecs[:, ::-1][:, :max_dims]), rows
 
 
 def _blas_threads(n: int) -> Any:
