@@ -264,3 +264,37 @@ def test_cli_memory_maps_npy_inputs_and_the_passes_read_them(tmp_path, problem):
     np.testing.assert_array_equal(
         find_label_issues(labels, mm, chunk_size=100), find_label_issues(labels, p)
     )
+
+
+def _reference_prune_by_noise_rate(labels, p, counts):
+    """Textbook version: rank every column of every class in full, ties by index."""
+    mask = np.zeros(labels.shape[0], dtype=bool)
+    for s in range(p.shape[1]):
+        rows = np.flatnonzero(labels == s)
+        for y in np.flatnonzero(counts[s]):
+            margin = p[rows, y] - p[rows, s]
+            mask[rows[np.argsort(-margin, kind="stable")[: counts[s, y]]]] = True
+    return mask & (p.argmax(axis=1) != labels)
+
+
+@pytest.mark.parametrize("chunk_rows", [5, 1 << 15])
+def test_prune_by_noise_rate_with_many_tied_margins_equals_full_ranking(monkeypatch, chunk_rows):
+    """Probabilities on a coarse grid: many items share the threshold margin, and only the
+    first ones in index order may fill the remaining slots."""
+    import truelabel.detect._filter as f
+
+    monkeypatch.setattr(f, "CHUNK_ROWS", chunk_rows)
+    rng = np.random.default_rng(4)
+    n, k = 3000, 4
+    true = rng.integers(0, k, n)
+    labels = np.where(rng.random(n) < 0.3, rng.integers(0, k, n), true)
+    raw = rng.dirichlet(np.ones(k), size=n) + 1.2 * np.eye(k)[true]
+    p = np.round(raw / raw.sum(axis=1, keepdims=True) * 5) / 5  # multiples of 0.2
+    p[:, -1] = 1.0 - p[:, :-1].sum(axis=1)
+    p = np.clip(p, 0, 1)
+    p /= p.sum(axis=1, keepdims=True)
+    cl._CACHE.clear()
+    counts = f._prune_counts(cl._compute_stats(labels, p), 1, 1.0)
+    want = _reference_prune_by_noise_rate(labels, p, counts)
+    got = find_label_issues(labels, p, filter_by="prune_by_noise_rate", chunk_size=333)
+    np.testing.assert_array_equal(got, want)

@@ -175,10 +175,17 @@ def _prune_class_chunk(
         d = disagree[start : start + CHUNK_ROWS]
         blk = pred_probs[d]
         margins = blk[:, cols] - blk[:, s : s + 1]
-        tied = margins == thr[None, :]
-        tied_ok = tied & (np.cumsum(tied, axis=0) <= ties_left[None, :])
-        ties_left = ties_left - tied_ok.sum(axis=0)
-        hit = ((margins > thr[None, :]) | tied_ok).any(axis=1)
+        hit = (margins > thr[None, :]).any(axis=1)
+        # ties at a column's threshold fill its remaining slots in row order; they are few
+        # (about one per column), so rank them sparsely instead of a cumsum over the block
+        r, c = np.nonzero(margins == thr[None, :])
+        if r.size:
+            order = np.lexsort((r, c))
+            r, c = r[order], c[order]
+            rank = np.arange(c.size) - np.searchsorted(c, c, side="left")
+            ok = rank < ties_left[c]
+            hit[r[ok]] = True
+            ties_left = ties_left - np.bincount(c[ok], minlength=cols.size)
         flagged.append(d[hit])
     return np.concatenate(flagged)
 
