@@ -147,6 +147,22 @@ def _targets(res: dict) -> list[str]:
                 f"{cl['peak_rss_mb']:.0f} MB (target: no more): "
                 f"{mark(tl['peak_rss_mb'] <= cl['peak_rss_mb'])}"
             )
+        runs = {r["N"]: r for r in au.get("scaling", []) if "error" not in r}
+        small, big = runs.get(100_000), runs.get(1_000_000)
+        if small and big:
+            cpu = big["audit_cpu_s"] / small["audit_cpu_s"]
+            wall = big["audit_s"] / small["audit_s"]
+            out.append(
+                f"- audit 1M vs 100k items: {cpu:.1f}x the CPU time, {wall:.1f}x the wall time "
+                f"(target <= 12x): {mark(cpu <= 12)}"
+            )
+        if big:
+            peak = big.get("peak_rss_audit_mb") or big["peak_rss_mb"]
+            ratio = peak / big["features_mb"]
+            out.append(
+                f"- audit 1M items: peak RSS {peak:.0f} MB = {ratio:.2f}x the "
+                f"{big['features_mb']:.0f} MB feature array (target <= 1.5x): {mark(ratio <= 1.5)}"
+            )
     return out
 
 
