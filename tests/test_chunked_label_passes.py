@@ -174,9 +174,15 @@ def test_second_call_on_the_same_arrays_skips_the_confident_pass(problem):
     be = _CountingBackend()
     find_label_issues(labels, p, backend=be)
     assert be.calls["_confident_chunk"] == 1
-    get_label_quality_scores(labels, p, backend=be)
+    scores = get_label_quality_scores(labels, p, backend=be)
     assert be.calls["_confident_chunk"] == 1  # reused
     assert be.calls["_pass_one_chunk"] == 2  # but validated and fingerprinted again
+    assert "_score_chunk" not in be.calls  # the filter's noise_aware scores are reused too
+    cl._CACHE.clear()
+    np.testing.assert_array_equal(scores, get_label_quality_scores(labels, p))
+    scores[:] = -1.0  # the caller owns what it got back: the kept copy is unchanged
+    again = get_label_quality_scores(labels, p)
+    assert (again >= 0).all()
 
 
 def _swap_non_max_columns(labels, p):

@@ -11,7 +11,7 @@ P(true = y | given = s) (columns sum to 1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -75,6 +75,23 @@ class _CacheEntry:
     first: _PassOne  # exact class counts and self-confidence sums
     rows: np.ndarray  # (N,) random projection of every row of pred_probs
     stats: _ConfidentStats
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # by method, read-only
+
+
+def _remember_scores(stats: _ConfidentStats, method: str, scores: np.ndarray) -> None:
+    """Keep ``scores`` of ``method`` with the cached statistics they were computed from."""
+    hit = _CACHE.get("last")
+    if hit is not None and hit.stats is stats:
+        scores.flags.writeable = False
+        hit.scores[method] = scores
+
+
+def _cached_scores(stats: _ConfidentStats, method: str) -> np.ndarray | None:
+    """A copy of the scores of ``method`` computed from these very statistics, if kept."""
+    hit = _CACHE.get("last")
+    if hit is not None and hit.stats is stats and method in hit.scores:
+        return hit.scores[method].copy()
+    return None
 
 
 #: the statistics of the last labelled set and its fingerprint (see _confident_stats)

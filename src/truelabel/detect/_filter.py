@@ -14,6 +14,7 @@ from ._confident_learning import (
     _checked_stats,
     _compute_stats,
     _ConfidentStats,
+    _remember_scores,
     _round_preserving_row_totals,
 )
 from ._rank import _SCORE_CHUNK, QUALITY_METHODS, _compute_scores, _global_stats
@@ -254,19 +255,33 @@ def _compute_issue_mask(
         # the estimated number of errors with the lowest score
         score_method, only_disagreeing = _LOW_SCORE[filter_by]
         g = _global_stats(labels, pred_probs, score_method, stats)
+        all_scores = np.empty(labels.shape[0], dtype=np.float64)
         idx, scores = _lowest_n(
-            labels, pred_probs, score_method, g, int(counts.sum()), backend, chunk_size
+            labels,
+            pred_probs,
+            score_method,
+            g,
+            int(counts.sum()),
+            backend,
+            chunk_size,
+            scores_out=all_scores,
         )
+        # a get_label_quality_scores call on the same arrays returns these
+        _remember_scores(stats, score_method, all_scores)
         if only_disagreeing:
             keep = disagrees[idx]
             idx, scores = idx[keep], scores[keep]
         # leave at least min_examples_per_class items of every given class unflagged
         n_per_class = stats.label_counts.astype(np.int64)
         allowed = np.maximum(n_per_class - min_examples_per_class, 0)
+        mask = np.zeros(labels.shape[0], dtype=bool)
+        over = np.bincount(labels[idx], minlength=allowed.size) > allowed
+        if not over.any():  # the limit binds nowhere: no ranking needed
+            mask[idx] = True
+            return mask
         order = np.lexsort((idx, scores, labels[idx]))  # by class, score, then index
         idx, cls = idx[order], labels[idx[order]]
         starts = np.searchsorted(cls, cls, side="left")
-        mask = np.zeros(labels.shape[0], dtype=bool)
         mask[idx[np.arange(idx.size) - starts < allowed[cls]]] = True
         return mask
     mask = np.zeros(labels.shape[0], dtype=bool)

@@ -10,6 +10,7 @@ import numpy as np
 from .._validation import check_choice, check_labels, check_pred_probs, check_pred_probs_block
 from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ._confident_learning import (
+    _cached_scores,
     _checked_stats,
     _compute_stats,
     _ConfidentStats,
@@ -118,6 +119,8 @@ def _compute_scores(
 
     ``validate`` checks the values of ``pred_probs`` in the same pass.
     """
+    if stats is not None and (cached := _cached_scores(stats, method)) is not None:
+        return cached  # computed by find_label_issues from these very statistics
     g = _global_stats(labels, pred_probs, method, stats, backend, chunk_size)
     chunks = chunk_ranges(labels.shape[0], chunk_size)
     out = np.empty(labels.shape[0], dtype=np.float64)

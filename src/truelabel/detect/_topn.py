@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Backend, Chunk, chunk_ranges, map_reduce
+from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ._rank import _SCORE_CHUNK
 
 __all__ = ["_keep_lowest", "_lowest_n"]
@@ -33,11 +33,11 @@ def _keep_lowest(idx: np.ndarray, val: np.ndarray, n: int) -> tuple[np.ndarray, 
 
 def _lowest_chunk(
     chunk: Chunk, shared: tuple[np.ndarray, np.ndarray, str, Any, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The chunk's ``n`` lowest-scoring items: (global indices, scores)."""
+) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """The chunk's ``n`` lowest-scoring items (global indices, scores), and all its scores."""
     labels, pred_probs, method, global_stats, n = shared
     scores = _SCORE_CHUNK[method](labels[chunk.slice], pred_probs[chunk.slice], global_stats)
-    return _keep_lowest(np.arange(chunk.start, chunk.stop), scores, n)
+    return _keep_lowest(np.arange(chunk.start, chunk.stop), scores, n), scores
 
 
 def _lowest_n(
@@ -48,18 +48,20 @@ def _lowest_n(
     n: int,
     backend: Backend | str | None,
     chunk_size: int | None,
+    scores_out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n`` lowest-scoring items of the whole set: per-chunk top-n, merged."""
-
-    def merge(
-        a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        return _keep_lowest(np.r_[a[0], b[0]], np.r_[a[1], b[1]], n)
-
-    return map_reduce(
-        _lowest_chunk,
-        chunk_ranges(labels.shape[0], chunk_size),
-        (labels, pred_probs, method, global_stats, n),
-        combine=merge,
-        backend=backend,
-    )
+    """The ``n`` lowest-scoring items of the whole set: per-chunk top-n, merged in chunk
+    order. ``scores_out`` (n_items,) receives every item's score when given."""
+    chunks = chunk_ranges(labels.shape[0], chunk_size)
+    shared = (labels, pred_probs, method, global_stats, n)
+    best: tuple[np.ndarray, np.ndarray] | None = None
+    results = get_backend(backend).map(_lowest_chunk, chunks, shared)
+    for chunk, (low, scores) in zip(chunks, results, strict=True):
+        if scores_out is not None:
+            scores_out[chunk.slice] = scores
+        if best is None:
+            best = low
+        else:
+            best = _keep_lowest(np.r_[best[0], low[0]], np.r_[best[1], low[1]], n)
+    assert best is not None
+    return best
