@@ -7,9 +7,11 @@ posterior (float32, no training step).
     truelabel: Audit().run(labels=labels, pred_probs=P, features=X)          # default issue types
     cleanlab:  Datalab(data={"label": labels}, label_name="label").find_issues(features=X,
                                                                                pred_probs=P)
-Each run is a fresh subprocess (data generated inside it); wall time of the audit call, peak
-RSS (ru_maxrss of the process, and of its children), label-issue precision / recall vs the
-injected flips. Then truelabel alone at --scale-Ns to show how time grows with N.
+Each run is a fresh subprocess (data generated inside it, in place by chunks); wall time of
+the audit call, peak RSS (ru_maxrss of the process, and of its children; and, on Linux, the
+peak during the audit call alone: VmHWM reset after the data was built), label-issue
+precision / recall vs the injected flips. Then truelabel alone at --scale-Ns to show how
+time and memory grow with N.
 
 Usage: python benchmarks/bench_audit.py [--quick] [--N 100000] [--scale-Ns 20000,100000,1000000]
 """
@@ -52,7 +54,8 @@ def make_data(N: int, K: int, D: int, noise: float, seed: int = 0, sep: float = 
     mu = (rng.standard_normal((K, D)) * s).astype(np.float32)
     y_true = rng.integers(0, K, size=N)
     X = rng.standard_normal((N, D), dtype=np.float32)
-    X += mu[y_true]
+    for start in range(0, N, 65536):  # in place by chunks (the same values, no N x D temporary)
+        X[start : start + 65536] += mu[y_true[start : start + 65536]]
     flip = rng.random(N) < noise
     labels = np.where(flip, (y_true + rng.integers(1, K, size=N)) % K, y_true)
     logits = X @ mu.T - 0.5 * np.sum(mu * mu, axis=1)[None, :]
@@ -60,6 +63,22 @@ def make_data(N: int, K: int, D: int, noise: float, seed: int = 0, sep: float = 
     np.exp(logits, out=logits)
     logits /= logits.sum(axis=1, keepdims=True)
     return X, labels, logits.astype(np.float32, copy=False), y_true, flip
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) of this process (Linux); True if done."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _vm_hwm_mb() -> float | None:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
 
 
 def _prf(mask: np.ndarray, truth: np.ndarray) -> dict:
@@ -82,6 +101,7 @@ def worker(a) -> dict:
     X, labels, P, y_true, flip = make_data(a.N, a.K, a.D, a.noise)
     data_s = time.perf_counter() - t0
     rss_data = current_rss_mb()
+    audit_hwm_reset = _reset_peak_rss()
     b0, c0, la0 = system_busy_cpu_s(), own_cpu_s(), loadavg()
     log = io.StringIO()
     t0 = time.perf_counter()
@@ -111,6 +131,8 @@ def worker(a) -> dict:
         "rss_after_import_mb": rss_import,
         "rss_after_data_mb": rss_data,
         "peak_rss_mb": peak_rss_mb(),
+        # peak RSS during the audit call alone (VmHWM reset after the data was built)
+        "peak_rss_audit_mb": _vm_hwm_mb() if audit_hwm_reset else None,
         "peak_rss_children_mb": peak_rss_mb(resource.RUSAGE_CHILDREN),
         "features_mb": X.nbytes / 2**20,
         "issue_types": types,
@@ -178,15 +200,28 @@ def render(head: dict, scale: list[dict]) -> tuple[str, str]:
         rows.append([n, "issue types", ", ".join(tl["issue_types"]),
                      ", ".join(cl["issue_types"]), "–"])  # fmt: skip
     t1 = md_table(header, rows)
-    header2 = ["N", "audit wall s", "µs / item", "peak RSS MB", "features MB", "label P / R"]
+    header2 = ["N", "audit wall s", "wall ratio to previous N", "audit CPU s",
+               "CPU ratio to previous N", "µs / item",
+               "peak RSS during audit MB", "features MB", "peak / features",
+               "audit peak − RSS before audit MB", "label P / R"]  # fmt: skip
     header2 += ["other processes' CPU s meanwhile"]
     rows2 = []
+    prev = None
     for r in scale:
         if "error" in r:
-            rows2.append([f"{r['N']:,}", r["error"], "–", "–", "–", "–", "–"])
+            rows2.append([f"{r['N']:,}", r["error"]] + ["–"] * 10)
             continue
-        rows2.append([f"{r['N']:,}", f"{r['audit_s']:.1f}", f"{1e6 * r['audit_s'] / r['N']:.0f}",
-                      f"{r['peak_rss_mb']:.0f}", f"{r['features_mb']:.0f}",
+        peak = r.get("peak_rss_audit_mb") or r["peak_rss_mb"]
+        step = cpu_step = "–"
+        if prev is not None:
+            step = f"{r['audit_s'] / prev['audit_s']:.1f}x for {r['N'] / prev['N']:.0f}x items"
+            cpu_step = f"{r['audit_cpu_s'] / prev['audit_cpu_s']:.1f}x"
+        prev = r
+        rows2.append([f"{r['N']:,}", f"{r['audit_s']:.1f}", step, f"{r['audit_cpu_s']:.1f}",
+                      cpu_step,
+                      f"{1e6 * r['audit_s'] / r['N']:.0f}",
+                      f"{peak:.0f}", f"{r['features_mb']:.0f}", f"{peak / r['features_mb']:.2f}",
+                      f"{peak - r['rss_after_data_mb']:.0f}",
                       f"{r['label']['precision_vs_injected']:.3f} / "
                       f"{r['label']['recall_vs_injected']:.3f}", f"{r['other_cpu_s']:.0f}"])  # fmt: skip
     return t1, md_table(header2, rows2)

@@ -4,10 +4,12 @@ Single-label op "single" (timed as one unit, median of --reps calls in one proce
 same computation in both tools (cleanlab's defaults):
     find_label_issues(labels, pred_probs, filter_by="prune_by_noise_rate")
     + get_label_quality_scores(labels, pred_probs, method="self_confidence")
-Op "default": each tool's own defaults (truelabel: noise_aware filter and score; cleanlab:
-prune_by_noise_rate and self_confidence).
+Op "default": each tool's own defaults, called one after another as users do (truelabel:
+noise_aware filter and score; cleanlab: prune_by_noise_rate and self_confidence).
 Synthetic data as in ../shared/anchors/bench_cleanlab_speed.py: uniform true labels, 10%
-uniform flips, pred_probs = softmax(randn + margin * onehot(true)), float32, seed 0.
+uniform flips, pred_probs = softmax(randn + margin * onehot(true)), float32, seed 0; model
+"anchor" uses the anchor's margin (3.5 at K > 10), "confident" margin 4 and "diffuse" margin 1
+(issue 6, observation 8).
 Multi-label op: truelabel.find_multilabel_issues vs
 cleanlab.multilabel_classification.filter.find_label_issues, N=1e5, K=20, labels as lists,
 1% per-class flips, sigmoid pred_probs (the anchor's generator).
@@ -53,14 +55,26 @@ from _common import (
 TOOLS = ("truelabel", "cleanlab")
 
 
-def make_data(N: int, K: int, seed: int = 0, dtype: str = "float32", noise: float = 0.1):
-    """Copied from ../shared/anchors/bench_cleanlab_speed.py."""
+#: model -> true-class logit margin (None: the anchor's default, 2.5 for K <= 10 else 3.5)
+MODELS = {"anchor": None, "confident": 4.0, "diffuse": 1.0}
+
+
+def make_data(
+    N: int,
+    K: int,
+    seed: int = 0,
+    dtype: str = "float32",
+    noise: float = 0.1,
+    margin: float | None = None,
+):
+    """Copied from ../shared/anchors/bench_cleanlab_speed.py (``margin`` added)."""
     rng = np.random.default_rng(seed)
     y_true = rng.integers(0, K, size=N)
     flip = rng.random(N) < noise
     off = rng.integers(1, K, size=N)
     labels = np.where(flip, (y_true + off) % K, y_true)
-    margin = 2.5 if K <= 10 else 3.5
+    if margin is None:
+        margin = 2.5 if K <= 10 else 3.5
     logits = rng.standard_normal((N, K), dtype=np.float32)
     logits[np.arange(N), y_true] += margin
     logits -= logits.max(axis=1, keepdims=True)
@@ -114,7 +128,7 @@ def worker(a) -> dict:
     if a.op == "multilabel":
         labels, P, is_err = make_multilabel_data(a.N, a.K, seed=0)
     else:
-        labels, P, _, is_err = make_data(a.N, a.K, seed=0)
+        labels, P, _, is_err = make_data(a.N, a.K, seed=0, margin=MODELS[a.model])
     rss_data = current_rss_mb()
     times, t_find, t_score = [], [], []
     b0, c0, la0 = system_busy_cpu_s(), own_cpu_s(), loadavg()
@@ -145,6 +159,7 @@ def worker(a) -> dict:
         "N": a.N,
         "K": a.K,
         "op": a.op,
+        "model": a.model,
         "times_s": times,
         "median_s": statistics.median(times),
         "median_find_s": statistics.median(t_find),
@@ -165,10 +180,12 @@ def worker(a) -> dict:
     }
 
 
-def run_config(tool: str, N: int, K: int, op: str, reps: int, timeout: int, wait: float) -> dict:
-    mask_file = WORK / "speed_masks" / f"{tool}_{op}_{N}_{K}.npy"
+def run_config(
+    tool: str, N: int, K: int, op: str, model: str, reps: int, timeout: int, wait: float
+) -> dict:
+    mask_file = WORK / "speed_masks" / f"{tool}_{op}_{model}_{N}_{K}.npy"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--tool", tool]
-    cmd += ["--N", str(N), "--K", str(K), "--op", op, "--reps", str(reps)]
+    cmd += ["--N", str(N), "--K", str(K), "--op", op, "--model", model, "--reps", str(reps)]
     cmd += ["--mask-file", str(mask_file)]
     idle = wait_for_idle(max_wait_s=wait) if wait > 0 else None
     t0 = time.perf_counter()
@@ -208,7 +225,7 @@ def _label(n: int) -> str:
 
 
 def render(pairs: list[dict]) -> str:
-    header = ["N", "K", "op", "truelabel s", "cleanlab s", "speed-up"]
+    header = ["N", "K", "op", "model", "truelabel s", "cleanlab s", "speed-up"]
     header += ["truelabel peak MB", "cleanlab peak MB (children)", "peak ratio"]
     header += ["truelabel peak − data MB", "cleanlab peak − data MB", "extra-mem ratio"]
     header += ["flagged tl / cl / both", "P / R tl", "P / R cl", "other CPU s tl / cl"]
@@ -216,12 +233,13 @@ def render(pairs: list[dict]) -> str:
     for pr in pairs:
         tl, cl = pr["truelabel"], pr["cleanlab"]
         if "error" in tl or "error" in cl:
-            rows.append([_label(pr["N"]), pr["K"], pr["op"], tl.get("error", ""), cl.get("error", "")]
+            rows.append([_label(pr["N"]), pr["K"], pr["op"], pr.get("model", "anchor"),
+                         tl.get("error", ""), cl.get("error", "")]
                         + ["–"] * 11)  # fmt: skip
             continue
         ag = pr["agreement"] or {}
         rows.append([
-            _label(pr["N"]), pr["K"], pr["op"],
+            _label(pr["N"]), pr["K"], pr["op"], pr.get("model", "anchor"),
             f"{tl['median_s']:.3f}", f"{cl['median_s']:.3f}",
             f"**{fmt_ratio(cl['median_s'] / tl['median_s'])}**",
             f"{tl['peak_rss_mb']:.0f}",
@@ -250,6 +268,9 @@ def main() -> None:
     ap.add_argument("--N", type=int)
     ap.add_argument("--K", type=int)
     ap.add_argument("--op", default="single")
+    ap.add_argument("--model", default="anchor", choices=sorted(MODELS))
+    ap.add_argument("--only", help="comma-separated N/K/op/model configs to run, e.g. "
+                    "1000000/100/default/confident")  # fmt: skip
     ap.add_argument("--mask-file")
     a = ap.parse_args()
     if a.worker:
@@ -258,22 +279,27 @@ def main() -> None:
 
     t_start = time.perf_counter()
     if a.quick:
-        configs, reps = [(100_000, 10, "single"), (20_000, 20, "multilabel")], 1
+        configs = [(100_000, 10, "single", "anchor"), (20_000, 20, "multilabel", "anchor")]
+        reps = 1
     else:
-        configs = [(100_000, 10, "single"), (1_000_000, 10, "single")]
-        configs += [(1_000_000, 100, "single"), (1_000_000, 100, "default")]
-        configs += [(100_000, 20, "multilabel")]
+        configs = [(100_000, 10, "single", "anchor"), (1_000_000, 10, "single", "anchor")]
+        for model in ("confident", "diffuse"):  # issue 6, observation 8
+            configs += [(1_000_000, 100, "default", model), (1_000_000, 100, "single", model)]
+        configs += [(100_000, 20, "multilabel", "anchor")]
         reps = a.reps
+    if a.only:
+        configs = [c for c in configs if f"{c[0]}/{c[1]}/{c[2]}/{c[3]}" in a.only.split(",")]
     pairs = []
-    for N, K, op in configs:
-        pr: dict = {"N": N, "K": K, "op": op}
+    for N, K, op, model in configs:
+        pr: dict = {"N": N, "K": K, "op": op, "model": model}
         for tool in TOOLS:
-            r = run_config(tool, N, K, op, reps, a.timeout, 0 if a.quick else a.max_wait_idle)
+            wait = 0 if a.quick else a.max_wait_idle
+            r = run_config(tool, N, K, op, model, reps, a.timeout, wait)
             pr[tool] = r
             show = {k: v for k, v in r.items() if k not in ("times_s", "mask_file")}
             print(json.dumps(show), file=sys.stderr, flush=True)
         pr["agreement"] = agreement(pr["truelabel"], pr["cleanlab"])
-        print(f"agreement N={N} K={K} {op}: {pr['agreement']}", file=sys.stderr, flush=True)
+        print(f"agreement N={N} K={K} {op} {model}: {pr['agreement']}", file=sys.stderr, flush=True)
         pairs.append(pr)
     table = render(pairs)
     print(table)

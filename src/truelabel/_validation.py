@@ -23,6 +23,7 @@ __all__ = [
     "check_features",
     "check_labels",
     "check_pred_probs",
+    "check_pred_probs_block",
     "check_random_state",
     "closest",
     "iter_chunks",
@@ -119,11 +120,14 @@ def check_pred_probs(
     argument: str = "pred_probs",
     multi_label: bool = False,
     atol: float = 1e-3,
+    check_values: bool = True,
 ) -> np.ndarray:
     """A 2-D float array of probabilities, rows summing to 1 (unless ``multi_label``).
 
     float32 and float64 input is kept as is (no copy); other dtypes become float64.
-    Checks run chunk by chunk so memory stays bounded for large inputs.
+    Checks run chunk by chunk so memory stays bounded for large inputs;
+    ``check_values=False`` checks only dtype and shape, for callers that check the values
+    chunk by chunk themselves (:func:`check_pred_probs_block`) inside their own pass.
     """
     arr = np.asarray(pred_probs)
     if arr.dtype not in (np.float32, np.float64):
@@ -158,35 +162,56 @@ def check_pred_probs(
             f"has {arr.shape[1]} columns but there are {n_classes} classes",
             "pass one column per class, in class order",
         )
-    for sl in iter_chunks(arr.shape[0]):
-        block = arr[sl]
+    if check_values:
+        for sl in iter_chunks(arr.shape[0]):
+            check_pred_probs_block(
+                arr[sl], sl.start, argument=argument, multi_label=multi_label, atol=atol
+            )
+    return arr
+
+
+def check_pred_probs_block(
+    block: np.ndarray,
+    start: int,
+    *,
+    argument: str = "pred_probs",
+    multi_label: bool = False,
+    atol: float = 1e-3,
+    row_sums: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """Check the values of rows ``start:start + len(block)``: finite, in [0, 1], rows sum to 1.
+
+    ``row_sums`` may be given when the caller's pass already computed them. Returns the
+    row sums (None when ``multi_label``). Raises for the first bad row of the block.
+    """
+    lo, hi = block.min(), block.max()
+    if not (lo >= -1e-6 and hi <= 1 + 1e-6):  # NaN fails both comparisons
         finite = np.isfinite(block)
         if not finite.all():
             r, c = np.argwhere(~finite)[0]
             raise ValidationError(
                 argument,
-                f"contains {block[r, c]} at row {sl.start + r}, column {c}",
+                f"contains {block[r, c]} at row {start + r}, column {c}",
                 "remove NaN/inf values (check the model's output)",
             )
-        lo, hi = block.min(), block.max()
-        if lo < -1e-6 or hi > 1 + 1e-6:
-            bad = np.argwhere((block < -1e-6) | (block > 1 + 1e-6))[0]
-            raise ValidationError(
-                argument,
-                f"value {block[bad[0], bad[1]]:.4g} at row {sl.start + bad[0]} is outside [0, 1]",
-                "pass probabilities, e.g. softmax(logits)",
-            )
-        if not multi_label:
-            sums = block.sum(axis=1, dtype=np.float64)
-            off = np.abs(sums - 1.0) > atol
-            if off.any():
-                r = int(np.flatnonzero(off)[0])
-                raise ValidationError(
-                    argument,
-                    f"rows must sum to 1 (row {sl.start + r} sums to {sums[r]:.4g})",
-                    "pass probabilities, e.g. softmax(logits)",
-                )
-    return arr
+        bad = np.argwhere((block < -1e-6) | (block > 1 + 1e-6))[0]
+        raise ValidationError(
+            argument,
+            f"value {block[bad[0], bad[1]]:.4g} at row {start + bad[0]} is outside [0, 1]",
+            "pass probabilities, e.g. softmax(logits)",
+        )
+    if multi_label:
+        return None
+    sums = block.sum(axis=1, dtype=np.float64) if row_sums is None else row_sums
+    off = np.abs(sums - 1.0) > atol
+    if off.any():
+        r = int(np.flatnonzero(off)[0])
+        raise ValidationError(
+            argument,
+            f"rows must sum to 1 (row {start + r} sums to {float(sums[r]):.4g})",
+            "pass probabilities, e.g. softmax(logits)",
+        )
+    return sums
 
 
 def check_labels(

@@ -216,7 +216,8 @@ def _load_npy(path: Path, option: str) -> np.ndarray:
     if not path.is_file():
         raise DataFormatError(option, f"file {str(path)!r} does not exist", "check the path")
     try:
-        return np.asarray(np.load(path, allow_pickle=False))
+        # memory-mapped: rows are read chunk by chunk by the passes that need them
+        return np.asarray(np.load(path, allow_pickle=False, mmap_mode="r"))
     except (ValueError, OSError) as err:
         raise DataFormatError(
             option,

@@ -11,11 +11,13 @@ P(true = y | given = s) (columns sum to 1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_labels, check_pred_probs, iter_chunks
+from .._validation import check_labels, check_pred_probs
+from ..backend import Backend, chunk_ranges, get_backend
+from ._confident_passes import _EPS, _confident_chunk, _pass_one_chunk, _PassOne, _projection
 
 __all__ = [
     "NoiseEstimate",
@@ -23,42 +25,6 @@ __all__ = [
     "estimate_joint",
     "estimate_noise_matrices",
 ]
-
-_EPS = 1e-6
-
-
-def _self_confidence(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
-    """p[i, labels[i]] as float64, one gather."""
-    return pred_probs[np.arange(labels.shape[0]), labels].astype(np.float64)
-
-
-def _thresholds(labels: np.ndarray, pred_probs: np.ndarray, n_classes: int) -> np.ndarray:
-    """Per-class threshold t_k = mean of p[i, k] over items given label k."""
-    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    sums = np.bincount(labels, weights=_self_confidence(labels, pred_probs), minlength=n_classes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = sums / counts
-    # a class with no given examples never becomes confident
-    return np.where(counts > 0, t, np.inf)
-
-
-def _confident_pass(
-    labels: np.ndarray, pred_probs: np.ndarray, thresholds: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """One streaming pass: (confident guess per item or -1, argmax per item)."""
-    n = labels.shape[0]
-    guess = np.empty(n, dtype=np.int64)
-    argmax = np.empty(n, dtype=np.int64)
-    t = (thresholds - _EPS).astype(pred_probs.dtype)
-    below = pred_probs.dtype.type(-1)
-    for sl in iter_chunks(n):
-        block = pred_probs[sl]
-        masked = np.where(block >= t, block, below)  # probabilities are >= 0
-        g = masked.argmax(axis=1)
-        g[masked[np.arange(g.shape[0]), g] < 0] = -1  # confident in no class
-        guess[sl] = g
-        argmax[sl] = block.argmax(axis=1)
-    return guess, argmax
 
 
 def _round_preserving_row_totals(mat: np.ndarray) -> np.ndarray:
@@ -103,14 +69,90 @@ class _ConfidentStats:
     argmax: np.ndarray  # (N,)
 
 
-def _compute_stats(labels: np.ndarray, pred_probs: np.ndarray) -> _ConfidentStats:
+@dataclass(frozen=True)
+class _CacheEntry:
+    key: tuple[object, ...]  # shape, dtype, chunking and CRC-32 of the labels of every chunk
+    first: _PassOne  # exact class counts and self-confidence sums
+    rows: np.ndarray  # (N,) random projection of every row of pred_probs
+    stats: _ConfidentStats
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # by method, read-only
+
+
+def _remember_scores(stats: _ConfidentStats, method: str, scores: np.ndarray) -> None:
+    """Keep ``scores`` of ``method`` with the cached statistics they were computed from."""
+    hit = _CACHE.get("last")
+    if hit is not None and hit.stats is stats:
+        scores.flags.writeable = False
+        hit.scores[method] = scores
+
+
+def _cached_scores(stats: _ConfidentStats, method: str) -> np.ndarray | None:
+    """A copy of the scores of ``method`` computed from these very statistics, if kept."""
+    hit = _CACHE.get("last")
+    if hit is not None and hit.stats is stats and method in hit.scores:
+        return hit.scores[method].copy()
+    return None
+
+
+#: the statistics of the last labelled set and its fingerprint (see _confident_stats)
+_CACHE: dict[str, _CacheEntry] = {}
+
+
+def _confident_stats(
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    *,
+    validate: bool = False,
+    backend: Backend | str | None = None,
+    chunk_size: int | None = None,
+) -> _ConfidentStats:
+    """Thresholds, confident joint, guesses and argmax in two chunked passes on ``backend``.
+
+    Pass one (validation when ``validate``, class counts, exact self-confidence sums,
+    argmax, a CRC-32 of the labels and a random projection of every row of ``pred_probs``)
+    always runs. When all of these equal those of the previous call, the statistics of that
+    call are returned without pass two: ``get_label_quality_scores`` after
+    ``find_label_issues`` on the same arrays pays one pass. Any change to the labels, to
+    the self-confidences or to the argmax of a row is always seen; any other change of a
+    row unless it moves that row's projection by less than its rounding (about 1e-7 for
+    float32 input, 1e-16 for float64), which cannot move an item across a class threshold
+    unless it lies within that distance of it.
+    """
+    be = get_backend(backend)
+    y = np.ascontiguousarray(labels)
+    chunks = chunk_ranges(y.shape[0], chunk_size)
+    argmax = np.empty(y.shape[0], dtype=np.int32)
+    rows = np.empty(y.shape[0], dtype=pred_probs.dtype)
+    first: _PassOne | None = None
+    shared = (y, pred_probs, _projection(pred_probs.shape[1], pred_probs.dtype), validate)
+    for chunk, (part, am, fp) in zip(chunks, be.map(_pass_one_chunk, chunks, shared), strict=True):
+        argmax[chunk.slice] = am
+        rows[chunk.slice] = fp
+        first = part if first is None else first.merge(part)
+    assert first is not None
+    key = (pred_probs.shape, pred_probs.dtype.str, first.label_crcs)
+    hit = _CACHE.get("last")
+    if (
+        hit is not None
+        and hit.key == key
+        and np.array_equal(hit.first.counts, first.counts)
+        and np.array_equal(hit.first.sums, first.sums)
+        and np.array_equal(hit.stats.argmax, argmax)
+        and np.array_equal(hit.rows, rows)
+    ):
+        return hit.stats
+    thresholds = first.thresholds()
+    t = (thresholds - _EPS).astype(pred_probs.dtype)
     k = pred_probs.shape[1]
-    thresholds = _thresholds(labels, pred_probs, k)
-    guess, argmax = _confident_pass(labels, pred_probs, thresholds)
-    ok = guess >= 0
-    cj = np.bincount(labels[ok] * k + guess[ok], minlength=k * k).reshape(k, k)
-    counts = np.bincount(labels, minlength=k).astype(np.float64)
-    return _ConfidentStats(
+    guess = np.empty(y.shape[0], dtype=np.int32)
+    cj = np.zeros((k, k), dtype=np.int64)
+    for chunk, (part_cj, g) in zip(
+        chunks, be.map(_confident_chunk, chunks, (y, pred_probs, t)), strict=True
+    ):
+        guess[chunk.slice] = g
+        cj += part_cj
+    counts = first.counts.astype(np.float64)
+    stats = _ConfidentStats(
         confident_joint=cj,
         calibrated=_calibrate(cj, counts),
         thresholds=thresholds,
@@ -118,6 +160,35 @@ def _compute_stats(labels: np.ndarray, pred_probs: np.ndarray) -> _ConfidentStat
         guess=guess,
         argmax=argmax,
     )
+    for arr in (guess, argmax):
+        arr.flags.writeable = False  # shared through the cache
+    _CACHE["last"] = _CacheEntry(key, first, rows, stats)
+    return stats
+
+
+def _compute_stats(
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    *,
+    backend: Backend | str | None = None,
+    chunk_size: int | None = None,
+) -> _ConfidentStats:
+    """Confident-learning statistics of already validated input."""
+    return _confident_stats(labels, pred_probs, backend=backend, chunk_size=chunk_size)
+
+
+def _checked_stats(
+    labels: np.typing.ArrayLike,
+    pred_probs: np.typing.ArrayLike,
+    *,
+    backend: Backend | str | None = None,
+    chunk_size: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, _ConfidentStats]:
+    """Validate at the public edge and compute the statistics, values checked in pass one."""
+    p = check_pred_probs(pred_probs, check_values=False)
+    y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0])
+    stats = _confident_stats(y, p, validate=True, backend=backend, chunk_size=chunk_size)
+    return y, p, stats
 
 
 def compute_confident_joint(
@@ -126,6 +197,8 @@ def compute_confident_joint(
     *,
     calibrate: bool = True,
     return_indices_of_off_diagonals: bool = False,
+    backend: Backend | str | None = None,
+    chunk_size: int | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Count items by (given label, confidently predicted true label).
 
@@ -145,6 +218,11 @@ def compute_confident_joint(
         integers preserving row totals.
     return_indices_of_off_diagonals : bool, default False
         Also return the indices of items counted off the diagonal.
+    backend : Backend, "local" or None, default None
+        Runs the chunked passes (None: threads on every core); see :mod:`truelabel.backend`.
+    chunk_size : int or None, default None
+        Rows per chunk (default :data:`truelabel.backend.DEFAULT_CHUNK_ROWS`). The result
+        does not depend on it nor on the backend.
 
     Returns
     -------
@@ -160,10 +238,12 @@ def compute_confident_joint(
     array([[1, 0],
            [1, 1]])
     """
-    p = check_pred_probs(pred_probs)
-    y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0])
-    stats = _compute_stats(y, p)
-    cj = _round_preserving_row_totals(stats.calibrated) if calibrate else stats.confident_joint
+    y, _, stats = _checked_stats(labels, pred_probs, backend=backend, chunk_size=chunk_size)
+    cj = (
+        _round_preserving_row_totals(stats.calibrated)
+        if calibrate
+        else stats.confident_joint.copy()
+    )
     if return_indices_of_off_diagonals:
         off = np.flatnonzero((stats.guess >= 0) & (stats.guess != y))
         return cj, off
@@ -244,7 +324,11 @@ def _estimate_from_stats(stats: _ConfidentStats) -> NoiseEstimate:
 
 
 def estimate_noise_matrices(
-    labels: np.typing.ArrayLike, pred_probs: np.typing.ArrayLike
+    labels: np.typing.ArrayLike,
+    pred_probs: np.typing.ArrayLike,
+    *,
+    backend: Backend | str | None = None,
+    chunk_size: int | None = None,
 ) -> NoiseEstimate:
     """Estimate the joint, noise matrix, inverse noise matrix and class priors.
 
@@ -252,6 +336,8 @@ def estimate_noise_matrices(
     ----------
     labels : array of shape (n_items,)
     pred_probs : array of shape (n_items, n_classes)
+    backend, chunk_size
+        As in :func:`compute_confident_joint`.
 
     Returns
     -------
@@ -266,11 +352,16 @@ def estimate_noise_matrices(
     >>> round(est.noise_rate, 2)
     0.25
     """
-    p = check_pred_probs(pred_probs)
-    y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0])
-    return _estimate_from_stats(_compute_stats(y, p))
+    _, _, stats = _checked_stats(labels, pred_probs, backend=backend, chunk_size=chunk_size)
+    return _estimate_from_stats(stats)
 
 
-def estimate_joint(labels: np.typing.ArrayLike, pred_probs: np.typing.ArrayLike) -> np.ndarray:
+def estimate_joint(
+    labels: np.typing.ArrayLike,
+    pred_probs: np.typing.ArrayLike,
+    *,
+    backend: Backend | str | None = None,
+    chunk_size: int | None = None,
+) -> np.ndarray:
     """P(given label, true label) as a (n_classes, n_classes) array summing to 1."""
-    return estimate_noise_matrices(labels, pred_probs).joint
+    return estimate_noise_matrices(labels, pred_probs, backend=backend, chunk_size=chunk_size).joint

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import CHUNK_ROWS, ValidationError, check_choice, check_labels, check_pred_probs
+from .._validation import CHUNK_ROWS, ValidationError, check_choice
+from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ._confident_learning import (
+    _checked_stats,
     _compute_stats,
     _ConfidentStats,
+    _remember_scores,
     _round_preserving_row_totals,
     _smoothed_noise_matrix,
 )
-from ._rank import QUALITY_METHODS, _compute_scores, _noise_aware
+from ._rank import _SCORE_CHUNK, QUALITY_METHODS, _compute_scores, _global_stats
+from ._topn import _lowest_n
 
 __all__ = ["FILTER_METHODS", "find_label_issues"]
 
@@ -148,8 +152,52 @@ def _column_thresholds(
     return thr, n_cols - above
 
 
+def _prune_class_chunk(
+    chunk: Chunk, shared: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Items flagged by ``prune_by_noise_rate`` among those given class ``s = chunk.start``."""
+    pred_probs, counts, argmax, order, bounds = shared
+    s = chunk.start
+    cols = np.flatnonzero(counts[s] > 0)
+    if cols.size == 0:
+        return np.empty(0, dtype=np.int64)
+    rows = order[bounds[s] : bounds[s + 1]]
+    disagree = rows[argmax[rows] != s]
+    if disagree.size == 0:
+        return np.empty(0, dtype=np.int64)
+    n_cols = counts[s, cols]
+    thr, ties_left = _column_thresholds(pred_probs, disagree, s, cols, n_cols)
+    hard = np.flatnonzero(~(thr > 0))
+    if hard.size:
+        thr[hard], ties_left[hard] = _column_thresholds(
+            pred_probs, rows, s, cols[hard], n_cols[hard]
+        )
+    flagged = []
+    for start in range(0, disagree.size, CHUNK_ROWS):
+        d = disagree[start : start + CHUNK_ROWS]
+        blk = pred_probs[d]
+        margins = blk[:, cols] - blk[:, s : s + 1]
+        hit = (margins > thr[None, :]).any(axis=1)
+        # ties at a column's threshold fill its remaining slots in row order; they are few
+        # (about one per column), so rank them sparsely instead of a cumsum over the block
+        r, c = np.nonzero(margins == thr[None, :])
+        if r.size:
+            order = np.lexsort((r, c))
+            r, c = r[order], c[order]
+            rank = np.arange(c.size) - np.searchsorted(c, c, side="left")
+            ok = rank < ties_left[c]
+            hit[r[ok]] = True
+            ties_left = ties_left - np.bincount(c[ok], minlength=cols.size)
+        flagged.append(d[hit])
+    return np.concatenate(flagged)
+
+
 def _prune_by_noise_rate(
-    labels: np.ndarray, pred_probs: np.ndarray, counts: np.ndarray, argmax: np.ndarray
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    counts: np.ndarray,
+    argmax: np.ndarray,
+    backend: Backend | str | None = None,
 ) -> np.ndarray:
     """For each (given s, true y): the counts[s, y] items given s with the largest p_y - p_s,
     among those whose argmax differs from s.
@@ -159,35 +207,16 @@ def _prune_by_noise_rate(
     disagreeing items alone give a positive threshold it is exact and the agreeing items
     are never read; the remaining columns are thresholded over the whole class. Items at
     or above a threshold are flagged (ties at it fill the remaining slots in index
-    order). Same result as ranking each column in full.
+    order). Same result as ranking each column in full. Classes are independent: one
+    chunk map over class ids (chunk ``s`` = class ``s``) on ``backend``.
     """
     k = pred_probs.shape[1]
     order, bounds = _class_slices(labels, k)
     mask = np.zeros(labels.shape[0], dtype=bool)
-    for s in range(k):
-        cols = np.flatnonzero(counts[s] > 0)
-        if cols.size == 0:
-            continue
-        rows = order[bounds[s] : bounds[s + 1]]
-        disagree = rows[argmax[rows] != s]
-        if disagree.size == 0:
-            continue
-        n_cols = counts[s, cols]
-        thr, ties_left = _column_thresholds(pred_probs, disagree, s, cols, n_cols)
-        hard = np.flatnonzero(~(thr > 0))
-        if hard.size:
-            thr[hard], ties_left[hard] = _column_thresholds(
-                pred_probs, rows, s, cols[hard], n_cols[hard]
-            )
-        for start in range(0, disagree.size, CHUNK_ROWS):
-            d = disagree[start : start + CHUNK_ROWS]
-            blk = pred_probs[d]
-            margins = blk[:, cols] - blk[:, s : s + 1]
-            tied = margins == thr[None, :]
-            tied_ok = tied & (np.cumsum(tied, axis=0) <= ties_left[None, :])
-            ties_left = ties_left - tied_ok.sum(axis=0)
-            hit = ((margins > thr[None, :]) | tied_ok).any(axis=1)
-            mask[d[hit]] = True
+    classes = chunk_ranges(k, 1)
+    shared = (pred_probs, counts, argmax, order, bounds)
+    for flagged in get_backend(backend).map(_prune_class_chunk, classes, shared):
+        mask[flagged] = True
     return mask
 
 
@@ -212,9 +241,11 @@ def _compute_issue_mask(
     stats: _ConfidentStats | None = None,
     min_examples_per_class: int = 1,
     frac_noise: float = 1.0,
+    backend: Backend | str | None = None,
+    chunk_size: int | None = None,
 ) -> np.ndarray:
     if stats is None:
-        stats = _compute_stats(labels, pred_probs)
+        stats = _compute_stats(labels, pred_probs, backend=backend, chunk_size=chunk_size)
     disagrees = stats.argmax != labels
     if filter_by == "predicted_neq_given":
         return disagrees
@@ -226,26 +257,49 @@ def _compute_issue_mask(
         score_method, only_disagreeing = _LOW_SCORE[filter_by]
         if filter_by == "noise_aware":
             # among disagreeing items the full estimated matrix ranks best (no shrinkage by
-            # regime, unlike the default score): see docs/ARCHITECTURE.md
-            scores = _noise_aware(labels, pred_probs, _smoothed_noise_matrix(stats))
+            # regime, unlike the default score): see docs/ARCHITECTURE.md. These scores are not
+            # the default score's, so they are not remembered for get_label_quality_scores.
+            g = _smoothed_noise_matrix(stats)
         else:
-            scores = _compute_scores(labels, pred_probs, score_method, stats)
-        n_issues = int(counts.sum())
-        mask = np.zeros(labels.shape[0], dtype=bool)
-        if n_issues:
-            mask[np.argpartition(scores, n_issues - 1)[:n_issues]] = True
+            g = _global_stats(labels, pred_probs, score_method, stats)
+        all_scores = np.empty(labels.shape[0], dtype=np.float64)
+        idx, scores = _lowest_n(
+            labels,
+            pred_probs,
+            score_method,
+            g,
+            int(counts.sum()),
+            backend,
+            chunk_size,
+            scores_out=all_scores,
+        )
+        if filter_by != "noise_aware":
+            # a get_label_quality_scores call on the same arrays returns these
+            _remember_scores(stats, score_method, all_scores)
         if only_disagreeing:
-            mask &= disagrees
+            keep = disagrees[idx]
+            idx, scores = idx[keep], scores[keep]
         # leave at least min_examples_per_class items of every given class unflagged
         n_per_class = stats.label_counts.astype(np.int64)
         allowed = np.maximum(n_per_class - min_examples_per_class, 0)
-        return mask & _lowest_per_class(labels, np.where(mask, scores, np.inf), allowed)
+        mask = np.zeros(labels.shape[0], dtype=bool)
+        over = np.bincount(labels[idx], minlength=allowed.size) > allowed
+        if not over.any():  # the limit binds nowhere: no ranking needed
+            mask[idx] = True
+            return mask
+        order = np.lexsort((idx, scores, labels[idx]))  # by class, score, then index
+        idx, cls = idx[order], labels[idx[order]]
+        starts = np.searchsorted(cls, cls, side="left")
+        mask[idx[np.arange(idx.size) - starts < allowed[cls]]] = True
+        return mask
     mask = np.zeros(labels.shape[0], dtype=bool)
     if filter_by in ("prune_by_class", "both"):
-        self_conf = _compute_scores(labels, pred_probs, "self_confidence")
+        self_conf = _compute_scores(
+            labels, pred_probs, "self_confidence", backend=backend, chunk_size=chunk_size
+        )
         mask = _lowest_per_class(labels, self_conf, counts.sum(axis=1))
     if filter_by in ("prune_by_noise_rate", "both"):
-        by_rate = _prune_by_noise_rate(labels, pred_probs, counts, stats.argmax)
+        by_rate = _prune_by_noise_rate(labels, pred_probs, counts, stats.argmax, backend)
         mask = mask & by_rate if filter_by == "both" else by_rate
     return mask & disagrees
 
@@ -259,6 +313,8 @@ def find_label_issues(
     rank_by: str = "noise_aware",
     min_examples_per_class: int = 1,
     frac_noise: float = 1.0,
+    backend: Backend | str | None = None,
+    chunk_size: int | None = None,
 ) -> np.ndarray:
     """Find items whose given label is probably wrong (confident learning).
 
@@ -290,11 +346,24 @@ def find_label_issues(
         Leave at least this many items in each given class unflagged.
     frac_noise : float in (0, 1], default 1.0
         Flag only this fraction of the estimated number of errors.
+    backend : Backend, "local" or None, default None
+        Runs the chunked passes (None: threads on every core); see :mod:`truelabel.backend`.
+    chunk_size : int or None, default None
+        Rows per chunk; the result does not depend on it nor on the backend.
 
     Returns
     -------
     ndarray
         Boolean mask of shape (n_items,), or int64 indices when ``return_ranked``.
+
+    Notes
+    -----
+    Every pass is a chunk map on ``backend`` (threads by default), with the checks of
+    ``pred_probs`` fused into the first one. The confident-learning statistics of the last
+    call are kept (about 12 bytes per item) under a fingerprint that every later call
+    recomputes in its first pass (a checksum of the labels, exact class sums, the argmax and
+    a random projection of every row): :func:`get_label_quality_scores` on the same arrays
+    then skips the second pass, and an array changed in place is recomputed.
 
     Examples
     --------
@@ -314,9 +383,9 @@ def find_label_issues(
         raise ValidationError(
             "min_examples_per_class", f"got {min_examples_per_class}", "pass a value >= 0"
         )
-    p = check_pred_probs(pred_probs)
-    y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0])
-    stats = _compute_stats(y, p)  # shared by the mask and the ranking
+    # validation fused into the first confident-learning pass; its statistics are shared
+    # by the mask, the ranking and a get_label_quality_scores call on the same arrays
+    y, p, stats = _checked_stats(labels, pred_probs, backend=backend, chunk_size=chunk_size)
     mask = _compute_issue_mask(
         y,
         p,
@@ -324,9 +393,15 @@ def find_label_issues(
         stats=stats,
         min_examples_per_class=min_examples_per_class,
         frac_noise=frac_noise,
+        backend=backend,
+        chunk_size=chunk_size,
     )
     if not return_ranked:
         return mask
     idx = np.flatnonzero(mask)
-    scores = _compute_scores(y, p, rank_by, stats)[idx]
+    if rank_by == "confidence_weighted_entropy":  # rescaled by the whole set's maximum
+        scores = _compute_scores(y, p, rank_by, stats, backend=backend, chunk_size=chunk_size)
+        scores = scores[idx]
+    else:
+        scores = _SCORE_CHUNK[rank_by](y[idx], p[idx], _global_stats(y, p, rank_by, stats))
     return idx[np.argsort(scores, kind="stable")]

@@ -1,16 +1,21 @@
 """One shared k-nearest-neighbour graph, built once per audit and read by every detector.
 
-Small sets (``n_items <= exact_max``) get the exact graph (faiss ``IndexFlatL2`` when
-installed, else scikit-learn's brute force, both BLAS-backed and chunked). Larger sets get
-an approximate HNSW graph (faiss, ``truelabel[ann]``) built on a PCA projection of the
-features when they have more than ``max_dims`` dimensions; the distances of the returned
-neighbours are then recomputed exactly in the original space, so distance thresholds
-(near-duplicates, outliers) keep their meaning. Cost grows as N log N instead of N^2.
+Small sets (``n_items <= exact_max``) get the exact graph: a chunk map over query rows on
+the backend, each chunk comparing itself with the reference rows block by block (GEMM
+squared distances), keeping and merging its top k + 1 + spare candidates, then re-ranking
+them by exact distance, ties by index. Larger sets get an approximate HNSW graph (faiss,
+``truelabel[ann]``) built on a PCA projection of the features when they have more than
+``max_dims`` dimensions (projected, added and searched chunk by chunk, never held whole;
+the index stores 8-bit scalar-quantized codes, a quarter of a float32 copy);
+the distances of the returned neighbours are recomputed exactly in the original space, so
+distance thresholds (near-duplicates, outliers) keep their meaning. Cost grows as N log N
+instead of N^2.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress
-from .._validation import CHUNK_ROWS, check_choice, check_features, iter_chunks
+from .._validation import check_choice, check_features, iter_chunks
+from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ..exceptions import MissingDependencyError, ValidationError
 
 __all__ = ["KNNGraph", "build_knn_graph"]
@@ -55,9 +61,11 @@ def _faiss() -> Any | None:
         return None
 
 
-def _drop_self(idx: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Remove each row's own index (wherever it landed) and keep k neighbours."""
-    rows = np.arange(idx.shape[0])[:, None]
+def _drop_self(
+    idx: np.ndarray, dist: np.ndarray, k: int, start: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each row's own index (row ``start + r``, wherever it landed) and keep k."""
+    rows = start + np.arange(idx.shape[0])[:, None]
     is_self = idx == rows
     # when self is absent (ties or approximate search), drop the last column instead
     absent = ~is_self.any(axis=1)
@@ -67,28 +75,106 @@ def _drop_self(idx: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndarray, n
     return idx[keep].reshape(idx.shape[0], k), dist[keep].reshape(idx.shape[0], k)
 
 
-def _exact_distances(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """||x_i - x_j|| for every (i, idx[i, m]), chunked."""
+def _exact_distances(X: np.ndarray, idx: np.ndarray, start: int = 0) -> np.ndarray:
+    """||x_i - x_j|| for every (i = start + r, idx[r, m]), summed in float64, in sub-blocks
+    of about 2**22 gathered values (16 MiB of float32)."""
     out = np.empty(idx.shape, dtype=np.float32)
-    step = max(CHUNK_ROWS // max(idx.shape[1], 1), 256)
+    step = max((1 << 22) // max(idx.shape[1] * X.shape[1], 1), 64)
     for sl in iter_chunks(idx.shape[0], step):
-        diff = X[idx[sl]] - X[sl][:, None, :]
+        diff = X[idx[sl]] - X[start + sl.start : start + sl.stop][:, None, :]
         out[sl] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff, dtype=np.float64))
     return out
 
 
-def _reduce(X: np.ndarray, max_dims: int, random_state: int) -> np.ndarray:
-    if X.shape[1] <= max_dims:
-        return np.ascontiguousarray(X, dtype=np.float32)
-    from sklearn.decomposition import PCA
+def _finish_rows(
+    X: np.ndarray, idx: np.ndarray, start: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact distances of candidate neighbours, sorted by (distance, index), self dropped."""
+    dist = _exact_distances(X, idx, start)
+    order = np.lexsort((idx, dist), axis=1) if idx.shape[1] > 1 else np.zeros_like(idx)
+    idx = np.take_along_axis(idx, order, axis=1)
+    dist = np.take_along_axis(dist, order, axis=1)
+    return _drop_self(idx[:, : k + 1], dist[:, : k + 1], k, start)
 
+
+#: rows of the reference set compared with a query chunk at once (with 1024 query rows,
+#: a 32 MiB float32 distance block)
+_REF_BLOCK = 8192
+#: candidates kept per row beyond k + 1 by the fast (GEMM) distance, re-ranked exactly, so
+#: rounding in the fast distance cannot change which neighbours win
+_SPARE = 4
+
+
+def _smallest(d: np.ndarray, i: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the ``m`` smallest ``d`` (ties: lower index), unsorted."""
+    if d.shape[1] > m:
+        part = np.argpartition(d, m - 1, axis=1)[:, :m]
+        d = np.take_along_axis(d, part, axis=1)
+        i = np.take_along_axis(i, part, axis=1)
+    return d, i
+
+
+def _exact_knn_chunk(
+    chunk: Chunk, shared: tuple[np.ndarray, np.ndarray, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours of one chunk of rows: blockwise top-k merged over the
+    reference blocks (fast squared distances), then re-ranked by exact distance."""
+    X, sq, k = shared
+    q = X[chunk.slice]
+    m = min(k + 1 + _SPARE, X.shape[0])
+    best_d = np.empty((len(chunk), 0), dtype=np.float32)
+    best_i = np.empty((len(chunk), 0), dtype=np.int64)
+    for ref in range(0, X.shape[0], _REF_BLOCK):
+        stop = min(ref + _REF_BLOCK, X.shape[0])
+        d = sq[chunk.slice, None] + sq[None, ref:stop] - 2.0 * (q @ X[ref:stop].T)
+        ids = np.broadcast_to(np.arange(ref, stop), d.shape)
+        d, ids = _smallest(d.astype(np.float32, copy=False), ids, m)
+        best_d, best_i = _smallest(np.hstack([best_d, d]), np.hstack([best_i, ids]), m)
+    return _finish_rows(X, best_i, chunk.start, k)
+
+
+def _reduce_chunk(X: np.ndarray, sl: slice | np.ndarray, pca: _Projection | None) -> np.ndarray:
+    """Rows ``sl`` of the PCA projection (or of X itself), float32 contiguous."""
+    block = X[sl] if pca is None else pca.transform(X[sl])
+    return np.ascontiguousarray(block, dtype=np.float32)
+
+
+class _Projection:
+    """x -> (x - mean) @ components: the top principal axes, as float32."""
+
+    def __init__(self, mean: np.ndarray, components: np.ndarray) -> None:
+        self.mean = mean.astype(np.float32)
+        self.components = np.ascontiguousarray(components, dtype=np.float32)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray((X - self.mean) @ self.components)
+
+
+def _fit_pca(
+    X: np.ndarray, max_dims: int, random_state: int
+) -> tuple[_Projection | None, np.ndarray]:
+    """Principal axes of a sample of at most 20,000 rows (None when X is narrow enough),
+    and the sample's row ids (also used to train the index's scalar quantizer).
+
+    From the sample's d x d covariance (exact eigendecomposition, float64): light and fast,
+    no randomized SVD iterations.
+    """
     rng = np.random.default_rng(random_state)
-    sample = X[np.sort(rng.choice(X.shape[0], min(X.shape[0], 20_000), replace=False))]
-    pca = PCA(max_dims, svd_solver="randomized", random_state=random_state).fit(sample)
-    out = np.empty((X.shape[0], max_dims), dtype=np.float32)
-    for sl in iter_chunks(X.shape[0]):
-        out[sl] = pca.transform(X[sl])
-    return out
+    rows = np.sort(rng.choice(X.shape[0], min(X.shape[0], 20_000), replace=False))
+    if X.shape[1] <= max_dims:
+        return None, rows
+    sample = X[rows].astype(np.float64)
+    mean = sample.mean(axis=0)
+    sample -= mean
+    _, vecs = np.linalg.eigh(sample.T @ sample)
+    return _Projection(mean, vecs[:, ::-1][:, :max_dims]), rows
+
+
+def _blas_threads(n: int) -> Any:
+    """Limit BLAS threads while the backend's own threads run (no oversubscription)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n, user_api="blas")
 
 
 def build_knn_graph(
@@ -99,6 +185,8 @@ def build_knn_graph(
     exact_max: int = 20_000,
     max_dims: int = 64,
     random_state: int = 0,
+    backend: Backend | str | None = None,
+    chunk_size: int | None = None,
 ) -> KNNGraph:
     """Build the k-nearest-neighbour graph of ``features`` (self excluded).
 
@@ -113,6 +201,11 @@ def build_knn_graph(
         HNSW searches a PCA projection to this many dimensions (exact distances are
         recomputed afterwards).
     random_state : int, default 0
+    backend : Backend, "local" or None, default None
+        Runs the exact path's query chunks (None: threads on every core).
+    chunk_size : int or None, default None
+        Query rows per chunk of the exact path (default 1024); the graph does not depend
+        on it nor on the backend.
 
     Returns
     -------
@@ -151,40 +244,37 @@ def build_knn_graph(
     if method == "hnsw" and faiss is None:
         raise MissingDependencyError("faiss-cpu", "ann", "the HNSW kNN graph")
     Xf = np.ascontiguousarray(X, dtype=np.float32)
+    # the final graph is written chunk by chunk: no (n, k + 1) intermediate copies
+    idx = np.empty((n, k), dtype=np.int64)
+    dist = np.empty((n, k), dtype=np.float32)
     with progress(n, f"kNN graph ({method}, k={k})") as advance:
         if method == "exact":
-            if faiss is not None:
-                index = faiss.IndexFlatL2(Xf.shape[1])
-                index.add(Xf)
-                idx = np.empty((n, k + 1), dtype=np.int64)
-                for sl in iter_chunks(n, 4096):
-                    _, idx[sl] = index.search(Xf[sl], k + 1)
-                    advance(sl.stop - sl.start)
-            else:
-                from sklearn.neighbors import NearestNeighbors
-
-                nn = NearestNeighbors(n_neighbors=k + 1, algorithm="auto").fit(Xf)
-                idx = np.empty((n, k + 1), dtype=np.int64)
-                for sl in iter_chunks(n, 4096):
-                    idx[sl] = nn.kneighbors(Xf[sl], return_distance=False)
-                    advance(sl.stop - sl.start)
+            be = get_backend(backend)
+            sq = np.einsum("ij,ij->i", Xf, Xf, dtype=np.float64).astype(np.float32)
+            chunks = chunk_ranges(n, chunk_size or 1024)
+            with _blas_threads(1 if be.n_workers > 1 else max(1, os.cpu_count() or 1)):
+                results = be.map(_exact_knn_chunk, chunks, (Xf, sq, k))
+                for chunk, (ci, cd) in zip(chunks, results, strict=True):
+                    idx[chunk.slice], dist[chunk.slice] = ci, cd
+                    advance(len(chunk))
         else:
             assert faiss is not None
-            Z = _reduce(Xf, max_dims, random_state)
-            index = faiss.IndexHNSWFlat(Z.shape[1], 16)
+            pca, sample = _fit_pca(Xf, max_dims, random_state)
+            # 8-bit codes: a quarter of a float32 copy (candidates are re-ranked exactly)
+            dims = min(Xf.shape[1], max_dims)
+            index = faiss.IndexHNSWSQ(dims, faiss.ScalarQuantizer.QT_8bit, 16)
             index.hnsw.efConstruction = 40
-            index.add(Z)
+            index.train(_reduce_chunk(Xf, sample, pca))
+            # the projection is added and searched chunk by chunk, never held whole
+            for sl in iter_chunks(n, 65536):
+                index.add(_reduce_chunk(Xf, sl, pca))
             index.hnsw.efSearch = max(32, 2 * (k + 1))
-            idx = np.empty((n, k + 1), dtype=np.int64)
             for sl in iter_chunks(n, 8192):
-                _, idx[sl] = index.search(Z[sl], k + 1)
+                _, cand = index.search(_reduce_chunk(Xf, sl, pca), k + 1)
+                missing = cand < 0
+                if missing.any():  # HNSW may return fewer than k+1: pad with the nearest found
+                    cand = np.where(missing, cand[:, :1], cand)
+                idx[sl], dist[sl] = _finish_rows(Xf, cand, sl.start, k)
                 advance(sl.stop - sl.start)
-        missing = idx < 0
-        if missing.any():  # HNSW may return fewer than k+1: pad with the nearest found
-            idx = np.where(missing, idx[:, :1], idx)
-        dist = _exact_distances(Xf, idx)
-        order = np.argsort(dist, axis=1, kind="stable")
-        idx = np.take_along_axis(idx, order, axis=1)
-        dist = np.take_along_axis(dist, order, axis=1)
-        idx, dist = _drop_self(idx, dist, k)
+            del index
     return KNNGraph(indices=idx, distances=dist, exact=method == "exact")

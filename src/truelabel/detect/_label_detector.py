@@ -97,17 +97,21 @@ class LabelDetector(Detector):
             p = p.astype(np.float64, copy=True)
             p[lab] = _compute_calibrated(ctx.labels[lab], p[lab], calibrate)
             info["calibration"] = calibrate
+        lab = ctx.labels >= 0
+        everything_labelled = bool(lab.all())
         if use_knn and ctx.knn is not None:
             kp = knn_pred_probs(ctx.knn, ctx.labels, ctx.n_classes)
-            lab = ctx.labels >= 0
-            blended, w = blend_pred_probs(ctx.labels[lab], p[lab], kp[lab])
-            p = p.astype(np.float32, copy=True)
-            p[lab] = blended
+            if everything_labelled:  # blend chunk by chunk into kp itself: no extra copy
+                p, w = blend_pred_probs(ctx.labels, p, kp, out=kp)
+            else:
+                blended, w = blend_pred_probs(ctx.labels[lab], p[lab], kp[lab])
+                p = p.astype(np.float32, copy=True)
+                p[lab] = blended
             info["knn_blend_weight_of_pred_probs"] = w
         ctx.cache["label_pred_probs"] = p
-        lab_idx = np.flatnonzero(ctx.labels >= 0)
-        y = ctx.labels[lab_idx]
-        pl = p[lab_idx]
+        lab_idx = np.flatnonzero(lab)
+        y = ctx.labels if everything_labelled else ctx.labels[lab_idx]
+        pl = p if everything_labelled else p[lab_idx]
         stats = _compute_stats(y, pl)
         mask = _compute_issue_mask(y, pl, filter_by, stats=stats)
         n = ctx.n_items
@@ -115,7 +119,10 @@ class LabelDetector(Detector):
         is_issue[lab_idx] = mask
         score = np.full(n, np.nan)
         score[lab_idx] = _compute_scores(y, pl, method, stats)
-        suggested = np.asarray(p.argmax(axis=1), dtype=np.int64)
+        if everything_labelled:
+            suggested = stats.argmax.astype(np.int64)
+        else:
+            suggested = np.asarray(p.argmax(axis=1), dtype=np.int64)
         info["noise"] = _estimate_from_stats(stats)
         cols = pd.DataFrame(
             {

@@ -1,0 +1,87 @@
+"""The exact kNN graph as a chunk map: blockwise top-k merged, equal to brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from truelabel import build_knn_graph
+from truelabel.backend import LocalBackend
+from truelabel.detect import _knn
+
+
+def _brute_force(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Full float64 distance matrix, self excluded, ordered by (distance, index)."""
+    X = X.astype(np.float64)
+    d = np.sqrt(((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2))
+    np.fill_diagonal(d, np.inf)
+    order = np.lexsort((np.broadcast_to(np.arange(len(X)), d.shape), d), axis=1)[:, :k]
+    return order, np.take_along_axis(d, order, axis=1)
+
+
+@pytest.mark.parametrize(
+    "backend,chunk_size,ref_block",
+    [(LocalBackend(1), None, 8192), (LocalBackend(2), 37, 50), (LocalBackend(2), 1, 7)],
+)
+def test_exact_graph_equals_brute_force_for_every_chunking(
+    monkeypatch, backend, chunk_size, ref_block
+):
+    monkeypatch.setattr(_knn, "_REF_BLOCK", ref_block)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    g = build_knn_graph(X, n_neighbors=5, method="exact", backend=backend, chunk_size=chunk_size)
+    want_i, want_d = _brute_force(X, 5)
+    np.testing.assert_array_equal(g.indices, want_i)
+    np.testing.assert_allclose(g.distances, want_d, rtol=1e-6)
+    assert g.exact
+
+
+def test_exact_graph_with_duplicates_drops_self_and_breaks_ties_by_index(monkeypatch):
+    monkeypatch.setattr(_knn, "_REF_BLOCK", 4)
+    X = np.repeat(np.arange(5.0), 3)[:, None] * np.ones((1, 2))  # 5 points, 3 copies each
+    g = build_knn_graph(X, n_neighbors=2, method="exact", chunk_size=4)
+    assert not (g.indices == np.arange(15)[:, None]).any()
+    np.testing.assert_array_equal(g.distances, 0.0)
+    # each item's neighbours are its two copies, lower index first
+    np.testing.assert_array_equal(g.indices[0], [1, 2])
+    np.testing.assert_array_equal(g.indices[4], [3, 5])
+
+
+def _naive_knn_probs(graph, labels, n_classes, smoothing=1.0):
+    n, k = graph.indices.shape
+    prior = np.bincount(labels[labels >= 0], minlength=n_classes) / np.sum(labels >= 0)
+    scale = np.median(graph.distances[:, -1]) or 1.0
+    out = np.zeros((n, n_classes))
+    for i in range(n):
+        votes = np.zeros(n_classes)
+        for j, d in zip(graph.indices[i], graph.distances[i]):
+            if labels[j] >= 0:
+                votes[labels[j]] += np.exp(-d / scale)
+        frac = votes / votes.sum() * k if votes.sum() > 0 else votes
+        out[i] = (frac + smoothing * prior) / (k + smoothing)
+    return out
+
+
+@pytest.mark.parametrize("backend,chunk_size", [(LocalBackend(1), None), (LocalBackend(2), 13)])
+def test_knn_label_votes_and_blend_equal_naive_loops(backend, chunk_size):
+    from truelabel.detect import blend_pred_probs, knn_pred_probs
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(400, 4)).astype(np.float32)
+    labels = rng.integers(0, 3, 400)
+    labels[::9] = -1  # unlabelled neighbours carry no vote
+    g = build_knn_graph(X, n_neighbors=6, method="exact")
+    kp = knn_pred_probs(g, labels, 3, backend=backend, chunk_size=chunk_size)
+    np.testing.assert_allclose(kp, _naive_knn_probs(g, labels, 3), rtol=1e-5)
+    lab = labels >= 0
+    p = rng.dirichlet(np.ones(3), size=400)
+    blend, w = blend_pred_probs(
+        labels[lab], p[lab], kp[lab], backend=backend, chunk_size=chunk_size
+    )
+    grid = np.linspace(0.0, 1.0, 11)
+    rows = np.arange(lab.sum())
+    a, b = p[lab][rows, labels[lab]], kp[lab][rows, labels[lab]]
+    losses = [-np.mean(np.log(np.clip(x * a + (1 - x) * b, 1e-12, None))) for x in grid]
+    assert w == grid[int(np.argmin(losses))]
+    mix = w * p[lab] + (1 - w) * kp[lab]
+    np.testing.assert_allclose(blend, mix / mix.sum(axis=1, keepdims=True), rtol=1e-5)
