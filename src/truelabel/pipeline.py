@@ -52,7 +52,8 @@ def audit_dataset(
     """Audit a :class:`~truelabel.Dataset`.
 
     Features come from the dataset's feature columns, or from its text column through
-    the TF-IDF/LSA encoder. Without ``pred_probs`` they are computed out-of-fold (a
+    the TF-IDF/LSA encoder (near-duplicates and outliers are then judged on the raw
+    TF-IDF rows, see :meth:`~truelabel.encode.TfidfEncoder.transform_raw`). Without ``pred_probs`` they are computed out-of-fold (a
     linear model on sparse TF-IDF for text, the default estimator on features).
     """
     if dataset.is_multi_label:
@@ -69,6 +70,7 @@ def audit_dataset(
                 f"{dataset.n_classes} classes ({', '.join(dataset.classes[:5])}, ...)",
                 "pass one column per class, classes in sorted order of their names",
             )
+    raw_features = None
     if features is None and dataset.texts is not None:
         from .encode import TfidfEncoder
 
@@ -76,6 +78,7 @@ def audit_dataset(
             encoder = TfidfEncoder(random_state=random_state).fit(dataset.texts)
             advance(1)
             features = encoder.encode(dataset.texts)
+            raw_features = encoder.transform_raw(dataset.texts)
             advance(1)
         if pred_probs is None:
             pred_probs = _text_pred_probs(dataset, encoder, random_state)
@@ -91,6 +94,7 @@ def audit_dataset(
         pred_probs=pred_probs,
         features=features,
         classes=list(dataset.classes),
+        raw_features=raw_features,
     )
     result.issues.index = dataset.ids
     return result

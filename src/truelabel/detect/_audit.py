@@ -15,6 +15,7 @@ from ..exceptions import ValidationError
 from . import _duplicates, _label_detector, _outliers  # noqa: F401  (register detectors)
 from ._base import AuditContext, available_detectors, get_detector
 from ._confident_learning import NoiseEstimate
+from ._original_space import check_raw_features
 
 __all__ = ["Audit", "AuditResult"]
 
@@ -167,6 +168,7 @@ class Audit:
         pred_probs: Any = None,
         features: Any = None,
         classes: Any = None,
+        raw_features: Any = None,
     ) -> AuditResult:
         """Run the audit.
 
@@ -182,8 +184,16 @@ class Audit:
             Features or embeddings (kNN graph for outliers, duplicates, label consistency).
         classes : sequence of str, optional
             Class names, in class-index order.
+        raw_features : sparse matrix or array of shape (n_items, n_raw), optional
+            The items in their original space when ``features`` are a projection of it
+            (the raw TF-IDF rows behind LSA vectors): near-duplicates and outliers are
+            judged there by exact cosine.
         """
         ctx, names, index = self._context(data, labels, pred_probs, features, classes)
+        if raw_features is not None:
+            ctx.raw_features = check_raw_features(
+                raw_features, ctx.n_items, ctx.features is not None
+            )
         wanted: dict[str, dict[str, Any]]
         if self.issue_types is None:
             wanted = {t: {} for t in available_detectors()}
