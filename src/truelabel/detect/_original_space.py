@@ -61,7 +61,9 @@ def check_raw_features(raw: Any, n_items: int, has_features: bool) -> Any:
         return check_features(raw, n_items=n_items, argument="raw_features")
     if raw.ndim != 2 or raw.shape[0] != n_items:
         raise ValidationError(
-            "raw_features", f"has shape {raw.shape}, expected {n_items} rows", "pass one row per item"
+            "raw_features",
+            f"has shape {raw.shape}, expected {n_items} rows",
+            "pass one row per item",
         )
     if not np.isfinite(raw.data).all():
         raise ValidationError("raw_features", "contain NaN or inf", "clean those rows first")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -56,7 +58,7 @@ class OutlierDetector(Detector):
             feat = row_cosines(unit, rows, ctx.knn.indices.ravel()).reshape(-1, k)
             score = orig * np.clip(feat.mean(axis=1), 0.0, 1.0)
             flagged = robust_upper_outliers(-np.log(np.maximum(score, 1e-6)), z)
-            info = {"source": "features (cosine, original space)"}
+            info: dict[str, Any] = {"source": "features (cosine, original space)"}
         elif ctx.knn is not None:
             d = ctx.knn.distances.mean(axis=1).astype(np.float64)
             scale = np.median(d) or 1.0
