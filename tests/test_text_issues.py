@@ -63,7 +63,10 @@ def test_near_duplicates_use_the_original_rows_not_the_reduced_features():
     assert res.issues["is_near_duplicate_issue"].tolist() == [False] * 2 + [True] * 6
 
 
-def test_exact_copies_beyond_the_k_neighbours_form_one_set():
+def test_exact_copies_beyond_the_k_neighbours_form_one_set(monkeypatch):
+    import truelabel.detect._original_space as orig
+
+    monkeypatch.setattr(orig, "RARE_DF", 5)  # the copies' one term is "frequent": no shortcut
     rng = np.random.default_rng(0)
     raw = sp.csr_matrix(np.abs(rng.normal(size=(30, 40))) * (rng.random((30, 40)) < 0.2))
     raw = sp.vstack([raw, sp.csr_matrix(np.tile(np.eye(40)[:1] * 3.0, (12, 1)))]).tocsr()
@@ -73,6 +76,17 @@ def test_exact_copies_beyond_the_k_neighbours_form_one_set():
     sets = res.issues["near_duplicate_set"].to_numpy()
     assert len(set(sets[30:])) == 1 and sets[30] >= 0
     np.testing.assert_allclose(res.issues["near_duplicate_score"].iloc[30:], 0.0, atol=1e-6)
+
+
+def test_a_row_hash_collision_never_joins_different_rows(monkeypatch):
+    import truelabel.detect._duplicates as dup
+
+    monkeypatch.setattr(dup, "_sparse_row_hash", lambda m: np.zeros(m.shape[0], dtype=np.uint64))
+    raw, feats = _pinned(0.5)
+    res = Audit({"near_duplicate": {}}, n_neighbors=2).run(
+        features=feats, raw_features=sp.csr_matrix(raw)
+    )
+    assert not res.issues["is_near_duplicate_issue"].any()
 
 
 def test_original_neighbors_match_brute_force():
@@ -271,3 +285,16 @@ def test_sms_injected_into_trec_are_outliers(shared_datasets):
     is_out = np.r_[np.zeros(len(host), dtype=bool), np.ones(n_in, dtype=bool)]
     issues = _text_audit_default(texts)
     assert roc_auc_score(is_out, -issues["outlier_score"].to_numpy()) >= 0.9
+
+
+def test_text_audit_pipeline_judges_duplicates_on_raw_tfidf():
+    from truelabel import Dataset
+    from truelabel.pipeline import audit_dataset
+
+    texts = [f"What is {w} ?" for w in ("BPH", "DSL", "RCD", "SAP", "AFS", "DTMF")]
+    texts += [q.format(p) for q in QUESTIONS for p in PLACES[:8]] + ["what is BPH?"]
+    labels = ["abbr"] * 6 + [str(i // 8) for i in range(40)] + ["abbr"]
+    ds = Dataset.from_pandas(pd.DataFrame({"t": texts, "y": labels}), label_col="y", text_col="t")
+    res = audit_dataset(ds, random_state=0)
+    assert np.flatnonzero(res.issues["is_near_duplicate_issue"]).tolist() == [0, len(texts) - 1]
+    assert res.info["near_duplicate"]["metric"] == "cosine"

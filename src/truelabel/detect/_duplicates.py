@@ -222,6 +222,7 @@ class NearDuplicateDetector(Detector):
             graph.indices, graph.similarities, threshold, leaders=lead, backend=ctx.backend
         )
         best = np.maximum(graph.similarities[:, 0], lead_sim).astype(np.float64)
+        np.maximum.at(best, lead[copy], lead_sim[copy])  # a group's first row: its copies
         cols = pd.DataFrame(
             {
                 "is_near_duplicate_issue": sets >= 0,
