@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -133,6 +134,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3, help="injection draws")
     ap.add_argument("--dump-pairs", type=Path, help="write unreviewed flagged pairs (CSV)")
     ap.add_argument("--out", type=Path, default=RESULTS / "text_issues.json")
+    ap.add_argument(
+        "--before", type=Path, help="JSON of an earlier run (e.g. main) to show alongside"
+    )
     args = ap.parse_args()
     verdicts = (
         pd.read_csv(VERDICTS)
@@ -178,7 +182,15 @@ def main() -> None:
         "command": " ".join(sys.argv),
     }
     write_json(args.out, result)
-    args.out.with_suffix(".md").write_text(render(result))
+    md = render(result)
+    if args.before:
+        md += (
+            "\n## Before ("
+            + args.before.name
+            + ")\n\n"
+            + render(json.loads(args.before.read_text()))
+        )
+    args.out.with_suffix(".md").write_text(md)
 
 
 def render(res: dict) -> str:
@@ -224,7 +236,9 @@ def render(res: dict) -> str:
     return (
         "# Text issues: near-duplicates and outliers (default text audit)\n\n"
         "Near-duplicates on the train sets; oracle = normalised-text equality, plus the "
-        "hand-checked pairs in `tests/fixtures/near_duplicate_verdicts.csv`.\n\n"
+        "hand-checked pairs in `tests/fixtures/near_duplicate_verdicts.csv`; flagged rows not "
+        "covered by either (`unreviewed`) count as wrong, so with unreviewed rows the "
+        "precision is a lower bound.\n\n"
         f"{dup}\n\nOutliers: 2% SMS messages injected (AUROC of `outlier_score`).\n\n{out}\n"
     )
 
