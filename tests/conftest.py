@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+# TRUELABEL_SHARED_DATASETS points a checkout elsewhere (e.g. a git worktree) at the data
+SHARED = Path(
+    os.environ.get(
+        "TRUELABEL_SHARED_DATASETS",
+        Path(__file__).resolve().parents[1].parent / "shared" / "datasets",
+    )
+)
 
 
 @pytest.fixture

@@ -105,7 +105,8 @@ def test_robust_outliers():
 def test_near_duplicate_sets_join_exact_and_close():
     X = np.array([[0.0, 0.0], [0.0, 0.0], [5.0, 5.0], [5.0, 5.01], [9.0, 0.0], [20.0, 20.0]])
     g = build_knn_graph(X, n_neighbors=2)
-    sets = near_duplicate_sets(X, g.indices, g.distances, radius=0.05)
+    lead = np.array([0, 0, 2, 3, 4, 5])  # rows 0 and 1 are exact copies
+    sets = near_duplicate_sets(g.indices, -g.distances, -0.05, leaders=lead)
     assert sets[0] == sets[1] >= 0
     assert sets[2] == sets[3] >= 0 and sets[2] != sets[0]
     assert sets[4] == -1 and sets[5] == -1

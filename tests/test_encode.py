@@ -45,3 +45,19 @@ def test_precomputed_encoder():
     np.testing.assert_array_equal(enc.encode(["b", "a"]), [[0, 1], [1, 0]])
     with pytest.raises(ValidationError, match="items: no precomputed vector for 'c'"):
         enc.encode(["c"])
+
+
+def test_transform_raw_keeps_every_term_and_equates_normalised_texts():
+    texts = ["What is BPH ?", "What is DSL ?", "What is 5 + 5 ?", "What is 6 + 6 ?"] * 3
+    enc = TfidfEncoder(n_components=2).fit(texts + ["Who is it ?"] * 20)
+    raw = enc.transform_raw(["What is BPH ?", "what is  bph", "What is DSL ?", "What is 5 + 5 ?"])
+    assert raw.dtype == np.float32 and raw.shape[1] == 2**20
+    np.testing.assert_allclose(np.sqrt(raw.multiply(raw).sum(axis=1)).A1, 1.0, rtol=1e-6)
+    cos = (raw @ raw.T).toarray()
+    assert cos[0, 1] == pytest.approx(1.0, abs=1e-6)  # case and punctuation ignored
+    assert cos[0, 2] < 0.6  # the rare word counts
+    # one-character tokens count too: "5" and "6" differ
+    other = enc.transform_raw(["What is 6 + 6 ?"])
+    assert (raw[3].multiply(other)).sum() < 0.6
+    with pytest.raises(NotFittedError, match="call fit"):
+        TfidfEncoder().transform_raw(["a"])

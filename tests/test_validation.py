@@ -95,7 +95,7 @@ def test_audit_setting_typo_names_the_nearest_valid_key():
     with pytest.raises(
         ValidationError,
         match=r"issue_types\['near_duplicate'\]: unknown setting 'threshhold'; did you mean "
-        r"'threshold'\? \(settings of 'near_duplicate': 'threshold'\)",
+        r"'threshold'\? \(settings of 'near_duplicate': 'metric', 'threshold'\)",
     ):
         Audit({"near_duplicate": {"threshhold": 0.2}}).run(labels=y)
     with pytest.raises(

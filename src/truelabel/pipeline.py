@@ -148,7 +148,8 @@ def audit_dataset(
     """Audit a :class:`~truelabel.Dataset`.
 
     Features come from the dataset's feature columns, or from its text column through
-    the TF-IDF/LSA encoder. Without ``pred_probs`` they are computed out-of-fold (a
+    the TF-IDF/LSA encoder (near-duplicates and outliers are then judged on the raw
+    TF-IDF rows, see :meth:`~truelabel.encode.TfidfEncoder.transform_raw`). Without ``pred_probs`` they are computed out-of-fold (a
     linear model on sparse TF-IDF for text, the default estimator on features).
     ``pred_probs`` columns follow ``dataset.classes`` (natural order of the names).
 
@@ -186,6 +187,7 @@ def _audit(
                 "pass one column per class, in the order of dataset.classes",
             )
         _check_column_order(dataset, pred_probs)
+    raw_features = None
     if features is None and dataset.texts is not None:
         from .encode import TfidfEncoder
 
@@ -193,6 +195,7 @@ def _audit(
             encoder = TfidfEncoder(random_state=random_state).fit(dataset.texts)
             advance(1)
             features = encoder.encode(dataset.texts)
+            raw_features = encoder.transform_raw(dataset.texts)
             advance(1)
         if pred_probs is None:
             pred_probs = _text_pred_probs(dataset, encoder, random_state)
@@ -209,6 +212,7 @@ def _audit(
         pred_probs=pred_probs,
         features=features,
         classes=list(dataset.classes),
+        raw_features=raw_features,
     )
     result.issues.index = dataset.ids
     if source is not None and "label" in result.info:

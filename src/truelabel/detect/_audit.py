@@ -17,6 +17,7 @@ from . import _duplicates, _label_detector, _outliers  # noqa: F401  (register d
 from ._base import AuditContext, Detector, available_detectors, get_detector
 from ._confident_learning import NoiseEstimate
 from ._knn import KNN_METHODS
+from ._original_space import check_raw_features
 
 #: an estimated noise rate above this is reported as unreliable
 NOISE_RATE_WARN = 0.5
@@ -213,6 +214,7 @@ class Audit:
         pred_probs: Any = None,
         features: Any = None,
         classes: Any = None,
+        raw_features: Any = None,
     ) -> AuditResult:
         """Run the audit.
 
@@ -228,9 +230,17 @@ class Audit:
             Features or embeddings (kNN graph for outliers, duplicates, label consistency).
         classes : sequence of str, optional
             Class names, in class-index order.
+        raw_features : sparse matrix or array of shape (n_items, n_raw), optional
+            The items in their original space when ``features`` are a projection of it
+            (the raw TF-IDF rows behind LSA vectors): near-duplicates and outliers are
+            judged there by exact cosine.
         """
         wanted, explicit = self._detectors()
         ctx, names, index = self._context(data, labels, pred_probs, features, classes)
+        if raw_features is not None:
+            ctx.raw_features = check_raw_features(
+                raw_features, ctx.n_items, ctx.features is not None
+            )
         detectors = []
         for det in wanted:
             name = det.name

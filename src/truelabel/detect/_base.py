@@ -22,6 +22,7 @@ import pandas as pd
 from .._validation import closest
 from ..exceptions import ValidationError
 from ._knn import KNNGraph, build_knn_graph
+from ._original_space import OriginalGraph, original_neighbors
 
 __all__ = [
     "AuditContext",
@@ -40,7 +41,11 @@ _REGISTRY: dict[str, type[Detector]] = {}
 class AuditContext:
     """Inputs shared by the detectors of one audit; derived inputs are built once, lazily.
 
-    ``labels`` uses -1 for unlabelled items. ``knn`` is the one shared kNN graph.
+    ``labels`` uses -1 for unlabelled items. ``knn`` is the one shared kNN graph (on
+    ``features``, possibly a reduced space such as LSA). ``raw_features`` are the same items
+    in their original space (the sparse raw TF-IDF rows of a text audit); near-duplicates and
+    outliers are judged there, by exact cosine (``original_graph``). ``backend`` runs the
+    chunked passes.
     """
 
     labels: np.ndarray | None
@@ -52,6 +57,8 @@ class AuditContext:
     knn_method: str = "auto"
     cache: dict[str, Any] = field(default_factory=dict)
     class_names: tuple[str, ...] | None = None
+    raw_features: Any = None
+    backend: Any = None
 
     @property
     def n_items(self) -> int:
@@ -68,6 +75,25 @@ class AuditContext:
         return build_knn_graph(
             self.features, n_neighbors=k, method=self.knn_method, random_state=self.random_state
         )
+
+    @cached_property
+    def uses_cosine(self) -> bool:
+        """Judge similarity by cosine: raw rows were given, or the features are unit-norm
+        (embeddings); plain tabular features keep Euclidean distances."""
+        if self.raw_features is not None:
+            return True
+        if self.features is None:
+            return False
+        norms = np.sqrt(np.einsum("ij,ij->i", self.features, self.features, dtype=np.float64))
+        return bool(np.all(np.abs(norms - 1.0) < 1e-3))
+
+    @cached_property
+    def original_graph(self) -> OriginalGraph | None:
+        """The kNN candidates re-ranked by exact cosine in the original space."""
+        if self.knn is None:
+            return None
+        raw = self.features if self.raw_features is None else self.raw_features
+        return original_neighbors(raw, self.knn.indices, backend=self.backend)
 
 
 @dataclass

@@ -1,16 +1,37 @@
-"""The ``near_duplicate`` issue type: exact copies (hash) and near copies (kNN radius)."""
+"""The ``near_duplicate`` issue type: pairs judged in the original space, joined by union-find.
+
+Text (and unit-norm embeddings): a pair is a near-duplicate when the exact cosine of the
+original rows (raw TF-IDF over every word uni- and bigram) is at least ``threshold``
+(default 0.95). Candidates are the neighbours of :func:`original_neighbors` plus rows with
+identical content (a 64-bit row hash). Plain tabular features keep the Euclidean rule:
+distance at most ``threshold`` (default 0.13) times the median nearest-neighbour distance,
+or byte-identical rows. Sets are the connected components of the accepted pairs, built as a
+chunk map: each chunk reduces its pairs to a spanning forest, forests are merged.
+"""
 
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
-from .._validation import iter_chunks
+from .._validation import check_choice, iter_chunks
+from ..backend import Backend, Chunk, chunk_ranges, map_reduce
+from ..exceptions import ValidationError
 from ._base import AuditContext, Detector, DetectorResult, register_detector
+from ._original_space import row_cosines
 
 __all__ = ["NearDuplicateDetector", "near_duplicate_sets"]
+
+#: default cosine similarity (original space) at or above which two texts are near-duplicates
+COSINE_THRESHOLD = 0.95
+#: default Euclidean radius, as a fraction of the median nearest-neighbour distance
+RADIUS_FRACTION = 0.13
+
+_Forest = tuple[np.ndarray, np.ndarray]
 
 
 def _hash_multipliers(n_words: int) -> np.ndarray:
@@ -45,33 +66,113 @@ def _exact_groups(features: np.ndarray) -> np.ndarray:
     return inverse
 
 
-def near_duplicate_sets(
-    features: np.ndarray, indices: np.ndarray, distances: np.ndarray, radius: float
-) -> np.ndarray:
-    """Set id per item (-1 = no duplicate), joining exact copies and kNN pairs within radius."""
-    from scipy.sparse import coo_matrix
+def _sparse_row_hash(m: sp.csr_matrix) -> np.ndarray:
+    """64-bit hash of each CSR row's (column, value) entries; empty rows get distinct ids."""
+    mult = _hash_multipliers(2)
+    cols = m.indices.astype(np.uint64)
+    vals = np.ascontiguousarray(m.data, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    per_entry = (cols * mult[0]) ^ (vals * mult[1] + cols)
+    csum = np.concatenate([[np.uint64(0)], np.cumsum(per_entry, dtype=np.uint64)])
+    h = csum[m.indptr[1:]] - csum[m.indptr[:-1]]
+    empty = np.flatnonzero(np.diff(m.indptr) == 0)
+    h[empty] = np.uint64(2**63) + empty.astype(np.uint64)  # never grouped
+    return h
+
+
+def _leaders(groups: np.ndarray) -> np.ndarray:
+    """First row of each group, per row (a row alone in its group leads itself)."""
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    return first[inverse.ravel()]
+
+
+def _forest(a: np.ndarray, b: np.ndarray) -> _Forest:
+    """Canonical spanning forest of the pairs (a, b): every non-root node -> its set's min."""
     from scipy.sparse.csgraph import connected_components
 
-    n = features.shape[0]
-    rows, cols = np.nonzero(distances <= radius)
-    src = [rows]
-    dst = [indices[rows, cols]]
-    groups = _exact_groups(features)
-    order = np.argsort(groups, kind="stable")
-    same = groups[order][1:] == groups[order][:-1]
-    src.append(order[1:][same])
-    dst.append(order[:-1][same])
-    a = np.concatenate(src)
-    b = np.concatenate(dst)
-    graph = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
-    _, comp = connected_components(graph, directed=False)
-    sizes = np.bincount(comp)
-    in_set = sizes[comp] > 1
-    # renumber sets 0..m-1 in order of first appearance
+    if a.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    nodes, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+    inv = inv.ravel()
+    graph = sp.coo_matrix(
+        (np.ones(a.size, dtype=np.int8), (inv[: a.size], inv[a.size :])),
+        shape=(nodes.size, nodes.size),
+    )
+    n_comp, comp = connected_components(graph, directed=False)
+    root = np.full(n_comp, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(root, comp, nodes)
+    r = root[comp]
+    keep = nodes != r
+    return nodes[keep].astype(np.int64), r[keep]
+
+
+def _merge_forests(f: _Forest, g: _Forest) -> _Forest:
+    return _forest(np.concatenate([f[0], g[0]]), np.concatenate([f[1], g[1]]))
+
+
+def _pairs_chunk(chunk: Chunk, shared: dict[str, Any]) -> _Forest:
+    """Accepted pairs of the chunk's rows, reduced to a spanning forest."""
+    sl = chunk.slice
+    rows, cols = np.nonzero(shared["similarities"][sl] >= shared["threshold"])
+    a = [rows + chunk.start]
+    b = [shared["indices"][sl][rows, cols]]
+    lead = shared["leaders"][sl]
+    own = np.arange(chunk.start, chunk.stop)
+    a.append(own[lead != own])
+    b.append(lead[lead != own])
+    return _forest(np.concatenate(a).astype(np.int64), np.concatenate(b).astype(np.int64))
+
+
+def near_duplicate_sets(
+    indices: np.ndarray,
+    similarities: np.ndarray,
+    threshold: float,
+    *,
+    leaders: np.ndarray | None = None,
+    backend: Backend | str | None = None,
+    chunk_size: int | None = None,
+) -> np.ndarray:
+    """Set id per item (-1 = no duplicate): components of the accepted pairs.
+
+    Parameters
+    ----------
+    indices : ndarray of int, shape (n_items, k)
+        Candidate partners of each item.
+    similarities : ndarray, shape (n_items, k)
+        Similarity to each candidate; a pair is accepted when it is ``>= threshold``
+        (pass negated distances and a negated radius for a distance rule).
+    threshold : float
+    leaders : ndarray of int, shape (n_items,), optional
+        Extra accepted pairs ``(i, leaders[i])`` (exact copies); ``leaders[i] == i`` adds none.
+    backend : Backend, "local" or None
+    chunk_size : int, optional
+        Rows per chunk; the sets do not depend on it.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_items,)
+        Sets numbered 0, 1, ... in order of their first item.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> idx = np.array([[1], [0], [3], [2], [3]])
+    >>> sim = np.array([[0.99], [0.99], [0.90], [0.97], [0.5]])
+    >>> near_duplicate_sets(idx, sim, 0.95, backend="local").tolist()
+    [0, 0, 1, 1, -1]
+    """
+    idx = np.asarray(indices, dtype=np.int64)
+    n = idx.shape[0]
+    lead = np.arange(n) if leaders is None else np.asarray(leaders, dtype=np.int64)
+    shared = {"indices": idx, "similarities": similarities, "threshold": threshold, "leaders": lead}
+    chunks = chunk_ranges(n, chunk_size)
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    child, root = map_reduce(
+        _pairs_chunk, chunks, shared, combine=_merge_forests, backend=backend, initial=empty
+    )
     set_ids = np.full(n, -1, dtype=np.int64)
-    if in_set.any():
-        _, first = np.unique(comp[in_set], return_inverse=True)
-        set_ids[in_set] = first.ravel()
+    roots = np.unique(root)  # a set's root is its smallest item: numbering by first item
+    set_ids[roots] = np.arange(roots.size)
+    set_ids[child] = set_ids[root]
     return set_ids
 
 
@@ -79,24 +180,77 @@ def near_duplicate_sets(
 class NearDuplicateDetector(Detector):
     """Items that are (near) copies of each other.
 
-    Two items are joined when their feature rows are byte-identical or their distance is
-    at most ``threshold`` (default 0.13) times the median nearest-neighbour distance;
-    sets are connected components. ``near_duplicate_score = 1 - exp(-d1 / median(d1))``
-    with ``d1`` the distance to the nearest neighbour (0 for an exact copy).
+    Settings: ``threshold`` and ``metric`` (``"auto"``, ``"cosine"``, ``"euclidean"``).
+    With ``cosine`` (auto when raw rows such as text TF-IDF are given, or the features are
+    unit-norm embeddings) two items are joined when the exact cosine of their original rows
+    is at least ``threshold`` (default 0.95); ``near_duplicate_score = 1 - max cosine``
+    (0 for an exact copy). With ``euclidean`` they are joined when their distance is at most
+    ``threshold`` (default 0.13) times the median nearest-neighbour distance or the rows are
+    byte-identical; ``near_duplicate_score = 1 - exp(-d1 / median(d1))``. Sets are connected
+    components.
     """
 
     name = "near_duplicate"
     requires_all = ("features",)
-    settings = MappingProxyType({"threshold": 0.13})
+    # threshold None = the metric's default (0.95 cosine, 0.13 euclidean); its range is
+    # checked by _threshold once the metric is known
+    settings = MappingProxyType({"metric": "auto", "threshold": None})
 
     def detect(self, ctx: AuditContext) -> DetectorResult:
-        threshold = float(self.params.get("threshold", 0.13))
+        metric = check_choice("metric", self.params.get("metric", "auto"), _METRICS)
+        if metric == "cosine" or (metric == "auto" and ctx.uses_cosine):
+            return self._cosine(ctx)
+        return self._euclidean(ctx)
+
+    def _threshold(self, default: float, low: float, high: float) -> float:
+        t = self.params.get("threshold")
+        t = default if t is None else t
+        if isinstance(t, bool) or not isinstance(t, int | float) or not low < t <= high:
+            raise ValidationError(
+                "threshold", f"must be in ({low}, {high}], got {t!r}", f"pass e.g. {default}"
+            )
+        return float(t)
+
+    def _cosine(self, ctx: AuditContext) -> DetectorResult:
+        threshold = self._threshold(COSINE_THRESHOLD, 0.0, 1.0)
+        graph = ctx.original_graph
+        assert graph is not None
+        unit = graph.unit
+        groups = _sparse_row_hash(unit) if sp.issparse(unit) else _exact_groups(unit)
+        lead = _leaders(groups)
+        own = np.arange(lead.size)
+        copy = np.flatnonzero(lead != own)
+        lead_sim = np.zeros(lead.size, dtype=np.float32)
+        lead_sim[copy] = row_cosines(unit, copy, lead[copy])
+        lead = np.where(lead_sim >= threshold, lead, own)  # a hash collision never joins
+        sets = near_duplicate_sets(
+            graph.indices, graph.similarities, threshold, leaders=lead, backend=ctx.backend
+        )
+        best = np.maximum(graph.similarities[:, 0], lead_sim).astype(np.float64)
+        np.maximum.at(best, lead[copy], lead_sim[copy])  # a group's first row: its copies
+        cols = pd.DataFrame(
+            {
+                "is_near_duplicate_issue": sets >= 0,
+                "near_duplicate_score": np.clip(1.0 - best, 0.0, 1.0),
+                "near_duplicate_set": sets,
+            }
+        )
+        info = {"metric": "cosine", "threshold": threshold, "n_sets": int(sets.max() + 1)}
+        return DetectorResult(columns=cols, info=info)
+
+    def _euclidean(self, ctx: AuditContext) -> DetectorResult:
+        threshold = self._threshold(RADIUS_FRACTION, 0.0, np.inf)
         assert ctx.knn is not None and ctx.features is not None
         d1 = ctx.knn.distances[:, 0].astype(np.float64)
         med = float(np.median(d1))
         scale = med if med > 0 else float(d1[d1 > 0].mean()) if (d1 > 0).any() else 1.0
+        radius = threshold * scale
         sets = near_duplicate_sets(
-            ctx.features, ctx.knn.indices, ctx.knn.distances, threshold * scale
+            ctx.knn.indices,
+            -ctx.knn.distances.astype(np.float64),
+            -radius,
+            leaders=_leaders(_exact_groups(ctx.features)),
+            backend=ctx.backend,
         )
         cols = pd.DataFrame(
             {
@@ -105,6 +259,8 @@ class NearDuplicateDetector(Detector):
                 "near_duplicate_set": sets,
             }
         )
-        return DetectorResult(
-            columns=cols, info={"radius": threshold * scale, "n_sets": int(sets.max() + 1)}
-        )
+        info = {"metric": "euclidean", "radius": radius, "n_sets": int(sets.max() + 1)}
+        return DetectorResult(columns=cols, info=info)
+
+
+_METRICS = ("auto", "cosine", "euclidean")
