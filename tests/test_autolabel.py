@@ -137,7 +137,7 @@ def _naive_search(n, e, m, eps, delta, pool):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_searches_match_the_naive_procedure(seed):
     rng = np.random.default_rng(seed)
-    grid = default_threshold_grid()
+    grid = default_threshold_grid()[::10]  # the searches take counts on any grid: 101 here
     conf = rng.uniform(0.6, 1.0, 700)
     wrong = rng.random(700) < (1 - conf) * 0.3
     n, e = counts_above(conf, grid, wrong)
@@ -298,6 +298,18 @@ def test_how_many_more_is_what_certifies():
         r = CertifiedAutoLabeler(max_error=0.03, guarantee=g).fit(p, y).decide(pool)
         assert not r.certified and r.n_more_needed is not None
         target = 40 + r.n_more_needed
+        # at the named size, the counts scaled at the same error rates certify; 2% fewer do not
+        n, e = counts_above(p.max(1), default_threshold_grid(), p.argmax(1) != y)
+        m, _ = counts_above(pool.max(1), default_threshold_grid())
+        for size, want in ((target, True), (int(target / 1.02) - 1, False)):
+            f = size / 40
+            nn, ee = np.floor(n * f + 1e-9), np.rint(e * f)
+            hit = (
+                search_rate(nn, ee, 0.03, 0.05)
+                if g == "rate"
+                else search_pool(nn, ee, m, 0.03, 0.05)
+            )
+            assert (hit is not None and m[hit.index] > 0) == want, (g, size)
         for k in range(2, 40):
             big = CertifiedAutoLabeler(max_error=0.03, guarantee=g)
             got = big.fit(np.tile(p, (k, 1)), np.tile(y, k)).decide(pool).certified

@@ -398,7 +398,11 @@ class CertifiedAutoLabeler(BaseEstimator):
             msg += "; " + why(self.certificates_["all"].n_calibration, more)
         other = "pool" if self.guarantee == "rate" else "rate"
         if other_accepted:
-            bounded = "this pool's realised error" if other == "pool" else "the error rate only"
+            bounded = (
+                "it bounds this pool's realised error"
+                if other == "pool"
+                else "it bounds the error rate, not this pool's realised error"
+            )
             msg += f"; guarantee={other!r} would auto-label {other_accepted} items now ({bounded})"
         else:
             msg += f"; guarantee={other!r} would not accept any either"

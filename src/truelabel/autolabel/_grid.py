@@ -23,8 +23,8 @@ __all__ = [
     "counts_above",
     "default_threshold_grid",
     "fallback_sequence",
-    "label_free_starts",
     "grid_histogram",
+    "label_free_starts",
 ]
 
 #: thresholds 0.000, 0.001, ..., 1.000 (the plain Learn-then-Test grid)
