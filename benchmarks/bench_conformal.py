@@ -26,26 +26,34 @@ including the base model's ``predict_proba`` on cal and test for every method (M
 crepes call it internally). Targets: truelabel coverage within [1-a-0.01, 1-a+0.02] on
 average; truelabel mean set size <= MAPIE's for the same score (lac; aps randomized).
 
-Part 2 - certified auto-labeling (``CertifiedAutoLabeler``, delta = 0.05).
-200 random splits: the non-train 40% of a model split is halved at random into
-calibration and test (digits: split j uses its own model, train seed j; banking77:
-model j mod ``--bank-splits``, the halving re-drawn with seed j). At max_error in
-{0.01, 0.02, 0.05}, marginal and class-conditional: realized error among accepted test
-items (0 when none is accepted), P(realized error > max_error) over splits, coverage
-(share of test items accepted). The realized error is measured on a finite test half, so
-it scatters around the true error rate the certificate bounds: P(realized > max_error)
-over-states the true failure rate (the guarantee is about the latter).
+Part 2 - certified auto-labeling (``CertifiedAutoLabeler``, delta = 0.05) against a plain
+Learn-then-Test reference (``ltt_reference``, written here independently): a fixed grid of
+1,001 thresholds walked downward, exact binomial p-values at level delta, starting at the
+highest threshold whose calibration count could pass with zero errors, accepting at the
+last threshold rejected before the first non-rejection.
+Datasets: digits and banking77 (models as in part 1) and every shared label-error set
+(``labelerrors_*``: the given out-of-sample pred_probs and labels; "wrong" = argmax differs
+from the given label). 200 random splits: the non-train 40% of a model split (the whole set
+for labelerrors_*) is halved at random into calibration and test (digits: split j uses its
+own model, train seed j; banking77: model j mod ``--bank-splits``, the halving re-drawn with
+seed j). Every method sees the same halves. At max_error in {0.01, 0.02, 0.05}: coverage
+(share of test items accepted), realized error among accepted test items (0 when none),
+and the population error above the chosen threshold (calibration + test halves together).
+Violation: population error > max_error for rate guarantees (truelabel default, truelabel
+class-conditional, reference); realized test error > max_error for ``guarantee="pool"``.
+The realized error of a finite test half scatters around the rate, so P(realized >
+max_error) over-states a rate guarantee's failures; both are reported.
 Naive comparator: accept when the top probability >= t, one t per dataset / max_error
 tuned on the separate splits 200..249 so that the mean realized error across those splits
 matches (a) truelabel's mean realized error at that max_error ("naive@tl") or (b) max_error
-itself ("naive@max"); then evaluated on splits 0..199. Price of the guarantee = coverage
-of naive@tl minus truelabel's coverage, in points.
+itself ("naive@max"); then evaluated on splits 0..199.
 
 Usage (from the repository root)::
 
     benchmarks/.venv-peers/bin/python benchmarks/bench_conformal.py
         [--splits 100] [--bank-splits 20] [--bank-cv-splits 5] [--bank-mondrian-splits 2]
-        [--al-splits 200] [--out benchmarks/results/conformal.json]
+        [--al-splits 200] [--datasets digits,banking77,labelerrors_mnist,labelerrors_20news]
+        [--reuse-conformal old.json] [--out benchmarks/results/conformal.json]
 """
 
 from __future__ import annotations
