@@ -47,7 +47,7 @@ from ..backend import Backend
 from ..exceptions import NotFittedError, ValidationError
 from ._bounds import min_items_to_certify
 from ._grid import counts_above, default_threshold_grid
-from ._result import AutoLabelResult
+from ._result import AutoLabelResult, accepted_message, nothing_message
 from ._search import Found, certificate, more_items_needed, search_pool, search_rate, why
 
 __all__ = ["CertifiedAutoLabeler"]
@@ -201,7 +201,9 @@ class CertifiedAutoLabeler(BaseEstimator):
                 self._counts[k] = counts_above(conf[sel], grid, wrong[sel], backend=backend)
         level = self._level(len(self._counts))
         self.certificates_ = {
-            g: certificate(n, e, self._eps, level) for g, (n, e) in self._counts.items()
+            # per class, the message states the minimum per class instead of an estimate
+            g: certificate(n, e, self._eps, level, estimate_more=not self.class_conditional)
+            for g, (n, e) in self._counts.items()
         }
         if not self.class_conditional:
             cert = self.certificates_["all"]
@@ -318,7 +320,19 @@ class CertifiedAutoLabeler(BaseEstimator):
         accepted = has_t & (conf >= np.where(has_t, thr, np.inf))
         n_acc = int(accepted.sum())
         more = self._more_needed(pool_counts, level) if n_acc == 0 else None
-        message = self._pool_message(n_acc, n_pool, thresholds, bounds, more, other_accepted)
+        if n_acc > 0:
+            message = accepted_message(
+                self.guarantee, self.delta, n_acc, n_pool, thresholds, max(bounds)
+            )
+        else:
+            reason = (
+                self._per_class_need()
+                if self.class_conditional
+                else why(self.certificates_["all"].n_calibration, more)
+            )
+            message = nothing_message(
+                self.guarantee, n_pool, thresholds.get("all"), reason, other_accepted
+            )
         what = "error rate" if self.guarantee == "rate" else "error among accepted pool items"
         reasons = np.where(
             accepted,
@@ -362,48 +376,3 @@ class CertifiedAutoLabeler(BaseEstimator):
         if self.guarantee == "rate":
             return more_items_needed(n, e, m, lambda nn, ee: search_rate(nn, ee, eps, level))
         return more_items_needed(n, e, m, lambda nn, ee: search_pool(nn, ee, m, eps, level))
-
-    def _pool_message(
-        self,
-        n_acc: int,
-        n_pool: int,
-        thresholds: dict[Any, float | None],
-        bounds: list[float],
-        more: int | None,
-        other_accepted: int,
-    ) -> str:
-        what = "error rate" if self.guarantee == "rate" else "error among these items"
-        at = f"at {1 - self.delta:.0%} confidence"
-        ok = [g for g, t in thresholds.items() if t is not None]
-        if n_acc > 0:
-            head = f"certified: auto-labeled {n_acc} of {n_pool} items ({n_acc / n_pool:.1%})"
-            if self.class_conditional:
-                return (
-                    f"{head} in {len(ok)} of {len(thresholds)} predicted classes; {what} "
-                    f"<= {max(bounds):.2%} per class {at}"
-                )
-            return (
-                f"{head} with confidence >= {thresholds['all']:.3g}; {what} <= "
-                f"{max(bounds):.2%} {at}"
-            )
-        msg = f"nothing certified: auto-labeled 0 of {n_pool} items"
-        if self.class_conditional:
-            msg += "; " + self._per_class_need()
-        else:
-            if thresholds.get("all") is not None:
-                msg += (
-                    f"; the certified threshold {thresholds['all']:.3g} is above every pool "
-                    "item's confidence"
-                )
-            msg += "; " + why(self.certificates_["all"].n_calibration, more)
-        other = "pool" if self.guarantee == "rate" else "rate"
-        if other_accepted:
-            bounded = (
-                "it bounds this pool's realised error"
-                if other == "pool"
-                else "it bounds the error rate, not this pool's realised error"
-            )
-            msg += f"; guarantee={other!r} would auto-label {other_accepted} items now ({bounded})"
-        else:
-            msg += f"; guarantee={other!r} would not accept any either"
-        return msg

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["AutoLabelResult", "Certificate"]
+__all__ = ["AutoLabelResult", "Certificate", "accepted_message", "nothing_message"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +76,45 @@ class AutoLabelResult:
 
     def __repr__(self) -> str:
         return f"AutoLabelResult({self.message!r})"
+
+
+def accepted_message(
+    guarantee: str,
+    delta: float,
+    n_acc: int,
+    n_pool: int,
+    thresholds: dict[Any, float | None],
+    bound: float,
+) -> str:
+    """What was certified, when items are accepted (``thresholds``: per group)."""
+    what = "error rate" if guarantee == "rate" else "error among these items"
+    at = f"at {1 - delta:.0%} confidence"
+    head = f"certified: auto-labeled {n_acc} of {n_pool} items ({n_acc / n_pool:.1%})"
+    if "all" not in thresholds:
+        ok = sum(t is not None for t in thresholds.values())
+        return (
+            f"{head} in {ok} of {len(thresholds)} predicted classes; {what} <= {bound:.2%} "
+            f"per class {at}"
+        )
+    return f"{head} with confidence >= {thresholds['all']:.3g}; {what} <= {bound:.2%} {at}"
+
+
+def nothing_message(
+    guarantee: str, n_pool: int, threshold: float | None, reason: str, other_accepted: int
+) -> str:
+    """Why nothing is accepted, what would help, and what the other guarantee would do."""
+    msg = f"nothing certified: auto-labeled 0 of {n_pool} items"
+    if threshold is not None:
+        msg += f"; the certified threshold {threshold:.3g} is above every pool item's confidence"
+    msg += "; " + reason
+    other = "pool" if guarantee == "rate" else "rate"
+    if other_accepted:
+        bounded = (
+            "it bounds this pool's realised error"
+            if other == "pool"
+            else "it bounds the error rate, not this pool's realised error"
+        )
+        return (
+            msg + f"; guarantee={other!r} would auto-label {other_accepted} items now ({bounded})"
+        )
+    return msg + f"; guarantee={other!r} would not accept any either"

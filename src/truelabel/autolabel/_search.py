@@ -144,8 +144,11 @@ def more_items_needed(n: np.ndarray, e: np.ndarray, m: np.ndarray, search: Searc
     return hi - total
 
 
-def certificate(n: np.ndarray, e: np.ndarray, max_error: float, delta: float) -> Certificate:
-    """Rate certification of one group from its grid counts."""
+def certificate(
+    n: np.ndarray, e: np.ndarray, max_error: float, delta: float, *, estimate_more: bool = True
+) -> Certificate:
+    """Rate certification of one group from its grid counts (``estimate_more``: say how
+    many more reviewed items would certify when nothing is)."""
     grid = default_threshold_grid()
     n_cal = int(n[-1]) if n.size else 0
     found = search_rate(n, e, max_error, delta)
@@ -158,7 +161,11 @@ def certificate(n: np.ndarray, e: np.ndarray, max_error: float, delta: float) ->
         return Certificate(float(grid[j]), found.bound, n_cal, int(n[j]), int(e[j]), 0, msg)
     if n_cal == 0:
         return Certificate(None, None, 0, 0, 0, None, "no calibration items")
-    more = more_items_needed(n, e, n, lambda nn, ee: search_rate(nn, ee, max_error, delta))
+    more = (
+        more_items_needed(n, e, n, lambda nn, ee: search_rate(nn, ee, max_error, delta))
+        if estimate_more
+        else None
+    )
     return Certificate(None, None, n_cal, 0, 0, more, "nothing certified: " + why(n_cal, more))
 
 
