@@ -26,26 +26,34 @@ including the base model's ``predict_proba`` on cal and test for every method (M
 crepes call it internally). Targets: truelabel coverage within [1-a-0.01, 1-a+0.02] on
 average; truelabel mean set size <= MAPIE's for the same score (lac; aps randomized).
 
-Part 2 - certified auto-labeling (``CertifiedAutoLabeler``, delta = 0.05).
-200 random splits: the non-train 40% of a model split is halved at random into
-calibration and test (digits: split j uses its own model, train seed j; banking77:
-model j mod ``--bank-splits``, the halving re-drawn with seed j). At max_error in
-{0.01, 0.02, 0.05}, marginal and class-conditional: realized error among accepted test
-items (0 when none is accepted), P(realized error > max_error) over splits, coverage
-(share of test items accepted). The realized error is measured on a finite test half, so
-it scatters around the true error rate the certificate bounds: P(realized > max_error)
-over-states the true failure rate (the guarantee is about the latter).
+Part 2 - certified auto-labeling (``CertifiedAutoLabeler``, delta = 0.05) against a plain
+Learn-then-Test reference (``ltt_reference``, written here independently): a fixed grid of
+1,001 thresholds walked downward, exact binomial p-values at level delta, starting at the
+highest threshold whose calibration count could pass with zero errors, accepting at the
+last threshold rejected before the first non-rejection.
+Datasets: digits and banking77 (models as in part 1) and every shared label-error set
+(``labelerrors_*``: the given out-of-sample pred_probs and labels; "wrong" = argmax differs
+from the given label). 200 random splits: the non-train 40% of a model split (the whole set
+for labelerrors_*) is halved at random into calibration and test (digits: split j uses its
+own model, train seed j; banking77: model j mod ``--bank-splits``, the halving re-drawn with
+seed j). Every method sees the same halves. At max_error in {0.01, 0.02, 0.05}: coverage
+(share of test items accepted), realized error among accepted test items (0 when none),
+and the population error above the chosen threshold (calibration + test halves together).
+Violation: population error > max_error for rate guarantees (truelabel default, truelabel
+class-conditional, reference); realized test error > max_error for ``guarantee="pool"``.
+The realized error of a finite test half scatters around the rate, so P(realized >
+max_error) over-states a rate guarantee's failures; both are reported.
 Naive comparator: accept when the top probability >= t, one t per dataset / max_error
 tuned on the separate splits 200..249 so that the mean realized error across those splits
 matches (a) truelabel's mean realized error at that max_error ("naive@tl") or (b) max_error
-itself ("naive@max"); then evaluated on splits 0..199. Price of the guarantee = coverage
-of naive@tl minus truelabel's coverage, in points.
+itself ("naive@max"); then evaluated on splits 0..199.
 
 Usage (from the repository root)::
 
     benchmarks/.venv-peers/bin/python benchmarks/bench_conformal.py
         [--splits 100] [--bank-splits 20] [--bank-cv-splits 5] [--bank-mondrian-splits 2]
-        [--al-splits 200] [--out benchmarks/results/conformal.json]
+        [--al-splits 200] [--datasets digits,banking77,labelerrors_mnist,labelerrors_20news]
+        [--reuse-conformal old.json] [--out benchmarks/results/conformal.json]
 """
 
 from __future__ import annotations
@@ -375,9 +383,66 @@ def err_cov_curve(conf: np.ndarray, wrong: np.ndarray, ts: np.ndarray):
     return err, n / conf.shape[0]
 
 
+REF_GRID = np.round(np.linspace(1.0, 0.0, 1001), 10)
+
+
+def ltt_reference(conf: np.ndarray, wrong: np.ndarray, eps: float, delta: float) -> float | None:
+    """Plain Learn-then-Test, written here independently of truelabel.
+
+    The fixed grid of 1,001 confidence thresholds 1.000, 0.999, ..., 0.000 is walked
+    downward with exact binomial p-values P(Bin(n(t), eps) <= e(t)) at level delta,
+    starting at the highest threshold whose calibration count n(t) could pass with zero
+    errors ((1 - eps)^n(t) <= delta, a label-free start), and accepting at the last
+    threshold rejected before the first non-rejection. None if none is rejected.
+    """
+    from scipy.stats import binom
+
+    c = np.sort(conf)[::-1]
+    w = wrong[np.argsort(-conf, kind="stable")]
+    n = np.searchsorted(-c, -REF_GRID, side="right")
+    e = np.r_[0, np.cumsum(w)][n]
+    could = binom.cdf(0, np.maximum(n, 1), eps) <= delta
+    could &= n > 0
+    if not could.any():
+        return None
+    last = None
+    for j in range(int(np.argmax(could)), REF_GRID.size):
+        if binom.cdf(e[j], n[j], eps) > delta:
+            break
+        last = j
+    return None if last is None else float(REF_GRID[last])
+
+
+def _above(conf: np.ndarray, wrong: np.ndarray, t: float | None) -> tuple[int, int]:
+    """(accepted, wrong among them) of "accept conf >= t" (none when t is None)."""
+    if t is None:
+        return 0, 0
+    acc = conf >= t
+    return int(acc.sum()), int(wrong[acc].sum())
+
+
+# method -> (class_conditional, guarantee); "truelabel" is the default (guarantee="rate")
+TL_VARIANTS = {
+    "truelabel": (False, "rate"),
+    "truelabel_pool": (False, "pool"),
+    "truelabel_classcond": (True, "rate"),
+}
+
+
 def run_autolabel(name: str, rests: list[tuple[np.ndarray, np.ndarray]], n_splits: int, seed0=0):
-    """rests[m] = (probs, labels) of the non-train part of model split m."""
+    """rests[m] = (probs, labels) of the non-train part of model split m (one entry for the
+    label-error sets, whose pred_probs are given); split j halves rests[j] (or
+    rests[j mod len]) at random (seed j) into calibration and test pool.
+
+    Per split and method: realized error among accepted test items, coverage, and the
+    population error above the chosen threshold (on calibration + test together, the
+    finite population the halves are drawn from). Violation of the rate guarantee =
+    population error > max_error; of the pool guarantee = realized error > max_error.
+    """
     from truelabel import CertifiedAutoLabeler
+    from truelabel.backend import LocalBackend
+
+    serial = LocalBackend(1)
 
     def halves(j):
         p, yy = rests[j % len(rests)] if len(rests) < n_splits + N_TUNE else rests[j]
@@ -396,43 +461,66 @@ def run_autolabel(name: str, rests: list[tuple[np.ndarray, np.ndarray]], n_split
         grid = np.unique(np.quantile(grid, np.linspace(0, 1, 50_001)))
     tune_err = np.stack([err_cov_curve(c, w, grid)[0] for c, w in tune_cw]).mean(0)
     eval_cw = [(pt.max(1), pt.argmax(1) != yt) for _, _, pt, yt in splits]
+    cal_cw = [(pc.max(1), pc.argmax(1) != yc) for pc, yc, _, _ in splits]
 
     for eps in MAX_ERRORS:
         res: dict = {}
-        for variant, cc, guarantee in (
-            ("truelabel", False, "pool"),
-            ("truelabel_rate", False, "rate"),
-            ("truelabel_classcond", True, "pool"),
-        ):
-            errs, covs, counts, certified, fit_s, thr = [], [], [], [], [], []
-            for (pc, yc, pt, _), (conf, wrong) in zip(splits, eval_cw):
+        for variant, (cc, guarantee) in TL_VARIANTS.items():
+            errs, covs, counts, certified, fit_s, thr, pop = [], [], [], [], [], [], []
+            for (pc, yc, pt, _), (conf, wrong), (cconf, cwrong) in zip(splits, eval_cw, cal_cw):
                 t0 = time.perf_counter()
                 lab = CertifiedAutoLabeler(
                     max_error=eps, delta=DELTA, class_conditional=cc, guarantee=guarantee
                 )
-                lab.fit(pc, yc)
-                dec = lab.decide(pt)
+                lab.fit(pc, yc, backend=serial)
+                result = lab.decide(pt, backend=serial)
                 fit_s.append(time.perf_counter() - t0)
-                e, c, en = realized(conf, wrong, dec["accepted"].to_numpy(bool))
+                acc = result.decisions["accepted"].to_numpy(bool)
+                e, c, en = realized(conf, wrong, acc)
                 errs.append(e)
                 covs.append(c)
                 counts.append(en)
-                # the decision's threshold is certified for this test pool (transductive)
-                pool_thr = lab.pool_threshold_
-                certified.append(
-                    any(t is not None for t in pool_thr.values()) if cc else pool_thr is not None
-                )
-                if not cc and pool_thr is not None:
-                    thr.append(float(pool_thr))
+                certified.append(result.certified)
+                t_item = result.decisions["threshold"].to_numpy()
+                pop.append(_population_error(cconf, cwrong, conf, wrong, t_item, cc, pc, pt))
+                if not cc and result.threshold is not None:
+                    thr.append(float(result.threshold))
             res[variant] = summarize_al(errs, covs, counts, eps)
+            res[variant].update(_population_summary(pop, eps))
+            res[variant]["p_violation"] = res[variant][
+                "p_exceed" if guarantee == "pool" else "p_exceed_population"
+            ]
             res[variant]["certified_share"] = float(np.mean(certified))
             res[variant]["fit_decide_median_ms"] = 1000 * statistics.median(fit_s)
             if thr:
                 res[variant]["threshold"] = float(np.mean(thr))
                 res[variant]["threshold_range"] = [float(min(thr)), float(max(thr))]
+        errs, covs, counts, certified, thr, pop, ref_s = [], [], [], [], [], [], []
+        for (conf, wrong), (cconf, cwrong) in zip(eval_cw, cal_cw):
+            t0 = time.perf_counter()
+            t = ltt_reference(cconf, cwrong, eps, DELTA)
+            ref_s.append(time.perf_counter() - t0)
+            acc = conf >= (np.inf if t is None else t)
+            e, c, en = realized(conf, wrong, acc)
+            errs.append(e)
+            covs.append(c)
+            counts.append(en)
+            certified.append(bool(acc.any()))
+            n1, e1 = _above(cconf, cwrong, t)
+            n2, e2 = _above(conf, wrong, t)
+            pop.append((e1 + e2) / (n1 + n2) if n1 + n2 else 0.0)
+            if t is not None:
+                thr.append(t)
+        res["reference_ltt"] = summarize_al(errs, covs, counts, eps)
+        res["reference_ltt"].update(_population_summary(pop, eps))
+        res["reference_ltt"]["p_violation"] = res["reference_ltt"]["p_exceed_population"]
+        res["reference_ltt"]["certified_share"] = float(np.mean(certified))
+        res["reference_ltt"]["fit_decide_median_ms"] = 1000 * statistics.median(ref_s)
+        if thr:
+            res["reference_ltt"]["threshold"] = float(np.mean(thr))
+            res["reference_ltt"]["threshold_range"] = [float(min(thr)), float(max(thr))]
         targets = {
             "naive@tl": res["truelabel"]["err_mean"],
-            "naive@tl_cc": res["truelabel_classcond"]["err_mean"],
             "naive@max": eps,
         }
         for nname, target in targets.items():
@@ -449,15 +537,44 @@ def run_autolabel(name: str, rests: list[tuple[np.ndarray, np.ndarray]], n_split
         res["price_of_guarantee_points"] = 100 * (
             res["naive@tl"]["coverage_mean"] - res["truelabel"]["coverage_mean"]
         )
-        res["price_vs_naive@max_points"] = 100 * (
-            res["naive@max"]["coverage_mean"] - res["truelabel"]["coverage_mean"]
-        )
+        res["coverage_vs_reference_points"] = {
+            v: 100 * (res[v]["coverage_mean"] - res["reference_ltt"]["coverage_mean"])
+            for v in TL_VARIANTS
+        }
         out[str(eps)] = res
         log(
-            f"  autolabel {name} eps={eps}: tl err {res['truelabel']['err_mean']:.4f} "
-            f"P>eps {res['truelabel']['p_exceed']:.3f} cov {res['truelabel']['coverage_mean']:.3f}"
+            f"  autolabel {name} eps={eps}: "
+            + " ".join(
+                f"{v} cov {res[v]['coverage_mean']:.3f} viol {res[v]['p_violation']:.3f}"
+                for v in (*TL_VARIANTS, "reference_ltt")
+            )
         )
     return out
+
+
+def _population_error(cconf, cwrong, conf, wrong, t_item, cc, pc, pt) -> float:
+    """Error among calibration + test items above the threshold(s) used for the test half."""
+    if not cc:
+        t = t_item[0] if t_item.size and not np.isnan(t_item[0]) else None
+        n1, e1 = _above(cconf, cwrong, t)
+        n2, e2 = _above(conf, wrong, t)
+        return (e1 + e2) / (n1 + n2) if n1 + n2 else 0.0
+    # class-conditional: threshold per predicted class, read off the test decisions
+    pred_c, pred_t = pc.argmax(1), pt.argmax(1)
+    per_class = {int(k): float(t) for k, t in zip(pred_t, t_item) if not np.isnan(t)}
+    tc = np.array([per_class.get(int(k), np.inf) for k in pred_c])
+    tt = np.array([per_class.get(int(k), np.inf) for k in pred_t])
+    acc_c, acc_t = cconf >= tc, conf >= tt
+    n = int(acc_c.sum() + acc_t.sum())
+    return float((cwrong[acc_c].sum() + wrong[acc_t].sum()) / n) if n else 0.0
+
+
+def _population_summary(pop: list[float], eps: float) -> dict:
+    pe = np.asarray(pop)
+    return {
+        "population_err_mean": float(pe.mean()),
+        "p_exceed_population": float((pe > eps).mean()),
+    }
 
 
 def summarize_al(errs: list[float], covs: list[float], counts: list, eps: float) -> dict:
@@ -517,42 +634,57 @@ def render_tables(result: dict) -> str:
                 f"| {ds} | {t['alpha']} | {t['target']} | {t['method']} | {val} "
                 f"| {'PASS' if t['pass'] else 'MISS'} | {t['miss_by']:.4f} |"
             )
-    out("\n### Certified auto-labeling (delta = 0.05; mean over splits)")
-    out("naive@tl: fixed threshold tuned on splits 200..249 to truelabel's mean realized error;")
-    out("naive@max: tuned to mean realized error = max_error. P(signif.): share of splits whose")
-    out("test half alone rejects error <= max_error (exact binomial, 5%).")
+    out("\n### Certified auto-labeling vs a plain Learn-then-Test reference (delta = 0.05)")
+    out("reference: 1,001-threshold grid walked downward, exact binomial p-values at delta,")
+    out("label-free zero-error start, stop at the first non-rejection (rate guarantee).")
+    out("Same splits for every method. Violation: population error above the threshold")
+    out("(calibration + test halves) > max_error for rate guarantees; realized error of the")
+    out("test pool > max_error for the pool guarantee. Target: violation <= 0.05.")
     out(
-        "| dataset | max_error | method | realized error mean | P(err > max_error) "
-        "| P(signif.) | coverage | threshold |"
+        "| dataset | max_error | splits | truelabel (rate, default) | truelabel pool "
+        "| reference | default - reference | violation default / pool / reference |"
     )
     out("|---|---|---|---|---|---|---|---|")
     for ds, d in result["autolabel"].items():
         for eps, r in d["results"].items():
-            for meth in (
-                "truelabel",
-                "truelabel_rate",
-                "truelabel_classcond",
-                "naive@tl",
-                "naive@max",
-            ):
+            tl, po, ref = r["truelabel"], r["truelabel_pool"], r["reference_ltt"]
+            out(
+                f"| {ds} | {eps} | {d['n_splits']} | {tl['coverage_mean']:.3f} "
+                f"| {po['coverage_mean']:.3f} | {ref['coverage_mean']:.3f} "
+                f"| {100 * (tl['coverage_mean'] - ref['coverage_mean']):+.1f} pts "
+                f"| {tl['p_violation']:.3f} / {po['p_violation']:.3f} / {ref['p_violation']:.3f} |"
+            )
+    out("\n#### Every method (mean over splits)")
+    out("naive@tl: fixed threshold tuned on splits 200..249 to truelabel's mean realized error;")
+    out("naive@max: tuned to mean realized error = max_error. P(signif.): share of splits whose")
+    out("test half alone rejects error <= max_error (exact binomial, 5%).")
+    out(
+        "| dataset | max_error | method | coverage | realized error | P(realized > max) "
+        "| population error | P(population > max) | P(signif.) | threshold |"
+    )
+    out("|---|---|---|---|---|---|---|---|---|---|")
+    for ds, d in result["autolabel"].items():
+        for eps, r in d["results"].items():
+            for meth in (*TL_VARIANTS, "reference_ltt", "naive@tl", "naive@max"):
                 v = r[meth]
-                thr = f"{v['threshold']:.4f}" if "threshold" in v else "per class"
+                thr = f"{v['threshold']:.4f}" if "threshold" in v else "per class / none"
                 if "threshold_range" in v:
                     thr = (
                         f"mean {thr} ({v['threshold_range'][0]:.3f}-{v['threshold_range'][1]:.3f})"
                     )
                 extra = ""
-                if meth.startswith("truelabel") and v["certified_share"] < 1:
-                    extra = f" (certified in {v['certified_share']:.0%} of splits)"
-                out(
-                    f"| {ds} | {eps} | {meth}{extra} | {v['err_mean']:.4f} "
-                    f"| {v['p_exceed']:.3f} | {v['p_exceed_significant']:.3f} "
-                    f"| {v['coverage_mean']:.3f} | {thr} |"
+                if "certified_share" in v and v["certified_share"] < 1:
+                    extra = f" (accepts in {v['certified_share']:.0%} of splits)"
+                pop = (
+                    f"{v['population_err_mean']:.4f} | {v['p_exceed_population']:.3f}"
+                    if "population_err_mean" in v
+                    else " | "
                 )
-            out(
-                f"| {ds} | {eps} | price of guarantee (naive@tl - truelabel) | | | "
-                f"| {r['price_of_guarantee_points']:+.1f} pts | |"
-            )
+                out(
+                    f"| {ds} | {eps} | {meth}{extra} | {v['coverage_mean']:.3f} "
+                    f"| {v['err_mean']:.4f} | {v['p_exceed']:.3f} | {pop} "
+                    f"| {v['p_exceed_significant']:.3f} | {thr} |"
+                )
 
     # ----------------------------------------------------------------------------- main
     return "\n".join(lines)
@@ -583,7 +715,7 @@ def main() -> None:
     ap.add_argument("--bank-cv-splits", type=int, default=5, help="banking77 CV+ splits")
     ap.add_argument("--bank-mondrian-splits", type=int, default=2, help="crepes mondrian")
     ap.add_argument("--al-splits", type=int, default=200, help="auto-labeling splits")
-    ap.add_argument("--datasets", default="digits,banking77")
+    ap.add_argument("--datasets", default="digits,banking77,labelerrors_mnist,labelerrors_20news")
     ap.add_argument(
         "--reuse-conformal",
         help="JSON of an earlier run whose conformal part (unchanged code) is kept; only the "
@@ -603,6 +735,20 @@ def main() -> None:
         "autolabel": {},
     }
     for ds in args.datasets.split(","):
+        if ds.startswith("labelerrors_"):  # given out-of-sample pred_probs: auto-labeling only
+            t_al = time.perf_counter()
+            folder = Path(args.datasets_dir) / ds
+            probs = np.load(folder / "pred_probs.npy").astype(np.float64)
+            given = np.load(folder / "labels.npy")
+            result["autolabel"][ds] = {
+                "n_splits": args.al_splits,
+                "n_tune_splits": N_TUNE,
+                "n_models": 1,
+                "scheme": "split j: the given pred_probs and labels halved (seed j) into cal/test",
+                "results": run_autolabel(ds, [(probs, given)], args.al_splits),
+            }
+            log(f"{ds}: autolabel part {time.perf_counter() - t_al:.0f}s")
+            continue
         X, y, k, make_model = load_dataset(ds, Path(args.datasets_dir))
         n_model = args.splits if ds == "digits" else args.bank_splits
         n_cv = args.splits if ds == "digits" else args.bank_cv_splits

@@ -259,9 +259,9 @@ def test_split_error_paths():
         SplitConformalClassifier(method="aps", randomized="yes").fit(p, y)
     with pytest.raises(ValidationError, match=r"class_conditional: got 1"):
         SplitConformalClassifier(class_conditional=1).fit(p, y)
-    with pytest.raises(ValidationError, match=r"labels_cal: has 199 items, expected 200"):
+    with pytest.raises(ValidationError, match=r"labels: has 199 items, expected 200"):
         SplitConformalClassifier().fit(p, y[:-1])
-    with pytest.raises(ValidationError, match=r"pred_probs_cal: expected shape"):
+    with pytest.raises(ValidationError, match=r"pred_probs: expected shape"):
         SplitConformalClassifier().fit(p[0], y)
     fitted = SplitConformalClassifier().fit(p, y)
     with pytest.raises(ValidationError, match=r"pred_probs: has 4 columns but there are 3"):
@@ -273,7 +273,7 @@ def test_mondrian_missing_class_is_an_error():
     keep = y != 2
     with pytest.raises(
         ValidationError,
-        match=r"labels_cal: class\(es\) \[2\] have no calibration items.*class_conditional=False",
+        match=r"labels: class\(es\) \[2\] have no calibration items.*class_conditional=False",
     ):
         SplitConformalClassifier(class_conditional=True).fit(p[keep], y[keep])
 

@@ -38,7 +38,18 @@ def test_fwer_joint_coverage_averaged_over_seeds():
         pred = mlc.predict(p[500:])
         assert pred.dtype == np.int8 and set(np.unique(pred)) <= {-1, 0, 1}
         covs.append(multilabel_coverage(pred, y[500:]))
-    assert np.mean(covs) >= 1 - alpha - 0.02
+    # two-sided: at least 1 - alpha, and not much more (a quantile of 1 would cover all)
+    assert 1 - alpha - 0.02 <= np.mean(covs) <= 1 - alpha + 0.02
+
+
+def test_fwer_quantile_is_the_conformal_rank_of_the_worst_label():
+    """Naive loop: q = the ceil((n + 1)(1 - alpha))-th smallest max_k (1 - p(true state))."""
+    import math
+
+    p, y = _problem(np.random.default_rng(4), 40, 3)
+    mlc = MultiLabelConformal(alpha=0.2).fit(p, y)
+    worst = [max(1 - p[i, j] if y[i, j] else p[i, j] for j in range(3)) for i in range(40)]
+    assert mlc.quantile_ == sorted(worst)[math.ceil(41 * 0.8) - 1]  # the 33rd of 40
 
 
 def test_fwer_states_follow_the_threshold():
@@ -89,15 +100,13 @@ def test_multilabel_error_paths():
         MultiLabelConformal(mode="fdrr").fit(p, y)
     with pytest.raises(ValidationError, match=r"alpha: got 1.2"):
         MultiLabelConformal(alpha=1.2).fit(p, y)
-    with pytest.raises(ValidationError, match=r"labels_cal: expected shape \(50, 4\)"):
+    with pytest.raises(ValidationError, match=r"labels: expected shape \(50, 4\)"):
         MultiLabelConformal().fit(p, y[:, :3])
-    with pytest.raises(ValidationError, match=r"labels_cal: holds the value 2"):
+    with pytest.raises(ValidationError, match=r"labels: holds the value 2"):
         MultiLabelConformal().fit(p, y * 2)
     with pytest.raises(ValidationError, match="calibration set has 5 items; alpha=0.1"):
         MultiLabelConformal(alpha=0.1).fit(p[:5], y[:5])
-    with pytest.raises(
-        ValidationError, match=r"pred_probs_cal: value .* at row 0 is outside \[0, 1\]"
-    ):
+    with pytest.raises(ValidationError, match=r"pred_probs: value .* at row 0 is outside \[0, 1\]"):
         MultiLabelConformal().fit(p + 1, y)
     fitted = MultiLabelConformal().fit(p, y)
     with pytest.raises(ValidationError, match=r"pred_probs: has 3 columns but there are 4"):

@@ -26,7 +26,8 @@ def test_output_directory_that_is_a_file(tmp_path):
 
 
 def test_certify_output_directory_that_is_a_file(tmp_path):
-    from truelabel.autolabel._step import certify_pool, write_certify
+    from truelabel.autolabel._step import certify_pool
+    from truelabel.certification import write_certify
 
     rng = np.random.default_rng(0)
     p = rng.dirichlet(np.ones(3), size=200)

@@ -58,10 +58,13 @@ def pool_error_pvalue(
     """
     from scipy.stats import hypergeom
 
-    e = np.asarray(cal_errors)
-    n = np.asarray(n_cal)
-    m = np.asarray(n_pool)
-    p = hypergeom.cdf(e, n + m, e + np.asarray(pool_errors), n)
+    e, n, m, k = np.broadcast_arrays(*map(np.asarray, (cal_errors, n_cal, n_pool, pool_errors)))
+    # grid thresholds share counts: compute each distinct (e, n, m, k) once
+    rows, inverse = np.unique(
+        np.stack([a.ravel() for a in (e, n, m, k)]), axis=1, return_inverse=True
+    )
+    re, rn, rm, rk = rows
+    p = hypergeom.cdf(re, rn + rm, re + rk, rn)[np.ravel(inverse)].reshape(e.shape)
     p = np.where(n > 0, p, 1.0)
     return np.asarray(np.where(m > 0, p, 0.0))
 

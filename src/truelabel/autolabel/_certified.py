@@ -7,33 +7,11 @@ choose a confidence threshold t so that, with probability at least ``1 - delta``
 draw of the calibration set, the error rate among items auto-labeled (confidence >= t) is
 at most ``max_error``.
 
-Procedure (Learn then Test with fixed-sequence testing)
--------------------------------------------------------
-* A grid of thresholds is fixed in advance (``default_threshold_grid``: 0.00-0.99 in
-  steps of 0.01 plus 1 - 10^-2 ... 1 - 10^-6), ordered from strict to lenient.
-* For each threshold t, H0(t): "the error rate among items with confidence >= t exceeds
-  max_error". With n(t) calibration items above t, of which e(t) are wrong, the exact
-  binomial tail p(t) = P(Bin(n(t), max_error) <= e(t)) is a valid p-value: given n(t),
-  the accepted calibration items are i.i.d. draws from the accepted population, so e(t)
-  is Binomial(n(t), risk(t)) and risk(t) > max_error makes small e(t) unlikely.
-* Hypotheses are tested in the fixed order from strict to lenient, stopping at the first
-  that is not rejected (fixed-sequence testing, Bauer 1991). Three such sequences run at
-  level delta / 3 each (Bonferroni), starting at the first threshold where an observed
-  error rate of 0, max_error / 4 or max_error / 2 would already reject (rules on counts,
-  never on labels): a strict start loses power to one early error, a lenient one starts
-  where errors are near the limit. The family-wise error rate is at most delta.
-* The certified threshold is the most lenient rejected one; the reported bound is the
-  one-sided Clopper-Pearson (1 - delta / 3) upper confidence bound at that threshold.
-
-``fit`` certifies the error *rate* (an endless stream of items like the calibration
-set). ``decide(pool)`` certifies the realised error among the accepted items of that
-pool (what a user counts): the same fixed sequence, with H0(t) "at least
-floor(max_error * m(t)) + 1 of the m(t) pool items above t are wrong" and the
-exchangeability p-value P(HG(n + m, e + k, n) <= e) (calibration and pool items are
-exchangeable; given the total number of errors among accepted items, the calibration
-share is hypergeometric). This accounts for the pool's own sampling noise, which a bound
-on the rate alone does not: with small pools a rate of 1.5% still yields realised errors
-above 2% in a sizeable share of pools.
+The threshold search (Learn then Test on a fixed grid, fallback procedure, rate and
+pool hypotheses) is described in :mod:`truelabel.autolabel._search`. ``fit`` certifies
+the error *rate*; ``decide(pool)`` applies that threshold (``guarantee="rate"``, the
+default) or certifies the realised error among that pool's accepted items
+(``guarantee="pool"``).
 
 Class-conditional mode runs the same procedure per predicted class, so a weak class
 cannot hide behind strong ones: each class's auto-label error is <= max_error with
@@ -43,29 +21,21 @@ per class). With ``simultaneous=True`` the level is delta / (number of classes t
 once, at the price of needing ln(delta / K) / ln(1 - max_error) calibration items per
 predicted class even with no errors.
 
-Calibration-label noise
------------------------
-If a share eta of calibration labels is itself wrong, the observed disagreement rate is
-not the true error rate. When label errors strike independently of the item and the
-model (uniform noise), a truly wrong prediction still disagrees with the noisy label with
-probability >= 1 - eta, so risk <= P(disagree) / (1 - eta). Testing the observed
-disagreements against ``max_error * (1 - eta)`` (``calibration_label_error=eta``) keeps
-the guarantee; correct predictions marked wrong by noise only make it more conservative.
-Without the correction, noise that hides errors (the noisy label agreeing with a wrong
-prediction) can make the certificate optimistic.
+Calibration-label noise: with ``calibration_label_error=eta`` the observed disagreements
+are tested against ``max_error * (1 - eta)`` (valid under uniform label noise; see
+docs/ARCHITECTURE.md, "Certified auto-labeling").
 
 References
 ----------
-Angelopoulos, Bates, Candès, Jordan, Lei (2021), "Learn then Test: Calibrating predictive
-algorithms to achieve risk control", arXiv:2110.01052. Bauer (1991), "Multiple testing in
+Wiens (2003), "A fixed sequence Bonferroni procedure for testing multiple endpoints",
+Pharm. Stat. 2. Angelopoulos, Bates, Candès, Jordan, Lei (2021), "Learn then Test:
+Calibrating predictive algorithms to achieve risk control", arXiv:2110.01052. Bauer (1991), "Multiple testing in
 clinical trials", Stat. Med. 10. Clopper & Pearson (1934), Biometrika 26. Geifman &
 El-Yaniv (2017), "Selective classification for deep neural networks", NeurIPS.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -73,94 +43,16 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from .._validation import check_labels, check_pred_probs
+from ..backend import Backend
 from ..exceptions import NotFittedError, ValidationError
-from ._bounds import binomial_pvalue, clopper_pearson_upper, min_items_to_certify
-from ._grid import START_RATES, counts_above, default_threshold_grid, fixed_sequence
-from ._pool import _certify_pool
+from ._bounds import min_items_to_certify
+from ._grid import counts_above, default_threshold_grid
+from ._result import AutoLabelResult, accepted_message, nothing_message
+from ._search import Found, certificate, more_items_needed, search_pool, search_rate, why
 
-__all__ = ["Certificate", "CertifiedAutoLabeler"]
+__all__ = ["CertifiedAutoLabeler"]
 
-
-@dataclass(frozen=True)
-class Certificate:
-    """The outcome of certification for one group (all items, or one predicted class).
-
-    ``threshold`` is None when nothing could be certified; ``n_more_needed`` then
-    estimates how many more reviewed calibration items would be needed (None when no
-    amount would do, because the model errs too often even on its surest items).
-    """
-
-    threshold: float | None
-    bound: float | None
-    n_calibration: int
-    n_accepted_calibration: int
-    errors_accepted_calibration: int
-    n_more_needed: int | None
-    message: str
-
-
-def _certify(
-    conf: np.ndarray,
-    wrong: np.ndarray,
-    grid: np.ndarray,
-    max_error: float,
-    delta: float,
-) -> Certificate:
-    n_cal = int(conf.shape[0])
-    n_t, e_t = counts_above(conf, grid, wrong)
-    level = delta / len(START_RATES)
-    pvals = binomial_pvalue(e_t, n_t, max_error)
-    could = [
-        binomial_pvalue(np.floor(rate * max_error * n_t), n_t, max_error) <= level
-        for rate in START_RATES
-    ]
-    chosen = fixed_sequence(pvals, could, level)
-    if chosen is not None:
-        bound = float(clopper_pearson_upper(e_t[chosen], n_t[chosen], level))
-        return Certificate(
-            threshold=float(grid[chosen]),
-            bound=bound,
-            n_calibration=n_cal,
-            n_accepted_calibration=int(n_t[chosen]),
-            errors_accepted_calibration=int(e_t[chosen]),
-            n_more_needed=0,
-            message=f"certified: threshold {grid[chosen]:.6g}, error <= {bound:.2%}",
-        )
-    # power estimate: best observed error rate among thresholds with some items
-    has = n_t > 0
-    if not has.any():
-        return Certificate(None, None, n_cal, 0, 0, None, "no calibration items")
-    rates = np.where(has, e_t / np.maximum(n_t, 1), np.inf)
-    share = n_t / max(n_cal, 1)
-    best_needed: int | None = None
-    for g in np.flatnonzero(has & (rates < max_error)).tolist():
-        need = min_items_to_certify(float(rates[g]), max_error, level)
-        if need is None or share[g] == 0:
-            continue
-        total = math.ceil(need / share[g])
-        if best_needed is None or total < best_needed:
-            best_needed = total
-    if best_needed is None:
-        msg = (
-            f"nothing certified: the model's error rate is above {max_error:.2%} even on its "
-            "most confident calibration items; improve the model or raise max_error"
-        )
-        return Certificate(None, None, n_cal, 0, 0, None, msg)
-    if best_needed > n_cal:
-        more = best_needed - n_cal
-        msg = (
-            f"nothing certified: {n_cal} calibration items are too few to certify "
-            f"{max_error:.2%} at {1 - delta:.0%} confidence; about {more} more reviewed items "
-            "would be needed"
-        )
-    else:  # enough items in principle, but errors among the surest items end the tests
-        more = n_cal
-        msg = (
-            f"nothing certified: errors among the most confident of the {n_cal} calibration "
-            f"items end the tests early; about {more} more reviewed items (or a larger "
-            "max_error) would help"
-        )
-    return Certificate(None, None, n_cal, 0, 0, more, msg)
+_FITTED = ("threshold_", "bound_", "certificates_", "n_classes_")
 
 
 class CertifiedAutoLabeler(BaseEstimator):
@@ -173,32 +65,31 @@ class CertifiedAutoLabeler(BaseEstimator):
         Allowed probability that the certificate is wrong.
     class_conditional : bool, default False
         Certify each predicted class separately (each at confidence ``1 - delta``).
-    simultaneous : bool, default False
-        With ``class_conditional``, make the guarantee hold for all classes at once
-        (Bonferroni: level ``delta / n_classes``; needs much more calibration data).
     calibration_label_error : float in [0, 1), default 0.0
         Stated share of wrong labels in the calibration set (conservative correction).
     classes : sequence of str, optional
         Class names for the ``label`` column of :meth:`decide`.
-    guarantee : {"pool", "rate"}, default "pool"
-        What :meth:`decide` certifies. ``"pool"``: the realised error among the accepted
-        items of the pool being decided (the threshold is certified again for that
-        pool; safer for small pools, which fluctuate). ``"rate"``: the error rate of the
-        accepted population, with the threshold certified by :meth:`fit` (more coverage
-        on small pools; the realised error of one small pool can exceed ``max_error``).
+    guarantee : {"rate", "pool"}, default "rate"
+        What :meth:`decide` certifies. ``"rate"``: the error rate of the accepted
+        population, with the threshold certified by :meth:`fit`. ``"pool"``: the realised
+        error among the accepted items of the pool being decided (certified again for that
+        pool; safer for small pools, whose realised error fluctuates around the rate, at a
+        price in coverage).
+    simultaneous : bool, default False
+        With ``class_conditional``, make the guarantee hold for all classes at once
+        (Bonferroni: level ``delta / n_classes``; needs much more calibration data).
 
     Attributes
     ----------
     threshold_ : float or ndarray (n_classes,) or None
-        Certified confidence threshold (per class when class-conditional; NaN where
-        nothing was certified).
+        Confidence threshold certified for the error rate (per class when
+        class-conditional; NaN or None where nothing was certified).
     bound_ : float or None
-        Clopper-Pearson upper bound on the error among accepted items (the largest over
-        classes when class-conditional).
+        Clopper-Pearson upper bound on the error rate above ``threshold_`` (the largest
+        over classes when class-conditional).
     certificates_ : dict
         :class:`Certificate` per group (``"all"`` or the class index).
-    certified_ : bool
-        Whether anything can be auto-labeled.
+    n_classes_ : int
 
     Examples
     --------
@@ -208,12 +99,14 @@ class CertifiedAutoLabeler(BaseEstimator):
     >>> conf = rng.uniform(0.5, 1.0, 5000)
     >>> p = np.c_[conf, 1 - conf]
     >>> y = (rng.random(5000) > conf).astype(int)  # a calibrated model
-    >>> cal = CertifiedAutoLabeler(max_error=0.05, delta=0.05).fit(p, y)
-    >>> 0.85 < cal.threshold_ < 0.95
+    >>> auto = CertifiedAutoLabeler(max_error=0.05, delta=0.05).fit(p, y)
+    >>> 0.85 < auto.threshold_ < 0.95
     True
-    >>> out = cal.decide(p[:3])
-    >>> list(out.columns[:4])
-    ['label', 'confidence', 'accepted', 'reason']
+    >>> result = auto.decide(p[:1000])
+    >>> result.certified, bool(result.n_accepted == result.decisions["accepted"].sum())
+    (True, True)
+    >>> list(result.decisions.columns)
+    ['label', 'confidence', 'accepted', 'reason', 'threshold']
     """
 
     def __init__(
@@ -224,7 +117,7 @@ class CertifiedAutoLabeler(BaseEstimator):
         class_conditional: bool = False,
         calibration_label_error: float = 0.0,
         classes: Any = None,
-        guarantee: str = "pool",
+        guarantee: str = "rate",
         simultaneous: bool = False,
     ) -> None:
         self.max_error = max_error
@@ -235,10 +128,18 @@ class CertifiedAutoLabeler(BaseEstimator):
         self.guarantee = guarantee
         self.simultaneous = simultaneous
 
+    def __getattr__(self, name: str) -> Any:
+        if name in _FITTED:
+            raise NotFittedError(
+                f"CertifiedAutoLabeler.{name} is set by fit; call "
+                "fit(pred_probs, labels) with the calibration set first"
+            )
+        raise AttributeError(f"'CertifiedAutoLabeler' object has no attribute {name!r}")
+
     def _check_params(self) -> None:
         from .._validation import check_choice
 
-        check_choice("guarantee", self.guarantee, ("pool", "rate"))
+        check_choice("guarantee", self.guarantee, ("rate", "pool"))
         for name in ("max_error", "delta"):
             v = getattr(self, name)
             if not 0.0 < v < 1.0:
@@ -249,51 +150,10 @@ class CertifiedAutoLabeler(BaseEstimator):
                 "calibration_label_error", f"got {eta}, expected a value in [0, 1)", "e.g. 0.01"
             )
 
-    def fit(self, pred_probs_cal: Any, labels_cal: Any) -> CertifiedAutoLabeler:
-        """Certify thresholds on a calibration set with trusted labels."""
-        self._check_params()
-        p = check_pred_probs(pred_probs_cal, argument="pred_probs_cal")
-        y = check_labels(
-            labels_cal, n_classes=p.shape[1], n_items=p.shape[0], argument="labels_cal"
-        )
-        if self.classes is not None and len(self.classes) != p.shape[1]:
-            raise ValidationError(
-                "classes", f"{len(self.classes)} names for {p.shape[1]} classes", "one per class"
-            )
-        pred = p.argmax(axis=1)
-        conf = p[np.arange(p.shape[0]), pred].astype(np.float64)
-        wrong = pred != y
-        eps = self.max_error * (1.0 - self.calibration_label_error)
-        grid = default_threshold_grid()
-        self.n_classes_ = int(p.shape[1])
-        self.certificates_: dict[Any, Certificate] = {}
-        # confidences and mistakes per group, for certifying each pool in decide()
-        self._cal: dict[Any, tuple[np.ndarray, np.ndarray]] = (
-            {int(k): (conf[pred == k], wrong[pred == k]) for k in np.unique(pred)}
-            if self.class_conditional
-            else {"all": (conf, wrong)}
-        )
-        if not self.class_conditional:
-            cert = _certify(conf, wrong, grid, eps, self.delta)
-            self.certificates_["all"] = cert
-            self.threshold_: Any = cert.threshold
-            self.bound_ = self._unadjust(cert.bound)
-        else:
-            present = np.flatnonzero(np.bincount(pred, minlength=self.n_classes_))
-            level = self.delta / max(present.size, 1) if self.simultaneous else self.delta
-            thr = np.full(self.n_classes_, np.nan)
-            bounds: list[float] = []
-            for k in present:
-                sel = pred == k
-                cert = _certify(conf[sel], wrong[sel], grid, eps, level)
-                self.certificates_[int(k)] = cert
-                if cert.threshold is not None:
-                    thr[k] = cert.threshold
-                    bounds.append(self._unadjust(cert.bound) or 0.0)
-            self.threshold_ = thr
-            self.bound_ = max(bounds) if bounds else None
-        self.certified_ = any(c.threshold is not None for c in self.certificates_.values())
-        return self
+    @property
+    def _eps(self) -> float:
+        """The limit the observed disagreement rate is tested against."""
+        return self.max_error * (1.0 - self.calibration_label_error)
 
     def _unadjust(self, bound: float | None) -> float | None:
         """Bound on the true error from the bound on observed disagreement."""
@@ -301,109 +161,218 @@ class CertifiedAutoLabeler(BaseEstimator):
             return None
         return min(1.0, bound / (1.0 - self.calibration_label_error))
 
+    def fit(
+        self, pred_probs: Any, labels: Any, *, backend: Backend | str | None = None
+    ) -> CertifiedAutoLabeler:
+        """Certify thresholds on a calibration set with trusted labels.
+
+        Parameters
+        ----------
+        pred_probs : array of shape (n_calibration, n_classes)
+            Model probabilities of the calibration items (not used to train the model).
+        labels : array of shape (n_calibration,)
+            Their trusted (reviewed) labels.
+        backend : Backend, "local" or None
+            Runs the counting on the threshold grid (a chunk map).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        p = check_pred_probs(pred_probs)
+        y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0])
+        if self.classes is not None and len(self.classes) != p.shape[1]:
+            raise ValidationError(
+                "classes", f"{len(self.classes)} names for {p.shape[1]} classes", "one per class"
+            )
+        pred = p.argmax(axis=1)
+        conf = p[np.arange(p.shape[0]), pred].astype(np.float64)
+        wrong = pred != y
+        grid = default_threshold_grid()
+        self.n_classes_ = int(p.shape[1])
+        # grid counts per group: all that certifying a pool in decide() needs
+        self._counts: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
+        if not self.class_conditional:
+            self._counts["all"] = counts_above(conf, grid, wrong, backend=backend)
+        else:
+            for k in np.flatnonzero(np.bincount(pred, minlength=self.n_classes_)).tolist():
+                sel = pred == k
+                self._counts[k] = counts_above(conf[sel], grid, wrong[sel], backend=backend)
+        level = self._level(len(self._counts))
+        self.certificates_ = {
+            # per class, the message states the minimum per class instead of an estimate
+            g: certificate(n, e, self._eps, level, estimate_more=not self.class_conditional)
+            for g, (n, e) in self._counts.items()
+        }
+        if not self.class_conditional:
+            cert = self.certificates_["all"]
+            self.threshold_: Any = cert.threshold
+            self.bound_ = self._unadjust(cert.bound)
+        else:
+            thr = np.full(self.n_classes_, np.nan)
+            bounds = []
+            for k, cert in self.certificates_.items():
+                if cert.threshold is not None:
+                    thr[k] = cert.threshold
+                    bounds.append(self._unadjust(cert.bound) or 0.0)
+            self.threshold_ = thr
+            self.bound_ = max(bounds) if bounds else None
+        return self
+
+    def _level(self, n_groups: int) -> float:
+        simultaneous = self.class_conditional and self.simultaneous
+        return self.delta / max(n_groups, 1) if simultaneous else self.delta
+
     @property
     def message(self) -> str:
-        """One line saying what was certified, or why not and what would help."""
+        """One line saying what calibration certified (the error rate), or why not."""
         self._check_fitted()
         if not self.class_conditional:
             return self.certificates_["all"].message
         ok = [k for k, c in self.certificates_.items() if c.threshold is not None]
-        msg = f"certified {len(ok)} of {len(self.certificates_)} predicted classes"
+        msg = f"error rate certified for {len(ok)} of {len(self.certificates_)} predicted classes"
         if len(ok) < len(self.certificates_):
-            eps = self.max_error * (1.0 - self.calibration_label_error)
-            n_groups = len(self.certificates_) if self.simultaneous else 1
-            need = min_items_to_certify(0.0, eps, self.delta / max(n_groups, 1))
-            msg += (
-                f"; at {self.max_error:.2%} each class needs at least {need} calibration items "
-                "predicted as it even with no errors"
-                + (" (delta is shared by the classes)" if self.simultaneous else "")
-            )
+            msg += "; " + self._per_class_need()
         return msg
 
+    def _per_class_need(self) -> str:
+        n_groups = len(self.certificates_) if self.simultaneous else 1
+        need = min_items_to_certify(0.0, self._eps, self.delta / max(n_groups, 1))
+        return (
+            f"at {self.max_error:.2%} each class needs at least {need} calibration items "
+            "predicted as it even with no errors"
+            + (" (delta is shared by the classes)" if self.simultaneous else "")
+        )
+
     def _check_fitted(self) -> None:
-        if not hasattr(self, "certificates_"):
+        if "certificates_" not in self.__dict__:
             raise NotFittedError(
-                "CertifiedAutoLabeler is not fitted; call fit(pred_probs_cal, labels_cal) first"
+                "CertifiedAutoLabeler is not fitted; call fit(pred_probs, labels) with the "
+                "calibration set first"
             )
 
-    def decide(self, pred_probs: Any) -> pd.DataFrame:
+    def decide(self, pred_probs: Any, *, backend: Backend | str | None = None) -> AutoLabelResult:
         """Accept or send to review each item of a pool.
 
-        The threshold is certified again for this pool (transductively): hypotheses
-        "at least floor(max_error * m) + 1 of the m pool items above threshold t are
-        wrong" are tested from strict to lenient t by fixed-sequence testing with the
-        exchangeability (hypergeometric) p-value of :func:`pool_error_pvalue`. So, with
-        probability at least ``1 - delta``, the realised error among *these* accepted
-        items is at most ``max_error``, not only the error rate of an endless stream.
+        ``guarantee="rate"`` accepts the items at or above the threshold :meth:`fit`
+        certified. ``guarantee="pool"`` certifies the threshold again for this pool
+        (transductively): hypotheses "at least floor(max_error * m) + 1 of the m pool
+        items above threshold t are wrong" are tested with the exchangeability
+        (hypergeometric) p-value of :func:`pool_error_pvalue`, so with probability at
+        least ``1 - delta`` the realised error among *these* accepted items is at most
+        ``max_error``. Nothing is written onto the estimator: every pool gets its own
+        result.
+
+        Parameters
+        ----------
+        pred_probs : array of shape (n_pool, n_classes)
+        backend : Backend, "local" or None
+            Runs the counting of pool confidences on the threshold grid.
 
         Returns
         -------
-        DataFrame with ``label`` (predicted class), ``confidence``, ``accepted`` (bool),
-        ``reason`` and ``threshold``; ``attrs`` and the attributes ``pool_threshold_``,
-        ``pool_bound_`` (upper bound on the error among accepted items) and
-        ``coverage_`` (accepted share) describe the decision.
+        AutoLabelResult
+            ``decisions`` (one row per item), ``certified`` (True only when something is
+            accepted), ``coverage``, ``threshold``, ``bound``, ``message`` (with, when
+            nothing is accepted, how many more reviewed items would help and what the
+            other guarantee would accept now).
         """
         self._check_fitted()
         self._check_params()
         p = check_pred_probs(pred_probs, n_classes=self.n_classes_)
         pred = p.argmax(axis=1)
         conf = p[np.arange(p.shape[0]), pred].astype(np.float64)
-        eps = self.max_error * (1.0 - self.calibration_label_error)
-        groups: dict[Any, np.ndarray] = (
-            {k: pred == k for k in range(self.n_classes_)}
+        grid = default_threshold_grid()
+        n_pool = int(p.shape[0])
+        groups = (
+            {g: pred == g for g in self._counts}
             if self.class_conditional
-            else {"all": np.ones(pred.shape[0], dtype=bool)}
+            else {"all": np.ones(n_pool, dtype=bool)}
         )
-        tested = [g for g in groups if g in self._cal and groups[g].any()]
-        simultaneous = self.class_conditional and self.simultaneous
-        level = self.delta / max(len(tested), 1) if simultaneous else self.delta
-        thr = np.full(pred.shape[0], np.nan)
+        tested = [g for g, sel in groups.items() if sel.any()]
+        level = self._level(len(tested))
+        thr = np.full(n_pool, np.nan)
         thresholds: dict[Any, float | None] = {}
-        bounds = []
+        bounds: list[float] = []
+        other_accepted = 0
+        pool_counts: dict[Any, np.ndarray] = {}
         for g in tested:
             sel = groups[g]
+            n, e = self._counts[g]
+            m, _ = counts_above(conf[sel], grid, backend=backend)
+            pool_counts[g] = m
+            cert = self.certificates_[g]
+            pool: Found | None = search_pool(n, e, m, self._eps, level)
+            pool_t = float(grid[pool.index]) if pool is not None else None
             if self.guarantee == "rate":
-                t, bound = self.certificates_[g].threshold, self.certificates_[g].bound or 1.0
+                t, bound, other_t = cert.threshold, cert.bound, pool_t
             else:
-                cal_conf, cal_wrong = self._cal[g]
-                t, bound = _certify_pool(cal_conf, cal_wrong, conf[sel], eps, level)
+                t, bound, other_t = pool_t, (pool.bound if pool else None), cert.threshold
             thresholds[g] = t
+            if other_t is not None:
+                other_accepted += int((conf[sel] >= other_t).sum())
             if t is not None:
                 thr[sel] = t
-                bounds.append(min(1.0, bound / (1.0 - self.calibration_label_error)))
-        certified = ~np.isnan(thr)
-        accepted = certified & (conf >= np.where(certified, thr, np.inf))
-        pct = f"{self.max_error:.1%}"
-        conf_txt = f"{1 - self.delta:.0%}"
+                if (conf[sel] >= t).any():
+                    bounds.append(self._unadjust(bound) or 0.0)
+        has_t = ~np.isnan(thr)
+        accepted = has_t & (conf >= np.where(has_t, thr, np.inf))
+        n_acc = int(accepted.sum())
+        more = self._more_needed(pool_counts, level) if n_acc == 0 else None
+        if n_acc > 0:
+            message = accepted_message(
+                self.guarantee, self.delta, n_acc, n_pool, thresholds, max(bounds)
+            )
+        else:
+            reason = (
+                self._per_class_need()
+                if self.class_conditional
+                else why(self.certificates_["all"].n_calibration, more)
+            )
+            message = nothing_message(
+                self.guarantee, n_pool, thresholds.get("all"), reason, other_accepted
+            )
+        what = "error rate" if self.guarantee == "rate" else "error among accepted pool items"
         reasons = np.where(
             accepted,
-            "accepted: confidence at or above the certified threshold "
-            f"(error <= {pct} at {conf_txt} confidence)",
+            f"accepted: confidence at or above the certified threshold ({what} <= "
+            f"{self.max_error:.1%} at {1 - self.delta:.0%} confidence)",
             "review: confidence below the certified threshold",
         ).astype(object)
-        if (~certified).any():
-            if self.class_conditional:
-                reasons[~certified] = "review: this predicted class could not be certified"
-            else:
-                msg = self.certificates_["all"].message
-                if self.certificates_["all"].threshold is not None:
-                    msg = "nothing certified for this pool (too few calibration items)"
-                reasons[~certified] = "review: " + msg
+        if self.class_conditional:
+            reasons[~has_t] = "review: this predicted class could not be certified"
+        else:
+            reasons[~accepted & (n_acc == 0)] = "review: " + message
         labels: Any = pred
         if self.classes is not None:
             labels = np.asarray(list(self.classes), dtype=object)[pred]
-        out = pd.DataFrame(
-            {
-                "label": labels,
-                "confidence": conf,
-                "accepted": accepted,
-                "reason": reasons,
-                "threshold": thr,
-            }
+        decisions = pd.DataFrame(
+            {"label": labels, "confidence": conf, "accepted": accepted, "reason": reasons}
         )
-        self.coverage_ = float(accepted.mean()) if accepted.size else 0.0
-        self.pool_threshold_ = thresholds.get("all") if not self.class_conditional else thresholds
-        self.pool_bound_ = max(bounds) if bounds else None
-        out.attrs["bound"] = self.pool_bound_
-        out.attrs["coverage"] = self.coverage_
-        return out
+        decisions["threshold"] = thr
+        return AutoLabelResult(
+            decisions=decisions,
+            certified=n_acc > 0,
+            n_accepted=n_acc,
+            n_pool=n_pool,
+            coverage=n_acc / n_pool if n_pool else 0.0,
+            threshold=thresholds if self.class_conditional else thresholds.get("all"),
+            bound=max(bounds) if bounds else None,
+            guarantee=self.guarantee,
+            message=message,
+            n_more_needed=more,
+            other_guarantee="pool" if self.guarantee == "rate" else "rate",
+            other_guarantee_accepted=other_accepted,
+        )
+
+    def _more_needed(self, pool_counts: dict[Any, np.ndarray], level: float) -> int | None:
+        """More reviewed items that would make this pool certify (single group only)."""
+        if self.class_conditional or "all" not in pool_counts:
+            return None
+        n, e = self._counts["all"]
+        m = pool_counts["all"]
+        eps = self._eps
+        if self.guarantee == "rate":
+            return more_items_needed(n, e, m, lambda nn, ee: search_rate(nn, ee, eps, level))
+        return more_items_needed(n, e, m, lambda nn, ee: search_pool(nn, ee, m, eps, level))

@@ -1,35 +1,38 @@
 """The certify step, reusable by the CLI and later by the auto-labeling command:
-probabilities of a pool + a trusted calibration set -> decisions with reasons."""
+probabilities of a pool + a trusted calibration set -> decisions with reasons.
+
+No files here: :mod:`truelabel.certification` reads and writes them.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .._io import atomic_write
 from .._validation import check_labels, check_pred_probs
+from ..backend import Backend
 from ..exceptions import ValidationError
 from ._certified import CertifiedAutoLabeler
+from ._result import AutoLabelResult
 
-__all__ = ["CertifyResult", "certify_pool", "write_certify"]
+__all__ = ["CertifyResult", "certify_pool"]
 
 
 @dataclass
 class CertifyResult:
-    """Decisions for a pool plus what was certified."""
+    """Decisions for a pool (with prediction sets) plus what was certified."""
 
     decisions: pd.DataFrame
     labeler: CertifiedAutoLabeler
+    result: AutoLabelResult
     summary: dict[str, Any] = field(default_factory=dict)
 
 
 def certify_pool(
-    pool_pred_probs: Any,
+    pred_probs: Any,
     calibration_pred_probs: Any,
     calibration_labels: Any,
     *,
@@ -39,18 +42,27 @@ def certify_pool(
     calibration_label_error: float = 0.0,
     classes: list[str] | None = None,
     set_alpha: float = 0.1,
-    guarantee: str = "pool",
+    guarantee: str = "rate",
     index: Any = None,
+    backend: Backend | str | None = None,
 ) -> CertifyResult:
-    """Decide which pool items to auto-label with a certified error rate.
+    """Decide which pool items to auto-label with a certified error.
+
+    Parameters
+    ----------
+    pred_probs : array of shape (n_pool, n_classes)
+        Probabilities of the pool to decide.
+    calibration_pred_probs, calibration_labels
+        The calibration set: probabilities from the same model and trusted labels.
 
     Adds a ``prediction_set`` column: the split-conformal (LAC) set at level
     ``1 - set_alpha`` from the same calibration data (never empty: the top class stands
     in for an empty set), as class names joined by ``|``, to show reviewers the
-    plausible labels of every item.
+    plausible labels of every item. ``summary["certified"]`` is True only when items are
+    accepted.
     """
     cal = check_pred_probs(calibration_pred_probs, argument="calibration_pred_probs")
-    pool = check_pred_probs(pool_pred_probs, argument="pred_probs")
+    pool = check_pred_probs(pred_probs)
     if pool.shape[1] != cal.shape[1]:
         raise ValidationError(
             "pred_probs",
@@ -71,28 +83,36 @@ def certify_pool(
         calibration_label_error=calibration_label_error,
         classes=names,
         guarantee=guarantee,
-    ).fit(cal, y)
-    decisions = labeler.decide(pool)
+    ).fit(cal, y, backend=backend)
+    result = labeler.decide(pool, backend=backend)
+    decisions = result.decisions.copy()
     decisions["prediction_set"] = _prediction_sets(cal, y, pool, set_alpha, names)
     if index is not None:
         decisions.index = index
+    threshold = result.threshold
+    if isinstance(threshold, dict):
+        threshold = {names[k]: v for k, v in threshold.items()}
     summary = {
-        "n_pool": int(pool.shape[0]),
+        "certified": result.certified,
+        "n_pool": result.n_pool,
+        "n_accepted": result.n_accepted,
+        "coverage": result.coverage,
+        "threshold": threshold,
+        "certified_error_bound": result.bound,
+        "guarantee": guarantee,
+        "message": result.message,
+        "n_more_needed": result.n_more_needed,
+        "other_guarantee": result.other_guarantee,
+        "other_guarantee_accepted": result.other_guarantee_accepted,
         "n_calibration": int(cal.shape[0]),
         "max_error": max_error,
         "confidence": 1 - delta,
         "class_conditional": class_conditional,
-        "guarantee": guarantee,
         "calibration_label_error": calibration_label_error,
-        "certified": labeler.certified_,
-        "threshold": _jsonable(labeler.threshold_),
-        "certified_error_bound": labeler.pool_bound_,
-        "pool_threshold": _jsonable(labeler.pool_threshold_),
-        "coverage": labeler.coverage_,
-        "n_accepted": int(decisions["accepted"].sum()),
-        "message": labeler.message,
+        "calibration_rate_threshold": _jsonable(labeler.threshold_),
+        "calibration_message": labeler.message,
     }
-    return CertifyResult(decisions=decisions, labeler=labeler, summary=summary)
+    return CertifyResult(decisions=decisions, labeler=labeler, result=result, summary=summary)
 
 
 def _prediction_sets(
@@ -116,17 +136,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return [None if np.isnan(v) else float(v) for v in value]
     return value
-
-
-def write_certify(result: CertifyResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``decisions.csv`` and ``certificate.json`` atomically into ``out_dir``."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValidationError("out", f"{str(out)!r} is a file", "pass a directory path")
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"decisions": out / "decisions.csv", "certificate": out / "certificate.json"}
-    with atomic_write(paths["decisions"]) as fh:
-        result.decisions.to_csv(fh, index_label="id")
-    with atomic_write(paths["certificate"]) as fh:
-        json.dump(result.summary, fh, indent=2)
-    return paths

@@ -258,45 +258,36 @@ def certify(
     set_alpha: Annotated[float, typer.Option(help="miscoverage of the prediction sets")] = 0.1,
     guarantee: Annotated[
         str,
-        typer.Option(help="pool: realised error of these accepted items; rate: error rate"),
-    ] = "pool",
+        typer.Option(help="rate: error rate of accepted items; pool: realised error of these"),
+    ] = "rate",
 ) -> None:
-    """Auto-label the pool items whose error rate can be certified; send the rest to review."""
-    from ..autolabel._step import certify_pool, write_certify
-    from ..data import LabelEncoding, read_table
+    """Auto-label the pool items whose error can be certified; send the rest to review."""
+    from ..autolabel._step import certify_pool
+    from ..certification import read_calibration_labels, write_certify
 
     try:
         if not 0.0 < confidence < 1.0:
             raise ValueError(f"--confidence: got {confidence}, expected a value in (0, 1)")
         pool = _load_npy(pred_probs, "--pred-probs")
         cal = _load_npy(calibration_pred_probs, "--calibration-pred-probs")
-        table = read_table(calibration_labels)
-        if "row" in table and "given_label" in table:  # an audit's issues.csv
-            table = table.sort_values("row", kind="stable")
+        names = [c.strip() for c in classes.split(",")] if classes else None
+        codes, names, from_audit = read_calibration_labels(
+            calibration_labels, label_col=label_col, classes=names
+        )
+        if from_audit:
             console.print(
                 "[yellow]note[/]: audit labels are not human-verified; consider "
                 "--calibration-label-error with the audit's estimated noise rate"
             )
-        col = label_col or ("label" if "label" in table else "given_label")
-        from .._validation import check_column
-
-        check_column("label_col", col, table.columns)
-        names = [c.strip() for c in classes.split(",")] if classes else None
-        values = table[col].to_numpy()
-        if names is None and values.dtype.kind not in "iu":
-            from ..data._names import natural_sorted  # the audit's class order (c2 < c10)
-
-            names = natural_sorted({str(v) for v in values})
-        encoding = LabelEncoding.from_labels(values, classes=names)
         result = certify_pool(
             pool,
             cal,
-            encoding.encode(values),
+            codes,
             max_error=max_error,
             delta=1.0 - confidence,
             class_conditional=class_conditional,
             calibration_label_error=calibration_label_error,
-            classes=list(encoding.classes),
+            classes=names,
             set_alpha=set_alpha,
             guarantee=guarantee,
         )
@@ -306,17 +297,7 @@ def certify(
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: files already written are complete; none is partial")
         raise typer.Exit(130) from None
-    s = result.summary
-    bound = s["certified_error_bound"]
-    console.print(s["message"])
-    console.print(
-        f"auto-labeled {s['n_accepted']} of {s['n_pool']} items (coverage {s['coverage']:.1%}); "
-        + (
-            f"certified error <= {bound:.2%} at {confidence:.0%} confidence"
-            if bound is not None
-            else "nothing certified"
-        )
-    )
+    console.print(result.summary["message"])
     console.print(f"wrote {out / 'decisions.csv'} and {out / 'certificate.json'}")
 
 

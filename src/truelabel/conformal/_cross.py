@@ -104,7 +104,7 @@ class CrossConformalClassifier(BaseEstimator):
 
     def fit(
         self,
-        oof_pred_probs: np.typing.ArrayLike,
+        pred_probs: np.typing.ArrayLike,
         labels: np.typing.ArrayLike,
         folds: np.typing.ArrayLike,
     ) -> CrossConformalClassifier:
@@ -112,7 +112,7 @@ class CrossConformalClassifier(BaseEstimator):
 
         Parameters
         ----------
-        oof_pred_probs : array of shape (n_items, n_classes)
+        pred_probs : array of shape (n_items, n_classes)
             Out-of-fold probabilities (each item predicted by the model of its fold).
         labels : array of shape (n_items,)
         folds : array of shape (n_items,)
@@ -123,11 +123,11 @@ class CrossConformalClassifier(BaseEstimator):
         self
         """
         method, alpha, randomized, lam, k_reg = check_settings(self)
-        p = check_pred_probs(oof_pred_probs, argument="oof_pred_probs")
+        p = check_pred_probs(pred_probs, argument="pred_probs")
         y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0])
         uniq, fold_index = _check_folds(folds, p.shape[0])
         n = p.shape[0]
-        check_calibration_size(n, alpha, argument="oof_pred_probs")
+        check_calibration_size(n, alpha, argument="pred_probs")
         u_cal, self._test_seed = draw_seeds(self.random_state, randomized, n)
         scores = _label_scores_chunked(p, y, method, u_cal, lam, k_reg)
         order = np.lexsort((scores, fold_index))

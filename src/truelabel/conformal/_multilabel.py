@@ -116,15 +116,15 @@ class MultiLabelConformal(BaseEstimator):
         self.mode = mode
 
     def fit(
-        self, pred_probs_cal: np.typing.ArrayLike, labels_cal: np.typing.ArrayLike
+        self, pred_probs: np.typing.ArrayLike, labels: np.typing.ArrayLike
     ) -> MultiLabelConformal:
         """Calibrate on items with known label sets.
 
         Parameters
         ----------
-        pred_probs_cal : array of shape (n_calibration, n_labels)
+        pred_probs : array of shape (n_calibration, n_labels)
             Independent per-label probabilities ``P(label k present)``.
-        labels_cal : array of shape (n_calibration, n_labels)
+        labels : array of shape (n_calibration, n_labels)
             True 0/1 label matrix.
 
         Returns
@@ -133,8 +133,8 @@ class MultiLabelConformal(BaseEstimator):
         """
         alpha = check_alpha(self.alpha)
         mode = check_choice("mode", self.mode, MULTILABEL_MODES)
-        p = check_pred_probs(pred_probs_cal, argument="pred_probs_cal", multi_label=True)
-        y = check_label_matrix(labels_cal, p.shape, "labels_cal")
+        p = check_pred_probs(pred_probs, argument="pred_probs", multi_label=True)
+        y = check_label_matrix(labels, p.shape, "labels")
         n, k = p.shape
         if mode == "fwer":
             check_calibration_size(n, alpha)

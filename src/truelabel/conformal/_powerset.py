@@ -265,22 +265,22 @@ class PowersetConformal(BaseEstimator):
         self.alpha = alpha
 
     def fit(
-        self, pred_probs_cal: np.typing.ArrayLike, labels_cal: np.typing.ArrayLike
+        self, pred_probs: np.typing.ArrayLike, labels: np.typing.ArrayLike
     ) -> PowersetConformal:
         """Calibrate the score threshold on items with known label vectors.
 
         Parameters
         ----------
-        pred_probs_cal : array of shape (n_calibration, n_labels)
-        labels_cal : array of shape (n_calibration, n_labels), 0/1
+        pred_probs : array of shape (n_calibration, n_labels)
+        labels : array of shape (n_calibration, n_labels), 0/1
 
         Returns
         -------
         self
         """
         alpha = check_alpha(self.alpha)
-        p = check_pred_probs(pred_probs_cal, argument="pred_probs_cal", multi_label=True)
-        y = check_label_matrix(labels_cal, p.shape, "labels_cal")
+        p = check_pred_probs(pred_probs, argument="pred_probs", multi_label=True)
+        y = check_label_matrix(labels, p.shape, "labels")
         check_calibration_size(p.shape[0], alpha)
         self.threshold_ = _compute_quantile(powerset_scores(p, y), alpha)
         self.n_labels_ = int(p.shape[1])

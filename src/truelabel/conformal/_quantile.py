@@ -61,7 +61,7 @@ def min_calibration_size(alpha: float) -> int:
     return m
 
 
-def check_calibration_size(n: int, alpha: float, argument: str = "pred_probs_cal") -> None:
+def check_calibration_size(n: int, alpha: float, argument: str = "pred_probs") -> None:
     """Raise when ``n`` calibration items give an infinite quantile at ``alpha``."""
     if int(quantile_rank(n, alpha)) > n:
         need = min_calibration_size(alpha)

@@ -142,15 +142,15 @@ class SplitConformalClassifier(BaseEstimator):
         return check_settings(self)
 
     def fit(
-        self, pred_probs_cal: np.typing.ArrayLike, labels_cal: np.typing.ArrayLike
+        self, pred_probs: np.typing.ArrayLike, labels: np.typing.ArrayLike
     ) -> SplitConformalClassifier:
         """Compute the conformal threshold(s) from calibration data.
 
         Parameters
         ----------
-        pred_probs_cal : array of shape (n_calibration, n_classes)
+        pred_probs : array of shape (n_calibration, n_classes)
             Predicted probabilities of items the model was not trained on.
-        labels_cal : array of shape (n_calibration,)
+        labels : array of shape (n_calibration,)
             Their true labels.
 
         Returns
@@ -159,10 +159,8 @@ class SplitConformalClassifier(BaseEstimator):
         """
         method, alpha, randomized, lam, k_reg = self._settings()
         mondrian = check_bool("class_conditional", self.class_conditional)
-        p = check_pred_probs(pred_probs_cal, argument="pred_probs_cal")
-        y = check_labels(
-            labels_cal, n_classes=p.shape[1], n_items=p.shape[0], argument="labels_cal"
-        )
+        p = check_pred_probs(pred_probs, argument="pred_probs")
+        y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0], argument="labels")
         n, k = p.shape
         u_cal, self._test_seed = draw_seeds(self.random_state, randomized, n)
         scores = _label_scores_chunked(p, y, method, u_cal, lam, k_reg)
@@ -171,7 +169,7 @@ class SplitConformalClassifier(BaseEstimator):
             missing = np.flatnonzero(counts == 0)
             if missing.size:
                 raise ValidationError(
-                    "labels_cal",
+                    "labels",
                     f"class(es) {missing[:20].tolist()} have no calibration items, so "
                     "class_conditional=True cannot calibrate them",
                     "add calibration items of every class, or use class_conditional=False",
