@@ -201,3 +201,33 @@ def test_certify_errors(files):
     )
     assert res.exit_code == 2 and "calibration_labels: has 3000 items, expected 10" in res.output
     assert not (d / "o" / "decisions.csv").exists()
+
+
+def test_certify_checks_out_before_computing_and_refuses_earlier_results(files, monkeypatch):
+    d, _, _ = files
+    out = d / "out"
+    assert _run(d, "--out", str(out)).exit_code == 0
+    before = (out / "certificate.json").read_text()
+
+    # a second run into the same folder is refused, before any work, files untouched
+    import truelabel.autolabel._step as step
+
+    def boom(*args, **kwargs):
+        raise AssertionError("certify computed before checking --out")
+
+    monkeypatch.setattr(step, "certify_pool", boom)
+    res = _run(d, "--max-error", "0.05", "--out", str(out))
+    assert res.exit_code == 2
+    flat = " ".join(res.output.split())
+    assert "--out" in flat and "--overwrite" in flat and "Traceback" not in res.output
+    assert (out / "certificate.json").read_text() == before
+
+    # --out naming a file: refused before any work too
+    res = _run(d, "--out", str(d / "cal.csv"))
+    assert res.exit_code == 2 and "is a file" in " ".join(res.output.split())
+    monkeypatch.undo()
+
+    res = _run(d, "--max-error", "0.05", "--out", str(out), "--overwrite")
+    assert res.exit_code == 0, res.output
+    after = json.loads((out / "certificate.json").read_text())
+    assert after["max_error"] == 0.05 and (out / "certificate.json").read_text() != before

@@ -15,7 +15,10 @@ from ._validation import check_column
 from .autolabel._step import CertifyResult
 from .exceptions import ValidationError
 
-__all__ = ["read_calibration_labels", "write_certify"]
+__all__ = ["CERTIFY_FILES", "read_calibration_labels", "write_certify"]
+
+#: the files ``truelabel certify`` writes (an --out holding one is refused without --overwrite)
+CERTIFY_FILES = ("decisions.csv", "certificate.json")
 
 
 def read_calibration_labels(
@@ -53,7 +56,7 @@ def write_certify(result: CertifyResult, out_dir: str | Path) -> dict[str, Path]
     if out.exists() and not out.is_dir():
         raise ValidationError("out", f"{str(out)!r} is a file", "pass a directory path")
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"decisions": out / "decisions.csv", "certificate": out / "certificate.json"}
+    paths = {"decisions": out / CERTIFY_FILES[0], "certificate": out / CERTIFY_FILES[1]}
     with atomic_write(paths["decisions"]) as fh:
         result.decisions.to_csv(fh, index_label="id")
     with atomic_write(paths["certificate"]) as fh:

@@ -260,45 +260,67 @@ def certify(
         str,
         typer.Option(help="rate: error rate of accepted items; pool: realised error of these"),
     ] = "rate",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="replace the results of an earlier run in --out")
+    ] = False,
 ) -> None:
     """Auto-label the pool items whose error can be certified; send the rest to review."""
-    from ..autolabel._step import certify_pool
-    from ..certification import read_calibration_labels, write_certify
+    from ..certification import CERTIFY_FILES, write_certify
+    from ..pipeline import check_output_dir
 
     try:
-        if not 0.0 < confidence < 1.0:
-            raise ValueError(f"--confidence: got {confidence}, expected a value in (0, 1)")
-        pool = _load_npy(pred_probs, "--pred-probs")
-        cal = _load_npy(calibration_pred_probs, "--calibration-pred-probs")
-        names = [c.strip() for c in classes.split(",")] if classes else None
-        codes, names, from_audit = read_calibration_labels(
-            calibration_labels, label_col=label_col, classes=names
-        )
-        if from_audit:
-            console.print(
-                "[yellow]note[/]: audit labels are not human-verified; consider "
-                "--calibration-label-error with the audit's estimated noise rate"
+        with _shown_warnings():
+            if not 0.0 < confidence < 1.0:
+                raise ValueError(f"--confidence: got {confidence}, expected a value in (0, 1)")
+            check_output_dir(out, files=CERTIFY_FILES, overwrite=overwrite, argument="--out")
+            result = _certify(
+                pred_probs,
+                calibration_pred_probs,
+                calibration_labels,
+                label_col=label_col,
+                classes=classes,
+                max_error=max_error,
+                delta=1.0 - confidence,
+                class_conditional=class_conditional,
+                calibration_label_error=calibration_label_error,
+                set_alpha=set_alpha,
+                guarantee=guarantee,
             )
-        result = certify_pool(
-            pool,
-            cal,
-            codes,
-            max_error=max_error,
-            delta=1.0 - confidence,
-            class_conditional=class_conditional,
-            calibration_label_error=calibration_label_error,
-            classes=names,
-            set_alpha=set_alpha,
-            guarantee=guarantee,
-        )
-        write_certify(result, out)
-    except (TruelabelError, FileNotFoundError, ValueError) as err:
+            write_certify(result, out)
+    except (TruelabelError, OSError, ValueError) as err:
         _fail(err)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: files already written are complete; none is partial")
         raise typer.Exit(130) from None
     console.print(result.summary["message"])
     console.print(f"wrote {out / 'decisions.csv'} and {out / 'certificate.json'}")
+
+
+def _certify(
+    pred_probs: Path,
+    calibration_pred_probs: Path,
+    calibration_labels: Path,
+    *,
+    label_col: str | None,
+    classes: str | None,
+    **settings: Any,
+) -> Any:
+    """Read the certify inputs and run the certify step (the CLI's only logic: file options)."""
+    from ..autolabel._step import certify_pool
+    from ..certification import read_calibration_labels
+
+    pool = _load_npy(pred_probs, "--pred-probs")
+    cal = _load_npy(calibration_pred_probs, "--calibration-pred-probs")
+    names = [c.strip() for c in classes.split(",")] if classes else None
+    codes, names, from_audit = read_calibration_labels(
+        calibration_labels, label_col=label_col, classes=names
+    )
+    if from_audit:
+        console.print(
+            "[yellow]note[/]: audit labels are not human-verified; consider "
+            "--calibration-label-error with the audit's estimated noise rate"
+        )
+    return certify_pool(pool, cal, codes, classes=names, **settings)
 
 
 def main() -> None:
