@@ -651,3 +651,19 @@ def test_label_issues_exact():
 def test_label_issues_without_label_check():
     with pytest.raises(ValidationError, match=r"issue_types: the label check did not run"):
         unlabelled_result().label_issues()
+
+
+def test_warnings_are_shown_under_the_summary_escaped_and_absent_when_none():
+    issues, summary = make_audit()
+    html = render_report(issues, summary)
+    assert 'id="warnings"' not in html  # nothing warned: no empty section
+    summary["warnings"] = ["classes with fewer than 5 items: 'c7' (2)", EVIL]
+    html = render_report(issues, summary)
+    section = html[html.index('<section id="warnings">') :]
+    section = section[: section.index("</section>")]
+    assert "classes with fewer than 5 items: &#x27;c7&#x27; (2)" in section or (
+        "classes with fewer than 5 items: &#39;c7&#39; (2)" in section
+    )
+    assert EVIL_ESCAPED in section and EVIL not in html
+    # right after the summary, before the next steps
+    assert html.index('id="summary"') < html.index('id="warnings"') < html.index('id="next')

@@ -220,6 +220,20 @@ def _table_section(issues: pd.DataFrame, types: list[str], max_rows: int) -> str
     )
 
 
+def _warnings_section(summary: Mapping[str, Any]) -> str:
+    """What the data or the audit warned about (too few items per class, label variants, an
+    unreliable noise estimate), shown right under the summary; absent when nothing warned."""
+    warned = [str(w) for w in summary.get("warnings", []) or []]
+    if not warned:
+        return ""
+    return (
+        '<section id="warnings"><h2>Warnings</h2>'
+        "<p>Read these before trusting the figures below.</p><ul>"
+        + "".join(f"<li>{esc(w)}</li>" for w in warned)
+        + "</ul></section>"
+    )
+
+
 def _notes_section(summary: Mapping[str, Any]) -> str:
     notes = [str(n) for n in summary.get("notes", []) or []]
     settings = dict(summary.get("settings", {}) or {})
@@ -287,6 +301,7 @@ def render_report(
 
     sections = [
         _summary_section(issues, summary, types),
+        _warnings_section(summary),
         next_steps_section(issues, summary, pairs, types),
         scores_section(issues) if has_labels and len(issues) else "",
         pairs_section(pairs),
