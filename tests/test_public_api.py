@@ -22,6 +22,9 @@ def test_required_names_exported():
         "get_label_quality_scores",
         "find_overlapping_classes",
         "Audit",
+        "LocalBackend",
+        "Backend",
+        "AutoLabelResult",
     ):
         assert name in truelabel.__all__
 

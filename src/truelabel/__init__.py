@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib as _importlib
 import typing as _typing
 
+from .backend import Backend, LocalBackend
 from .data import Dataset, LabelEncoding, read_table
 from .detect import (
     Audit,
@@ -33,7 +34,7 @@ from .exceptions import (
 from .model import out_of_fold_pred_probs
 
 if _typing.TYPE_CHECKING:
-    from .autolabel import CertifiedAutoLabeler
+    from .autolabel import AutoLabelResult, CertifiedAutoLabeler
     from .conformal import CrossConformalClassifier, SplitConformalClassifier
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ __version__ = "0.1.0"
 # Estimators built on scikit-learn's BaseEstimator load on first use: importing
 # sklearn.base pulls in scipy.stats (~0.7 s) that `import truelabel` should not pay.
 _LAZY = {
+    "AutoLabelResult": "autolabel",
     "CertifiedAutoLabeler": "autolabel",
     "CrossConformalClassifier": "conformal",
     "SplitConformalClassifier": "conformal",
@@ -62,12 +64,15 @@ def __dir__() -> list[str]:
 __all__ = [
     "Audit",
     "AuditResult",
+    "AutoLabelResult",
+    "Backend",
     "CertifiedAutoLabeler",
     "CrossConformalClassifier",
     "DataFormatError",
     "Dataset",
     "KNNGraph",
     "LabelEncoding",
+    "LocalBackend",
     "MissingDependencyError",
     "NoiseEstimate",
     "NotFittedError",
