@@ -170,6 +170,23 @@ def _targets(res: dict) -> list[str]:
                 if gap is not None:
                     line += f", vs plain LTT {gap:+.1f} pts (target >= 0): {mark(gap >= -1e-9)}"
                 out.append(line)
+    tx = res.get("text_issues")
+    if tx:
+        for r in tx["near_duplicates"]:
+            out.append(
+                f"- near-duplicates, {r['dataset']}: precision {r['precision']:.3f} against "
+                f"normalised-text twins + hand-checked pairs ({r['flagged']} rows flagged, "
+                f"{r['unreviewed']} unreviewed; target >= 0.9): {mark(r['precision'] >= 0.9)}; "
+                f"recall vs twins {r['recall']:.3f}"
+            )
+        by_ds: dict[str, list[float]] = {}
+        for r in tx["outliers"]:
+            by_ds.setdefault(r["dataset"], []).append(r["auroc"])
+        for ds, aucs in by_ds.items():
+            out.append(
+                f"- outliers, 2% {ds} injection: AUROC min {min(aucs):.3f} over {len(aucs)} "
+                f"draws (target >= 0.9): {mark(min(aucs) >= 0.9)}"
+            )
     au = res.get("audit")
     if au:
         tl, cl = au["head_to_head"]["truelabel"], au["head_to_head"]["cleanlab"]
@@ -206,7 +223,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     ap.add_argument("--command", default="make bench   # = bash benchmarks/run.sh")
     a = ap.parse_args()
-    res = {k: _load(a.results, k) for k in ("quality", "speed", "audit", "conformal")}
+    names = ("quality", "speed", "audit", "conformal", "text_issues")
+    res = {k: _load(a.results, k) for k in names}
     if not any(res.values()):
         sys.exit(f"no results in {a.results}")
     L = [
@@ -347,6 +365,15 @@ def main() -> None:
             cf["table_md"],
             "",
         ]
+    # sections rendered by their own benchmark scripts (title line demoted to a section)
+    for number, topic in ((5, "text_issues"), (6, "mutation")):
+        frag = a.results / f"{topic}.md"
+        if frag.exists():
+            text = frag.read_text().strip().splitlines()
+            title = text[0].lstrip("# ").strip() if text and text[0].startswith("#") else topic
+            body = text[1:] if text and text[0].startswith("#") else text
+            body = [("#" + ln) if ln.startswith("## ") else ln for ln in body]
+            L += [f"## {number}. {title}", "", *body, ""]
     notes = a.results / "notes.md"
     if notes.exists():
         L += ["## Notes", "", notes.read_text().strip(), ""]
