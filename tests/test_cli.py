@@ -171,17 +171,7 @@ def test_audit_clear_errors(feature_csv, tmp_path):
 def test_interrupted_write_keeps_previous_outputs(feature_csv, tmp_path, monkeypatch):
     path, _ = feature_csv
     out = tmp_path / "out"
-    args = [
-        "audit",
-        str(path),
-        "--label-col",
-        "label",
-        "--feature-cols",
-        "f_*",
-        "--out",
-        str(out),
-        "--quiet",
-    ]
+    args = _args(path, out)
     assert runner.invoke(app, args).exit_code == 0
     before = (out / "report.html").read_bytes()
 
