@@ -9,9 +9,9 @@ import pytest
 from truelabel import ValidationError, find_label_issues, get_label_quality_scores
 from truelabel.backend import LocalBackend
 from truelabel.detect import _confident_learning as cl
+from truelabel.detect import _rank as rank
 from truelabel.detect import compute_confident_joint, estimate_noise_matrices
 from truelabel.detect._filter import FILTER_METHODS
-from truelabel.detect import _rank as rank
 from truelabel.detect._rank import QUALITY_METHODS
 from truelabel.detect._topn import _keep_lowest
 
