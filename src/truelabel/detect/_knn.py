@@ -6,7 +6,8 @@ squared distances), keeping and merging its top k + 1 + spare candidates, then r
 them by exact distance, ties by index. Larger sets get an approximate HNSW graph (faiss,
 ``truelabel[ann]``) built on a PCA projection of the features when they have more than
 ``max_dims`` dimensions (projected, added and searched chunk by chunk, never held whole;
-the index stores 8-bit scalar-quantized codes, a quarter of a float32 copy);
+the index stores 8-bit scalar-quantized codes, a quarter of a float32 copy; each row's
+search starts at its own node);
 the distances of the returned neighbours are recomputed exactly in the original space, so
 distance thresholds (near-duplicates, outliers) keep their meaning. Cost grows as N log N
 instead of N^2.
