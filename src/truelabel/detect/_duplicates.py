@@ -61,6 +61,7 @@ def _exact_groups(features: np.ndarray) -> np.ndarray:
         block *= mult  # in place: wraps modulo 2**64 exactly as the out-of-place product
         h[sl] = block.sum(axis=1, dtype=np.uint64)
     _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    del h
     inverse = inverse.ravel()
     leader = first[inverse]
     check = np.flatnonzero(leader != np.arange(rows.shape[0]))
@@ -254,7 +255,7 @@ class NearDuplicateDetector(Detector):
         radius = threshold * scale
         sets = near_duplicate_sets(
             ctx.knn.indices,
-            -ctx.knn.distances.astype(np.float64),
+            np.negative(ctx.knn.distances, dtype=np.float64),  # one float64 copy, not two
             -radius,
             leaders=_leaders(_exact_groups(ctx.features)),
             backend=ctx.backend,
