@@ -350,3 +350,17 @@ def test_exact_groups_equal_a_naive_grouping_whatever_the_hash_block(monkeypatch
     for i in range(len(keys)):
         for j in range(i):
             assert (groups[i] == groups[j]) == (keys[i] == keys[j]), (i, j)
+
+
+def test_float32_radius_keeps_the_float64_comparison_at_the_boundary():
+    """near_duplicate compares float32 distances with the largest float32 <= the radius:
+    the same pairs as comparing them in float64, including radii just around a distance."""
+    import truelabel.detect._duplicates as dup
+
+    rng = np.random.default_rng(0)
+    d = (rng.random(400) * 3.0).astype(np.float32)
+    for x in d[:100].astype(np.float64):
+        for radius in (x, x * (1 + 1e-9), x * (1 - 1e-9), np.nextafter(x, 0.0)):
+            r32 = dup._float32_at_most(float(radius))
+            want = d.astype(np.float64) <= radius
+            np.testing.assert_array_equal(-d >= -r32, want)

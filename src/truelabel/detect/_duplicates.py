@@ -74,6 +74,14 @@ def _exact_groups(features: np.ndarray) -> np.ndarray:
     return inverse
 
 
+def _float32_at_most(x: float) -> np.float32:
+    """The largest float32 <= ``x``: for float32 ``d``, ``d <= x`` exactly when ``d <= it``."""
+    r = np.float32(x)
+    if float(r) > x:
+        r = np.nextafter(r, np.float32(-np.inf))
+    return r
+
+
 def _sparse_row_hash(m: sp.csr_matrix) -> np.ndarray:
     """64-bit hash of each CSR row's (column, value) entries; empty rows get distinct ids."""
     mult = _hash_multipliers(2)
@@ -253,11 +261,15 @@ class NearDuplicateDetector(Detector):
         med = float(np.median(d1))
         scale = med if med > 0 else float(d1[d1 > 0].mean()) if (d1 > 0).any() else 1.0
         radius = threshold * scale
+        leaders = _leaders(_exact_groups(ctx.features))  # before the copy below: lower peak
+        # float32 distances against the largest float32 <= radius: the same pairs as comparing
+        # them in float64, with a float32 copy (4 bytes per neighbour, not 8)
+        r32 = _float32_at_most(radius)
         sets = near_duplicate_sets(
             ctx.knn.indices,
-            np.negative(ctx.knn.distances, dtype=np.float64),  # one float64 copy, not two
-            -radius,
-            leaders=_leaders(_exact_groups(ctx.features)),
+            np.negative(ctx.knn.distances, dtype=np.float32),
+            -float(r32),
+            leaders=leaders,
             backend=ctx.backend,
         )
         cols = pd.DataFrame(
