@@ -9,6 +9,7 @@ import pytest
 from truelabel import ValidationError, find_label_issues, get_label_quality_scores
 from truelabel.backend import LocalBackend
 from truelabel.detect import _confident_learning as cl
+from truelabel.detect import _rank as rank
 from truelabel.detect import compute_confident_joint, estimate_noise_matrices
 from truelabel.detect._filter import FILTER_METHODS
 from truelabel.detect._rank import QUALITY_METHODS
@@ -183,13 +184,33 @@ def test_second_call_on_the_same_arrays_skips_the_confident_pass(problem):
     assert be.calls["_confident_chunk"] == 1  # reused
     assert be.calls["_pass_one_chunk"] == 2  # but validated and fingerprinted again
     # the default score shrinks the noise matrix by regime, the noise_aware filter does not:
-    # its scores are not reused, the score pass runs once
-    assert be.calls["_score_chunk"] == 1
+    # the filter's single pass scores both matrices and keeps the default score
+    assert "_score_chunk" not in be.calls
+    assert be.calls["_lowest_chunk"] == 1
     cl._CACHE.clear()
     np.testing.assert_array_equal(scores, get_label_quality_scores(labels, p))
     scores[:] = -1.0  # the caller owns what it got back: the kept copy is unchanged
     again = get_label_quality_scores(labels, p)
     assert (again >= 0).all()
+
+
+@pytest.mark.parametrize("backend,chunk_size", SETUPS)
+def test_default_score_kept_by_the_filter_equals_the_unfused_score_pass(
+    problem, backend, chunk_size
+):
+    """Scores after find_label_issues (fused into the filter's pass) are bit-identical to a
+    plain score pass, and differ from the filter's own unshrunk-matrix scores."""
+    labels, p = problem
+    kw = {"backend": backend, "chunk_size": chunk_size}
+    cl._CACHE.clear()
+    plain = get_label_quality_scores(labels, p, **kw)
+    cl._CACHE.clear()
+    find_label_issues(labels, p, **kw)
+    fused = get_label_quality_scores(labels, p, **kw)
+    np.testing.assert_array_equal(fused, plain)
+    stats = cl._compute_stats(labels, p)
+    unshrunk = rank._noise_aware_chunk(labels, p, cl._smoothed_noise_matrix(stats))
+    assert not np.array_equal(fused, unshrunk)  # the wrong matrix would be caught
 
 
 def _swap_non_max_columns(labels, p):
@@ -311,3 +332,35 @@ def test_prune_by_noise_rate_with_many_tied_margins_equals_full_ranking(monkeypa
     want = _reference_prune_by_noise_rate(labels, p, counts)
     got = find_label_issues(labels, p, filter_by="prune_by_noise_rate", chunk_size=333)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("block_words", [1, 7, 64, 1 << 21])
+def test_exact_groups_equal_a_naive_grouping_whatever_the_hash_block(monkeypatch, block_words):
+    """Rows hashed in blocks of any size (down to one row) group exactly as identical bytes,
+    also when many rows are duplicates (the re-check pass runs over several blocks)."""
+    import truelabel.detect._duplicates as dup
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(9, 5)).astype(np.float32)
+    X = base[rng.integers(0, 9, 200)]
+    X[::17] += 1.0  # a few unique rows too
+    monkeypatch.setattr(dup, "_HASH_BLOCK_WORDS", block_words)
+    groups = dup._exact_groups(X)
+    keys = [row.tobytes() for row in X]
+    for i in range(len(keys)):
+        for j in range(i):
+            assert (groups[i] == groups[j]) == (keys[i] == keys[j]), (i, j)
+
+
+def test_float32_radius_keeps_the_float64_comparison_at_the_boundary():
+    """near_duplicate compares float32 distances with the largest float32 <= the radius:
+    the same pairs as comparing them in float64, including radii just around a distance."""
+    import truelabel.detect._duplicates as dup
+
+    rng = np.random.default_rng(0)
+    d = (rng.random(400) * 3.0).astype(np.float32)
+    for x in d[:100].astype(np.float64):
+        for radius in (x, x * (1 + 1e-9), x * (1 - 1e-9), np.nextafter(x, 0.0)):
+            r32 = dup._float32_at_most(float(radius))
+            want = d.astype(np.float64) <= radius
+            np.testing.assert_array_equal(-d >= -r32, want)

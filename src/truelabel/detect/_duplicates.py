@@ -33,6 +33,9 @@ RADIUS_FRACTION = 0.13
 
 _Forest = tuple[np.ndarray, np.ndarray]
 
+#: 32-bit words of the features hashed per block by _exact_groups (16 MiB as uint64)
+_HASH_BLOCK_WORDS = 1 << 21
+
 
 def _hash_multipliers(n_words: int) -> np.ndarray:
     """Fixed random odd 64-bit multipliers, one per 32-bit word of a row."""
@@ -44,26 +47,39 @@ def _exact_groups(features: np.ndarray) -> np.ndarray:
     """Group id per row; rows with identical bytes share an id.
 
     Rows are hashed to 64 bits (a random linear hash of their 32-bit words, streamed in
-    chunks), then every member of a hash group is compared with the group's first row,
-    so a hash collision can never merge different rows.
+    chunks of about 2**21 words, so the 64-bit temporary is 16 MiB whatever the size), then
+    every member of a hash group is compared with the group's first row, so a hash
+    collision can never merge different rows.
     """
     rows = np.ascontiguousarray(features)
     words = rows.view(np.uint32).reshape(rows.shape[0], -1)
     mult = _hash_multipliers(words.shape[1])
+    step = max(1, _HASH_BLOCK_WORDS // max(words.shape[1], 1))
     h = np.empty(rows.shape[0], dtype=np.uint64)
-    for sl in iter_chunks(rows.shape[0]):
-        h[sl] = (words[sl].astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
+    for sl in iter_chunks(rows.shape[0], step):
+        block = words[sl].astype(np.uint64)
+        block *= mult  # in place: wraps modulo 2**64 exactly as the out-of-place product
+        h[sl] = block.sum(axis=1, dtype=np.uint64)
     _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    del h
     inverse = inverse.ravel()
     leader = first[inverse]
     check = np.flatnonzero(leader != np.arange(rows.shape[0]))
     same = np.empty(check.size, dtype=bool)
-    for sl in iter_chunks(check.size):
+    for sl in iter_chunks(check.size, step):
         c = check[sl]
         same[sl] = (words[c] == words[leader[c]]).all(axis=1)
     clash = check[~same]
     inverse[clash] = inverse.max() + 1 + np.arange(clash.size)
     return inverse
+
+
+def _float32_at_most(x: float) -> np.float32:
+    """The largest float32 <= ``x``: for float32 ``d``, ``d <= x`` exactly when ``d <= it``."""
+    r = np.float32(x)
+    if float(r) > x:
+        r = np.nextafter(r, np.float32(-np.inf))
+    return r
 
 
 def _sparse_row_hash(m: sp.csr_matrix) -> np.ndarray:
@@ -245,11 +261,15 @@ class NearDuplicateDetector(Detector):
         med = float(np.median(d1))
         scale = med if med > 0 else float(d1[d1 > 0].mean()) if (d1 > 0).any() else 1.0
         radius = threshold * scale
+        leaders = _leaders(_exact_groups(ctx.features))  # before the copy below: lower peak
+        # float32 distances against the largest float32 <= radius: the same pairs as comparing
+        # them in float64, with a float32 copy (4 bytes per neighbour, not 8)
+        r32 = _float32_at_most(radius)
         sets = near_duplicate_sets(
             ctx.knn.indices,
-            -ctx.knn.distances.astype(np.float64),
-            -radius,
-            leaders=_leaders(_exact_groups(ctx.features)),
+            np.negative(ctx.knn.distances, dtype=np.float32),
+            -float(r32),
+            leaders=leaders,
             backend=ctx.backend,
         )
         cols = pd.DataFrame(

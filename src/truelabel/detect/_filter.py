@@ -255,14 +255,17 @@ def _compute_issue_mask(
     if filter_by in _LOW_SCORE:
         # the estimated number of errors with the lowest score
         score_method, only_disagreeing = _LOW_SCORE[filter_by]
+        all_scores = np.empty(labels.shape[0], dtype=np.float64)
+        also = None
         if filter_by == "noise_aware":
             # among disagreeing items the full estimated matrix ranks best (no shrinkage by
-            # regime, unlike the default score): see docs/ARCHITECTURE.md. These scores are not
-            # the default score's, so they are not remembered for get_label_quality_scores.
+            # regime, unlike the default score): see docs/ARCHITECTURE.md. The default score
+            # (shrunk matrix) is computed in the same pass and remembered instead.
             g = _smoothed_noise_matrix(stats)
+            default = _global_stats(labels, pred_probs, score_method, stats)
+            also = (score_method, default, np.empty(labels.shape[0], dtype=np.float64))
         else:
             g = _global_stats(labels, pred_probs, score_method, stats)
-        all_scores = np.empty(labels.shape[0], dtype=np.float64)
         idx, scores = _lowest_n(
             labels,
             pred_probs,
@@ -272,10 +275,10 @@ def _compute_issue_mask(
             backend,
             chunk_size,
             scores_out=all_scores,
+            also=also,
         )
-        if filter_by != "noise_aware":
-            # a get_label_quality_scores call on the same arrays returns these
-            _remember_scores(stats, score_method, all_scores)
+        # a get_label_quality_scores call on the same arrays returns these
+        _remember_scores(stats, score_method, all_scores if also is None else also[2])
         if only_disagreeing:
             keep = disagrees[idx]
             idx, scores = idx[keep], scores[keep]

@@ -117,8 +117,11 @@ class LabelDetector(Detector):
         n = ctx.n_items
         is_issue = np.zeros(n, dtype=bool)
         is_issue[lab_idx] = mask
-        score = np.full(n, np.nan)
-        score[lab_idx] = _compute_scores(y, pl, method, stats)
+        if everything_labelled:  # no NaN-filled copy to fill
+            score = _compute_scores(y, pl, method, stats)
+        else:
+            score = np.full(n, np.nan)
+            score[lab_idx] = _compute_scores(y, pl, method, stats)
         if everything_labelled:
             suggested = stats.argmax.astype(np.int64)
         else:

@@ -32,12 +32,15 @@ def _keep_lowest(idx: np.ndarray, val: np.ndarray, n: int) -> tuple[np.ndarray, 
 
 
 def _lowest_chunk(
-    chunk: Chunk, shared: tuple[np.ndarray, np.ndarray, str, Any, int]
-) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-    """The chunk's ``n`` lowest-scoring items (global indices, scores), and all its scores."""
-    labels, pred_probs, method, global_stats, n = shared
-    scores = _SCORE_CHUNK[method](labels[chunk.slice], pred_probs[chunk.slice], global_stats)
-    return _keep_lowest(np.arange(chunk.start, chunk.stop), scores, n), scores
+    chunk: Chunk, shared: tuple[np.ndarray, np.ndarray, str, Any, int, tuple[str, Any] | None]
+) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray | None]:
+    """The chunk's ``n`` lowest-scoring items (global indices, scores), all its scores, and
+    all its scores under the ``also`` (method, global stats) pair when given (same block)."""
+    labels, pred_probs, method, global_stats, n, also = shared
+    y, block = labels[chunk.slice], pred_probs[chunk.slice]
+    scores = _SCORE_CHUNK[method](y, block, global_stats)
+    other = None if also is None else _SCORE_CHUNK[also[0]](y, block, also[1])
+    return _keep_lowest(np.arange(chunk.start, chunk.stop), scores, n), scores, other
 
 
 def _lowest_n(
@@ -49,16 +52,22 @@ def _lowest_n(
     backend: Backend | str | None,
     chunk_size: int | None,
     scores_out: np.ndarray | None = None,
+    also: tuple[str, Any, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``n`` lowest-scoring items of the whole set: per-chunk top-n, merged in chunk
-    order. ``scores_out`` (n_items,) receives every item's score when given."""
+    order. ``scores_out`` (n_items,) receives every item's score when given; ``also`` =
+    (method, global stats, out) scores every item a second way in the same pass, into out
+    (the chunks of :func:`._rank._compute_scores`, so the values are the same)."""
     chunks = chunk_ranges(labels.shape[0], chunk_size)
-    shared = (labels, pred_probs, method, global_stats, n)
+    extra = None if also is None else (also[0], also[1])
+    shared = (labels, pred_probs, method, global_stats, n, extra)
     best: tuple[np.ndarray, np.ndarray] | None = None
     results = get_backend(backend).map(_lowest_chunk, chunks, shared)
-    for chunk, (low, scores) in zip(chunks, results, strict=True):
+    for chunk, (low, scores, other) in zip(chunks, results, strict=True):
         if scores_out is not None:
             scores_out[chunk.slice] = scores
+        if also is not None:
+            also[2][chunk.slice] = other
         if best is None:
             best = low
         else:
