@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Mutation testing with mutmut (operator-level mutants) over the modules named on the command line.
-# Not part of CI: it takes tens of minutes. Results land in tools/_work/mutmut/<name>/.
-#   bash tools/mutation.sh src/truelabel/detect/ src/truelabel/conformal/ src/truelabel/autolabel/
-# Each path is run in its own scratch copy of the repository (git archive of HEAD plus the working
-# tree's changes to src/ and tests/), so the checkout itself is never mutated.
+# Not part of CI: it takes tens of minutes. Environment: MUTMUT_VENV=<venv with mutmut 3.8.1>,
+# MAX_CHILDREN (default 2), SAMPLE=<n> to test a seeded random sample of n mutants per path.
+#   bash tools/mutation.sh src/truelabel/autolabel/ src/truelabel/conformal/ src/truelabel/detect/
+# Each path is run in its own scratch copy of the repository (the working tree's src/, tests/ and
+# pyproject.toml), so the checkout itself is never mutated.
 # The named semantic mutants (a setting ignored, a mode swapped, a guard removed) are in
 # tools/semantic_mutants.py.
 set -euo pipefail
@@ -17,6 +18,9 @@ PY="${PYTHON:-python3}"
 if [ ! -x "$VENV/bin/mutmut" ]; then
     "$PY" -m venv "$VENV"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check mutmut==3.8.1
+    # the project's runtime and test dependencies; truelabel itself is imported from mutmut's
+    # mutants/src (mutmut puts it first on sys.path), so any installed copy is shadowed.
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$REPO[dev]"
 fi
 mkdir -p "$WORK"
 for target in "$@"; do
@@ -25,17 +29,37 @@ for target in "$@"; do
     rm -rf "$dest"
     mkdir -p "$dest"
     (cd "$REPO" && tar cf - pyproject.toml README.md src tests) | tar xf - -C "$dest"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$dest[dev]"
-    cat >"$dest/setup.cfg" <<CFG
-[mutmut]
-paths_to_mutate = $target
-tests_dir = tests/
-also_copy = src/truelabel/
-pytest_add_cli_args = -q -p no:cacheprovider -x -W ignore::pytest.PytestUnraisableExceptionWarning
+    # mutmut reads [tool.mutmut] from pyproject.toml (setup.cfg would pass the pytest flags as one
+    # argument); lists, not strings.
+    cat >>"$dest/pyproject.toml" <<CFG
+
+[tool.mutmut]
+source_paths = ["$target"]
+also_copy = ["src/truelabel/"]
+pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-x"]
+pytest_add_cli_args_test_selection = ["tests/"]
 CFG
-    sed -i '/^\[tool.mutmut\]/,$d' "$dest/pyproject.toml"
     echo "== mutmut on $target (in $dest)"
-    (cd "$dest" && "$VENV/bin/mutmut" run >"$dest/run.log" 2>&1 || true)
+    if [ -n "${SAMPLE:-}" ]; then
+        # generate every mutant and map tests to functions (the name filter then matches
+        # nothing, so mutmut stops there), then test a seeded uniform sample of SAMPLE mutants
+        (cd "$dest" && "$VENV/bin/mutmut" run --max-children "${MAX_CHILDREN:-2}" "no-such-mutant" >"$dest/generate.log" 2>&1 || true)
+        mapfile -t names < <("$VENV/bin/python" - "$dest" "$SAMPLE" <<'PYEOF'
+import json
+import pathlib
+import random
+import sys
+
+root, n = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+keys = sorted(k for f in root.glob("mutants/**/*.meta") for k in json.loads(f.read_text())["exit_code_by_key"])
+print(f"{len(keys)} mutants generated", file=sys.stderr)
+print("\n".join(random.Random(0).sample(keys, min(n, len(keys)))))
+PYEOF
+        )
+        (cd "$dest" && "$VENV/bin/mutmut" run --max-children "${MAX_CHILDREN:-2}" "${names[@]}" >"$dest/run.log" 2>&1 || true)
+    else
+        (cd "$dest" && "$VENV/bin/mutmut" run --max-children "${MAX_CHILDREN:-2}" >"$dest/run.log" 2>&1 || true)
+    fi
     (cd "$dest" && "$VENV/bin/mutmut" results --all true >"$dest/results.txt" 2>&1 || true)
     "$VENV/bin/python" - "$dest/results.txt" <<'PYEOF'
 import collections
@@ -45,6 +69,7 @@ counts = collections.Counter()
 for line in open(sys.argv[1]):
     if ": " in line and "__mutmut_" in line:
         counts[line.rsplit(": ", 1)[1].strip()] += 1
+counts.pop("not checked", None)  # outside the sample
 total = sum(counts.values())
 killed = counts["killed"] + counts["timeout"] + counts["segfault"]
 considered = total - counts["no tests"] - counts["skipped"]
