@@ -431,7 +431,7 @@ MUTANTS: list[Mutant] = [
         DET_CONFIDENT_PASSES,
         "        return np.where(self.counts > 0, t, np.inf)",
         "        return np.where(self.counts > 0, t, 0.0)",
-        ("tests/test_confident_learning.py", "tests/test_chunked_label_passes.py"),
+        ("tests/test_confident_joint_oracle.py",),
     ),
     Mutant(
         "near_duplicate cosine threshold ignored",
