@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
 
 from truelabel.autolabel import CertifiedAutoLabeler
 from truelabel.autolabel._step import certify_pool
+from truelabel.exceptions import ValidationError
 
 
 def _naive_lac_sets(cal, y, pool, alpha):
@@ -107,9 +109,7 @@ def _zero_error_need(eps, level):
     return n
 
 
-@pytest.mark.parametrize(
-    ("simultaneous", "label_error"), [(False, 0.0), (True, 0.0), (False, 0.5)]
-)
+@pytest.mark.parametrize(("simultaneous", "label_error"), [(False, 0.0), (True, 0.0), (False, 0.5)])
 def test_per_class_message_names_the_exact_need(simultaneous, label_error):
     # 3 classes with 20 clean, confident items each: no class can certify at 2%
     p = np.full((60, 3), 0.005)
@@ -128,3 +128,99 @@ def test_per_class_message_names_the_exact_need(simultaneous, label_error):
     need = _zero_error_need(eps, 0.05 / (3 if simultaneous else 1))
     assert f"each class needs at least {need} calibration items" in res.message
     assert ("delta is shared by the classes" in res.message) == simultaneous
+
+
+def _clean_problem(n=400, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    p = rng.dirichlet(np.full(k, 0.3), size=n) * 0.05
+    p[np.arange(n), y] += 0.95
+    return p / p.sum(axis=1, keepdims=True), y
+
+
+def test_certify_pool_summary_is_exactly_the_result():
+    cal, y = _clean_problem()
+    pool, _ = _clean_problem(n=50, seed=1)
+    out = certify_pool(
+        pool,
+        cal,
+        y,
+        max_error=0.05,
+        delta=0.1,
+        calibration_label_error=0.01,
+        classes=["a", "b", "c"],
+        index=[f"r{i}" for i in range(50)],
+    )
+    res, lab = out.result, out.labeler
+    assert res.n_accepted > 0 and lab.max_error == 0.05 and lab.classes == ["a", "b", "c"]
+    assert out.summary == {
+        "certified": res.certified,
+        "n_pool": 50,
+        "n_accepted": res.n_accepted,
+        "coverage": res.coverage,
+        "threshold": res.threshold,
+        "certified_error_bound": res.bound,
+        "guarantee": "rate",
+        "message": res.message,
+        "n_more_needed": res.n_more_needed,
+        "other_guarantee": "pool",
+        "other_guarantee_accepted": res.other_guarantee_accepted,
+        "n_calibration": 400,
+        "max_error": 0.05,
+        "confidence": 0.9,
+        "class_conditional": False,
+        "calibration_label_error": 0.01,
+        "calibration_rate_threshold": lab.threshold_,
+        "calibration_message": lab.message,
+    }
+    assert out.decisions.index.tolist() == [f"r{i}" for i in range(50)]
+    assert out.decisions["accepted"].sum() == res.n_accepted
+
+
+def test_certify_pool_defaults_are_the_documented_ones():
+    cal, y = _clean_problem()
+    pool, _ = _clean_problem(n=50, seed=1)
+    plain = certify_pool(pool, cal, y)
+    explicit = certify_pool(
+        pool,
+        cal,
+        y,
+        max_error=0.02,
+        delta=0.05,
+        class_conditional=False,
+        calibration_label_error=0.0,
+        set_alpha=0.1,
+        guarantee="rate",
+    )
+    assert plain.summary == explicit.summary
+    assert plain.decisions.equals(explicit.decisions)
+    assert plain.decisions["label"].tolist() == [str(c) for c in pool.argmax(axis=1)]
+
+
+def test_certify_pool_class_conditional_thresholds_by_name():
+    cal, y = _clean_problem(n=900)
+    pool, _ = _clean_problem(n=60, seed=2)
+    out = certify_pool(
+        pool, cal, y, class_conditional=True, max_error=0.05, classes=["x", "y", "z"]
+    )
+    assert set(out.summary["threshold"]) <= {"x", "y", "z"}
+    assert out.summary["threshold"] == {
+        ["x", "y", "z"][k]: v for k, v in out.result.threshold.items()
+    }
+    assert out.summary["class_conditional"] is True
+
+
+def test_certify_pool_refuses_pools_from_another_model():
+    cal, y = _clean_problem()
+    with pytest.raises(
+        ValidationError,
+        match=re.escape(
+            "pred_probs: has 4 classes but calibration_pred_probs has 3; "
+            "use probabilities from the same model for both"
+        ),
+    ):
+        certify_pool(np.full((5, 4), 0.25), cal, y)
+    with pytest.raises(ValidationError, match="calibration_pred_probs"):
+        certify_pool(np.full((5, 3), 1 / 3), np.full((5, 3), 0.5), y[:5])
+    with pytest.raises(ValidationError, match="calibration_labels"):
+        certify_pool(np.full((5, 3), 1 / 3), cal[:5], np.array([0, 1, 2, 3, 0]))

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Mutation testing with mutmut (operator-level mutants) over the modules named on the command line.
 # Not part of CI: it takes tens of minutes. Environment: MUTMUT_VENV=<venv with mutmut 3.8.1>,
-# MAX_CHILDREN (default 2), SAMPLE=<n> to test a seeded random sample of n mutants per path.
+# MAX_CHILDREN (default 2), SAMPLE=<n> to test a seeded random sample of n mutants per path,
+# ONLY_MUTANTS=<file> to test only the mutants named there (e.g. an earlier run's survivors).
+# MUTMUT_WORK=<dir> (default tools/_work/mutmut) holds one scratch copy per path.
 #   bash tools/mutation.sh src/truelabel/autolabel/ src/truelabel/conformal/ src/truelabel/detect/
 # Each path is run in its own scratch copy of the repository (the working tree's src/, tests/ and
 # pyproject.toml), so the checkout itself is never mutated.
@@ -11,9 +13,9 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
 VENV="${MUTMUT_VENV:-$HERE/.venv-mutmut}"
-WORK="$HERE/_work/mutmut"
+WORK="${MUTMUT_WORK:-$HERE/_work/mutmut}"
 PY="${PYTHON:-python3}"
-[ "$#" -gt 0 ] || set -- src/truelabel/detect/ src/truelabel/conformal/ src/truelabel/autolabel/
+[ "$#" -gt 0 ] || set -- src/truelabel/autolabel/ src/truelabel/conformal/ src/truelabel/detect/
 
 if [ ! -x "$VENV/bin/mutmut" ]; then
     "$PY" -m venv "$VENV"
@@ -40,20 +42,25 @@ pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-x"]
 pytest_add_cli_args_test_selection = ["tests/"]
 CFG
     echo "== mutmut on $target (in $dest)"
-    if [ -n "${SAMPLE:-}" ]; then
+    if [ -n "${SAMPLE:-}" ] || [ -n "${ONLY_MUTANTS:-}" ]; then
         # generate every mutant and map tests to functions (the name filter then matches
         # nothing, so mutmut stops there), then test a seeded uniform sample of SAMPLE mutants
         (cd "$dest" && "$VENV/bin/mutmut" run --max-children "${MAX_CHILDREN:-2}" "no-such-mutant" >"$dest/generate.log" 2>&1 || true)
-        mapfile -t names < <("$VENV/bin/python" - "$dest" "$SAMPLE" <<'PYEOF'
+        mapfile -t names < <("$VENV/bin/python" - "$dest" "${SAMPLE:-0}" "${ONLY_MUTANTS:-}" <<'PYEOF'
 import json
 import pathlib
 import random
 import sys
 
-root, n = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+root, n, only = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 keys = sorted(k for f in root.glob("mutants/**/*.meta") for k in json.loads(f.read_text())["exit_code_by_key"])
 print(f"{len(keys)} mutants generated", file=sys.stderr)
-print("\n".join(random.Random(0).sample(keys, min(n, len(keys)))))
+if only:  # a list of mutant names (e.g. the survivors of an earlier run), one a line
+    wanted = {line.strip() for line in open(only) if line.strip()}
+    keys = [k for k in keys if k in wanted]
+else:
+    keys = random.Random(0).sample(keys, min(n, len(keys)))
+print("\n".join(keys))
 PYEOF
         )
         (cd "$dest" && "$VENV/bin/mutmut" run --max-children "${MAX_CHILDREN:-2}" "${names[@]}" >"$dest/run.log" 2>&1 || true)
