@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from truelabel.autolabel import CertifiedAutoLabeler
-from truelabel.autolabel._result import nothing_message
+from truelabel.autolabel._result import accepted_message, nothing_message
 from truelabel.autolabel._search import Found, more_items_needed
 from truelabel.exceptions import NotFittedError
 
@@ -27,6 +27,22 @@ def test_nothing_message_exact_for_both_guarantees():
     assert nothing_message("pool", 5, None, "R", 3) == (
         "nothing certified: auto-labeled 0 of 5 items; R; guarantee='rate' would auto-label "
         "3 items now (it bounds the error rate, not this pool's realised error)"
+    )
+
+
+def test_accepted_message_exact_for_both_guarantees_and_per_class():
+    assert accepted_message("rate", 0.05, 30, 40, {"all": 0.9123}, 0.0175) == (
+        "certified: auto-labeled 30 of 40 items (75.0%) with confidence >= 0.912; "
+        "error rate <= 1.75% at 95% confidence"
+    )
+    assert accepted_message("pool", 0.1, 1, 8, {"all": 0.5}, 0.02) == (
+        "certified: auto-labeled 1 of 8 items (12.5%) with confidence >= 0.5; "
+        "error among these items <= 2.00% at 90% confidence"
+    )
+    per_class = {0: 0.8, 1: None, 2: 0.95}
+    assert accepted_message("rate", 0.05, 12, 20, per_class, 0.03) == (
+        "certified: auto-labeled 12 of 20 items (60.0%) in 2 of 3 predicted classes; "
+        "error rate <= 3.00% per class at 95% confidence"
     )
 
 
