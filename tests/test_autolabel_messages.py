@@ -10,7 +10,7 @@ import pytest
 
 from truelabel.autolabel import CertifiedAutoLabeler
 from truelabel.autolabel._result import accepted_message, nothing_message
-from truelabel.autolabel._search import Found, more_items_needed
+from truelabel.autolabel._search import Found, more_items_needed, why
 from truelabel.exceptions import NotFittedError
 
 
@@ -92,3 +92,14 @@ def test_more_items_needed_requires_a_pool_item_at_the_certified_threshold():
 def test_more_items_needed_without_calibration_items_is_none():
     assert more_items_needed(np.zeros(3), np.zeros(3), np.ones(3), _needs(1)) is None
     assert more_items_needed(np.zeros(0), np.zeros(0), np.zeros(0), _needs(1)) is None
+
+
+def test_why_nothing_certified_exact():
+    assert why(120, 480) == (
+        "120 calibration items are too few; about 480 more reviewed items (at the observed "
+        "error rates) would certify"
+    )
+    assert why(120, None) == (
+        "the model errs too often even on its most confident calibration items; improve the "
+        "model or raise max_error"
+    )
