@@ -1,0 +1,73 @@
+"""Defaults, fix texts and the calibrated joint of detect/ (mutants that survived a mutmut
+sample of detect/)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from truelabel import ValidationError, compute_confident_joint, find_label_issues
+from truelabel.detect import find_overlapping_classes, get_detector, multilabel_matrix
+
+
+def _one_class_all_wrong():
+    """Class 2 has 3 items, all predicted as class 0: min_examples_per_class decides how
+    many of them may be flagged."""
+    rng = np.random.default_rng(0)
+    n = 90
+    labels = np.r_[np.repeat([0, 1], 42), [2, 2, 2], [0, 1, 0]]
+    p = rng.dirichlet(np.ones(3), size=n) * 0.1
+    p[np.arange(n), labels] += 0.9
+    p[84:87] = [0.9, 0.05, 0.05]
+    return labels, p / p.sum(axis=1, keepdims=True)
+
+
+def test_find_label_issues_default_keeps_one_example_per_class():
+    labels, p = _one_class_all_wrong()
+    for filter_by in ("noise_aware", "prune_by_class", "low_self_confidence"):
+        default = find_label_issues(labels, p, filter_by=filter_by)
+        np.testing.assert_array_equal(
+            default, find_label_issues(labels, p, filter_by=filter_by, min_examples_per_class=1)
+        )
+    assert find_label_issues(labels, p, filter_by="low_self_confidence")[84:87].sum() == 2
+
+
+def test_find_label_issues_min_examples_error_names_the_fix():
+    labels, p = _one_class_all_wrong()
+    with pytest.raises(
+        ValidationError, match=re.escape("min_examples_per_class: got -1; pass a value >= 0")
+    ):
+        find_label_issues(labels, p, min_examples_per_class=-1)
+
+
+def test_near_duplicate_threshold_error_names_the_fix():
+    from truelabel.detect import AuditContext
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    ctx = AuditContext(labels=None, pred_probs=None, features=X, n_classes=2, n_neighbors=3)
+    with pytest.raises(ValidationError, match=re.escape("pass e.g. 0.13")):
+        get_detector("near_duplicate", metric="euclidean", threshold=-1.0).detect(ctx)
+
+
+def test_multilabel_matrix_column_mismatch_is_named():
+    with pytest.raises(
+        ValidationError,
+        match=re.escape("labels: has 2 columns but pred_probs has 3; pass one column per class"),
+    ):
+        multilabel_matrix(np.array([[0, 1], [1, 0]]), n_classes=3)
+
+
+def test_overlapping_classes_use_the_calibrated_joint():
+    labels, p = _one_class_all_wrong()
+    cj = compute_confident_joint(labels, p, calibrate=True).astype(float)
+    joint = cj / cj.sum()
+    want = find_overlapping_classes(joint=joint, n_items=len(labels))
+    got = find_overlapping_classes(labels, p)
+    np.testing.assert_allclose(got["joint_probability"], want["joint_probability"])
+    assert (
+        got[["class_a", "class_b"]].values.tolist() == want[["class_a", "class_b"]].values.tolist()
+    )
+    raw = compute_confident_joint(labels, p, calibrate=False)
+    assert not np.allclose(raw / raw.sum(), joint)  # calibration matters on this data
