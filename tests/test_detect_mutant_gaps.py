@@ -71,3 +71,24 @@ def test_overlapping_classes_use_the_calibrated_joint():
     )
     raw = compute_confident_joint(labels, p, calibrate=False)
     assert not np.allclose(raw / raw.sum(), joint)  # calibration matters on this data
+
+
+def test_prune_by_noise_rate_with_an_unused_last_class():
+    """A class nobody was given (the last one) leaves the per-class slices intact."""
+    import truelabel.detect._filter as f
+    from truelabel.detect._confident_learning import _compute_stats
+
+    from .test_confident_learning import _reference_prune_by_noise_rate
+
+    rng = np.random.default_rng(3)
+    n, k = 600, 4
+    true = rng.integers(0, k, n)
+    labels = np.where(rng.random(n) < 0.2, rng.integers(0, k - 1, n), np.minimum(true, k - 2))
+    z = rng.normal(size=(n, k)) + 2.0 * np.eye(k)[true]
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    assert labels.max() == k - 2
+    counts = f._prune_counts(_compute_stats(labels, p), 1, 1.0)
+    want = _reference_prune_by_noise_rate(labels, p, counts)
+    got = find_label_issues(labels, p, filter_by="prune_by_noise_rate")
+    np.testing.assert_array_equal(got, want)
+    assert got.any()
