@@ -3,6 +3,7 @@
 # Not part of CI: it takes tens of minutes. Environment: MUTMUT_VENV=<venv with mutmut 3.8.1>,
 # MAX_CHILDREN (default 2), SAMPLE=<n> to test a seeded random sample of n mutants per path,
 # ONLY_MUTANTS=<file> to test only the mutants named there (e.g. an earlier run's survivors).
+# SAMPLE_MODULES=_rank,_filter,... samples only from those modules of the path.
 # MUTMUT_WORK=<dir> (default tools/_work/mutmut) holds one scratch copy per path.
 #   bash tools/mutation.sh src/truelabel/autolabel/ src/truelabel/conformal/ src/truelabel/detect/
 # Each path is run in its own scratch copy of the repository (the working tree's src/, tests/ and
@@ -48,14 +49,17 @@ CFG
         # generate every mutant and map tests to functions (the name filter then matches
         # nothing, so mutmut stops there), then test a seeded uniform sample of SAMPLE mutants
         (cd "$dest" && "$VENV/bin/mutmut" run --max-children "${MAX_CHILDREN:-2}" "no-such-mutant" >"$dest/generate.log" 2>&1 || true)
-        mapfile -t names < <("$VENV/bin/python" - "$dest" "${SAMPLE:-0}" "${ONLY_MUTANTS:-}" <<'PYEOF'
+        mapfile -t names < <("$VENV/bin/python" - "$dest" "${SAMPLE:-0}" "${ONLY_MUTANTS:-}" "${SAMPLE_MODULES:-}" <<'PYEOF'
 import json
 import pathlib
 import random
 import sys
 
-root, n, only = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+root, n, only, modules = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 keys = sorted(k for f in root.glob("mutants/**/*.meta") for k in json.loads(f.read_text())["exit_code_by_key"])
+if modules:  # e.g. "_rank,_filter": sample only from these modules
+    wanted_modules = set(modules.split(","))
+    keys = [k for k in keys if k.split(".")[2] in wanted_modules]
 print(f"{len(keys)} mutants generated", file=sys.stderr)
 if only:  # a list of mutant names (e.g. the survivors of an earlier run), one a line
     wanted = {line.strip() for line in open(only) if line.strip()}

@@ -9,7 +9,7 @@ when a test fails (pytest exit code 1). A snippet that no longer occurs exactly 
     python tools/semantic_mutants.py            # all mutants, table + exit 1 if any survives
     python tools/semantic_mutants.py -k pool    # only those whose name contains "pool"
 
-Not part of CI (a few minutes); results are quoted in benchmarks/RESULTS.md.
+Not part of CI (about ten minutes); results are in benchmarks/results/mutation.md.
 """
 
 from __future__ import annotations
