@@ -92,3 +92,16 @@ def test_prune_by_noise_rate_with_an_unused_last_class():
     got = find_label_issues(labels, p, filter_by="prune_by_noise_rate")
     np.testing.assert_array_equal(got, want)
     assert got.any()
+
+
+def test_prune_counts_spread_the_kept_minimum_over_the_only_off_diagonal_cell():
+    """All 3 items given class 2 are truly class 0: keeping one of them
+    (min_examples_per_class=1) takes 1 from the single non-zero off-diagonal count."""
+    from types import SimpleNamespace
+
+    import truelabel.detect._filter as f
+
+    stats = SimpleNamespace(calibrated=np.array([[40.0, 0, 0], [0, 40.0, 0], [3.0, 0, 0]]))
+    assert f._prune_counts(stats, 1, 1.0)[2].tolist() == [2, 0, 0]
+    assert f._prune_counts(stats, 0, 1.0)[2].tolist() == [3, 0, 0]
+    assert f._prune_counts(stats, 3, 1.0)[2].tolist() == [0, 0, 0]
