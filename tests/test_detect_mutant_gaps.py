@@ -105,3 +105,50 @@ def test_prune_counts_spread_the_kept_minimum_over_the_only_off_diagonal_cell():
     assert f._prune_counts(stats, 1, 1.0)[2].tolist() == [2, 0, 0]
     assert f._prune_counts(stats, 0, 1.0)[2].tolist() == [3, 0, 0]
     assert f._prune_counts(stats, 3, 1.0)[2].tolist() == [0, 0, 0]
+
+
+def test_raw_features_errors_name_the_fix():
+    import scipy.sparse as sp
+
+    from truelabel.detect._original_space import check_raw_features
+
+    raw = sp.csr_matrix(np.eye(4))
+    with pytest.raises(
+        ValidationError,
+        match=re.escape(
+            "raw_features: were given without features; pass the features the kNN graph is "
+            "built on too (e.g. the LSA vectors)"
+        ),
+    ):
+        check_raw_features(raw, 4, has_features=False)
+    bad = raw.copy()
+    bad.data[0] = np.nan
+    with pytest.raises(
+        ValidationError, match=re.escape("contain NaN or inf; clean those rows first")
+    ):
+        check_raw_features(bad, 4, has_features=True)
+
+
+def test_joint_errors_name_the_fix():
+    with pytest.raises(
+        ValidationError,
+        match=re.escape("pass the (K, K) joint, e.g. truelabel.estimate_joint(labels, pred_probs)"),
+    ):
+        find_overlapping_classes(joint=np.ones((2, 3)) / 6, n_items=10)
+    with pytest.raises(
+        ValidationError,
+        match=re.escape("pass P(given, true), not counts: divide the counts by their total"),
+    ):
+        find_overlapping_classes(joint=np.array([[5.0, 1.0], [2.0, 4.0]]), n_items=12)
+
+
+def test_cosine_near_duplicates_report_their_settings():
+    from truelabel.detect import AuditContext
+
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    X[1] = X[0]
+    X[2] = X[0] * 1.0001
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    ctx = AuditContext(labels=None, pred_probs=None, features=X, n_classes=2, n_neighbors=3)
+    res = get_detector("near_duplicate", threshold=0.99).detect(ctx)
+    assert res.info == {"metric": "cosine", "threshold": 0.99, "n_sets": 1}
