@@ -634,8 +634,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "CLI ignores --guarantee",
         CLI_APP,
-        "            guarantee=guarantee,\n        )\n        write_certify",
-        "        )\n        write_certify",
+        "guarantee=guarantee,",
+        "",
         ("tests/test_cli_certify.py",),
     ),
     Mutant(
