@@ -14,7 +14,9 @@ from truelabel.detect import AuditContext, available_detectors, get_detector
 from truelabel.detect._base import _REGISTRY
 
 
-def _context(perm: np.ndarray | None = None, random_state: int = 0) -> AuditContext:
+def _context(
+    perm: np.ndarray | None = None, random_state: int = 0, unit: bool = False
+) -> AuditContext:
     rng = np.random.default_rng(0)
     n, k = 300, 3
     centers = rng.normal(scale=4.0, size=(k, 4))
@@ -26,6 +28,8 @@ def _context(perm: np.ndarray | None = None, random_state: int = 0) -> AuditCont
     p /= p.sum(axis=1, keepdims=True)
     if perm is not None:
         X, labels, p = X[perm], labels[perm], p[perm]
+    if unit:  # unit-norm rows: the cosine (original-space) paths of the detectors
+        X = X / np.linalg.norm(X, axis=1, keepdims=True)
     return AuditContext(
         labels=labels,
         pred_probs=p,
@@ -84,8 +88,9 @@ def test_detector_declares_settings_and_runs_with_them(name):
     det.detect(_context())
 
 
+@pytest.mark.parametrize("unit", [False, True])
 @pytest.mark.parametrize("name", available_detectors())
-def test_detector_settings_stored_untouched(name):
+def test_detector_settings_stored_untouched(name, unit):
     """Neither the dict passed in nor ``det.params`` changes when the detector runs, with
     every setting given or none (a detector writing a default or a derived value into its
     params fails here)."""
@@ -93,8 +98,8 @@ def test_detector_settings_stored_untouched(name):
     for params in (given, {}):
         before = copy.deepcopy(params)
         det = get_detector(name, **params)
-        det.detect(_context())
-        det.detect(_context(random_state=1))
+        det.detect(_context(unit=unit))
+        det.detect(_context(random_state=1, unit=unit))
         assert det.params == before and params == before
         clone = pickle.loads(pickle.dumps(det))
         assert type(clone) is type(det) and clone.params == before
