@@ -24,10 +24,6 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
-def _nll(labels: np.ndarray, p: np.ndarray) -> float:
-    return float(-np.mean(np.log(p[np.arange(labels.shape[0]), labels] + _TINY)))
-
-
 def _scaled(logp: np.ndarray, scale: float | np.ndarray) -> np.ndarray:
     """softmax(log p * scale): scale = 1 / T (one temperature) or per-class 1 / T_k."""
     return _softmax(logp * (scale if np.ndim(scale) == 0 else np.asarray(scale)[None, :]))

@@ -25,11 +25,6 @@ _FIX_BITS = 40
 _HALF_BITS = 20
 
 
-def _self_confidence(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
-    """p[i, labels[i]] as float64, one gather."""
-    return pred_probs[np.arange(labels.shape[0]), labels].astype(np.float64)
-
-
 def _fixed_sums(labels: np.ndarray, values: np.ndarray, n_classes: int) -> np.ndarray:
     """Per-class sums of ``values`` in [0, 1] as exact integers: (2, K) high and low halves."""
     q = np.floor(values * float(1 << _FIX_BITS)).astype(np.int64)
