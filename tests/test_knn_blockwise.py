@@ -99,3 +99,55 @@ def test_hnsw_search_entered_at_each_rows_own_node_past_the_first_chunk():
     tail = slice(8192, None)
     hits = [len(set(a) & set(b)) / 3 for a, b in zip(exact.indices[tail], approx.indices[tail])]
     assert np.mean(hits) > 0.8  # 0.88; entered at rows 0.. instead: 0.64
+
+
+def _clustered(n: int, dims: int, seed: int) -> np.ndarray:
+    """Gaussian blobs, rows shuffled (so the coherent insertion order is not the identity)."""
+    rng = np.random.default_rng(seed)
+    centres = 10.0 * rng.normal(size=(60, dims))
+    return (rng.normal(size=(n, dims)) + centres[rng.integers(0, 60, n)]).astype(np.float32)
+
+
+def test_coherent_order_is_a_permutation_grouping_near_rows():
+    X = _clustered(3000, 4, 1)
+    pca, sample = _knn._fit_pca(X, 64, 0)
+    order = _knn._coherent_order(X, pca, sample, 0)
+    np.testing.assert_array_equal(np.sort(order), np.arange(3000))
+    assert (order != np.arange(3000)).sum() > 2900
+    # consecutive rows of the order are far closer than consecutive rows of the input
+    step = np.linalg.norm(np.diff(X[order], axis=0), axis=1).mean()
+    assert step < 0.5 * np.linalg.norm(np.diff(X, axis=0), axis=1).mean()
+
+
+def test_hnsw_maps_index_positions_back_to_row_ids_exactly():
+    """Node p of the index is row order[p]: the approximate graph finds most exact neighbours
+    and its distances are those of the rows it names (a position left unmapped would name
+    another row: recall near 0)."""
+    pytest.importorskip("faiss")
+    X = _clustered(3000, 3, 2)
+    exact = build_knn_graph(X, n_neighbors=4, method="exact")
+    approx = build_knn_graph(X, n_neighbors=4, method="hnsw")
+    hits = [len(set(a) & set(b)) / 4 for a, b in zip(exact.indices, approx.indices)]
+    assert np.mean(hits) > 0.88  # 0.919 (as before the coherent order)
+    own = np.linalg.norm(X[approx.indices] - X[:, None, :], axis=2)
+    np.testing.assert_allclose(approx.distances, own, rtol=1e-5, atol=1e-5)
+    assert not (approx.indices == np.arange(3000)[:, None]).any()
+    assert not approx.exact
+
+
+@pytest.mark.parametrize("add_block", [65536, 3000])
+def test_hnsw_graph_is_deterministic_for_a_seed_and_recall_has_a_floor(monkeypatch, add_block):
+    """One add() call, or a skeleton stride then 3000-row runs of the coherent order."""
+    pytest.importorskip("faiss")
+    monkeypatch.setattr(_knn, "_ADD_BLOCK", add_block)
+    X = _clustered(20_000, 8, 3)
+    a = build_knn_graph(X, n_neighbors=10, method="hnsw", random_state=5)
+    b = build_knn_graph(X, n_neighbors=10, method="hnsw", random_state=5)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.distances, b.distances)
+    rows = np.arange(0, 20_000, 10)
+    d = ((X[rows, None, :].astype(np.float64) - X[None, :, :]) ** 2).sum(axis=2)
+    d[np.arange(len(rows)), rows] = np.inf
+    truth = np.argsort(d, axis=1, kind="stable")[:, :10]
+    recall = np.mean([len(set(t) & set(g)) / 10 for t, g in zip(truth, a.indices[rows])])
+    assert recall > 0.88  # 0.914 (as before the coherent order)

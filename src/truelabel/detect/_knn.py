@@ -7,7 +7,10 @@ them by exact distance, ties by index. Larger sets get an approximate HNSW graph
 ``truelabel[ann]``) built on a PCA projection of the features when they have more than
 ``max_dims`` dimensions (projected, added and searched chunk by chunk, never held whole;
 the index stores 8-bit scalar-quantized codes, a quarter of a float32 copy; each row's
-search starts at its own node);
+search starts at its own node; rows are inserted and searched in a spatially coherent order,
+coarse k-means cells of the projection, so graph neighbours lie close in memory, and index
+node p is mapped back to row ``order[p]``; insertion runs on one faiss thread, so the graph
+is deterministic for a seed);
 the distances of the returned neighbours are recomputed exactly in the original space, so
 distance thresholds (near-duplicates, outliers) keep their meaning. Cost grows as N log N
 instead of N^2.
@@ -63,10 +66,14 @@ def _faiss() -> Any | None:
 
 
 def _drop_self(
-    idx: np.ndarray, dist: np.ndarray, k: int, start: int = 0
+    idx: np.ndarray, dist: np.ndarray, k: int, start: int | np.ndarray = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Remove each row's own index (row ``start + r``, wherever it landed) and keep k."""
-    rows = start + np.arange(idx.shape[0])[:, None]
+    """Remove each row's own index (row ``start + r``, or ``start[r]`` when ``start`` is an
+    array of row ids, wherever it landed) and keep k."""
+    if isinstance(start, np.ndarray):
+        rows = start[:, None]
+    else:
+        rows = start + np.arange(idx.shape[0])[:, None]
     is_self = idx == rows
     # when self is absent (ties or approximate search), drop the last column instead
     absent = ~is_self.any(axis=1)
@@ -76,21 +83,26 @@ def _drop_self(
     return idx[keep].reshape(idx.shape[0], k), dist[keep].reshape(idx.shape[0], k)
 
 
-def _exact_distances(X: np.ndarray, idx: np.ndarray, start: int = 0) -> np.ndarray:
+def _exact_distances(X: np.ndarray, idx: np.ndarray, start: int | np.ndarray = 0) -> np.ndarray:
     """||x_i - x_j|| for every (i = start + r, idx[r, m]), summed in float64, in sub-blocks
-    of about 2**22 gathered values (16 MiB of float32)."""
+    of about 2**22 gathered values (16 MiB of float32). ``start`` may instead be the array
+    of the rows' ids."""
     out = np.empty(idx.shape, dtype=np.float32)
     step = max((1 << 22) // max(idx.shape[1] * X.shape[1], 1), 64)
     for sl in iter_chunks(idx.shape[0], step):
-        diff = X[idx[sl]] - X[start + sl.start : start + sl.stop][:, None, :]
+        own = (
+            start[sl] if isinstance(start, np.ndarray) else slice(start + sl.start, start + sl.stop)
+        )
+        diff = X[idx[sl]] - X[own][:, None, :]
         out[sl] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff, dtype=np.float64))
     return out
 
 
 def _finish_rows(
-    X: np.ndarray, idx: np.ndarray, start: int, k: int
+    X: np.ndarray, idx: np.ndarray, start: int | np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact distances of candidate neighbours, sorted by (distance, index), self dropped."""
+    """Exact distances of candidate neighbours, sorted by (distance, index), self dropped
+    (``start``: the first row's id, or the array of the rows' ids)."""
     dist = _exact_distances(X, idx, start)
     order = np.lexsort((idx, dist), axis=1) if idx.shape[1] > 1 else np.zeros_like(idx)
     idx = np.take_along_axis(idx, order, axis=1)
@@ -135,9 +147,16 @@ def _exact_knn_chunk(
 
 
 def _reduce_chunk(X: np.ndarray, sl: slice | np.ndarray, pca: _Projection | None) -> np.ndarray:
-    """Rows ``sl`` of the PCA projection (or of X itself), float32 contiguous."""
-    block = X[sl] if pca is None else pca.transform(X[sl])
-    return np.ascontiguousarray(block, dtype=np.float32)
+    """Rows ``sl`` (a slice or row ids) of the PCA projection (or of X itself), float32
+    contiguous; projected 4096 rows at a time, so the full-width temporaries (the gathered
+    rows, the centred copy) stay at a few MiB whatever the number of rows."""
+    if pca is None:
+        return np.ascontiguousarray(X[sl], dtype=np.float32)
+    rows = np.arange(X.shape[0])[sl] if isinstance(sl, slice) else sl
+    out = np.empty((rows.size, pca.components.shape[1]), dtype=np.float32)
+    for sub in iter_chunks(rows.size, 4096):
+        out[sub] = pca.transform(X[rows[sub]])
+    return out
 
 
 class _Projection:
@@ -169,6 +188,63 @@ def _fit_pca(
     sample -= mean
     _, vecs = np.linalg.eigh(sample.T @ sample)
     return _Projection(mean, vecs[:, ::-1][:, :max_dims]), rows
+
+
+#: most rows projected and added to the HNSW index at once (16 MiB of float32 at 64 dims)
+_ADD_BLOCK = 65536
+#: largest number of k-means cells of the insertion order (cells of ~ n / 256 rows at most)
+_ORDER_CELLS = 256
+
+
+def _coherent_order(
+    Xf: np.ndarray, pca: _Projection | None, sample: np.ndarray, random_state: int
+) -> np.ndarray:
+    """A permutation of the rows that keeps near items near each other in memory.
+
+    Coarse k-means (at most ``_ORDER_CELLS`` cells, 8 Lloyd steps on the PCA sample) in the
+    projected space; rows are ordered by cell, cells by a greedy nearest-centroid chain, and
+    within a cell by the leading projected coordinate, ties by row id. HNSW nodes inserted and
+    searched in this order have their graph neighbours close by in the index's storage: the
+    working set of a run of consecutive rows stays in cache at 1e6 items.
+    """
+    n = Xf.shape[0]
+    cells = int(min(_ORDER_CELLS, max(1, n // 256)))
+    train = _reduce_chunk(Xf, sample, pca)
+    rng = np.random.default_rng(random_state)
+    cent = train[np.sort(rng.choice(train.shape[0], cells, replace=False))].copy()
+
+    def assign(block: np.ndarray) -> np.ndarray:
+        """Nearest centroid of each row, 4096 rows at a time (4 MiB distance blocks)."""
+        out = np.empty(block.shape[0], dtype=np.int64)
+        sq = (cent * cent).sum(axis=1)
+        for sl in iter_chunks(block.shape[0], 4096):
+            out[sl] = np.argmin(sq[None, :] - 2.0 * (block[sl] @ cent.T), axis=1)
+        return out
+
+    for _ in range(8):
+        lab = assign(train)
+        counts = np.bincount(lab, minlength=cells)
+        sums = np.zeros_like(cent, dtype=np.float64)
+        np.add.at(sums, lab, train)
+        filled = counts > 0
+        cent[filled] = (sums[filled] / counts[filled, None]).astype(np.float32)
+    # chain the cells: from cell 0, always on to the nearest cell not yet visited
+    sq = (cent * cent).sum(axis=1, dtype=np.float64)
+    gap = sq[:, None] + sq[None, :] - 2.0 * (cent.astype(np.float64) @ cent.T)
+    rank = np.empty(cells, dtype=np.int64)
+    seen = np.zeros(cells, dtype=bool)
+    cur = 0
+    for r in range(cells):  # over cells (<= 256), not items
+        rank[cur], seen[cur] = r, True
+        if r + 1 < cells:
+            cur = int(np.argmin(np.where(seen, np.inf, gap[cur])))
+    cell = np.empty(n, dtype=np.int32)
+    lead = np.empty(n, dtype=np.float32)
+    for sl in iter_chunks(n, 65536):
+        block = _reduce_chunk(Xf, sl, pca)
+        cell[sl] = rank[assign(block)]
+        lead[sl] = block[:, 0]
+    return np.lexsort((np.arange(n), lead, cell))
 
 
 def _search_from_self(faiss: Any, index: Any, q: np.ndarray, start: int, m: int) -> np.ndarray:
@@ -286,16 +362,37 @@ def build_knn_graph(
             index = faiss.IndexHNSWSQ(dims, faiss.ScalarQuantizer.QT_8bit, 16)
             index.hnsw.efConstruction = 40
             index.train(_reduce_chunk(Xf, sample, pca))
-            # the projection is added and searched chunk by chunk, never held whole
-            for sl in iter_chunks(n, 65536):
-                index.add(_reduce_chunk(Xf, sl, pca))
+            # rows are inserted and searched in a spatially coherent order: node p of the
+            # index is row order[p] (mapped back exactly below)
+            # The first add() call is a stride of that order spanning the whole space (a
+            # skeleton: faiss builds each call's upper levels first, and calls that each held
+            # only a few cells would cut the links between regions); the rest follow in
+            # order, each call inserting near the nodes it links to (cache-friendly).
+            coherent = _coherent_order(Xf, pca, sample, random_state)
+            calls = -(-n // _ADD_BLOCK)
+            rest = np.delete(coherent, np.s_[::calls])
+            groups = [coherent[::calls]] + [rest[sl] for sl in iter_chunks(rest.size, _ADD_BLOCK)]
+            order = np.concatenate(groups)
+            del coherent, rest
+            # the projection is added and searched chunk by chunk, never held whole; faiss
+            # inserts on one thread (concurrent insertion races on the links: the graph would
+            # change from run to run); the search, one query per thread, is deterministic
+            threads = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)
+            try:
+                for group in groups:
+                    index.add(_reduce_chunk(Xf, group, pca))
+            finally:
+                faiss.omp_set_num_threads(threads)
+            del groups
             index.hnsw.efSearch = max(32, 2 * (k + 1))
             for sl in iter_chunks(n, 8192):
-                cand = _search_from_self(faiss, index, _reduce_chunk(Xf, sl, pca), sl.start, k + 1)
-                missing = cand < 0
+                rows = order[sl]
+                pos = _search_from_self(faiss, index, _reduce_chunk(Xf, rows, pca), sl.start, k + 1)
+                missing = pos < 0
                 if missing.any():  # HNSW may return fewer than k+1: pad with the nearest found
-                    cand = np.where(missing, cand[:, :1], cand)
-                idx[sl], dist[sl] = _finish_rows(Xf, cand, sl.start, k)
+                    pos = np.where(missing, pos[:, :1], pos)
+                idx[rows], dist[rows] = _finish_rows(Xf, order[pos], rows, k)
                 advance(sl.stop - sl.start)
             del index
     return KNNGraph(indices=idx, distances=dist, exact=method == "exact")
