@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -210,6 +211,19 @@ def test_batches_threads_and_inference_mode(tiny, monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert seen == [(2, 1, True, False), (2, 1, True, False), (1, 1, True, False)]
+    assert OpenClipImageEncoder(checkpoint=tiny["folder"]).n_threads == len(os.sched_getaffinity(0))
+
+
+@needs_open_clip
+def test_progress_counts_the_images(tiny, capsys):
+    from truelabel._progress import progress_enabled
+    from truelabel.encode import OpenClipImageEncoder
+
+    enc = OpenClipImageEncoder(checkpoint=tiny["folder"], batch_size=3)
+    with progress_enabled(True):
+        enc.encode(tiny["paths"])
+    out = capsys.readouterr().out
+    assert "encoding images (open_clip:tiny-clip)" in out and "4/4" in out, out
 
 
 @needs_open_clip
