@@ -6,10 +6,13 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint format bench clean
 
+# torch first, pinned (the CPU build on disk), so nothing can resolve another, multi-GB torch;
+# [image] (open_clip + torchvision 0.28.0, for the image encoder tests) adds ~1 GB to the venv.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,text]'
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev,text,image]'
 	touch $(STAMP)
 
 demo: $(STAMP)

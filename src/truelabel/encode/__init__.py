@@ -2,7 +2,14 @@
 TF-IDF/LSA text encoder, precomputed vectors."""
 
 from ._base import Encoder, PrecomputedEncoder
+from ._image import OpenClipImageEncoder
 from ._onnx import OnnxTextEncoder
 from ._tfidf import TfidfEncoder
 
-__all__ = ["Encoder", "OnnxTextEncoder", "PrecomputedEncoder", "TfidfEncoder"]
+__all__ = [
+    "Encoder",
+    "OnnxTextEncoder",
+    "OpenClipImageEncoder",
+    "PrecomputedEncoder",
+    "TfidfEncoder",
+]
