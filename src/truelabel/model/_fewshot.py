@@ -131,6 +131,8 @@ class FewShotClassifier(TextClassifierBase):
         folds = fold_ids(y, n_folds, rng)
         text_arr = np.array(texts if texts is not None else [], dtype=object)
 
+        warm: dict[tuple[float, int], np.ndarray] = {}
+
         def cv_logits(scale: float, lam: float, use_ngrams: bool) -> np.ndarray:
             oof = np.empty((X.shape[0], K))
             for f in range(n_folds):
@@ -142,7 +144,11 @@ class FewShotClassifier(TextClassifierBase):
                     vec = _ngram_vectorizer().fit(text_arr[tr].tolist())
                     F_tr = vec.transform(text_arr[tr].tolist())
                     F_te = vec.transform(text_arr[te].tolist())
-                model, _ = fit_offset_lr(X[tr], F_tr, y[tr], scale * S[tr], K, lam)
+                # penalties run strong to weak: each fold starts from the last solution
+                start = None if use_ngrams else warm.get((scale, f))
+                model, w = fit_offset_lr(X[tr], F_tr, y[tr], scale * S[tr], K, lam, start)
+                if not use_ngrams:
+                    warm[(scale, f)] = w
                 oof[te] = model.logits(X[te], F_te, scale * S[te])
             return oof
 
@@ -157,7 +163,7 @@ class FewShotClassifier(TextClassifierBase):
 
         best: tuple[float, float, float, bool, np.ndarray] | None = None
         for scale in PRIOR_SCALES:
-            for lam in PENALTIES:
+            for lam in sorted(PENALTIES, reverse=True):
                 oof = cv_logits(scale, lam, False)
                 score = calibrated_log_loss(oof)
                 if best is None or score < best[0] - 1e-12:
