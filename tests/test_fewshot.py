@@ -66,8 +66,13 @@ def test_learns_trec_question_types_from_two_examples(fitted):
     assert fitted.classes_.tolist() == list(TREC)
 
 
-def test_probabilities_are_the_documented_composition(fitted, encoder):
+@pytest.mark.parametrize("ngrams", [False, True])
+def test_probabilities_are_the_documented_composition(encoder, ngrams):
     """softmax((s*cos(x, prompts) + W x + U ngrams + b) / t), rebuilt by hand."""
+    train, labels = zip(*TRAIN)
+    fitted = FewShotClassifier(classes=TREC, encoder=encoder, ngrams=ngrams, random_state=0)
+    fitted.fit(train, labels)
+    assert fitted.uses_ngrams_ is ngrams
     texts = [t for t, _ in TEST[:3]]
     X = encoder.encode(texts).astype(np.float64)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
@@ -75,7 +80,8 @@ def test_probabilities_are_the_documented_composition(fitted, encoder):
     C /= np.linalg.norm(C, axis=1, keepdims=True)
     m = fitted.model_
     z = fitted.prior_scale_ * X @ C.T + X @ m.W.T + m.b
-    if fitted.uses_ngrams_:
+    if ngrams:
+        assert np.abs(m.U).max() > 0.01
         z += fitted.vectorizer_.transform(texts).toarray() @ m.U.T
     np.testing.assert_allclose(
         fitted.predict_proba(texts), _softmax(z / fitted.temperature_), rtol=1e-5, atol=1e-8
@@ -101,6 +107,16 @@ def test_offset_lr_is_at_its_optimum_and_shrinks_to_the_prior():
     # a huge penalty leaves the prior (the offset) untouched
     strong, _ = fit_offset_lr(X, None, y, offset, 3, 1e6)
     np.testing.assert_allclose(strong.logits(X, None, offset), offset, atol=1e-5)
+
+
+def test_temperature_is_fitted_on_out_of_fold_logits(fitted):
+    y = np.array([list(TREC).index(lab) for _, lab in TRAIN])
+    oof = fitted.oof_logits_
+    assert oof.shape == (8, 4)
+    assert fitted.temperature_ == pytest.approx(fit_temperature(oof, y))
+    assert fitted.temperature_ != pytest.approx(1.0, abs=1e-3)
+    p = _softmax(oof / fitted.temperature_)[np.arange(8), y]
+    assert fitted.cv_log_loss_ == pytest.approx(-np.log(p).mean())
 
 
 def test_temperature_minimises_the_cross_entropy():

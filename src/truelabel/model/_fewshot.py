@@ -77,6 +77,8 @@ class FewShotClassifier(TextClassifierBase):
     uses_ngrams_ : bool
     cv_log_loss_ : float
         Out-of-fold log-loss of the chosen setting (after the temperature).
+    oof_logits_ : ndarray, shape (n_examples, n_classes)
+        Out-of-fold logits of the chosen setting (before the temperature).
     """
 
     def __init__(
@@ -176,6 +178,7 @@ class FewShotClassifier(TextClassifierBase):
                 best = (score, best[1], best[2], True, oof)
         _, scale, lam, use_ngrams, oof = best
         self.temperature_ = fit_temperature(oof, y)
+        self.oof_logits_ = oof
         self.cv_log_loss_ = log_loss(oof / self.temperature_)
         self.prior_scale_, self.penalty_, self.uses_ngrams_ = scale, lam, use_ngrams
         F = None
