@@ -137,6 +137,21 @@ def test_folds_are_stratified_and_seeded():
         counts = np.bincount(f[y == k], minlength=5)
         assert counts.max() - counts.min() <= 1
     np.testing.assert_array_equal(f, fold_ids(y, 5, np.random.default_rng(0)))
+    assert np.bincount(f).min() >= 2  # 11 items in 5 folds: none empty
+    # one example of each of two classes: two folds of one item, for every seed
+    for seed in range(20):
+        assert sorted(fold_ids(np.array([0, 1]), 2, np.random.default_rng(seed))) == [0, 1]
+
+
+def test_one_example_per_class_binary(encoder):
+    texts = ["WINNER! Claim your free prize now, text WIN to 80082", "see you at lunch tomorrow"]
+    clf = FewShotClassifier(classes={"spam": "an unwanted advert", "ham": "a personal message"},
+                            encoder=encoder, random_state=0).fit(texts, ["spam", "ham"])  # fmt: skip
+    P = clf.predict_proba(["Free entry! Win cash now, reply YES", "are we still on for dinner?"])
+    np.testing.assert_allclose(P.sum(axis=1), 1.0)
+    assert P[0, 0] > P[1, 0]  # the advert is the more spam-like of the two
+    with pytest.raises(ValidationError, match="labels: got 1 labeled example"):
+        clf.fit(texts[:1], ["spam"])
 
 
 def test_selection_picks_the_lowest_cross_validated_log_loss(encoder, monkeypatch):

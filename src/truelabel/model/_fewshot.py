@@ -33,11 +33,14 @@ def _ngram_vectorizer() -> Any:
 
 
 def fold_ids(y: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndarray:
-    """Stratified folds: each class's items dealt round-robin from a random start."""
+    """Stratified folds: items grouped by class (classes and items in random order) and
+    dealt round-robin, so every fold is non-empty (``n_folds <= len(y)``) and each class's
+    items differ by at most one between folds."""
+    order = np.concatenate(
+        [rng.permutation(np.flatnonzero(y == k)) for k in rng.permutation(np.unique(y))]
+    )
     folds = np.empty(len(y), dtype=np.int64)
-    for k in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == k))
-        folds[idx] = (np.arange(len(idx)) + rng.integers(n_folds)) % n_folds
+    folds[order] = np.arange(len(y)) % n_folds
     return folds
 
 
@@ -126,6 +129,10 @@ class FewShotClassifier(TextClassifierBase):
                 "texts", f"{len(texts)} texts for {X.shape[0]} rows", "pass one per row"
             )
         y = self._label_indices(labels, X.shape[0])
+        if len(y) < 2:
+            raise ValidationError(
+                "labels", f"got {len(y)} labeled example", "pass at least 2 (one per class or more)"
+            )
         K = len(self.classes_)
         S = X @ self._class_matrix().T
         rng = check_random_state(self.random_state)
