@@ -125,9 +125,17 @@ def test_temperature_minimises_the_cross_entropy():
     y = np.where(rng.random(30) < 0.6, logits.argmax(1), rng.integers(0, 4, 30))
     t = fit_temperature(logits, y)
     grid = np.exp(np.linspace(np.log(0.05), np.log(20), 4001))
-    nll = [-np.log(_softmax(logits / g)[np.arange(30), y]).mean() for g in grid]
+    eps = 1 / 32  # rule of succession on 30 items
+    target = np.full((30, 4), eps / 4)
+    target[np.arange(30), y] += 1 - eps
+    nll = [-(target * np.log(_softmax(logits / g))).sum(1).mean() for g in grid]
     assert t == pytest.approx(grid[int(np.argmin(nll))], rel=2e-3)
     assert t > 1  # these logits are over-confident
+    # separable logits: the smoothing keeps t away from its lower bound
+    sep = np.eye(3)[[0, 1, 2] * 4] * 10.0
+    t_sep = fit_temperature(sep, np.array([0, 1, 2] * 4))
+    p_top = _softmax(sep / t_sep).max(axis=1)
+    assert t_sep > 0.5 and p_top == pytest.approx(1 - 1 / 14 + 1 / 42, abs=1e-3)
 
 
 def test_folds_are_stratified_and_seeded():
