@@ -14,6 +14,7 @@ from truelabel.exceptions import NotFittedError, ValidationError
 from truelabel.model import _fewshot
 from truelabel.model._fewshot import fold_ids
 from truelabel.model._offset_lr import fit_offset_lr, fit_temperature
+from truelabel.model._token_view import first_token_vectors
 
 # TREC-style questions: two examples per class to learn from, two held out
 TREC = {
@@ -66,26 +67,49 @@ def test_learns_trec_question_types_from_two_examples(fitted):
     assert fitted.classes_.tolist() == list(TREC)
 
 
-@pytest.mark.parametrize("ngrams", [False, True])
-def test_probabilities_are_the_documented_composition(encoder, ngrams):
-    """softmax((s*cos(x, prompts) + W x + U ngrams + b) / t), rebuilt by hand."""
+@pytest.mark.parametrize(("ngrams", "first_token"), [(False, False), (True, False), (False, True)])
+def test_probabilities_are_the_documented_composition(encoder, ngrams, first_token):
+    """softmax((s*cos(x, prompts) + W [x, t] + U ngrams + b) / t), rebuilt by hand."""
     train, labels = zip(*TRAIN)
-    fitted = FewShotClassifier(classes=TREC, encoder=encoder, ngrams=ngrams, random_state=0)
+    fitted = FewShotClassifier(
+        classes=TREC, encoder=encoder, ngrams=ngrams, first_token=first_token, random_state=0
+    )
     fitted.fit(train, labels)
-    assert fitted.uses_ngrams_ is ngrams
+    assert fitted.uses_ngrams_ is ngrams and fitted.uses_first_token_ is first_token
     texts = [t for t, _ in TEST[:3]]
     X = encoder.encode(texts).astype(np.float64)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     C = encoder.encode(list(TREC.values())).astype(np.float64)
     C /= np.linalg.norm(C, axis=1, keepdims=True)
     m = fitted.model_
-    z = fitted.prior_scale_ * X @ C.T + X @ m.W.T + m.b
+    D = np.hstack([X, _first_token_by_hand(encoder, texts)]) if first_token else X
+    assert m.W.shape == (4, 768 if first_token else 384)
+    z = fitted.prior_scale_ * X @ C.T + D @ m.W.T + m.b
     if ngrams:
         assert np.abs(m.U).max() > 0.01
         z += fitted.vectorizer_.transform(texts).toarray() @ m.U.T
     np.testing.assert_allclose(
         fitted.predict_proba(texts), _softmax(z / fitted.temperature_), rtol=1e-5, atol=1e-8
     )
+
+
+def _first_token_by_hand(encoder, texts):
+    """One text at a time, no padding: the hidden state at position 1, unit length."""
+    rows = []
+    for t in texts:
+        ids = np.array([encoder._tokenizer.encode(t).ids], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+        if "token_type_ids" in encoder._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        h = encoder._session.run(None, feeds)[0][0, 1].astype(np.float64)
+        rows.append(h / np.linalg.norm(h))
+    return np.array(rows)
+
+
+def test_first_token_vectors_match_one_text_at_a_time(encoder):
+    texts = [t for t, _ in TEST] + ["Who ?"]
+    got = first_token_vectors(encoder, texts, batch_size=3)  # padded, length-sorted batches
+    np.testing.assert_allclose(got, _first_token_by_hand(encoder, texts), atol=2e-3)
 
 
 def test_offset_lr_is_at_its_optimum_and_shrinks_to_the_prior():
@@ -173,7 +197,9 @@ def test_selection_picks_the_lowest_cross_validated_log_loss(encoder, monkeypatc
         return real(X, F, y, offset, K, lam, warm)
 
     monkeypatch.setattr(_fewshot, "fit_offset_lr", spy)
-    clf = FewShotClassifier(classes=TREC, encoder=encoder, ngrams=False, random_state=0)
+    clf = FewShotClassifier(
+        classes=TREC, encoder=encoder, ngrams=False, first_token=False, random_state=0
+    )
     clf.fit(texts, labels)
     assert not clf.uses_ngrams_ and clf.vectorizer_ is None
     # every (scale, lam) got n_folds fits; plus one final fit
@@ -217,7 +243,7 @@ def test_embeddings_path_needs_texts_only_with_ngrams(encoder, fitted):
     X = encoder.encode(list(texts))
     emb = FewShotClassifier(classes=TREC, encoder=encoder, random_state=0)
     emb.fit_embeddings(X, labels)
-    assert not emb.uses_ngrams_  # no texts, no n-gram view
+    assert not emb.uses_ngrams_ and not emb.uses_first_token_  # no texts, no text views
     np.testing.assert_allclose(
         emb.predict_proba_embeddings(X), emb.predict_proba(list(texts)), rtol=1e-6
     )
@@ -250,6 +276,21 @@ def test_bad_inputs(encoder):
         clf.predict(["Who is it ?"])
     with pytest.raises(ValidationError, match="ngrams"):
         FewShotClassifier(classes=TREC, encoder=encoder, ngrams="yes").fit(texts, labels)
+    with pytest.raises(ValidationError, match="first_token: got 1"):
+        FewShotClassifier(classes=TREC, encoder=encoder, first_token=1).fit(texts, labels)
+    with pytest.raises(ValidationError, match="first_token: is True but no texts were given"):
+        FewShotClassifier(classes=TREC, encoder=encoder, first_token=True).fit_embeddings(
+            encoder.encode(texts), labels
+        )
+
+    class Plain:
+        name = "plain"
+
+        def encode(self, items):
+            return encoder.encode(items)
+
+    with pytest.raises(ValidationError, match="the encoder has no token states"):
+        FewShotClassifier(classes=TREC, encoder=Plain(), first_token=True).fit(texts, labels)
     with pytest.raises(ValidationError, match="n_folds"):
         FewShotClassifier(classes=TREC, encoder=encoder, n_folds=1).fit(texts, labels)
     with pytest.raises(ValidationError, match="at least 2"):

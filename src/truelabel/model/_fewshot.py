@@ -10,6 +10,7 @@ from .._validation import check_random_state, iter_chunks
 from ..exceptions import ValidationError
 from ._offset_lr import OffsetLR, fit_offset_lr, fit_temperature
 from ._textbase import TextClassifierBase, check_texts, softmax_rows
+from ._token_view import first_token_vectors, supports_first_token
 
 __all__ = ["FewShotClassifier"]
 
@@ -47,11 +48,13 @@ def fold_ids(y: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndarra
 class FewShotClassifier(TextClassifierBase):
     """Logistic regression on frozen embeddings, shrunk towards the zero-shot prior.
 
-    The logits are ``s * cos(text, class prompt) + W x + U ngrams(text) + b``: the first
+    The logits are ``s * cos(text, class prompt) + W [x, t] + U ngrams(text) + b``: the first
     term is the zero-shot classifier of :class:`ZeroShotClassifier` (class descriptions or
     names), the rest is learned from the labeled examples with an L2 penalty, so with one
-    example per class the model stays near the prior and with many it moves away. The
-    prior scale ``s``, the penalty and whether the word n-gram view helps are chosen by
+    example per class the model stays near the prior and with many it moves away. ``x``
+    is the sentence embedding, ``t`` the first word's contextual vector from the same
+    transformer (see ``_token_view.py``). The prior scale ``s``, the penalty and whether
+    the word n-gram and first-token views help are chosen by
     stratified cross-validation (log-loss) on the examples themselves; the out-of-fold
     logits of the chosen setting then fit one temperature, so ``predict_proba`` is
     calibrated on held-out examples, never on the ones a fold trained on.
@@ -66,7 +69,11 @@ class FewShotClassifier(TextClassifierBase):
         Prompt with one ``{}`` for the class text of the prior.
     ngrams : {"auto", True, False}, default "auto"
         Word 1-2-gram TF-IDF view of the texts beside the embedding ("auto": kept when
-        cross-validation prefers it). Only :meth:`fit` (texts) can use it.
+        cross-validation prefers it). Needs the texts (``fit``, or ``texts=``).
+    first_token : {"auto", True, False}, default "auto"
+        The first-token view (the last hidden state at the first word; encoders with
+        token states only, e.g. :class:`truelabel.encode.OnnxTextEncoder`); "auto": kept
+        when cross-validation prefers it. Needs the texts, and one more forward pass.
     n_folds : int, default 5
         Cross-validation folds on the examples (fewer when there are fewer examples).
     random_state : int, Generator or None, default None
@@ -77,7 +84,7 @@ class FewShotClassifier(TextClassifierBase):
     classes_ : ndarray of str
     prior_scale_, penalty_, temperature_ : float
         The chosen prior scale, L2 strength and calibration temperature.
-    uses_ngrams_ : bool
+    uses_ngrams_, uses_first_token_ : bool
     cv_log_loss_ : float
         Out-of-fold log-loss of the chosen setting (after the temperature).
     oof_logits_ : ndarray, shape (n_examples, n_classes)
@@ -91,6 +98,7 @@ class FewShotClassifier(TextClassifierBase):
         encoder: Any = None,
         template: str = "{}",
         ngrams: bool | str = "auto",
+        first_token: bool | str = "auto",
         n_folds: int = 5,
         random_state: Any = None,
     ) -> None:
@@ -98,6 +106,7 @@ class FewShotClassifier(TextClassifierBase):
         self.encoder = encoder
         self.template = template
         self.ngrams = ngrams
+        self.first_token = first_token
         self.n_folds = n_folds
         self.random_state = random_state
 
@@ -120,8 +129,14 @@ class FewShotClassifier(TextClassifierBase):
                 "is None",
                 "pass one class name per text, or use ZeroShotClassifier for no labels",
             )
-        if self.ngrams not in ("auto", True, False):
-            raise ValidationError("ngrams", f"got {self.ngrams!r}", "pass 'auto', True or False")
+        for arg in ("ngrams", "first_token"):
+            value = getattr(self, arg)
+            if not (
+                value is True or value is False or (isinstance(value, str) and value == "auto")
+            ):
+                raise ValidationError(
+                    arg, f"got {getattr(self, arg)!r}", "pass 'auto', True or False"
+                )
         if not isinstance(self.n_folds, int) or isinstance(self.n_folds, bool) or self.n_folds < 2:
             raise ValidationError("n_folds", f"got {self.n_folds!r}", "pass an integer >= 2")
         if texts is not None and len(texts) != X.shape[0]:
@@ -139,10 +154,15 @@ class FewShotClassifier(TextClassifierBase):
         n_folds = min(self.n_folds, X.shape[0])
         folds = fold_ids(y, n_folds, rng)
         text_arr = np.array(texts if texts is not None else [], dtype=object)
+        E = self._first_token_view(texts) if self.first_token is not False else None
 
         warm: dict[tuple[float, int], np.ndarray] = {}
 
-        def cv_logits(scale: float, lam: float, use_ngrams: bool) -> np.ndarray:
+        def cv_logits(
+            scale: float, lam: float, use_ngrams: bool, use_tok: bool = False
+        ) -> np.ndarray:
+            D = np.hstack([X, E]) if use_tok and E is not None else X
+            plain = not (use_ngrams or use_tok)
             oof = np.empty((X.shape[0], K))
             for f in range(n_folds):
                 tr, te = folds != f, folds == f
@@ -154,11 +174,11 @@ class FewShotClassifier(TextClassifierBase):
                     F_tr = vec.transform(text_arr[tr].tolist())
                     F_te = vec.transform(text_arr[te].tolist())
                 # penalties run strong to weak: each fold starts from the last solution
-                start = None if use_ngrams else warm.get((scale, f))
-                model, w = fit_offset_lr(X[tr], F_tr, y[tr], scale * S[tr], K, lam, start)
-                if not use_ngrams:
+                start = warm.get((scale, f)) if plain else None
+                model, w = fit_offset_lr(D[tr], F_tr, y[tr], scale * S[tr], K, lam, start)
+                if plain:
                     warm[(scale, f)] = w
-                oof[te] = model.logits(X[te], F_te, scale * S[te])
+                oof[te] = model.logits(D[te], F_te, scale * S[te])
             return oof
 
         def log_loss(logits: np.ndarray) -> float:
@@ -170,32 +190,58 @@ class FewShotClassifier(TextClassifierBase):
             # too, so a sharp but well-ranked setting is not penalised for sharpness
             return log_loss(logits / fit_temperature(logits, y))
 
-        best: tuple[float, float, float, bool, np.ndarray] | None = None
+        best: tuple[float, float, float, bool, np.ndarray, bool] | None = None
         for scale in PRIOR_SCALES:
             for lam in sorted(PENALTIES, reverse=True):
                 oof = cv_logits(scale, lam, False)
                 score = calibrated_log_loss(oof)
                 if best is None or score < best[0] - 1e-12:
-                    best = (score, scale, lam, False, oof)
+                    best = (score, scale, lam, False, oof, False)
         assert best is not None
         if texts is not None and self.ngrams is not False:
             oof = cv_logits(best[1], best[2], True)
             score = calibrated_log_loss(oof)
             if self.ngrams is True or score < best[0] - 1e-12:
-                best = (score, best[1], best[2], True, oof)
-        _, scale, lam, use_ngrams, oof = best
+                best = (score, best[1], best[2], True, oof, False)
+        if E is not None:
+            oof = cv_logits(best[1], best[2], best[3], True)
+            score = calibrated_log_loss(oof)
+            if self.first_token is True or score < best[0] - 1e-12:
+                best = (score, best[1], best[2], best[3], oof, True)
+        _, scale, lam, use_ngrams, oof, use_tok = best
         self.temperature_ = fit_temperature(oof, y)
         self.oof_logits_ = oof
         self.cv_log_loss_ = log_loss(oof / self.temperature_)
         self.prior_scale_, self.penalty_, self.uses_ngrams_ = scale, lam, use_ngrams
+        self.uses_first_token_ = use_tok
         F = None
         self.vectorizer_: Any = None
         if use_ngrams:
             self.vectorizer_ = _ngram_vectorizer().fit(texts)
             F = self.vectorizer_.transform(texts)
-        self.model_: OffsetLR = fit_offset_lr(X, F, y, scale * S, K, lam)[0]
+        D = np.hstack([X, E]) if use_tok and E is not None else X
+        self.model_: OffsetLR = fit_offset_lr(D, F, y, scale * S, K, lam)[0]
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _first_token_view(self, texts: list[str] | None) -> np.ndarray | None:
+        """First-token vectors of ``texts`` when the encoder exposes token states."""
+        encoder = self._get_encoder()
+        if texts is None or not supports_first_token(encoder):
+            if self.first_token is True:
+                raise ValidationError(
+                    "first_token",
+                    "is True but "
+                    + (
+                        "no texts were given"
+                        if texts is None
+                        else "the encoder has no token states"
+                    ),
+                    "pass texts (fit, or fit_embeddings(..., texts=)) with an OnnxTextEncoder, "
+                    "or first_token='auto'",
+                )
+            return None
+        return first_token_vectors(encoder, texts)
 
     # -- prediction ----------------------------------------------------------------
     def predict_proba(self, texts: Any) -> np.ndarray:
@@ -211,12 +257,14 @@ class FewShotClassifier(TextClassifierBase):
         self._require_fitted("model_")
         Xn = self._check_embeddings(X)
         items = None
-        if self.uses_ngrams_:
+        if self.uses_ngrams_ or self.uses_first_token_:
             if texts is None:
+                view = "word n-gram" if self.uses_ngrams_ else "first-token"
                 raise ValidationError(
                     "texts",
-                    "this model uses the word n-gram view (uses_ngrams_ is True)",
-                    "pass texts= with the embeddings, or fit with ngrams=False",
+                    f"this model uses the {view} view (uses_ngrams_={self.uses_ngrams_}, "
+                    f"uses_first_token_={self.uses_first_token_})",
+                    "pass texts= with the embeddings, or fit with ngrams=False, first_token=False",
                 )
             items = check_texts(texts)
             if len(items) != Xn.shape[0]:
@@ -226,7 +274,12 @@ class FewShotClassifier(TextClassifierBase):
         C = self._class_matrix()
         out = np.empty((Xn.shape[0], C.shape[0]))
         for rows in iter_chunks(Xn.shape[0]):
-            F = None if items is None else self.vectorizer_.transform(items[rows])
+            F = None
+            D = Xn[rows]
+            if items is not None and self.uses_ngrams_:
+                F = self.vectorizer_.transform(items[rows])
+            if items is not None and self.uses_first_token_:
+                D = np.hstack([D, first_token_vectors(self._get_encoder(), items[rows])])
             offset = self.prior_scale_ * (Xn[rows] @ C.T)
-            out[rows] = softmax_rows(self.model_.logits(Xn[rows], F, offset) / self.temperature_)
+            out[rows] = softmax_rows(self.model_.logits(D, F, offset) / self.temperature_)
         return out
