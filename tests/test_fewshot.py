@@ -299,3 +299,21 @@ def test_bad_inputs(encoder):
     ok = FewShotClassifier(classes=TREC, encoder=encoder, random_state=0)
     ok.fit(texts, [lab.lower() for lab in labels])
     assert set(ok.predict(texts)) <= set(TREC)
+
+
+@pytest.mark.parametrize("view", ["ngrams", "first_token"])
+def test_auto_keeps_a_view_exactly_when_cross_validation_prefers_it(encoder, view):
+    texts, labels = map(list, zip(*TRAIN))
+    other = "first_token" if view == "ngrams" else "ngrams"
+    fits = {
+        mode: FewShotClassifier(
+            classes=TREC, encoder=encoder, random_state=3, **{view: mode, other: False}
+        ).fit(texts, labels)
+        for mode in ("auto", True, False)
+    }
+    attr = "uses_ngrams_" if view == "ngrams" else "uses_first_token_"
+    assert getattr(fits[True], attr) and not getattr(fits[False], attr)
+    best = min(fits[True].cv_log_loss_, fits[False].cv_log_loss_)
+    assert fits["auto"].cv_log_loss_ == pytest.approx(best, rel=1e-9)
+    keep = fits[True].cv_log_loss_ < fits[False].cv_log_loss_
+    assert getattr(fits["auto"], attr) is keep
