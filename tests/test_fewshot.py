@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -227,6 +229,16 @@ def test_one_shot_uses_the_class_prior(encoder):
     acc_zero = np.mean(ZeroShotClassifier(classes=TREC, encoder=encoder).predict(list(test))
                        == np.array(truth))  # fmt: skip
     assert acc_few >= acc_zero
+
+
+def test_pickles_with_both_text_views(encoder):
+    texts, labels = zip(*TRAIN)
+    clf = FewShotClassifier(
+        classes=TREC, encoder=None, ngrams=True, first_token=True, random_state=0
+    ).fit(texts, labels)
+    again = pickle.loads(pickle.dumps(clf))
+    probe = [t for t, _ in TEST]
+    np.testing.assert_allclose(again.predict_proba(probe), clf.predict_proba(probe), rtol=1e-6)
 
 
 def test_deterministic_with_random_state(encoder):

@@ -20,15 +20,19 @@ PRIOR_SCALES = (0.0, 10.0, 20.0)
 PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 
+def _with_start_marker(text: str) -> str:
+    # "xxbos" marks the start of the text, so the opening words ("how many", "who")
+    # are their own bigrams: question type and register live there.
+    return "xxbos " + text.lower()
+
+
 def _ngram_vectorizer() -> Any:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    # "xxbos" marks the start of the text, so the opening words ("how many", "who")
-    # are their own bigrams: question type and register live there.
     return TfidfVectorizer(
         ngram_range=(1, 2),
         sublinear_tf=True,
-        preprocessor=lambda s: "xxbos " + s.lower(),
+        preprocessor=_with_start_marker,  # top-level: the fitted model pickles
         dtype=np.float64,
     )
 
