@@ -36,6 +36,7 @@ from .model import out_of_fold_pred_probs
 if _typing.TYPE_CHECKING:
     from .autolabel import AutoLabelResult, CertifiedAutoLabeler
     from .conformal import CrossConformalClassifier, SplitConformalClassifier
+    from .model import FewShotClassifier, ZeroShotClassifier
 
 __version__ = "0.1.0"
 
@@ -45,7 +46,9 @@ _LAZY = {
     "AutoLabelResult": "autolabel",
     "CertifiedAutoLabeler": "autolabel",
     "CrossConformalClassifier": "conformal",
+    "FewShotClassifier": "model",
     "SplitConformalClassifier": "conformal",
+    "ZeroShotClassifier": "model",
 }
 
 
@@ -70,6 +73,7 @@ __all__ = [
     "CrossConformalClassifier",
     "DataFormatError",
     "Dataset",
+    "FewShotClassifier",
     "KNNGraph",
     "LabelEncoding",
     "LocalBackend",
@@ -80,6 +84,7 @@ __all__ = [
     "TruelabelError",
     "TruelabelWarning",
     "ValidationError",
+    "ZeroShotClassifier",
     "__version__",
     "build_knn_graph",
     "calibrate_pred_probs",
