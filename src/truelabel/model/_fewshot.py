@@ -16,7 +16,7 @@ __all__ = ["FewShotClassifier"]
 #: prior scales tried (0 = no prior, plain L2 logistic regression)
 PRIOR_SCALES = (0.0, 10.0, 20.0)
 #: L2 strengths tried (mean-loss scale: lam = 1 / (C * n_items) in scikit-learn's C)
-PENALTIES = (1e-3, 1e-2, 1e-1, 1.0)
+PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 
 def _ngram_vectorizer() -> Any:
@@ -150,17 +150,22 @@ class FewShotClassifier(TextClassifierBase):
             p = softmax_rows(logits.copy())
             return -float(np.log(np.maximum(p[np.arange(len(y)), y], 1e-300)).mean())
 
+        def calibrated_log_loss(logits: np.ndarray) -> float:
+            # scored after its own temperature: the final model is temperature-scaled
+            # too, so a sharp but well-ranked setting is not penalised for sharpness
+            return log_loss(logits / fit_temperature(logits, y))
+
         best: tuple[float, float, float, bool, np.ndarray] | None = None
         for scale in PRIOR_SCALES:
             for lam in PENALTIES:
                 oof = cv_logits(scale, lam, False)
-                score = log_loss(oof)
+                score = calibrated_log_loss(oof)
                 if best is None or score < best[0] - 1e-12:
                     best = (score, scale, lam, False, oof)
         assert best is not None
         if texts is not None and self.ngrams is not False:
             oof = cv_logits(best[1], best[2], True)
-            score = log_loss(oof)
+            score = calibrated_log_loss(oof)
             if self.ngrams is True or score < best[0] - 1e-12:
                 best = (score, best[1], best[2], True, oof)
         _, scale, lam, use_ngrams, oof = best

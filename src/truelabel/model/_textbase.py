@@ -54,6 +54,11 @@ class TextClassifierBase(BaseEstimator):
     encoder: Any
     template: str
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        state.pop("_default_encoder", None)  # an onnxruntime session: rebuilt on first use
+        return state
+
     @property
     def classes_(self) -> np.ndarray:
         """Class names in the order of ``classes`` (the columns of ``predict_proba``)."""
