@@ -90,7 +90,9 @@ def _given_labels(labels: Any, n: int, names: list[str]) -> np.ndarray:
     values = pd.Series(list(labels.tolist() if hasattr(labels, "tolist") else labels))
     if len(values) != n:
         raise ValidationError(
-            "labels", f"has {len(values)} entries for {n} texts", "pass one label (or None) per text"
+            "labels",
+            f"has {len(values)} entries for {n} texts",
+            "pass one label (or None) per text",
         )
     blank = values.isna() | values.astype(str).str.strip().eq("")
     text = values.astype(str).str.strip()
@@ -111,7 +113,10 @@ def _top3(pred_probs: np.ndarray, names: list[str]) -> list[str]:
     top = np.argsort(-pred_probs, axis=1, kind="stable")[:, :3]
     p = np.take_along_axis(pred_probs, top, axis=1)
     arr = np.asarray(names, dtype=object)[top]
-    return ["|".join(f"{c}:{v:.3f}" for c, v in zip(r, q, strict=True)) for r, q in zip(arr, p, strict=True)]
+    return [
+        "|".join(f"{c}:{v:.3f}" for c, v in zip(r, q, strict=True))
+        for r, q in zip(arr, p, strict=True)
+    ]
 
 
 def _cross_fitted(
@@ -221,7 +226,9 @@ def autolabel_texts(
         if pool.size:
             pred_probs[pool] = model.predict_proba([items[i] for i in pool])
         if lab_rows.size >= 2:
-            pred_probs[lab_rows] = _cross_fitted(make, lab_texts, codes[lab_rows], names, random_state)
+            pred_probs[lab_rows] = _cross_fitted(
+                make, lab_texts, codes[lab_rows], names, random_state
+            )
         else:
             pred_probs[lab_rows] = model.predict_proba(lab_texts)
 
@@ -244,7 +251,9 @@ def autolabel_texts(
         "classes": names,
         "encoder": memo.name,
     }
-    head = f"{method} labels for {pool.size} unlabeled rows ({int(labeled.sum())} labeled rows given)"
+    head = (
+        f"{method} labels for {pool.size} unlabeled rows ({int(labeled.sum())} labeled rows given)"
+    )
     if max_error is None:
         message = head
     elif pool.size == 0:
