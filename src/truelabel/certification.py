@@ -13,12 +13,21 @@ from typing import Any
 from ._io import atomic_write
 from ._validation import check_column
 from .autolabel._step import CertifyResult
+from .autolabel._texts import TextAutoLabelResult
 from .exceptions import ValidationError
 
-__all__ = ["CERTIFY_FILES", "read_calibration_labels", "write_certify"]
+__all__ = [
+    "AUTOLABEL_FILES",
+    "CERTIFY_FILES",
+    "read_calibration_labels",
+    "write_autolabel",
+    "write_certify",
+]
 
 #: the files ``truelabel certify`` writes (an --out holding one is refused without --overwrite)
 CERTIFY_FILES = ("decisions.csv", "certificate.json")
+#: the files ``truelabel autolabel`` writes
+AUTOLABEL_FILES = ("labels.csv", "pred_probs.npy", "autolabel.json")
 
 
 def read_calibration_labels(
@@ -61,4 +70,30 @@ def write_certify(result: CertifyResult, out_dir: str | Path) -> dict[str, Path]
         result.decisions.to_csv(fh, index_label="id")
     with atomic_write(paths["certificate"]) as fh:
         json.dump(result.summary, fh, indent=2)
+    return paths
+
+
+def write_autolabel(
+    result: TextAutoLabelResult, out_dir: str | Path, *, ids: Any = None
+) -> dict[str, Path]:
+    """Write ``labels.csv`` (one row per input row, ``ids`` as the first column when
+    given, else ``row``), ``pred_probs.npy`` and ``autolabel.json`` atomically."""
+    import numpy as np
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValidationError("out", f"{str(out)!r} is a file", "pass a directory path")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name.split(".")[0]: out / name for name in AUTOLABEL_FILES}
+    table = result.labels.copy()
+    if ids is not None:
+        table.insert(0, "id", list(ids))
+    else:
+        table.insert(0, "row", table.index)
+    with atomic_write(paths["labels"]) as fh:
+        table.to_csv(fh, index=False)
+    with atomic_write(paths["pred_probs"], "wb") as fh:
+        np.save(fh, result.pred_probs)
+    with atomic_write(paths["autolabel"]) as fh:
+        json.dump(result.summary, fh, indent=2, default=str)
     return paths
