@@ -206,3 +206,18 @@ def test_cli_writes_labels_pred_probs_and_summary(tmp_path, monkeypatch):
     assert res.exit_code == 2 and "--label-col: row 0 has" in res.output
     res = runner.invoke(app, [*args, str(tmp_path / "classes.txt"), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "--overwrite" in res.output
+
+
+def test_the_memo_keeps_the_encoders_capabilities():
+    pytest.importorskip("onnxruntime", reason="the [text] extra is not installed")
+    from truelabel.autolabel._texts import _MemoEncoder
+    from truelabel.encode import OnnxTextEncoder
+    from truelabel.model._token_view import supports_first_token
+
+    enc = OnnxTextEncoder()
+    memo = _MemoEncoder(enc, ["card lost"], enc.encode(["card lost"]))
+    assert supports_first_token(memo) and memo.dim == enc.dim
+    assert not supports_first_token(_MemoEncoder(WordHashEncoder(), ["a"], np.ones((1, 64))))
+    np.testing.assert_array_equal(
+        memo.encode(["card lost", "refund"]), enc.encode(["card lost", "refund"])
+    )

@@ -36,6 +36,13 @@ class _MemoEncoder:
         self._row = {t: i for i, t in enumerate(texts)}
         self._vectors = vectors
 
+    def __getattr__(self, name: str) -> Any:
+        # anything else (e.g. the ONNX session the few-shot first-token view reads) is the
+        # wrapped encoder's, so the classifiers see the same capabilities through the memo
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     def encode(self, items: Sequence[str]) -> np.ndarray:
         items = list(items)
         rows = np.array([self._row.get(t, -1) for t in items], dtype=np.int64)
