@@ -2,7 +2,8 @@
 TF-IDF/LSA text encoder, precomputed vectors."""
 
 from ._base import Encoder, PrecomputedEncoder
+from ._cache import CachedEncoder
 from ._onnx import OnnxTextEncoder
 from ._tfidf import TfidfEncoder
 
-__all__ = ["Encoder", "OnnxTextEncoder", "PrecomputedEncoder", "TfidfEncoder"]
+__all__ = ["CachedEncoder", "Encoder", "OnnxTextEncoder", "PrecomputedEncoder", "TfidfEncoder"]
