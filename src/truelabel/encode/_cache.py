@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import atomic_write
 from ..exceptions import DataFormatError, ValidationError
 
 __all__ = ["CachedEncoder", "default_cache_dir", "text_keys"]
@@ -70,15 +71,8 @@ def text_keys(texts: Sequence[str]) -> np.ndarray:
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
     """Write ``array`` as ``path`` (.npy) through a temporary file and :func:`os.replace`."""
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    try:
-        with tmp.open("wb") as f:
-            np.save(f, array, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path, "wb") as f:
+        np.save(f, array, allow_pickle=False)
 
 
 class CachedEncoder:
@@ -165,9 +159,8 @@ class CachedEncoder:
                     "delete that folder or pass another cache_dir",
                 )
         else:
-            tmp = self.path / f".tmp-{uuid.uuid4().hex}-IDENTITY"
-            tmp.write_text(self.identity, encoding="utf-8")
-            os.replace(tmp, marker)
+            with atomic_write(marker) as f:
+                f.write(self.identity)
 
     def _corrupt(self, shard: str, problem: str) -> DataFormatError:
         return DataFormatError(
@@ -198,7 +191,7 @@ class CachedEncoder:
         new = sorted(
             p.name[: -len(".keys.npy")]
             for p in self.path.glob("*.keys.npy")
-            if not p.name.startswith(".tmp-") and p.name[: -len(".keys.npy")] not in self._shards
+            if p.name[: -len(".keys.npy")] not in self._shards
         )
         for shard in new:
             try:
