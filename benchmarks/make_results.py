@@ -366,7 +366,7 @@ def main() -> None:
             "",
         ]
     # sections rendered by their own benchmark scripts (title line demoted to a section)
-    for number, topic in ((5, "text_issues"), (6, "mutation")):
+    for number, topic in ((5, "text_issues"), (6, "mutation"), (7, "encode")):
         frag = a.results / f"{topic}.md"
         if frag.exists():
             text = frag.read_text().strip().splitlines()

@@ -160,9 +160,13 @@ _PULLS_TORCH = {
     "timm",
 }
 _IMPORT_NAME = {"faiss-cpu": "faiss", "open-clip-torch": "open_clip", "pillow": "PIL"}
-#: [image] is the one extra that needs torch (open_clip); it pins the project's torch build and
-#: the torchvision release made for it, so pip never resolves another (multi-GB) torch
-_IMAGE_TORCH_PINS = {"torch": "==2.13.0", "torchvision": "==0.28.0"}
+#: the extras allowed to pull torch, each pinning the project's one torch build so pip never
+#: resolves another (multi-GB) one: [torch] = sentence-transformers for the user's own models,
+#: [image] = open_clip (with the torchvision release made for that torch)
+_TORCH_EXTRAS = {
+    "torch": {"torch": "==2.13.0"},
+    "image": {"torch": "==2.13.0", "torchvision": "==0.28.0"},
+}
 
 
 def _raw_extras() -> dict[str, list[str]]:
@@ -182,32 +186,77 @@ def _extras() -> dict[str, list[str]]:
     }
 
 
-def test_no_extra_but_image_pulls_torch():
+def test_no_extra_but_the_torch_ones_pulls_torch():
     import re
 
     raw = _raw_extras()
     for extra, names in _extras().items():
-        if extra == "image":
+        if extra in _TORCH_EXTRAS:
             continue
         assert not set(names) & _PULLS_TORCH, (extra, names)
-        # an extra made of other extras ("truelabel[text,web]") must not include [image]
+        # an extra made of other extras ("truelabel[text,web]") must not include a torch one
         for requirement in raw[extra]:
             included = re.match(r"truelabel\[(.*)\]", requirement)
-            assert not included or "image" not in included.group(1).split(","), (extra, requirement)
-    # [image] pulls torch through open_clip: only the pinned build, whatever open_clip asks
-    pins = {re.split(r"[<>=!~]", r, maxsplit=1)[0]: r for r in raw["image"]}
-    for name, pin in _IMAGE_TORCH_PINS.items():
-        assert pins.get(name) == name + pin, (name, pins.get(name))
+            assert not included or not set(included.group(1).split(",")) & set(_TORCH_EXTRAS)
+    for extra, pins in _TORCH_EXTRAS.items():
+        listed = {re.split(r"[<>=!~]", r, maxsplit=1)[0]: r for r in raw[extra]}
+        for name, pin in pins.items():
+            assert listed.get(name) == name + pin, (extra, name, listed.get(name))
 
 
-def test_text_ann_and_image_extras_list_only_packages_truelabel_imports():
+def _requirement_closure(names: list[str]) -> set[str]:
+    """Installed distributions reached from ``names`` through their (marker-true) requirements."""
+    import re
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    todo = [re.sub(r"[-_.]+", "-", n).lower() for n in names]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(re.sub(r"[-_.]+", "-", req.name).lower())
+    return seen
+
+
+def test_the_text_extra_as_installed_reaches_no_torch():
+    pytest.importorskip("onnxruntime", reason="the [text] extra is not installed")
+    closure = _requirement_closure(_extras()["text"])
+    assert {"onnxruntime", "tokenizers", "numpy"} <= closure
+    assert not closure & _PULLS_TORCH, sorted(closure & _PULLS_TORCH)
+    # the walk is not blind: it does find torch behind sentence-transformers when installed
+    if _installed("sentence-transformers"):
+        assert "torch" in _requirement_closure(["sentence-transformers"])
+
+
+def _installed(name: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def test_text_ann_and_torch_extras_list_only_packages_truelabel_imports():
     import re
     from pathlib import Path
 
     src = Path(__file__).resolve().parents[1] / "src" / "truelabel"
     code = "\n".join(p.read_text() for p in src.rglob("*.py"))
     extras = _extras()
-    for extra in ("text", "ann", "image"):
+    for extra in ("text", "ann", "torch", "image"):
         for name in extras[extra]:
             if extra == "image" and name == "torchvision":
                 continue  # listed only for its pin (open_clip imports it)

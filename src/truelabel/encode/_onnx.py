@@ -170,6 +170,8 @@ class OnnxTextEncoder:
 
     def encode(self, items: Sequence[str]) -> np.ndarray:
         """Vectors of ``items``, shape (n, dim), float32, rows of unit length."""
+        if isinstance(items, str):
+            raise ValidationError("items", "got a single string", "pass a list of texts")
         texts = list(items)
         bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
         if bad is not None:
@@ -178,7 +180,7 @@ class OnnxTextEncoder:
             )
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")
-        with progress(len(texts), f"encoding ({self.name})") as advance:
+        with progress(len(texts), f"encoding ({self.name})", unit="texts") as advance:
             for start in range(0, len(texts), self.batch_size):
                 rows = order[start : start + self.batch_size]
                 out[rows] = self._forward([texts[i] for i in rows])
