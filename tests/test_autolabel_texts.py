@@ -168,7 +168,8 @@ def test_cli_writes_labels_pred_probs_and_summary(tmp_path, monkeypatch):
         tmp_path / "d.csv", index=False
     )
     (tmp_path / "classes.txt").write_text("card\nrefund\nweather\n")
-    monkeypatch.setattr("truelabel.encode.OnnxTextEncoder", WordHashEncoder)
+    monkeypatch.setattr("truelabel.encode.load_encoder", lambda spec: WordHashEncoder())
+    monkeypatch.setenv("TRUELABEL_CACHE_DIR", str(tmp_path / "cache"))
     runner = CliRunner()
     args = ["autolabel", str(tmp_path / "d.csv"), "--text-col", "text", "--classes"]
     res = runner.invoke(
@@ -196,6 +197,15 @@ def test_cli_writes_labels_pred_probs_and_summary(tmp_path, monkeypatch):
     summary = json.loads((tmp_path / "o" / "autolabel.json").read_text())
     assert summary["n_labeled"] == 8 and summary["method"] == "few-shot"
     assert "certified" in res.output or "nothing certified" in res.output
+    assert "0 of 30 distinct texts from the cache, 30 encoded" in res.output
+    res = runner.invoke(
+        app,
+        [*args, str(tmp_path / "classes.txt"), "--out", str(tmp_path / "o2"), "--quiet"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "30 of 30 distinct texts from the cache, 0 encoded" in res.output
+    cached = json.loads((tmp_path / "o2" / "autolabel.json").read_text())["embedding_cache"]
+    assert cached["hits"] == 30 and str(tmp_path / "cache") in cached["path"]
 
     res = runner.invoke(app, [*args, str(tmp_path / "nope.txt"), "--out", str(tmp_path / "p")])
     assert res.exit_code == 2 and "--classes: no file" in res.output

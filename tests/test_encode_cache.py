@@ -302,3 +302,19 @@ def test_the_real_onnx_encoder_reads_back_what_it_wrote(tmp_path):
     np.testing.assert_array_equal(second, first)
     np.testing.assert_allclose(first, onnx.encode(texts), atol=2e-6)
     assert enc.dim == 384
+
+
+def test_the_cache_offers_the_wrapped_encoders_other_attributes(tmp_path):
+    class WithExtras:
+        name = "x"
+        identity = "x-1"
+        dim = 3
+        session = "onnx-session"
+
+        def encode(self, items):
+            return np.ones((len(items), 3), dtype=np.float32)
+
+    cached = CachedEncoder(WithExtras(), cache_dir=tmp_path)
+    assert cached.dim == 3 and cached.session == "onnx-session"
+    with pytest.raises(AttributeError):
+        cached.no_such_attribute  # noqa: B018

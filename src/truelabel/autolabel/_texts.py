@@ -212,6 +212,11 @@ def autolabel_texts(
         encoder = OnnxTextEncoder()
     unique = list(dict.fromkeys(items))
     memo = _MemoEncoder(encoder, unique, encoder.encode(unique))
+    # a CachedEncoder's counts of that one pass over the texts (later calls: class prompts)
+    cache_stats = getattr(encoder, "stats", None)
+    cache_stats = (
+        dict(cache_stats, path=str(encoder.path)) if isinstance(cache_stats, dict) else None
+    )
     spec_arg = classes  # the classifiers read the same spec (names, descriptions or file)
 
     labeled = codes >= 0
@@ -258,6 +263,8 @@ def autolabel_texts(
         "classes": names,
         "encoder": memo.name,
     }
+    if cache_stats is not None:
+        summary["embedding_cache"] = cache_stats
     head = (
         f"{method} labels for {pool.size} unlabeled rows ({int(labeled.sum())} labeled rows given)"
     )

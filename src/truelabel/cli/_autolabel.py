@@ -11,7 +11,9 @@ from .._progress import progress_enabled
 from ..exceptions import TruelabelError, ValidationError
 from ._app import _FLAGS, _fail, _shown_warnings, app, console
 
-_FLAGS.update({"texts": "--text-col", "classes": "--classes", "labels": "--label-col"})
+_FLAGS.update(
+    {"texts": "--text-col", "classes": "--classes", "labels": "--label-col", "encoder": "--encoder"}
+)
 
 
 @app.command()
@@ -40,6 +42,22 @@ def autolabel(
         typer.Option(help="rate: error rate of accepted items; pool: realised error of these"),
     ] = "rate",
     id_col: Annotated[str | None, typer.Option("--id-col", help="column of item ids")] = None,
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            "--encoder",
+            help="a local ONNX or sentence-transformers model folder (default: the bundled "
+            "all-MiniLM-L6-v2)",
+        ),
+    ] = None,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache/--no-cache",
+            help="keep embeddings on disk ($TRUELABEL_CACHE_DIR or the user cache folder) so "
+            "a second run encodes nothing",
+        ),
+    ] = True,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
     overwrite: Annotated[
@@ -71,6 +89,11 @@ def autolabel(
                 raise ValidationError(
                     "--text-col", f"row {row} has no text", "fill or drop rows without text"
                 )
+            from ..encode import CachedEncoder, load_encoder
+
+            text_encoder = load_encoder(encoder)
+            if cache:
+                text_encoder = CachedEncoder(text_encoder)
             with progress_enabled(not quiet):
                 result = autolabel_texts(
                     texts.astype(str).tolist(),
@@ -80,6 +103,13 @@ def autolabel(
                     confidence=confidence,
                     guarantee=guarantee,
                     random_state=seed,
+                    encoder=text_encoder,
+                )
+            stats = result.summary.get("embedding_cache")
+            if stats:
+                console.print(
+                    f"embeddings: {stats['hits']} of {stats['unique']} distinct texts from the "
+                    f"cache, {stats['encoded']} encoded"
                 )
             result.summary["data"] = str(data)
             write_autolabel(result, out, ids=None if id_col is None else table[id_col])

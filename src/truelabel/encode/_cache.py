@@ -146,6 +146,13 @@ class CachedEncoder:
         """Vector width (None until known from the encoder or the cache)."""
         return self._dim
 
+    def __getattr__(self, name: str) -> Any:
+        # what the cache does not define (the ONNX session the few-shot first-token view
+        # reads, ...) is the wrapped encoder's, so a cached encoder offers the same abilities
+        if name == "encoder":
+            raise AttributeError(name)
+        return getattr(self.encoder, name)
+
     # -- the index ------------------------------------------------------------------------
     def _open(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
