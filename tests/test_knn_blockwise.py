@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from truelabel import build_knn_graph
-from truelabel.backend import LocalBackend
+from truelabel.backend import Chunk, LocalBackend
 from truelabel.detect import _ivf, _knn, _knn_common
 
 
@@ -225,6 +225,10 @@ def test_ivf_is_deterministic_for_a_seed_and_the_seed_moves_the_cells(small_cell
     pca, sample = _knn_common.fit_pca(X, 4, 1)
     cells = [_ivf.build_cells(X, pca, sample, 20, seed, LocalBackend(1)).offsets for seed in (1, 2)]
     assert not np.array_equal(*cells)
+    # the seed reaches each top cell's own k-means, not only the top level
+    one_top = [np.arange(2000)]
+    splits = [_ivf._split_chunk(Chunk(0, 0, 1), (X, pca, one_top, 20, s))[0] for s in (1, 2)]
+    assert not np.array_equal(*splits)
 
 
 def test_build_cells_invariants_against_naive_recomputation(small_cells):
