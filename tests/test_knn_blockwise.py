@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from truelabel import build_knn_graph
-from truelabel.backend import LocalBackend
-from truelabel.detect import _knn
+from truelabel.backend import Chunk, LocalBackend
+from truelabel.detect import _ivf, _knn, _knn_common
 
 
 def _brute_force(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +110,7 @@ def _clustered(n: int, dims: int, seed: int) -> np.ndarray:
 
 def test_coherent_order_is_a_permutation_grouping_near_rows():
     X = _clustered(3000, 4, 1)
-    pca, sample = _knn._fit_pca(X, 64, 0)
+    pca, sample = _knn_common.fit_pca(X, 64, 0)
     order = _knn._coherent_order(X, pca, sample, 0)
     np.testing.assert_array_equal(np.sort(order), np.arange(3000))
     assert (order != np.arange(3000)).sum() > 2900
@@ -151,3 +151,170 @@ def test_hnsw_graph_is_deterministic_for_a_seed_and_recall_has_a_floor(monkeypat
     truth = np.argsort(d, axis=1, kind="stable")[:, :10]
     recall = np.mean([len(set(t) & set(g)) / 10 for t, g in zip(truth, a.indices[rows])])
     assert recall > 0.88  # 0.914 (as before the coherent order)
+
+
+# ---------------------------------------------------------------- the inverted file (ivf)
+
+
+@pytest.fixture
+def small_cells(monkeypatch):
+    """Cells of ~60 rows in top cells of ~400 rows: a few hundred items exercise both levels,
+    merging and probing."""
+    monkeypatch.setattr(_ivf, "_CELL_ROWS", 60)
+    monkeypatch.setattr(_ivf, "_MIN_CELL_ROWS", 20)
+    monkeypatch.setattr(_ivf, "_TOP_ROWS", 400)
+    monkeypatch.setattr(_ivf, "_CANDIDATES", 12)
+    return monkeypatch
+
+
+def _recall(want: np.ndarray, got: np.ndarray) -> float:
+    return float(np.mean([len(set(a) & set(b)) / len(a) for a, b in zip(want, got)]))
+
+
+def test_ivf_probing_every_cell_equals_brute_force(small_cells):
+    """With every cell probed and no projection (5 dims <= max_dims) the inverted file is
+    exact: same neighbours and distances as the float64 brute force."""
+    small_cells.setattr(_ivf, "_N_PROBE", 10_000)
+    small_cells.setattr(_ivf, "_CELL_LINKS", 10_000)
+    X = _clustered(1500, 5, 4)
+    g = build_knn_graph(X, n_neighbors=6, method="ivf", chunk_size=100)
+    want_i, want_d = _brute_force(X, 6)
+    np.testing.assert_array_equal(g.indices, want_i)
+    np.testing.assert_allclose(g.distances, want_d, rtol=1e-6)
+    assert not g.exact
+
+
+def test_ivf_probes_raise_recall_and_the_default_is_high(small_cells):
+    """Own cell only < 3 probes (default) < every cell; the default finds most of the exact
+    neighbours. (Probes ignored, or the threshold letting nothing through, fail here.)"""
+    X = _clustered(1500, 5, 5)
+    want, _ = _brute_force(X, 6)
+    got, default = {}, _ivf._N_PROBE
+    for probes in (1, default, 10_000):
+        small_cells.setattr(_ivf, "_N_PROBE", probes)
+        small_cells.setattr(_ivf, "_CELL_LINKS", max(16, min(probes, 10_000)))
+        got[probes] = _recall(want, build_knn_graph(X, n_neighbors=6, method="ivf").indices)
+    assert got[1] < got[default] < got[10_000] == 1.0
+    assert got[1] < 0.99 < got[default], got  # 0.983 / 0.998
+
+
+@pytest.mark.parametrize(
+    "backend,chunk_size", [(LocalBackend(2), None), (LocalBackend(1), 1), (LocalBackend(2), 137)]
+)
+def test_ivf_graph_is_the_same_for_every_backend_and_chunk_size(small_cells, backend, chunk_size):
+    """12 dims projected to 4 (PCA active), 3 probes of 16 links: results identical, bit for
+    bit, to LocalBackend(1) with the default chunks."""
+    X = _clustered(2000, 12, 6)
+    ref = build_knn_graph(X, n_neighbors=5, method="ivf", max_dims=4, backend=LocalBackend(1))
+    g = build_knn_graph(
+        X, n_neighbors=5, method="ivf", max_dims=4, backend=backend, chunk_size=chunk_size
+    )
+    np.testing.assert_array_equal(g.indices, ref.indices)
+    np.testing.assert_array_equal(g.distances, ref.distances)
+    # distances are exact in the original space, self never listed
+    own = np.linalg.norm(X[g.indices].astype(np.float64) - X[:, None, :], axis=2)
+    np.testing.assert_allclose(g.distances, own, rtol=1e-5, atol=1e-5)
+    assert not (g.indices == np.arange(2000)[:, None]).any()
+
+
+def test_ivf_is_deterministic_for_a_seed_and_the_seed_moves_the_cells(small_cells):
+    X = _clustered(2000, 12, 7)
+    a = build_knn_graph(X, n_neighbors=5, method="ivf", max_dims=4, random_state=1)
+    b = build_knn_graph(X, n_neighbors=5, method="ivf", max_dims=4, random_state=1)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    pca, sample = _knn_common.fit_pca(X, 4, 1)
+    cells = [_ivf.build_cells(X, pca, sample, 20, seed, LocalBackend(1)).offsets for seed in (1, 2)]
+    assert not np.array_equal(*cells)
+    # the seed reaches each top cell's own k-means, not only the top level
+    one_top = [np.arange(2000)]
+    splits = [_ivf._split_chunk(Chunk(0, 0, 1), (X, pca, one_top, 20, s))[0] for s in (1, 2)]
+    assert not np.array_equal(*splits)
+
+
+def test_build_cells_invariants_against_naive_recomputation(small_cells):
+    """Positions are a permutation grouped by cell; every cell holds >= min_rows rows; z is
+    the projection of the rows at each position; centroids are the cells' means; links list
+    each cell, then its nearest cells by centroid distance."""
+    X = _clustered(1500, 8, 8)
+    pca, sample = _knn_common.fit_pca(X, 3, 0)
+    cells = _ivf.build_cells(X, pca, sample, 25, 0, LocalBackend(2))
+    np.testing.assert_array_equal(np.sort(cells.order), np.arange(1500))
+    sizes = np.diff(cells.offsets)
+    assert sizes.min() >= 25 and sizes.size > 10 and cells.offsets[-1] == 1500
+    assert pca is not None
+    np.testing.assert_allclose(cells.z, pca.transform(X[cells.order]), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(cells.half_sq, 0.5 * (cells.z**2).sum(axis=1), rtol=1e-5)
+    for c in range(sizes.size):
+        rows = cells.z[cells.offsets[c] : cells.offsets[c + 1]]
+        np.testing.assert_allclose(cells.centroids[c], rows.mean(axis=0), rtol=1e-4, atol=1e-5)
+    cent = cells.centroids.astype(np.float64)
+    for c in range(sizes.size):
+        d = ((cent - cent[c]) ** 2).sum(axis=1)
+        d[c] = -1.0
+        np.testing.assert_array_equal(
+            cells.links[c], np.lexsort((np.arange(d.size), d))[: cells.links.shape[1]]
+        )
+
+
+def test_cell_candidates_equal_a_naive_loop(small_cells):
+    """Each row of a cell: its own cell plus the (n_probe - 1) linked cells nearest to it,
+    and among their rows the m smallest projected distances (as sets)."""
+    X = _clustered(1500, 8, 9)
+    pca, sample = _knn_common.fit_pca(X, 4, 0)
+    cells = _ivf.build_cells(X, pca, sample, 20, 0, LocalBackend(1))
+    z = cells.z.astype(np.float64)
+    m, n_probe = 12, 3
+    for c in range(0, cells.offsets.size - 1, 3):
+        got = _ivf._cell_candidates(cells, c, m, n_probe)
+        for r, pos in enumerate(range(cells.offsets[c], cells.offsets[c + 1])):
+            others = cells.links[c, 1:]
+            dc = ((cells.centroids[others].astype(np.float64) - z[pos]) ** 2).sum(axis=1)
+            probed = [c, *others[np.argsort(dc, kind="stable")[: n_probe - 1]]]
+            rows = np.concatenate(
+                [np.arange(cells.offsets[j], cells.offsets[j + 1]) for j in probed]
+            )
+            d = ((z[rows] - z[pos]) ** 2).sum(axis=1)
+            want = set(rows[np.argsort(d, kind="stable")[:m]])
+            assert set(got[r]) == want, (c, r)
+
+
+def test_merge_small_hand_example():
+    """Cells of 3, 1 and 2 rows with min_rows 2: the 1-row cell's row goes to the nearest
+    remaining centroid; labels renumbered over the remaining cells."""
+    z = np.array([[0.0], [0.1], [0.2], [5.0], [9.0], [9.1]], dtype=np.float32)
+    lab = np.array([0, 0, 0, 1, 2, 2])
+    cent = np.array([[0.1], [5.0], [9.05]], dtype=np.float32)
+    new, kept = _ivf._merge_small(z, lab, cent, 2)
+    np.testing.assert_array_equal(new, [0, 0, 0, 1, 1, 1])  # 5.0 is nearer 9.05 than 0.1
+    np.testing.assert_array_equal(kept, cent[[0, 2]])
+    alone, kept = _ivf._merge_small(z, np.zeros(6, dtype=np.int64), cent[:1], 10)
+    np.testing.assert_array_equal(alone, 0)  # all cells small: the largest stays
+
+
+def test_auto_is_exact_up_to_exact_max_then_ivf(small_cells):
+    X = _clustered(400, 3, 10)
+    assert build_knn_graph(X, n_neighbors=3, exact_max=400).exact
+    auto = build_knn_graph(X, n_neighbors=3, exact_max=399)
+    ivf = build_knn_graph(X, n_neighbors=3, method="ivf")
+    assert not auto.exact
+    np.testing.assert_array_equal(auto.indices, ivf.indices)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"method": "ivff"}, "method: got 'ivff'.*did you mean 'ivf'"),
+        ({"exact_max": -1}, "exact_max: got -1"),
+        ({"max_dims": 0}, "max_dims: got 0"),
+        ({"chunk_size": 0, "method": "ivf"}, "chunk_size: got 0"),
+        ({"random_state": "a"}, "random_state: got 'a'"),
+        ({"n_neighbors": 0}, "n_neighbors: got 0"),
+        ({"n_neighbors": 50}, "n_neighbors: 50 neighbours for 50 items"),
+    ],
+)
+def test_knn_graph_bad_arguments_name_the_argument(kwargs, match):
+    from truelabel.exceptions import ValidationError
+
+    X = _clustered(50, 3, 11)
+    with pytest.raises(ValidationError, match=match):
+        build_knn_graph(X, **kwargs)

@@ -80,7 +80,8 @@ class Audit:
         work).
     n_neighbors : int, default 10
         Neighbours in the shared kNN graph.
-    knn_method : {"auto", "exact", "hnsw"}
+    knn_method : {"auto", "exact", "ivf", "hnsw"}
+        See :func:`build_knn_graph` (auto: exact up to 20,000 items, the inverted file above).
     random_state : int, default 0
 
     Examples

@@ -3,24 +3,24 @@
 Small sets (``n_items <= exact_max``) get the exact graph: a chunk map over query rows on
 the backend, each chunk comparing itself with the reference rows block by block (GEMM
 squared distances), keeping and merging its top k + 1 + spare candidates, then re-ranking
-them by exact distance, ties by index. Larger sets get an approximate HNSW graph (faiss,
-``truelabel[ann]``) built on a PCA projection of the features when they have more than
-``max_dims`` dimensions (projected, added and searched chunk by chunk, never held whole;
-the index stores 8-bit scalar-quantized codes, a quarter of a float32 copy; each row's
-search starts at its own node; rows are inserted and searched in a spatially coherent order,
-coarse k-means cells of the projection, so graph neighbours lie close in memory, and index
-node p is mapped back to row ``order[p]``; insertion runs on one faiss thread, so the graph
-is deterministic for a seed);
-the distances of the returned neighbours are recomputed exactly in the original space, so
-distance thresholds (near-duplicates, outliers) keep their meaning. Cost grows as N log N
-instead of N^2.
+them by exact distance, ties by index. Larger sets get an approximate graph from an inverted
+file (``method="ivf"``, :mod:`._ivf`, NumPy only): k-means cells of about 1024 rows of a PCA
+projection (at most ``max_dims`` dimensions), each row compared exactly (blockwise GEMM) with
+the rows of its own cell and of the 2 cells nearest to it, 32 candidates kept. Every row does
+a fixed amount of work, so the cost is linear in N; cells are a chunk map on the backend.
+``method="hnsw"`` (faiss, ``truelabel[ann]``) remains available: rows inserted and searched
+in a spatially coherent order (coarse k-means cells of the projection; index node p is row
+``order[p]``), 8-bit codes in the index, each row's search entered at its own node, insertion
+on one faiss thread so the graph is deterministic for a seed; its cost per row grows with N
+(cache misses, one more level) and its recall is lower than the inverted file's.
+Both approximate methods re-rank their candidates by exact distance in the original space,
+so distance thresholds (near-duplicates, outliers) keep their meaning.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +30,12 @@ from .._progress import progress
 from .._validation import check_choice, check_features, iter_chunks
 from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ..exceptions import MissingDependencyError, ValidationError
+from . import _ivf
+from ._knn_common import Projection, finish_rows, fit_pca, project_rows
 
 __all__ = ["KNNGraph", "build_knn_graph"]
 
-KNN_METHODS = ("auto", "exact", "hnsw")
+KNN_METHODS = ("auto", "exact", "ivf", "hnsw")
 
 
 @dataclass(frozen=True)
@@ -63,51 +65,6 @@ def _faiss() -> Any | None:
         return importlib.import_module("faiss")
     except ImportError:
         return None
-
-
-def _drop_self(
-    idx: np.ndarray, dist: np.ndarray, k: int, start: int | np.ndarray = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Remove each row's own index (row ``start + r``, or ``start[r]`` when ``start`` is an
-    array of row ids, wherever it landed) and keep k."""
-    if isinstance(start, np.ndarray):
-        rows = start[:, None]
-    else:
-        rows = start + np.arange(idx.shape[0])[:, None]
-    is_self = idx == rows
-    # when self is absent (ties or approximate search), drop the last column instead
-    absent = ~is_self.any(axis=1)
-    is_self[absent, -1] = True
-    is_self &= np.cumsum(is_self, axis=1) == 1
-    keep = ~is_self
-    return idx[keep].reshape(idx.shape[0], k), dist[keep].reshape(idx.shape[0], k)
-
-
-def _exact_distances(X: np.ndarray, idx: np.ndarray, start: int | np.ndarray = 0) -> np.ndarray:
-    """||x_i - x_j|| for every (i = start + r, idx[r, m]), summed in float64, in sub-blocks
-    of about 2**22 gathered values (16 MiB of float32). ``start`` may instead be the array
-    of the rows' ids."""
-    out = np.empty(idx.shape, dtype=np.float32)
-    step = max((1 << 22) // max(idx.shape[1] * X.shape[1], 1), 64)
-    for sl in iter_chunks(idx.shape[0], step):
-        own = (
-            start[sl] if isinstance(start, np.ndarray) else slice(start + sl.start, start + sl.stop)
-        )
-        diff = X[idx[sl]] - X[own][:, None, :]
-        out[sl] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff, dtype=np.float64))
-    return out
-
-
-def _finish_rows(
-    X: np.ndarray, idx: np.ndarray, start: int | np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact distances of candidate neighbours, sorted by (distance, index), self dropped
-    (``start``: the first row's id, or the array of the rows' ids)."""
-    dist = _exact_distances(X, idx, start)
-    order = np.lexsort((idx, dist), axis=1) if idx.shape[1] > 1 else np.zeros_like(idx)
-    idx = np.take_along_axis(idx, order, axis=1)
-    dist = np.take_along_axis(dist, order, axis=1)
-    return _drop_self(idx[:, : k + 1], dist[:, : k + 1], k, start)
 
 
 #: rows of the reference set compared with a query chunk at once (with 1024 query rows,
@@ -143,51 +100,7 @@ def _exact_knn_chunk(
         ids = np.broadcast_to(np.arange(ref, stop), d.shape)
         d, ids = _smallest(d.astype(np.float32, copy=False), ids, m)
         best_d, best_i = _smallest(np.hstack([best_d, d]), np.hstack([best_i, ids]), m)
-    return _finish_rows(X, best_i, chunk.start, k)
-
-
-def _reduce_chunk(X: np.ndarray, sl: slice | np.ndarray, pca: _Projection | None) -> np.ndarray:
-    """Rows ``sl`` (a slice or row ids) of the PCA projection (or of X itself), float32
-    contiguous; projected 4096 rows at a time, so the full-width temporaries (the gathered
-    rows, the centred copy) stay at a few MiB whatever the number of rows."""
-    if pca is None:
-        return np.ascontiguousarray(X[sl], dtype=np.float32)
-    rows = np.arange(X.shape[0])[sl] if isinstance(sl, slice) else sl
-    out = np.empty((rows.size, pca.components.shape[1]), dtype=np.float32)
-    for sub in iter_chunks(rows.size, 4096):
-        out[sub] = pca.transform(X[rows[sub]])
-    return out
-
-
-class _Projection:
-    """x -> (x - mean) @ components: the top principal axes, as float32."""
-
-    def __init__(self, mean: np.ndarray, components: np.ndarray) -> None:
-        self.mean = mean.astype(np.float32)
-        self.components = np.ascontiguousarray(components, dtype=np.float32)
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray((X - self.mean) @ self.components)
-
-
-def _fit_pca(
-    X: np.ndarray, max_dims: int, random_state: int
-) -> tuple[_Projection | None, np.ndarray]:
-    """Principal axes of a sample of at most 20,000 rows (None when X is narrow enough),
-    and the sample's row ids (also used to train the index's scalar quantizer).
-
-    From the sample's d x d covariance (exact eigendecomposition, float64): light and fast,
-    no randomized SVD iterations.
-    """
-    rng = np.random.default_rng(random_state)
-    rows = np.sort(rng.choice(X.shape[0], min(X.shape[0], 20_000), replace=False))
-    if X.shape[1] <= max_dims:
-        return None, rows
-    sample = X[rows].astype(np.float64)
-    mean = sample.mean(axis=0)
-    sample -= mean
-    _, vecs = np.linalg.eigh(sample.T @ sample)
-    return _Projection(mean, vecs[:, ::-1][:, :max_dims]), rows
+    return finish_rows(X, best_i, chunk.start, k)
 
 
 #: most rows projected and added to the HNSW index at once (16 MiB of float32 at 64 dims)
@@ -197,7 +110,7 @@ _ORDER_CELLS = 256
 
 
 def _coherent_order(
-    Xf: np.ndarray, pca: _Projection | None, sample: np.ndarray, random_state: int
+    Xf: np.ndarray, pca: Projection | None, sample: np.ndarray, random_state: int
 ) -> np.ndarray:
     """A permutation of the rows that keeps near items near each other in memory.
 
@@ -209,7 +122,7 @@ def _coherent_order(
     """
     n = Xf.shape[0]
     cells = int(min(_ORDER_CELLS, max(1, n // 256)))
-    train = _reduce_chunk(Xf, sample, pca)
+    train = project_rows(Xf, sample, pca)
     rng = np.random.default_rng(random_state)
     cent = train[np.sort(rng.choice(train.shape[0], cells, replace=False))].copy()
 
@@ -241,7 +154,7 @@ def _coherent_order(
     cell = np.empty(n, dtype=np.int32)
     lead = np.empty(n, dtype=np.float32)
     for sl in iter_chunks(n, 65536):
-        block = _reduce_chunk(Xf, sl, pca)
+        block = project_rows(Xf, sl, pca)
         cell[sl] = rank[assign(block)]
         lead[sl] = block[:, 0]
     return np.lexsort((np.arange(n), lead, cell))
@@ -274,6 +187,59 @@ def _blas_threads(n: int) -> Any:
     return threadpool_limits(limits=n, user_api="blas")
 
 
+def _hnsw_graph(
+    faiss: Any,
+    Xf: np.ndarray,
+    k: int,
+    max_dims: int,
+    random_state: int,
+    out: tuple[np.ndarray, np.ndarray],
+    advance: Any,
+) -> None:
+    """The HNSW graph (see the module docstring), written into ``out`` = (idx, dist)."""
+    idx, dist = out
+    n = Xf.shape[0]
+    pca, sample = fit_pca(Xf, max_dims, random_state)
+    # 8-bit codes: a quarter of a float32 copy (candidates are re-ranked exactly)
+    dims = min(Xf.shape[1], max_dims)
+    index = faiss.IndexHNSWSQ(dims, faiss.ScalarQuantizer.QT_8bit, 16)
+    index.hnsw.efConstruction = 40
+    index.train(project_rows(Xf, sample, pca))
+    # rows are inserted and searched in a spatially coherent order: node p of the
+    # index is row order[p] (mapped back exactly below)
+    # The first add() call is a stride of that order spanning the whole space (a
+    # skeleton: faiss builds each call's upper levels first, and calls that each held
+    # only a few cells would cut the links between regions); the rest follow in
+    # order, each call inserting near the nodes it links to (cache-friendly).
+    coherent = _coherent_order(Xf, pca, sample, random_state)
+    calls = -(-n // _ADD_BLOCK)
+    rest = np.delete(coherent, np.s_[::calls])
+    groups = [coherent[::calls]] + [rest[sl] for sl in iter_chunks(rest.size, _ADD_BLOCK)]
+    order = np.concatenate(groups)
+    del coherent, rest
+    # the projection is added and searched chunk by chunk, never held whole; faiss
+    # inserts on one thread (concurrent insertion races on the links: the graph would
+    # change from run to run); the search, one query per thread, is deterministic
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        for group in groups:
+            index.add(project_rows(Xf, group, pca))
+    finally:
+        faiss.omp_set_num_threads(threads)
+    del groups
+    index.hnsw.efSearch = max(32, 2 * (k + 1))
+    for sl in iter_chunks(n, 8192):
+        rows = order[sl]
+        pos = _search_from_self(faiss, index, project_rows(Xf, rows, pca), sl.start, k + 1)
+        missing = pos < 0
+        if missing.any():  # HNSW may return fewer than k+1: pad with the nearest found
+            pos = np.where(missing, pos[:, :1], pos)
+        idx[rows], dist[rows] = finish_rows(Xf, order[pos], rows, k)
+        advance(sl.stop - sl.start)
+    del index
+
+
 def build_knn_graph(
     features: Any,
     *,
@@ -291,18 +257,22 @@ def build_knn_graph(
     ----------
     features : array of shape (n_items, n_dims)
     n_neighbors : int, default 10
-    method : {"auto", "exact", "hnsw"}
-        ``auto`` is exact up to ``exact_max`` items, HNSW above when faiss is installed.
+    method : {"auto", "exact", "ivf", "hnsw"}
+        ``auto`` is ``exact`` up to ``exact_max`` items and ``ivf`` above (the inverted
+        file: linear cost, NumPy only). ``hnsw`` needs faiss (``truelabel[ann]``).
     exact_max : int, default 20000
     max_dims : int, default 64
-        HNSW searches a PCA projection to this many dimensions (exact distances are
-        recomputed afterwards).
+        ``ivf`` and ``hnsw`` search a PCA projection to this many dimensions (exact
+        distances are recomputed afterwards).
     random_state : int, default 0
+        Seeds the PCA sample and the k-means cells (the graph is deterministic for a seed).
     backend : Backend, "local" or None, default None
-        Runs the exact path's query chunks (None: threads on every core).
+        Runs the exact path's query chunks and the inverted file's projection passes and
+        cells (None: threads on every core). ``ivf`` runs BLAS on one thread per worker.
     chunk_size : int or None, default None
-        Query rows per chunk of the exact path (default 1024); the graph does not depend
-        on it nor on the backend.
+        Query rows per chunk (exact path: default 1024; ``ivf``: runs of whole cells of
+        about this many rows, default 8192); the graph does not depend on it nor on the
+        backend.
 
     Returns
     -------
@@ -327,17 +297,21 @@ def build_knn_graph(
             f"{n_neighbors} neighbours for {n} items",
             f"pass n_neighbors < {n} or more items",
         )
+    for name, value, low in (("exact_max", exact_max, 0), ("max_dims", max_dims, 1)):
+        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
+            raise ValidationError(name, f"got {value!r}", f"pass an integer >= {low}")
+    if chunk_size is not None and (
+        not isinstance(chunk_size, int | np.integer)
+        or isinstance(chunk_size, bool)
+        or chunk_size < 1
+    ):
+        raise ValidationError("chunk_size", f"got {chunk_size!r}", "pass None or an integer >= 1")
+    if not isinstance(random_state, int | np.integer) or isinstance(random_state, bool):
+        raise ValidationError("random_state", f"got {random_state!r}", "pass an integer seed")
     k = int(n_neighbors)
     faiss = _faiss()
     if method == "auto":
-        method = "exact" if n <= exact_max or faiss is None else "hnsw"
-        if method == "exact" and n > 4 * exact_max:
-            warnings.warn(
-                f"exact kNN graph over {n} items grows quadratically; install faiss "
-                "(pip install 'truelabel[ann]') for the near-linear HNSW graph",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        method = "exact" if n <= exact_max else "ivf"
     if method == "hnsw" and faiss is None:
         raise MissingDependencyError("faiss-cpu", "ann", "the HNSW kNN graph")
     Xf = np.ascontiguousarray(X, dtype=np.float32)
@@ -354,45 +328,21 @@ def build_knn_graph(
                 for chunk, (ci, cd) in zip(chunks, results, strict=True):
                     idx[chunk.slice], dist[chunk.slice] = ci, cd
                     advance(len(chunk))
+        elif method == "ivf":
+            be = get_backend(backend)
+            # every cell holds >= m rows; one BLAS thread per worker (the cells' GEMM rounding,
+            # hence the graph, is then the same for any backend)
+            m = min(max(_ivf._CANDIDATES, k + 1 + _SPARE), n)
+            with _blas_threads(1):
+                pca, sample = fit_pca(Xf, max_dims, random_state)
+                min_rows = max(_ivf._MIN_CELL_ROWS, m)
+                cells = _ivf.build_cells(Xf, pca, sample, min_rows, random_state, be)
+                chunks = _ivf.cell_chunks(cells, chunk_size or 8192)
+                shared = (cells, Xf, k, m, _ivf._N_PROBE)
+                for rows, ci, cd in be.map(_ivf.search_cells_chunk, chunks, shared):
+                    idx[rows], dist[rows] = ci, cd
+                    advance(rows.size)
         else:
             assert faiss is not None
-            pca, sample = _fit_pca(Xf, max_dims, random_state)
-            # 8-bit codes: a quarter of a float32 copy (candidates are re-ranked exactly)
-            dims = min(Xf.shape[1], max_dims)
-            index = faiss.IndexHNSWSQ(dims, faiss.ScalarQuantizer.QT_8bit, 16)
-            index.hnsw.efConstruction = 40
-            index.train(_reduce_chunk(Xf, sample, pca))
-            # rows are inserted and searched in a spatially coherent order: node p of the
-            # index is row order[p] (mapped back exactly below)
-            # The first add() call is a stride of that order spanning the whole space (a
-            # skeleton: faiss builds each call's upper levels first, and calls that each held
-            # only a few cells would cut the links between regions); the rest follow in
-            # order, each call inserting near the nodes it links to (cache-friendly).
-            coherent = _coherent_order(Xf, pca, sample, random_state)
-            calls = -(-n // _ADD_BLOCK)
-            rest = np.delete(coherent, np.s_[::calls])
-            groups = [coherent[::calls]] + [rest[sl] for sl in iter_chunks(rest.size, _ADD_BLOCK)]
-            order = np.concatenate(groups)
-            del coherent, rest
-            # the projection is added and searched chunk by chunk, never held whole; faiss
-            # inserts on one thread (concurrent insertion races on the links: the graph would
-            # change from run to run); the search, one query per thread, is deterministic
-            threads = faiss.omp_get_max_threads()
-            faiss.omp_set_num_threads(1)
-            try:
-                for group in groups:
-                    index.add(_reduce_chunk(Xf, group, pca))
-            finally:
-                faiss.omp_set_num_threads(threads)
-            del groups
-            index.hnsw.efSearch = max(32, 2 * (k + 1))
-            for sl in iter_chunks(n, 8192):
-                rows = order[sl]
-                pos = _search_from_self(faiss, index, _reduce_chunk(Xf, rows, pca), sl.start, k + 1)
-                missing = pos < 0
-                if missing.any():  # HNSW may return fewer than k+1: pad with the nearest found
-                    pos = np.where(missing, pos[:, :1], pos)
-                idx[rows], dist[rows] = _finish_rows(Xf, order[pos], rows, k)
-                advance(sl.stop - sl.start)
-            del index
+            _hnsw_graph(faiss, Xf, k, max_dims, random_state, (idx, dist), advance)
     return KNNGraph(indices=idx, distances=dist, exact=method == "exact")

@@ -1,0 +1,308 @@
+"""Approximate kNN candidates from an inverted file of constant-size cells: cost linear in N.
+
+The rows' PCA projection is cut into k-means cells of about ``_CELL_ROWS`` rows, in two
+levels (top cells of about ``_TOP_ROWS`` rows, each split into cells trained and assigned on
+its own rows), so training and assigning a row costs about the same whatever N. Cells
+smaller than ``_MIN_CELL_ROWS`` (and than the candidate count) are merged into their nearest
+neighbour. The projection is stored once, cell after cell.
+
+Each query row is compared exactly (blockwise GEMM, in the projection) with the rows of its
+own cell and of the ``_N_PROBE - 1`` cells whose centroids are nearest to it among the
+``_CELL_LINKS - 1`` cells nearest its own; it keeps its ``m`` best candidates, which the
+caller re-ranks by exact distance in the original space. The own cell gives each row a
+threshold (its m-th best there), so the other cells' blocks only pass the few rows below it.
+Each row's work is a fixed number of cells of a fixed size: the cost per row does not depend
+on N (only the top-level assignment, ~N/65536 centroids per row, and the cell graph, about
+(N/1024)^2 centroid pairs, grow faster; both stay well under 1% of the work up to 1e8 rows).
+The search is a chunk map over runs of whole cells; its GEMMs are per cell (and in fixed
+512-row sub-blocks), so rounding, hence the graph, does not depend on the backend or the
+chunk size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import iter_chunks
+from ..backend import Backend, Chunk
+from ._knn_common import Projection, finish_rows, project_rows
+
+__all__ = ["Cells", "build_cells", "cell_chunks", "search_cells_chunk"]
+
+#: target rows per cell (a query compares itself with about _N_PROBE x _CELL_ROWS rows)
+_CELL_ROWS = 1024
+#: cells with fewer rows are merged into their nearest neighbour
+_MIN_CELL_ROWS = 256
+#: target rows per top-level cell (each split into cells on its own rows)
+_TOP_ROWS = 65536
+#: cells compared with each row, its own included
+_N_PROBE = 3
+#: a row's probes are chosen among its own cell's nearest cells (own included)
+_CELL_LINKS = 16
+#: projected candidates per row re-ranked by exact distance (at least k + 5)
+_CANDIDATES = 32
+#: Lloyd steps of each k-means
+_STEPS = 8
+#: query rows per GEMM sub-block
+_SUB = 512
+
+
+@dataclass(frozen=True)
+class Cells:
+    """The inverted file: rows grouped by cell ("positions"), cells in a fixed order.
+
+    Attributes
+    ----------
+    order : int64 (n,)
+        Row id at each position.
+    offsets : int64 (n_cells + 1,)
+        Cell c holds positions ``offsets[c]:offsets[c + 1]``.
+    centroids : float32 (n_cells, d)
+    links : int64 (n_cells, L)
+        Each cell first, then its L - 1 nearest other cells (by centroid distance, ties by id).
+    z : float32 (n, d)
+        The projection of the row at each position.
+    half_sq : float32 (n,)
+        Half the squared norm of each ``z`` row.
+    """
+
+    order: np.ndarray
+    offsets: np.ndarray
+    centroids: np.ndarray
+    links: np.ndarray
+    z: np.ndarray
+    half_sq: np.ndarray
+
+
+def _half_sq(z: np.ndarray) -> np.ndarray:
+    return (0.5 * np.einsum("ij,ij->i", z, z, dtype=np.float64)).astype(np.float32)
+
+
+def _nearest(z: np.ndarray, cent: np.ndarray) -> np.ndarray:
+    """Nearest centroid of each row (ties: lower id), in 4096-row sub-blocks."""
+    hs = _half_sq(cent)
+    out = np.empty(z.shape[0], dtype=np.int64)
+    for sl in iter_chunks(z.shape[0], 4096):
+        out[sl] = np.argmin(hs[None, :] - z[sl] @ cent.T, axis=1)
+    return out
+
+
+def _means(z: np.ndarray, lab: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of each cell's rows (float64 sums; an empty cell keeps ``prev``), and the counts."""
+    counts = np.bincount(lab, minlength=prev.shape[0])
+    full = counts > 0
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[full]
+    sums = np.add.reduceat(z[np.argsort(lab, kind="stable")].astype(np.float64), starts, axis=0)
+    out = prev.copy()
+    out[full] = (sums / counts[full, None]).astype(np.float32)
+    return out, counts
+
+
+def _kmeans(train: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``_STEPS`` Lloyd steps from k distinct training rows."""
+    cent = train[np.sort(rng.choice(train.shape[0], k, replace=False))].copy()
+    for _ in range(_STEPS):
+        cent, _ = _means(train, _nearest(train, cent), cent)
+    return cent
+
+
+def _kept(counts: np.ndarray, min_rows: int) -> np.ndarray:
+    """Cells with at least ``min_rows`` rows, and the largest one in any case."""
+    keep = counts >= min_rows
+    keep[np.argmax(counts)] = True
+    return keep
+
+
+def _merge_small(
+    z: np.ndarray, lab: np.ndarray, cent: np.ndarray, min_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Send the rows of cells below ``min_rows`` to the nearest remaining cell (the largest
+    cell stays if all are small); labels renumbered 0.. over the remaining cells."""
+    keep = _kept(np.bincount(lab, minlength=cent.shape[0]), min_rows)
+    if not keep.all():
+        kept = np.flatnonzero(keep)
+        moved = ~keep[lab]
+        lab = lab.copy()
+        lab[moved] = kept[_nearest(z[moved], cent[kept])]
+    return (np.cumsum(keep) - 1)[lab], cent[keep]
+
+
+def _top_chunk(
+    chunk: Chunk, shared: tuple[np.ndarray, Projection | None, np.ndarray]
+) -> np.ndarray:
+    """Nearest top-level centroid of rows ``chunk``."""
+    X, pca, top = shared
+    return _nearest(project_rows(X, chunk.slice, pca), top)
+
+
+def _split_chunk(
+    chunk: Chunk, shared: tuple[np.ndarray, Projection | None, list[np.ndarray], int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cells of top-level cell ``chunk.index``: its rows (ascending ids) projected, k-means on
+    a sample of them (seeded by the cell's index), small cells merged, then sorted by cell.
+    Returns the row ids, the projection and the counts in cell order, and the centroids."""
+    X, pca, members, min_rows, seed = shared
+    rows = members[chunk.index]
+    z = project_rows(X, rows, pca)
+    cells = max(1, round(rows.size / _CELL_ROWS))
+    rng = np.random.default_rng([seed, chunk.index])
+    train = z[np.sort(rng.choice(rows.size, min(rows.size, 64 * cells), replace=False))]
+    cent = _kmeans(train, cells, rng)
+    lab, cent = _merge_small(z, _nearest(z, cent), cent, min_rows)
+    cent, counts = _means(z, lab, cent)
+    srt = np.argsort(lab, kind="stable")
+    return rows[srt], z[srt], counts, cent
+
+
+def _links(cent: np.ndarray, n_links: int) -> np.ndarray:
+    """Each cell, then its ``n_links - 1`` nearest other cells (ties by id), 1024 at a time."""
+    n = cent.shape[0]
+    n_links = min(n_links, n)
+    hs = _half_sq(cent)
+    out = np.empty((n, n_links), dtype=np.int64)
+    for sl in iter_chunks(n, 1024):
+        d = hs[None, :] - cent[sl] @ cent.T
+        d[np.arange(d.shape[0]), np.arange(sl.start, sl.stop)] = -np.inf
+        ids = np.broadcast_to(np.arange(n), d.shape)
+        if n > n_links:
+            ids = np.argpartition(d, n_links - 1, axis=1)[:, :n_links]
+        dd = np.take_along_axis(d, ids, axis=1)
+        out[sl] = np.take_along_axis(ids, np.lexsort((ids, dd), axis=1), axis=1)
+    return out
+
+
+def build_cells(
+    X: np.ndarray,
+    pca: Projection | None,
+    sample: np.ndarray,
+    min_rows: int,
+    random_state: int,
+    backend: Backend,
+) -> Cells:
+    """Two-level k-means cells of the projection of ``X`` (see the module docstring); the
+    projection passes run on ``backend`` in fixed chunks (same cells for any backend)."""
+    n = X.shape[0]
+    n_top = int(min(max(1, round(n / _TOP_ROWS)), sample.size // 64 or 1))
+    top_lab = np.zeros(n, dtype=np.int64)
+    if n_top > 1:
+        rng = np.random.default_rng([random_state, 1 << 20])
+        top = _kmeans(project_rows(X, sample, pca), n_top, rng)
+        chunks = [Chunk(i, s.start, s.stop) for i, s in enumerate(iter_chunks(n, 65536))]
+        for c, lab in zip(chunks, backend.map(_top_chunk, chunks, (X, pca, top)), strict=True):
+            top_lab[c.slice] = lab
+        keep = _kept(np.bincount(top_lab, minlength=n_top), min_rows)
+        if not keep.all():  # rows of tiny top cells join the nearest remaining one
+            small = np.flatnonzero(~keep[top_lab])
+            kept = np.flatnonzero(keep)
+            top_lab[small] = kept[_nearest(project_rows(X, small, pca), top[kept])]
+            top_lab = (np.cumsum(keep) - 1)[top_lab]
+            n_top = int(keep.sum())
+    srt = np.argsort(top_lab, kind="stable")
+    members = np.split(srt, np.cumsum(np.bincount(top_lab, minlength=n_top))[:-1])
+    del srt, top_lab
+    order = np.empty(n, dtype=np.int64)
+    z_all: np.ndarray | None = None
+    counts_all, cents = [], []
+    pos = 0
+    chunks = [Chunk(t, t, t + 1) for t in range(n_top)]
+    shared = (X, pca, members, min_rows, random_state)
+    for rows, z, counts, cent in backend.map(_split_chunk, chunks, shared):
+        if z_all is None:
+            z_all = np.empty((n, z.shape[1]), dtype=np.float32)
+        order[pos : pos + rows.size], z_all[pos : pos + rows.size] = rows, z
+        pos += rows.size
+        counts_all.append(counts)
+        cents.append(cent)
+    assert z_all is not None
+    centroids = np.vstack(cents)
+    offsets = np.concatenate([[0], np.cumsum(np.concatenate(counts_all))]).astype(np.int64)
+    return Cells(
+        order=order,
+        offsets=offsets,
+        centroids=centroids,
+        links=_links(centroids, _CELL_LINKS),
+        z=z_all,
+        half_sq=_half_sq(z_all),
+    )
+
+
+def cell_chunks(cells: Cells, rows_per_chunk: int) -> list[Chunk]:
+    """Runs of whole cells, a new run starting at the first cell past each multiple of
+    ``rows_per_chunk`` positions (``Chunk.start``/``stop`` are cell ids)."""
+    first = cells.offsets[:-1] // rows_per_chunk
+    starts = np.flatnonzero(np.diff(first, prepend=-1))
+    stops = np.append(starts[1:], first.size)
+    return [Chunk(i, int(a), int(b)) for i, (a, b) in enumerate(zip(starts, stops, strict=True))]
+
+
+def _cell_candidates(cells: Cells, c: int, m: int, n_probe: int) -> np.ndarray:
+    """Positions of the ``m`` best candidates of each row of cell ``c`` (smallest projected
+    distance; unordered) among its own cell and its probed cells, shape (rows, m).
+    Every cell holds at least ``m`` rows (see ``build_cells``'s ``min_rows``)."""
+    z, hs, off = cells.z, cells.half_sq, cells.offsets
+    a, b = int(off[c]), int(off[c + 1])
+    zq, nq = z[a:b], b - a
+    # h(q, r) = |r|^2 / 2 - q.r orders each row's candidates as the squared distance does
+    own_h = np.empty((nq, m), dtype=np.float32)
+    own_p = np.empty((nq, m), dtype=np.int64)
+    for sl in iter_chunks(nq, _SUB):
+        g = hs[None, a:b] - zq[sl] @ zq.T
+        ids = np.argpartition(g, m - 1, axis=1)[:, :m] if nq > m else np.indices(g.shape)[1]
+        own_h[sl], own_p[sl] = np.take_along_axis(g, ids, axis=1), a + ids
+    thr = own_h.max(axis=1)  # each row's m-th best so far: other cells pass only rows below
+    qs: list[np.ndarray] = []
+    ps: list[np.ndarray] = []
+    hh: list[np.ndarray] = []
+    others = cells.links[c, 1:]
+    n_other = min(n_probe - 1, others.size)
+    if n_other > 0:
+        cent = cells.centroids[others]
+        near = np.argsort(_half_sq(cent)[None, :] - zq @ cent.T, axis=1, kind="stable")
+        probe = others[near[:, :n_other]].ravel()
+        qid = np.repeat(np.arange(nq), n_other)
+        srt = np.argsort(probe, kind="stable")
+        probe, qid = probe[srt], qid[srt]
+        cuts = np.flatnonzero(np.diff(probe)) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, probe.size], strict=True):
+            ja, jb = int(off[probe[lo]]), int(off[probe[lo] + 1])
+            for sl in iter_chunks(hi - lo, _SUB):
+                q = qid[lo + sl.start : lo + sl.stop]
+                g = zq[q] @ z[ja:jb].T
+                np.subtract(hs[None, ja:jb], g, out=g)
+                r, col = np.nonzero(g < thr[q, None])
+                qs.append(q[r])
+                ps.append(ja + col)
+                hh.append(g[r, col])
+    if not qs:
+        return own_p
+    # the rows' own m candidates and the other cells' (few) passes side by side, padded
+    qi = np.concatenate(qs)
+    srt = np.argsort(qi, kind="stable")
+    qi = qi[srt]
+    slot = m + np.arange(qi.size) - np.searchsorted(qi, np.arange(nq))[qi]
+    width = int(slot.max(initial=m - 1)) + 1
+    h_all = np.full((nq, width), np.inf, dtype=np.float32)
+    p_all = np.zeros((nq, width), dtype=np.int64)
+    h_all[:, :m], p_all[:, :m] = own_h, own_p
+    h_all[qi, slot], p_all[qi, slot] = np.concatenate(hh)[srt], np.concatenate(ps)[srt]
+    best = np.argpartition(h_all, m - 1, axis=1)[:, :m] if width > m else np.indices(own_p.shape)[1]
+    return np.take_along_axis(p_all, best, axis=1)
+
+
+def search_cells_chunk(
+    chunk: Chunk, shared: tuple[Cells, np.ndarray, int, int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of cells ``chunk.start:chunk.stop`` (ids), and their k nearest neighbours among
+    their candidates, re-ranked by exact distance in ``X`` (ids, distances)."""
+    cells, X, k, m, n_probe = shared
+    a, b = int(cells.offsets[chunk.start]), int(cells.offsets[chunk.stop])
+    cand = np.empty((b - a, m), dtype=np.int64)
+    for c in range(chunk.start, chunk.stop):  # over cells (~1000 rows each), not rows
+        cand[cells.offsets[c] - a : cells.offsets[c + 1] - a] = _cell_candidates(
+            cells, c, m, n_probe
+        )
+    rows = cells.order[a:b]
+    idx, dist = finish_rows(X, cells.order[cand], rows, k)
+    return rows, idx, dist
