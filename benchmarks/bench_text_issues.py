@@ -1,4 +1,4 @@
-"""Near-duplicate precision/recall and outlier AUROC of the default text audit.
+"""Near-duplicates, outliers and label errors of the text audit, per vector space and model.
 
 Near-duplicates (TREC, Banking77 train sets): the oracle is normalised-text equality
 (lowercase, punctuation and whitespace collapsed). A flagged row is correct when another
@@ -8,11 +8,25 @@ as wrong). Recall is over the rows that have a normalised-text twin.
 
 Outliers: 2% SMS messages (text_sms_spam) injected into TREC (and Banking77) with random
 labels of the host set; AUROC of ``outlier_score`` (lower = more atypical) for the SMS rows,
-over three injection draws, plus how many rows are flagged and how many of them are SMS.
+over ``--seeds`` injection draws, plus how many rows are flagged and how many of them are SMS.
+
+Both are measured in each space of :data:`SPACES` (TF-IDF/LSA, sentence embeddings with the
+raw TF-IDF rows as the original space, embeddings alone). Embeddings come from truelabel's
+``OnnxTextEncoder`` (cached in benchmarks/_work; ``TRUELABEL_EMB_CACHE=DIR`` reuses
+``DIR/<set>_train_minilm.npy`` files after checking three rows against the encoder).
+
+Label errors (``--parts labels``): noise injected into the train labels
+(``make_noisy_labels``); the audit's label check with out-of-fold probabilities from each
+model in :data:`MODELS`; AUPRC of ``label_score`` and precision/recall/F1 of
+``is_label_issue`` against the flipped rows.
+
+``--parts default`` times the whole default audit (``audit_dataset``, as ``truelabel audit
+--text-col`` runs it). Rows of hosts/parts not run are kept from an existing ``--out``.
 
 Usage::
 
-    PYTHONPATH=src python benchmarks/bench_text_issues.py [--datasets DIR] [--dump-pairs F]
+    PYTHONPATH=src python benchmarks/bench_text_issues.py [--parts default,duplicates,outliers,labels]
+        [--hosts trec,banking77] [--seeds 3] [--label-noise "uniform 0.1,pairwise 0.1"]
 """
 
 from __future__ import annotations
@@ -42,6 +56,8 @@ from _common import (
 
 VERDICTS = REPO / "tests" / "fixtures" / "near_duplicate_verdicts.csv"
 HOSTS = {"trec": "text_trec", "banking77": "text_banking77"}
+#: further sets for the label part only (SMS is the outliers' injection source)
+LABEL_ONLY = {"sms_spam": "text_sms_spam"}
 
 
 def normalize_text(t: str) -> str:
@@ -284,11 +300,11 @@ def main() -> None:
     sms_emb = embed(sms["text"].tolist(), "text_sms_spam_train") if "outliers" in parts else None
     dup_rows, out_rows, label_rows, default_rows, dump = [], [], [], [], []
     for name in args.hosts.split(","):
-        folder = HOSTS[name]
+        folder = {**HOSTS, **LABEL_ONLY}[name]
         host = pd.read_csv(args.datasets / folder / "train.csv")
         texts = host["text"].tolist()
         emb = embed(texts, f"{folder}_train")
-        if "default" in parts:
+        if "default" in parts and name in HOSTS:
             t0 = time.perf_counter()
             issues, summary = audit_texts(texts, host["label"].tolist())
             default_rows.append(
@@ -299,14 +315,14 @@ def main() -> None:
                 }
             )
             log(default_rows[-1])
-        if "duplicates" in parts:
+        if "duplicates" in parts and name in HOSTS:
             for space in spaces:
                 issues = audit_space(texts, space, emb)
                 res = duplicate_eval(texts, issues, verdicts[verdicts.dataset == name])
                 dump += [(name, space, a, b) for a, b in res.pop("_unreviewed_pairs")]
                 dup_rows.append({"dataset": name, "space": space, "n_items": len(host), **res})
                 log(dup_rows[-1])
-        if "outliers" in parts:
+        if "outliers" in parts and name in HOSTS:
             assert sms_emb is not None
             for seed in range(args.seeds):
                 texts_in, _, is_out = inject(host, sms, seed)
@@ -349,10 +365,21 @@ def main() -> None:
         "command": "python benchmarks/bench_text_issues.py " + " ".join(sys.argv[1:]),
     }
     old = json.loads(args.out.read_text()) if args.out.exists() else {}
-    if "spaces" in old:  # same format: keep the parts not measured in this run
-        for key in ("default_audit", "near_duplicates", "outliers", "labels"):
-            if not result[key]:
-                result[key] = old.get(key, [])
+    if "spaces" in old:  # same format: keep the rows of hosts and parts not measured now
+        done = {(part, name) for part in parts for name in args.hosts.split(",")}
+        for key, part in (
+            ("default_audit", "default"),
+            ("near_duplicates", "duplicates"),
+            ("outliers", "outliers"),
+            ("labels", "labels"),
+        ):
+            kept = [
+                r
+                for r in old.get(key, [])
+                if (part, r["dataset"].removeprefix("sms->")) not in done
+            ]
+            result[key] = kept + result[key]
+        result["earlier_commands"] = [*old.get("earlier_commands", []), old["command"]]
     write_json(args.out, result)
     md = render(result)
     if args.before:

@@ -175,32 +175,50 @@ def test_an_encoder_object_gives_the_vectors_of_the_audit():
     assert not np.allclose(moved.issues["outlier_score"], got.issues["outlier_score"])
 
 
-def test_the_label_model_reads_tfidf_and_embeddings_side_by_side(monkeypatch):
-    """The out-of-fold model's input is [sparse TF-IDF | embeddings] with the sentence
-    encoder, sparse TF-IDF alone on the fallback."""
+def test_the_label_model_is_the_mean_of_tfidf_and_embedding_models(monkeypatch):
+    """With the sentence encoder, pred_probs = the mean of two out-of-fold logistic
+    regressions, on sparse TF-IDF and on the embeddings; sparse TF-IDF alone on the
+    fallback (max_iter 300, as before)."""
     import truelabel._text_vectors as tv
+    import truelabel.pipeline as pipeline
     from truelabel.encode import TfidfEncoder
 
-    seen = []
-    real = tv.text_pred_probs
+    calls, given = [], []
+    real_fit, real_audit = tv.text_pred_probs, pipeline.Audit
 
-    def spy(dataset, X, random_state):
-        seen.append(X)
-        return real(dataset, X, random_state)
+    def spy(dataset, X, random_state, **kw):
+        calls.append((X, kw))
+        out = real_fit(dataset, X, random_state, **kw)
+        calls[-1] += (out,)
+        return out
+
+    class Spy(real_audit):
+        def run(self, *args, **kwargs):
+            given.append(kwargs["pred_probs"])
+            return super().run(*args, **kwargs)
 
     monkeypatch.setattr(tv, "text_pred_probs", spy)
+    monkeypatch.setattr(pipeline, "Audit", Spy)
     df = _frame()
     ds = Dataset.from_pandas(df, label_col="label", text_col="text")
     rng = np.random.default_rng(0)
     table = {t: rng.normal(size=4) for t in df["text"].unique()}
     res = audit_dataset(ds, encoder=_Fake(table))
     sparse = TfidfEncoder(random_state=0).fit(ds.texts).transform_sparse(ds.texts)
-    X = seen[-1].toarray()
-    np.testing.assert_array_equal(X[:, : sparse.shape[1]], sparse.toarray())
-    np.testing.assert_array_equal(X[:, sparse.shape[1] :], _Fake(table).encode(ds.texts))
-    assert "TF-IDF and sentence embeddings" in res.info["label"]["pred_probs_source"]
+    (x1, kw1, p1), (x2, kw2, p2) = calls
+    np.testing.assert_array_equal(x1.toarray(), sparse.toarray())
+    np.testing.assert_array_equal(x2, _Fake(table).encode(ds.texts))
+    assert kw1 == kw2 == {"max_iter": 1000}
+    assert not np.allclose(p1, p2)
+    np.testing.assert_array_equal(given[-1], (p1 + p2) / 2)
+    assert res.info["label"]["pred_probs_source"] == (
+        "out-of-fold (mean of logistic regressions on TF-IDF and on sentence embeddings)"
+    )
+    calls.clear()
     res = audit_dataset(ds, encoder="tfidf")
-    np.testing.assert_array_equal(seen[-1].toarray(), sparse.toarray())
+    ((x, kw, p),) = calls
+    np.testing.assert_array_equal(x.toarray(), sparse.toarray())
+    assert kw == {} and np.array_equal(given[-1], p)
     assert res.info["label"]["pred_probs_source"] == "out-of-fold (logistic regression on TF-IDF)"
 
 

@@ -31,8 +31,11 @@ def encoder_line(info: dict[str, str]) -> str:
     return f"{info['kind']} ({info['name']})"
 
 
-def text_pred_probs(dataset: Dataset, X: Any, random_state: int) -> np.ndarray:
-    """Out-of-fold probabilities from a logistic regression on ``X`` (labelled rows)."""
+def text_pred_probs(
+    dataset: Dataset, X: Any, random_state: int, *, max_iter: int = 300
+) -> np.ndarray:
+    """Out-of-fold probabilities from ``LogisticRegression(C=10)`` on ``X`` (labelled rows;
+    uniform on the others)."""
     from sklearn.linear_model import LogisticRegression
 
     from .model import out_of_fold_pred_probs
@@ -41,7 +44,7 @@ def text_pred_probs(dataset: Dataset, X: Any, random_state: int) -> np.ndarray:
     oof, _ = out_of_fold_pred_probs(
         X[np.flatnonzero(lab)],
         dataset.labels[lab],
-        estimator=LogisticRegression(C=10.0, max_iter=300),
+        estimator=LogisticRegression(C=10.0, max_iter=max_iter),
         n_classes=dataset.n_classes,
         random_state=random_state,
         class_names=dataset.classes,
@@ -97,11 +100,12 @@ def encode_texts(
     info = encoder_info("sentence embeddings", str(getattr(sentence, "name", "encoder")))
     probs = None
     if need_pred_probs:
-        import scipy.sparse as sp
-
-        # [sparse TF-IDF | embeddings]: both unit rows, one logistic regression (chosen
-        # over either alone in benchmarks/results/text_issues.md)
-        X = sp.hstack([tfidf.transform_sparse(dataset.texts), sp.csr_matrix(emb)]).tocsr()
-        source = "out-of-fold (logistic regression on TF-IDF and sentence embeddings)"
-        probs = (text_pred_probs(dataset, X, random_state), source)
+        # the mean of two logistic regressions, on sparse TF-IDF and on the embeddings:
+        # better label-error detection than either alone or one model on both side by side
+        # (benchmarks/results/text_issues.md); as measured there, max_iter=1000
+        sparse = tfidf.transform_sparse(dataset.texts)
+        p_tfidf = text_pred_probs(dataset, sparse, random_state, max_iter=1000)
+        p_emb = text_pred_probs(dataset, emb, random_state, max_iter=1000)
+        source = "out-of-fold (mean of logistic regressions on TF-IDF and on sentence embeddings)"
+        probs = ((p_tfidf + p_emb) / 2.0, source)
     return emb, raw, probs, info
