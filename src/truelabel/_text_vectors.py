@@ -70,13 +70,14 @@ def encode_texts(
     from .encode import TfidfEncoder
 
     assert dataset.texts is not None
-    with progress(2, "encoding texts (TF-IDF)") as advance:
+    with progress(1, "encoding texts (TF-IDF)") as advance:
         tfidf = TfidfEncoder(random_state=random_state).fit(dataset.texts)
         raw = tfidf.transform_raw(dataset.texts)
         advance(1)
-        lsa = tfidf.encode(dataset.texts) if sentence is None else None
-        advance(1)
     if sentence is None:
+        with progress(1, "encoding texts (LSA)") as advance:
+            lsa = tfidf.encode(dataset.texts)
+            advance(1)
         note = None
         if why is not None:
             note = (
