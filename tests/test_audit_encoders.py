@@ -95,7 +95,8 @@ def test_cli_says_the_sentence_encoder_and_falls_back_to_tfidf_saying_how(tmp_pa
     text = " ".join(res.output.split())
     assert "encoder: TF-IDF/LSA (tfidf-lsa)" in text
     assert (
-        "note: fell back to TF-IDF/LSA (the default text encoder (all-MiniLM-L6-v2) needs" in text
+        "note: fell back to TF-IDF/LSA (the ONNX text encoder needs the optional package "
+        "'onnxruntime'" in text
     )
     assert "pip install 'truelabel[text]'" in text
     fallback = json.loads((tmp_path / "b" / "summary.json").read_text())
