@@ -165,7 +165,10 @@ def test_audit_clear_errors(feature_csv, tmp_path):
     res = runner.invoke(
         app, ["audit", str(path), "--label-col", "label", "--out", str(out), "--quiet"]
     )
-    assert res.exit_code == 2 and "--text-col, --feature-cols or --pred-probs" in res.output
+    assert (
+        res.exit_code == 2
+        and "--text-col, --feature-cols, --features or --pred-probs" in res.output
+    )
 
 
 def test_interrupted_write_keeps_previous_outputs(feature_csv, tmp_path, monkeypatch):
