@@ -406,7 +406,7 @@ model: the best AUPRC on TREC and SMS and the best F1 on TREC; on SMS its F1 is 
 audit is the `tfidf` space with the `tfidf (LSA kNN)` label model, as before. Trade-off seen:
 on TREC the embedding spaces flag more non-SMS rows as outliers at the default z = 3.5
 (`emb+tfidf` 24 flagged, 1 SMS). Seconds were measured on a machine shared with other jobs
-(load ~15 on 2 cores): compare them only within a row group.
+(load 15-25 on 2 cores): compare them only within a row group.
 """
 
 
@@ -465,8 +465,11 @@ def render(res: dict) -> str:
     if res.get("default_audit"):
         text += "Default `truelabel audit --text-col` (whole audit, label check included):\n\n"
         text += md_table(
-            ["dataset", "encoder", "seconds"],
-            [[r["dataset"], r["encoder"], r["seconds"]] for r in res["default_audit"]],
+            ["dataset", "encoder", "seconds", "how"],
+            [
+                [r["dataset"], r["encoder"], r["seconds"], r.get("how", "--parts default")]
+                for r in res["default_audit"]
+            ],
         )
         text += "\n\n"
     text += (
