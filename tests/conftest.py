@@ -41,3 +41,15 @@ def noisy_problem():
     noisy, flipped = make_noisy_labels(true, noise_rate=0.15, random_state=1)
     logits = rng.normal(size=(n, k)) + 3.0 * np.eye(k)[true]
     return noisy, softmax(logits), flipped, true
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _embedding_cache_in_a_temp_folder(tmp_path_factory):
+    """The CLI caches sentence embeddings on disk by default: never in the user's cache."""
+    previous = os.environ.get("TRUELABEL_CACHE_DIR")
+    os.environ["TRUELABEL_CACHE_DIR"] = str(tmp_path_factory.mktemp("embedding-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("TRUELABEL_CACHE_DIR", None)
+    else:
+        os.environ["TRUELABEL_CACHE_DIR"] = previous

@@ -165,7 +165,10 @@ def test_audit_clear_errors(feature_csv, tmp_path):
     res = runner.invoke(
         app, ["audit", str(path), "--label-col", "label", "--out", str(out), "--quiet"]
     )
-    assert res.exit_code == 2 and "--text-col, --feature-cols or --pred-probs" in res.output
+    assert (
+        res.exit_code == 2
+        and "--text-col, --feature-cols, --features or --pred-probs" in res.output
+    )
 
 
 def test_interrupted_write_keeps_previous_outputs(feature_csv, tmp_path, monkeypatch):
@@ -363,8 +366,11 @@ def test_tsv_named_csv_and_bad_jsonl_through_the_cli(tmp_path):
     assert res.exit_code == 0, res.output
     assert f"warning: path: '{path}' is tab-separated, not comma-separated" in text
     assert len(pd.read_csv(tmp_path / "o" / "issues.csv")) == 90
-    details = json.loads((tmp_path / "o" / "summary.json").read_text())["details"]
-    assert details["label"]["pred_probs_source"] == "out-of-fold (logistic regression on TF-IDF)"
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    source = "out-of-fold (logistic regression on TF-IDF)"
+    if summary["encoder"]["kind"] == "sentence embeddings":
+        source = "out-of-fold (mean of logistic regressions on TF-IDF and on sentence embeddings)"
+    assert summary["details"]["label"]["pred_probs_source"] == source
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
         '{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n{"text": "c" "label": "y"}\n'

