@@ -31,11 +31,12 @@ from .exceptions import (
     TruelabelWarning,
     ValidationError,
 )
-from .model import out_of_fold_pred_probs
+from .model import PriorShiftResult, adjust_to_pool_priors, out_of_fold_pred_probs
 
 if _typing.TYPE_CHECKING:
     from .autolabel import AutoLabelResult, CertifiedAutoLabeler
     from .conformal import CrossConformalClassifier, SplitConformalClassifier
+    from .model import SelfTrainingClassifier
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,7 @@ _LAZY = {
     "AutoLabelResult": "autolabel",
     "CertifiedAutoLabeler": "autolabel",
     "CrossConformalClassifier": "conformal",
+    "SelfTrainingClassifier": "model._selftrain",
     "SplitConformalClassifier": "conformal",
 }
 
@@ -76,11 +78,14 @@ __all__ = [
     "MissingDependencyError",
     "NoiseEstimate",
     "NotFittedError",
+    "PriorShiftResult",
+    "SelfTrainingClassifier",
     "SplitConformalClassifier",
     "TruelabelError",
     "TruelabelWarning",
     "ValidationError",
     "__version__",
+    "adjust_to_pool_priors",
     "build_knn_graph",
     "calibrate_pred_probs",
     "compute_confident_joint",
