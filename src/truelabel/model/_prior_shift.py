@@ -79,7 +79,7 @@ def _check_train_priors(train_priors: Any, n_classes: int) -> np.ndarray:
         k = int(np.flatnonzero(~(np.isfinite(pri) & (pri > 0)))[0])
         raise ValidationError(
             "train_priors",
-            f"class {k} has prior {pri[k]!r}; every training prior must be positive",
+            f"class {k} has prior {float(pri[k])!r}; every training prior must be positive",
             "a class absent from training cannot be re-weighted; drop its column first",
         )
     if abs(pri.sum() - 1.0) > 1e-3:
