@@ -112,7 +112,9 @@ def shift_mask(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return keep
 
 
-def run(name: str, shots: list[int], seeds: list[int], rounds: int) -> list[dict[str, Any]]:
+def run(
+    name: str, shots: list[int], seeds: list[int], rounds: int, pools: tuple[bool, ...]
+) -> list[dict[str, Any]]:
     xtr, ytr, xte, yte, classes = load(name)
     k = len(classes)
     names = np.asarray(classes, dtype=object)
@@ -125,7 +127,7 @@ def run(name: str, shots: list[int], seeds: list[int], rounds: int) -> list[dict
             )
             pool = np.setdiff1d(np.arange(ytr.size), lab)
             xl, yl = xtr[lab], names[ytr[lab]]
-            for shifted in (False, True):
+            for shifted in pools:
                 smask = shift_mask(ytr[pool], k, np.random.default_rng(1000 + seed))
                 pool_s = pool[smask] if shifted else pool
                 tmask = (
@@ -191,9 +193,14 @@ def main() -> None:
     ap.add_argument("--shots", nargs="+", type=int, default=[8, 16])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--pools", nargs="+", default=["full", "shifted"])
     ap.add_argument("--out", default="benchmarks/results/selftrain.json")
     a = ap.parse_args()
-    rows = [r for s in a.sets for r in run(s, a.shots, a.seeds, a.rounds)]
+    rows = [
+        r
+        for s in a.sets
+        for r in run(s, a.shots, a.seeds, a.rounds, tuple(p == "shifted" for p in a.pools))
+    ]
     Path(a.out).write_text(json.dumps(rows, indent=1))
 
 

@@ -146,7 +146,8 @@ def fitted(rng_seed=0, **kw):
     rng = np.random.default_rng(rng_seed)
     x, y = blobs(200, rng, spread=1.1)
     xl, yl, xp, yp = shots(x, y, 3, rng)
-    st = SelfTrainingClassifier(CentroidBase(classes=CLASSES), random_state=0, **kw)
+    kw.setdefault("random_state", 0)
+    st = SelfTrainingClassifier(CentroidBase(classes=CLASSES), **kw)
     return st.fit_embeddings(xl, yl, xp), (xl, yl, xp, yp)
 
 
@@ -182,6 +183,14 @@ def test_round_one_pseudo_labels_are_class_balanced_quotas():
     # a single global threshold taking the 60 most confident would starve class "c"
     top = np.argsort(-p.max(1), kind="stable")[:60]
     assert np.bincount(p[top].argmax(1), minlength=3)[2] < 10
+
+
+def test_quota_grows_by_per_class_every_round():
+    st, _ = fitted(
+        max_rounds=3, per_class=5, max_share=1.0, cache_weight=0.0, stop="changes", stop_tol=0.0
+    )
+    counts = [h["pseudo_per_class"] for h in st.history_]
+    assert counts[:3] == [[0, 0, 0], [5, 5, 5], [10, 10, 10]]
 
 
 def test_max_share_caps_a_class_rare_in_the_pool():
@@ -306,6 +315,9 @@ def test_deterministic_with_random_state():
     b, _ = fitted(3, max_rounds=2)
     assert np.array_equal(a.predict_proba_embeddings(xp), b.predict_proba_embeddings(xp))
     assert a.temperature_ == b.temperature_
+    # the seed draws the calibration folds: another seed, another temperature
+    c, _ = fitted(3, max_rounds=2, random_state=1)
+    assert c.temperature_ != a.temperature_
 
 
 def test_report_per_class_accuracy():

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .._validation import check_choice, check_features, check_random_state, closest
+from .._validation import check_choice, check_features, check_random_state
 from ..backend import Backend
 from ..exceptions import NotFittedError, TruelabelWarning, ValidationError
 from ._prior_shift import adjust_to_pool_priors
@@ -23,6 +22,7 @@ from ._pseudo import (
     temper,
     unit_rows,
 )
+from ._textmix import TextEmbeddingMixin, check_texts
 
 __all__ = ["SelfTrainingClassifier"]
 
@@ -36,19 +36,7 @@ def _class_names(spec: Any) -> list[str] | None:
     return [str(c) for c in (spec.keys() if isinstance(spec, dict) else spec)]
 
 
-def _check_texts(argument: str, texts: Any) -> list[str]:
-    if isinstance(texts, str) or not isinstance(texts, Sequence | np.ndarray):
-        raise ValidationError(argument, f"got {type(texts).__name__}", "pass a list of strings")
-    out = list(texts)
-    bad = [i for i, t in enumerate(out) if not isinstance(t, str)][:1]
-    if bad:
-        raise ValidationError(
-            argument, f"item {bad[0]} is {type(out[bad[0]]).__name__}", "pass strings only"
-        )
-    return out
-
-
-class SelfTrainingClassifier(BaseEstimator):
+class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
     """Transductive self-training: class-balanced pseudo-labels from the unlabeled pool,
     a kNN similarity cache over the confident items, calibrated output.
 
@@ -202,26 +190,6 @@ class SelfTrainingClassifier(BaseEstimator):
         if not 0.0 <= self.stop_tol < 1.0:
             raise ValidationError("stop_tol", f"got {self.stop_tol!r}", "use [0, 1), e.g. 0.005")
 
-    @staticmethod
-    def _label_ids(labels: Any, n: int, known: list[str], argument: str = "labels") -> np.ndarray:
-        arr = np.asarray(labels)
-        if arr.ndim != 1 or arr.shape[0] != n:
-            raise ValidationError(
-                argument, f"has shape {arr.shape}, expected ({n},)", "pass one label per item"
-            )
-        names = arr.astype(str)
-        lookup = {c: i for i, c in enumerate(known)}
-        missing = sorted(set(names.tolist()) - set(lookup))
-        if missing:
-            hint = closest(missing[0], known)
-            raise ValidationError(
-                argument,
-                f"{missing[0]!r} is not one of the classes {known[:10]}",
-                f"did you mean {hint!r}?" if hint else "add it to the base's classes",
-            )
-        return np.fromiter((lookup[s] for s in names), dtype=np.int64, count=n)
-
-    # ------------------------------------------------------------------ pieces
     def _fit_base(self, x: np.ndarray, y: np.ndarray) -> tuple[Any, np.ndarray]:
         """A fitted copy of ``base`` and the columns of its output in ``classes_`` order."""
         try:
@@ -291,18 +259,6 @@ class SelfTrainingClassifier(BaseEstimator):
                 best = (w, t, loss)
         return best
 
-    def _evaluate(self, q: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        k = len(self.classes_)
-        hit = q.argmax(axis=1) == y
-        acc_k = np.bincount(y, weights=hit, minlength=k) / np.maximum(
-            np.bincount(y, minlength=k), 1
-        )
-        return {
-            "accuracy": float(hit.mean()),
-            "per_class": dict(zip(self.classes_.tolist(), acc_k.tolist(), strict=True)),
-        }
-
-    # ------------------------------------------------------------------ fit
     def fit_embeddings(
         self,
         X_labeled: Any,
@@ -485,26 +441,17 @@ class SelfTrainingClassifier(BaseEstimator):
     ) -> SelfTrainingClassifier:
         """Encode the labeled texts and the pool, then :meth:`fit_embeddings`."""
         enc = self._encoder()
-        xl = enc.encode(_check_texts("texts", texts))
-        xp_texts = _check_texts("unlabeled_texts", unlabeled_texts)
+        xl = enc.encode(check_texts("texts", texts))
+        xp_texts = check_texts("unlabeled_texts", unlabeled_texts)
         if not xp_texts:
             raise ValidationError(
                 "unlabeled_texts", "is empty", "pass the unlabeled pool, or use the base alone"
             )
         ev = None
         if eval_set is not None:
-            ev = (enc.encode(_check_texts("eval_set", eval_set[0])), eval_set[1])
+            ev = (enc.encode(check_texts("eval_set", eval_set[0])), eval_set[1])
         return self.fit_embeddings(xl, labels, enc.encode(xp_texts), eval_set=ev)
 
-    def _encoder(self) -> Any:
-        enc = self.encoder if self.encoder is not None else getattr(self.base, "encoder", None)
-        if enc is None:
-            from ..encode import OnnxTextEncoder
-
-            enc = OnnxTextEncoder()
-        return enc
-
-    # ------------------------------------------------------------------ predict
     def predict_proba_embeddings(self, X: Any) -> np.ndarray:
         """Calibrated probabilities, shape (n_items, n_classes), columns in ``classes_``."""
         if not hasattr(self, "base_"):
@@ -525,42 +472,3 @@ class SelfTrainingClassifier(BaseEstimator):
         q = temper(q, self.temperature_)
         q = q * self._ratio
         return np.asarray(q / q.sum(axis=1, keepdims=True))
-
-    def predict_embeddings(self, X: Any) -> np.ndarray:
-        """Class names, shape (n_items,)."""
-        return np.asarray(self.classes_[self.predict_proba_embeddings(X).argmax(axis=1)])
-
-    def predict_proba(self, texts: Any) -> np.ndarray:
-        """Calibrated probabilities of texts, columns in ``classes_`` order."""
-        return self.predict_proba_embeddings(self._encoder().encode(_check_texts("texts", texts)))
-
-    def predict(self, texts: Any) -> np.ndarray:
-        """Predicted class names of texts."""
-        return np.asarray(self.classes_[self.predict_proba(texts).argmax(axis=1)])
-
-    def report_embeddings(self, X: Any, labels: Any) -> Any:
-        """Accuracy per class on labeled vectors (a DataFrame: ``n``, ``correct``,
-        ``accuracy``, one row per class plus ``"all"``); sets ``per_class_accuracy_``."""
-        import pandas as pd
-
-        pred = self.predict_proba_embeddings(X).argmax(axis=1)
-        classes = self.classes_
-        y = self._label_ids(labels, pred.shape[0], classes.tolist())
-        k = len(classes)
-        n = np.bincount(y, minlength=k)
-        correct = np.bincount(y, weights=(pred == y), minlength=k).astype(np.int64)
-        df = pd.DataFrame(
-            {"n": n, "correct": correct, "accuracy": correct / np.maximum(n, 1)},
-            index=pd.Index(classes.tolist(), name="class"),
-        )
-        df.loc["all"] = [int(n.sum()), int(correct.sum()), correct.sum() / n.sum()]
-        self.per_class_accuracy_ = df["accuracy"].iloc[:-1]
-        return df
-
-    def report(self, texts: Any, labels: Any) -> Any:
-        """:meth:`report_embeddings` on texts."""
-        return self.report_embeddings(self._encoder().encode(_check_texts("texts", texts)), labels)
-
-    def score(self, texts: Any, labels: Any) -> float:
-        """Mean accuracy on texts (also sets ``per_class_accuracy_``)."""
-        return float(self.report(texts, labels).loc["all", "accuracy"])
