@@ -187,6 +187,81 @@ def run(
     return rows
 
 
+def md(df: pd.DataFrame) -> str:
+    """A DataFrame as a markdown table (no tabulate dependency)."""
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|" + "---|" * len(df.columns)
+    body = ["| " + " | ".join(map(str, row)) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body])
+
+
+def render(paths: list[str]) -> str:
+    """Markdown tables: means over seeds (+- sd of accuracy), per-round and per-class gains."""
+    rows = [r for p in paths for r in json.loads(Path(p).read_text())]
+    df = pd.DataFrame([{k: v for k, v in r.items() if k != "history"} for r in rows])
+    keys = ["dataset", "shots", "pool", "method"]
+    cols = ["accuracy", "macro_f1", "worst_class", "ece", "log_loss", "coverage_90", "set_size"]
+    g = df.groupby(keys, sort=False)
+    out = g[cols].mean().round(3)
+    out["acc_sd"] = g["accuracy"].std().round(3)
+    out["seeds"] = g.size()
+    out["T"] = g["temperature"].mean().round(2)
+    out["rounds"] = g["rounds"].mean().round(1)
+    out["prior_err"] = g["prior_l1_error"].mean().round(3)
+    out["train_prior_err"] = g["prior_l1_train"].mean().round(3)
+    out["seconds"] = g["seconds"].mean().round(1)
+    lines = ["## Self-training, calibration and prior shift (means over seeds)", ""]
+    lines.append(md(out.reset_index()))
+    lines += ["", "## Test accuracy per round (self-training runs, mean over seeds)", ""]
+    hist = []
+    for r in rows:
+        if r["method"] != "selftrain":
+            continue
+        for h in r["history"]:
+            hist.append(
+                {
+                    **{k: r[k] for k in keys[:3]},
+                    "round": h["round"],
+                    "accuracy": h["accuracy"],
+                    "n_pseudo": h["n_pseudo"],
+                }
+            )
+    if hist:
+        h = pd.DataFrame(hist).groupby([*keys[:3], "round"], sort=False)
+        t = h[["accuracy", "n_pseudo"]].mean().round(3)
+        t["runs"] = h.size()
+        lines.append(md(t.reset_index()))
+    lines += ["", "## Test accuracy per class: base vs kept self-training round (full pool)", ""]
+    pc = []
+    for r in rows:
+        if r["method"] != "selftrain" or r["pool"] != "full":
+            continue
+        first = r["history"][0]["per_class"]
+        kept = next(h for h in r["history"] if h["round"] == r["rounds"])["per_class"]
+        for c in first:
+            pc.append(
+                {
+                    "dataset": r["dataset"],
+                    "shots": r["shots"],
+                    "class": c,
+                    "base": first[c],
+                    "selftrain": kept[c],
+                }
+            )
+    if pc:
+        t = pd.DataFrame(pc).groupby(["dataset", "shots", "class"], sort=False).mean().round(3)
+        t["gain"] = (t["selftrain"] - t["base"]).round(3)
+        t = t.reset_index()
+        # banking77 has 77 classes: show its five worst and five best gains only
+        parts = []
+        for _, d in t.groupby(["dataset", "shots"], sort=False):
+            parts.append(
+                d if len(d) <= 10 else pd.concat([d.nsmallest(5, "gain"), d.nlargest(5, "gain")])
+            )
+        lines.append(md(pd.concat(parts)))
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sets", nargs="+", default=["text_trec", "text_sms_spam", "text_banking77"])
@@ -195,7 +270,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--pools", nargs="+", default=["full", "shifted"])
     ap.add_argument("--out", default="benchmarks/results/selftrain.json")
+    ap.add_argument("--render", nargs="+", help="render these result files to markdown")
     a = ap.parse_args()
+    if a.render:
+        Path(a.out).write_text(render(a.render))
+        return
     rows = [
         r
         for s in a.sets

@@ -119,6 +119,30 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
         With ``prior_shift``: the EM estimate for the pool and the training set's mix.
     per_class_accuracy_ : pandas.Series
         Set by :meth:`report` / :meth:`score`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from truelabel.model import SelfTrainingClassifier
+    >>> class Centroids:  # any classifier with this interface, e.g. FewShotClassifier
+    ...     classes = ["a", "b"]
+    ...     def fit_embeddings(self, X, labels):
+    ...         self.classes_ = np.array(self.classes, dtype=object)
+    ...         lab = np.asarray(labels)
+    ...         self.c_ = np.stack([X[lab == c].mean(axis=0) for c in self.classes])
+    ...         return self
+    ...     def predict_proba_embeddings(self, X):
+    ...         z = -((X[:, None, :] - self.c_[None]) ** 2).sum(axis=2)
+    ...         e = np.exp(z - z.max(axis=1, keepdims=True))
+    ...         return e / e.sum(axis=1, keepdims=True)
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(-1, 1, (100, 2)), rng.normal(1, 1, (100, 2))]
+    >>> st = SelfTrainingClassifier(Centroids(), max_rounds=2, random_state=0)
+    >>> st = st.fit_embeddings(X[[0, 1, 100, 101]], ["a", "a", "b", "b"], X)
+    >>> st.predict_embeddings(np.array([[-2.0, -2.0], [2.0, 2.0]]))
+    array(['a', 'b'], dtype=object)
+    >>> st.predict_proba_embeddings(X).shape
+    (200, 2)
     """
 
     def __init__(
