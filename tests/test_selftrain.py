@@ -255,7 +255,7 @@ def test_stopping_rule_exhausted(monkeypatch):
 
 
 def test_holdout_rule_keeps_the_best_round(monkeypatch):
-    losses = iter([1.0, 0.5, 0.7, 0.1])
+    losses = iter([10.0, 0.5, 0.7, 0.1])
     seen = []
 
     def scripted(self, oof_p, oof_c, y):
@@ -267,6 +267,21 @@ def test_holdout_rule_keeps_the_best_round(monkeypatch):
     assert st.stop_reason_ == "holdout" and st.n_rounds_ == 1
     assert len(seen) == 3 and len(st.history_) == 3
     assert st.pseudo_indices_.size == st.history_[1]["n_pseudo"]
+
+
+def test_no_gain_over_round_zero_keeps_round_zero(monkeypatch):
+    def scripted(self, oof_p, oof_c, y):  # later rounds look better, optimistically
+        return 0.0, 1.0, 1e-3 if not self.history_ else 1e-4
+
+    monkeypatch.setattr(SelfTrainingClassifier, "_choose", scripted)
+    st, (xl, yl, xp, _) = fitted(max_rounds=3, stop_tol=0.0, calibrate=False)
+    assert st.stop_reason_ == "no_gain" and st.n_rounds_ == 0
+    assert st.pseudo_indices_.size == 0 and st.holdout_log_loss_["round_0"] == 1e-3
+    assert st.holdout_log_loss_["kept"] > 1e-3 and len(st.history_) >= 2
+    base = CentroidBase(classes=CLASSES).fit_embeddings(xl, yl)
+    np.testing.assert_allclose(
+        st.predict_proba_embeddings(xp), base.predict_proba_embeddings(xp), rtol=1e-6
+    )
 
 
 def test_calibration_lowers_held_out_log_loss():

@@ -56,7 +56,11 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
 
     Stopping rule (``stop``): ``"holdout"`` (default) stops at the first round whose
     cross-fitted log loss is worse than the best so far and keeps the best round
-    (``stop_reason_ = "holdout"``); both rules also stop once at most ``stop_tol`` of the
+    (``stop_reason_ = "holdout"``). That per-round cross-fit is optimistic (the held-out
+    labels helped choose the pseudo-labels), so the kept round is then cross-fitted
+    honestly (each fold's whole self-training run without its labels) and, if its log loss
+    is worse than round 0's (honest: no pseudo-labels), round 0 is kept
+    (``"no_gain"``). Both rules also stop once at most ``stop_tol`` of the
     pool changed predicted class in a round (``"converged"``), when the selection cannot
     grow (``"exhausted"``), or after ``max_rounds`` (``"max_rounds"``). ``"changes"``
     uses only these.
@@ -115,6 +119,9 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
         Per round: pseudo-labels per class, share of the pool that changed class, and with
         ``eval_set`` accuracy overall and per class (base alone and with the cache).
     temperature_, cache_weight_ : float
+    holdout_log_loss_ : dict
+        Cross-fitted log loss of the labeled items at round 0 and at the kept round
+        (honest cross-fit), the numbers the ``"no_gain"`` rule compares.
     pool_priors_, train_priors_ : ndarray or None
         With ``prior_shift``: the EM estimate for the pool and the training set's mix.
     per_class_accuracy_ : pandas.Series
@@ -347,25 +354,31 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
         ul = unit_rows(xl)
         w0 = 0.5 if self.cache_weight == "auto" else float(self.cache_weight)
         self.history_: list[dict[str, Any]] = []
-        best, self.stop_reason_ = self._run(
+        best, self.stop_reason_, first = self._run(
             xl, ul, y, self.max_rounds, can_cf, w0, ev, self.history_
         )
+        t = float(first["t"])  # round 0's cross-fit is honest: no pseudo-labels yet
+        self.holdout_log_loss_ = {"round_0": float(first["loss"]), "kept": float(first["loss"])}
+        if can_cf and best["r"] > 0 and (self.calibrate or self.stop == "holdout"):
+            # honest cross-fit of the kept round: each fold's self-training runs without
+            # the fold's labels (the per-round cross-fit lets them steer the pseudo-labels)
+            w, oof = float(best["w"]), np.empty((y.shape[0], k))
+            for f in range(n_folds):  # folds, not items
+                tr, te = self._folds != f, self._folds == f
+                b = self._run(xl[tr], ul[tr], y[tr], int(best["r"]), False, w)[0]
+                oof[te] = (1 - w) * self._base_probs(b["model"], xl[te])
+                if w > 0:
+                    oof[te] += w * self._cache(ul[te], b["memory"])
+            t = fit_temperature(oof, y) if self.calibrate else 1.0
+            honest = float(-np.log(temper(oof, t)[np.arange(y.shape[0]), y] + 1e-12).mean())
+            self.holdout_log_loss_["kept"] = honest
+            if self.stop == "holdout" and honest > first["loss"]:
+                best, self.stop_reason_, t = first, "no_gain", float(first["t"])
         self.n_rounds_ = int(best["r"])
         self._model, self._memory = best["model"], best["memory"]
         self.base_ = best["model"][0]
         self.pseudo_indices_, self.pseudo_labels_ = best["sel"], best["lab"]
-        self.cache_weight_, self.temperature_ = float(best["w"]), 1.0
-        if self.calibrate and can_cf:
-            # honest cross-fit: each fold's self-training runs without the fold's labels
-            oof = np.empty((y.shape[0], k))
-            for f in range(n_folds):  # folds, not items
-                tr, te = self._folds != f, self._folds == f
-                b, _ = self._run(xl[tr], ul[tr], y[tr], self.n_rounds_, False, self.cache_weight_)
-                w = self.cache_weight_
-                oof[te] = (1 - w) * self._base_probs(b["model"], xl[te])
-                if w > 0:
-                    oof[te] += w * self._cache(ul[te], b["memory"])
-            self.temperature_ = fit_temperature(oof, y)
+        self.cache_weight_, self.temperature_ = float(best["w"]), t
         del self._xp, self._up
         self.train_priors_ = np.bincount(self._memory[1], minlength=k) / self._memory[1].size
         self.pool_priors_ = None
@@ -389,8 +402,9 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
         weight: float,
         ev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         history: list[dict[str, Any]] | None = None,
-    ) -> tuple[dict[str, Any], str]:
-        """The self-training rounds; returns the kept round's state and the stop reason.
+    ) -> tuple[dict[str, Any], str, dict[str, Any]]:
+        """The self-training rounds; returns the kept round's state, the stop reason and
+        round 0's state.
         With ``cross_fit`` every round is cross-fitted on the labeled items (cache weight,
         holdout log loss); without, ``weight`` is used and only the other rules stop."""
         xp, up = self._xp, self._up
@@ -404,6 +418,7 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
         lab = np.empty(0, dtype=np.int64)
         reason = "max_rounds"
         best: dict[str, Any] = {}
+        first: dict[str, Any] = {}
         prev: np.ndarray | None = None
         for r in range(max_rounds + 1):  # rounds, not items
             model = self._fit_base(np.vstack([xl, xp[sel]]), np.concatenate([y, lab]))
@@ -440,7 +455,8 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
                 reason = "holdout"
                 break
             best = {"r": r, "model": model, "memory": memory, "sel": sel, "lab": lab}
-            best.update({"w": w, "loss": loss, "q": q})
+            best.update({"w": w, "t": t, "loss": loss, "q": q})
+            first = first or best
             if changed is not None and changed <= self.stop_tol:
                 reason = "converged"
                 break
@@ -453,7 +469,7 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
                 reason = "exhausted"
                 break
             sel, lab, prev = new_sel, new_lab, pred
-        return best, reason
+        return best, reason, first
 
     def fit(
         self,
