@@ -284,6 +284,30 @@ def test_no_gain_over_round_zero_keeps_round_zero(monkeypatch):
     )
 
 
+def test_temperature_comes_from_the_honest_nested_cross_fit():
+    rng = np.random.default_rng(2)
+    x, y = blobs(120, rng, spread=1.1)
+    xl, yl, xp, _ = shots(x, y, 4, rng)
+    kw = {"per_class": 10, "stop": "changes", "stop_tol": 0.0}
+    st = SelfTrainingClassifier(
+        CentroidBase(classes=CLASSES, scale=2.0), max_rounds=2, random_state=5, **kw
+    ).fit_embeddings(xl, yl, xp)
+    assert st.n_rounds_ >= 1
+    folds = stratified_folds(np.searchsorted(CLASSES, yl), 4, np.random.default_rng(5))
+    oof = np.empty((yl.size, 3))
+    for f in range(4):  # each fold: a whole self-training run without its labels
+        tr, te = folds != f, folds == f
+        sub = SelfTrainingClassifier(
+            CentroidBase(classes=CLASSES, scale=2.0),
+            max_rounds=st.n_rounds_,
+            cache_weight=st.cache_weight_,
+            calibrate=False,
+            **kw,
+        ).fit_embeddings(xl[tr], yl[tr], xp)
+        oof[te] = sub.predict_proba_embeddings(xl[te])
+    assert st.temperature_ == pytest.approx(fit_temperature(oof, np.searchsorted(CLASSES, yl)))
+
+
 def test_calibration_lowers_held_out_log_loss():
     rng = np.random.default_rng(7)
     x, y = blobs(300, rng, spread=1.0)
