@@ -223,41 +223,44 @@ def render(paths: list[str]) -> str:
                     **{k: r[k] for k in keys[:3]},
                     "round": h["round"],
                     "accuracy": h["accuracy"],
+                    "base_only": h["base"]["accuracy"],
+                    "cache_weight": h["cache_weight"],
                     "n_pseudo": h["n_pseudo"],
+                    "kept": h["round"] == r["rounds"],
                 }
             )
     if hist:
-        h = pd.DataFrame(hist).groupby([*keys[:3], "round"], sort=False)
-        t = h[["accuracy", "n_pseudo"]].mean().round(3)
+        h = pd.DataFrame(hist).groupby([*keys[:3], "round"], sort=True)
+        t = h[["accuracy", "base_only", "cache_weight", "n_pseudo", "kept"]].mean().round(3)
         t["runs"] = h.size()
         lines.append(md(t.reset_index()))
-    lines += ["", "## Test accuracy per class: base vs kept self-training round (full pool)", ""]
+    lines += ["", "## Test accuracy per class: round 0, round 1 and the kept round (full pool)", ""]
     pc = []
     for r in rows:
         if r["method"] != "selftrain" or r["pool"] != "full":
             continue
-        first = r["history"][0]["per_class"]
-        kept = next(h for h in r["history"] if h["round"] == r["rounds"])["per_class"]
-        for c in first:
+        by_round = {h["round"]: h["per_class"] for h in r["history"]}
+        for c in by_round[0]:
             pc.append(
                 {
                     "dataset": r["dataset"],
                     "shots": r["shots"],
                     "class": c,
-                    "base": first[c],
-                    "selftrain": kept[c],
+                    "round_0": by_round[0][c],
+                    "round_1": by_round.get(1, by_round[0])[c],
+                    "kept": by_round[r["rounds"]][c],
                 }
             )
     if pc:
         t = pd.DataFrame(pc).groupby(["dataset", "shots", "class"], sort=False).mean().round(3)
-        t["gain"] = (t["selftrain"] - t["base"]).round(3)
+        t["gain_round_1"] = (t["round_1"] - t["round_0"]).round(3)
         t = t.reset_index()
-        # banking77 has 77 classes: show its five worst and five best gains only
+        # banking77 has 77 classes: show its five worst and five best round-1 gains only
         parts = []
         for _, d in t.groupby(["dataset", "shots"], sort=False):
-            parts.append(
-                d if len(d) <= 10 else pd.concat([d.nsmallest(5, "gain"), d.nlargest(5, "gain")])
-            )
+            if len(d) > 10:
+                d = pd.concat([d.nsmallest(5, "gain_round_1"), d.nlargest(5, "gain_round_1")])
+            parts.append(d)
         lines.append(md(pd.concat(parts)))
     return "\n".join(lines) + "\n"
 
