@@ -31,12 +31,12 @@ from .exceptions import (
     TruelabelWarning,
     ValidationError,
 )
-from .model import out_of_fold_pred_probs
+from .model import PriorShiftResult, adjust_to_pool_priors, out_of_fold_pred_probs
 
 if _typing.TYPE_CHECKING:
     from .autolabel import AutoLabelResult, CertifiedAutoLabeler
     from .conformal import CrossConformalClassifier, SplitConformalClassifier
-    from .model import FewShotClassifier, ZeroShotClassifier
+    from .model import FewShotClassifier, SelfTrainingClassifier, ZeroShotClassifier
 
 __version__ = "0.1.0"
 
@@ -47,6 +47,7 @@ _LAZY = {
     "CertifiedAutoLabeler": "autolabel",
     "CrossConformalClassifier": "conformal",
     "FewShotClassifier": "model",
+    "SelfTrainingClassifier": "model",
     "SplitConformalClassifier": "conformal",
     "ZeroShotClassifier": "model",
 }
@@ -80,12 +81,15 @@ __all__ = [
     "MissingDependencyError",
     "NoiseEstimate",
     "NotFittedError",
+    "PriorShiftResult",
+    "SelfTrainingClassifier",
     "SplitConformalClassifier",
     "TruelabelError",
     "TruelabelWarning",
     "ValidationError",
     "ZeroShotClassifier",
     "__version__",
+    "adjust_to_pool_priors",
     "build_knn_graph",
     "calibrate_pred_probs",
     "compute_confident_joint",

@@ -1,5 +1,6 @@
 """Probabilities: out-of-fold predicted probabilities from any scikit-learn classifier;
-zero-shot and few-shot text classifiers on frozen sentence embeddings."""
+zero-shot, few-shot and self-training text classifiers on frozen sentence embeddings;
+class-prior shift on a pool."""
 
 from __future__ import annotations
 
@@ -8,13 +9,19 @@ import typing as _typing
 
 from ._classes import read_classes
 from ._oof import default_estimator, out_of_fold_pred_probs
+from ._prior_shift import PriorShiftResult, adjust_to_pool_priors
 
 if _typing.TYPE_CHECKING:
     from ._fewshot import FewShotClassifier
+    from ._selftrain import SelfTrainingClassifier
     from ._zeroshot import ZeroShotClassifier
 
 # Built on scikit-learn's BaseEstimator: loaded on first use so `import truelabel` stays light.
-_LAZY = {"FewShotClassifier": "_fewshot", "ZeroShotClassifier": "_zeroshot"}
+_LAZY = {
+    "FewShotClassifier": "_fewshot",
+    "SelfTrainingClassifier": "_selftrain",
+    "ZeroShotClassifier": "_zeroshot",
+}
 
 
 def __getattr__(name: str) -> _typing.Any:
@@ -31,7 +38,10 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "FewShotClassifier",
+    "PriorShiftResult",
+    "SelfTrainingClassifier",
     "ZeroShotClassifier",
+    "adjust_to_pool_priors",
     "default_estimator",
     "out_of_fold_pred_probs",
     "read_classes",
