@@ -172,16 +172,26 @@ def _targets(res: dict) -> list[str]:
                 out.append(line)
     tx = res.get("text_issues")
     if tx:
+        # targets on the spaces truelabel uses: "emb+tfidf" (the default with [text]:
+        # near-duplicates on raw TF-IDF rows, kNN/outliers on embeddings) and "tfidf" (the
+        # fallback); "emb" alone is a measured alternative, not used, so it has no target
+        used = {"emb+tfidf": "default, sentence encoder", "tfidf": "TF-IDF fallback"}
         for r in tx["near_duplicates"]:
+            if r.get("space", "tfidf") not in used:
+                continue
             out.append(
-                f"- near-duplicates, {r['dataset']}: precision {r['precision']:.3f} against "
-                f"normalised-text twins + hand-checked pairs ({r['flagged']} rows flagged, "
-                f"{r['unreviewed']} unreviewed; target >= 0.9): {mark(r['precision'] >= 0.9)}; "
-                f"recall vs twins {r['recall']:.3f}"
+                f"- near-duplicates, {r['dataset']} ({used[r.get('space', 'tfidf')]}): precision "
+                f"{r['precision']:.3f} against normalised-text twins + hand-checked pairs "
+                f"({r['flagged']} rows flagged, {r['unreviewed']} unreviewed; target >= 0.9): "
+                f"{mark(r['precision'] >= 0.9)}; recall vs twins {r['recall']:.3f}"
             )
         by_ds: dict[str, list[float]] = {}
         for r in tx["outliers"]:
-            by_ds.setdefault(r["dataset"], []).append(r["auroc"])
+            if r.get("space", "tfidf") not in used:
+                continue
+            by_ds.setdefault(f"{r['dataset']} ({used[r.get('space', 'tfidf')]})", []).append(
+                r["auroc"]
+            )
         for ds, aucs in by_ds.items():
             out.append(
                 f"- outliers, 2% {ds} injection: AUROC min {min(aucs):.3f} over {len(aucs)} "
