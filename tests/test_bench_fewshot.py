@@ -72,16 +72,9 @@ def test_same_samples_as_the_anchor(shared_datasets):
     assert np.array_equal(ours["y_train"], theirs["y_train"])
 
 
-def _row(ds, method, k, seed, acc, total, variant=""):
-    return {
-        "dataset": ds,
-        "method": method,
-        "variant": variant,
-        "k": k,
-        "seed": seed,
-        "acc": acc,
-        "total_s": total,
-    }
+def _row(ds, method, k, seed, acc, total, variant="", cpu=None):
+    return {"dataset": ds, "method": method, "variant": variant, "k": k, "seed": seed,
+            "acc": acc, "total_s": total, "cpu_s": cpu}  # fmt: skip
 
 
 def test_targets_pair_seeds_and_apply_both_thresholds():
@@ -101,6 +94,13 @@ def test_targets_pair_seeds_and_apply_both_thresholds():
     assert sf["met"] is True
     st = t["d, 8-shot, fewshot+st vs SetFit"]
     assert st["diff_pts"] == pytest.approx(10.0) and st["met"] is False
+    # with CPU seconds on both sides the verdict uses them, not the wall times
+    for r in runs:
+        r["cpu_s"] = {"setfit": 200.0, "fewshot": 30.0, "fewshot+st": 10.0}.get(r["method"])
+    t = {x["name"]: x for x in bf.targets(runs, ["d"])}
+    assert t["d, 8-shot, fewshot vs SetFit"]["cpu_ratio"] == pytest.approx(200 / 30)
+    assert t["d, 8-shot, fewshot vs SetFit"]["met"] is False
+    assert t["d, 8-shot, fewshot+st vs SetFit"]["met"] is True
     # the LR target uses every seed: mean(0.70, 0.79, 0.10) - 0.52 = +1 pt < +3
     lr = t["8-shot fewshot vs frozen LR"]
     assert lr["diff_pts"] == pytest.approx(1.0) and lr["met"] is False
