@@ -548,17 +548,19 @@ def convert_anchor(path: Path) -> list[dict]:
     return rows
 
 
-def load_reuse(path: Path | None) -> dict[tuple, dict]:
-    """Rows of method setfit / logreg_fp32 of an earlier output, keyed (dataset, method, k, seed)."""
+def load_reuse(path: Path | None) -> list[dict]:
+    """Rows of method setfit / logreg_fp32 of an earlier output, marked with where they came
+    from (``reused_from``) and where they were measured (``measured_in``)."""
     if path is None:
-        return {}
+        return []
     old = json.loads(path.read_text())
-    out = {}
+    out = []
     for r in old.get("runs", []):
         if r.get("method") in ("setfit", "logreg_fp32") and "error" not in r:
             row = dict(r, reused_from=str(path))
-            row.setdefault("measured_in", f"{path} ({old.get('finished_utc', '?')})")
-            out[(r["dataset"], r["method"], r["k"], r["seed"])] = row
+            if row.get("measured_in", "this run") == "this run":
+                row["measured_in"] = f"{path} ({r.get('measured_utc', '?')})"
+            out.append(row)
     return out
 
 
@@ -601,14 +603,14 @@ def aggregate(runs: list[dict]) -> list[dict]:
     return out
 
 
-def _paired(runs: list[dict], ds: str, k: int, method: str, seeds: set) -> list[dict]:
-    return [
-        r
-        for r in runs
-        if (r["dataset"], r["k"], r["method"]) == (ds, k, method)
-        and r["seed"] in seeds
-        and "error" not in r
-    ]
+def _one_per_seed(rows: list[dict]) -> list[dict]:
+    """One SetFit row per seed, the anchor's (idle machine) before a live one (this machine's
+    load inflates both wall and CPU time of torch's spinning threads)."""
+    best: dict[int, dict] = {}
+    for r in rows:
+        if r["seed"] not in best or r.get("measured_in") == ANCHOR_NOTE:
+            best[r["seed"]] = r
+    return list(best.values())
 
 
 def targets(runs: list[dict], datasets: list[str]) -> list[dict]:
@@ -617,7 +619,9 @@ def targets(runs: list[dict], datasets: list[str]) -> list[dict]:
     ok = [r for r in runs if "error" not in r and "acc" in r]
     for ds in datasets:
         for k in (8, 16):
-            sf = [r for r in ok if (r["dataset"], r["method"], r["k"]) == (ds, "setfit", k)]
+            sf = _one_per_seed(
+                [r for r in ok if (r["dataset"], r["method"], r["k"]) == (ds, "setfit", k)]
+            )
             for m in ("fewshot", "fewshot+st"):
                 mine = [r for r in ok if (r["dataset"], r["method"], r["k"]) == (ds, m, k)]
                 if not mine:
@@ -945,8 +949,17 @@ def _finish_row(r: dict, method: str, enc: dict) -> None:
     r["measured_in"] = "this run"
 
 
-def plan(name: str, ks: list[int], seeds: list[int], spec: dict, K: int, methods: list[str]):
-    """(method, variant, k, seed) of our runs, and (k, seed) of SetFit's."""
+def plan(
+    ks: list[int], seeds: list[int], spec: dict, K: int, methods: list[str], a: argparse.Namespace
+) -> tuple[list[tuple], list[tuple]]:
+    """(method, variant, k, seed) of our runs, and (k, seed) of SetFit's. Datasets with more
+    than BIG_K classes use SetFit's reduced seeds for every method (unless --all-seeds-big-k);
+    self-training (+st) runs only at --st-ks x --st-seeds when those are given."""
+    big = K > BIG_K
+    if big and not a.all_seeds_big_k:
+        seeds = [s for s in seeds if s in BIG_K_SEEDS]
+    st_ks = [int(x) for x in a.st_ks.split(",")] if a.st_ks else ks
+    st_seeds = [int(x) for x in a.st_seeds.split(",")] if a.st_seeds else seeds
     ours = []
     rich = "descriptions" if spec["descriptions"] else "names"
     if 0 in ks:
@@ -956,13 +969,16 @@ def plan(name: str, ks: list[int], seeds: list[int], spec: dict, K: int, methods
                 variants.append("clean")
             if m != "cosine" and spec["descriptions"]:
                 variants.append("descriptions")
+            if m.endswith("+st") and 0 not in st_ks:
+                continue
             ours += [(m, v, 0, 0) for v in variants]
     for k in (k for k in ks if k > 0):
         for seed in seeds:
             for m in ("logreg", "logreg+st", "fewshot", "fewshot+st"):
+                if m.endswith("+st") and (k not in st_ks or seed not in st_seeds):
+                    continue
                 ours.append((m, rich if m.startswith("fewshot") else "", k, seed))
     ours = [r for r in ours if r[0] in methods]
-    big = K > BIG_K
     sf_ks = [k for k in ks if k > 0 and (k in BIG_K_KS or not big)]
     sf_seeds = [s for s in seeds if s in BIG_K_SEEDS or not big]
     setfit = [(k, s) for k in sf_ks for s in sf_seeds] if "setfit" in methods else []
@@ -1002,6 +1018,21 @@ def main() -> None:
         help="with --convert-anchor: earlier outputs whose live SetFit rows win",
     )
     ap.add_argument("--re-encode", action="store_true", help="ignore cached embeddings")
+    ap.add_argument("--st-ks", default="", help="ks of the +st methods (default: --ks)")
+    ap.add_argument("--st-seeds", default="", help="seeds of the +st methods (default: --seeds)")
+    ap.add_argument(
+        "--all-seeds-big-k",
+        action="store_true",
+        help=f"every seed for our methods on > {BIG_K} classes too (default: "
+        "SetFit's reduced seeds there)",
+    )
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="combine these outputs (e.g. one per dataset) into --out and render",
+    )
     ap.add_argument(
         "--max-wait-idle",
         type=float,
@@ -1048,6 +1079,24 @@ def main() -> None:
             fn = encode_worker if a.worker == "encode" else setfit_worker
             print(json.dumps(fn(a), default=str))
         return
+    if a.merge:
+        parts = [json.loads(p.read_text()) for p in a.merge]
+        res = parts[0]
+        res["command"] = " && ".join(p["command"] for p in parts)
+        for p in parts[1:]:
+            res["runs"] += p["runs"]
+            res["notes"] += [n for n in p["notes"] if n not in res["notes"]]
+            for key in ("datasets", "encode"):
+                res[key].update(p[key])
+            res["config"]["datasets"] += [
+                d for d in p["config"]["datasets"] if d not in res["config"]["datasets"]
+            ]
+            res["wall_s"] = max(res["wall_s"], p["wall_s"])
+            res["finished_utc"] = max(res["finished_utc"], p["finished_utc"])
+            res["started_utc"] = min(res["started_utc"], p["started_utc"])
+        res["merged_from"] = [str(p) for p in a.merge]
+        a.render_only = True
+        write_json(a.out, res)
     if a.render_only:
         res = json.loads(a.out.read_text())
         res["targets"] = targets(res["runs"], list(res["config"]["datasets"]))
@@ -1056,21 +1105,13 @@ def main() -> None:
         return
     if a.convert_anchor:
         rows = convert_anchor(a.convert_anchor)
-        live = {}
+        # live SetFit rows of earlier runs of this script are kept beside the anchor's (variant
+        # "live run"): same samples and protocol, so their accuracy must match the anchor's
+        merged = list(rows)
         for p in a.merge_reuse:
-            live.update(
-                {k: v for k, v in load_reuse(p).items() if v.get("measured_in") != ANCHOR_NOTE}
-            )
-        merged = []
-        for r in rows:
-            key = (r["dataset"], r["method"], r["k"], r["seed"])
-            if key in live:
-                row = dict(live.pop(key))
-                row["anchor_acc"] = r["acc"]
-                merged.append(row)
-            else:
-                merged.append(r)
-        merged += list(live.values())
+            for r in load_reuse(p):
+                if r.get("measured_in") != ANCHOR_NOTE:
+                    merged.append(dict(r, variant="live run"))
         write_json(
             a.out,
             {
@@ -1108,6 +1149,11 @@ def main() -> None:
             "methods": methods,
             "test_cap": a.test_cap,
             "setfit_mode": a.setfit,
+            "fresh_per_fit": a.fresh_per_fit,
+            "st_ks": a.st_ks or None,
+            "st_seeds": a.st_seeds or None,
+            "all_seeds_big_k": a.all_seeds_big_k,
+            "budget_s": a.budget_s,
             "setfit_args_set": SETFIT_ARGS,
             "big_k": BIG_K,
             "big_k_protocol": {
@@ -1157,7 +1203,7 @@ def main() -> None:
             file=sys.stderr,
             flush=True,
         )
-        ours, sf = plan(name, ks, seeds, spec, K, methods)
+        ours, sf = plan(ks, seeds, spec, K, methods, a)
         enc = res["encode"][name] = (
             prepare_embeddings(folder, a) if ours else {"error": "not needed"}
         )
@@ -1208,12 +1254,21 @@ def main() -> None:
                 }
                 print(f"  {brief}", file=sys.stderr, flush=True)
             save()
-        for key in [kk for kk in reuse if kk[0] == name and kk[1] == "logreg_fp32"]:
-            if key[2] in ks and key[3] in seeds:
-                res["runs"].append(reuse[key])
+        res["runs"] += [
+            r
+            for r in reuse
+            if (r["dataset"], r["method"]) == (name, "logreg_fp32")
+            and r["k"] in ks
+            and r["seed"] in seeds
+        ]
         for k, seed in sf:
-            if (name, "setfit", k, seed) in reuse:
-                res["runs"].append(reuse[(name, "setfit", k, seed)])
+            found = [
+                r
+                for r in reuse
+                if (r["dataset"], r["method"], r["k"], r["seed"]) == (name, "setfit", k, seed)
+            ]
+            if found:
+                res["runs"] += found
                 continue
             if a.setfit != "run":
                 res["notes"].append(

@@ -120,3 +120,12 @@ def test_targets_zero_shot_needs_two_points_over_names_and_beats_cosine():
     assert t["d descriptions vs cosine"]["met"] is False
     runs[1]["acc"] = 0.47
     assert {x["name"]: x["met"] for x in bf.targets(runs, ["d"])}["d descriptions vs names"]
+
+
+def test_setfit_timing_prefers_the_anchor_row_of_a_seed():
+    anchor = dict(_row("d", "setfit", 8, 0, 0.7, 50.0, cpu=100.0), measured_in=bf.ANCHOR_NOTE)
+    live = dict(_row("d", "setfit", 8, 0, 0.7, 900.0, "live run", cpu=400.0), measured_in="x")
+    mine = _row("d", "fewshot", 8, 0, 0.7, 5.0, cpu=5.0)
+    for runs in ([anchor, live, mine], [live, anchor, mine]):
+        t = bf.targets(runs, ["d"])[0]
+        assert t["speedup"] == pytest.approx(10.0) and t["cpu_ratio"] == pytest.approx(20.0)
