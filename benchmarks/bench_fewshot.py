@@ -20,21 +20,27 @@ Methods (all on all-MiniLM-L6-v2):
   fewshot+st    SelfTrainingClassifier(base=FewShotClassifier) on the pool.
 A truelabel class that is not importable is skipped with a printed note.
 
-truelabel's encoder (OnnxTextEncoder, int8 ONNX) embeds test and train once per dataset in a
-fresh process (timed; vectors cached in benchmarks/_work/fewshot/). Every fit then runs in its
-own fresh process (peak RSS = that process's ru_maxrss, encoder loaded): it encodes the k-shot
-texts (and class names) live, fits, predicts the test vectors. Its total time = k-shot
-encoding + fit + predict + the measured encoding of the test split (+ of the whole train
-split for methods that read the pool): the cost of going from texts to predicted labels,
-like SetFit's fit + predict (which encodes inside). Model loading is excluded for both.
+truelabel's encoder (OnnxTextEncoder, int8 ONNX) embeds the test split (and, when a method
+reads the pool, the train split) once per dataset in a fresh process, timed; vectors cached
+in benchmarks/_work/fewshot/ with those timings. Our fits run in one fresh process per
+dataset x method (--fresh-per-fit: one per fit), which loads the encoder once, encodes the
+k-shot texts and class names live, fits and predicts the test vectors; each fit's total =
+that + the measured test encoding (+ the whole train split for pool methods): texts to
+labels, like SetFit's fit + predict (which encodes inside). Model loading excluded for both.
+Wall and CPU seconds are both recorded; on a loaded machine the verdicts use CPU seconds.
 
-Usage:
-  FEWSHOT_VENV=benchmarks/.venv-fewshot   # made by: bash benchmarks/setup.sh --fewshot
-  $FEWSHOT_VENV/bin/python benchmarks/bench_fewshot.py \\
-      --reuse-setfit benchmarks/results/fewshot_setfit.json --setfit reuse
-  ... --datasets text_trec --ks 8 --seeds 0,1 --setfit run --out benchmarks/_work/x.json
-  ... --convert-anchor ../shared/anchors/results/fewshot_shared.json --out FILE  (reuse rows)
-  ... --render-only  (re-render fewshot.md from --out)
+Setup: bash benchmarks/setup.sh --fewshot (benchmarks/.venv-fewshot: torch 2.13.0 CPU,
+SetFit 1.2.0, truelabel[text]). Runs (PY=benchmarks/.venv-fewshot/bin/python):
+  # SetFit rows to reuse: the anchor's, plus live runs of this script beside them
+  $PY benchmarks/bench_fewshot.py --methods setfit --datasets text_trec --ks 8 --seeds 0,1 \
+      --out benchmarks/_work/setfit_live_trec.json
+  $PY benchmarks/bench_fewshot.py --convert-anchor ../shared/anchors/results/fewshot_shared.json \
+      --merge-reuse benchmarks/_work/setfit_live_*.json --out benchmarks/results/fewshot_setfit.json
+  # everything, SetFit rows reused (one output per dataset can be --merge'd afterwards)
+  $PY benchmarks/bench_fewshot.py --reuse-setfit benchmarks/results/fewshot_setfit.json \
+      --setfit reuse [--datasets ...] [--ks 0,1,8,16] [--seeds 0,1,2,3,4] [--st-ks 8 --st-seeds 0]
+  $PY benchmarks/bench_fewshot.py --quick          # text_trec, k 0 and 8, seed 0, no live SetFit
+  $PY benchmarks/bench_fewshot.py --render-only    # re-render fewshot.md from --out
 """
 
 from __future__ import annotations
@@ -235,7 +241,8 @@ def emb_paths(name: str) -> dict[str, Path]:
 
 
 def encode_worker(a: argparse.Namespace) -> dict:
-    """Encode the (capped) test split and the whole train split; time each; save the vectors."""
+    """Encode the (capped) test split and (with --with-train) the whole train split; time
+    each; save the vectors."""
     from truelabel.encode import OnnxTextEncoder
 
     ds = load_dataset(Path(a.dataset_path), a.test_cap)
@@ -245,7 +252,7 @@ def encode_worker(a: argparse.Namespace) -> dict:
     out["load_s"] = time.perf_counter() - t0
     enc.encode(ds["x_test"][:64])  # warm-up (first-call allocations), as the anchor does
     paths = emb_paths(ds["name"])
-    for split in ("test", "train"):
+    for split in ("test", "train") if a.with_train else ("test",):
         b0, c0, t0 = system_busy_cpu_s(), own_cpu_s(), time.perf_counter()
         X = enc.encode(ds[f"x_{split}"])
         out[f"encode_{split}_s"] = time.perf_counter() - t0
@@ -310,7 +317,8 @@ def fit_worker(a: argparse.Namespace) -> None:
 
     ds = load_dataset(Path(a.dataset_path), a.test_cap)
     paths = emb_paths(ds["name"])
-    X_train = np.load(paths["train"], mmap_mode="r")
+    # the pool's vectors only for the methods that read the pool (k-shot texts are encoded live)
+    X_train = np.load(paths["train"], mmap_mode="r") if a.method in USES_POOL else None
     X_test = np.load(paths["test"])
     t0 = time.perf_counter()
     enc = OnnxTextEncoder()
@@ -470,7 +478,8 @@ def run_worker(kind: str, folder: Path, a: argparse.Namespace, **kw: Any) -> lis
     cmd = [sys.executable, "-u", str(Path(__file__).resolve()), "--worker", kind]
     cmd += ["--dataset-path", str(folder), "--test-cap", str(a.test_cap)]
     for key, value in kw.items():
-        cmd += [f"--{key.replace('_', '-')}", str(value)]
+        flag = f"--{key.replace('_', '-')}"
+        cmd += [flag] if value is True else [flag, str(value)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TQDM_DISABLE="1")
     t0 = time.perf_counter()
     err = None
@@ -899,9 +908,10 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def prepare_embeddings(folder: Path, a: argparse.Namespace) -> dict:
-    """Encode test + train once (fresh process), or reuse the cached vectors of an earlier run
-    with the same encoder, data and test cap (their recorded timings come with them)."""
+def prepare_embeddings(folder: Path, a: argparse.Namespace, with_train: bool) -> dict:
+    """Encode test (+ train when a method reads the pool) once in a fresh process, or reuse
+    the cached vectors of an earlier run with the same encoder, data and test cap (their
+    recorded timings come with them)."""
     paths = emb_paths(folder.name)
     key = {
         "v": 2,
@@ -910,12 +920,13 @@ def prepare_embeddings(folder: Path, a: argparse.Namespace) -> dict:
     }
     if paths["meta"].exists() and not a.re_encode:
         meta = json.loads(paths["meta"].read_text())
-        if meta.get("key") == key and paths["train"].exists() and paths["test"].exists():
+        has_train = "encode_train_s" in meta and paths["train"].exists()
+        if meta.get("key") == key and paths["test"].exists() and (has_train or not with_train):
             print(f"  embeddings: cached ({meta['measured_utc']})", file=sys.stderr, flush=True)
             return dict(meta, cached=True)
     EMB_DIR.mkdir(parents=True, exist_ok=True)
     idle = wait_for_idle(max_wait_s=a.max_wait_idle) if a.max_wait_idle > 0 else None
-    r = _single(run_worker("encode", folder, a))
+    r = _single(run_worker("encode", folder, a, **({"with_train": True} if with_train else {})))
     r["idle_wait"] = idle
     if "error" not in r:
         r.update(key=key, measured_utc=_now())
@@ -1057,6 +1068,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--setfit-args", default="{}", help=argparse.SUPPRESS)
     ap.add_argument("--jobs", default="[]", help=argparse.SUPPRESS)
+    ap.add_argument("--with-train", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument(
         "--budget-s",
         type=float,
@@ -1205,7 +1217,9 @@ def main() -> None:
         )
         ours, sf = plan(ks, seeds, spec, K, methods, a)
         enc = res["encode"][name] = (
-            prepare_embeddings(folder, a) if ours else {"error": "not needed"}
+            prepare_embeddings(folder, a, any(m in USES_POOL for m, *_ in ours))
+            if ours
+            else {"error": "not needed"}
         )
         if "error" in enc and ours:
             res["notes"].append(f"{name}: encoding failed ({enc['error']}); our methods not run")
