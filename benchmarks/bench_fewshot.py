@@ -1076,6 +1076,12 @@ def main() -> None:
         help="a fit process starts no new fit after this many s (0: no limit)",
     )
     ap.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="fit processes at once (then one per dataset x method x k)",
+    )
+    ap.add_argument(
         "--fresh-per-fit",
         action="store_true",
         help="one process per fit (exact per-fit peak RSS) instead of one per "
@@ -1162,6 +1168,7 @@ def main() -> None:
             "test_cap": a.test_cap,
             "setfit_mode": a.setfit,
             "fresh_per_fit": a.fresh_per_fit,
+            "parallel": a.parallel,
             "st_ks": a.st_ks or None,
             "st_seeds": a.st_seeds or None,
             "all_seeds_big_k": a.all_seeds_big_k,
@@ -1224,50 +1231,52 @@ def main() -> None:
         if "error" in enc and ours:
             res["notes"].append(f"{name}: encoding failed ({enc['error']}); our methods not run")
             ours = []
-        groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        groups: dict[tuple, list[tuple[int, int]]] = {}
         for method, variant, k, seed in ours:
-            groups.setdefault((method, variant), []).append((k, seed))
+            # one process per dataset x method (x k with --parallel > 1); per fit if asked
+            key = (method, variant, k if a.parallel > 1 else None)
+            groups.setdefault(key, []).append((k, seed))
         batches = [
             (m, v, [job] if a.fresh_per_fit else jobs)
-            for (m, v), jobs in groups.items()
+            for (m, v, _), jobs in groups.items()
             for job in (jobs if a.fresh_per_fit else jobs[:1])
         ]
-        for method, variant, jobs in batches:
-            rows = run_worker(
-                "fit",
-                folder,
-                a,
-                method=method,
-                variant=variant,
-                jobs=json.dumps(jobs),
-                budget_s=a.budget_s,
-            )
-            for r in rows:
-                r.update(dataset=name, method=method, variant=variant)
-                if "k" not in r:  # the process failed: charge the jobs it did not report
-                    done = {(x.get("k"), x.get("seed")) for x in rows}
-                    miss = [j for j in jobs if tuple(j) not in done]
-                    r.update(k=miss[0][0] if miss else -1, seed=miss[0][1] if miss else -1)
-                    r["jobs_not_reported"] = miss
-                _finish_row(r, method, enc)
-                res["runs"].append(r)
-                brief = {
-                    x: (round(r[x], 3) if isinstance(r.get(x), float) else r.get(x))
-                    for x in (
-                        "method",
-                        "variant",
-                        "k",
-                        "seed",
-                        "acc",
-                        "worst_class_acc",
-                        "total_s",
-                        "cpu_s",
-                        "error",
-                    )
-                    if x in r
-                }
-                print(f"  {brief}", file=sys.stderr, flush=True)
-            save()
+
+        def run_batch(batch: tuple, folder: Path = folder) -> tuple[str, str, list, list[dict]]:
+            m, v, jobs = batch
+            kw = {"method": m, "variant": v, "jobs": json.dumps(jobs), "budget_s": a.budget_s}
+            return m, v, jobs, run_worker("fit", folder, a, **kw)
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, a.parallel)) as pool:
+            for method, variant, jobs, rows in pool.map(run_batch, batches):
+                for r in rows:
+                    r.update(dataset=name, method=method, variant=variant)
+                    if "k" not in r:  # the process failed: name the jobs it did not report
+                        done = {(x.get("k"), x.get("seed")) for x in rows}
+                        miss = [j for j in jobs if tuple(j) not in done]
+                        r.update(k=miss[0][0] if miss else -1, seed=miss[0][1] if miss else -1)
+                        r["jobs_not_reported"] = miss
+                    _finish_row(r, method, enc)
+                    res["runs"].append(r)
+                    brief = {
+                        x: (round(r[x], 3) if isinstance(r.get(x), float) else r.get(x))
+                        for x in (
+                            "method",
+                            "variant",
+                            "k",
+                            "seed",
+                            "acc",
+                            "worst_class_acc",
+                            "total_s",
+                            "cpu_s",
+                            "error",
+                        )
+                        if x in r
+                    }
+                    print(f"  {brief}", file=sys.stderr, flush=True)
+                save()
         res["runs"] += [
             r
             for r in reuse
