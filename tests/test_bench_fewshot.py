@@ -27,14 +27,14 @@ bf = _load(ROOT / "benchmarks" / "bench_fewshot.py", "bench_fewshot_under_test")
 
 
 def test_scores_hand_worked():
-    y_true = np.array([0, 0, 0, 1, 1, 2])
-    y_pred = np.array([0, 0, 1, 1, 1, 0])
-    s = bf.scores(y_true, y_pred, 4)  # class 3 absent from the test labels: not the worst
-    assert s["acc"] == pytest.approx(4 / 6)
-    # F1: class 0 = 2/3 (P 2/3, R 2/3), class 1 = 0.8 (P 2/3, R 1), class 2 = 0
-    assert s["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 0.0) / 3)
-    assert (s["worst_class"], s["worst_class_acc"]) == (2, 0.0)
-    s = bf.scores(y_true, np.array([0, 0, 0, 1, 0, 2]), 3)
+    y_true = np.array([0, 0, 0, 1, 1, 2, 2])
+    y_pred = np.array([0, 0, 1, 1, 1, 0, 2])
+    s = bf.scores(y_true, y_pred, 4)  # class 3 is absent from the test labels: not the worst
+    assert s["acc"] == pytest.approx(5 / 7)
+    # F1: class 0 = 2/3 (P 2/3, R 2/3), class 1 = 0.8 (P 2/3, R 1), class 2 = 2/3 (P 1, R 1/2)
+    assert s["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 2 / 3) / 3)
+    assert (s["worst_class"], s["worst_class_acc"]) == (2, 0.5)
+    s = bf.scores(y_true, np.array([0, 0, 0, 1, 0, 2, 2]), 3)
     assert (s["worst_class"], s["worst_class_acc"]) == (1, 0.5)
 
 
