@@ -837,32 +837,22 @@ def render(res: dict) -> str:
     enc_rows = [
         [
             ds.removeprefix("text_"),
-            f"{e['n_test']}",
+            e["n_test"],
             f"{e['encode_test_s']:.1f}",
-            f"{e['n_train']}",
-            f"{e['encode_train_s']:.1f}",
-            f"{e['train_sent_per_s']:.0f}",
+            f"{e['encode_test_cpu_s']:.1f}",
+            e.get("n_train", "–"),
+            _num(e.get("encode_train_s")),
+            _num(e.get("encode_train_cpu_s")),
             f"{e['peak_rss_mb']:.0f}",
+            e.get("measured_utc", "?"),
         ]
         for ds, e in res["encode"].items()
         if "error" not in e
     ]
     L += ["Encoding (truelabel OnnxTextEncoder, fresh process per dataset):", ""]
-    L += [
-        md_table(
-            [
-                "dataset",
-                "test rows",
-                "test s",
-                "train rows",
-                "train s",
-                "train sent/s",
-                "peak RSS MB",
-            ],
-            enc_rows,
-        ),
-        "",
-    ]
+    head = ["dataset", "test rows", "test s", "test CPU s", "train rows", "train s"]
+    head += ["train CPU s", "peak RSS MB", "measured (UTC)"]
+    L += [md_table(head, enc_rows), ""]
     notes = res.get("notes", [])
     reused = sorted({r["reused_from"] for r in res["runs"] if r.get("reused_from")})
     if reused:
