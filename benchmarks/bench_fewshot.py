@@ -492,7 +492,14 @@ def run_worker(kind: str, folder: Path, a: argparse.Namespace, **kw: Any) -> lis
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         err = f"timeout > {a.timeout} s"
-    rows = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
+    rows = []
+    for ln in out.splitlines():  # libraries print too (SetFit logs dicts as Python reprs)
+        try:
+            row = json.loads(ln)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
     wall = time.perf_counter() - t0
     for r in rows:
         r["process_wall_s"] = wall
