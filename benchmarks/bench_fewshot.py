@@ -592,6 +592,10 @@ def _cpu(r: dict) -> float | None:
     return r.get("cpu_s", r.get("fit_cpu_s") if r.get("method") == "setfit" else None)
 
 
+def _x(ratio: float) -> str:
+    return f"{ratio:.1f}x" if ratio < 10 else f"{ratio:.0f}x"
+
+
 def _num(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f}" if x < 10 else f"{x:.0f}"
 
@@ -671,10 +675,10 @@ def targets(runs: list[dict], datasets: list[str]) -> list[dict]:
                 line = f"{name} (seeds {sorted(seeds)}): accuracy {a_me:.3f} vs {a_sf:.3f} "
                 line += f"({diff:+.1f} pts; target >= -1); "
                 if cpu_ratio is not None:
-                    line += f"CPU {c_me:.1f} s vs {c_sf:.0f} s ({cpu_ratio:.0f}x less; target "
-                    line += f">= 10x), wall {t_me:.1f} s vs {t_sf:.0f} s ({speed:.0f}x less)"
+                    line += f"CPU {c_me:.1f} s vs {c_sf:.0f} s ({_x(cpu_ratio)} less; target "
+                    line += f">= 10x), wall {t_me:.1f} s vs {t_sf:.0f} s ({_x(speed)} less)"
                 else:
-                    line += f"wall {t_me:.1f} s vs {t_sf:.0f} s ({speed:.0f}x less; target >= 10x)"
+                    line += f"wall {t_me:.1f} s vs {t_sf:.0f} s ({_x(speed)} less; target >= 10x)"
                 out.append(
                     {
                         "target": "setfit",
@@ -830,9 +834,16 @@ def render(res: dict) -> str:
     for t in res["targets"]:
         if t["target"] == "setfit" and t["met"] is not None:
             rows.append(
-                [t["name"], f"{t['diff_pts']:+.1f}", f"{t['speedup']:.0f}x", mark[t["met"]]]
+                [
+                    t["name"],
+                    f"{t['diff_pts']:+.1f}",
+                    _x(t["cpu_ratio"]) if t.get("cpu_ratio") else "–",
+                    _x(t["speedup"]),
+                    mark[t["met"]],
+                ]
             )
-    L += [md_table(["setting", "accuracy diff (pts)", "less time", "target"], rows), ""]
+    head = ["setting", "accuracy diff (pts)", "SetFit / ours, CPU s", "SetFit / ours, wall s"]
+    L += [md_table([*head, "target"], rows), ""]
     L += ["## All results (mean ± sd over seeds; time and peak = medians)", ""]
     header = [
         "dataset",
@@ -894,7 +905,15 @@ def render(res: dict) -> str:
     head = ["dataset", "test rows", "test s", "test CPU s", "train rows", "train s"]
     head += ["train CPU s", "peak RSS MB", "measured (UTC)"]
     L += [md_table(head, enc_rows), ""]
-    notes = res.get("notes", [])
+    notes = list(res.get("notes", []))
+    missing: dict[tuple, list[int]] = {}
+    for ds, k, seed in res.get("setfit_not_run", []):
+        missing.setdefault((ds, k), []).append(seed)
+    if missing:
+        notes.append(
+            "SetFit not run (not in the reuse file, --setfit reuse): "
+            + "; ".join(f"{ds} k={k} seeds {sorted(v)}" for (ds, k), v in missing.items())
+        )
     reused = sorted({r["reused_from"] for r in res["runs"] if r.get("reused_from")})
     if reused:
         n = sum(1 for r in res["runs"] if r.get("reused_from"))
@@ -1132,7 +1151,7 @@ def main() -> None:
         # later files win for the same (dataset, method, variant, k, seed): re-measure a part
         # with newer code and list it last; each row keeps the note of the run that made it
         parts = [json.loads(p.read_text()) for p in a.merge]
-        res = dict(parts[0], runs=[], notes=[], datasets={}, encode={})
+        res = dict(parts[0], runs=[], notes=[], datasets={}, encode={}, setfit_not_run=[])
         res["config"] = dict(parts[0]["config"], datasets=[])
         res["command"] = "python benchmarks/bench_fewshot.py " + " ".join(sys.argv[1:])
         res["commands"] = [p["command"] for p in parts]
@@ -1151,7 +1170,10 @@ def main() -> None:
                 )
                 rows.pop(key, None)
                 rows[key] = r
-            res["notes"] += [n for n in p["notes"] if n not in res["notes"]]
+            res["notes"] += [
+                n for n in p["notes"] if n not in res["notes"] and "not in the reuse file" not in n
+            ]
+            res["setfit_not_run"] = res.get("setfit_not_run", []) + p.get("setfit_not_run", [])
             for key2 in ("datasets", "encode"):
                 res[key2].update({d: e for d, e in p[key2].items() if "error" not in e})
             res["config"]["datasets"] += [
@@ -1343,9 +1365,7 @@ def main() -> None:
                 res["runs"] += found
                 continue
             if a.setfit != "run":
-                res["notes"].append(
-                    f"{name} SetFit k={k} seed={seed}: not in the reuse file, not run"
-                )
+                res.setdefault("setfit_not_run", []).append([name, k, seed])
                 continue
             extra = dict(SETFIT_ARGS)
             if K > BIG_K:
