@@ -994,7 +994,7 @@ def _single(rows: list[dict]) -> dict:
     return ok[0] if ok else (rows[-1] if rows else {"error": "no output"})
 
 
-def _finish_row(r: dict, method: str, enc: dict) -> None:
+def _finish_row(r: dict, method: str, enc: dict, stamp: bool = True) -> None:
     """Add the dataset's measured encoding (test split; whole train split for pool methods)
     to a fit row: total wall / CPU seconds from texts to labels, and the larger peak RSS."""
     if "error" in r:
@@ -1004,10 +1004,12 @@ def _finish_row(r: dict, method: str, enc: dict) -> None:
     r["total_s"] = r["fit_s"] + r["predict_s"] + r["encode_s"]
     r["cpu_s"] = r["fit_cpu_s"] + enc["encode_test_cpu_s"]
     r["cpu_s"] += enc["encode_train_cpu_s"] if pool else 0.0
-    r["peak_rss_fit_process_mb"] = r["peak_rss_mb"]
-    r["peak_rss_mb"] = max(r["peak_rss_mb"], enc["peak_rss_mb"])
-    r["measured_utc"] = _now()
-    r["measured_in"] = "this run"
+    r.setdefault("peak_rss_fit_process_mb", r["peak_rss_mb"])
+    r["peak_rss_mb"] = max(r["peak_rss_fit_process_mb"], enc["peak_rss_mb"])
+    r["encode_measured_utc"] = enc.get("measured_utc")
+    if stamp:
+        r["measured_utc"] = _now()
+        r["measured_in"] = "this run"
 
 
 def plan(
@@ -1079,6 +1081,11 @@ def main() -> None:
         help="with --convert-anchor: earlier outputs whose live SetFit rows win",
     )
     ap.add_argument("--re-encode", action="store_true", help="ignore cached embeddings")
+    ap.add_argument(
+        "--encode-only",
+        action="store_true",
+        help="only (re-)measure the encodings; a later --merge re-prices every row with them",
+    )
     ap.add_argument("--st-ks", default="", help="ks of the +st methods (default: --ks)")
     ap.add_argument("--st-seeds", default="", help="seeds of the +st methods (default: --seeds)")
     ap.add_argument(
@@ -1183,6 +1190,10 @@ def main() -> None:
             res["finished_utc"] = max(res["finished_utc"], p["finished_utc"])
             res["started_utc"] = min(res["started_utc"], p["started_utc"])
         res["runs"] = list(rows.values())
+        for r in res["runs"]:  # encodings: the latest measurement per dataset prices every row
+            enc = res["encode"].get(r.get("dataset", ""))
+            if r.get("method") in OURS and "error" not in r and enc:
+                _finish_row(r, r["method"], enc, stamp=False)
         res["merged_from"] = [str(p) for p in a.merge]
         a.render_only = True
         write_json(a.out, res)
@@ -1294,6 +1305,10 @@ def main() -> None:
             flush=True,
         )
         ours, sf = plan(ks, seeds, spec, K, methods, a)
+        if a.encode_only:
+            res["encode"][name] = prepare_embeddings(folder, a, True)
+            save()
+            continue
         enc = res["encode"][name] = (
             prepare_embeddings(folder, a, any(m in USES_POOL for m, *_ in ours))
             if ours
