@@ -948,6 +948,25 @@ def render(res: dict) -> str:
             ),
             "",
         ]
+    anchor_sf = {
+        (r["dataset"], r["k"], r["seed"]): r
+        for r in res["runs"]
+        if r.get("method") == "setfit" and r.get("measured_in") == ANCHOR_NOTE
+    }
+    checks = [
+        f"{r['dataset']} k={r['k']} seed {r['seed']}: {r['acc']:.4f} vs "
+        f"{anchor_sf[(r['dataset'], r['k'], r['seed'])]['acc']:.4f}"
+        for r in res["runs"]
+        if r.get("method") == "setfit"
+        and r.get("variant") == "live run"
+        and (r["dataset"], r["k"], r["seed"]) in anchor_sf
+    ]
+    if checks:
+        notes.append(
+            "Harness check, live SetFit run of this script vs the anchor's row for the same "
+            "sample (accuracy): " + "; ".join(checks) + ". Timing verdicts use the anchor's "
+            "rows (idle machine); the live runs ran under a load average of 6-30."
+        )
     if notes:
         L += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     return "\n".join(L)
