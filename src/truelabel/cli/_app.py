@@ -25,7 +25,7 @@ from ..exceptions import DataFormatError, TruelabelError, TruelabelWarning, Vali
 
 app = typer.Typer(
     name="truelabel",
-    help="Find label errors, outliers and near-duplicates; write a report.",
+    help="Find label errors, outliers and near-duplicates; label texts from class names or a few examples; certify auto-labels.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -96,7 +96,7 @@ def _main(
         ),
     ] = False,
 ) -> None:
-    """Find label errors, outliers and near-duplicates; write a report."""
+    """Find label errors, outliers and near-duplicates; label texts from class names or a few examples; certify auto-labels."""
 
 
 def _print_summary(summary: dict[str, Any], out: Path, paths: dict[str, Path]) -> None:
