@@ -47,6 +47,8 @@ _CANDIDATES = 32
 _STEPS = 8
 #: query rows per GEMM sub-block
 _SUB = 512
+#: cells whose rows are gathered (as float64) at once to sum them
+_MEAN_CELLS = 4
 
 
 @dataclass(frozen=True)
@@ -89,12 +91,23 @@ def _nearest(z: np.ndarray, cent: np.ndarray) -> np.ndarray:
     return out
 
 
-def _means(z: np.ndarray, lab: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of each cell's rows (float64 sums; an empty cell keeps ``prev``), and the counts."""
+def _means(
+    z: np.ndarray, lab: np.ndarray, prev: np.ndarray, srt: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of each cell's rows (float64 sums; an empty cell keeps ``prev``), and the counts.
+    ``srt``: the stable argsort of ``lab`` if already known. The rows are gathered and
+    widened a few cells at a time (each cell summed alone, in the same order: the same sums
+    as one pass over the sorted copy, without its two full-size temporaries)."""
     counts = np.bincount(lab, minlength=prev.shape[0])
     full = counts > 0
+    if srt is None:
+        srt = np.argsort(lab, kind="stable")
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[full]
-    sums = np.add.reduceat(z[np.argsort(lab, kind="stable")].astype(np.float64), starts, axis=0)
+    stops = np.append(starts[1:], lab.size)
+    sums = np.empty((starts.size, z.shape[1]), dtype=np.float64)
+    for sl in iter_chunks(starts.size, _MEAN_CELLS):
+        a, b = int(starts[sl.start]), int(stops[sl.stop - 1])
+        sums[sl] = np.add.reduceat(z[srt[a:b]].astype(np.float64), starts[sl] - a, axis=0)
     out = prev.copy()
     out[full] = (sums / counts[full, None]).astype(np.float32)
     return out, counts
@@ -132,17 +145,25 @@ def _merge_small(
 def _top_chunk(
     chunk: Chunk, shared: tuple[np.ndarray, Projection | None, np.ndarray]
 ) -> np.ndarray:
-    """Nearest top-level centroid of rows ``chunk``."""
+    """Nearest top-level centroid of rows ``chunk``, projected and assigned 4096 rows at a time
+    (the blocks ``project_rows`` and ``_nearest`` use: the same labels, no chunk-sized copy)."""
     X, pca, top = shared
-    return _nearest(project_rows(X, chunk.slice, pca), top)
+    out = np.empty(len(chunk), dtype=np.int64)
+    for sl in iter_chunks(len(chunk), 4096):
+        out[sl] = _nearest(
+            project_rows(X, slice(chunk.start + sl.start, chunk.start + sl.stop), pca), top
+        )
+    return out
 
 
 def _split_chunk(
     chunk: Chunk, shared: tuple[np.ndarray, Projection | None, list[np.ndarray], int, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Cells of top-level cell ``chunk.index``: its rows (ascending ids) projected, k-means on
     a sample of them (seeded by the cell's index), small cells merged, then sorted by cell.
-    Returns the row ids, the projection and the counts in cell order, and the centroids."""
+    Returns the row ids in cell order, the projection (in ``rows`` order) and the order that
+    sorts it by cell (the caller gathers it straight into place: no sorted copy here), the
+    counts in cell order, and the centroids."""
     X, pca, members, min_rows, seed = shared
     rows = members[chunk.index]
     z = project_rows(X, rows, pca)
@@ -151,9 +172,9 @@ def _split_chunk(
     train = z[np.sort(rng.choice(rows.size, min(rows.size, 64 * cells), replace=False))]
     cent = _kmeans(train, cells, rng)
     lab, cent = _merge_small(z, _nearest(z, cent), cent, min_rows)
-    cent, counts = _means(z, lab, cent)
     srt = np.argsort(lab, kind="stable")
-    return rows[srt], z[srt], counts, cent
+    cent, counts = _means(z, lab, cent, srt)
+    return rows[srt], z, srt, counts, cent
 
 
 def _links(cent: np.ndarray, n_links: int) -> np.ndarray:
@@ -208,10 +229,16 @@ def build_cells(
     pos = 0
     chunks = [Chunk(t, t, t + 1) for t in range(n_top)]
     shared = (X, pca, members, min_rows, random_state)
-    for rows, z, counts, cent in backend.map(_split_chunk, chunks, shared):
+    # one top cell per worker at a time: each result holds its cell's projection (16 MiB),
+    # so a deeper queue of finished results would only add to the peak next to z_all
+    batches = [chunks[sl] for sl in iter_chunks(n_top, max(1, backend.n_workers))]
+    results = (r for batch in batches for r in backend.map(_split_chunk, batch, shared))
+    for rows, z, srt, counts, cent in results:
         if z_all is None:
             z_all = np.empty((n, z.shape[1]), dtype=np.float32)
-        order[pos : pos + rows.size], z_all[pos : pos + rows.size] = rows, z
+        order[pos : pos + rows.size] = rows
+        np.take(z, srt, axis=0, out=z_all[pos : pos + rows.size])
+        del z, srt  # the in-flight chunks hold the only other copies
         pos += rows.size
         counts_all.append(counts)
         cents.append(cent)

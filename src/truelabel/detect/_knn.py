@@ -31,7 +31,7 @@ from .._validation import check_choice, check_features, iter_chunks
 from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ..exceptions import MissingDependencyError, ValidationError
 from . import _ivf
-from ._knn_common import Projection, finish_rows, fit_pca, project_rows
+from ._knn_common import Projection, finish_rows, fit_pca, project_rows, release_free_memory
 
 __all__ = ["KNNGraph", "build_knn_graph"]
 
@@ -337,6 +337,7 @@ def build_knn_graph(
                 pca, sample = fit_pca(Xf, max_dims, random_state)
                 min_rows = max(_ivf._MIN_CELL_ROWS, m)
                 cells = _ivf.build_cells(Xf, pca, sample, min_rows, random_state, be)
+                release_free_memory()  # the build's freed blocks, before the search's peak
                 chunks = _ivf.cell_chunks(cells, chunk_size or 8192)
                 shared = (cells, Xf, k, m, _ivf._N_PROBE)
                 for rows, ci, cd in be.map(_ivf.search_cells_chunk, chunks, shared):
