@@ -37,7 +37,7 @@ class _MemoEncoder:
         self._vectors = vectors
 
     def __getattr__(self, name: str) -> Any:
-        # anything else (e.g. the ONNX session the few-shot first-token view reads) is the
+        # anything else (e.g. `first_token_vectors`, the few-shot first-token view) is the
         # wrapped encoder's, so the classifiers see the same capabilities through the memo
         if name == "inner":
             raise AttributeError(name)

@@ -7,7 +7,22 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Encoder", "PrecomputedEncoder"]
+__all__ = ["Encoder", "PrecomputedEncoder", "check_text_items"]
+
+
+def check_text_items(items: Sequence[str]) -> list[str]:
+    """``items`` as a list of strings; one string or a non-string item is refused by name."""
+    from ..exceptions import ValidationError
+
+    if isinstance(items, str):
+        raise ValidationError("items", "got a single string", "pass a list of texts")
+    texts = list(items)
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise ValidationError(
+            "items", f"item {bad} is {type(texts[bad]).__name__}, not text", "pass strings"
+        )
+    return texts
 
 
 @runtime_checkable

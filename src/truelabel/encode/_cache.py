@@ -147,7 +147,7 @@ class CachedEncoder:
         return self._dim
 
     def __getattr__(self, name: str) -> Any:
-        # what the cache does not define (the ONNX session the few-shot first-token view
+        # what the cache does not define (`first_token_vectors`, which the few-shot view
         # reads, ...) is the wrapped encoder's, so a cached encoder offers the same abilities
         if name == "encoder":
             raise AttributeError(name)

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._progress import progress
 from ..exceptions import MissingDependencyError, ValidationError
+from ._base import check_text_items
 
 __all__ = ["OnnxTextEncoder"]
 
@@ -151,7 +152,9 @@ class OnnxTextEncoder:
         self._tokenizer.no_padding()
         self.dim = int(self._session.get_outputs()[0].shape[-1])
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
+    def _hidden(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Last hidden states (batch, tokens, dim) float32 and the attention mask of one
+        padded batch."""
         enc = self._tokenizer.encode_batch(texts)
         width = max(len(e.ids) for e in enc)
         ids = np.zeros((len(enc), width), dtype=np.int64)
@@ -162,22 +165,35 @@ class OnnxTextEncoder:
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = self._session.run(None, feeds)[0].astype(np.float32)
+        return self._session.run(None, feeds)[0].astype(np.float32), mask
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        hidden, mask = self._hidden(texts)
         m = mask[:, :, None].astype(np.float32)
         pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
+    def first_token_vectors(
+        self, items: Sequence[str], batch_size: int | None = None
+    ) -> np.ndarray:
+        """Unit-length last hidden state at token position 1 (the first word after
+        ``[CLS]``) of each text, (n, dim) float64, in length-sorted batches. The few-shot
+        classifier's second view of the same forward pass (see ``model/_token_view.py``)."""
+        texts = check_text_items(items)
+        size = batch_size or self.batch_size
+        out = np.empty((len(texts), self.dim))
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), size):
+            rows = order[start : start + size]
+            hidden, _ = self._hidden([texts[i] for i in rows])
+            first = hidden[:, min(1, hidden.shape[1] - 1)].astype(np.float64)
+            out[rows] = first / np.maximum(np.linalg.norm(first, axis=1, keepdims=True), 1e-12)
+        return out
+
     def encode(self, items: Sequence[str]) -> np.ndarray:
         """Vectors of ``items``, shape (n, dim), float32, rows of unit length."""
-        if isinstance(items, str):
-            raise ValidationError("items", "got a single string", "pass a list of texts")
-        texts = list(items)
-        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-        if bad is not None:
-            raise ValidationError(
-                "items", f"item {bad} is {type(texts[bad]).__name__}, not text", "pass strings"
-            )
+        texts = check_text_items(items)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         with progress(len(texts), f"encoding ({self.name})", unit="texts") as advance:

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._progress import progress
 from ..exceptions import MissingDependencyError, ValidationError
+from ._base import check_text_items
 
 __all__ = ["SentenceTransformerEncoder", "is_sentence_transformers_folder"]
 
@@ -126,14 +127,7 @@ class SentenceTransformerEncoder:
 
     def encode(self, items: Sequence[str]) -> np.ndarray:
         """Vectors of ``items``, shape (n, dim), float32, rows of unit length."""
-        if isinstance(items, str):
-            raise ValidationError("items", "got a single string", "pass a list of texts")
-        texts = list(items)
-        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-        if bad is not None:
-            raise ValidationError(
-                "items", f"item {bad} is {type(texts[bad]).__name__}, not text", "pass strings"
-            )
+        texts = check_text_items(items)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         previous = self._torch.get_num_threads()
