@@ -231,3 +231,25 @@ def test_the_memo_keeps_the_encoders_capabilities():
     np.testing.assert_array_equal(
         memo.encode(["card lost", "refund"]), enc.encode(["card lost", "refund"])
     )
+
+
+def test_cli_rows_without_text_are_refused_by_row(tmp_path):
+    pd.DataFrame({"text": ["card lost", None, "refund now"]}).to_csv(
+        tmp_path / "d.csv", index=False
+    )
+    (tmp_path / "classes.txt").write_text("card\nrefund\nweather\n")
+    res = CliRunner().invoke(
+        app,
+        [
+            "autolabel",
+            str(tmp_path / "d.csv"),
+            "--text-col",
+            "text",
+            "--classes",
+            str(tmp_path / "classes.txt"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert res.exit_code == 2
+    assert "--text-col: row 1 has no text" in res.output and not (tmp_path / "o").exists()
