@@ -318,3 +318,49 @@ def test_the_cache_offers_the_wrapped_encoders_other_attributes(tmp_path):
     assert cached.dim == 3 and cached.session == "onnx-session"
     with pytest.raises(AttributeError):
         cached.no_such_attribute  # noqa: B018
+
+
+class WithFirstToken(Spy):
+    """A Spy that also has a first-token view (a different vector per text) and records it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_calls: list[tuple[list[str], int | None]] = []
+
+    def first_token_vectors(self, items, batch_size=None):
+        items = list(items)
+        self.first_calls.append((items, batch_size))
+        return np.array([Spy.vector("first:" + t) for t in items], dtype=np.float64)
+
+
+def test_first_token_vectors_are_cached_in_a_folder_of_their_own(tmp_path):
+    from truelabel.model._token_view import first_token_vectors, supports_first_token
+
+    spy = WithFirstToken()
+    enc = CachedEncoder(spy, cache_dir=tmp_path)
+    assert supports_first_token(enc)
+    texts = ["a", "b", "a", "c"]
+    want = np.array([Spy.vector("first:" + t) for t in texts]).astype(np.float32)
+    got = first_token_vectors(enc, texts, batch_size=7)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, want.astype(np.float64))
+    assert spy.first_calls == [(["a", "b", "c"], 7)]  # each distinct text once, batch size kept
+    assert spy.calls == []  # the pooled vectors were not computed
+    # a new wrapper (a second run) computes only the new text and returns the same
+    again = CachedEncoder(spy, cache_dir=tmp_path)
+    expected = np.vstack([want, Spy.vector("first:d")[None]]).astype(np.float64)
+    np.testing.assert_array_equal(first_token_vectors(again, [*texts, "d"]), expected)
+    assert spy.first_calls[1:] == [(["d"], 64)]
+    # pooled vectors live elsewhere: same texts, different vectors, nothing mixed up
+    np.testing.assert_array_equal(again.encode(["a"]), fresh(["a"]))
+    folders = sorted(p.name for p in tmp_path.iterdir())
+    assert len(folders) == 2
+
+
+def test_an_encoder_without_token_states_gets_none_through_the_cache(tmp_path):
+    from truelabel.model._token_view import supports_first_token
+
+    enc = CachedEncoder(Spy(), cache_dir=tmp_path)
+    assert not supports_first_token(enc)
+    with pytest.raises(AttributeError):
+        enc.first_token_vectors  # noqa: B018

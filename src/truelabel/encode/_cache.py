@@ -75,6 +75,21 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
         np.save(f, array, allow_pickle=False)
 
 
+class _FirstTokenView:
+    """An encoder's first-token vectors as an encoder of their own, so they get a cache
+    folder of their own (the few-shot classifier's second view; see ``model/_token_view``)."""
+
+    def __init__(self, encoder: Any) -> None:
+        self.encoder = encoder
+        self.name = f"{encoder.name} (first token)"
+        self.identity = f"{encoder.identity}|first-token"
+        self.dim = getattr(encoder, "dim", None)
+        self.batch_size: int | None = None
+
+    def encode(self, items: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.encoder.first_token_vectors(list(items), batch_size=self.batch_size))
+
+
 class CachedEncoder:
     """Wrap an encoder with an on-disk, memory-mapped embedding cache.
 
@@ -147,11 +162,31 @@ class CachedEncoder:
         return self._dim
 
     def __getattr__(self, name: str) -> Any:
-        # what the cache does not define (`first_token_vectors`, which the few-shot view
-        # reads, ...) is the wrapped encoder's, so a cached encoder offers the same abilities
-        if name == "encoder":
+        # what the cache does not define is the wrapped encoder's, so a cached encoder
+        # offers the same abilities; `first_token_vectors` (the few-shot view) is offered
+        # only when the wrapped encoder has it, and then it is cached too
+        if name in ("encoder", "_first_cache"):
             raise AttributeError(name)
-        return getattr(self.encoder, name)
+        found = getattr(self.encoder, name)
+        if name == "first_token_vectors" and callable(found):
+            return self._first_token_vectors
+        return found
+
+    def _first_token_vectors(
+        self, items: Sequence[str], batch_size: int | None = None
+    ) -> np.ndarray:
+        """The wrapped encoder's ``first_token_vectors``, cached like the pooled vectors
+        (under their own identity, ``<identity>|first-token``), (n, dim) float64."""
+        cache = self.__dict__.get("_first_cache")
+        if cache is None:
+            cache = CachedEncoder(
+                _FirstTokenView(self.encoder),
+                cache_dir=self.path.parent,
+                block_size=self.block_size,
+            )
+            self.__dict__["_first_cache"] = cache
+        cache.encoder.batch_size = batch_size
+        return cache.encode(items).astype(np.float64)
 
     # -- the index ------------------------------------------------------------------------
     def _open(self) -> None:

@@ -184,11 +184,13 @@ class OnnxTextEncoder:
         size = batch_size or self.batch_size
         out = np.empty((len(texts), self.dim))
         order = np.argsort([-len(t) for t in texts], kind="stable")
-        for start in range(0, len(texts), size):
-            rows = order[start : start + size]
-            hidden, _ = self._hidden([texts[i] for i in rows])
-            first = hidden[:, min(1, hidden.shape[1] - 1)].astype(np.float64)
-            out[rows] = first / np.maximum(np.linalg.norm(first, axis=1, keepdims=True), 1e-12)
+        with progress(len(texts), f"first-token vectors ({self.name})", unit="texts") as advance:
+            for start in range(0, len(texts), size):
+                rows = order[start : start + size]
+                hidden, _ = self._hidden([texts[i] for i in rows])
+                first = hidden[:, min(1, hidden.shape[1] - 1)].astype(np.float64)
+                out[rows] = first / np.maximum(np.linalg.norm(first, axis=1, keepdims=True), 1e-12)
+                advance(len(rows))
         return out
 
     def encode(self, items: Sequence[str]) -> np.ndarray:
