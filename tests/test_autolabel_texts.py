@@ -253,3 +253,35 @@ def test_cli_rows_without_text_are_refused_by_row(tmp_path):
     )
     assert res.exit_code == 2
     assert "--text-col: row 1 has no text" in res.output and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("with_labels", [False, True])
+def test_predictions_in_blocks_of_distinct_texts_equal_one_call(monkeypatch, with_labels):
+    from truelabel.autolabel import _texts
+    from truelabel.model._fewshot import FewShotClassifier
+    from truelabel.model._zeroshot import ZeroShotClassifier
+
+    texts, truth = corpus(12)
+    texts = texts + texts[:20] + texts[5:9]  # repeated rows: predicted once each
+    truth = truth + truth[:20] + truth[5:9]
+    labels = [t if i % 6 == 0 else None for i, t in enumerate(truth)] if with_labels else None
+    whole = autolabel_texts(texts, CLASSES, labels, encoder=WordHashEncoder())
+    seen: list[list[str]] = []
+    cls = FewShotClassifier if with_labels else ZeroShotClassifier
+    original = cls.predict_proba
+
+    def spy(self, items):
+        seen.append(list(items))
+        return original(self, items)
+
+    monkeypatch.setattr(cls, "predict_proba", spy)
+    monkeypatch.setattr(_texts, "PREDICT_BLOCK", 5)
+    blocks = autolabel_texts(texts, CLASSES, labels, encoder=WordHashEncoder())
+    np.testing.assert_allclose(blocks.pred_probs, whole.pred_probs, rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(blocks.labels, whole.labels)
+    given = labels or [None] * len(texts)
+    pool = list(dict.fromkeys(t for t, lab in zip(texts, given, strict=True) if lab is None))
+    n_calls = -(-len(pool) // 5)
+    # the first calls predict the pool: each distinct text once, in blocks of at most 5
+    assert [len(c) for c in seen[:n_calls]] == [5] * (n_calls - 1) + [len(pool) - 5 * (n_calls - 1)]
+    assert [t for c in seen[:n_calls] for t in c] == pool

@@ -24,6 +24,9 @@ __all__ = ["TextAutoLabelResult", "autolabel_texts", "min_calibration_items"]
 
 #: labeled rows are split into this many folds for the cross-fitted calibration
 N_FOLDS = 5
+#: distinct texts predicted per call: bounds the classifier's working memory (its views of
+#: the texts: embeddings, first-token vectors, n-grams) whatever the number of rows
+PREDICT_BLOCK = 8192
 
 
 class _MemoEncoder:
@@ -147,6 +150,21 @@ def _cross_fitted(
     return out
 
 
+def _predict_rows(model: Any, items: list[str], rows: np.ndarray, out: np.ndarray) -> None:
+    """``out[rows] = model.predict_proba(items[rows])``, each distinct text predicted once and
+    at most :data:`PREDICT_BLOCK` of them at a time (memory bounded for any number of rows)."""
+    texts = [items[i] for i in rows]
+    unique = list(dict.fromkeys(texts))
+    slot = {t: j for j, t in enumerate(unique)}
+    inverse = np.fromiter((slot[t] for t in texts), dtype=np.int64, count=len(texts))
+    order = np.argsort(inverse, kind="stable")  # rows grouped by their distinct text
+    bounds = np.searchsorted(inverse[order], np.arange(0, len(unique), PREDICT_BLOCK))
+    for b, start in enumerate(range(0, len(unique), PREDICT_BLOCK)):
+        probs = model.predict_proba(unique[start : start + PREDICT_BLOCK])
+        sel = order[bounds[b] : bounds[b + 1] if b + 1 < len(bounds) else len(order)]
+        out[rows[sel]] = probs[inverse[sel] - start]
+
+
 def autolabel_texts(
     texts: Any,
     classes: Any,
@@ -225,7 +243,7 @@ def autolabel_texts(
     if not labeled.any():
         method = "zero-shot"
         model: Any = ZeroShotClassifier(spec_arg, encoder=memo).fit(items)
-        pred_probs[:] = model.predict_proba(items)
+        _predict_rows(model, items, np.arange(len(items)), pred_probs)
     else:
         method = "few-shot"
 
@@ -236,7 +254,7 @@ def autolabel_texts(
         lab_texts = [items[i] for i in lab_rows]
         model = make().fit(lab_texts, [names[c] for c in codes[lab_rows]])
         if pool.size:
-            pred_probs[pool] = model.predict_proba([items[i] for i in pool])
+            _predict_rows(model, items, pool, pred_probs)
         if lab_rows.size >= 2:
             pred_probs[lab_rows] = _cross_fitted(
                 make, lab_texts, codes[lab_rows], names, random_state
