@@ -37,6 +37,7 @@ if _typing.TYPE_CHECKING:
     from .autolabel import AutoLabelResult, CertifiedAutoLabeler
     from .conformal import CrossConformalClassifier, SplitConformalClassifier
     from .model import FewShotClassifier, SelfTrainingClassifier, ZeroShotClassifier
+    from .weak import LabelModel, apply_lfs, keyword_lf, labeling_function, lf_summary, regex_lf
 
 __version__ = "0.1.0"
 
@@ -50,6 +51,8 @@ _LAZY = {
     "SelfTrainingClassifier": "model",
     "SplitConformalClassifier": "conformal",
     "ZeroShotClassifier": "model",
+    **dict.fromkeys(("LabelModel", "apply_lfs", "keyword_lf", "labeling_function"), "weak"),
+    **dict.fromkeys(("lf_summary", "regex_lf"), "weak"),
 }
 
 
@@ -77,6 +80,7 @@ __all__ = [
     "FewShotClassifier",
     "KNNGraph",
     "LabelEncoding",
+    "LabelModel",
     "LocalBackend",
     "MissingDependencyError",
     "NoiseEstimate",
@@ -90,6 +94,7 @@ __all__ = [
     "ZeroShotClassifier",
     "__version__",
     "adjust_to_pool_priors",
+    "apply_lfs",
     "build_knn_graph",
     "calibrate_pred_probs",
     "compute_confident_joint",
@@ -100,6 +105,10 @@ __all__ = [
     "find_overlapping_classes",
     "get_label_quality_scores",
     "get_multilabel_quality_scores",
+    "keyword_lf",
+    "labeling_function",
+    "lf_summary",
     "out_of_fold_pred_probs",
     "read_table",
+    "regex_lf",
 ]

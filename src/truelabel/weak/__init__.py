@@ -3,15 +3,21 @@ proportions, partial and complementary labels."""
 
 from __future__ import annotations
 
+from ._em import VoteEMResult, vote_em
+from ._label_model import LabelModel, lf_dependence
 from ._lf import ABSTAIN, LabelingFunction, apply_lfs, keyword_lf, labeling_function, regex_lf
 from ._votes import lf_summary
 
 __all__ = [
     "ABSTAIN",
+    "LabelModel",
     "LabelingFunction",
+    "VoteEMResult",
     "apply_lfs",
     "keyword_lf",
     "labeling_function",
+    "lf_dependence",
     "lf_summary",
     "regex_lf",
+    "vote_em",
 ]

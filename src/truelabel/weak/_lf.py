@@ -214,7 +214,7 @@ def _to_indices(raw: np.ndarray, lf: str, names: list[str]) -> np.ndarray:
     else:  # names, indices, None/NaN mixed: look names up first, then read numbers
         ser = pd.Series(raw, dtype=object)
         missing = ser.isna().to_numpy()
-        by_name = pd.Index(names).get_indexer(ser.where(~missing, "").astype(str))
+        by_name = pd.Index(names).get_indexer(pd.Index(ser.where(~missing, "").astype(str)))
         by_num = pd.to_numeric(ser, errors="coerce").to_numpy(dtype=np.float64)
         num = np.where(by_name >= 0, by_name, by_num)
         num[missing] = ABSTAIN
