@@ -13,7 +13,7 @@ from truelabel.weak import LabelModel, vote_em
 from truelabel.weak._em import e_step
 
 
-def _naive_em(L, k, weights, n_iter, smoothing=1.0):
+def _naive_em(L, k, weights, n_iter, smoothing=1.0, model_abstain=True):
     """Dawid-Skene with abstain as outcome k, written item by item."""
     n, m = L.shape
     post = np.zeros((n, k))
@@ -36,8 +36,10 @@ def _naive_em(L, k, weights, n_iter, smoothing=1.0):
         for i in range(n):
             lj = np.log(prior).copy()
             for j in range(m):
-                v = L[i, j] if L[i, j] >= 0 else k
-                lj += weights[j] * np.log(theta[j, :, v])
+                if L[i, j] >= 0:
+                    lj += weights[j] * np.log(theta[j, :, L[i, j]])
+                elif model_abstain:
+                    lj += weights[j] * np.log(theta[j, :, k])
             post[i] = np.exp(lj - lj.max()) / np.exp(lj - lj.max()).sum()
     return post, theta, prior
 
@@ -65,13 +67,17 @@ def test_em_equals_a_naive_item_loop():
     np.testing.assert_allclose(res.confusions, theta, atol=1e-12)
     np.testing.assert_allclose(res.class_prior, prior, atol=1e-12)
     np.testing.assert_allclose(res.posteriors, post, atol=1e-12)
+    res = vote_em(L, 3, weights=w, max_iter=5, tol=0.0, model_abstain=False)
+    post, theta, prior = _naive_em(L, 3, w, n_iter=5, model_abstain=False)
+    np.testing.assert_allclose(res.confusions, theta, atol=1e-12)
+    np.testing.assert_allclose(res.posteriors, post, atol=1e-12)
 
 
 def test_abstain_everywhere_rows():
     L = np.array([[0, 0], [1, 1], [0, -1], [1, 1], [-1, -1], [0, 0]])
     off = LabelModel(model_abstain=False).fit(L)
     np.testing.assert_allclose(off.predict_proba(L)[4], off.class_prior_, atol=1e-15)
-    assert (off.confusions_[:, :, 2] == 0).all()
+    np.testing.assert_allclose(off.confusions_.sum(axis=2), 1.0)
     on = LabelModel().fit(L)
     pi, th = on.class_prior_, on.confusions_
     expected = pi * th[0, :, 2] * th[1, :, 2]  # P(y) prod_j P(abstain_j | y)

@@ -5,8 +5,10 @@ Model: each item has a latent class ``y`` with prior ``pi``; LF ``j`` emits outc
 ``{0, .., K-1, abstain}`` with probability ``theta[j, y, v]`` (a K x (K+1) confusion matrix
 whose last column is the class-conditional abstain propensity), independently given ``y``.
 LF weights ``w`` temper each LF's log-likelihood (``w = 1/2`` on two exact copies of one LF
-counts it once). With ``model_abstain=False`` the abstain column is left out of the
-likelihood (an abstention says nothing about the class) and ``theta`` is normalised over votes.
+counts it once). With ``model_abstain=False`` the abstain factor is left out of the posterior
+(an abstention says nothing about the class; rows where every LF abstains get the prior), as
+Snorkel's label model does, while ``theta`` still holds the abstain propensities, so a vote
+from an LF that fires mostly on one class weighs more.
 
 Every pass is a chunk map over item rows. Statistics (posterior-weighted confusion counts,
 class sums, log-likelihood) are formed per fixed block of ``_BLOCK`` rows and summed in block
@@ -41,7 +43,7 @@ class VoteEMResult:
     posteriors : ndarray of shape (n_items, n_classes)
     class_prior : ndarray of shape (n_classes,)
     confusions : ndarray of shape (n_lfs, n_classes, n_classes + 1)
-        ``P(outcome | class)``; last column = abstain (zero when ``model_abstain=False``).
+        ``P(outcome | class)``; last column = abstain.
     n_iter : int
     converged : bool
     log_likelihood : float
@@ -139,25 +141,22 @@ def _m_step(
     model_abstain: bool,
     fixed_prior: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    counts = stats[: m * k * (k + 1)].reshape(m, k, k + 1)
-    if not model_abstain:
-        counts = counts.copy()
-        counts[:, :, k] = 0.0
-    smooth = np.full((k + 1,), smoothing)
-    if not model_abstain:
-        smooth[k] = 0.0
-    theta = counts + smooth
+    theta = stats[: m * k * (k + 1)].reshape(m, k, k + 1) + smoothing
     theta /= theta.sum(axis=2, keepdims=True)
     if fixed_prior is None:
         prior = stats[m * k * (k + 1) : -1] + smoothing
         prior = prior / prior.sum()
     else:
         prior = fixed_prior
-    with np.errstate(divide="ignore"):
-        log_theta = np.log(theta)
+    return theta, prior, _log_theta(theta, model_abstain)
+
+
+def _log_theta(theta: np.ndarray, model_abstain: bool) -> np.ndarray:
+    """``log theta``; the abstain column is 0 (no evidence) when abstentions are not modelled."""
+    log_theta = np.log(theta)
     if not model_abstain:
-        log_theta[:, :, k] = 0.0
-    return theta, prior, log_theta
+        log_theta[:, :, -1] = 0.0
+    return log_theta
 
 
 def e_step(
@@ -172,11 +171,8 @@ def e_step(
 ) -> tuple[np.ndarray, float]:
     """Posteriors (n_items, K) and log-likelihood of checked votes under fixed parameters."""
     k = class_prior.shape[0]
-    with np.errstate(divide="ignore"):
-        log_theta = np.log(confusions)
-        log_prior = np.log(class_prior)
-    if not model_abstain:
-        log_theta[:, :, k] = 0.0
+    log_theta = _log_theta(confusions, model_abstain)
+    log_prior = np.log(class_prior)
     out = np.empty((votes.shape[0], k))
     stats = _run(votes, (log_theta, log_prior), weights, k, out, get_backend(backend), chunk_size)
     return out, float(stats[-1])
@@ -224,8 +220,7 @@ def vote_em(
             alpha = np.full((k, k + 1), 1.0) + 4.0 * np.eye(k, k + 1)
             theta = np.stack([[rng.dirichlet(row) for row in alpha] for _ in range(m)])
             prior = np.full(k, 1.0 / k) if fixed is None else fixed
-            with np.errstate(divide="ignore"):
-                log_theta = np.log(theta)
+            log_theta = _log_theta(theta, model_abstain)
         converged, n_iter = False, 0
         for it in range(1, max_iter + 1):
             n_iter = it
@@ -246,7 +241,4 @@ def vote_em(
     post, ll = e_step(
         votes, theta, prior, w, model_abstain=model_abstain, backend=be, chunk_size=chunk_size
     )
-    if not model_abstain:
-        theta = theta.copy()
-        theta[:, :, k] = 0.0
     return VoteEMResult(post, prior, theta, it, converged, ll)

@@ -94,8 +94,9 @@ class LabelModel(BaseEstimator):
     model_abstain : bool, default True
         Model each LF's class-conditional abstain propensity: an LF that fires mostly on
         spam is then evidence for ham when it abstains. Rows where every LF abstains get
-        ``P(y | every LF abstained)``. With False abstentions carry no information and such
-        rows get exactly the class prior.
+        ``P(y | every LF abstained)``. With False an abstention adds no evidence to the
+        posterior and such rows get exactly the class prior (Snorkel's convention); the
+        propensities are still learned and weigh each vote.
     dependency_threshold : float or None, default 0.5
         Down-weight LF pairs whose normalised conditional mutual information reaches this
         (see module notes); None treats all LFs as independent.

@@ -17,6 +17,7 @@ Votes may be class names (mapped through ``classes=``) or class indices.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -146,7 +147,9 @@ def _pattern_lf(
         ) from None
 
     def fires(series: pd.Series) -> np.ndarray:
-        hit = series.astype("string").str.contains(pattern, case=case, flags=flags, regex=True)
+        with warnings.catch_warnings():  # groups in a user's pattern are fine here
+            warnings.filterwarnings("ignore", "This pattern is interpreted", UserWarning)
+            hit = series.astype("string").str.contains(pattern, case=case, flags=flags)
         mask = hit.fillna(False).to_numpy(dtype=bool)
         out = np.full(mask.shape[0], ABSTAIN, dtype=object)
         out[mask] = label
