@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import default_datasets_dir, machine, versions  # noqa: E402
+from _common import default_datasets_dir, machine, versions
 
-from truelabel.weak import (  # noqa: E402
+from truelabel.weak import (
     LabelModel,
     apply_lfs,
     keyword_lf,
