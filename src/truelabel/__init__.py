@@ -37,7 +37,17 @@ if _typing.TYPE_CHECKING:
     from .autolabel import AutoLabelResult, CertifiedAutoLabeler
     from .conformal import CrossConformalClassifier, SplitConformalClassifier
     from .model import FewShotClassifier, SelfTrainingClassifier, ZeroShotClassifier
-    from .weak import LabelModel, apply_lfs, keyword_lf, labeling_function, lf_summary, regex_lf
+    from .weak import (
+        ComplementaryLabelClassifier,
+        LabelModel,
+        LabelProportionClassifier,
+        PartialLabelClassifier,
+        apply_lfs,
+        keyword_lf,
+        labeling_function,
+        lf_summary,
+        regex_lf,
+    )
 
 __version__ = "0.1.0"
 
@@ -53,6 +63,8 @@ _LAZY = {
     "ZeroShotClassifier": "model",
     **dict.fromkeys(("LabelModel", "apply_lfs", "keyword_lf", "labeling_function"), "weak"),
     **dict.fromkeys(("lf_summary", "regex_lf"), "weak"),
+    **dict.fromkeys(("ComplementaryLabelClassifier", "LabelProportionClassifier"), "weak"),
+    "PartialLabelClassifier": "weak",
 }
 
 
@@ -74,6 +86,7 @@ __all__ = [
     "AutoLabelResult",
     "Backend",
     "CertifiedAutoLabeler",
+    "ComplementaryLabelClassifier",
     "CrossConformalClassifier",
     "DataFormatError",
     "Dataset",
@@ -81,10 +94,12 @@ __all__ = [
     "KNNGraph",
     "LabelEncoding",
     "LabelModel",
+    "LabelProportionClassifier",
     "LocalBackend",
     "MissingDependencyError",
     "NoiseEstimate",
     "NotFittedError",
+    "PartialLabelClassifier",
     "PriorShiftResult",
     "SelfTrainingClassifier",
     "SplitConformalClassifier",
