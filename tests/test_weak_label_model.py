@@ -123,7 +123,11 @@ def test_identical_for_any_backend_and_chunking():
     L = np.column_stack([good, bad, bad])
     ref = LabelModel(backend=LocalBackend(1)).fit(L)
     p_ref = ref.predict_proba(L)
-    for backend, size in ((LocalBackend(2), 4096), (LocalBackend(2), 1), (LocalBackend(1), 8192)):
+    for backend, size in (
+        (LocalBackend(2), 4096),
+        (LocalBackend(2), 3000),
+        (LocalBackend(1), 8192),
+    ):
         lm = LabelModel(backend=backend, chunk_size=size).fit(L)
         np.testing.assert_array_equal(lm.confusions_, ref.confusions_)
         np.testing.assert_array_equal(lm.predict_proba(L), p_ref)
@@ -138,6 +142,12 @@ def test_random_restarts_are_seeded_and_keep_the_best_start():
     one = vote_em(L, 2, n_init=1)
     np.testing.assert_array_equal(a.posteriors, b.posteriors)
     assert a.log_likelihood >= one.log_likelihood - 1e-9
+    # unconverged random starts end at different likelihoods; the best one is returned
+    short = vote_em(L, 2, n_init=5, max_iter=1, tol=0.0, random_state=1)
+    lls = short.start_log_likelihoods
+    assert len(lls) == 5 and len(set(np.round(lls, 6))) == 5
+    assert short.log_likelihood == pytest.approx(max(lls), abs=1e-9)
+    assert one.start_log_likelihoods == (one.log_likelihood,)
 
 
 def test_e_step_matches_hand_computation():

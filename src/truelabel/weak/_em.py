@@ -48,6 +48,8 @@ class VoteEMResult:
     converged : bool
     log_likelihood : float
         Weighted log-likelihood of the votes under the final parameters.
+    start_log_likelihoods : tuple of float
+        The final log-likelihood of every start (majority vote first); the best is kept.
     """
 
     posteriors: np.ndarray
@@ -56,6 +58,7 @@ class VoteEMResult:
     n_iter: int
     converged: bool
     log_likelihood: float
+    start_log_likelihoods: tuple[float, ...] = ()
 
 
 def _chunks(n: int, chunk_size: int | None) -> list[Chunk]:
@@ -212,6 +215,7 @@ def vote_em(
     fixed = None if class_prior is None else np.asarray(class_prior, dtype=np.float64)
     rng = check_random_state(random_state)
     best: tuple[float, np.ndarray, np.ndarray, int, bool] | None = None
+    start_lls: list[float] = []
     for start in range(max(1, n_init)):
         if start == 0:
             stats = _run(votes, (None, np.zeros(k)), w, k, None, be, chunk_size)
@@ -234,6 +238,7 @@ def vote_em(
         _, ll = e_step(
             votes, theta, prior, w, model_abstain=model_abstain, backend=be, chunk_size=chunk_size
         )
+        start_lls.append(ll)
         if best is None or ll > best[0]:
             best = (ll, theta, prior, n_iter, converged)
     assert best is not None
@@ -241,4 +246,4 @@ def vote_em(
     post, ll = e_step(
         votes, theta, prior, w, model_abstain=model_abstain, backend=be, chunk_size=chunk_size
     )
-    return VoteEMResult(post, prior, theta, it, converged, ll)
+    return VoteEMResult(post, prior, theta, it, converged, ll, tuple(start_lls))
