@@ -221,7 +221,17 @@ def render(result: dict) -> str:
         "Snorkel)",
         "",
         f"Coverage (items with at least one vote): train {result['coverage_train']}, test "
-        f"{result['coverage_test']}. Label models fitted on the train votes only.",
+        f"{result['coverage_test']}. Label models fitted on the train votes only (labels "
+        "unused); accuracy against the dataset's labels. Snorkel's default class balance is "
+        "uniform, so its rows without any vote are a coin flip (ties broken at random, seed "
+        "0); the second Snorkel row is given the class prior truelabel's model estimated. "
+        "The last four rows add three copies of the least accurate LF (`shouting`). Fit "
+        "seconds are one noisy run on a shared 2-core machine (Snorkel's first fit includes "
+        "torch start-up).",
+        "",
+        "Command: `bash benchmarks/setup.sh --weak && PYTHONPATH=src "
+        "benchmarks/.venv-weak/bin/python benchmarks/bench_weak.py --datasets ../shared/datasets "
+        "--out benchmarks/results/weak.json`",
         "",
         "| " + " | ".join(cols) + " |",
         "|" + "---|" * len(cols),
