@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from truelabel import LocalBackend
-from truelabel.exceptions import NotFittedError, ValidationError
+from truelabel.exceptions import NotFittedError, TruelabelWarning, ValidationError
 from truelabel.weak import LabelModel, vote_em
 from truelabel.weak._em import e_step
 
@@ -44,6 +44,10 @@ def _naive_em(L, k, weights, n_iter, smoothing=1.0, model_abstain=True):
     return post, theta, prior
 
 
+def L6_like():
+    return np.array([[0, 0, -1], [1, 1, 1], [0, -1, 0], [1, 1, -1], [0, 0, 0], [1, -1, 1]])
+
+
 def _synthetic(n=3000, seed=0):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
@@ -75,7 +79,7 @@ def test_em_equals_a_naive_item_loop():
 
 def test_abstain_everywhere_rows():
     L = np.array([[0, 0], [1, 1], [0, -1], [1, 1], [-1, -1], [0, 0]])
-    off = LabelModel(model_abstain=False).fit(L)
+    off = LabelModel(model_abstain=False, max_iter=5000).fit(L)  # 2,630 iterations
     np.testing.assert_allclose(off.predict_proba(L)[4], off.class_prior_, atol=1e-15)
     np.testing.assert_allclose(off.confusions_.sum(axis=2), 1.0)
     on = LabelModel().fit(L)
@@ -181,5 +185,7 @@ def test_estimator_contract_and_errors():
         LabelModel(dependency_threshold=1.5).fit(L)
     with pytest.raises(ValidationError, match="smoothing: got 0"):
         LabelModel(smoothing=0).fit(L)
+    with pytest.warns(TruelabelWarning, match="EM did not converge in max_iter=1 iterations"):
+        assert not LabelModel(max_iter=1, dependency_threshold=None).fit(L6_like()).converged_
     with pytest.raises(ValidationError, match="n_classes: got 1"):
         LabelModel(n_classes=1).fit(L)

@@ -14,6 +14,14 @@ Every pass is a chunk map over item rows. Statistics (posterior-weighted confusi
 class sums, log-likelihood) are formed per fixed block of ``_BLOCK`` rows and summed in block
 order after the map, and chunks are whole blocks, so results are identical for any backend
 and any ``chunk_size``.
+
+Seam: :func:`vote_em` / :func:`e_step` are the only EM the label model runs. Once
+``truelabel.aggregate._em.run_em`` (sparse ``(n_items, n_annotators * K)`` counts, a pluggable
+``m_step``, fixed-point sums) is on this branch, their bodies become a call to it: LFs as
+annotators, abstain as an extra label ``K`` (``counts_from_votes(where(L < 0, K, L), K + 1)``),
+truth restricted to the first K classes (log prior of class K = -inf), and an ``m_step``
+returning ``w_j * log theta_j`` (abstain column 0 when ``model_abstain=False``).
+``tests/test_weak_label_model.py::test_em_equals_a_naive_item_loop`` pins the contract.
 """
 
 from __future__ import annotations
@@ -189,7 +197,7 @@ def vote_em(
     model_abstain: bool = True,
     smoothing: float = 1.0,
     class_prior: np.ndarray | None = None,
-    max_iter: int = 200,
+    max_iter: int = 1000,
     tol: float = 1e-6,
     n_init: int = 1,
     random_state: int | np.random.Generator | None = 0,

@@ -15,13 +15,14 @@ by a chunk map, so they do not depend on the chunking either.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
 from ..backend import Backend, Chunk, chunk_ranges, get_backend, map_reduce
-from ..exceptions import NotFittedError, ValidationError
+from ..exceptions import NotFittedError, TruelabelWarning, ValidationError
 from ._em import e_step, vote_em
 from ._votes import check_votes
 
@@ -103,8 +104,9 @@ class LabelModel(BaseEstimator):
     smoothing : float, default 1.0
         Dirichlet pseudo-count added to every confusion cell and class count.
     max_iter, tol, n_init, random_state
-        EM control; the first start is the majority vote, more starts are random
-        (``random_state`` seeds them).
+        EM control: stop when no parameter moves by more than ``tol``, or after
+        ``max_iter`` iterations with a :class:`~truelabel.TruelabelWarning`; the first start
+        is the majority vote, ``n_init - 1`` more are random (``random_state`` seeds them).
     backend, chunk_size
         The chunk map over item rows (results identical for any choice).
 
@@ -127,7 +129,7 @@ class LabelModel(BaseEstimator):
         model_abstain: bool = True,
         dependency_threshold: float | None = 0.5,
         smoothing: float = 1.0,
-        max_iter: int = 200,
+        max_iter: int = 1000,
         tol: float = 1e-6,
         n_init: int = 1,
         random_state: int | None = 0,
@@ -193,6 +195,13 @@ class LabelModel(BaseEstimator):
         self.lf_accuracy_ = diag / np.maximum(fired, 1e-300)
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
+        if not result.converged:
+            warnings.warn(
+                f"LabelModel: EM did not converge in max_iter={self.max_iter} iterations "
+                f"(tol={self.tol}); the probabilities may still move: raise max_iter",
+                TruelabelWarning,
+                stacklevel=2,
+            )
         self.log_likelihood_ = result.log_likelihood
         return self
 
