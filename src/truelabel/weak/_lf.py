@@ -6,7 +6,8 @@ Three kinds, by what the function receives:
 - ``mode="frame"``: the whole DataFrame, returns one vote per row (vectorized);
 - ``mode="column"``: one column as a Series, returns one vote per row (vectorized);
 - ``mode="row"``: one row at a time (a namedtuple from ``DataFrame.itertuples``, so ``x.text``
-  works), returns one vote. This is a **Python loop over rows** (about a microsecond of
+  works; a column whose name is not a Python identifier is renamed ``_<position>`` there),
+  returns one vote. This is a **Python loop over rows** (about a microsecond of
   overhead per row plus the function's own cost): fine for tens of thousands of rows, write a
   frame/column LF or use :func:`keyword_lf` / :func:`regex_lf` (pandas ``str.contains``,
   vectorized) for more.
