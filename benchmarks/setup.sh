@@ -8,6 +8,11 @@
 # wheel, installed first and on its own), SetFit 1.2.0 and the sentence-transformers stack at the
 # versions ../shared/anchors measured, next to truelabel[text] (editable; TRUELABEL_REPO=DIR
 # installs another checkout, FEWSHOT_VENV=DIR puts the venv elsewhere).
+#
+# `bash benchmarks/setup.sh --weak` likewise creates benchmarks/.venv-weak for bench_weak.py:
+# torch==2.13.0 first and alone (snorkel's LabelModel is written in torch), then snorkel 0.10.0
+# and the scientific stack constrained to that torch, then truelabel (editable, no extras;
+# TRUELABEL_REPO=DIR installs another checkout, WEAK_VENV=DIR puts the venv elsewhere).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,6 +43,34 @@ from truelabel.encode import OnnxTextEncoder  # noqa: F401  (the [text] extra is
 
 assert torch.__version__.startswith("2.13.0"), torch.__version__
 print(f"fewshot venv ok: torch {torch.__version__}, setfit {setfit.__version__}, "
+      f"truelabel {truelabel.__version__}")
+EOF
+    exit 0
+fi
+if [ "${1:-}" = "--weak" ]; then
+    WVENV="${WEAK_VENV:-$HERE/.venv-weak}"
+    WREPO="${TRUELABEL_REPO:-$REPO}"
+    if [ ! -x "$WVENV/bin/python" ]; then
+        "${PYTHON:-python3}" -m venv "$WVENV"
+    fi
+    WPIP=("$WVENV/bin/python" -m pip install -q --disable-pip-version-check)
+    # torch FIRST, alone and exactly pinned; every later install is constrained to it.
+    "${WPIP[@]}" torch==2.13.0
+    mkdir -p "$HERE/_work"
+    WCONS="$HERE/_work/constraints-weak.txt"
+    echo "torch==2.13.0" >"$WCONS"
+    "${WPIP[@]}" -c "$WCONS" snorkel==0.10.0 \
+        numpy==2.4.6 scipy==1.17.1 scikit-learn==1.9.1 pandas==3.1.1 psutil==7.2.2
+    "${WPIP[@]}" -c "$WCONS" rich pyarrow
+    "${WPIP[@]}" -c "$WCONS" --no-deps -e "$WREPO"
+    "$WVENV/bin/python" - <<'EOF'
+import snorkel
+import torch
+import truelabel
+from snorkel.labeling.model import LabelModel  # noqa: F401
+
+assert torch.__version__.startswith("2.13.0"), torch.__version__
+print(f"weak venv ok: torch {torch.__version__}, snorkel {snorkel.__version__}, "
       f"truelabel {truelabel.__version__}")
 EOF
     exit 0

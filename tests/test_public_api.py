@@ -25,6 +25,7 @@ def test_required_names_exported():
         "LocalBackend",
         "Backend",
         "AutoLabelResult",
+        "LabelModel",  # weak supervision (issue 8), lazy: imports scikit-learn
     ):
         assert name in truelabel.__all__
 

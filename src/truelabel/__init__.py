@@ -37,6 +37,17 @@ if _typing.TYPE_CHECKING:
     from .autolabel import AutoLabelResult, CertifiedAutoLabeler
     from .conformal import CrossConformalClassifier, SplitConformalClassifier
     from .model import FewShotClassifier, SelfTrainingClassifier, ZeroShotClassifier
+    from .weak import (
+        ComplementaryLabelClassifier,
+        LabelModel,
+        LabelProportionClassifier,
+        PartialLabelClassifier,
+        apply_lfs,
+        keyword_lf,
+        labeling_function,
+        lf_summary,
+        regex_lf,
+    )
 
 __version__ = "0.1.0"
 
@@ -50,6 +61,10 @@ _LAZY = {
     "SelfTrainingClassifier": "model",
     "SplitConformalClassifier": "conformal",
     "ZeroShotClassifier": "model",
+    **dict.fromkeys(("LabelModel", "apply_lfs", "keyword_lf", "labeling_function"), "weak"),
+    **dict.fromkeys(("lf_summary", "regex_lf"), "weak"),
+    **dict.fromkeys(("ComplementaryLabelClassifier", "LabelProportionClassifier"), "weak"),
+    "PartialLabelClassifier": "weak",
 }
 
 
@@ -71,16 +86,20 @@ __all__ = [
     "AutoLabelResult",
     "Backend",
     "CertifiedAutoLabeler",
+    "ComplementaryLabelClassifier",
     "CrossConformalClassifier",
     "DataFormatError",
     "Dataset",
     "FewShotClassifier",
     "KNNGraph",
     "LabelEncoding",
+    "LabelModel",
+    "LabelProportionClassifier",
     "LocalBackend",
     "MissingDependencyError",
     "NoiseEstimate",
     "NotFittedError",
+    "PartialLabelClassifier",
     "PriorShiftResult",
     "SelfTrainingClassifier",
     "SplitConformalClassifier",
@@ -90,6 +109,7 @@ __all__ = [
     "ZeroShotClassifier",
     "__version__",
     "adjust_to_pool_priors",
+    "apply_lfs",
     "build_knn_graph",
     "calibrate_pred_probs",
     "compute_confident_joint",
@@ -100,6 +120,10 @@ __all__ = [
     "find_overlapping_classes",
     "get_label_quality_scores",
     "get_multilabel_quality_scores",
+    "keyword_lf",
+    "labeling_function",
+    "lf_summary",
     "out_of_fold_pred_probs",
     "read_table",
+    "regex_lf",
 ]
