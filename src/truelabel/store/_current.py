@@ -1,0 +1,146 @@
+"""The derived current label of every item, with its provenance (one SQL query).
+
+Precedence, first that exists wins:
+
+1. **reviewed**: the item's latest decision (highest id) that is neither an undo nor undone;
+2. **auto-labeled**: its latest annotation from a ``model`` source with ``accepted`` true
+   (a certified auto-label);
+3. **consensus**: its latest annotation from a ``consensus`` source;
+4. **original**: its latest annotation from the ``original`` source (the imported label);
+5. otherwise no label (``label`` and ``label_source`` are null).
+
+Annotations from ``annotator`` and ``rule`` sources never set the current label directly:
+they feed the consensus, which does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Select, and_, case, exists, func, select, true
+from sqlalchemy.orm import Session, aliased
+
+from ._models import Annotation, Decision, Item, LabelSource
+
+__all__ = ["PRECEDENCE", "current_labels", "current_labels_query"]
+
+#: label_source values, highest precedence first
+PRECEDENCE = ("reviewed", "auto-labeled", "consensus", "original")
+
+
+def _latest_annotation(project_id: int, kind: str, *, accepted_only: bool = False) -> Any:
+    a, s = Annotation, LabelSource
+    latest = (
+        select(a.item_id.label("item_id"), func.max(a.id).label("aid"))
+        .join(s, s.id == a.source_id)
+        .where(s.project_id == project_id, s.kind == kind)
+    )
+    if accepted_only:
+        latest = latest.where(a.accepted == true())
+    latest_sq = latest.group_by(a.item_id).subquery()
+    a2, s2 = aliased(Annotation), aliased(LabelSource)
+    return (
+        select(
+            latest_sq.c.item_id,
+            a2.label.label("label"),
+            s2.name.label("by"),
+            a2.created_at.label("at"),
+        )
+        .join(a2, a2.id == latest_sq.c.aid)
+        .join(s2, s2.id == a2.source_id)
+        .subquery()
+    )
+
+
+def _latest_decision(project_id: int) -> Any:
+    d, undo = aliased(Decision), aliased(Decision)
+    live = (
+        select(d.item_id.label("item_id"), func.max(d.id).label("did"))
+        .where(
+            d.project_id == project_id,
+            d.undoes_id.is_(None),
+            ~exists().where(undo.undoes_id == d.id),
+        )
+        .group_by(d.item_id)
+        .subquery()
+    )
+    d2 = aliased(Decision)
+    return (
+        select(
+            live.c.item_id,
+            d2.new_label.label("label"),
+            d2.reviewer.label("by"),
+            d2.created_at.label("at"),
+            d2.id.label("decision_id"),
+        )
+        .join(d2, d2.id == live.c.did)
+        .subquery()
+    )
+
+
+def current_labels_query(project_id: int, item_ids: Sequence[int] | None = None) -> Select[Any]:
+    """The SELECT behind :func:`current_labels` (one row per item, position order)."""
+    rev = _latest_decision(project_id)
+    auto = _latest_annotation(project_id, "model", accepted_only=True)
+    cons = _latest_annotation(project_id, "consensus")
+    orig = _latest_annotation(project_id, "original")
+    layers = (("reviewed", rev), ("auto-labeled", auto), ("consensus", cons), ("original", orig))
+    present = [(name, sq.c.item_id.is_not(None)) for name, sq in layers]
+    stmt = (
+        select(
+            Item.id.label("item_id"),
+            Item.position,
+            Item.external_id,
+            Item.content,
+            func.coalesce(*(sq.c.label for _, sq in layers)).label("label"),
+            case(*((cond, name) for name, cond in present), else_=None).label("label_source"),
+            case(
+                *((cond, sq.c.by) for (_, cond), (_, sq) in zip(present, layers, strict=True))
+            ).label("labeled_by"),
+            case(
+                *((cond, sq.c.at) for (_, cond), (_, sq) in zip(present, layers, strict=True))
+            ).label("labeled_at"),
+            orig.c.label.label("original_label"),
+            rev.c.label.label("reviewed_label"),
+            rev.c.by.label("reviewed_by"),
+            rev.c.at.label("reviewed_at"),
+            auto.c.label.label("autolabel_label"),
+            auto.c.by.label("autolabel_model"),
+            auto.c.at.label("autolabel_at"),
+            cons.c.label.label("consensus_label"),
+            cons.c.by.label("consensus_by"),
+            cons.c.at.label("consensus_at"),
+        )
+        .where(Item.project_id == project_id)
+        .order_by(Item.position)
+    )
+    for _, sq in layers:
+        stmt = stmt.outerjoin(sq, and_(sq.c.item_id == Item.id))
+    if item_ids is not None:
+        stmt = stmt.where(Item.id.in_([int(i) for i in item_ids]))
+    return stmt
+
+
+def _iso(values: pd.Series) -> pd.Series:
+    """Timestamps as ISO 8601 UTC strings (None where missing). SQLite keeps no zone: the
+    store writes UTC only, so naive values are UTC."""
+    stamps = pd.to_datetime(values, utc=True, format="mixed")
+    text = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return text.astype(object).where(stamps.notna(), None)
+
+
+def current_labels(
+    session: Session, *, project_id: int, item_ids: Sequence[int] | None = None
+) -> pd.DataFrame:
+    """One row per item (position order): ``label`` and ``label_source`` (see the module
+    docstring for the precedence), who set it and when (``labeled_by``, ``labeled_at``), and
+    each layer's own label, author and time. Timestamps are ISO 8601 UTC strings."""
+    result = session.execute(current_labels_query(project_id, item_ids))
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for col in ("labeled_at", "reviewed_at", "autolabel_at", "consensus_at"):
+        frame[col] = _iso(frame[col])
+    for col in frame.columns.drop(["item_id", "position"]):
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    return frame
