@@ -53,6 +53,7 @@ from ._review import (
     add_review_tasks,
     decision_history,
     next_tasks,
+    queue_counts,
     record_decision,
     undo_decision,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "next_tasks",
     "open_project",
     "opened",
+    "queue_counts",
     "record_decision",
     "run_issues",
     "start_run",

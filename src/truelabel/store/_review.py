@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..exceptions import ValidationError
 from ._bulk import CHUNK_ROWS, insert_columns
 from ._current import current_labels_query
-from ._models import Decision, Item, Project, ReviewTask, utcnow
+from ._models import TASK_STATUSES, Decision, Item, Project, ReviewTask, utcnow
 
 __all__ = [
     "add_review_tasks",
     "decision_history",
     "next_tasks",
+    "queue_counts",
     "record_decision",
     "undo_decision",
 ]
@@ -77,6 +78,18 @@ def next_tasks(session: Session, *, project_id: int, limit: int = 20) -> list[Re
         .limit(limit)
     )
     return list(session.scalars(stmt))
+
+
+def queue_counts(session: Session, *, project_id: int) -> dict[str, int]:
+    """Number of review tasks per status (``open``, ``done``, ``superseded``; zeros kept)."""
+    stmt = (
+        select(ReviewTask.status, func.count())
+        .where(ReviewTask.project_id == project_id)
+        .group_by(ReviewTask.status)
+    )
+    counts = {status: 0 for status in TASK_STATUSES}
+    counts.update({str(k): int(n) for k, n in session.execute(stmt)})
+    return counts
 
 
 def _current_label(session: Session, project_id: int, item_id: int) -> str | None:
