@@ -66,7 +66,7 @@ class StoreSettings:
                 f"database {url.get_backend_name()!r} is not supported",
                 "use SQLite (the default) or PostgreSQL (postgresql://user:password@host/db)",
             )
-        if url.get_backend_name() == "postgresql" and url.get_driver_name() not in ("psycopg",):
+        if url.get_backend_name() == "postgresql" and url.drivername != "postgresql+psycopg":
             # plain postgresql:// (or another driver) -> psycopg 3, the driver of [app]
             object.__setattr__(
                 self,
@@ -191,12 +191,10 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reading; rolled back at the end."""
+        """A session for reading; closed (its transaction rolled back) at the end. Objects
+        read keep their loaded attributes after the block."""
         with self._reader() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:

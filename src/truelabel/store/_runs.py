@@ -165,4 +165,7 @@ def run_issues(session: Session, *, run_id: int) -> pd.DataFrame:
         .order_by(Issue.score, Issue.item_id, Issue.issue_type)
     )
     result = session.execute(stmt)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    frame["suggested_label"] = frame["suggested_label"].astype(object)
+    frame.loc[frame["suggested_label"].isna(), "suggested_label"] = None
+    return frame
