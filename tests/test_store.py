@@ -202,7 +202,12 @@ def _history(store):
         d1 = ts.record_decision(session, item_id=int(ids[0]), reviewer="r1", new_label="b")
     with store.write() as session:
         d2 = ts.record_decision(
-            session, item_id=int(ids[0]), reviewer="r2", new_label="a", reason="typo", seconds_spent=4.5
+            session,
+            item_id=int(ids[0]),
+            reviewer="r2",
+            new_label="a",
+            reason="typo",
+            seconds_spent=4.5,
         )
         d3 = ts.record_decision(session, item_id=int(ids[2]), reviewer="r1", new_label="b")
     with store.write() as session:

@@ -96,10 +96,11 @@ def _count_sources(handle: Any) -> dict[str, int]:
     from sqlalchemy import func, select
 
     store = _store()
-    query = store.current_labels_query(handle.project_id).subquery()
+    query = store.current_labels_query().subquery()
     stmt = select(query.c.label_source, func.count()).group_by(query.c.label_source)
+    params = store.current_labels_params(handle.project_id)
     with handle.store.read() as session:
-        counts = {str(k or "unlabelled"): int(n) for k, n in session.execute(stmt)}
+        counts = {str(k or "unlabelled"): int(n) for k, n in session.execute(stmt, params)}
     order = [*store.PRECEDENCE, "unlabelled"]
     return {k: counts[k] for k in order if k in counts}
 

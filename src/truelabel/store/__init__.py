@@ -17,7 +17,7 @@ try:
 except ImportError as err:  # pragma: no cover - exercised without the extra only
     raise MissingDependencyError(err.name or "sqlalchemy", "app", "truelabel.store") from err
 
-from ._current import PRECEDENCE, current_labels, current_labels_query
+from ._current import PRECEDENCE, current_labels, current_labels_params, current_labels_query
 from ._engine import DATABASE_ENV, DB_FILE, Store, StoreSettings, make_engine, migrate
 from ._models import (
     Annotation,
@@ -86,6 +86,7 @@ __all__ = [
     "audit_project",
     "create_project",
     "current_labels",
+    "current_labels_params",
     "current_labels_query",
     "decision_history",
     "export_frame",

@@ -15,28 +15,31 @@ they feed the consensus, which does.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, and_, case, exists, func, select, true
+from sqlalchemy import Select, and_, bindparam, case, exists, func, select, true
 from sqlalchemy.orm import Session, aliased
 
 from ._models import Annotation, Decision, Item, LabelSource
 
-__all__ = ["PRECEDENCE", "current_labels", "current_labels_query"]
+__all__ = ["PRECEDENCE", "current_labels", "current_labels_params", "current_labels_query"]
 
 #: label_source values, highest precedence first
 PRECEDENCE = ("reviewed", "auto-labeled", "consensus", "original")
 
 
-def _latest_annotation(project_id: int, kind: str, *, accepted_only: bool = False) -> Any:
+def _latest_annotation(project_id: Any, kind: str, ids: Any, *, accepted_only: bool = False) -> Any:
     a, s = Annotation, LabelSource
     latest = (
         select(a.item_id.label("item_id"), func.max(a.id).label("aid"))
         .join(s, s.id == a.source_id)
         .where(s.project_id == project_id, s.kind == kind)
     )
+    if ids is not None:  # filtered inside, so one item's label reads a few index rows
+        latest = latest.where(a.item_id.in_(ids))
     if accepted_only:
         latest = latest.where(a.accepted == true())
     latest_sq = latest.group_by(a.item_id).subquery()
@@ -54,18 +57,16 @@ def _latest_annotation(project_id: int, kind: str, *, accepted_only: bool = Fals
     )
 
 
-def _latest_decision(project_id: int) -> Any:
+def _latest_decision(project_id: Any, ids: Any) -> Any:
     d, undo = aliased(Decision), aliased(Decision)
-    live = (
-        select(d.item_id.label("item_id"), func.max(d.id).label("did"))
-        .where(
-            d.project_id == project_id,
-            d.undoes_id.is_(None),
-            ~exists().where(undo.undoes_id == d.id),
-        )
-        .group_by(d.item_id)
-        .subquery()
+    live = select(d.item_id.label("item_id"), func.max(d.id).label("did")).where(
+        d.project_id == project_id,
+        d.undoes_id.is_(None),
+        ~exists().where(undo.undoes_id == d.id),
     )
+    if ids is not None:
+        live = live.where(d.item_id.in_(ids))
+    live = live.group_by(d.item_id).subquery()
     d2 = aliased(Decision)
     return (
         select(
@@ -80,12 +81,25 @@ def _latest_decision(project_id: int) -> Any:
     )
 
 
-def current_labels_query(project_id: int, item_ids: Sequence[int] | None = None) -> Select[Any]:
-    """The SELECT behind :func:`current_labels` (one row per item, position order)."""
-    rev = _latest_decision(project_id)
-    auto = _latest_annotation(project_id, "model", accepted_only=True)
-    cons = _latest_annotation(project_id, "consensus")
-    orig = _latest_annotation(project_id, "original")
+def current_labels_params(project_id: int, item_ids: Sequence[int] | None = None) -> dict[str, Any]:
+    """The parameters of :func:`current_labels_query` for a project (and some items)."""
+    params: dict[str, Any] = {"project_id": int(project_id)}
+    if item_ids is not None:
+        params["item_ids"] = [int(i) for i in item_ids]
+    return params
+
+
+@functools.cache
+def current_labels_query(filtered: bool = False) -> Select[Any]:
+    """The SELECT behind :func:`current_labels` (one row per item, position order), built
+    once: run it with :func:`current_labels_params` (``project_id``, and ``item_ids`` when
+    ``filtered``); SQLAlchemy then reuses its compiled SQL."""
+    project_id = bindparam("project_id")
+    ids = bindparam("item_ids", expanding=True) if filtered else None
+    rev = _latest_decision(project_id, ids)
+    auto = _latest_annotation(project_id, "model", ids, accepted_only=True)
+    cons = _latest_annotation(project_id, "consensus", ids)
+    orig = _latest_annotation(project_id, "original", ids)
     layers = (("reviewed", rev), ("auto-labeled", auto), ("consensus", cons), ("original", orig))
     present = [(name, sq.c.item_id.is_not(None)) for name, sq in layers]
     stmt = (
@@ -118,8 +132,8 @@ def current_labels_query(project_id: int, item_ids: Sequence[int] | None = None)
     )
     for _, sq in layers:
         stmt = stmt.outerjoin(sq, and_(sq.c.item_id == Item.id))
-    if item_ids is not None:
-        stmt = stmt.where(Item.id.in_([int(i) for i in item_ids]))
+    if ids is not None:
+        stmt = stmt.where(Item.id.in_(ids))
     return stmt
 
 
@@ -137,7 +151,8 @@ def current_labels(
     """One row per item (position order): ``label`` and ``label_source`` (see the module
     docstring for the precedence), who set it and when (``labeled_by``, ``labeled_at``), and
     each layer's own label, author and time. Timestamps are ISO 8601 UTC strings."""
-    result = session.execute(current_labels_query(project_id, item_ids))
+    query = current_labels_query(item_ids is not None)
+    result = session.execute(query, current_labels_params(project_id, item_ids))
     frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     for col in ("labeled_at", "reviewed_at", "autolabel_at", "consensus_at"):
         frame[col] = _iso(frame[col])

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..exceptions import ValidationError
 from ._bulk import CHUNK_ROWS, insert_columns
-from ._current import current_labels_query
+from ._current import current_labels_params, current_labels_query
 from ._models import TASK_STATUSES, Decision, Item, Project, ReviewTask, utcnow
 
 __all__ = [
@@ -93,7 +93,8 @@ def queue_counts(session: Session, *, project_id: int) -> dict[str, int]:
 
 
 def _current_label(session: Session, project_id: int, item_id: int) -> str | None:
-    row = session.execute(current_labels_query(project_id, [item_id])).one_or_none()
+    params = current_labels_params(project_id, [item_id])
+    row = session.execute(current_labels_query(True), params).one_or_none()
     return None if row is None else row.label
 
 
