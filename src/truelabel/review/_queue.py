@@ -139,7 +139,9 @@ class ReviewQueue:
                 "suggested_label": suggested.reindex(first.index).to_numpy(object),
             }
         )
-        out["suggested_label"] = [_plain(v) for v in out["suggested_label"]]
+        out["suggested_label"] = pd.Series(
+            [_plain(v) for v in out["suggested_label"]], dtype=object, index=out.index
+        )
         out["reasons"] = [reasons[i] for i in out["item_id"].tolist()]
         out["n_reasons"] = [len(r) for r in out["reasons"]]
         out["sources"] = [sorted({r["source"] for r in rs}) for rs in out["reasons"]]
