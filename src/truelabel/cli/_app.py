@@ -43,6 +43,8 @@ _FLAGS = {
     "features": "--features",
     "encoder": "--encoder",
     "out": "--out",
+    "image_col": "--image-col",
+    "database_url": "--database-url",
 }
 
 

@@ -62,7 +62,8 @@ def init(
         raise typer.Exit(130) from None
     console.print(
         f"created project {escape(info['name'])!s} in {escape(str(project))}: "
-        f"{info['n_items']} items, {info['n_labeled']} labelled, {len(info['classes'])} classes"
+        f"{info['n_items']} items, {info['n_labeled']} labelled, {len(info['classes'])} classes",
+        soft_wrap=True,
     )
 
 
@@ -89,7 +90,7 @@ def export(
     for name, count in frame_rows.items():
         table.add_row(name, str(count))
     console.print(table)
-    console.print(f"wrote {escape(str(path))}")
+    console.print(f"wrote {escape(str(path))}", soft_wrap=True)
 
 
 def _count_sources(handle: Any) -> dict[str, int]:
@@ -149,4 +150,4 @@ def audit_project_command(
         raise typer.Exit(130) from None
     out = project / "runs" / str(run_id)
     _print_summary(result.summary, out, paths)
-    console.print(f"run {run_id} stored; {n_open} items waiting for review")
+    console.print(f"run {run_id} stored; {n_open} items waiting for review", soft_wrap=True)
