@@ -127,10 +127,22 @@ class ReviewQueue:
         first = groups.head(1).set_index("item_id")
         has_label = rows[rows["suggested_label"].notna()]
         suggested = has_label.groupby("item_id", sort=True)["suggested_label"].first()
-        records = rows[["source", "reason", "priority", "suggested_label"]].to_dict("records")
         reasons: dict[object, list[dict[str, object]]] = {}
-        for item, record in zip(rows["item_id"].tolist(), records, strict=True):
-            record["suggested_label"] = _plain(record["suggested_label"])
+        columns_in_order = zip(
+            rows["item_id"].tolist(),
+            rows["source"].tolist(),
+            rows["reason"].tolist(),
+            rows["priority"].tolist(),
+            rows["suggested_label"].tolist(),
+            strict=True,
+        )
+        for item, source, reason, priority, label in columns_in_order:
+            record: dict[str, object] = {
+                "source": source,
+                "reason": reason,
+                "priority": priority,
+                "suggested_label": _plain(label),
+            }
             reasons.setdefault(item, []).append(record)
         out = pd.DataFrame(
             {
@@ -142,9 +154,14 @@ class ReviewQueue:
         out["suggested_label"] = pd.Series(
             [_plain(v) for v in out["suggested_label"]], dtype=object, index=out.index
         )
-        out["reasons"] = [reasons[i] for i in out["item_id"].tolist()]
-        out["n_reasons"] = [len(r) for r in out["reasons"]]
-        out["sources"] = [sorted({r["source"] for r in rs}) for rs in out["reasons"]]
+        per_item = [reasons[i] for i in out["item_id"].tolist()]
+        out["reasons"] = pd.Series(per_item, dtype=object, index=out.index)
+        out["n_reasons"] = [len(r) for r in per_item]
+        out["sources"] = pd.Series(
+            [sorted({str(r["source"]) for r in rs}) for rs in per_item],
+            dtype=object,
+            index=out.index,
+        )
         order = np.lexsort((out["item_id"].to_numpy(), -out["priority"].to_numpy()))
         return out.iloc[order].reset_index(drop=True)[columns]
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Table, insert
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 __all__ = ["CHUNK_ROWS", "insert_columns", "pylist"]
@@ -28,7 +28,7 @@ def pylist(values: Any) -> list[Any]:
 
 def insert_columns(
     session: Session,
-    table: Table,
+    table: Any,
     columns: Mapping[str, Sequence[Any] | np.ndarray | Any],
     *,
     n_rows: int,

@@ -59,14 +59,14 @@ def _latest_annotation(project_id: Any, kind: str, ids: Any, *, accepted_only: b
 
 def _latest_decision(project_id: Any, ids: Any) -> Any:
     d, undo = aliased(Decision), aliased(Decision)
-    live = select(d.item_id.label("item_id"), func.max(d.id).label("did")).where(
+    latest = select(d.item_id.label("item_id"), func.max(d.id).label("did")).where(
         d.project_id == project_id,
         d.undoes_id.is_(None),
         ~exists().where(undo.undoes_id == d.id),
     )
     if ids is not None:
-        live = live.where(d.item_id.in_(ids))
-    live = live.group_by(d.item_id).subquery()
+        latest = latest.where(d.item_id.in_(ids))
+    live = latest.group_by(d.item_id).subquery()
     d2 = aliased(Decision)
     return (
         select(
@@ -94,8 +94,8 @@ def current_labels_query(filtered: bool = False) -> Select[Any]:
     """The SELECT behind :func:`current_labels` (one row per item, position order), built
     once: run it with :func:`current_labels_params` (``project_id``, and ``item_ids`` when
     ``filtered``); SQLAlchemy then reuses its compiled SQL."""
-    project_id = bindparam("project_id")
-    ids = bindparam("item_ids", expanding=True) if filtered else None
+    project_id: Any = bindparam("project_id")
+    ids: Any = bindparam("item_ids", expanding=True) if filtered else None
     rev = _latest_decision(project_id, ids)
     auto = _latest_annotation(project_id, "model", ids, accepted_only=True)
     cons = _latest_annotation(project_id, "consensus", ids)

@@ -112,7 +112,7 @@ def import_items(
     first = 0 if last is None else int(last) + 1
     insert_columns(
         session,
-        Item.__table__,  # type: ignore[arg-type]
+        Item.__table__,
         {
             "project_id": project_id,
             "position": np.arange(first, first + n, dtype=np.int64),
@@ -141,7 +141,7 @@ def add_annotations(
     *,
     source_id: int,
     item_ids: np.ndarray | Sequence[int],
-    labels: Sequence[str | None],
+    labels: Sequence[str | None] | np.ndarray,
     confidences: np.ndarray | Sequence[float] | None = None,
     accepted: np.ndarray | Sequence[bool] | None = None,
     run_id: int | None = None,
@@ -171,7 +171,7 @@ def add_annotations(
         columns["accepted"] = np.asarray(accepted, dtype=bool)[keep]
     return insert_columns(
         session,
-        Annotation.__table__,  # type: ignore[arg-type]
+        Annotation.__table__,
         columns,
         n_rows=int(keep.sum()),
         chunk_rows=chunk_rows,

@@ -51,7 +51,7 @@ def add_review_tasks(
     suggested = queue["suggested_label"] if "suggested_label" in queue else None
     return insert_columns(
         session,
-        ReviewTask.__table__,  # type: ignore[arg-type]
+        ReviewTask.__table__,
         {
             "project_id": project_id,
             "item_id": ids,

@@ -92,7 +92,7 @@ def add_issues(
         columns["suggested_label"] = np.asarray(suggested_labels, dtype=object)
     return insert_columns(
         session,
-        Issue.__table__,  # type: ignore[arg-type]
+        Issue.__table__,
         columns,
         n_rows=item_ids.size,
         chunk_rows=chunk_rows,
@@ -114,7 +114,7 @@ def add_scores(
     keep = ~np.isnan(values)
     return insert_columns(
         session,
-        Score.__table__,  # type: ignore[arg-type]
+        Score.__table__,
         {"run_id": run_id, "item_id": item_ids[keep], "name": name, "value": values[keep]},
         n_rows=int(keep.sum()),
         chunk_rows=chunk_rows,
