@@ -9,7 +9,8 @@ PostgreSQL (the schema is emptied first; use a throwaway database):
 * ``issues``: M issues of one audit run (``add_issues``);
 * ``queue``: the review queue of those M issues (``ReviewQueue`` over an
   ``AuditIssueSource``) stored as M review tasks;
-* ``export``: the current label + provenance of all N items (``current_labels``).
+* ``export``: ``truelabel export`` of all N items to CSV (current label + provenance,
+  streamed from the database in chunks of 50k items).
 
 The reference in the same run is the database driver's own floor: the same item and label
 rows inserted by the bare driver (``sqlite3`` / ``psycopg`` ``executemany`` of tuples, one
@@ -247,18 +248,37 @@ def phase_queue(url: str, n: int, m: int) -> dict:
 
 
 def phase_export(url: str, n: int, m: int) -> dict:
+    """``truelabel export PROJECT --format csv``: streamed in chunks of 50k items."""
     import truelabel.store as ts
 
     store = ts.Store(ts.StoreSettings(url=url))
-    base = _baseline_mb()
-    t0 = time.perf_counter()
     with store.read() as session:
         p = ts.get_project(session, name="bench")
-        frame = ts.current_labels(session, project_id=p.id)
-    seconds = time.perf_counter() - t0
+        handle = ts.OpenProject(
+            path=Path("."),
+            store=store,
+            project_id=p.id,
+            name=p.name,
+            content_kind=p.content_kind,
+            settings=dict(p.settings),
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        base = _baseline_mb()
+        t0 = time.perf_counter()
+        out = ts.export_project(handle, out=Path(tmp) / "export.csv", format="csv")
+        seconds = time.perf_counter() - t0
+        size = out.stat().st_size
+        with open(out, "rb") as fh:
+            rows = sum(1 for _ in fh) - 1
     store.close()
-    assert len(frame) == n
-    return {"seconds": seconds, "baseline_mb": base, "peak_mb": _rss_mb(), "rows": len(frame)}
+    assert rows == n, rows
+    return {
+        "seconds": seconds,
+        "baseline_mb": base,
+        "peak_mb": _rss_mb(),
+        "rows": rows,
+        "bytes": size,
+    }
 
 
 PHASES = {

@@ -205,6 +205,14 @@ def test_export_rows_are_exact(tmp_path, fmt, monkeypatch):
     )
     assert all(str(s).endswith("+00:00") for s in (stamps[0][0], stamps[1][0], stamps[2][0]))
     assert "reviewed" in res.output and "auto-labeled" in res.output
+    # streamed one item at a time: the same file
+    one = tmp_path / f"one.{fmt}"
+    with ts.opened(project) as handle:
+        ts.export_project(handle, out=one, format=fmt, chunk_rows=1)
+    if fmt == "parquet":
+        pd.testing.assert_frame_equal(pd.read_parquet(one), pd.read_parquet(out))
+    else:
+        assert one.read_text() == out.read_text()
 
 
 def test_export_refusals(tmp_path, monkeypatch):

@@ -17,7 +17,13 @@ try:
 except ImportError as err:  # pragma: no cover - exercised without the extra only
     raise MissingDependencyError(err.name or "sqlalchemy", "app", "truelabel.store") from err
 
-from ._current import PRECEDENCE, current_labels, current_labels_params, current_labels_query
+from ._current import (
+    PRECEDENCE,
+    current_label_chunks,
+    current_labels,
+    current_labels_params,
+    current_labels_query,
+)
 from ._engine import DATABASE_ENV, DB_FILE, Store, StoreSettings, make_engine, migrate
 from ._models import (
     Annotation,
@@ -35,6 +41,7 @@ from ._project import (
     EXPORT_FORMATS,
     PROJECT_FILE,
     OpenProject,
+    export_chunks,
     export_frame,
     export_project,
     init_project,
@@ -85,10 +92,12 @@ __all__ = [
     "add_scores",
     "audit_project",
     "create_project",
+    "current_label_chunks",
     "current_labels",
     "current_labels_params",
     "current_labels_query",
     "decision_history",
+    "export_chunks",
     "export_frame",
     "export_project",
     "finish_run",

@@ -16,7 +16,7 @@ they feed the consensus, which does.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -25,7 +25,13 @@ from sqlalchemy.orm import Session, aliased
 
 from ._models import Annotation, Decision, Item, LabelSource
 
-__all__ = ["PRECEDENCE", "current_labels", "current_labels_params", "current_labels_query"]
+__all__ = [
+    "PRECEDENCE",
+    "current_label_chunks",
+    "current_labels",
+    "current_labels_params",
+    "current_labels_query",
+]
 
 #: label_source values, highest precedence first
 PRECEDENCE = ("reviewed", "auto-labeled", "consensus", "original")
@@ -145,6 +151,27 @@ def _iso(values: pd.Series) -> pd.Series:
     return text.astype(object).where(stamps.notna(), None)
 
 
+def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=columns)
+    for col in ("labeled_at", "reviewed_at", "autolabel_at", "consensus_at"):
+        frame[col] = _iso(frame[col])
+    for col in frame.columns.drop(["item_id", "position"]):
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    return frame
+
+
+def current_label_chunks(
+    session: Session, *, project_id: int, chunk_rows: int = 50_000
+) -> Iterator[pd.DataFrame]:
+    """:func:`current_labels` of a whole project in consecutive frames of ``chunk_rows``
+    items (streamed from the database: memory O(chunk), whatever the project's size)."""
+    query = current_labels_query(False).execution_options(yield_per=chunk_rows)
+    result = session.execute(query, current_labels_params(project_id))
+    columns = list(result.keys())
+    for rows in result.partitions():
+        yield _frame(rows, columns)
+
+
 def current_labels(
     session: Session, *, project_id: int, item_ids: Sequence[int] | None = None
 ) -> pd.DataFrame:
@@ -153,9 +180,4 @@ def current_labels(
     each layer's own label, author and time. Timestamps are ISO 8601 UTC strings."""
     query = current_labels_query(item_ids is not None)
     result = session.execute(query, current_labels_params(project_id, item_ids))
-    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    for col in ("labeled_at", "reviewed_at", "autolabel_at", "consensus_at"):
-        frame[col] = _iso(frame[col])
-    for col in frame.columns.drop(["item_id", "position"]):
-        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
-    return frame
+    return _frame(result.fetchall(), list(result.keys()))

@@ -24,7 +24,7 @@ from .._io import atomic_write
 from .._validation import check_column
 from ..exceptions import ValidationError
 from ._bulk import CHUNK_ROWS
-from ._current import current_labels
+from ._current import current_label_chunks, current_labels
 from ._engine import DATABASE_ENV, DB_FILE, Store, StoreSettings
 from ._models import utcnow
 from ._projects import add_annotations, create_project, get_label_source, get_project, import_items
@@ -34,9 +34,12 @@ __all__ = [
     "EXPORT_FORMATS",
     "PROJECT_FILE",
     "OpenProject",
+    "export_chunks",
+    "export_frame",
     "export_project",
     "init_project",
     "open_project",
+    "opened",
 ]
 
 PROJECT_FILE = "project.json"
@@ -251,20 +254,40 @@ def opened(
         handle.store.close()
 
 
-def export_frame(handle: OpenProject) -> pd.DataFrame:
-    """One row per item: id, content, current label and provenance (see ``current_labels``)."""
-    with handle.store.read() as session:
-        frame = current_labels(session, project_id=handle.project_id)
+def _export_view(handle: OpenProject, frame: pd.DataFrame) -> pd.DataFrame:
     content = {"text": "text", "image": "image_path"}.get(handle.content_kind)
     frame = frame.rename(columns={"external_id": "id", "content": content or "content"})
     drop = ["item_id", "position"] + ([] if content else ["content"])
     return frame.drop(columns=drop)
 
 
+def export_chunks(handle: OpenProject, *, chunk_rows: int = 50_000) -> Iterator[pd.DataFrame]:
+    """:func:`export_frame` in consecutive chunks of items (memory O(chunk))."""
+    with handle.store.read() as session:
+        for frame in current_label_chunks(
+            session, project_id=handle.project_id, chunk_rows=chunk_rows
+        ):
+            yield _export_view(handle, frame)
+
+
+def export_frame(handle: OpenProject) -> pd.DataFrame:
+    """One row per item: id, content, current label and provenance (see ``current_labels``)."""
+    with handle.store.read() as session:
+        frame = current_labels(session, project_id=handle.project_id)
+    return _export_view(handle, frame)
+
+
 def export_project(
-    handle: OpenProject, *, out: str | os.PathLike[str], format: str, overwrite: bool = False
+    handle: OpenProject,
+    *,
+    out: str | os.PathLike[str],
+    format: str,
+    overwrite: bool = False,
+    chunk_rows: int = 50_000,
 ) -> Path:
-    """Write :func:`export_frame` to ``out`` as csv, parquet or jsonl (atomically)."""
+    """Write :func:`export_frame` to ``out`` as csv, parquet or jsonl, streamed in chunks of
+    ``chunk_rows`` items (atomically: the file appears complete or not at all). Every column
+    is a string (missing = empty / null)."""
     if format not in EXPORT_FORMATS:
         raise ValidationError(
             "--format", f"got {format!r}", f"pass one of {', '.join(EXPORT_FORMATS)}"
@@ -274,13 +297,22 @@ def export_project(
         raise ValidationError(
             "--out", f"{str(target)!r} already exists", "pass another path or --overwrite"
         )
-    frame = export_frame(handle)
     mode = "wb" if format == "parquet" else "w"
     with atomic_write(target, mode) as fh:
-        if format == "csv":
-            frame.to_csv(fh, index=False)
-        elif format == "parquet":
-            frame.to_parquet(fh, index=False)
-        else:
-            frame.to_json(fh, orient="records", lines=True, force_ascii=False)
+        writer = None
+        for k, frame in enumerate(export_chunks(handle, chunk_rows=chunk_rows)):
+            if format == "csv":
+                frame.to_csv(fh, index=False, header=k == 0)
+            elif format == "jsonl":
+                frame.to_json(fh, orient="records", lines=True, force_ascii=False)
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                schema = pa.schema([(str(c), pa.string()) for c in frame.columns])
+                if writer is None:
+                    writer = pq.ParquetWriter(fh, schema)
+                writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+        if writer is not None:
+            writer.close()
     return target
