@@ -315,6 +315,41 @@ def _child(phase: str, url: str, n: int, m: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def render(results: dict) -> str:
+    """The markdown table of a results file."""
+    lines = [
+        f"# Store import: {results['items']:,} items, {results['issues']:,} issues",
+        "",
+        "`PYTHONPATH=src python benchmarks/bench_store.py --items "
+        f"{results['items']} --issues {results['issues']} --out benchmarks/results/store.json` "
+        f"({results['cpus']} cores shared with other jobs: times are noisy; the driver floor "
+        "is measured in the same run). Memory: peak RSS of the phase's process above its RSS "
+        "once the input columns exist.",
+        "",
+        "| database | phase | rows | seconds | rows/s | peak RSS added (MB) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    names = {
+        "raw": "driver floor: items + labels, bare executemany",
+        "items": "items + original labels (init)",
+        "issues": "issues of one run",
+        "queue": "review queue built + stored",
+        "export": "export to CSV (streamed)",
+    }
+    for backend, row in results["backends"].items():
+        for phase in ("raw", "items", "issues", "queue", "export"):
+            r = row[phase]
+            n = r.get("rows", 2 * results["items"] if phase in ("raw", "items") else 0)
+            lines.append(
+                f"| {backend} | {names[phase]} | {n:,} | {r['seconds']:.1f} | "
+                f"{n / r['seconds']:,.0f} | {r['peak_mb'] - r['baseline_mb']:.0f} |"
+            )
+        lines.append(
+            f"| {backend} | items: store time / driver floor | | {row['items_vs_raw']:.2f}x | | |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--items", type=int, default=1_000_000)
@@ -323,7 +358,12 @@ def main() -> None:
     ap.add_argument("--child")
     ap.add_argument("--url")
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--render", type=Path, help="write the markdown table of this results file")
     args = ap.parse_args()
+    if args.render:
+        results = json.loads(args.render.read_text())
+        args.render.with_suffix(".md").write_text(render(results))
+        return
     if args.child:
         fn = PHASES[args.child]
         res = (
@@ -354,6 +394,7 @@ def main() -> None:
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+        args.out.with_suffix(".md").write_text(render(results))
 
 
 if __name__ == "__main__":

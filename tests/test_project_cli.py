@@ -346,6 +346,23 @@ def test_audit_keeps_the_file_form_and_refuses_mixed_options(text_csv, tmp_path,
     assert f"error: --label-col: given with the project folder '{project}'" in res.output
 
 
+def test_a_name_is_unique_per_database(text_csv, tmp_path, db_url):
+    path, _, _ = text_csv
+    if db_url is None:  # SQLite: one database per folder, so the same name is fine
+        assert _init(tmp_path / "a" / "proj", path, None).exit_code == 0
+        assert _init(tmp_path / "b" / "proj", path, None).exit_code == 0
+        return
+    assert _init(tmp_path / "a" / "proj", path, db_url).exit_code == 0
+    res = _init(tmp_path / "b" / "proj", path, db_url)
+    assert res.exit_code == 2
+    assert "error: --name: a project named 'proj' already exists in this database" in res.output
+    assert not (tmp_path / "b" / "proj").exists()
+    res = _init(tmp_path / "b" / "proj", path, db_url, "--name", "proj-b")
+    assert res.exit_code == 0, res.output
+    with ts.opened(tmp_path / "b" / "proj", database_url=db_url) as handle:
+        assert handle.name == "proj-b"
+
+
 def test_a_url_project_needs_its_url(tmp_path, monkeypatch):
     monkeypatch.delenv(ts.DATABASE_ENV, raising=False)
     project = tmp_path / "p"

@@ -45,6 +45,7 @@ _FLAGS = {
     "out": "--out",
     "image_col": "--image-col",
     "database_url": "--database-url",
+    "name": "--name",
 }
 
 

@@ -42,6 +42,9 @@ def init(
     ] = None,
     id_col: Annotated[str | None, typer.Option("--id-col", help="column of item ids")] = None,
     database_url: Annotated[str | None, typer.Option("--database-url", help=_DB_HELP)] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="project name (default: the folder's name)")
+    ] = None,
 ) -> None:
     """Create a project: a database with the items of DATA and their original labels."""
     try:
@@ -54,6 +57,7 @@ def init(
                 image_col=image_col,
                 id_col=id_col,
                 database_url=database_url,
+                name=name,
             )
     except (TruelabelError, OSError, ValueError) as err:
         _fail(err)

@@ -168,12 +168,11 @@ class Store:
 
     Examples
     --------
-    >>> store = Store(StoreSettings(url="sqlite://"))
-    >>> from truelabel.store import create_project
+    >>> from truelabel.store import create_project, get_project
+    >>> store = Store(StoreSettings(url="sqlite://"))  # in memory: the fast fake of a store
     >>> with store.write() as session:
     ...     project = create_project(session, name="demo", content_kind="text")
     >>> with store.read() as session:
-    ...     get_project = __import__("truelabel.store", fromlist=["x"]).get_project
     ...     get_project(session, name="demo").content_kind
     'text'
     >>> store.close()

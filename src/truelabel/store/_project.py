@@ -106,13 +106,15 @@ def init_project(
     image_col: str | None = None,
     id_col: str | None = None,
     database_url: str | None = None,
+    name: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> dict[str, Any]:
     """Create a project folder from a data file: items and their original labels.
 
     Everything is imported in one transaction; on any failure the database is rolled back
     and the files this call created are removed, so no half project is left. A folder that
-    already holds a project is refused. Returns ``{name, n_items, n_labeled, classes}``.
+    already holds a project is refused. ``name`` (default: the folder's name) must be new
+    in the database. Returns ``{name, n_items, n_labeled, classes}``.
     """
     from ..data import Dataset
 
@@ -147,7 +149,7 @@ def init_project(
         with store.write() as session:
             project = create_project(
                 session,
-                name=folder.resolve().name,
+                name=name or folder.resolve().name,
                 content_kind=kind,
                 settings={
                     "data": str(data.resolve()),

@@ -44,7 +44,9 @@ def create_project(
         )
     if session.scalar(select(Project.id).where(Project.name == name)) is not None:
         raise ValidationError(
-            "name", f"a project named {name!r} already exists in this database", "pick another name"
+            "name",
+            f"a project named {name!r} already exists in this database",
+            "pick another name (truelabel init --name NAME)",
         )
     project = Project(
         name=name, content_kind=content_kind, settings=dict(settings or {}), created_at=utcnow()
