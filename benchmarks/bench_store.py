@@ -347,6 +347,8 @@ def render(results: dict) -> str:
         lines.append(
             f"| {backend} | items: store time / driver floor | | {row['items_vs_raw']:.2f}x | | |"
         )
+    if "note" in results:
+        lines += ["", f"Note: {results['note']}"]
     return "\n".join(lines) + "\n"
 
 
