@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import numpy as np
 import typer
@@ -43,10 +43,13 @@ _FLAGS = {
     "features": "--features",
     "encoder": "--encoder",
     "out": "--out",
+    "image_col": "--image-col",
+    "database_url": "--database-url",
+    "name": "--name",
 }
 
 
-def _fail(err: BaseException, code: int = 2) -> None:
+def _fail(err: BaseException, code: int = 2) -> NoReturn:
     if isinstance(err, OSError) and not isinstance(err, TruelabelError):
         where = f" ({err.filename})" if err.filename else ""
         message = f"{err.strerror or err}{where}"
@@ -125,9 +128,19 @@ def _print_summary(summary: dict[str, Any], out: Path, paths: dict[str, Path]) -
 
 @app.command()
 def audit(
-    data: Annotated[Path, typer.Argument(help="CSV, TSV, Parquet or JSONL file")],
-    label_col: Annotated[str, typer.Option("--label-col", help="column with the given labels")],
-    out: Annotated[Path, typer.Option("--out", help="output directory")],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV, TSV, Parquet or JSONL file, or a project folder (truelabel init)"
+        ),
+    ],
+    label_col: Annotated[
+        str | None,
+        typer.Option("--label-col", help="column with the given labels (not for a project)"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="output directory (not for a project)")
+    ] = None,
     text_col: Annotated[str | None, typer.Option("--text-col", help="text column")] = None,
     feature_cols: Annotated[
         list[str] | None,
@@ -166,9 +179,57 @@ def audit(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="replace the results of an earlier run in --out")
     ] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="a project's database URL (default: its own)"),
+    ] = None,
 ) -> None:
-    """Audit the labels of DATA and write issues.csv, summary.json and report.html."""
+    """Audit the labels of DATA and write issues.csv, summary.json and report.html.
+
+    With a project folder: audit its items' current labels, store the run, its issues and
+    scores, fill the review queue; the report goes to PROJECT/runs/<run id>/.
+    """
     from .._features import read_features
+    from ._project import audit_project_command, is_project
+
+    if is_project(data):
+        project_only = (
+            ("--label-col", label_col),
+            ("--out", out),
+            ("--text-col", text_col),
+            ("--feature-cols", feature_cols),
+            ("--id-col", id_col),
+        )
+        given = [flag for flag, value in project_only if value]
+        if given:
+            _fail(
+                ValidationError(
+                    given[0],
+                    f"given with the project folder {str(data)!r}",
+                    "a project knows its columns and writes into PROJECT/runs/; drop the option",
+                )
+            )
+        audit_project_command(
+            data,
+            pred_probs=pred_probs,
+            features=features,
+            encoder=encoder,
+            cache=cache,
+            n_neighbors=n_neighbors,
+            seed=seed,
+            quiet=quiet,
+            database_url=database_url,
+        )
+        return
+    if label_col is None or out is None:
+        missing = "--label-col" if label_col is None else "--out"
+        _fail(
+            ValidationError(
+                missing,
+                f"missing (DATA {str(data)!r} is a file, not a project folder)",
+                "pass --label-col COL and --out DIR",
+            )
+        )
     from ..data import Dataset
     from ..pipeline import audit_dataset, check_output_dir, write_audit
 

@@ -1,0 +1,157 @@
+"""Project commands: ``truelabel init``, ``truelabel export`` and the project form of
+``truelabel audit PROJECT`` (thin over :mod:`truelabel.store`, which needs the [app] extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .._progress import progress_enabled
+from ..exceptions import TruelabelError
+from ._app import _fail, _print_summary, _shown_warnings, app, console
+
+__all__ = ["audit_project_command", "is_project"]
+
+_DB_HELP = "database URL (default: $TRUELABEL_DATABASE_URL, else PROJECT/truelabel.db)"
+
+
+def is_project(path: Path) -> bool:
+    """True when ``path`` is a project folder (it holds ``project.json``)."""
+    return path.is_dir() and (path / "project.json").is_file()
+
+
+def _store() -> Any:
+    import truelabel.store as store
+
+    return store
+
+
+@app.command()
+def init(
+    project: Annotated[Path, typer.Argument(help="project folder to create")],
+    data: Annotated[Path, typer.Option("--data", help="CSV, TSV, Parquet or JSONL file")],
+    label_col: Annotated[str, typer.Option("--label-col", help="column with the given labels")],
+    text_col: Annotated[str | None, typer.Option("--text-col", help="text column")] = None,
+    image_col: Annotated[
+        str | None,
+        typer.Option("--image-col", help="column of image paths, relative to the data file"),
+    ] = None,
+    id_col: Annotated[str | None, typer.Option("--id-col", help="column of item ids")] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url", help=_DB_HELP)] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="project name (default: the folder's name)")
+    ] = None,
+) -> None:
+    """Create a project: a database with the items of DATA and their original labels."""
+    try:
+        with _shown_warnings():
+            info = _store().init_project(
+                project,
+                data=data,
+                label_col=label_col,
+                text_col=text_col,
+                image_col=image_col,
+                id_col=id_col,
+                database_url=database_url,
+                name=name,
+            )
+    except (TruelabelError, OSError, ValueError) as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: nothing was imported")
+        raise typer.Exit(130) from None
+    console.print(
+        f"created project {escape(info['name'])!s} in {escape(str(project))}: "
+        f"{info['n_items']} items, {info['n_labeled']} labelled, {len(info['classes'])} classes",
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def export(
+    project: Annotated[Path, typer.Argument(help="project folder")],
+    out: Annotated[Path, typer.Option("--out", help="file to write")],
+    format: Annotated[str, typer.Option("--format", help="csv, parquet or jsonl")] = "csv",
+    database_url: Annotated[str | None, typer.Option("--database-url", help=_DB_HELP)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace OUT")] = False,
+) -> None:
+    """Write one row per item: the current label, where it comes from, who set it and when,
+    and the original, reviewed, auto-labeled and consensus labels."""
+    store = _store()
+    try:
+        with store.opened(project, database_url=database_url) as handle:
+            path = store.export_project(handle, out=out, format=format, overwrite=overwrite)
+            frame_rows = _count_sources(handle)
+    except (TruelabelError, OSError, ValueError) as err:
+        _fail(err)
+    table = Table(title=f"{sum(frame_rows.values())} items")
+    table.add_column("label from")
+    table.add_column("items", justify="right")
+    for name, count in frame_rows.items():
+        table.add_row(name, str(count))
+    console.print(table)
+    console.print(f"wrote {escape(str(path))}", soft_wrap=True)
+
+
+def _count_sources(handle: Any) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    store = _store()
+    query = store.current_labels_query().subquery()
+    stmt = select(query.c.label_source, func.count()).group_by(query.c.label_source)
+    params = store.current_labels_params(handle.project_id)
+    with handle.store.read() as session:
+        counts = {str(k or "unlabelled"): int(n) for k, n in session.execute(stmt, params)}
+    order = [*store.PRECEDENCE, "unlabelled"]
+    return {k: counts[k] for k in order if k in counts}
+
+
+def audit_project_command(
+    project: Path,
+    *,
+    pred_probs: Any,
+    features: str | None,
+    encoder: str | None,
+    cache: bool,
+    n_neighbors: int,
+    seed: int,
+    quiet: bool,
+    database_url: str | None,
+) -> None:
+    """``truelabel audit PROJECT``: audit the current labels, store the run, fill the queue."""
+    from .._features import read_features
+    from ._app import _load_npy
+
+    store = _store()
+    try:
+        with _shown_warnings(), store.opened(project, database_url=database_url) as handle:
+            probs = None if pred_probs is None else _load_npy(pred_probs, "--pred-probs")
+            vectors = None
+            if features is not None:
+                with handle.store.read() as session:
+                    n_items = len(store.item_ids_by_position(session, project_id=handle.project_id))
+                vectors = read_features(features, n_items=n_items, argument="--features")
+            with progress_enabled(not quiet):
+                run_id, result, paths = store.audit_project(
+                    handle,
+                    pred_probs=probs,
+                    features=vectors,
+                    encoder=encoder,
+                    n_neighbors=n_neighbors,
+                    random_state=seed,
+                    cache_embeddings=cache,
+                )
+            with handle.store.read() as session:
+                n_open = store.queue_counts(session, project_id=handle.project_id)["open"]
+    except (TruelabelError, OSError, ValueError) as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: the run is marked failed; no issue of it is stored")
+        raise typer.Exit(130) from None
+    out = project / "runs" / str(run_id)
+    _print_summary(result.summary, out, paths)
+    console.print(f"run {run_id} stored; {n_open} items waiting for review", soft_wrap=True)

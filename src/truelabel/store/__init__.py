@@ -1,0 +1,120 @@
+"""The project database (SQLAlchemy 2.0 + Alembic): SQLite in the project folder by
+default, PostgreSQL by URL (``TRUELABEL_DATABASE_URL``). Needs ``pip install 'truelabel[app]'``.
+
+Only this package converts between arrays/DataFrames and database rows. Every repository
+function takes a :class:`~sqlalchemy.orm.Session` first and keyword-only arguments after it;
+:class:`Store` hands out read sessions and write transactions. History (annotations and
+decisions) is append-only; the current label is derived (:data:`PRECEDENCE`).
+"""
+
+from __future__ import annotations
+
+from ..exceptions import MissingDependencyError
+
+try:
+    import alembic  # noqa: F401
+    import sqlalchemy  # noqa: F401
+except ImportError as err:  # pragma: no cover - exercised without the extra only
+    raise MissingDependencyError(err.name or "sqlalchemy", "app", "truelabel.store") from err
+
+from ._current import (
+    PRECEDENCE,
+    current_label_chunks,
+    current_labels,
+    current_labels_params,
+    current_labels_query,
+)
+from ._engine import DATABASE_ENV, DB_FILE, Store, StoreSettings, make_engine, migrate
+from ._models import (
+    Annotation,
+    Base,
+    Decision,
+    Issue,
+    Item,
+    LabelSource,
+    Project,
+    ReviewTask,
+    Run,
+    Score,
+)
+from ._project import (
+    EXPORT_FORMATS,
+    PROJECT_FILE,
+    OpenProject,
+    export_chunks,
+    export_frame,
+    export_project,
+    init_project,
+    open_project,
+    opened,
+)
+from ._projects import (
+    add_annotations,
+    create_project,
+    get_label_source,
+    get_project,
+    import_items,
+    item_ids_by_position,
+)
+from ._review import (
+    add_review_tasks,
+    decision_history,
+    next_tasks,
+    queue_counts,
+    record_decision,
+    undo_decision,
+)
+from ._runs import add_issues, add_scores, finish_run, run_issues, start_run, store_audit_issues
+from ._workflow import audit_project
+
+__all__ = [
+    "DATABASE_ENV",
+    "DB_FILE",
+    "EXPORT_FORMATS",
+    "PRECEDENCE",
+    "PROJECT_FILE",
+    "Annotation",
+    "Base",
+    "Decision",
+    "Issue",
+    "Item",
+    "LabelSource",
+    "OpenProject",
+    "Project",
+    "ReviewTask",
+    "Run",
+    "Score",
+    "Store",
+    "StoreSettings",
+    "add_annotations",
+    "add_issues",
+    "add_review_tasks",
+    "add_scores",
+    "audit_project",
+    "create_project",
+    "current_label_chunks",
+    "current_labels",
+    "current_labels_params",
+    "current_labels_query",
+    "decision_history",
+    "export_chunks",
+    "export_frame",
+    "export_project",
+    "finish_run",
+    "get_label_source",
+    "get_project",
+    "import_items",
+    "init_project",
+    "item_ids_by_position",
+    "make_engine",
+    "migrate",
+    "next_tasks",
+    "open_project",
+    "opened",
+    "queue_counts",
+    "record_decision",
+    "run_issues",
+    "start_run",
+    "store_audit_issues",
+    "undo_decision",
+]
