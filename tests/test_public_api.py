@@ -25,6 +25,11 @@ def test_required_names_exported():
         "LocalBackend",
         "Backend",
         "AutoLabelResult",
+        "MajorityVote",
+        "DawidSkene",
+        "OneCoinDawidSkene",
+        "MACE",
+        "WeightedMajorityVote",
     ):
         assert name in truelabel.__all__
 

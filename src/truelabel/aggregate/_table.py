@@ -26,6 +26,11 @@ __all__ = ["DUPLICATE_MODES", "Annotations", "as_annotations"]
 DUPLICATE_MODES = ("raise", "first", "last", "all")
 
 
+def _py(value: Any) -> Any:
+    """A plain Python value for messages (``1`` rather than ``np.int64(1)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _codes(values: pd.Series, argument: str) -> tuple[np.ndarray, pd.Index]:
     """Sorted factorization (falls back to first-appearance order for unsortable ids)."""
     if values.isna().any():
@@ -58,7 +63,7 @@ def _label_values(values: pd.Series, argument: str) -> pd.Series:
             row = int(np.flatnonzero(frac)[0])
             raise ValidationError(
                 argument,
-                f"row {row} has the non-integer label {arr[row]!r}",
+                f"row {row} has the non-integer label {_py(arr[row])!r}",
                 "pass class names or integer class codes",
             )
         return pd.Series(arr.astype(np.int64), index=values.index)
@@ -85,8 +90,8 @@ def _classes_index(labels: pd.Series, classes: Any, argument: str) -> tuple[np.n
     bad = codes < 0
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        value = labels.iloc[row]
-        shown = ", ".join(map(repr, order[:20]))
+        value = _py(labels.iloc[row])
+        shown = ", ".join(repr(_py(c)) for c in order[:20])
         fix = f"classes are [{shown}]; add {value!r} to classes or drop those rows"
         if str(value) in {str(c) for c in order}:
             fix = f"classes hold {value!r} as another type ({shown}); pass labels of the same type"
@@ -181,7 +186,7 @@ class Annotations:
         labels, self.classes = _classes_index(values, classes, f"annotations[{label!r}]")
         if classes is None and len(self.classes) < 2:
             warnings.warn(
-                f"annotations: every answer is {self.classes[0]!r}; pass classes= to name the "
+                f"annotations: every answer is {_py(self.classes[0])!r}; pass classes= to name the "
                 "other classes",
                 TruelabelWarning,
                 stacklevel=2,
@@ -242,11 +247,11 @@ class Annotations:
                 item_col, annot_col, label_col = self.columns
                 g = group[np.flatnonzero(conflict)[0]]
                 rows = np.sort(order[group == g])
-                answers = [data[label_col].iloc[r] for r in rows]
+                answers = [_py(data[label_col].iloc[r]) for r in rows]
                 raise ValidationError(
                     "annotations",
-                    f"annotator {data[annot_col].iloc[row]!r} labeled item "
-                    f"{data[item_col].iloc[row]!r} more than once with different labels "
+                    f"annotator {_py(data[annot_col].iloc[row])!r} labeled item "
+                    f"{_py(data[item_col].iloc[row])!r} more than once with different labels "
                     f"({', '.join(map(repr, answers))} in rows {rows.tolist()}); "
                     f"{n_conflict_pairs} (item, annotator) pair(s) conflict",
                     "resolve them, or pass duplicates='last' (keep the latest answer), "
@@ -277,15 +282,17 @@ class Annotations:
             )
         if gold.index.has_duplicates:
             dup = gold.index[gold.index.duplicated()][0]
-            raise ValidationError("gold", f"item {dup!r} appears twice", "give one gold per item")
+            raise ValidationError(
+                "gold", f"item {_py(dup)!r} appears twice", "give one gold per item"
+            )
         values = _label_values(gold.reset_index(drop=True), "gold")
         cls = self.classes.get_indexer(pd.Index(values))
         if (cls < 0).any():
             i = int(np.flatnonzero(cls < 0)[0])
             raise ValidationError(
                 "gold",
-                f"item {gold.index[i]!r} has gold label {values.iloc[i]!r}, not in classes "
-                f"[{', '.join(map(repr, self.classes[:20]))}]",
+                f"item {_py(gold.index[i])!r} has gold label {_py(values.iloc[i])!r}, not in "
+                f"classes [{', '.join(repr(_py(c)) for c in self.classes[:20])}]",
                 "pass gold labels from the class set (same type as the annotations' labels)",
             )
         pos = self.items.get_indexer(gold.index)
@@ -293,7 +300,7 @@ class Annotations:
         if absent.any():
             warnings.warn(
                 f"gold: {int(absent.sum())} of {len(gold)} gold item(s) have no annotation "
-                f"(e.g. {gold.index[np.flatnonzero(absent)[0]]!r}); they are ignored",
+                f"(e.g. {_py(gold.index[np.flatnonzero(absent)[0]])!r}); they are ignored",
                 TruelabelWarning,
                 stacklevel=3,
             )
