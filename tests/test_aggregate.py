@@ -63,7 +63,10 @@ def test_custom_column_names_and_classes_order():
 
 def test_missing_column_is_named_with_a_suggestion():
     df = pd.DataFrame({"item": [1], "annotator_id": ["a"], "label": [0]})
-    with pytest.raises(ValidationError, match=r"annotations: has no item column 'item_id'.*item="):
+    with pytest.raises(
+        ValidationError,
+        match=r"annotations: has no item column 'item_id'.*Annotations\(df, item=\.\.\.\)",
+    ):
         MajorityVote().fit(df)
 
 

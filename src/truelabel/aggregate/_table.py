@@ -174,7 +174,7 @@ class Annotations:
                 raise ValidationError(
                     "annotations",
                     f"has no {arg} column {col!r} (columns: {', '.join(map(str, data.columns[:10]))})",
-                    f"{err.fix}; or name the column with {arg}=...",
+                    f"{err.fix}; or name the column: Annotations(df, {arg}=...)",
                 ) from None
         if len(data) == 0:
             raise ValidationError("annotations", "has no rows", "pass at least one answer")
@@ -254,8 +254,8 @@ class Annotations:
                     f"{_py(data[item_col].iloc[row])!r} more than once with different labels "
                     f"({', '.join(map(repr, answers))} in rows {rows.tolist()}); "
                     f"{n_conflict_pairs} (item, annotator) pair(s) conflict",
-                    "resolve them, or pass duplicates='last' (keep the latest answer), "
-                    "'first', or 'all' (every answer is a vote)",
+                    "resolve them, or encode with Annotations(df, duplicates='last') (keep the "
+                    "latest answer), 'first', or 'all' (every answer is a vote)",
                 )
             warnings.warn(
                 f"annotations: {self.n_duplicates} repeated answer(s) (same annotator, item and "
