@@ -166,3 +166,23 @@ def test_one_coin_floors_an_adversary_at_chance_and_keeps_a_uniform_class_prior(
     # two "always 0" spammers become perfect annotators), as crowd-kit's one-coin does
     learned = OneCoinDawidSkene(class_prior="learned").fit(df)
     assert learned.class_prior_[0] > 0.95 and (learned.labels_.to_numpy() == truth).mean() < 0.6
+
+
+def test_em_item_log_prior_is_added_to_every_e_step():
+    # the seam for model-assisted consensus: a per-item log prior (e.g. log pred_probs)
+    votes = np.array([[0, 1], [1, 1], [0, 0], [0, 1]])
+    counts = counts_from_votes(votes, 2)
+
+    def m_step(n, totals, prev):
+        conf = np.array([[[0.8, 0.2], [0.2, 0.8]]] * 2)
+        return MStep(np.log(conf), np.log(np.full(2, 0.5)), 0.0)
+
+    start = np.full((4, 2), 0.5)
+    flat = run_em(counts, n_annotators=2, n_classes=2, m_step=m_step, inits=[start])
+    np.testing.assert_allclose(flat.posteriors[0], [0.5, 0.5])  # a 1-1 tie
+    model = np.log(np.array([[0.9, 0.1], [0.5, 0.5], [0.5, 0.5], [0.1, 0.9]]))
+    res = run_em(counts, n_annotators=2, n_classes=2, m_step=m_step, inits=[start],
+                 item_log_prior=model)  # fmt: skip
+    np.testing.assert_allclose(res.posteriors[0], [0.9, 0.1])
+    np.testing.assert_allclose(res.posteriors[3], [0.1, 0.9])
+    np.testing.assert_allclose(res.posteriors[1:3], flat.posteriors[1:3])

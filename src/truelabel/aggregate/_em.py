@@ -112,14 +112,22 @@ def counts_from_votes(votes: np.ndarray, n_classes: int, abstain: int = -1) -> s
 
 
 def e_step(
-    counts: sp.csr_matrix, log_conf_t: np.ndarray, log_prior: np.ndarray, gold: np.ndarray | None
+    counts: sp.csr_matrix,
+    log_conf_t: np.ndarray,
+    log_prior: np.ndarray,
+    gold: np.ndarray | None,
+    item_log_prior: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Posteriors ``(n, K)`` and per-item log-likelihoods of rows of ``counts``.
 
     ``log_conf_t[j * K + l, k] = log P(l | k)`` of annotator ``j``; gold items (code >= 0)
-    are clamped to their class and contribute the joint log-likelihood at it.
+    are clamped to their class and contribute the joint log-likelihood at it;
+    ``item_log_prior`` (n, K), when given, is added to every item's log-posterior (e.g. a
+    classifier's log pred_probs: model-assisted consensus).
     """
     logp = np.asarray(counts @ log_conf_t) + log_prior
+    if item_log_prior is not None:
+        logp += item_log_prior
     top = _row_reduce(np.maximum, logp)
     post = np.exp(logp - top[:, None])
     total = _row_reduce(np.add, post)
@@ -153,6 +161,11 @@ class _Shared:
     log_conf_t: np.ndarray | None = None
     log_prior: np.ndarray | None = None
     posteriors: np.ndarray | None = None
+    item_log_prior: np.ndarray | None = None
+
+
+def _rows(shared: _Shared, chunk: Chunk) -> np.ndarray | None:
+    return None if shared.item_log_prior is None else shared.item_log_prior[chunk.slice]
 
 
 def _stats(block: sp.csr_matrix, post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -165,7 +178,9 @@ def _em_chunk(chunk: Chunk, shared: _Shared) -> tuple[np.ndarray, np.ndarray, in
     """E-step of one item chunk -> its (expected counts, class totals, log-likelihood)."""
     assert shared.log_conf_t is not None and shared.log_prior is not None
     block = shared.blocks[chunk.index]
-    post, loglik = e_step(block, shared.log_conf_t, shared.log_prior, shared.gold[chunk.index])
+    post, loglik = e_step(
+        block, shared.log_conf_t, shared.log_prior, shared.gold[chunk.index], _rows(shared, chunk)
+    )
     n, tot = _stats(block, post)
     return n, tot, int(np.rint(loglik * _SCALE_LL).astype(np.int64).sum())
 
@@ -190,6 +205,7 @@ def _posterior_chunk(chunk: Chunk, shared: _Shared) -> tuple[np.ndarray, int]:
         shared.log_conf_t,
         shared.log_prior,
         shared.gold[chunk.index],
+        _rows(shared, chunk),
     )
     return post, int(np.rint(loglik * _SCALE_LL).astype(np.int64).sum())
 
@@ -227,6 +243,7 @@ def run_em(
     m_step: MStepFn,
     inits: Sequence[np.ndarray],
     gold: np.ndarray | None = None,
+    item_log_prior: np.ndarray | None = None,
     tol: float = 1e-6,
     max_iter: int = 100,
     backend: Backend | str | None = None,
@@ -245,6 +262,9 @@ def run_em(
         Initial posteriors (e.g. vote shares); the first M-step starts from each.
     gold : ndarray of int, shape (n_items,), optional
         Known class per item (-1 = unknown); clamped in every E-step.
+    item_log_prior : ndarray, shape (n_items, n_classes), optional
+        Added to each item's log-posterior in every E-step (the seam for model-assisted
+        consensus: a classifier's log pred_probs, possibly tempered by its estimated accuracy).
     tol : float
         Stop when the objective (log-likelihood + log prior density) changes by less than
         ``tol`` per answer between iterations.
@@ -271,7 +291,9 @@ def run_em(
         converged = False
         n_iter = 0
         for n_iter in range(1, max_iter + 1):  # noqa: B007  (n_iter is reported)
-            shared = _Shared(blocks, golds, _conf_t(params.log_conf), params.log_prior)
+            shared = _Shared(
+                blocks, golds, _conf_t(params.log_conf), params.log_prior, None, item_log_prior
+            )
             stats = map_reduce(_em_chunk, chunks, shared, combine=_add3, backend=backend)
             objective = stats[2] / _SCALE_LL + params.penalty
             if prev is not None and abs(objective - prev) <= tol * n_labels:
@@ -279,7 +301,9 @@ def run_em(
                 break
             prev = objective
             params = fit_params(stats, params)
-        shared = _Shared(blocks, golds, _conf_t(params.log_conf), params.log_prior)
+        shared = _Shared(
+            blocks, golds, _conf_t(params.log_conf), params.log_prior, None, item_log_prior
+        )
         parts = list(get_backend(backend).map(_posterior_chunk, chunks, shared))
         loglik = sum(p[1] for p in parts) / _SCALE_LL
         objective = loglik + params.penalty
