@@ -263,7 +263,25 @@ def render(res: dict) -> str:
                               f"{v['rss_before_mb']:.0f}", f"{v['accuracy']:.4f}"])  # fmt: skip
         lines.append(md_table(["method", "fit s", "peak RSS MB", "RSS before fit MB", "accuracy"],
                               srows))  # fmt: skip
+    lines += ["", NOTES]
     return "\n".join(lines) + "\n"
+
+
+NOTES = """How the default was chosen (one setting for all five sets, never per set; the gold labels
+were used only to compare a handful of principled variants, listed here): Dawid-Skene with
+`prior_strength` (pooled empirical-Bayes pseudo-answers per confusion row) 0 / 1 / 2 / 4 / 10 and
+`smoothing` 0.01 / 0.1 / 1 gave mean accuracies 0.8726-0.8753; a prior shrinking each annotator
+towards its own MACE-form matrix (competence + spam distribution) 0.8734-0.8751; random restarts
+(`n_init=3`) changed the mean by < 0.001 at three times the cost; `tol` 1e-6 instead of 1e-5 moved
+crowd_relevance from 0.6168 to 0.6114 (EM is still drifting there after 100 iterations). So the
+default is the plain MAP Dawid-Skene: one start from the vote shares, smoothing 0.01, tol 1e-5.
+MACE here is better on crowd_relevance (0.6265) and crowd_rte (0.9300) but worse on crowd_duck
+and crowd_product; no single variant won everywhere, and none came near +1 point on the mean:
+the Dawid-Skene family is at the ceiling the literature reports for these sets (Zheng et al.
+2017, Table 6, best of 17 methods: product 93.78% (BCC), relevance 61.64% (LFC)).
+The one-coin model with a learned class prior collapsed here exactly like crowd-kit's (duck
+0.58, relevance 0.26); with the accuracy floored at chance and a uniform class prior (the
+defaults) it does not."""
 
 
 def targets(real: list[dict]) -> dict:
@@ -298,10 +316,17 @@ def main() -> None:
     ap.add_argument("--scale-items", type=int, default=1_000_000)
     ap.add_argument("--scale-timeout", type=float, default=1800.0)
     ap.add_argument("--scale-child", default=None)
+    ap.add_argument(
+        "--render-only", action="store_true", help="re-render --out's .md from its json"
+    )
     ap.add_argument("--out", default=str(RESULTS / "crowd.json"))
     args = ap.parse_args()
     if args.scale_child:
         scale_child(args.scale_child, args.scale_items)
+        return
+    if args.render_only:
+        res = json.loads(Path(args.out).read_text())
+        Path(args.out).with_suffix(".md").write_text(render(res))
         return
     patch_crowdkit()
     root = Path(args.datasets_dir) if args.datasets_dir else default_datasets_dir()
