@@ -112,7 +112,10 @@ def annotator_quality(
     soft = np.bincount(j, weights=post[item, lab], minlength=na)
     # chance: answers at random with the annotator's own label shares, on its own items
     k = table.n_classes
-    q = np.bincount(j * k + lab, minlength=na * k).reshape(na, k) / np.maximum(n, 1)[:, None]
+    q = (
+        np.bincount(j.astype(np.int64) * k + lab, minlength=na * k).reshape(na, k)
+        / np.maximum(n, 1)[:, None]
+    )
     mass = np.stack([np.bincount(j, weights=post[item, c], minlength=na) for c in range(k)], axis=1)
     chance = (q * mass).sum(axis=1) / np.maximum(n, 1)
     agree_c = soft / np.maximum(n, 1)

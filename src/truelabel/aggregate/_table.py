@@ -31,6 +31,11 @@ def _py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _small(codes: np.ndarray) -> np.ndarray:
+    """Codes as int32 when they fit (halves the memory of the per-answer arrays)."""
+    return codes.astype(np.int32 if len(codes) < 2**31 else np.int64, copy=False)
+
+
 def _codes(values: pd.Series, argument: str) -> tuple[np.ndarray, pd.Index]:
     """Sorted factorization (falls back to first-appearance order for unsortable ids)."""
     if values.isna().any():
@@ -42,7 +47,7 @@ def _codes(values: pd.Series, argument: str) -> tuple[np.ndarray, pd.Index]:
         codes, uniques = pd.factorize(values, sort=True)
     except TypeError:  # mixed types that cannot be ordered
         codes, uniques = pd.factorize(values, sort=False)
-    return codes.astype(np.int64, copy=False), pd.Index(uniques)
+    return _small(codes), pd.Index(uniques)
 
 
 def _label_values(values: pd.Series, argument: str) -> pd.Series:
@@ -100,7 +105,7 @@ def _classes_index(labels: pd.Series, classes: Any, argument: str) -> tuple[np.n
             f"row {row} has label {value!r}, which is not in classes ({int(bad.sum())} such rows)",
             fix,
         )
-    return codes.astype(np.int64), order
+    return _small(codes), order
 
 
 class Annotations:
@@ -131,7 +136,7 @@ class Annotations:
     items, annotators : pandas.Index
         Item and annotator ids in code order (sorted).
     classes : pandas.Index
-    item_codes, annotator_codes, label_codes : ndarray of int64, shape (n_labels,)
+    item_codes, annotator_codes, label_codes : ndarray of int32 (int64 above 2**31 answers)
         One entry per kept answer, ordered by item then annotator.
     counts : scipy.sparse.csr_matrix, shape (n_items, n_annotators * n_classes)
         ``counts[i, j * n_classes + l]``: answers ``l`` of annotator ``j`` on item ``i``.
@@ -215,23 +220,33 @@ class Annotations:
         self, items: np.ndarray, annots: np.ndarray, labels: np.ndarray, data: pd.DataFrame
     ) -> None:
         n_i, n_a, k = len(self.items), len(self.annotators), len(self.classes)
-        pair = items * n_a + annots
+        pair = items.astype(np.int64) * n_a + annots
         order = np.argsort(pair, kind="stable")  # by item, then annotator, then row order
         pair_sorted = pair[order]
-        first = np.ones(len(pair), dtype=bool)
+        del pair
+        first = np.ones(len(order), dtype=bool)
         first[1:] = pair_sorted[1:] != pair_sorted[:-1]
+        del pair_sorted
         keep = order
-        self.n_duplicates = int(len(pair) - first.sum())
+        self.n_duplicates = int(len(order) - first.sum())
         if self.n_duplicates and self.duplicates != "all":
             keep = self._resolve_duplicates(order, first, labels, data)
+        del first
         self.item_codes = items[keep]
         self.annotator_codes = annots[keep]
         self.label_codes = labels[keep]
-        cols = self.annotator_codes * k + self.label_codes
-        self.counts = sp.csr_matrix(
-            (np.ones(len(keep)), (self.item_codes, cols)), shape=(n_i, n_a * k)
-        )
-        self.counts.sum_duplicates()
+        del keep, order
+        # rows are already sorted by item: build the CSR arrays directly (no COO copy)
+        width = n_a * k
+        idx_dtype = np.int32 if max(width, self.n_labels) < 2**31 else np.int64
+        indptr = np.zeros(n_i + 1, dtype=idx_dtype)
+        np.cumsum(np.bincount(self.item_codes, minlength=n_i), out=indptr[1:])
+        indices = (self.annotator_codes * k + self.label_codes).astype(idx_dtype)
+        self.counts = sp.csr_matrix((np.ones(self.n_labels), indices, indptr), shape=(n_i, width))
+        if self.duplicates == "all" and self.n_duplicates:
+            self.counts.sum_duplicates()  # repeats of one answer: one cell with count > 1
+        else:
+            self.counts.has_canonical_format = True  # one entry per (item, annotator)
 
     def _resolve_duplicates(
         self, order: np.ndarray, first: np.ndarray, labels: np.ndarray, data: pd.DataFrame
@@ -317,7 +332,9 @@ class Annotations:
     def vote_counts(self) -> np.ndarray:
         """Votes per item and class, shape ``(n_items, n_classes)`` (float64)."""
         k = self.n_classes
-        flat = np.bincount(self.item_codes * k + self.label_codes, minlength=self.n_items * k)
+        flat = np.bincount(
+            self.item_codes.astype(np.int64) * k + self.label_codes, minlength=self.n_items * k
+        )
         return flat.reshape(self.n_items, k).astype(np.float64)
 
     def __repr__(self) -> str:
