@@ -13,6 +13,8 @@
 # torch==2.13.0 first and alone (snorkel's LabelModel is written in torch), then snorkel 0.10.0
 # and the scientific stack constrained to that torch, then truelabel (editable, no extras;
 # TRUELABEL_REPO=DIR installs another checkout, WEAK_VENV=DIR puts the venv elsewhere).
+# `bash benchmarks/setup.sh --crowd` likewise creates benchmarks/.venv-crowd for bench_crowd.py:
+# crowd-kit 1.4.2 beside truelabel (editable), torch constrained to 2.13.0 (CROWD_VENV=DIR).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -73,6 +75,38 @@ assert torch.__version__.startswith("2.13.0"), torch.__version__
 print(f"weak venv ok: torch {torch.__version__}, snorkel {snorkel.__version__}, "
       f"truelabel {truelabel.__version__}")
 EOF
+    exit 0
+fi
+if [ "${1:-}" = "--crowd" ]; then
+    # benchmarks/.venv-crowd for bench_crowd.py: crowd-kit 1.4.2 (the version ../shared/anchors
+    # measured) next to truelabel (editable). crowd-kit depends on transformers; torch is not
+    # needed by crowdkit.aggregation and is not installed, but every install is constrained to the
+    # project's one torch (2.13.0, the local CPU wheel), so no resolver path can pull another.
+    CVENV="${CROWD_VENV:-$HERE/.venv-crowd}"
+    CREPO="${TRUELABEL_REPO:-$REPO}"
+    if [ ! -x "$CVENV/bin/python" ]; then
+        "${PYTHON:-python3}" -m venv "$CVENV"
+    fi
+    CPIP=("$CVENV/bin/python" -m pip install -q --disable-pip-version-check)
+    mkdir -p "$HERE/_work"
+    CCONS="$HERE/_work/constraints-crowd.txt"
+    echo "torch==2.13.0" >"$CCONS"
+    "${CPIP[@]}" -c "$CCONS" crowd-kit==1.4.2 transformers==5.24.0 \
+        numpy==2.4.6 scipy==1.17.1 scikit-learn==1.9.1 pandas==3.1.1 psutil==7.2.2
+    "${CPIP[@]}" -c "$CCONS" rich typer pyarrow
+    "${CPIP[@]}" --no-deps -e "$CREPO"
+    "$CVENV/bin/python" - <<'EOF2'
+import importlib.metadata as md
+import importlib.util
+
+import crowdkit.aggregation  # noqa: F401
+import truelabel
+
+torch = importlib.util.find_spec("torch")
+assert torch is None or md.version("torch").startswith("2.13.0"), md.version("torch")
+print(f"crowd venv ok: crowd-kit {md.version('crowd-kit')}, truelabel {truelabel.__version__}, "
+      f"torch {'absent' if torch is None else md.version('torch')}")
+EOF2
     exit 0
 fi
 VENV="${PEERS_VENV:-$HERE/.venv-peers}"

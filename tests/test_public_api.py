@@ -26,6 +26,11 @@ def test_required_names_exported():
         "Backend",
         "AutoLabelResult",
         "LabelModel",  # weak supervision (issue 8), lazy: imports scikit-learn
+        "MajorityVote",
+        "DawidSkene",
+        "OneCoinDawidSkene",
+        "MACE",
+        "WeightedMajorityVote",
     ):
         assert name in truelabel.__all__
 

@@ -38,6 +38,14 @@ class Mutant:
 
 # where the mutants live (paths relative to the repository root)
 VALIDATION = "src/truelabel/_validation.py"
+AGG_AGREEMENT = "src/truelabel/aggregate/_agreement.py"
+AGG_BASE = "src/truelabel/aggregate/_base.py"
+AGG_DS = "src/truelabel/aggregate/_dawid_skene.py"
+AGG_EM = "src/truelabel/aggregate/_em.py"
+AGG_MACE = "src/truelabel/aggregate/_mace.py"
+AGG_MAJORITY = "src/truelabel/aggregate/_majority.py"
+AGG_QUALITY = "src/truelabel/aggregate/_quality.py"
+AGG_TABLE = "src/truelabel/aggregate/_table.py"
 AUTO_CERTIFIED = "src/truelabel/autolabel/_certified.py"
 AUTO_GRID = "src/truelabel/autolabel/_grid.py"
 AUTO_SEARCH = "src/truelabel/autolabel/_search.py"
@@ -68,6 +76,161 @@ REP_SECTIONS = "src/truelabel/report/_sections.py"
 REP_SVG = "src/truelabel/report/_svg.py"
 
 MUTANTS: list[Mutant] = [
+    # --- aggregate ---
+    Mutant(
+        "aggregate: DS smoothing ignored",
+        AGG_DS,
+        "alpha = np.full((k, k), float(self.smoothing) / k)",
+        "alpha = np.full((k, k), 0.01 / k)",
+        ("tests/test_aggregate_oracles.py",),
+    ),
+    Mutant(
+        "aggregate: DS pooled prior ignored",
+        AGG_DS,
+        "        if self.prior_strength > 0:\n            pooled",
+        "        if False:\n            pooled",
+        ("tests/test_aggregate_oracles.py",),
+    ),
+    Mutant(
+        "aggregate: DS class prior not learned",
+        AGG_DS,
+        "prior = (totals + 1.0) / (totals.sum() + len(totals))",
+        "prior = np.full(len(totals), 1.0 / len(totals))",
+        ("tests/test_aggregate_oracles.py",),
+    ),
+    Mutant(
+        "aggregate: gold not clamped in the E-step",
+        AGG_EM,
+        "        if has.any():\n            rows = np.flatnonzero(has)",
+        "        if False:\n            rows = np.flatnonzero(has)",
+        ("tests/test_aggregate.py",),
+    ),
+    Mutant(
+        "aggregate: ties to the first class",
+        AGG_BASE,
+        "return np.asarray(np.argmax(np.where(tied, draws + 1.0, 0.0), axis=1))",
+        "return np.asarray(np.argmax(posteriors, axis=1))",
+        ("tests/test_aggregate.py",),
+    ),
+    Mutant(
+        "aggregate: conflicting repeats accepted",
+        AGG_TABLE,
+        '        if self.duplicates == "raise":\n            if conflict.any():',
+        '        if self.duplicates == "raise":\n            if False:',
+        ("tests/test_aggregate.py",),
+    ),
+    Mutant(
+        "aggregate: duplicates last keeps the first",
+        AGG_TABLE,
+        '        if self.duplicates == "first":\n            return order[first]',
+        '        if self.duplicates in ("first", "last"):\n            return order[first]',
+        ("tests/test_aggregate.py",),
+    ),
+    Mutant(
+        "aggregate: items in row order",
+        AGG_TABLE,
+        "codes, uniques = pd.factorize(values, sort=True)",
+        "codes, uniques = pd.factorize(values, sort=False)",
+        ("tests/test_aggregate.py",),
+    ),
+    Mutant(
+        "aggregate: one-coin accuracy not floored at chance",
+        AGG_DS,
+        "        p = np.maximum(p, 1.0 / k)  # no annotator",
+        "        p = np.maximum(p, 0.0)  # no annotator",
+        ("tests/test_aggregate_synthetic.py",),
+    ),
+    Mutant(
+        "aggregate: one-coin class prior always learned",
+        AGG_DS,
+        '        if self.class_prior == "uniform":',
+        "        if False:",
+        ("tests/test_aggregate_synthetic.py",),
+    ),
+    Mutant(
+        "aggregate: EM statistics summed in float (no fixed point)",
+        AGG_EM,
+        "    fixed = np.rint(post * _SCALE_T)",
+        "    fixed = post * _SCALE_T",
+        ("tests/test_aggregate_synthetic.py",),
+    ),
+    Mutant(
+        "aggregate: only the first EM start",
+        AGG_EM,
+        "    for index, init in enumerate(inits):",
+        "    for index, init in enumerate(inits[:1]):",
+        ("tests/test_aggregate_synthetic.py",),
+    ),
+    Mutant(
+        "aggregate: worst EM start kept",
+        AGG_EM,
+        "if best is None or objective > best.objective:",
+        "if best is None or objective < best.objective:",
+        ("tests/test_aggregate_synthetic.py",),
+    ),
+    Mutant(
+        "aggregate: EM never checks convergence",
+        AGG_EM,
+        "if prev is not None and abs(objective - prev) <= tol * n_labels:",
+        "if False:",
+        ("tests/test_aggregate.py",),
+    ),
+    Mutant(
+        "aggregate: MACE responsibilities ignore the spam distribution",
+        AGG_MACE,
+        "knows = comp[:, None] / (comp[:, None] + (1.0 - comp[:, None]) * xi)",
+        "knows = comp[:, None] + 0.0 * xi",
+        ("tests/test_aggregate_oracles.py",),
+    ),
+    Mutant(
+        "aggregate: MACE uniform class prior",
+        AGG_MACE,
+        "        log_prior, prior_term = log_class_prior(totals)",
+        "        log_prior, prior_term = np.full(k, -np.log(k)), 0.0",
+        ("tests/test_aggregate_oracles.py",),
+    ),
+    Mutant(
+        "aggregate: weighted vote uses accuracy, not log-odds",
+        AGG_MAJORITY,
+        "w = np.maximum(0.0, np.log((k - 1) * p / (1.0 - p)))",
+        "w = p",
+        ("tests/test_aggregate_oracles.py",),
+    ),
+    Mutant(
+        "aggregate: quality ignores gold",
+        AGG_QUALITY,
+        "    use_gold = n_gold > 0",
+        "    use_gold = n_gold < 0",
+        ("tests/test_aggregate_oracles.py",),
+    ),
+    Mutant(
+        "aggregate: Wilson interval ignores confidence",
+        AGG_QUALITY,
+        "z = float(norm.ppf(0.5 + confidence / 2.0))",
+        "z = 1.0",
+        ("tests/test_aggregate_oracles.py",),
+    ),
+    Mutant(
+        "aggregate: Krippendorff without the self-pair correction",
+        AGG_AGREEMENT,
+        "o = scaled.T @ v - np.diag(scaled.sum(axis=0))",
+        "o = scaled.T @ v",
+        ("tests/test_aggregate_oracles.py",),
+    ),
+    Mutant(
+        "aggregate: Cohen chance from one annotator's marginals",
+        AGG_AGREEMENT,
+        "p_e = (row * col).sum(axis=1) / n**2",
+        "p_e = (row * row).sum(axis=1) / n**2",
+        ("tests/test_aggregate_oracles.py",),
+    ),
+    Mutant(
+        "aggregate: Fleiss chance uniform",
+        AGG_AGREEMENT,
+        "p_e = float((p_k**2).sum())",
+        "p_e = 1.0 / len(p_k)",
+        ("tests/test_aggregate_oracles.py",),
+    ),
     # --- autolabel ---
     Mutant(
         "accept every pool item once anything is certified",

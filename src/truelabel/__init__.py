@@ -34,6 +34,18 @@ from .exceptions import (
 from .model import PriorShiftResult, adjust_to_pool_priors, out_of_fold_pred_probs
 
 if _typing.TYPE_CHECKING:
+    from .aggregate import (
+        MACE,
+        Annotations,
+        DawidSkene,
+        MajorityVote,
+        OneCoinDawidSkene,
+        WeightedMajorityVote,
+        annotator_quality,
+        cohen_kappa_pairwise,
+        fleiss_kappa,
+        krippendorff_alpha,
+    )
     from .autolabel import AutoLabelResult, CertifiedAutoLabeler
     from .conformal import CrossConformalClassifier, SplitConformalClassifier
     from .model import FewShotClassifier, SelfTrainingClassifier, ZeroShotClassifier
@@ -54,6 +66,16 @@ __version__ = "0.1.0"
 # Estimators built on scikit-learn's BaseEstimator load on first use: importing
 # sklearn.base pulls in scipy.stats (~0.7 s) that `import truelabel` should not pay.
 _LAZY = {
+    "Annotations": "aggregate",
+    "DawidSkene": "aggregate",
+    "MACE": "aggregate",
+    "MajorityVote": "aggregate",
+    "OneCoinDawidSkene": "aggregate",
+    "WeightedMajorityVote": "aggregate",
+    "annotator_quality": "aggregate",
+    "cohen_kappa_pairwise": "aggregate",
+    "fleiss_kappa": "aggregate",
+    "krippendorff_alpha": "aggregate",
     "AutoLabelResult": "autolabel",
     "CertifiedAutoLabeler": "autolabel",
     "CrossConformalClassifier": "conformal",
@@ -81,6 +103,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "MACE",
+    "Annotations",
     "Audit",
     "AuditResult",
     "AutoLabelResult",
@@ -90,15 +114,18 @@ __all__ = [
     "CrossConformalClassifier",
     "DataFormatError",
     "Dataset",
+    "DawidSkene",
     "FewShotClassifier",
     "KNNGraph",
     "LabelEncoding",
     "LabelModel",
     "LabelProportionClassifier",
     "LocalBackend",
+    "MajorityVote",
     "MissingDependencyError",
     "NoiseEstimate",
     "NotFittedError",
+    "OneCoinDawidSkene",
     "PartialLabelClassifier",
     "PriorShiftResult",
     "SelfTrainingClassifier",
@@ -106,21 +133,26 @@ __all__ = [
     "TruelabelError",
     "TruelabelWarning",
     "ValidationError",
+    "WeightedMajorityVote",
     "ZeroShotClassifier",
     "__version__",
     "adjust_to_pool_priors",
+    "annotator_quality",
     "apply_lfs",
     "build_knn_graph",
     "calibrate_pred_probs",
+    "cohen_kappa_pairwise",
     "compute_confident_joint",
     "estimate_joint",
     "estimate_noise_matrices",
     "find_label_issues",
     "find_multilabel_issues",
     "find_overlapping_classes",
+    "fleiss_kappa",
     "get_label_quality_scores",
     "get_multilabel_quality_scores",
     "keyword_lf",
+    "krippendorff_alpha",
     "labeling_function",
     "lf_summary",
     "out_of_fold_pred_probs",
