@@ -241,3 +241,38 @@ def test_a_model_error_is_renamed_encoder_and_keeps_its_fix(minilm, tmp_path, mo
     ) as caught:
         load_encoder(None)
     assert caught.value.argument == "encoder"
+
+
+# ------------------------------------------------------------------ check_text_items, PrecomputedEncoder
+
+
+def test_check_text_items_refuses_a_string_and_a_non_string_by_name():
+    from truelabel.encode._base import check_text_items
+
+    assert check_text_items(("a", "b")) == ["a", "b"]
+    with pytest.raises(
+        ValidationError, match=_exact("items: got a single string; pass a list of texts")
+    ) as caught:
+        check_text_items("ab")
+    assert caught.value.argument == "items"
+    with pytest.raises(
+        ValidationError, match=_exact("items: item 2 is bytes, not text; pass strings")
+    ):
+        check_text_items(["a", "b", b"c"])
+
+
+def test_precomputed_vectors_are_float32_and_errors_are_exact():
+    from truelabel.encode import PrecomputedEncoder
+
+    enc = PrecomputedEncoder(["a", "b"], np.array([[1, 2], [3, 4]], dtype=np.int64))
+    out = enc.encode(["b", "a", "b"])
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [[3, 4], [1, 2], [3, 4]])
+    with pytest.raises(
+        ValidationError, match=_exact("items: no precomputed vector for 'c'; encode it first")
+    ):
+        enc.encode(["a", "c"])
+    with pytest.raises(
+        ValidationError, match=_exact("vectors: 1 rows for 2 texts; pass one row per text")
+    ):
+        PrecomputedEncoder(["a", "b"], np.zeros((1, 2)))
