@@ -177,3 +177,56 @@ def test_an_array_of_numbers_is_refused_with_python_types():
         ValidationError, match=_exact("classes: position 0 is int 1, not a string; name it")
     ):
         check_classes(np.array([1, 2]))
+
+
+# ------------------------------------------------------------------ adjust_to_pool_priors
+
+
+def test_prior_shift_messages_are_exact():
+    import warnings
+
+    from truelabel import TruelabelWarning
+    from truelabel.model import adjust_to_pool_priors
+
+    p = np.full((30, 3), 1 / 3)
+    cases = [
+        (
+            {"train_priors": [0.5, 0.5]},
+            "train_priors: expected shape (3,) (one prior per column of pred_probs), got shape "
+            "(2,); pass the class frequencies of the set the model was trained on",
+        ),
+        (
+            {"train_priors": [0.5, 0.4, 0.3]},
+            "train_priors: sums to 1.2, not 1; pass frequencies, e.g. counts / counts.sum()",
+        ),
+        ({"max_iter": 0}, "max_iter: got 0; pass a positive int, e.g. 1000"),
+        ({"tol": 0.0}, "tol: got 0.0; pass a small positive float, e.g. 1e-6"),
+    ]
+    for kwargs, msg in cases:
+        args = {"train_priors": [1 / 3] * 3, **kwargs}
+        with pytest.raises(ValidationError, match=_exact(msg)):
+            adjust_to_pool_priors(p, **args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = adjust_to_pool_priors(np.array([[0.9, 0.1], [0.2, 0.8]]), [0.5, 0.5], max_iter=1)
+    assert [str(w.message) for w in caught] == [
+        "adjust_to_pool_priors: the pool has 2 items for 2 classes (fewer than 10 per class), "
+        "so the estimated priors are noisy; use a larger pool or keep the training priors",
+        "adjust_to_pool_priors: EM did not converge in 1 iterations (last change of a prior "
+        "0.05 > tol=1e-06); the priors may be heading to a boundary (a class vanishing from "
+        "the pool) or pred_probs are over-confident; calibrate pred_probs first or raise "
+        "max_iter",
+    ]
+    assert all(w.category is TruelabelWarning and w.filename == __file__ for w in caught)
+    # one EM step from (0.5, 0.5): the mean of the rows
+    assert res.n_iter == 1 and res.converged is False
+    np.testing.assert_allclose(res.priors, [0.55, 0.45], atol=1e-12)
+
+
+def test_ten_items_a_class_is_enough_by_default():
+    from truelabel.model import adjust_to_pool_priors
+
+    p = np.array([[0.7, 0.3], [0.3, 0.7]] * 10)
+    res = adjust_to_pool_priors(p, [0.5, 0.5])  # 20 items, 2 classes: no warning
+    assert res.converged is True and res.n_iter >= 1
+    np.testing.assert_allclose(res.priors, [0.5, 0.5], atol=1e-6)
