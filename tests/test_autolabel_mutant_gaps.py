@@ -151,3 +151,90 @@ def test_given_rows_have_an_empty_reason_beside_the_certificate():
     assert r.certify is not None
     assert (r.labels.reason[:12] == "").all() and (r.labels.decision[:12] == "given").all()
     assert set(r.labels.decision[12:]) <= {"accepted", "review"}
+
+
+# ------------------------------------------------------------------ truelabel autolabel (CLI)
+
+
+def _cli_data(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    words = {"card": ["card lost", "my card", "card blocked"], "refund": ["refund now", "a refund"]}
+    texts, given = [], []
+    for i in range(60):
+        c = CLASSES[i % 2]
+        texts.append(f"{words[c][i % len(words[c])]} {rng.integers(1000)}")
+        given.append(c if i % 3 == 0 else "")
+    pd.DataFrame({"text": texts, "given": given}).to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "classes.txt").write_text("card\nrefund\n")
+    return texts, [g or None for g in given]
+
+
+def _invoke(tmp_path, *extra):
+    from typer.testing import CliRunner
+
+    from truelabel.cli import app
+
+    args = ["autolabel", str(tmp_path / "d.csv"), "--text-col", "text", "--classes"]
+    return CliRunner().invoke(app, [*args, str(tmp_path / "classes.txt"), *extra])
+
+
+def test_cli_passes_seed_confidence_guarantee_and_max_error_on(tmp_path, monkeypatch):
+    import json
+
+    texts, given = _cli_data(tmp_path)
+    monkeypatch.setattr("truelabel.encode.load_encoder", lambda spec: Words())
+    monkeypatch.setenv("TRUELABEL_CACHE_DIR", str(tmp_path / "cache"))
+    settings = {"random_state": 3, "confidence": 0.9, "guarantee": "pool", "max_error": 0.3}
+    want = autolabel_texts(texts, CLASSES, given, encoder=Words(), **settings)
+    default = autolabel_texts(texts, CLASSES, given, encoder=Words(), max_error=0.2)
+    assert want.summary["certificate"] != default.summary["certificate"]
+    res = _invoke(
+        tmp_path,
+        "--label-col",
+        "given",
+        "--out",
+        str(tmp_path / "o"),
+        "--seed",
+        "3",
+        "--confidence",
+        "0.9",
+        "--guarantee",
+        "pool",
+        "--max-error",
+        "0.3",
+        "--no-cache",
+        "--quiet",
+    )
+    assert res.exit_code == 0, res.output
+    got = json.loads((tmp_path / "o" / "autolabel.json").read_text())
+    assert got["certificate"] == json.loads(json.dumps(want.summary["certificate"]))
+    np.testing.assert_array_equal(np.load(tmp_path / "o" / "pred_probs.npy"), want.pred_probs)
+    # --no-cache: no cache folder, no cache line, no cache facts
+    assert not (tmp_path / "cache").exists() and "embeddings:" not in res.output
+    assert "embedding_cache" not in got
+    shown = " ".join(res.output.split())  # the console wraps long lines
+    assert " ".join(want.message.split()) in shown
+    assert "wrote labels.csv, pred_probs.npy, autolabel.json to" in shown
+
+
+def test_cli_interrupt_exits_130_and_says_no_file_is_partial(tmp_path, monkeypatch):
+    _cli_data(tmp_path)
+    monkeypatch.setattr("truelabel.encode.load_encoder", lambda spec: Words())
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("truelabel.autolabel._texts.autolabel_texts", interrupted)
+    res = _invoke(tmp_path, "--out", str(tmp_path / "o"), "--no-cache")
+    assert res.exit_code == 130
+    assert "interrupted: files already written are complete; none is partial" in res.output
+
+
+def test_cli_unknown_label_column_is_named(tmp_path, monkeypatch):
+    _cli_data(tmp_path)
+    monkeypatch.setattr("truelabel.encode.load_encoder", lambda spec: Words())
+    res = _invoke(tmp_path, "--label-col", "nope", "--out", str(tmp_path / "o"), "--no-cache")
+    assert res.exit_code == 2 and "--label-col" in res.output and "nope" in res.output
+    assert not (tmp_path / "o").exists()
