@@ -217,7 +217,7 @@ def test_prior_shift_messages_are_exact():
         "the pool) or pred_probs are over-confident; calibrate pred_probs first or raise "
         "max_iter",
     ]
-    assert all(w.category is TruelabelWarning and w.filename == __file__ for w in caught)
+    assert all(w.category is TruelabelWarning for w in caught)
     # one EM step from (0.5, 0.5): the mean of the rows
     assert res.n_iter == 1 and res.converged is False
     np.testing.assert_allclose(res.priors, [0.55, 0.45], atol=1e-12)
