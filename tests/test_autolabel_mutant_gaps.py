@@ -238,3 +238,22 @@ def test_cli_unknown_label_column_is_named(tmp_path, monkeypatch):
     res = _invoke(tmp_path, "--label-col", "nope", "--out", str(tmp_path / "o"), "--no-cache")
     assert res.exit_code == 2 and "--label-col" in res.output and "nope" in res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_quiet_hides_the_encoders_progress_bar(tmp_path, monkeypatch):
+    from truelabel._progress import progress
+
+    class Shown(Words):
+        def encode(self, items):
+            items = list(items)
+            with progress(len(items), "encoding (shown)", unit="texts") as advance:
+                out = super().encode(items)
+                advance(len(items))
+            return out
+
+    _cli_data(tmp_path)
+    monkeypatch.setattr("truelabel.encode.load_encoder", lambda spec: Shown())
+    loud = _invoke(tmp_path, "--out", str(tmp_path / "a"), "--no-cache")
+    quiet = _invoke(tmp_path, "--out", str(tmp_path / "b"), "--no-cache", "--quiet")
+    assert loud.exit_code == quiet.exit_code == 0, loud.output + quiet.output
+    assert "encoding (shown)" in loud.output and "encoding (shown)" not in quiet.output
