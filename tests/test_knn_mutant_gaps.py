@@ -134,3 +134,88 @@ def test_release_free_memory_calls_malloc_trim_zero_on_linux_only(monkeypatch):
 
     monkeypatch.setattr(_knn_common.ctypes, "CDLL", missing)
     assert release_free_memory() is None
+
+
+# ------------------------------------------------------------------ the inverted file
+
+
+def _uneven(seed: int) -> np.ndarray:
+    """1500 rows in 5 dims: clusters of 700, 500, 250, 40 and 10 rows, far apart."""
+    rng = np.random.default_rng(seed)
+    sizes = [700, 500, 250, 40, 10]
+    centres = rng.normal(scale=20.0, size=(5, 5))
+    return np.vstack([c + rng.normal(size=(s, 5)) for c, s in zip(centres, sizes)]).astype(
+        np.float32
+    )
+
+
+def test_means_keep_the_previous_centroid_of_an_empty_cell_only():
+    from truelabel.detect._ivf import _means
+
+    z = np.array([[0.0], [2.0], [5.0], [7.0]], dtype=np.float32)
+    lab = np.array([0, 0, 1, 3])
+    prev = np.array([[9.0], [9.0], [8.0], [9.0]], dtype=np.float32)
+    out, counts = _means(z, lab, prev)
+    np.testing.assert_array_equal(out, [[1.0], [5.0], [8.0], [7.0]])
+    np.testing.assert_array_equal(counts, [2, 1, 0, 1])
+
+
+def test_top_chunk_labels_any_run_of_rows_in_4096_row_blocks():
+    from truelabel.backend import Chunk
+    from truelabel.detect._ivf import _nearest, _top_chunk
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(9000, 3)).astype(np.float32)
+    top = rng.normal(size=(7, 3)).astype(np.float32)
+    for start, stop in ((100, 400), (10, 5010), (0, 9000)):
+        got = _top_chunk(Chunk(0, start, stop), (X, None, top))
+        np.testing.assert_array_equal(got, _nearest(X[start:stop], top))
+
+
+def test_a_small_top_cell_is_one_cell_holding_all_its_rows(monkeypatch):
+    from truelabel.backend import Chunk
+    from truelabel.detect import _ivf
+
+    monkeypatch.setattr(_ivf, "_CELL_ROWS", 60)
+    X = _uneven(0)
+    rows_in = np.arange(700, 780)  # 80 rows: round(80 / 60) = 1 cell
+    rows, z, srt, counts, cent = _ivf._split_chunk(Chunk(0, 0, 1), (X, None, [rows_in], 1, 0))
+    assert counts.tolist() == [80]
+    np.testing.assert_array_equal(rows, rows_in)
+    np.testing.assert_allclose(cent[0], X[rows_in].astype(np.float64).mean(axis=0), rtol=1e-5)
+
+
+def test_tiny_top_cells_join_the_nearest_one_and_top_cells_list_rows_ascending(monkeypatch):
+    from truelabel.backend import LocalBackend
+    from truelabel.detect import _ivf
+
+    monkeypatch.setattr(_ivf, "_CELL_ROWS", 60)
+    monkeypatch.setattr(_ivf, "_TOP_ROWS", 300)
+    kept_calls: list[np.ndarray] = []
+    real_kept, real_split = _ivf._kept, _ivf._split_chunk
+    members_seen: list[list[np.ndarray]] = []
+
+    def kept(counts, min_rows):
+        out = real_kept(counts, min_rows)
+        kept_calls.append(out)
+        return out
+
+    def split(chunk, shared):
+        members_seen.append(shared[2])
+        return real_split(chunk, shared)
+
+    monkeypatch.setattr(_ivf, "_kept", kept)
+    monkeypatch.setattr(_ivf, "_split_chunk", split)
+    X = _uneven(1)
+    rows = np.arange(X.shape[0])
+    cells = _ivf.build_cells(X, None, rows, 350, 0, LocalBackend(1))
+    assert not kept_calls[0].all()  # the top level had a cell below 350 rows
+    sizes = np.diff(cells.offsets)
+    assert sizes.min() >= 350 and cells.offsets[-1] == X.shape[0]
+    np.testing.assert_array_equal(np.sort(cells.order), rows)
+    members = members_seen[0]
+    assert all((np.diff(m) > 0).all() for m in members)
+    np.testing.assert_array_equal(np.sort(np.concatenate(members)), rows)
+    for c in range(sizes.size):
+        own = X[cells.order[cells.offsets[c] : cells.offsets[c + 1]]].astype(np.float64)
+        np.testing.assert_allclose(cells.centroids[c], own.mean(axis=0), rtol=1e-4, atol=1e-4)
