@@ -257,3 +257,28 @@ def test_cli_quiet_hides_the_encoders_progress_bar(tmp_path, monkeypatch):
     quiet = _invoke(tmp_path, "--out", str(tmp_path / "b"), "--no-cache", "--quiet")
     assert loud.exit_code == quiet.exit_code == 0, loud.output + quiet.output
     assert "encoding (shown)" in loud.output and "encoding (shown)" not in quiet.output
+
+
+def test_cli_a_missing_classes_file_is_refused_before_anything_is_encoded(tmp_path, monkeypatch):
+    _cli_data(tmp_path)
+    loaded = []
+    monkeypatch.setattr("truelabel.encode.load_encoder", lambda spec: loaded.append(spec))
+    from typer.testing import CliRunner
+
+    from truelabel.cli import app
+
+    res = CliRunner().invoke(
+        app,
+        [
+            "autolabel",
+            str(tmp_path / "d.csv"),
+            "--text-col",
+            "text",
+            "--classes",
+            str(tmp_path / "nope.txt"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert res.exit_code == 2 and "--classes: no file" in res.output
+    assert loaded == [] and not (tmp_path / "o").exists()
