@@ -207,14 +207,15 @@ def test_tiny_top_cells_join_the_nearest_one_and_top_cells_list_rows_ascending(m
     monkeypatch.setattr(_ivf, "_kept", kept)
     monkeypatch.setattr(_ivf, "_split_chunk", split)
     X = _uneven(1)
+    X = X[np.random.default_rng(2).permutation(X.shape[0])]  # clusters interleaved by row id
     rows = np.arange(X.shape[0])
-    cells = _ivf.build_cells(X, None, rows, 350, 0, LocalBackend(1))
-    assert not kept_calls[0].all()  # the top level had a cell below 350 rows
+    cells = _ivf.build_cells(X, None, rows, 100, 0, LocalBackend(1))
+    assert not kept_calls[0].all()  # the top level had a cell below 100 rows (10)
     sizes = np.diff(cells.offsets)
-    assert sizes.min() >= 350 and cells.offsets[-1] == X.shape[0]
+    assert sizes.min() >= 100 and cells.offsets[-1] == X.shape[0]
     np.testing.assert_array_equal(np.sort(cells.order), rows)
     members = members_seen[0]
-    assert all((np.diff(m) > 0).all() for m in members)
+    assert len(members) == 4 and all((np.diff(m) > 0).all() for m in members)
     np.testing.assert_array_equal(np.sort(np.concatenate(members)), rows)
     for c in range(sizes.size):
         own = X[cells.order[cells.offsets[c] : cells.offsets[c + 1]]].astype(np.float64)
