@@ -25,7 +25,7 @@ if [ ! -x "$VENV/bin/mutmut" ]; then
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check mutmut==3.8.1
     # the project's runtime and test dependencies; truelabel itself is imported from mutmut's
     # mutants/src (mutmut puts it first on sys.path), so any installed copy is shadowed.
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$REPO[dev]"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$REPO[dev,text]"
 fi
 mkdir -p "$WORK"
 WORK="$(cd "$WORK" && pwd)"  # absolute: each path is run from inside its copy
