@@ -5,6 +5,8 @@
 # ONLY_MUTANTS=<file> to test only the mutants named there (e.g. an earlier run's survivors).
 # SAMPLE_MODULES=_rank,_filter,... samples only from those modules of the path.
 # MUTMUT_WORK=<dir> (default tools/_work/mutmut) holds one scratch copy per path.
+# TESTS="tests/test_a.py tests/test_b.py" restricts mutmut's test selection (default: tests/) so
+# each mutant runs in seconds; a path may be one module (src/truelabel/encode/_cache.py).
 #   bash tools/mutation.sh src/truelabel/autolabel/ src/truelabel/conformal/ src/truelabel/detect/
 # Each path is run in its own scratch copy of the repository (the working tree's src/, tests/ and
 # pyproject.toml), so the checkout itself is never mutated.
@@ -23,9 +25,10 @@ if [ ! -x "$VENV/bin/mutmut" ]; then
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check mutmut==3.8.1
     # the project's runtime and test dependencies; truelabel itself is imported from mutmut's
     # mutants/src (mutmut puts it first on sys.path), so any installed copy is shadowed.
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$REPO[dev]"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$REPO[dev,text]"
 fi
 mkdir -p "$WORK"
+WORK="$(cd "$WORK" && pwd)"  # absolute: each path is run from inside its copy
 for target in "$@"; do
     name="$(echo "$target" | sed 's|^src/truelabel/||; s|/$||; s|/|_|g; s|\.py$||')"
     dest="$WORK/$name"
@@ -34,6 +37,7 @@ for target in "$@"; do
     (cd "$REPO" && tar cf - pyproject.toml README.md src tests) | tar xf - -C "$dest"
     # a static check that reads detect/'s source: it sees mutmut's copies of every function
     LAYERING="tests/test_layering.py::test_detect_never_imports_report"
+    selection="$(printf '"%s", ' ${TESTS:-tests/})"
     # mutmut reads [tool.mutmut] from pyproject.toml (setup.cfg would pass the pytest flags as one
     # argument); lists, not strings.
     cat >>"$dest/pyproject.toml" <<CFG
@@ -42,7 +46,7 @@ for target in "$@"; do
 source_paths = ["$target"]
 also_copy = ["src/truelabel/"]
 pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-x", "--deselect", "$LAYERING"]
-pytest_add_cli_args_test_selection = ["tests/"]
+pytest_add_cli_args_test_selection = [${selection%, }]
 CFG
     echo "== mutmut on $target (in $dest)"
     if [ -n "${SAMPLE:-}" ] || [ -n "${ONLY_MUTANTS:-}" ]; then

@@ -51,6 +51,7 @@ AUTO_GRID = "src/truelabel/autolabel/_grid.py"
 AUTO_SEARCH = "src/truelabel/autolabel/_search.py"
 AUTO_STEP = "src/truelabel/autolabel/_step.py"
 CLI_APP = "src/truelabel/cli/_app.py"
+CLI_AUTOLABEL = "src/truelabel/cli/_autolabel.py"
 CONF_MULTILABEL = "src/truelabel/conformal/_multilabel.py"
 DATA_LABELS = "src/truelabel/data/_labels.py"
 DATA_NAMES = "src/truelabel/data/_names.py"
@@ -963,6 +964,112 @@ MUTANTS: list[Mutant] = [
         "    has_labels = True",
         ("tests/test_report.py",),
         issue=True,
+    ),
+    # --- cli/_autolabel.py: the command is a decorated function, which mutmut 3 never mutates ---
+    Mutant(
+        "autolabel CLI: --seed ignored",
+        CLI_AUTOLABEL,
+        "random_state=seed,",
+        "random_state=0,",
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
+    ),
+    Mutant(
+        "autolabel CLI: --confidence ignored",
+        CLI_AUTOLABEL,
+        "confidence=confidence,",
+        "confidence=0.95,",
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
+    ),
+    Mutant(
+        "autolabel CLI: --guarantee ignored",
+        CLI_AUTOLABEL,
+        "guarantee=guarantee,",
+        'guarantee="rate",',
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
+    ),
+    Mutant(
+        "autolabel CLI: --max-error ignored",
+        CLI_AUTOLABEL,
+        "max_error=max_error,",
+        "max_error=None,",
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
+    ),
+    Mutant(
+        "autolabel CLI: --no-cache ignored",
+        CLI_AUTOLABEL,
+        "if cache:",
+        "if True:",
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
+    ),
+    Mutant(
+        "autolabel CLI: the cache never used",
+        CLI_AUTOLABEL,
+        "if cache:",
+        "if False:",
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
+    ),
+    Mutant(
+        "autolabel CLI: --label-col read but not passed on",
+        CLI_AUTOLABEL,
+        "None if label_col is None else table[label_col].to_numpy(dtype=object)",
+        "None",
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
+    ),
+    Mutant(
+        "autolabel CLI: --label-col not checked",
+        CLI_AUTOLABEL,
+        'check_column("--label-col", label_col, table.columns)',
+        "pass",
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
+    ),
+    Mutant(
+        "autolabel CLI: rows without text not refused",
+        CLI_AUTOLABEL,
+        "if texts.isna().any():",
+        "if False:",
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
+    ),
+    Mutant(
+        "autolabel CLI: missing --classes file not refused",
+        CLI_AUTOLABEL,
+        "if not classes.is_file():",
+        "if False:",
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
+    ),
+    Mutant(
+        "autolabel CLI: --id-col not written",
+        CLI_AUTOLABEL,
+        "ids=None if id_col is None else table[id_col]",
+        "ids=None",
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
+    ),
+    Mutant(
+        "autolabel CLI: --overwrite ignored",
+        CLI_AUTOLABEL,
+        "overwrite=overwrite,",
+        "overwrite=True,",
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
+    ),
+    Mutant(
+        "autolabel CLI: --quiet ignored",
+        CLI_AUTOLABEL,
+        "progress_enabled(not quiet)",
+        "progress_enabled(True)",
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
+    ),
+    Mutant(
+        "autolabel CLI: Ctrl-C exits 1, not 130",
+        CLI_AUTOLABEL,
+        "raise typer.Exit(130)",
+        "raise typer.Exit(1)",
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
+    ),
+    Mutant(
+        "autolabel CLI: cache counts not shown",
+        CLI_AUTOLABEL,
+        "if stats:",
+        "if False:",
+        ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
     ),
 ]
 
