@@ -117,3 +117,14 @@ def test_missing_or_unknown_files_and_bad_templates(tmp_path):
     for bad in ("no placeholder", "{} and {}", 3):
         with pytest.raises(ValidationError, match="template"):
             check_template(bad)
+
+
+def test_yaml_quoted_hash_is_text_and_comments_after_items_are_dropped(tmp_path):
+    path = tmp_path / "classes.yaml"
+    path.write_text("a: \"desc # x\"  # note\nb: 'c#d' # note\ne: plain # note\n")
+    want = {"a": "desc # x", "b": "c#d", "e": "plain"}
+    assert read_classes(path) == want
+    path.write_text("- spam  # junk mail\n- \"ham # ok\" # note\n- 'x'\n")
+    assert read_classes(path) == ["spam", "ham # ok", "x"]
+    yaml = pytest.importorskip("yaml")  # the same values as a real YAML parser
+    assert yaml.safe_load(path.read_text()) == ["spam", "ham # ok", "x"]

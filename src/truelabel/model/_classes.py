@@ -61,11 +61,15 @@ def _check_unique(names: Sequence[str], where: Sequence[str]) -> None:
         seen[key] = i
 
 
-def _strip_quotes(text: str) -> str:
+def _yaml_scalar(text: str) -> str:
+    """A flat YAML scalar: quoted (``'...'`` or ``"..."``, a ``#`` inside is text and what
+    follows the closing quote is a comment) or plain up to the first `` #`` comment."""
     text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    return text
+    if text[:1] in ("'", '"'):
+        end = text.find(text[0], 1)
+        if end > 0:
+            return text[1:end]
+    return text.split(" #")[0].strip()
 
 
 _YAML_KEY = re.compile(r"""^(?:"([^"]*)"|'([^']*)'|([^:#][^:]*?))\s*:(?:\s+(.*))?$""")
@@ -88,7 +92,7 @@ def _read_yaml(lines: list[str], path: Path) -> tuple[list[str], list[str | None
                 "write one class per line without nesting",
             )
         if line.startswith("- "):
-            names.append(_strip_quotes(line[2:]))
+            names.append(_yaml_scalar(line[2:]))
             descriptions.append(None)
         else:
             match = _YAML_KEY.match(line)
@@ -101,7 +105,7 @@ def _read_yaml(lines: list[str], path: Path) -> tuple[list[str], list[str | None
             key = next(g for g in match.groups()[:3] if g is not None)
             value = match.group(4)
             names.append(key)
-            desc = _strip_quotes(value.split(" #")[0]) if value else ""
+            desc = _yaml_scalar(value) if value else ""
             descriptions.append(desc or None)
         where.append(f"{path.name} line {number}")
     return names, descriptions, where
