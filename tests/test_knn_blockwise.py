@@ -278,6 +278,21 @@ def test_cell_candidates_equal_a_naive_loop(small_cells):
             assert set(got[r]) == want, (c, r)
 
 
+def test_cell_candidates_do_not_depend_on_the_selection_blocks(small_cells, monkeypatch):
+    """The own cell's candidates are selected _PART rows of each _SUB-row product at a time:
+    the same positions, in the same order, as selecting whole blocks (blocks of 16 rows
+    selected 5 rows at a time, uneven last parts included, vs one part per block)."""
+    X = _clustered(1500, 8, 13)
+    pca, sample = _knn_common.fit_pca(X, 4, 0)
+    cells = _ivf.build_cells(X, pca, sample, 20, 0, LocalBackend(1))
+    monkeypatch.setattr(_ivf, "_SUB", 16)
+    monkeypatch.setattr(_ivf, "_PART", 16)
+    whole = [_ivf._cell_candidates(cells, c, 12, 3) for c in range(cells.offsets.size - 1)]
+    monkeypatch.setattr(_ivf, "_PART", 5)
+    for c, want in enumerate(whole):
+        np.testing.assert_array_equal(_ivf._cell_candidates(cells, c, 12, 3), want)
+
+
 def test_merge_small_hand_example():
     """Cells of 3, 1 and 2 rows with min_rows 2: the 1-row cell's row goes to the nearest
     remaining centroid; labels renumbered over the remaining cells."""

@@ -48,6 +48,8 @@ _CANDIDATES = 32
 _STEPS = 8
 #: query rows per GEMM sub-block
 _SUB = 512
+#: rows of a sub-block selected (argpartition) at once
+_PART = 128
 #: cells whose rows are gathered (as float64) at once to sum them
 _MEAN_CELLS = 4
 
@@ -296,9 +298,16 @@ def _cell_candidates(cells: Cells, c: int, m: int, n_probe: int) -> np.ndarray:
     own_h = np.empty((nq, m), dtype=np.float32)
     own_p = np.empty((nq, m), dtype=np.int64)
     for sl in iter_chunks(nq, _SUB):
-        g = hs[None, a:b] - zq[sl] @ zq.T
-        ids = np.argpartition(g, m - 1, axis=1)[:, :m] if nq > m else np.indices(g.shape)[1]
-        own_h[sl], own_p[sl] = np.take_along_axis(g, ids, axis=1), a + ids
+        g = zq[sl] @ zq.T
+        np.subtract(hs[None, a:b], g, out=g)  # in place: the same values, no second block
+        # the selection is row by row, so done on _PART rows at a time: argpartition's int64
+        # index block (8 bytes per row pair, 12 MiB for a 512-row block of a 2930-row cell)
+        # stays a quarter of that, with the same result
+        for part in iter_chunks(g.shape[0], _PART):
+            gp, out = g[part], slice(sl.start + part.start, sl.start + part.stop)
+            ids = np.argpartition(gp, m - 1, axis=1)[:, :m] if nq > m else np.indices(gp.shape)[1]
+            own_h[out], own_p[out] = np.take_along_axis(gp, ids, axis=1), a + ids
+        del g, gp, ids  # before the next block's product: one block alive at a time
     thr = own_h.max(axis=1)  # each row's m-th best so far: other cells pass only rows below
     qs: list[np.ndarray] = []
     ps: list[np.ndarray] = []
@@ -323,6 +332,7 @@ def _cell_candidates(cells: Cells, c: int, m: int, n_probe: int) -> np.ndarray:
                 qs.append(q[r])
                 ps.append(ja + col)
                 hh.append(g[r, col])
+                del g, r, col  # likewise
     if not qs:
         return own_p
     # the rows' own m candidates and the other cells' (few) passes side by side, padded
