@@ -251,3 +251,33 @@ def test_audit_takes_a_dataset(blobs):
     multi = Dataset.from_arrays(X[:3], [["w"], ["x", "y"], []])
     with pytest.raises(ValidationError, match="data: is multi-label"):
         Audit().run(multi)
+
+
+def test_audit_drops_the_knn_graph_before_building_the_table(blobs, monkeypatch):
+    """The graph is built once, read by every detector, and freed before the issues table
+    and summary are built (at 1e6 items it is 115 MiB that would sit under that peak)."""
+    import weakref
+
+    from truelabel.detect import _audit, _base
+
+    X, _, noisy, _ = blobs
+    refs: list[weakref.ref] = []
+    build = _base.build_knn_graph
+
+    def spy(*args, **kwargs):
+        graph = build(*args, **kwargs)
+        refs.append(weakref.ref(graph))
+        return graph
+
+    alive_at_summary: list[bool] = []
+    summarize = _audit._summarize
+
+    def spy_summary(*args, **kwargs):
+        alive_at_summary.append(refs[0]() is not None)
+        return summarize(*args, **kwargs)
+
+    monkeypatch.setattr(_base, "build_knn_graph", spy)
+    monkeypatch.setattr(_audit, "_summarize", spy_summary)
+    result = Audit().run(labels=noisy, features=X)
+    assert len(refs) == 1 and alive_at_summary == [False]
+    assert {"label", "near_duplicate", "outlier"} <= set(result.info)

@@ -278,6 +278,21 @@ def test_cell_candidates_equal_a_naive_loop(small_cells):
             assert set(got[r]) == want, (c, r)
 
 
+def test_cell_candidates_do_not_depend_on_the_selection_blocks(small_cells, monkeypatch):
+    """The own cell's candidates are selected _PART rows of each _SUB-row product at a time:
+    the same positions, in the same order, as selecting whole blocks (blocks of 16 rows
+    selected 5 rows at a time, uneven last parts included, vs one part per block)."""
+    X = _clustered(1500, 8, 13)
+    pca, sample = _knn_common.fit_pca(X, 4, 0)
+    cells = _ivf.build_cells(X, pca, sample, 20, 0, LocalBackend(1))
+    monkeypatch.setattr(_ivf, "_SUB", 16)
+    monkeypatch.setattr(_ivf, "_PART", 16)
+    whole = [_ivf._cell_candidates(cells, c, 12, 3) for c in range(cells.offsets.size - 1)]
+    monkeypatch.setattr(_ivf, "_PART", 5)
+    for c, want in enumerate(whole):
+        np.testing.assert_array_equal(_ivf._cell_candidates(cells, c, 12, 3), want)
+
+
 def test_merge_small_hand_example():
     """Cells of 3, 1 and 2 rows with min_rows 2: the 1-row cell's row goes to the nearest
     remaining centroid; labels renumbered over the remaining cells."""
@@ -318,3 +333,67 @@ def test_knn_graph_bad_arguments_name_the_argument(kwargs, match):
     X = _clustered(50, 3, 11)
     with pytest.raises(ValidationError, match=match):
         build_knn_graph(X, **kwargs)
+
+
+class _SerialBackend:
+    """A backend that is not a LocalBackend (as a Ray backend would be): no shared scratch."""
+
+    n_workers = 2
+
+    def map(self, fn, chunks, shared):
+        for chunk in chunks:
+            yield fn(chunk, shared)
+
+
+def test_split_chunk_into_a_scratch_slot_returns_the_same_cells_as_a_new_array(small_cells):
+    """The projection is written into slot ``index % slots`` of the scratch (no new array)
+    and every output is identical, bit for bit, to the call without scratch."""
+    X = _clustered(1600, 12, 9)
+    pca, _ = _knn_common.fit_pca(X, 4, 0)
+    members = [np.arange(0, 1600, 2), np.arange(1, 1600, 2), np.arange(0, 1600, 3)]
+    scratch = np.full((2, 900, 4), np.nan, dtype=np.float32)
+    for t in range(3):
+        plain = _ivf._split_chunk(Chunk(t, t, t + 1), (X, pca, members, 20, 0))
+        slot = _ivf._split_chunk(Chunk(t, t, t + 1), (X, pca, members, 20, 0, scratch))
+        for a, b in zip(plain, slot, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert np.shares_memory(slot[1], scratch[t % 2]) and slot[1].shape[0] == members[t].size
+        np.testing.assert_array_equal(scratch[t % 2, : members[t].size], plain[1])
+
+
+def test_build_cells_with_scratch_equals_a_backend_without_it(small_cells):
+    """LocalBackend(2) projects into shared scratch slots (two top cells in flight at once);
+    a non-local backend gets no scratch: the same cells and projection, bit for bit."""
+    X = _clustered(3000, 12, 10)
+    pca, sample = _knn_common.fit_pca(X, 4, 0)
+    a = _ivf.build_cells(X, pca, sample, 20, 0, LocalBackend(2))
+    b = _ivf.build_cells(X, pca, sample, 20, 0, _SerialBackend())
+    assert a.offsets.size > 20  # several top cells, so slots are reused
+    for field in ("order", "offsets", "centroids", "links", "z", "half_sq"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_project_rows_into_out_equals_the_plain_projection():
+    X = _clustered(5000, 12, 11)
+    pca, _ = _knn_common.fit_pca(X, 4, 0)
+    rows = np.random.default_rng(0).permutation(5000)[:4500]
+    want = np.concatenate([pca.transform(X[rows[s : s + 4096]]) for s in (0, 4096)])
+    out = np.empty((4500, 4), dtype=np.float32)
+    got = _knn_common.project_rows(X, rows, pca, out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(_knn_common.project_rows(X, rows, pca), want)
+    # float64 rows keep the float64 centring and product (rounded once, on storing)
+    X64 = X.astype(np.float64) + 1e-3
+    want64 = (X64[rows] - pca.mean) @ pca.components
+    got64 = _knn_common.project_rows(X64, rows, pca, out=np.empty((4500, 4), np.float32))
+    np.testing.assert_array_equal(got64, want64.astype(np.float32))
+    np.testing.assert_array_equal(X[:3], _clustered(5000, 12, 11)[:3])  # input untouched
+
+
+@pytest.mark.parametrize("method", ["exact", "ivf"])
+def test_graph_indices_are_int32_and_int64_only_past_int32(small_cells, method):
+    X = _clustered(1500, 12, 12)
+    g = build_knn_graph(X, n_neighbors=5, method=method, max_dims=4)
+    assert g.indices.dtype == np.int32 and g.distances.dtype == np.float32
+    assert _knn.index_dtype(2**31 - 1) is np.int32 and _knn.index_dtype(2**31) is np.int64

@@ -265,6 +265,7 @@ class Audit:
                 frames.append(res.columns)
                 info[det.name] = res.info
                 advance(1)
+        ctx.release_graphs()  # the graph (120 MB at 1e6 items) is not needed for the table
         issues = pd.concat(frames, axis=1)
         issues.index = index
         for col in ("given_label", "suggested_label"):

@@ -22,6 +22,7 @@ import pandas as pd
 from .._validation import closest
 from ..exceptions import ValidationError
 from ._knn import KNNGraph, build_knn_graph
+from ._knn_common import release_free_memory
 from ._original_space import OriginalGraph, original_neighbors
 
 __all__ = [
@@ -86,6 +87,13 @@ class AuditContext:
             return False
         norms = np.sqrt(np.einsum("ij,ij->i", self.features, self.features, dtype=np.float64))
         return bool(np.all(np.abs(norms - 1.0) < 1e-3))
+
+    def release_graphs(self) -> None:
+        """Drop the kNN graphs built for the detectors (rebuilt if asked for again) and hand
+        the freed memory back, so what follows the detectors runs without them."""
+        for name in ("knn", "original_graph"):
+            self.__dict__.pop(name, None)
+        release_free_memory()
 
     @cached_property
     def original_graph(self) -> OriginalGraph | None:

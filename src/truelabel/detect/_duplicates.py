@@ -176,7 +176,9 @@ def near_duplicate_sets(
     >>> near_duplicate_sets(idx, sim, 0.95, backend="local").tolist()
     [0, 0, 1, 1, -1]
     """
-    idx = np.asarray(indices, dtype=np.int64)
+    idx = np.asarray(indices)
+    if idx.dtype.kind not in "iu":  # int32 graphs are used as they are (no int64 copy)
+        idx = idx.astype(np.int64)
     n = idx.shape[0]
     lead = np.arange(n) if leaders is None else np.asarray(leaders, dtype=np.int64)
     shared = {"indices": idx, "similarities": similarities, "threshold": threshold, "leaders": lead}

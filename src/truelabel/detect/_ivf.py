@@ -22,11 +22,12 @@ chunk size.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .._validation import iter_chunks
-from ..backend import Backend, Chunk
+from ..backend import Backend, Chunk, LocalBackend
 from ._knn_common import Projection, finish_rows, project_rows
 
 __all__ = ["Cells", "build_cells", "cell_chunks", "search_cells_chunk"]
@@ -47,6 +48,8 @@ _CANDIDATES = 32
 _STEPS = 8
 #: query rows per GEMM sub-block
 _SUB = 512
+#: rows of a sub-block selected (argpartition) at once
+_PART = 128
 #: cells whose rows are gathered (as float64) at once to sum them
 _MEAN_CELLS = 4
 
@@ -157,16 +160,22 @@ def _top_chunk(
 
 
 def _split_chunk(
-    chunk: Chunk, shared: tuple[np.ndarray, Projection | None, list[np.ndarray], int, int]
+    chunk: Chunk, shared: tuple[Any, ...]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Cells of top-level cell ``chunk.index``: its rows (ascending ids) projected, k-means on
     a sample of them (seeded by the cell's index), small cells merged, then sorted by cell.
     Returns the row ids in cell order, the projection (in ``rows`` order) and the order that
     sorts it by cell (the caller gathers it straight into place: no sorted copy here), the
-    counts in cell order, and the centroids."""
-    X, pca, members, min_rows, seed = shared
+    counts in cell order, and the centroids.
+
+    ``shared`` is ``(X, pca, members, min_rows, seed)``, optionally followed by ``scratch``,
+    an array of shape (slots, >= rows, d): the projection is then written into (and returned
+    as a view of) slot ``chunk.index % slots`` rather than a new array (the same values)."""
+    X, pca, members, min_rows, seed = shared[:5]
+    scratch = shared[5] if len(shared) > 5 else None
     rows = members[chunk.index]
-    z = project_rows(X, rows, pca)
+    out = None if scratch is None else scratch[chunk.index % scratch.shape[0], : rows.size]
+    z = project_rows(X, rows, pca, out=out)
     cells = max(1, round(rows.size / _CELL_ROWS))
     rng = np.random.default_rng([seed, chunk.index])
     train = z[np.sort(rng.choice(rows.size, min(rows.size, 64 * cells), replace=False))]
@@ -228,21 +237,35 @@ def build_cells(
     counts_all, cents = [], []
     pos = 0
     chunks = [Chunk(t, t, t + 1) for t in range(n_top)]
-    shared = (X, pca, members, min_rows, random_state)
     # one top cell per worker at a time: each result holds its cell's projection (16 MiB),
     # so a deeper queue of finished results would only add to the peak next to z_all
-    batches = [chunks[sl] for sl in iter_chunks(n_top, max(1, backend.n_workers))]
+    per_batch = max(1, backend.n_workers)
+    batches = [chunks[sl] for sl in iter_chunks(n_top, per_batch)]
+    # a local backend's workers project into one preallocated slot each (a batch's chunks
+    # have consecutive ids, so distinct slots; the next batch starts after the last result
+    # was gathered): no ~16 MiB array per top cell made on a worker and freed here, whose
+    # free would raise glibc's mmap threshold and leave its later copies in the workers'
+    # heaps (about 100 MiB held at 1e6 rows that malloc_trim does not return)
+    dims = X.shape[1] if pca is None else pca.components.shape[1]
+    widest = max(m.size for m in members)
+    scratch = (
+        np.empty((min(per_batch, n_top), widest, dims), dtype=np.float32)
+        if isinstance(backend, LocalBackend)
+        else None
+    )
+    shared = (X, pca, members, min_rows, random_state, scratch)
     results = (r for batch in batches for r in backend.map(_split_chunk, batch, shared))
     for rows, z, srt, counts, cent in results:
         if z_all is None:
             z_all = np.empty((n, z.shape[1]), dtype=np.float32)
         order[pos : pos + rows.size] = rows
         np.take(z, srt, axis=0, out=z_all[pos : pos + rows.size])
-        del z, srt  # the in-flight chunks hold the only other copies
+        del z, srt  # the in-flight chunks hold the only other copies (or the scratch slot)
         pos += rows.size
         counts_all.append(counts)
         cents.append(cent)
     assert z_all is not None
+    del scratch, shared
     centroids = np.vstack(cents)
     offsets = np.concatenate([[0], np.cumsum(np.concatenate(counts_all))]).astype(np.int64)
     return Cells(
@@ -275,9 +298,16 @@ def _cell_candidates(cells: Cells, c: int, m: int, n_probe: int) -> np.ndarray:
     own_h = np.empty((nq, m), dtype=np.float32)
     own_p = np.empty((nq, m), dtype=np.int64)
     for sl in iter_chunks(nq, _SUB):
-        g = hs[None, a:b] - zq[sl] @ zq.T
-        ids = np.argpartition(g, m - 1, axis=1)[:, :m] if nq > m else np.indices(g.shape)[1]
-        own_h[sl], own_p[sl] = np.take_along_axis(g, ids, axis=1), a + ids
+        g = zq[sl] @ zq.T
+        np.subtract(hs[None, a:b], g, out=g)  # in place: the same values, no second block
+        # the selection is row by row, so done on _PART rows at a time: argpartition's int64
+        # index block (8 bytes per row pair, 12 MiB for a 512-row block of a 2930-row cell)
+        # stays a quarter of that, with the same result
+        for part in iter_chunks(g.shape[0], _PART):
+            gp, out = g[part], slice(sl.start + part.start, sl.start + part.stop)
+            ids = np.argpartition(gp, m - 1, axis=1)[:, :m] if nq > m else np.indices(gp.shape)[1]
+            own_h[out], own_p[out] = np.take_along_axis(gp, ids, axis=1), a + ids
+        del g, gp, ids  # before the next block's product: one block alive at a time
     thr = own_h.max(axis=1)  # each row's m-th best so far: other cells pass only rows below
     qs: list[np.ndarray] = []
     ps: list[np.ndarray] = []
@@ -302,6 +332,7 @@ def _cell_candidates(cells: Cells, c: int, m: int, n_probe: int) -> np.ndarray:
                 qs.append(q[r])
                 ps.append(ja + col)
                 hh.append(g[r, col])
+                del g, r, col  # likewise
     if not qs:
         return own_p
     # the rows' own m candidates and the other cells' (few) passes side by side, padded

@@ -44,7 +44,9 @@ class KNNGraph:
 
     Attributes
     ----------
-    indices : ndarray of int64, shape (n_items, n_neighbors)
+    indices : ndarray of int32, shape (n_items, n_neighbors)
+        int64 only above 2**31 - 1 items (4 bytes per neighbour, not 8: at 1e6 items and
+        k = 10, 38 MiB less held by every audit).
     distances : ndarray of float32, shape (n_items, n_neighbors)
         Euclidean distances in the original feature space.
     exact : bool
@@ -58,6 +60,11 @@ class KNNGraph:
     @property
     def n_neighbors(self) -> int:
         return int(self.indices.shape[1])
+
+
+def index_dtype(n_items: int) -> type[np.signedinteger[Any]]:
+    """The graph's index type: int32 while every row id fits in it, else int64."""
+    return np.int32 if n_items <= np.iinfo(np.int32).max else np.int64
 
 
 def _faiss() -> Any | None:
@@ -316,7 +323,7 @@ def build_knn_graph(
         raise MissingDependencyError("faiss-cpu", "ann", "the HNSW kNN graph")
     Xf = np.ascontiguousarray(X, dtype=np.float32)
     # the final graph is written chunk by chunk: no (n, k + 1) intermediate copies
-    idx = np.empty((n, k), dtype=np.int64)
+    idx = np.empty((n, k), dtype=index_dtype(n))
     dist = np.empty((n, k), dtype=np.float32)
     with progress(n, f"kNN graph ({method}, k={k})") as advance:
         if method == "exact":

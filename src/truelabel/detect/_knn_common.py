@@ -77,16 +77,23 @@ def finish_rows(
     return _drop_self(idx[:, : k + 1], dist[:, : k + 1], k, start)
 
 
-def project_rows(X: np.ndarray, sl: slice | np.ndarray, pca: Projection | None) -> np.ndarray:
+def project_rows(
+    X: np.ndarray, sl: slice | np.ndarray, pca: Projection | None, out: np.ndarray | None = None
+) -> np.ndarray:
     """Rows ``sl`` (a slice or row ids) of the PCA projection (or of X itself), float32
-    contiguous; projected 4096 rows at a time, so the full-width temporaries (the gathered
-    rows, the centred copy) stay at a few MiB whatever the number of rows."""
+    contiguous; projected 4096 rows at a time, each block gathered once and centred in place,
+    so the one full-width temporary stays at a few MiB whatever the number of rows. ``out``
+    (float32, C-contiguous, one row per selected row) receives the result when given."""
     if pca is None:
-        return np.ascontiguousarray(X[sl], dtype=np.float32)
+        if out is None:
+            return np.ascontiguousarray(X[sl], dtype=np.float32)
+        out[...] = X[sl]
+        return out
     rows = np.arange(X.shape[0])[sl] if isinstance(sl, slice) else sl
-    out = np.empty((rows.size, pca.components.shape[1]), dtype=np.float32)
+    if out is None:
+        out = np.empty((rows.size, pca.components.shape[1]), dtype=np.float32)
     for sub in iter_chunks(rows.size, 4096):
-        out[sub] = pca.transform(X[rows[sub]])
+        pca.transform_into(X[rows[sub]], out[sub])
     return out
 
 
@@ -99,6 +106,15 @@ class Projection:
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         return np.asarray((X - self.mean) @ self.components)
+
+    def transform_into(self, block: np.ndarray, out: np.ndarray) -> None:
+        """``transform(block)`` written into ``out``, centring ``block`` (a float32 copy the
+        caller owns) in place: the same values, one full-width temporary fewer."""
+        if block.dtype != np.float32:  # float64 rows: centred and projected in float64
+            out[...] = self.transform(block)
+            return
+        block -= self.mean
+        np.matmul(block, self.components, out=out)
 
 
 def fit_pca(

@@ -35,7 +35,7 @@ class OriginalGraph:
 
     Attributes
     ----------
-    indices : ndarray of int64, shape (n_items, k)
+    indices : ndarray of int (the kNN graph's index type), shape (n_items, k)
     similarities : ndarray of float32, shape (n_items, k)
         Cosine similarity of the L2-normalised original rows (1 = same direction).
     unit : sparse matrix or ndarray
@@ -165,7 +165,9 @@ def original_neighbors(
     >>> g.indices.ravel().tolist(), [round(float(s), 3) for s in g.similarities.ravel()]
     ([1, 0, 1], [0.0, 0.0, 0.1])
     """
-    knn = np.asarray(knn_indices, dtype=np.int64)
+    knn = np.asarray(knn_indices)
+    if knn.dtype.kind not in "iu":  # int32 graphs are used as they are (no int64 copy)
+        knn = knn.astype(np.int64)
     k = knn.shape[1] if n_neighbors is None else int(n_neighbors)
     unit = normalize_rows(raw)
     rare = rare_t = None
