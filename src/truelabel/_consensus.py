@@ -35,6 +35,7 @@ __all__ = [
     "FEW_ANSWERS",
     "METHODS",
     "ConsensusResult",
+    "audit_annotations",
     "read_annotations",
     "run_consensus",
     "write_consensus",
@@ -105,6 +106,7 @@ def _pick(flag: str, given: str | None, columns: pd.Index, path: Path) -> str:
 def read_annotations(
     path: str | Path,
     *,
+    item_flag: str = "--item-col",
     item_col: str | None = None,
     annotator_col: str | None = None,
     label_col: str | None = None,
@@ -120,8 +122,13 @@ def read_annotations(
     """
     p = Path(path)
     df = _read(p)
+    try:
+        item = _pick("--item-col", item_col, df.columns, p)
+    except ValidationError as err:
+        fix = (err.fix or "").replace("--item-col", item_flag)
+        raise ValidationError(item_flag, err.problem, fix) from None
     cols = (
-        _pick("--item-col", item_col, df.columns, p),
+        item,
         _pick("--annotator-col", annotator_col, df.columns, p),
         _pick("--label-col", label_col, df.columns, p),
     )
@@ -204,9 +211,7 @@ def run_consensus(
     Annotator quality comes from gold items when the annotator answered any, else from
     agreement with the consensus (:func:`~truelabel.aggregate.annotator_quality`).
     """
-    from ._validation import check_choice
-
-    check_choice("--method", method, tuple(METHODS))
+    check_choice_method(method)
     if not 0.0 < doubtful_below <= 1.0:
         raise ValidationError("--doubtful-below", f"got {doubtful_below}", "pass e.g. 0.8")
     model = METHODS[method](random_state=random_state).fit(table)
@@ -264,6 +269,49 @@ def run_consensus(
         "warnings": found,
     }
     return ConsensusResult(consensus, quality, agreement, summary, found)
+
+
+def audit_annotations(
+    table: Annotations,
+    *,
+    method: str = "dawid-skene",
+    doubtful_below: float = 0.8,
+    random_state: int = 0,
+) -> Any:
+    """The audit of an annotation table: the ``consensus`` issue type through
+    :class:`~truelabel.Audit` (one row per item, in the table's item order).
+
+    ``result.summary["warnings"]`` lists what the data warned about (too few answers per
+    annotator, items with one answer); each is also emitted as a
+    :class:`~truelabel.exceptions.TruelabelWarning`.
+    """
+    import warnings
+
+    from .detect import Audit
+    from .exceptions import TruelabelWarning
+
+    check_choice_method(method)
+    audit = Audit(
+        {"consensus": {"method": method, "doubtful_below": doubtful_below}},
+        random_state=random_state,
+    )
+    result = audit.run(annotations=table)
+    info = result.info["consensus"]
+    found = list(info.pop("warnings"))
+    for message in found:
+        warnings.warn(message, TruelabelWarning, stacklevel=2)
+    result.summary["warnings"] = found
+    result.summary["n_annotators"] = table.n_annotators
+    result.summary["n_answers"] = table.n_labels
+    result.summary["n_disagreeing_annotators"] = info["n_disagreeing_annotators"]
+    result.summary["agreement"] = info["agreement"]
+    return result
+
+
+def check_choice_method(method: str) -> str:
+    from ._validation import check_choice
+
+    return str(check_choice("--method", method, tuple(METHODS)))
 
 
 def write_consensus(

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..exceptions import TruelabelError, ValidationError
-from ._app import _fail, _shown_warnings, app, console
+from ._app import _fail, _print_summary, _shown_warnings, app, console
 
 
 def _classes(value: str | None) -> list[str] | None:
@@ -133,3 +133,54 @@ def consensus(
             f"{agree['krippendorff_alpha']:.3f}"
         )
     console.print(f"wrote {', '.join(p.name for p in paths.values())} to {out}")
+
+
+def audit_annotations_command(
+    data: Path,
+    *,
+    out: Path | None,
+    id_col: str | None,
+    annotator_col: str | None,
+    label_col: str | None,
+    duplicates: str,
+    method: str,
+    seed: int,
+    overwrite: bool,
+    unused: list[str],
+) -> None:
+    """``truelabel audit DATA --annotations``: the consensus issue type and annotators.csv."""
+    from .._consensus import audit_annotations, read_annotations
+    from ..aggregate import DUPLICATE_MODES
+    from ..pipeline import check_output_dir, write_audit
+
+    try:
+        with _shown_warnings():
+            if unused:
+                raise ValidationError(
+                    unused[0], "is not used with --annotations", "drop it (answers only)"
+                )
+            if out is None:
+                raise ValidationError("--out", "missing", "pass --out DIR")
+            if duplicates not in DUPLICATE_MODES:
+                raise ValidationError(
+                    "--duplicates",
+                    f"got {duplicates!r}",
+                    f"pass one of {', '.join(DUPLICATE_MODES)}",
+                )
+            check_output_dir(out, overwrite=overwrite, argument="--out")
+            table = read_annotations(
+                data, item_flag="--id-col", item_col=id_col, annotator_col=annotator_col,
+                label_col=label_col, duplicates=duplicates,
+            )  # fmt: skip
+            result = audit_annotations(table, method=method, random_state=seed)
+            settings = {"data": str(data), "columns": ", ".join(table.columns), "method": method}
+            paths = write_audit(result, out, settings=settings, overwrite=overwrite)
+    except (TruelabelError, OSError, ValueError) as err:
+        _fail(err)
+    s = result.summary
+    console.print(f"{s['n_annotators']} annotators, {s['n_answers']} answers, method {method}")
+    console.print(
+        f"{s['n_disagreeing_annotators']} annotators disagree with the consensus or spam "
+        "(annotators.csv, column disagrees)"
+    )
+    _print_summary(s, out, paths)
