@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from truelabel import Audit, ValidationError
+from truelabel.aggregate import Annotations
 from truelabel.detect import AuditContext, available_detectors, get_detector
 from truelabel.detect._base import _REGISTRY
 
@@ -26,10 +27,22 @@ def _context(
     z = X @ centers.T
     p = np.exp(z - z.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
+    # a crowd of 5 annotators (3 good, 2 poor), each answering ~60% of the items; item ids
+    # are row positions, so a row permutation permutes the annotated items the same way
+    ann = []
+    for j, acc in enumerate((0.9, 0.85, 0.8, 0.5, 0.4)):
+        said = np.where(rng.random(n) < acc, y, (y + rng.integers(1, k, n)) % k)
+        asked = np.flatnonzero(rng.random(n) < 0.6)
+        ann.append(pd.DataFrame({"item_id": asked, "annotator_id": j, "label": said[asked]}))
     if perm is not None:
         X, labels, p = X[perm], labels[perm], p[perm]
+        for frame in ann:
+            frame["item_id"] = np.argsort(perm)[frame["item_id"]]
     if unit:  # unit-norm rows: the cosine (original-space) paths of the detectors
         X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    table = pd.concat(ann, ignore_index=True)
+    missing = np.setdiff1d(np.arange(n), table["item_id"])  # every item gets an answer
+    extra = pd.DataFrame({"item_id": missing, "annotator_id": 0, "label": 0})
     return AuditContext(
         labels=labels,
         pred_probs=p,
@@ -37,6 +50,7 @@ def _context(
         n_classes=k,
         n_neighbors=8,
         random_state=random_state,
+        annotations=Annotations(pd.concat([table, extra], ignore_index=True)),
     )
 
 

@@ -292,6 +292,8 @@ def _audit(
 
 def _issues_table(result: AuditResult, texts: list[str] | None) -> pd.DataFrame:
     table = result.issues.copy()
+    if "consensus_score" in table:  # one row per annotated item, not per input row
+        return table.sort_values("consensus_score", kind="stable", na_position="last")
     table.insert(0, "row", np.arange(len(table)))  # position in the input, for joins
     if texts is not None:
         table["text"] = texts
@@ -336,6 +338,10 @@ def _summary_json(result: AuditResult, settings: dict[str, str] | None) -> dict[
             "AuditResult.noise holds the full matrices"
         )
     summary["details"] = result.info
+    if "annotators" in result.info.get("consensus", {}):  # a table: annotators.csv holds it
+        details = {k: dict(v) for k, v in result.info.items()}
+        details["consensus"]["annotators"] = "annotators.csv"
+        summary["details"] = details
     if settings:
         summary["settings"] = settings
     return summary
@@ -350,8 +356,9 @@ def write_audit(
     overwrite: bool = True,
 ) -> dict[str, Path]:
     """Write ``issues.csv`` (every row, worst label first, ``row`` = input position),
-    ``summary.json``, ``report.html`` and, when labels were audited, ``pred_probs.npy``
-    (the probabilities the label check used, in input order) into ``out_dir``; each
+    ``summary.json``, ``report.html``, when labels were audited ``pred_probs.npy``
+    (the probabilities the label check used, in input order), and when annotations were
+    audited ``annotators.csv`` (quality, interval, ``disagrees``) into ``out_dir``; each
     file is written atomically.
 
     ``summary.json`` stays O(n_classes) in size: with more than
@@ -371,10 +378,17 @@ def write_audit(
     }
     with atomic_write(paths["issues"]) as fh:
         table.to_csv(fh, index_label="id")
+    annotators = result.info.get("consensus", {}).get("annotators")
+    if annotators is not None:  # audit of annotations: the annotator table
+        paths["annotators"] = out / "annotators.csv"
+        with atomic_write(paths["annotators"]) as fh:
+            annotators.to_csv(fh)
     summary = _summary_json(result, settings)
     with atomic_write(paths["summary"]) as fh:
         json.dump(summary, fh, indent=2, default=_json_default)
     report_summary = dict(result.summary)
+    if annotators is not None:
+        report_summary["annotators"] = annotators
     if settings or "encoder" in report_summary:
         report_summary["settings"] = dict(settings or {})
     if "encoder" in report_summary:

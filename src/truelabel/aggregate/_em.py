@@ -249,6 +249,8 @@ def run_em(
     backend: Backend | str | None = None,
     chunk_size: int | None = None,
     name: str = "EM",
+    warn: bool = True,
+    tol_scale: float | None = None,
 ) -> EMResult:
     """Run EM from each initial posterior matrix; keep the run with the best objective.
 
@@ -271,9 +273,15 @@ def run_em(
     max_iter : int
         EM iterations per initialization; a :class:`TruelabelWarning` says when the kept run
         stopped there without converging.
+    warn : bool
+        Emit that warning (False: the caller reads ``EMResult.converged`` and warns itself).
+    tol_scale : float, optional
+        The number of answers ``tol`` is per (default ``counts.sum()``); the label model of
+        :mod:`truelabel.weak` passes its weighted number of (item, LF) cells, so that LF
+        copies sharing one weight stop where the single LF does.
     """
     n_items = counts.shape[0]
-    n_labels = max(float(counts.sum()), 1.0)
+    n_labels = max(float(counts.sum() if tol_scale is None else tol_scale), 1.0)
     chunks = chunk_ranges(n_items, chunk_size)
     blocks = [counts if len(chunks) == 1 else counts[c.slice] for c in chunks]
     golds = [None if gold is None else np.asarray(gold)[c.slice] for c in chunks]
@@ -314,7 +322,7 @@ def run_em(
     if best is None:
         raise ValidationError("inits", "is empty", "pass at least one initialization")
     best.objectives = objectives
-    if not best.converged:
+    if warn and not best.converged:
         warnings.warn(
             f"{name} did not converge in max_iter={max_iter} iterations (tol={tol}); the "
             "result may change with more iterations: raise max_iter or tol",

@@ -183,14 +183,53 @@ def audit(
         str | None,
         typer.Option("--database-url", help="a project's database URL (default: its own)"),
     ] = None,
+    annotations: Annotated[
+        bool,
+        typer.Option(
+            "--annotations",
+            help="DATA is a long table of answers (item, annotator, label): flag doubtful "
+            "consensus and annotators who disagree with it",
+        ),
+    ] = False,
+    annotator_col: Annotated[
+        str | None,
+        typer.Option("--annotator-col", help="with --annotations: the annotator column"),
+    ] = None,
+    duplicates: Annotated[
+        str,
+        typer.Option("--duplicates", help="with --annotations: raise, first, last or all"),
+    ] = "raise",
+    method: Annotated[
+        str,
+        typer.Option("--method", help="with --annotations: dawid-skene, majority, mace, one-coin"),
+    ] = "dawid-skene",
 ) -> None:
     """Audit the labels of DATA and write issues.csv, summary.json and report.html.
 
     With a project folder: audit its items' current labels, store the run, its issues and
     scores, fill the review queue; the report goes to PROJECT/runs/<run id>/.
+    With --annotations: DATA holds many annotators' answers (--id-col: item column,
+    --label-col: answer column); also writes annotators.csv.
     """
     from .._features import read_features
     from ._project import audit_project_command, is_project
+
+    if annotations:
+        from ._consensus import audit_annotations_command
+
+        unused = (
+            ("--text-col", text_col),
+            ("--feature-cols", feature_cols),
+            ("--pred-probs", pred_probs),
+            ("--features", features),
+            ("--encoder", encoder),
+        )
+        audit_annotations_command(
+            data, out=out, id_col=id_col, annotator_col=annotator_col, label_col=label_col,
+            duplicates=duplicates, method=method, seed=seed, overwrite=overwrite,
+            unused=[flag for flag, value in unused if value],
+        )  # fmt: skip
+        return
 
     if is_project(data):
         project_only = (

@@ -13,7 +13,12 @@ import pandas as pd
 from .._progress import progress
 from .._validation import check_choice, check_features, check_labels, check_pred_probs
 from ..exceptions import TruelabelWarning, ValidationError
-from . import _duplicates, _label_detector, _outliers  # noqa: F401  (register detectors)
+from . import (  # noqa: F401  (register detectors)
+    _consensus_detector,
+    _duplicates,
+    _label_detector,
+    _outliers,
+)
 from ._base import AuditContext, Detector, available_detectors, get_detector
 from ._confident_learning import NoiseEstimate
 from ._knn import KNN_METHODS
@@ -144,9 +149,21 @@ class Audit:
         return detectors, True
 
     def _context(
-        self, data: Any, labels: Any, pred_probs: Any, features: Any, classes: Any
+        self,
+        data: Any,
+        labels: Any,
+        pred_probs: Any,
+        features: Any,
+        classes: Any,
+        annotations: Any = None,
     ) -> tuple[AuditContext, list[str], pd.Index]:
         index: pd.Index | None = None
+        if annotations is not None:
+            from ..aggregate._table import as_annotations
+
+            annotations = as_annotations(annotations)
+            classes = [str(c) for c in annotations.classes] if classes is None else classes
+            index = annotations.items.rename(annotations.columns[0])
         if data is not None:
             from ..data import Dataset
 
@@ -194,8 +211,15 @@ class Audit:
             n_neighbors=self.n_neighbors,
             random_state=self.random_state,
             knn_method=self.knn_method,
+            annotations=annotations,
         )
         n = ctx.n_items
+        if annotations is not None and annotations.n_items != n:
+            raise ValidationError(
+                "annotations",
+                f"has {annotations.n_items} items, expected {n}",
+                "annotate the same items",
+            )
         for name, arr in (("pred_probs", p), ("features", X), ("labels", y)):
             if arr is not None and arr.shape[0] != n:
                 raise ValidationError(
@@ -216,6 +240,7 @@ class Audit:
         features: Any = None,
         classes: Any = None,
         raw_features: Any = None,
+        annotations: Any = None,
     ) -> AuditResult:
         """Run the audit.
 
@@ -235,9 +260,13 @@ class Audit:
             The items in their original space when ``features`` are a projection of it
             (the raw TF-IDF rows behind LSA vectors): near-duplicates and outliers are
             judged there by exact cosine.
+        annotations : DataFrame or Annotations, optional
+            A long table ``item_id, annotator_id, label`` of the same items (items in sorted
+            id order, the table's own): the ``consensus`` issue type flags items whose
+            consensus is doubtful and lists the annotators who disagree with it.
         """
         wanted, explicit = self._detectors()
-        ctx, names, index = self._context(data, labels, pred_probs, features, classes)
+        ctx, names, index = self._context(data, labels, pred_probs, features, classes, annotations)
         if raw_features is not None:
             ctx.raw_features = check_raw_features(
                 raw_features, ctx.n_items, ctx.features is not None

@@ -43,8 +43,9 @@ class AuditContext:
     """Inputs shared by the detectors of one audit; derived inputs are built once, lazily.
 
     ``labels`` uses -1 for unlabelled items. ``knn`` is the one shared kNN graph (on
-    ``features``, possibly a reduced space such as LSA). ``raw_features`` are the same items
-    in their original space (the sparse raw TF-IDF rows of a text audit); near-duplicates and
+    ``features``, possibly a reduced space such as LSA). ``annotations`` is a long annotation table
+    (:class:`~truelabel.aggregate.Annotations`) of the same items. ``raw_features`` are the
+    same items in their original space (the sparse raw TF-IDF rows of a text audit); near-duplicates and
     outliers are judged there, by exact cosine (``original_graph``). ``backend`` runs the
     chunked passes.
     """
@@ -60,12 +61,15 @@ class AuditContext:
     class_names: tuple[str, ...] | None = None
     raw_features: Any = None
     backend: Any = None
+    annotations: Any = None  # an aggregate.Annotations table (items in table.items order)
 
     @property
     def n_items(self) -> int:
         for arr in (self.labels, self.pred_probs, self.features):
             if arr is not None:
                 return int(arr.shape[0])
+        if self.annotations is not None:
+            return int(self.annotations.n_items)
         raise ValidationError("data", "no labels, pred_probs or features", "pass at least one")
 
     @cached_property
@@ -157,7 +161,7 @@ class Detector(ABC):
     ``detect``.
 
     ``requires`` lists context inputs of which at least one must be present
-    (``"labels"``, ``"pred_probs"``, ``"features"``); ``requires_all`` those that all must.
+    (``"labels"``, ``"pred_probs"``, ``"features"``, ``"annotations"``); ``requires_all`` those that all must.
     ``settings`` maps every accepted setting to its default; others are refused (with the
     closest valid name) when the detector is built. ``params`` holds the settings as given
     and is never changed: read them with :meth:`setting`.
@@ -177,7 +181,8 @@ class Detector(ABC):
         return self.params.get(key, self.settings[key])
 
     def can_run(self, ctx: AuditContext) -> bool:
-        have = {k for k in ("labels", "pred_probs", "features") if getattr(ctx, k) is not None}
+        inputs = ("labels", "pred_probs", "features", "annotations")
+        have = {k for k in inputs if getattr(ctx, k) is not None}
         if any(r not in have for r in self.requires_all):
             return False
         return not self.requires or bool(have & set(self.requires))

@@ -16,6 +16,7 @@ import pandas as pd
 from .._io import atomic_write
 from ..exceptions import ValidationError
 from ._assets import CSS, SORT_JS, csp
+from ._consensus import agreement_section, annotators_section
 from ._sections import (
     confused_pairs,
     name_cell,
@@ -173,7 +174,9 @@ def _table_section(issues: pd.DataFrame, types: list[str], max_rows: int) -> str
     )
     has_dup = bool((dup_ids >= 0).any())  # no column of blanks
     has_text = "text" in issues.columns
+    has_consensus = "consensus_label" in issues.columns  # an audit of annotations
     head = ["item", *(["given label", "suggested label"] if has_labels else []), *score_cols]
+    head += ["consensus label", "answers"] if has_consensus else []
     head += ["flags", *(["duplicate set"] if has_dup else []), *(["text"] if has_text else [])]
     flags = {col: _flags(worst, col) for _, col in flag_cols}
     rows = []
@@ -188,6 +191,9 @@ def _table_section(issues: pd.DataFrame, types: list[str], max_rows: int) -> str
         for c in score_cols:
             shown, sort = _num(row[c])
             cells.append(f'<td class="num"{sort}>{shown}</td>')
+        if has_consensus:
+            shown, sort = _num(row["n_labels"], 0)
+            cells += [name_cell(row["consensus_label"]), f'<td class="num"{sort}>{shown}</td>']
         cells.append(f"<td>{esc(', '.join(flagged))}</td>")
         if has_dup:
             shown = str(int(dup_ids[pos])) if dup_ids[pos] >= 0 else ""
@@ -266,7 +272,8 @@ def render_report(
     review first, the issues.csv columns, the commands to run next), the label-score
     histograms (log counts, plus a zoom on the flagged range), the most-confused class
     pairs, the noise matrix, label issues per class, the items to review (sortable) and
-    the notes and settings. Inline CSS and SVG and one small sorting script; a
+    the annotators (``summary["annotators"]``, an audit of annotations) and the notes and
+    settings. Inline CSS and SVG and one small sorting script; a
     Content-Security-Policy blocks every other script and any network access.
 
     Parameters
@@ -308,6 +315,8 @@ def render_report(
         noise_section(summary, pairs),
         _per_class_section(issues, summary) if has_labels else "",
         _table_section(issues, types, max_rows),
+        annotators_section(summary["annotators"]) if summary.get("annotators") is not None else "",
+        agreement_section(summary["agreement"]) if summary.get("agreement") else "",
         _notes_section(summary),
     ]
     return "\n".join(

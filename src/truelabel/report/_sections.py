@@ -44,6 +44,10 @@ _COLUMN_HELP = {
     "near_duplicate_score": "in [0, 1]; lower = closer to its nearest copy",
     "near_duplicate_set": "id shared by the items of one near-duplicate set (-1: none)",
     "text": "the item's text",
+    "is_consensus_issue": "True when the annotators' consensus on the item is doubtful",
+    "consensus_score": "probability of the consensus label; lower = more doubtful",
+    "consensus_label": "the label the annotators most likely meant (their consensus)",
+    "n_labels": "how many answers the item got",
 }
 
 

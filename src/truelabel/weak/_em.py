@@ -1,5 +1,4 @@
-"""Dawid-Skene EM on an abstain-aware vote matrix: the seam between the label model and the
-shared EM core.
+"""Dawid-Skene EM on an abstain-aware vote matrix, run by the shared EM core.
 
 Model: each item has a latent class ``y`` with prior ``pi``; LF ``j`` emits outcome ``v`` in
 ``{0, .., K-1, abstain}`` with probability ``theta[j, y, v]`` (a K x (K+1) confusion matrix
@@ -10,18 +9,14 @@ counts it once). With ``model_abstain=False`` the abstain factor is left out of 
 Snorkel's label model does, while ``theta`` still holds the abstain propensities, so a vote
 from an LF that fires mostly on one class weighs more.
 
-Every pass is a chunk map over item rows. Statistics (posterior-weighted confusion counts,
-class sums, log-likelihood) are formed per fixed block of ``_BLOCK`` rows and summed in block
-order after the map, and chunks are whole blocks, so results are identical for any backend
-and any ``chunk_size``.
-
-Seam: :func:`vote_em` / :func:`e_step` are the only EM the label model runs. Once
-``truelabel.aggregate._em.run_em`` (sparse ``(n_items, n_annotators * K)`` counts, a pluggable
-``m_step``, fixed-point sums) is on this branch, their bodies become a call to it: LFs as
-annotators, abstain as an extra label ``K`` (``counts_from_votes(where(L < 0, K, L), K + 1)``),
-truth restricted to the first K classes (log prior of class K = -inf), and an ``m_step``
-returning ``w_j * log theta_j`` (abstain column 0 when ``model_abstain=False``).
-``tests/test_weak_label_model.py::test_em_equals_a_naive_item_loop`` pins the contract.
+There is one EM in truelabel: :func:`vote_em` is :func:`truelabel.aggregate._em.run_em` (the
+Dawid-Skene core of :mod:`truelabel.aggregate`) with LFs as annotators and abstain as an extra
+outcome ``K``: the count matrix has ``K + 1`` labels per LF, truth is restricted to the first
+``K`` classes (log prior of class ``K`` = -inf, so its posterior is exactly 0), and the
+M-step below returns ``w_j * log theta_j`` (abstain column 0 when ``model_abstain=False``).
+So the label model inherits the core's chunk map and fixed-point sums (bit-for-bit the same
+for any backend and ``chunk_size``), its stopping rule (the log-likelihood changes by less
+than ``tol`` per weighted (item, LF) cell) and its choice of the best start (highest log-likelihood).
 """
 
 from __future__ import annotations
@@ -30,16 +25,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from .._validation import check_random_state
-from ..backend import DEFAULT_CHUNK_ROWS, Backend, Chunk, chunk_ranges, get_backend, map_reduce
+from ..aggregate._em import MStep, run_em
+from ..aggregate._em import e_step as _core_e_step
+from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ..exceptions import ValidationError
 from ._votes import check_votes
 
-__all__ = ["VoteEMResult", "e_step", "vote_em"]
+__all__ = ["VoteEMResult", "e_step", "vote_counts", "vote_em"]
 
-_BLOCK = 4096
-_Shared = tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, int, np.ndarray | None]
+#: fixed-point scale of summed log-likelihoods (as in the core: chunk-order independent)
+_SCALE_LL = float(2**20)
 
 
 @dataclass(frozen=True)
@@ -69,97 +67,24 @@ class VoteEMResult:
     start_log_likelihoods: tuple[float, ...] = ()
 
 
-def _chunks(n: int, chunk_size: int | None) -> list[Chunk]:
-    """Chunks of whole blocks: ``chunk_size`` is rounded up to a multiple of ``_BLOCK``."""
-    size = DEFAULT_CHUNK_ROWS if chunk_size is None else int(chunk_size)
-    if size < 1:
-        raise ValidationError("chunk_size", f"got {chunk_size!r}", "pass a positive row count")
-    return chunk_ranges(n, -(-size // _BLOCK) * _BLOCK)
+def vote_counts(votes: np.ndarray, n_classes: int) -> sp.csr_matrix:
+    """The core's count matrix of a checked vote matrix, abstain as outcome ``n_classes``.
 
+    Shape ``(n_items, n_lfs * (n_classes + 1))``; every row has one entry per LF.
 
-def _log_joint(
-    codes: np.ndarray, log_theta: np.ndarray, log_prior: np.ndarray, weights: np.ndarray
-) -> np.ndarray:
-    """``log pi[y] + sum_j w_j log theta[j, y, code_ij]`` for a block: (rows, K)."""
-    out = np.broadcast_to(log_prior, (codes.shape[0], log_prior.shape[0])).copy()
-    for j in range(codes.shape[1]):  # a loop over LFs, each step vectorized over rows
-        if weights[j] != 0.0:
-            out += weights[j] * log_theta[j][:, codes[:, j]].T
+    >>> vote_counts(np.array([[1, -1]]), 2).toarray().tolist()
+    [[0.0, 1.0, 0.0, 0.0, 0.0, 1.0]]
+    """
+    n, m = votes.shape
+    k1 = n_classes + 1
+    codes = np.where(votes < 0, n_classes, votes)
+    width = m * k1
+    idx = np.int32 if max(width, n * m) < 2**31 else np.int64
+    indices = (codes + k1 * np.arange(m)).astype(idx).ravel()
+    indptr = np.arange(0, n * m + 1, m, dtype=idx)
+    out = sp.csr_matrix((np.ones(n * m), indices, indptr), shape=(n, width))
+    out.has_canonical_format = True
     return out
-
-
-def _softmax_rows(lj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    top = lj.max(axis=1, keepdims=True)
-    p = np.exp(lj - top)
-    z = p.sum(axis=1, keepdims=True)
-    return p / z, (np.log(z) + top)[:, 0]
-
-
-def _em_chunk(chunk: Chunk, shared: _Shared) -> np.ndarray:
-    """Per block of the chunk: flat [confusion counts (m*K*(K+1)), class sums (K), loglik].
-
-    ``log_theta=None`` means the initial pass: posteriors are the weighted vote shares."""
-    votes, log_theta, log_prior, weights, k, out = shared
-    m = votes.shape[1]
-    stats = []
-    for start in range(chunk.start, chunk.stop, _BLOCK):
-        block = votes[start : min(start + _BLOCK, chunk.stop)]
-        codes = np.where(block < 0, k, block).astype(np.intp)
-        if log_theta is None:
-            share = np.zeros((block.shape[0], k + 1))
-            for j in range(m):
-                share[np.arange(block.shape[0]), codes[:, j]] += weights[j]
-            share = share[:, :k]
-            total = share.sum(axis=1, keepdims=True)
-            post = np.where(total > 0, share / np.where(total > 0, total, 1.0), 1.0 / k)
-            loglik = np.zeros(block.shape[0])
-        else:
-            post, loglik = _softmax_rows(_log_joint(codes, log_theta, log_prior, weights))
-        if out is not None:
-            out[start : start + block.shape[0]] = post
-        counts = np.empty((m, k, k + 1))
-        eye = np.eye(k + 1)
-        for j in range(m):
-            counts[j] = post.T @ eye[codes[:, j]]
-        stats.append(np.concatenate([counts.ravel(), post.sum(axis=0), [loglik.sum()]]))
-    return np.asarray(stats)
-
-
-def _run(
-    votes: np.ndarray,
-    params: tuple[np.ndarray | None, np.ndarray],
-    weights: np.ndarray,
-    k: int,
-    out: np.ndarray | None,
-    backend: Backend,
-    chunk_size: int | None,
-) -> np.ndarray:
-    per_block = map_reduce(
-        _em_chunk,
-        _chunks(votes.shape[0], chunk_size),
-        (votes, params[0], params[1], weights, k, out),
-        combine=lambda a, b: np.concatenate([a, b]),
-        backend=backend,
-    )
-    return np.asarray(per_block.sum(axis=0))
-
-
-def _m_step(
-    stats: np.ndarray,
-    m: int,
-    k: int,
-    smoothing: float,
-    model_abstain: bool,
-    fixed_prior: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    theta = stats[: m * k * (k + 1)].reshape(m, k, k + 1) + smoothing
-    theta /= theta.sum(axis=2, keepdims=True)
-    if fixed_prior is None:
-        prior = stats[m * k * (k + 1) : -1] + smoothing
-        prior = prior / prior.sum()
-    else:
-        prior = fixed_prior
-    return theta, prior, _log_theta(theta, model_abstain)
 
 
 def _log_theta(theta: np.ndarray, model_abstain: bool) -> np.ndarray:
@@ -168,6 +93,25 @@ def _log_theta(theta: np.ndarray, model_abstain: bool) -> np.ndarray:
     if not model_abstain:
         log_theta[:, :, -1] = 0.0
     return log_theta
+
+
+def _core_model(
+    theta: np.ndarray, prior: np.ndarray, weights: np.ndarray, model_abstain: bool
+) -> MStep:
+    """``(theta, prior)`` as the core's square model: truth class K is impossible."""
+    m, k, _ = theta.shape
+    log_conf = np.zeros((m, k + 1, k + 1))
+    log_conf[:, :k, :] = weights[:, None, None] * _log_theta(theta, model_abstain)
+    log_prior = np.append(np.log(prior), -np.inf)
+    return MStep(log_conf, log_prior, 0.0, {"theta": theta, "prior": prior})
+
+
+def _posterior_chunk(
+    chunk: Chunk, shared: tuple[np.ndarray, np.ndarray, np.ndarray, int]
+) -> tuple[np.ndarray, int]:
+    votes, log_conf_t, log_prior, k = shared
+    post, loglik = _core_e_step(vote_counts(votes[chunk.slice], k), log_conf_t, log_prior, None)
+    return post, int(np.rint(loglik * _SCALE_LL).astype(np.int64).sum())
 
 
 def e_step(
@@ -180,13 +124,31 @@ def e_step(
     backend: Backend | str | None = None,
     chunk_size: int | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Posteriors (n_items, K) and log-likelihood of checked votes under fixed parameters."""
-    k = class_prior.shape[0]
-    log_theta = _log_theta(confusions, model_abstain)
-    log_prior = np.log(class_prior)
-    out = np.empty((votes.shape[0], k))
-    stats = _run(votes, (log_theta, log_prior), weights, k, out, get_backend(backend), chunk_size)
-    return out, float(stats[-1])
+    """Posteriors (n_items, K) and log-likelihood of checked votes under fixed parameters.
+
+    The core's E-step on each chunk's counts (a chunk map; the log-likelihood is summed in
+    fixed point, so it does not depend on the chunking).
+    """
+    m, k, _ = confusions.shape
+    log_theta = weights[:, None, None] * _log_theta(confusions, model_abstain)
+    log_conf_t = np.ascontiguousarray(log_theta.transpose(0, 2, 1).reshape(m * (k + 1), k))
+    shared = (votes, log_conf_t, np.log(class_prior), k)
+    parts = list(
+        get_backend(backend).map(_posterior_chunk, chunk_ranges(votes.shape[0], chunk_size), shared)
+    )
+    post = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, k))
+    return post, sum(p[1] for p in parts) / _SCALE_LL
+
+
+def _check_weights(weights: Any, m: int) -> np.ndarray:
+    w = np.ones(m) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (m,) or not np.isfinite(w).all() or (w < 0).any():
+        raise ValidationError(
+            "weights",
+            f"expected {m} finite non-negative LF weights, got {weights!r}",
+            "pass one weight >= 0 per LF column, e.g. np.ones(n_lfs)",
+        )
+    return w
 
 
 def vote_em(
@@ -206,52 +168,66 @@ def vote_em(
 ) -> VoteEMResult:
     """Fit the abstain-aware Dawid-Skene model to a vote matrix (-1 = abstain).
 
-    The first start is the weighted majority vote; ``n_init - 1`` more starts draw each LF's
-    confusion rows from a Dirichlet around a 70%-accurate LF (``random_state``). The start
-    with the highest final log-likelihood is kept. Stops when no parameter moves by more
-    than ``tol`` in an iteration. Items where every LF abstains get ``P(y | all abstain)``,
-    which is the class prior when ``model_abstain=False``.
+    The first start is the weighted majority vote (rows without votes: uniform); ``n_init - 1``
+    more starts are the posteriors under LF confusion rows drawn from a Dirichlet around a
+    70%-accurate LF (``random_state``). The start with the highest final log-likelihood is
+    kept. EM stops when the weighted log-likelihood changes by less than ``tol`` per weighted
+    (item, LF) cell (``n_items * sum(weights)``) between iterations (the core's rule), or after ``max_iter`` iterations
+    (``converged=False``; no warning here, the caller decides). Items where every LF abstains
+    get ``P(y | all abstain)``, which is the class prior when ``model_abstain=False``.
     """
     votes, k = check_votes(votes, n_classes)
     m = votes.shape[1]
-    w = np.ones(m) if weights is None else np.asarray(weights, dtype=np.float64)
-    if w.shape != (m,) or not np.isfinite(w).all() or (w < 0).any():
-        raise ValidationError(
-            "weights", f"expected {m} finite non-negative LF weights, got {weights!r}", "fix"
-        )
-    be = get_backend(backend)
+    w = _check_weights(weights, m)
     fixed = None if class_prior is None else np.asarray(class_prior, dtype=np.float64)
     rng = check_random_state(random_state)
-    best: tuple[float, np.ndarray, np.ndarray, int, bool] | None = None
-    start_lls: list[float] = []
-    for start in range(max(1, n_init)):
-        if start == 0:
-            stats = _run(votes, (None, np.zeros(k)), w, k, None, be, chunk_size)
-            theta, prior, log_theta = _m_step(stats, m, k, smoothing, model_abstain, fixed)
+    s = float(smoothing)
+
+    def m_step(N: np.ndarray, totals: np.ndarray, prev: MStep | None) -> MStep:
+        theta = N[:, :k, :] + s
+        theta /= theta.sum(axis=2, keepdims=True)
+        if fixed is None:
+            prior = totals[:k] + s
+            prior = prior / prior.sum()
         else:
-            alpha = np.full((k, k + 1), 1.0) + 4.0 * np.eye(k, k + 1)
-            theta = np.stack([[rng.dirichlet(row) for row in alpha] for _ in range(m)])
-            prior = np.full(k, 1.0 / k) if fixed is None else fixed
-            log_theta = _log_theta(theta, model_abstain)
-        converged, n_iter = False, 0
-        for it in range(1, max_iter + 1):
-            n_iter = it
-            stats = _run(votes, (log_theta, np.log(prior)), w, k, None, be, chunk_size)
-            new_theta, new_prior, log_theta = _m_step(stats, m, k, smoothing, model_abstain, fixed)
-            delta = max(np.abs(new_theta - theta).max(), np.abs(new_prior - prior).max())
-            theta, prior = new_theta, new_prior
-            if delta < tol:
-                converged = True
-                break
-        _, ll = e_step(
-            votes, theta, prior, w, model_abstain=model_abstain, backend=be, chunk_size=chunk_size
-        )
-        start_lls.append(ll)
-        if best is None or ll > best[0]:
-            best = (ll, theta, prior, n_iter, converged)
-    assert best is not None
-    ll, theta, prior, it, converged = best
-    post, ll = e_step(
-        votes, theta, prior, w, model_abstain=model_abstain, backend=be, chunk_size=chunk_size
+            prior = fixed
+        return _core_model(theta, prior, w, model_abstain)
+
+    counts = vote_counts(votes, k)
+    share = np.asarray(counts @ np.vstack([np.eye(k + 1, k) * wj for wj in w]))  # (n, K)
+    total = share.sum(axis=1, keepdims=True)
+    mv = np.where(total > 0, share / np.where(total > 0, total, 1.0), 1.0 / k)
+    inits = [np.hstack([mv, np.zeros((len(mv), 1))])]
+    for _ in range(max(1, n_init) - 1):
+        alpha = np.full((k, k + 1), 1.0) + 4.0 * np.eye(k, k + 1)
+        theta = np.stack([[rng.dirichlet(row) for row in alpha] for _ in range(m)])
+        prior = np.full(k, 1.0 / k) if fixed is None else fixed
+        post, _ = e_step(
+            votes, theta, prior, w, model_abstain=model_abstain, backend=backend,
+            chunk_size=chunk_size,
+        )  # fmt: skip
+        inits.append(np.hstack([post, np.zeros((len(post), 1))]))
+    result = run_em(
+        counts,
+        n_annotators=m,
+        n_classes=k + 1,
+        m_step=m_step,
+        inits=inits,
+        tol=float(tol),
+        max_iter=int(max_iter),
+        backend=backend,
+        chunk_size=chunk_size,
+        name="vote_em",
+        warn=False,
+        tol_scale=votes.shape[0] * float(w.sum()),
     )
-    return VoteEMResult(post, prior, theta, it, converged, ll, tuple(start_lls))
+    extra = result.model.extra or {}
+    return VoteEMResult(
+        np.ascontiguousarray(result.posteriors[:, :k]),
+        extra["prior"],
+        extra["theta"],
+        result.n_iter,
+        result.converged,
+        result.log_likelihood,
+        tuple(result.objectives),
+    )

@@ -1,6 +1,7 @@
 """The label model: LF votes -> class probabilities, with dependent LFs down-weighted.
 
-Two fits of the abstain-aware Dawid-Skene model (:func:`~truelabel.weak._em.vote_em`):
+Two fits of the abstain-aware Dawid-Skene model (:func:`~truelabel.weak._em.vote_em`, which
+runs the EM core of :mod:`truelabel.aggregate`: LFs are annotators, abstain an extra outcome):
 
 1. independent LFs; its MAP classes ``y`` give, for every LF pair, the conditional mutual
    information of their outcomes (votes and abstain) given ``y``, normalised by the smaller
@@ -104,7 +105,8 @@ class LabelModel(BaseEstimator):
     smoothing : float, default 1.0
         Dirichlet pseudo-count added to every confusion cell and class count.
     max_iter, tol, n_init, random_state
-        EM control: stop when no parameter moves by more than ``tol``, or after
+        EM control (the shared Dawid-Skene core of :mod:`truelabel.aggregate`): stop when
+        the log-likelihood changes by less than ``tol`` per (item, LF) cell, or after
         ``max_iter`` iterations with a :class:`~truelabel.TruelabelWarning`; the first start
         is the majority vote, ``n_init - 1`` more are random (``random_state`` seeds them).
     backend, chunk_size

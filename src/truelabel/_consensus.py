@@ -1,0 +1,335 @@
+"""The consensus flow behind ``truelabel consensus``: read a long annotation table -> fit an
+aggregator -> consensus per item, annotator quality, agreement -> write consensus.csv,
+annotators.csv, agreement.json and report.html.
+
+Argument names in errors are the command-line flags (``--item-col``, ``--duplicates``, ...):
+this module is the library half of the command, and its errors are what the user reads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._io import atomic_write
+from .aggregate import (
+    MACE,
+    Annotations,
+    DawidSkene,
+    MajorityVote,
+    OneCoinDawidSkene,
+    annotator_quality,
+    cohen_kappa_pairwise,
+    fleiss_kappa,
+    krippendorff_alpha,
+)
+from .exceptions import DataFormatError, ValidationError
+
+__all__ = [
+    "CONSENSUS_FILES",
+    "FEW_ANSWERS",
+    "METHODS",
+    "ConsensusResult",
+    "audit_annotations",
+    "read_annotations",
+    "run_consensus",
+    "write_consensus",
+]
+
+#: ``--method`` -> aggregator
+METHODS: dict[str, Any] = {
+    "dawid-skene": DawidSkene,
+    "majority": MajorityVote,
+    "mace": MACE,
+    "one-coin": OneCoinDawidSkene,
+}
+CONSENSUS_FILES = ("consensus.csv", "annotators.csv", "agreement.json", "report.html")
+#: annotators with fewer answers get wide quality intervals (said in a warning)
+FEW_ANSWERS = 10
+#: the column names tried, in order, when a --*-col flag is not given
+_GUESSES = {
+    "--item-col": ("item_id", "item"),
+    "--annotator-col": ("annotator_id", "annotator", "worker", "worker_id", "rater"),
+    "--label-col": ("label", "answer"),
+}
+
+
+@dataclass
+class ConsensusResult:
+    """What :func:`run_consensus` found (tables indexed by item / annotator id)."""
+
+    consensus: pd.DataFrame  # item -> label, confidence, n_labels, is_doubtful
+    annotators: pd.DataFrame  # annotator -> n_answers, quality, ci_low, ci_high, source, ...
+    agreement: dict[str, Any]
+    summary: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _read(path: Path) -> pd.DataFrame:
+    from .data._readers import read_table, sniff_delimiter, table_format
+
+    fmt = table_format(path)
+    if fmt in ("CSV", "TSV") and path.is_file():
+        sep = sniff_delimiter(path, "," if fmt == "CSV" else "\t")
+        try:  # ids and labels as written ("007" stays "007")
+            return pd.read_csv(path, sep=sep, dtype=str)
+        except pd.errors.ParserError as exc:
+            raise DataFormatError(
+                "path", f"cannot read {str(path)!r}: {exc}", "fix the file"
+            ) from exc
+    return read_table(path)
+
+
+def _pick(flag: str, given: str | None, columns: pd.Index, path: Path) -> str:
+    cols = [str(c) for c in columns]
+    if given is not None:
+        if given in cols:
+            return given
+        problem = f"no column {given!r} in {path.name} (columns: {', '.join(cols[:12])})"
+        raise ValidationError(flag, problem, f"pass {flag} with one of those columns")
+    for name in _GUESSES[flag]:
+        if name in cols:
+            return name
+    tried = "/".join(_GUESSES[flag])
+    raise ValidationError(
+        flag,
+        f"not given and {path.name} has no {tried} column (columns: {', '.join(cols[:12])})",
+        f"name the column: {flag} COLUMN",
+    )
+
+
+def read_annotations(
+    path: str | Path,
+    *,
+    item_flag: str = "--item-col",
+    item_col: str | None = None,
+    annotator_col: str | None = None,
+    label_col: str | None = None,
+    classes: list[str] | None = None,
+    duplicates: str = "raise",
+    gold: str | Path | None = None,
+) -> Annotations:
+    """Read and encode a long annotation table (one row per answer) for the command line.
+
+    Missing ``--*-col`` flags are guessed from common names (``item_id``/``item``,
+    ``annotator_id``/``worker``, ``label``). ``gold`` is a second table with the item and
+    label columns (same names, or ``item_id``/``item`` and ``label``).
+    """
+    p = Path(path)
+    df = _read(p)
+    try:
+        item = _pick("--item-col", item_col, df.columns, p)
+    except ValidationError as err:
+        fix = (err.fix or "").replace("--item-col", item_flag)
+        raise ValidationError(item_flag, err.problem, fix) from None
+    cols = (
+        item,
+        _pick("--annotator-col", annotator_col, df.columns, p),
+        _pick("--label-col", label_col, df.columns, p),
+    )
+    gold_series = None if gold is None else _read_gold(Path(gold), cols[0], cols[2])
+    try:
+        return Annotations(
+            df,
+            item=cols[0],
+            annotator=cols[1],
+            label=cols[2],
+            classes=classes,
+            gold=gold_series,
+            duplicates=duplicates,
+        )
+    except ValidationError as err:
+        raise _cli_error(err, cols, classes) from None
+
+
+def _read_gold(path: Path, item_col: str, label_col: str) -> pd.Series:
+    df = _read(path)
+    item = item_col if item_col in df.columns else _pick("--item-col", None, df.columns, path)
+    if label_col not in df.columns:
+        raise ValidationError(
+            "--gold",
+            f"{path.name} has no label column {label_col!r} (columns: {', '.join(map(str, df.columns[:12]))})",
+            "give the gold table the item and label columns of the annotations",
+        )
+    return pd.Series(df[label_col].to_numpy(), index=df[item].to_numpy())
+
+
+def _cli_error(err: ValidationError, cols: tuple[str, ...], classes: Any) -> ValidationError:
+    """The library's error with the command-line spelling of its fix."""
+    fix = err.fix or ""
+    if "duplicates=" in fix:
+        return ValidationError(
+            "--duplicates",
+            err.problem,
+            "choose how to resolve them: --duplicates last (keep each annotator's latest "
+            "answer), --duplicates first, or --duplicates all (every answer is a vote)",
+        )
+    if err.argument == f"annotations[{cols[2]!r}]" and classes is not None:
+        return ValidationError("--classes", err.problem, "add it to --classes or drop those rows")
+    return err
+
+
+def _agreement(table: Annotations) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    try:
+        out["fleiss_kappa"] = fleiss_kappa(table)
+        out["krippendorff_alpha"] = krippendorff_alpha(table)
+    except ValidationError as err:  # no item has two answers
+        out["fleiss_kappa"] = out["krippendorff_alpha"] = None
+        out["note"] = err.problem
+    pairs = cohen_kappa_pairwise(table, min_common=2)
+    kappa = pairs["kappa"].to_numpy(dtype=float)
+    ok = np.isfinite(kappa)
+    w = pairs["n_common"].to_numpy(dtype=float)[ok]
+    out["cohen_kappa_pairs"] = {
+        "n_pairs": int(ok.sum()),
+        "min_common_items": 2,
+        "mean": float(kappa[ok].mean()) if ok.any() else None,
+        "median": float(np.median(kappa[ok])) if ok.any() else None,
+        "weighted_mean": float((kappa[ok] * w).sum() / w.sum()) if ok.any() else None,
+        "min": float(kappa[ok].min()) if ok.any() else None,
+        "max": float(kappa[ok].max()) if ok.any() else None,
+    }
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}
+
+
+def run_consensus(
+    table: Annotations,
+    *,
+    method: str = "dawid-skene",
+    doubtful_below: float = 0.8,
+    random_state: int = 0,
+) -> ConsensusResult:
+    """Consensus, annotator quality and agreement of an encoded table.
+
+    An item is *doubtful* when its consensus probability is below ``doubtful_below``.
+    Annotator quality comes from gold items when the annotator answered any, else from
+    agreement with the consensus (:func:`~truelabel.aggregate.annotator_quality`).
+    """
+    check_choice_method(method)
+    if not 0.0 < doubtful_below <= 1.0:
+        raise ValidationError("--doubtful-below", f"got {doubtful_below}", "pass e.g. 0.8")
+    model = METHODS[method](random_state=random_state).fit(table)
+    probas = model.probas_.to_numpy()
+    confidence = probas.max(axis=1)
+    n_labels = np.bincount(table.item_codes, minlength=table.n_items)
+    consensus = pd.DataFrame(
+        {
+            "label": model.labels_.to_numpy(),
+            "confidence": confidence,
+            "n_labels": n_labels,
+            "is_doubtful": confidence < doubtful_below,
+        },
+        index=table.items.rename("item"),
+    )
+    gold = table.gold_codes >= 0
+    consensus["is_gold"] = gold
+    quality = annotator_quality(table, model)
+    quality.index = quality.index.rename("annotator")
+    quality["few_answers"] = quality["n_answers"] < FEW_ANSWERS
+    found: list[str] = []
+    few = int(quality["few_answers"].sum())
+    if few:
+        width = (quality["ci_high"] - quality["ci_low"])[quality["few_answers"]].median()
+        found.append(
+            f"{few} of {len(quality)} annotators gave fewer than {FEW_ANSWERS} answers: their "
+            f"quality intervals are wide (median width {width:.2f}); do not rank them on quality"
+        )
+    single = int((n_labels == 1).sum())
+    if single:
+        found.append(
+            f"{single} of {table.n_items} items have a single answer: their consensus is that "
+            "one annotator's label, and its confidence is the model's trust in that annotator"
+        )
+    if gold.any() and gold.sum() < 30:
+        found.append(
+            f"only {int(gold.sum())} gold items: quality measured on gold is rough (see the "
+            "intervals)"
+        )
+    agreement = _agreement(table)
+    summary = {
+        "n_items": table.n_items,
+        "n_annotators": table.n_annotators,
+        "n_answers": table.n_labels,
+        "n_classes": table.n_classes,
+        "classes": [str(c) for c in table.classes],
+        "method": method,
+        "doubtful_below": doubtful_below,
+        "mean_confidence": float(confidence.mean()),
+        "n_doubtful": int(consensus["is_doubtful"].sum()),
+        "n_spammers": int(quality["is_spammer"].sum()),
+        "n_gold": int(gold.sum()),
+        "n_duplicates": table.n_duplicates,
+        "duplicates": table.duplicates,
+        "warnings": found,
+    }
+    return ConsensusResult(consensus, quality, agreement, summary, found)
+
+
+def audit_annotations(
+    table: Annotations,
+    *,
+    method: str = "dawid-skene",
+    doubtful_below: float = 0.8,
+    random_state: int = 0,
+) -> Any:
+    """The audit of an annotation table: the ``consensus`` issue type through
+    :class:`~truelabel.Audit` (one row per item, in the table's item order).
+
+    ``result.summary["warnings"]`` lists what the data warned about (too few answers per
+    annotator, items with one answer); each is also emitted as a
+    :class:`~truelabel.exceptions.TruelabelWarning`.
+    """
+    import warnings
+
+    from .detect import Audit
+    from .exceptions import TruelabelWarning
+
+    check_choice_method(method)
+    audit = Audit(
+        {"consensus": {"method": method, "doubtful_below": doubtful_below}},
+        random_state=random_state,
+    )
+    result = audit.run(annotations=table)
+    info = result.info["consensus"]
+    found = list(info.pop("warnings"))
+    for message in found:
+        warnings.warn(message, TruelabelWarning, stacklevel=2)
+    result.summary["warnings"] = found
+    result.summary["n_annotators"] = table.n_annotators
+    result.summary["n_answers"] = table.n_labels
+    result.summary["n_disagreeing_annotators"] = info["n_disagreeing_annotators"]
+    result.summary["agreement"] = info["agreement"]
+    return result
+
+
+def check_choice_method(method: str) -> str:
+    from ._validation import check_choice
+
+    return str(check_choice("--method", method, tuple(METHODS)))
+
+
+def write_consensus(
+    result: ConsensusResult, out_dir: str | Path, *, settings: dict[str, str] | None = None
+) -> dict[str, Path]:
+    """Write the four files atomically into ``out_dir`` (created); return their paths."""
+    from .report._consensus import render_consensus_report
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name.split(".")[0]: out / name for name in CONSENSUS_FILES}
+    with atomic_write(paths["consensus"]) as fh:
+        result.consensus.to_csv(fh, float_format="%.6g")
+    with atomic_write(paths["annotators"]) as fh:
+        result.annotators.to_csv(fh, float_format="%.6g")
+    with atomic_write(paths["agreement"]) as fh:
+        json.dump(result.agreement, fh, indent=2)
+    html = render_consensus_report(result, settings=settings)
+    with atomic_write(paths["report"]) as fh:
+        fh.write(html)
+    return paths

@@ -1,0 +1,186 @@
+"""``truelabel consensus``: many annotators' answers -> one label per item, annotator quality,
+agreement (thin: the work is :mod:`truelabel._consensus`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..exceptions import TruelabelError, ValidationError
+from ._app import _fail, _print_summary, _shown_warnings, app, console
+
+
+def _classes(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [c.strip() for c in value.split(",") if c.strip()]
+    if len(names) < 2:
+        raise ValidationError("--classes", f"got {value!r}", "list two or more, e.g. 0,1")
+    return names
+
+
+@app.command()
+def consensus(
+    annotations: Annotated[
+        Path, typer.Argument(help="long table, one row per answer: item, annotator, label")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="output directory")],
+    item_col: Annotated[
+        str | None, typer.Option("--item-col", help="item id column (default item_id or item)")
+    ] = None,
+    annotator_col: Annotated[
+        str | None,
+        typer.Option(
+            "--annotator-col", help="annotator column (default annotator_id, annotator or worker)"
+        ),
+    ] = None,
+    label_col: Annotated[
+        str | None, typer.Option("--label-col", help="answer column (default label)")
+    ] = None,
+    gold: Annotated[
+        Path | None,
+        typer.Option("--gold", help="known labels: a table with the item and label columns"),
+    ] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="dawid-skene, majority, mace or one-coin")
+    ] = "dawid-skene",
+    classes: Annotated[
+        str | None,
+        typer.Option("--classes", help="the class set, comma-separated (other labels: error)"),
+    ] = None,
+    duplicates: Annotated[
+        str,
+        typer.Option(
+            "--duplicates",
+            help="an annotator answering one item twice: raise, first, last or all",
+        ),
+    ] = "raise",
+    doubtful_below: Annotated[
+        float, typer.Option("--doubtful-below", help="flag items whose confidence is lower")
+    ] = 0.8,
+    seed: Annotated[int, typer.Option(help="random seed (ties, random starts)")] = 0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="replace the results of an earlier run in --out")
+    ] = False,
+) -> None:
+    """Consensus labels with confidence, annotator quality and agreement from many annotators.
+
+    Writes consensus.csv, annotators.csv, agreement.json and report.html into --out.
+    """
+    from .._consensus import CONSENSUS_FILES, read_annotations, run_consensus, write_consensus
+    from ..aggregate import DUPLICATE_MODES
+    from ..pipeline import check_output_dir
+
+    try:
+        with _shown_warnings():
+            if duplicates not in DUPLICATE_MODES:
+                raise ValidationError(
+                    "--duplicates",
+                    f"got {duplicates!r}",
+                    f"pass one of {', '.join(DUPLICATE_MODES)}",
+                )
+            check_output_dir(out, files=CONSENSUS_FILES, overwrite=overwrite, argument="--out")
+            table = read_annotations(
+                annotations,
+                item_col=item_col,
+                annotator_col=annotator_col,
+                label_col=label_col,
+                classes=_classes(classes),
+                duplicates=duplicates,
+                gold=gold,
+            )
+            result = run_consensus(
+                table, method=method, doubtful_below=doubtful_below, random_state=seed
+            )
+            settings = {
+                "annotations": str(annotations),
+                "columns": ", ".join(table.columns),
+                "method": method,
+                "gold": str(gold) if gold else "none",
+                "duplicates": duplicates,
+                "doubtful below": str(doubtful_below),
+                "seed": str(seed),
+            }
+            paths = write_consensus(result, out, settings=settings)
+            for message in result.warnings:
+                console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True)
+    except (TruelabelError, OSError, ValueError) as err:
+        _fail(err)
+    s = result.summary
+    cols = table.columns
+    console.print(f"columns: item={cols[0]}, annotator={cols[1]}, label={cols[2]}")
+    grid = Table(
+        title=f"{s['n_items']} items, {s['n_annotators']} annotators, {s['n_answers']} answers"
+    )
+    for col in ("method", "mean confidence", "doubtful", "spammers", "gold items"):
+        grid.add_column(col, justify="right")
+    grid.add_row(
+        s["method"],
+        f"{s['mean_confidence']:.3f}",
+        f"{s['n_doubtful']} ({s['n_doubtful'] / max(s['n_items'], 1):.1%})",
+        f"{s['n_spammers']} of {s['n_annotators']}",
+        str(s["n_gold"]),
+    )
+    console.print(grid)
+    agree = result.agreement
+    if agree.get("fleiss_kappa") is not None:
+        console.print(
+            f"agreement: Fleiss' kappa {agree['fleiss_kappa']:.3f}, Krippendorff's alpha "
+            f"{agree['krippendorff_alpha']:.3f}"
+        )
+    console.print(f"wrote {', '.join(p.name for p in paths.values())} to {out}")
+
+
+def audit_annotations_command(
+    data: Path,
+    *,
+    out: Path | None,
+    id_col: str | None,
+    annotator_col: str | None,
+    label_col: str | None,
+    duplicates: str,
+    method: str,
+    seed: int,
+    overwrite: bool,
+    unused: list[str],
+) -> None:
+    """``truelabel audit DATA --annotations``: the consensus issue type and annotators.csv."""
+    from .._consensus import audit_annotations, read_annotations
+    from ..aggregate import DUPLICATE_MODES
+    from ..pipeline import check_output_dir, write_audit
+
+    try:
+        with _shown_warnings():
+            if unused:
+                raise ValidationError(
+                    unused[0], "is not used with --annotations", "drop it (answers only)"
+                )
+            if out is None:
+                raise ValidationError("--out", "missing", "pass --out DIR")
+            if duplicates not in DUPLICATE_MODES:
+                raise ValidationError(
+                    "--duplicates",
+                    f"got {duplicates!r}",
+                    f"pass one of {', '.join(DUPLICATE_MODES)}",
+                )
+            check_output_dir(out, overwrite=overwrite, argument="--out")
+            table = read_annotations(
+                data, item_flag="--id-col", item_col=id_col, annotator_col=annotator_col,
+                label_col=label_col, duplicates=duplicates,
+            )  # fmt: skip
+            result = audit_annotations(table, method=method, random_state=seed)
+            settings = {"data": str(data), "columns": ", ".join(table.columns), "method": method}
+            paths = write_audit(result, out, settings=settings, overwrite=overwrite)
+    except (TruelabelError, OSError, ValueError) as err:
+        _fail(err)
+    s = result.summary
+    console.print(f"{s['n_annotators']} annotators, {s['n_answers']} answers, method {method}")
+    console.print(
+        f"{s['n_disagreeing_annotators']} annotators disagree with the consensus or spam "
+        "(annotators.csv, column disagrees)"
+    )
+    _print_summary(s, out, paths)
