@@ -31,6 +31,7 @@ def test_required_names_exported():
         "OneCoinDawidSkene",
         "MACE",
         "WeightedMajorityVote",
+        "ModelAssistedConsensus",
     ):
         assert name in truelabel.__all__
 

@@ -11,6 +11,7 @@ from ._base import Aggregator
 from ._dawid_skene import DawidSkene, OneCoinDawidSkene
 from ._mace import MACE
 from ._majority import MajorityVote, WeightedMajorityVote
+from ._model_assisted import ModelAssistedConsensus
 from ._quality import annotator_quality, wilson_interval
 from ._table import DUPLICATE_MODES, Annotations
 
@@ -21,6 +22,7 @@ __all__ = [
     "Annotations",
     "DawidSkene",
     "MajorityVote",
+    "ModelAssistedConsensus",
     "OneCoinDawidSkene",
     "WeightedMajorityVote",
     "annotator_quality",
