@@ -32,6 +32,7 @@ def test_required_names_exported():
         "MACE",
         "WeightedMajorityVote",
         "ModelAssistedConsensus",
+        "choose_best_labels",
     ):
         assert name in truelabel.__all__
 

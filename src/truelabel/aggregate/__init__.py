@@ -7,6 +7,7 @@ posteriors and confusion matrices) is shared with the label model of :mod:`truel
 """
 
 from ._agreement import cohen_kappa_pairwise, fleiss_kappa, krippendorff_alpha
+from ._ai_labelers import LabelerChoice, choose_best_labels
 from ._base import Aggregator
 from ._dawid_skene import DawidSkene, OneCoinDawidSkene
 from ._mace import MACE
@@ -21,11 +22,13 @@ __all__ = [
     "Aggregator",
     "Annotations",
     "DawidSkene",
+    "LabelerChoice",
     "MajorityVote",
     "ModelAssistedConsensus",
     "OneCoinDawidSkene",
     "WeightedMajorityVote",
     "annotator_quality",
+    "choose_best_labels",
     "cohen_kappa_pairwise",
     "fleiss_kappa",
     "krippendorff_alpha",
