@@ -113,14 +113,21 @@ def test_fit_model_weight_recovers_the_temperature():
     assert aitken([1.0, 2.0, 1.5]) == 1.5  # oscillating: no jump
 
 
-def test_naive_model_accuracy_against_the_crowd_consensus():
-    df, pp, _, _ = crowd(2)
-    m = _quiet_fit(ModelAssistedConsensus(), df, pp)
+@pytest.mark.parametrize("with_gold", [False, True])
+def test_naive_model_accuracy_against_the_crowd_consensus(with_gold):
+    df, pp, truth, _ = crowd(2)
+    # gold on 40 items, the model right on all of them: they must not count (never gold)
+    gold = pd.Series(truth[:40], index=range(40)) if with_gold else None
+    pp = pp.copy()
+    if with_gold:
+        pp[:40] = 0.05
+        pp[np.arange(40), truth[:40]] = 0.9
+    m = _quiet_fit(ModelAssistedConsensus(), df, pp, gold=gold)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TruelabelWarning)
-        ds = OneCoinDawidSkene().fit(df)
+        ds = OneCoinDawidSkene().fit(df, gold=gold)
     n_answers = df.groupby("item_id").size().reindex(ds.probas_.index).to_numpy()
-    multi = n_answers >= 2
+    multi = (n_answers >= 2) & ~ds.probas_.index.isin(range(40) if with_gold else [])
     q = ds.probas_.to_numpy()[multi]
     expected = np.mean([q[r, c] for r, c in enumerate(pp[multi].argmax(axis=1))])
     assert m.model_accuracy_ == pytest.approx(expected, abs=1e-12)
