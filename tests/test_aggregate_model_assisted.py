@@ -248,3 +248,10 @@ def test_bad_pred_probs_and_settings():
         ModelAssistedConsensus(truelabel.MajorityVote()).fit(df, pred_probs=good)
     with pytest.raises(TypeError):
         est.fit(df)  # pred_probs is required
+
+
+def test_weight_that_does_not_settle_warns():
+    df, pp, _, _ = crowd(0, n_items=300)
+    with pytest.warns(TruelabelWarning, match=r"did not settle in max_rounds=2"):
+        m = ModelAssistedConsensus(max_rounds=2).fit(df, pred_probs=pp)
+    assert m.n_rounds_ == 2

@@ -1,26 +1,27 @@
-"""Model-assisted consensus: Dawid-Skene whose E-step also hears a classifier's ``pred_probs``.
+"""Model-assisted consensus: an EM aggregator whose E-step also hears a classifier's
+``pred_probs``.
 
 Why a separate estimator rather than a ``pred_probs=`` argument on :class:`DawidSkene.fit`:
 the classifier brings its own fitted state (its weight, its accuracy against the crowd, a
 per-item consensus quality), its own validation (rows aligned to the items, one column per
 class) and its own failure mode (a model trained on the crowd's labels echoing them), and
 the plain aggregators keep the one-argument contract every other consumer (CLI, weak/) relies
-on. With ``model_weight=0`` it is exactly :class:`DawidSkene` (tested bit for bit).
+on. With ``model_weight=0`` it is exactly its ``base`` aggregator (tested bit for bit).
 
 The model enters the EM through the ``item_log_prior`` seam of :func:`run_em`: each item's
 log-posterior gets ``w * (log pred_probs[i] - log mean(pred_probs))`` -- the classifier's
 likelihood ratio (its class prior divided out, since the EM has its own), tempered by a
 weight ``w >= 0``. ``w`` is fitted by an outer EM: starting from the annotators-only
-Dawid-Skene consensus, ``w`` is set to the temperature that makes ``softmax(log class prior +
+consensus of the base aggregator (one-coin Dawid-Skene by default), ``w`` is set to the temperature that makes ``softmax(log class prior +
 w * ratio)`` best predict (minimum cross-entropy) the current consensus posteriors of the items
-with two or more answers (gold items left out: ``w`` never sees gold); Dawid-Skene is re-run
+with two or more answers (gold items left out: ``w`` never sees gold); the base EM is re-run
 with the model at that weight, warm-started, and so on until ``w`` settles. This is the
 maximum-likelihood fit of a latent-class model whose class prior per item is the tempered
 classifier (Raykar et al. 2010 with the classifier frozen), restricted to the multi-answer
 items for the weight. A one-shot fit against the annotators-only consensus underweights a
 good model (that consensus is noisy, so the model looks worse than it is): on the synthetic
-crowds of ``benchmarks/bench_crowdlab.py`` it gave w ~ 0.8 and 0.79 accuracy where the outer
-EM reaches w ~ 3 and 0.86. A model that disagrees with the crowd where it is informative gets
+crowds of ``benchmarks/bench_crowdlab.py`` (Dawid-Skene base, seeds 0-1) it gave w ~ 0.8 and
+0.79 accuracy where the outer EM reaches w ~ 3 and 0.86. A model that disagrees with the crowd where it is informative gets
 a weight near 0.
 """
 
@@ -353,6 +354,13 @@ class ModelAssistedConsensus(Aggregator):
                 path.append(new)
                 weight = aitken(path) if len(path) % 3 == 0 else new
                 result = em(weight * ratio, [result.posteriors])
+            else:
+                warnings.warn(
+                    f"ModelAssistedConsensus: the model weight did not settle in max_rounds="
+                    f"{self.max_rounds} rounds (last {weight:.4g}); raise max_rounds or weight_tol",
+                    TruelabelWarning,
+                    stacklevel=4,
+                )
             result = em(weight * ratio, [result.posteriors])
             self.n_rounds_ = rounds
         self.model_weight_ = float(weight)
