@@ -141,7 +141,8 @@ def run_methods(df: pd.DataFrame, pred_probs: np.ndarray, k: int, seed: int) -> 
     return out
 
 
-def score(out: dict, truth: np.ndarray, true_acc: pd.Series) -> dict:
+def score(out: dict, truth: np.ndarray, true_acc: pd.Series, df: pd.DataFrame) -> dict:
+    single = np.bincount(df["item_id"].to_numpy(), minlength=len(truth)) == 1
     rows = {}
     for name, (labels, quality, secs, *extra) in out.items():
         q = quality.reindex(true_acc.index)
@@ -149,6 +150,7 @@ def score(out: dict, truth: np.ndarray, true_acc: pd.Series) -> dict:
         rho = spearmanr(q.to_numpy()[ok], true_acc.to_numpy()[ok]).statistic
         rows[name] = {
             "accuracy": float(np.mean(labels == truth)),
+            "accuracy_1_answer": float(np.mean(labels[single] == truth[single])),
             "spearman": float(rho),
             "seconds": secs,
         }
@@ -163,7 +165,7 @@ def synthetic(seeds: list[int], n_items: int, n_annot: int, k: int) -> list[dict
         df, x, y, acc = simulate(seed, n_items, n_annot, k)
         mv = majority(df, k, n_items, seed)
         pp = oof_pred_probs(x, mv, seed)
-        rows = score(run_methods(df, pp, k, seed), y, acc)
+        rows = score(run_methods(df, pp, k, seed), y, acc, df)
         rows["model_alone"] = {"accuracy": float(np.mean(pp.argmax(1) == y))}
         print(
             seed,
@@ -212,7 +214,7 @@ def rte(datasets: Path, seeds: list[int], cache: Path) -> list[dict]:
         mv = majority(df, 2, len(items), seed)
         pp = oof_pred_probs(emb, mv, seed)
         seen = true_acc.loc[sorted(df["annotator_id"].unique())]
-        rows = score(run_methods(df, pp, 2, seed), y, seen)
+        rows = score(run_methods(df, pp, 2, seed), y, seen, df)
         rows["model_alone"] = {"accuracy": float(np.mean(pp.argmax(1) == y))}
         print(
             "rte",
@@ -231,10 +233,12 @@ def summarize(runs: list[dict]) -> dict:
         acc = [r[m]["accuracy"] for r in runs]
         rho = [r[m]["spearman"] for r in runs if "spearman" in r[m]]
         secs = [r[m]["seconds"] for r in runs if "seconds" in r[m]]
+        one = [r[m]["accuracy_1_answer"] for r in runs if "accuracy_1_answer" in r[m]]
         out[m] = {
             "accuracy": float(np.mean(acc)),
             "spearman": float(np.mean(rho)) if rho else None,
             "seconds": float(np.median(secs)) if secs else None,
+            "accuracy_1_answer": float(np.mean(one)) if one else None,
         }
     return out
 
@@ -279,6 +283,7 @@ def render(res: dict) -> str:
             [
                 m,
                 f"{s[m]['accuracy']:.4f}",
+                "" if s[m]["accuracy_1_answer"] is None else f"{s[m]['accuracy_1_answer']:.4f}",
                 "" if s[m]["spearman"] is None else f"{s[m]['spearman']:.3f}",
                 "" if s[m]["seconds"] is None else f"{s[m]['seconds']:.3f}",
             ]
@@ -286,7 +291,13 @@ def render(res: dict) -> str:
         ]
         lines += [
             md_table(
-                ["method", "consensus accuracy", "Spearman(quality, true acc)", "fit s (median)"],
+                [
+                    "method",
+                    "consensus accuracy",
+                    "on 1-answer items",
+                    "Spearman(quality, true acc)",
+                    "fit s (median)",
+                ],
                 rows,
             ),
             "",

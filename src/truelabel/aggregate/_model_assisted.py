@@ -361,7 +361,8 @@ class ModelAssistedConsensus(Aggregator):
                     TruelabelWarning,
                     stacklevel=4,
                 )
-            result = em(weight * ratio, [result.posteriors])
+            # a model with no weight leaves exactly the annotators-only result
+            result = crowd if weight == 0.0 else em(weight * ratio, [result.posteriors])
             self.n_rounds_ = rounds
         self.model_weight_ = float(weight)
         return result
