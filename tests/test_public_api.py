@@ -31,6 +31,8 @@ def test_required_names_exported():
         "OneCoinDawidSkene",
         "MACE",
         "WeightedMajorityVote",
+        "ModelAssistedConsensus",
+        "choose_best_labels",
         "MultiLabelDawidSkene",
     ):
         assert name in truelabel.__all__
