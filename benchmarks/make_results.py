@@ -1,4 +1,5 @@
-"""Render benchmarks/RESULTS.md from benchmarks/results/{quality,speed,audit}.json.
+"""Render benchmarks/RESULTS.md from benchmarks/results/{quality,speed,audit,conformal}.json and the
+sections other benchmarks render themselves (results/<topic>.md).
 
 Usage: python benchmarks/make_results.py [--results DIR] [--out benchmarks/RESULTS.md]
 """
@@ -381,7 +382,9 @@ def main() -> None:
             "",
         ]
     # sections rendered by their own benchmark scripts (title line demoted to a section)
-    for number, topic in ((5, "text_issues"), (6, "mutation"), (7, "encode"), (8, "fewshot")):
+    topics = ["text_issues", "mutation", "encode", "fewshot", "text_calibration"]
+    topics += ["crowd", "crowdlab", "weak", "store"]
+    for number, topic in enumerate(topics, start=5):
         frag = a.results / f"{topic}.md"
         if frag.exists():
             text = frag.read_text().strip().splitlines()
