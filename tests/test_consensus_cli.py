@@ -62,6 +62,7 @@ def test_majority_files_match_the_hand_worked_table(table, tmp_path):
     assert "2 (50.0%)" in res.output  # doubtful
     assert "3 of 3 annotators gave fewer than 10 answers" in res.output
     assert "1 of 4 items have a single answer" in res.output
+    assert "model's posterior" not in " ".join(res.output.split())  # vote shares: no model
     html = (out / "report.html").read_text()
     assert "<script>x" not in html and "&lt;script&gt;" in html
     assert html.count("<script>") == 1  # only the sorting script
@@ -148,3 +149,14 @@ def test_real_crowds_end_to_end(shared_datasets, tmp_path, name, extra, accuracy
     assert (pred == truth).mean() > accuracy
     if name == "crowd_relevance":
         assert _run(src / "annotations.csv", "--out", tmp_path / "p").exit_code == 2
+
+
+def test_model_posteriors_come_with_their_caveat_unless_gold_measures_them(table, tmp_path):
+    res = _run(table, "--label-col", "answer", "--out", tmp_path / "o")
+    assert res.exit_code == 0, res.output
+    assert "confidence is the model's posterior" in " ".join(res.output.split())
+    gold = tmp_path / "gold.csv"
+    pd.DataFrame({"item": ["i1"], "answer": ["y"]}).to_csv(gold, index=False)
+    res = _run(table, "--label-col", "answer", "--gold", gold, "--out", tmp_path / "g")
+    assert res.exit_code == 0, res.output
+    assert "model's posterior" not in " ".join(res.output.split())
