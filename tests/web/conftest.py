@@ -62,6 +62,7 @@ def db_url(request, monkeypatch):
 
 
 def build_project(folder, database_url=None):
+    folder.parent.mkdir(parents=True, exist_ok=True)
     """Create, 'audit' (hand-made issues) and queue the test project in ``folder``."""
     data = folder.parent / f"{folder.name}-data"
     data.mkdir()

@@ -24,6 +24,7 @@ from .routes import auth, export, items, pages, projects, tasks
 __all__ = ["create_app"]
 
 _HERE = Path(__file__).parent
+_PAGES = frozenset({"/", "/review", "/search"})  # sent to /login; anything else gets 401
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -81,7 +82,7 @@ def create_app(settings: Settings, *, handle: Any = None) -> FastAPI:
 
     @app.exception_handler(NotAuthenticated)
     async def _login(request: Request, _err: NotAuthenticated) -> Response:
-        if request.url.path.startswith("/api/") or request.method != "GET":
+        if request.url.path not in _PAGES or request.method != "GET":
             return JSONResponse({"detail": "log in first"}, status_code=401)
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 

@@ -113,28 +113,31 @@ class BodyLimit:
             await _too_large(send, self.max_bytes)
             return
         seen = 0
+        started = refused = False
 
         async def limited() -> Any:
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    if not started and not refused:
+                        refused = True
+                        await _too_large(send, self.max_bytes)
                     raise _TooLarge
             return message
 
-        started = False
-
-        async def tracking_send(message: Any) -> None:
+        async def guarded_send(message: Any) -> None:
             nonlocal started
+            if refused:  # the app's own answer to the cut body is dropped: 413 was sent
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, limited, tracking_send)
+            await self.app(scope, limited, guarded_send)
         except _TooLarge:
-            if not started:
-                await _too_large(send, self.max_bytes)
+            pass
 
 
 class _TooLarge(Exception):
