@@ -68,8 +68,8 @@
         const id = done.pop();
         if (id === undefined) { status("nothing to undo in this sitting"); return; }
         await api("POST", "/api/decisions/undo", { decision_id: id });
-        status("undone decision " + id);
         await loadNext();
+        status("undone decision " + id);  // set last: the page is ready for the next key
         return;
       }
       if (!task) return;
@@ -77,9 +77,11 @@
       const body = { task_id: task.task_id, action, seconds_spent: seconds };
       if (label !== undefined) body.label = label;
       const decision = await api("POST", "/api/decisions", body);
-      if (action === "skip") { skipped.push(task.task_id); status("skipped"); }
-      else { done.push(decision.id); status(action + ": " + decision.new_label + " (decision " + decision.id + ")"); }
+      let message = "skipped";
+      if (action === "skip") skipped.push(task.task_id);
+      else { done.push(decision.id); message = action + ": " + decision.new_label + " (decision " + decision.id + ")"; }
       await loadNext();
+      status(message);
     } catch (err) {
       status("error: " + err.message);
     } finally {
@@ -103,5 +105,8 @@
     b.addEventListener("click", () => act(b.dataset.action)));
   document.querySelectorAll("#classes button[data-label]").forEach((b) =>
     b.addEventListener("click", () => act("relabel", b.dataset.label)));
-  document.body.dataset.ready = "1";
+  // the server rendered the first task already; fetch it as data so the keys can act on it
+  loadNext().catch((err) => status("error: " + err.message)).finally(() => {
+    document.body.dataset.ready = "1";
+  });
 })();
