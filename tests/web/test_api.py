@@ -151,6 +151,10 @@ def test_batch_accept_filters_and_is_one_transaction(client, project, monkeypatc
     assert len(calls) == 2
     monkeypatch.setattr(store_mod, "record_decision", real)
     assert client.get("/api/project").json()["decisions"] == 1
+    none = client.post("/api/tasks/batch-accept", json={"issue_text": "unusual"}).json()
+    assert none == {"accepted": 0, "decision_ids": []}
+    low = client.post("/api/tasks/batch-accept", json={"min_priority": 0.95}).json()
+    assert low["accepted"] == 0
     rest = client.post("/api/tasks/batch-accept", json={"issue_text": "looks wrong"}).json()
     assert rest["accepted"] == 2
     frame = _labels_now(project)

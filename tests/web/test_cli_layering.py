@@ -27,7 +27,9 @@ def test_serve_refuses_an_open_host_without_team_mode(tmp_path, monkeypatch):
     result = runner.invoke(app, ["serve", str(folder), "--host", "0.0.0.0"])
     assert result.exit_code == 2 and ran == []
     assert "solo mode has no login" in result.output and "--team" in result.output
-    result = runner.invoke(app, ["serve", str(folder), "--host", "0.0.0.0", "--team", "--port", "8123"])
+    result = runner.invoke(
+        app, ["serve", str(folder), "--host", "0.0.0.0", "--team", "--port", "8123"]
+    )
     assert result.exit_code == 0, result.output
     assert ran == [{"host": "0.0.0.0", "port": 8123, "log_level": "warning"}]
     assert "team mode" in result.output

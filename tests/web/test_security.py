@@ -341,3 +341,43 @@ def test_roles_and_decisions_record_the_logged_in_user(team, tmp_path):
     assert (
         frame.loc["i5", "reviewed_by"] == "alice" and frame.loc["i2", "label_source"] == "original"
     )
+
+
+def test_expired_and_foreign_sessions_are_refused(team):
+    from truelabel.web._security import make_session, read_session
+
+    client, _ = team
+    _login(client, "alice")
+    secret = client.app.state.ctx.secret
+    live = make_session(secret, 1, hours=1)
+    assert read_session(secret, live) == 1
+    assert read_session(b"another server's secret", live) is None
+    expired = make_session(secret, 1, hours=-0.01)
+    assert read_session(secret, expired) is None
+    client.cookies.clear()
+    client.cookies.set("truelabel_session", expired)
+    assert client.get("/api/session").status_code == 401
+    client.cookies.set("truelabel_session", live)
+    assert client.get("/api/session").json()["user"] == "alice"
+
+
+def test_body_limit_refuses_a_declared_size_before_reading_the_body():
+    import asyncio
+
+    from truelabel.web._security import BodyLimit
+
+    async def app(scope, receive, send):  # would read the body if ever called
+        await receive()
+        raise AssertionError("the app must not run")
+
+    async def receive():
+        raise AssertionError("the body must not be read")
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "headers": [(b"content-length", b"1000000000")]}
+    asyncio.run(BodyLimit(app, max_bytes=1000)(scope, receive, send))
+    assert sent[0]["status"] == 413 and b"larger than 1000 bytes" in sent[1]["body"]
