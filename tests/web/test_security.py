@@ -381,3 +381,24 @@ def test_body_limit_refuses_a_declared_size_before_reading_the_body():
     scope = {"type": "http", "headers": [(b"content-length", b"1000000000")]}
     asyncio.run(BodyLimit(app, max_bytes=1000)(scope, receive, send))
     assert sent[0]["status"] == 413 and b"larger than 1000 bytes" in sent[1]["body"]
+
+
+def test_image_items_are_served_from_the_data_root(tmp_path):
+    import pandas as pd
+
+    data = tmp_path / "imgs"
+    (data / "pics").mkdir(parents=True)
+    (data / "pics" / "a.png").write_bytes(b"image a")
+    (data / "pics" / "b.png").write_bytes(b"image b")
+    pd.DataFrame({"path": ["pics/a.png", "pics/b.png"], "label": ["x", "y"]}).to_csv(
+        data / "items.csv", index=False
+    )
+    folder = tmp_path / "proj"
+    ts.init_project(folder, data=data / "items.csv", label_col="label", image_col="path")
+    with make_client(folder) as client:
+        assert client.get("/api/items/2/image").content == b"image b"
+        assert client.get("/api/items/1/image").headers["x-content-type-options"] == "nosniff"
+        assert client.get("/api/items/3/image").status_code == 404
+        (data / "pics" / "a.png").unlink()
+        os.symlink(tmp_path / "proj" / "project.json", data / "pics" / "a.png")
+        assert client.get("/api/items/1/image").status_code == 404  # now leads outside

@@ -181,7 +181,9 @@ def decide(
 
     if action not in ACTIONS:
         raise ValidationError("action", f"got {action!r}", f"pass one of {', '.join(ACTIONS)}")
-    task = session.get(ReviewTask, task_id)
+    # the task row is locked (PostgreSQL: FOR UPDATE; SQLite: the write transaction is
+    # already exclusive), so two reviewers deciding one task at once cannot both succeed
+    task = session.get(ReviewTask, task_id, with_for_update=True)
     if task is None or task.project_id != ctx.project_id:
         raise ValidationError("task_id", f"no task {task_id}", "pass an id from /api/tasks/next")
     if task.status != "open":
@@ -240,6 +242,7 @@ def batch_accept(
             ReviewTask.priority >= min_priority,
         )
         .order_by(ReviewTask.priority.desc(), ReviewTask.id)
+        .with_for_update()
     )
     if suggested_label is not None:
         stmt = stmt.where(ReviewTask.suggested_label == suggested_label)
