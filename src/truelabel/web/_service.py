@@ -27,6 +27,16 @@ __all__ = [
 ACTIONS = ("accept", "keep", "relabel", "skip")
 
 
+def _label_rows(session: Session, project_id: int, item_ids: list[int]) -> dict[int, Any]:
+    """The current-label rows of a few items by id (the store's one query, without building
+    a DataFrame: a page needs a handful of rows, fast)."""
+    from ..store import current_labels_params, current_labels_query
+
+    params = current_labels_params(project_id, item_ids)
+    rows = session.execute(current_labels_query(True), params).mappings()
+    return {int(r["item_id"]): r for r in rows}
+
+
 def latest_audit(session: Session, project_id: int) -> Any:
     """The newest finished audit run of the project (None before the first audit)."""
     from ..store import Run
@@ -64,18 +74,14 @@ def _top_classes(
 
 def task_views(session: Session, ctx: WebContext, tasks: list[Any]) -> list[dict[str, Any]]:
     """One dict per task: item, given and current label, suggestion, top classes, reasons."""
-    from ..store import current_labels
-
     if not tasks:
         return []
-    frame = current_labels(
-        session, project_id=ctx.project_id, item_ids=[t.item_id for t in tasks]
-    ).set_index("item_id")
+    rows = _label_rows(session, ctx.project_id, [int(t.item_id) for t in tasks])
     run = latest_audit(session, ctx.project_id)
     probs = _pred_probs(ctx, None if run is None else run.id)
     out = []
     for task in tasks:
-        row = frame.loc[task.item_id]
+        row = rows[int(task.item_id)]
         out.append(
             {
                 "task_id": task.id,
@@ -134,7 +140,7 @@ def search_items(
 ) -> list[dict[str, Any]]:
     """Items whose text or id contains ``q`` (case-insensitive), optionally with current
     label ``label``; position order, at most ``limit``."""
-    from ..store import Item, current_labels
+    from ..store import Item
 
     stmt = select(Item.id).where(Item.project_id == ctx.project_id)
     if q:
@@ -153,14 +159,11 @@ def search_items(
         if label is None:
             ids.extend(page)
             continue
-        frame = current_labels(session, project_id=ctx.project_id, item_ids=page)
-        ids.extend(frame.loc[frame["label"] == label, "item_id"].astype(int).tolist())
-    ids = ids[:limit]
-    if not ids:
-        return []
-    frame = current_labels(session, project_id=ctx.project_id, item_ids=ids)
+        labels = _label_rows(session, ctx.project_id, page)
+        ids.extend(i for i in page if labels[i]["label"] == label)
+    rows = _label_rows(session, ctx.project_id, ids[:limit])
     cols = ["item_id", "external_id", "content", "label", "label_source", "labeled_by"]
-    return [{str(k): v for k, v in r.items()} for r in frame[cols].to_dict("records")]
+    return [{c: rows[i][c] for c in cols} for i in ids[:limit]]
 
 
 def decide(
@@ -177,7 +180,7 @@ def decide(
 
     ``accept``: the suggested label; ``keep``: the current label stays (recorded as a
     decision); ``relabel``: ``label``; ``skip``: nothing is recorded (returns None)."""
-    from ..store import ReviewTask, current_labels, record_decision
+    from ..store import ReviewTask, record_decision
 
     if action not in ACTIONS:
         raise ValidationError("action", f"got {action!r}", f"pass one of {', '.join(ACTIONS)}")
@@ -199,8 +202,7 @@ def decide(
             )
         new_label = task.suggested_label
     elif action == "keep":
-        frame = current_labels(session, project_id=ctx.project_id, item_ids=[task.item_id])
-        new_label = frame["label"].iloc[0]
+        new_label = _label_rows(session, ctx.project_id, [task.item_id])[task.item_id]["label"]
         if new_label is None:
             raise ValidationError("action", "the item has no label to keep", "relabel it")
     else:
