@@ -65,6 +65,7 @@ from ._review import (
     undo_decision,
 )
 from ._runs import add_issues, add_scores, finish_run, run_issues, start_run, store_audit_issues
+from ._users import ROLES, User, add_user, get_user, list_users
 from ._workflow import audit_project
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "PRECEDENCE",
     "PROJECT_FILE",
+    "ROLES",
     "Annotation",
     "Base",
     "Decision",
@@ -86,10 +88,12 @@ __all__ = [
     "Score",
     "Store",
     "StoreSettings",
+    "User",
     "add_annotations",
     "add_issues",
     "add_review_tasks",
     "add_scores",
+    "add_user",
     "audit_project",
     "create_project",
     "current_label_chunks",
@@ -103,9 +107,11 @@ __all__ = [
     "finish_run",
     "get_label_source",
     "get_project",
+    "get_user",
     "import_items",
     "init_project",
     "item_ids_by_position",
+    "list_users",
     "make_engine",
     "migrate",
     "next_tasks",

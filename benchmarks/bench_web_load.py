@@ -1,0 +1,199 @@
+"""Load test of the review app: R concurrent reviewers for S seconds, on SQLite and (when
+``TRUELABEL_TEST_POSTGRES_URL`` is set; its schema is emptied) PostgreSQL.
+
+The server is ``truelabel serve`` in a child process (uvicorn, one worker) on a free loopback
+port, over a project of N items with one open review task each. Each reviewer is a thread
+with its own HTTP connection that loops: ``GET /api/tasks/next?limit=20``, pick one of them at
+random, ``POST /api/decisions`` (accept), and times the round trip. Answers are counted:
+``acknowledged`` (200 with a decision id), ``conflict`` (422: another reviewer decided that
+task first, nothing written), anything else is an error. Then the database is read back:
+``lost`` = acknowledged ids missing from it, ``unacknowledged`` = decisions in it nobody was
+told about, ``duplicated`` = tasks with more than one decision. The client threads share the
+machine (and the GIL) with nothing else in this process; the server runs in its own.
+
+    PYTHONPATH=src python benchmarks/bench_web_load.py --reviewers 20 --seconds 120 \\
+        --out benchmarks/results/web_load.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build(folder: Path, n_items: int, url: str | None) -> None:
+    import truelabel.store as ts
+    from truelabel.review import AuditIssueSource, ReviewQueue
+
+    rng = np.random.default_rng(0)
+    classes = np.array(["a", "b", "c"])
+    data = folder.parent / "items.csv"
+    labels = classes[rng.integers(0, 3, n_items)]
+    pd.DataFrame({"text": [f"item {i}" for i in range(n_items)], "label": labels}).to_csv(
+        data, index=False
+    )
+    ts.init_project(folder, data=data, label_col="label", text_col="text", database_url=url)
+    with ts.opened(folder, database_url=url) as handle:
+        with handle.store.read() as s:
+            ids = ts.item_ids_by_position(s, project_id=handle.project_id)
+        issues = pd.DataFrame(
+            {
+                "is_label_issue": np.ones(n_items, bool),
+                "label_score": rng.random(n_items),
+                "given_label": labels,
+                "suggested_label": classes[(np.searchsorted(classes, labels) + 1) % 3],
+            }
+        )
+        queue = ReviewQueue([AuditIssueSource(issues, item_ids=ids)]).build()
+        with handle.store.write() as s:
+            ts.add_review_tasks(s, project_id=handle.project_id, queue=queue)
+
+
+def reviewer(base: str, token: str, deadline: float, seed: int, out: dict) -> None:
+    import httpx
+
+    rng = random.Random(seed)
+    with httpx.Client(base_url=base, headers={"X-CSRF-Token": token}, timeout=30) as client:
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            tasks = client.get("/api/tasks/next", params={"limit": 20}).json()
+            if not tasks:
+                break
+            task = rng.choice(tasks)
+            r = client.post("/api/decisions", json={"task_id": task["task_id"], "action": "accept"})
+            out["latency"].append(time.perf_counter() - t0)
+            if r.status_code == 200:
+                out["ack"].append(r.json()["id"])
+            elif r.status_code == 422 and "is done" in r.text:
+                out["conflict"] += 1
+            else:
+                out["errors"].append(f"{r.status_code} {r.text[:200]}")
+
+
+def run(backend: str, url: str | None, args: argparse.Namespace) -> dict:
+    import httpx
+
+    import truelabel.store as ts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "proj"
+        build(folder, args.items, url)
+        port = _free_port()
+        code = "import sys; from truelabel.cli import main; sys.argv[0] = 'truelabel'; main()"
+        cmd = [sys.executable, "-c", code, "serve", str(folder), "--port", str(port)]
+        if url:
+            cmd += ["--database-url", url]
+        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    token = httpx.get(f"{base}/api/session").json()["csrf_token"]
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            else:
+                raise RuntimeError("server did not start")
+            outs = [
+                {"latency": [], "ack": [], "conflict": 0, "errors": []}
+                for _ in range(args.reviewers)
+            ]
+            deadline = time.perf_counter() + args.seconds
+            threads = [
+                threading.Thread(target=reviewer, args=(base, token, deadline, k, outs[k]))
+                for k in range(args.reviewers)
+            ]
+            start = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - start
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        with ts.opened(folder, database_url=url) as handle, handle.store.read() as s:
+            from sqlalchemy import select
+
+            rows = s.execute(
+                select(ts.Decision.id, ts.Decision.task_id).where(
+                    ts.Decision.project_id == handle.project_id
+                )
+            ).all()
+    ack = [i for o in outs for i in o["ack"]]
+    latency = np.array([x for o in outs for x in o["latency"]]) * 1000
+    db_ids = {r[0] for r in rows}
+    per_task = Counter(r[1] for r in rows)
+    return {
+        "backend": backend,
+        "reviewers": args.reviewers,
+        "seconds": round(elapsed, 1),
+        "items": args.items,
+        "acknowledged": len(ack),
+        "acknowledged_distinct": len(set(ack)),
+        "in_database": len(rows),
+        "lost": len(set(ack) - db_ids),
+        "unacknowledged": len(db_ids - set(ack)),
+        "duplicated_tasks": sum(1 for n in per_task.values() if n > 1),
+        "conflicts": sum(o["conflict"] for o in outs),
+        "errors": sum(len(o["errors"]) for o in outs),
+        "error_examples": [e for o in outs for e in o["errors"]][:3],
+        "round_trips_per_s": round(len(latency) / elapsed, 1),
+        "p50_ms": round(float(np.percentile(latency, 50)), 1),
+        "p95_ms": round(float(np.percentile(latency, 95)), 1),
+        "p99_ms": round(float(np.percentile(latency, 99)), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reviewers", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    results = [run("sqlite", None, args)]
+    print(json.dumps(results[-1]), flush=True)
+    pg = os.environ.get("TRUELABEL_TEST_POSTGRES_URL")
+    if pg:
+        import sqlalchemy as sa
+
+        import truelabel.store as ts
+
+        engine = sa.create_engine(ts.StoreSettings(url=pg).url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+        engine.dispose()
+        results.append(run("postgresql", pg, args))
+        print(json.dumps(results[-1]), flush=True)
+    if args.out:
+        payload = {
+            "command": " ".join(["python", *sys.argv]),
+            "cpus": os.cpu_count(),
+            "results": results,
+        }
+        args.out.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

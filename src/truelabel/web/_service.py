@@ -1,0 +1,267 @@
+"""What pages and the API show, built from the store's functions (no SQL writes here other
+than through ``record_decision`` / ``undo_decision``): task views with the model's top
+classes, per-class issue rates, item search, decisions and batch accept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..exceptions import ValidationError
+from ._deps import WebContext
+
+__all__ = [
+    "ACTIONS",
+    "batch_accept",
+    "class_issue_rates",
+    "decide",
+    "latest_audit",
+    "search_items",
+    "task_views",
+]
+
+#: what a reviewer can do with a task
+ACTIONS = ("accept", "keep", "relabel", "skip")
+
+
+def _label_rows(session: Session, project_id: int, item_ids: list[int]) -> dict[int, Any]:
+    """The current-label rows of a few items by id (the store's one query, without building
+    a DataFrame: a page needs a handful of rows, fast)."""
+    from ..store import current_labels_params, current_labels_query
+
+    params = current_labels_params(project_id, item_ids)
+    rows = session.execute(current_labels_query(True), params).mappings()
+    return {int(r["item_id"]): r for r in rows}
+
+
+def latest_audit(session: Session, project_id: int) -> Any:
+    """The newest finished audit run of the project (None before the first audit)."""
+    from ..store import Run
+
+    stmt = (
+        select(Run)
+        .where(Run.project_id == project_id, Run.kind == "audit", Run.status == "finished")
+        .order_by(Run.id.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt)
+
+
+def _pred_probs(ctx: WebContext, run_id: int | None) -> np.ndarray | None:
+    """The run's ``pred_probs.npy`` (rows in item position order), memory-mapped, cached."""
+    if run_id is None:
+        return None
+    key = f"pred_probs:{run_id}"
+    if key not in ctx.cache:
+        path = ctx.handle.path / "runs" / str(run_id) / "pred_probs.npy"
+        ctx.cache[key] = np.load(path, mmap_mode="r") if path.is_file() else None
+    probs: np.ndarray | None = ctx.cache[key]
+    return probs
+
+
+def _top_classes(
+    probs: np.ndarray | None, position: int, classes: list[str], k: int = 3
+) -> list[dict[str, Any]]:
+    if probs is None or position >= probs.shape[0] or probs.shape[1] != len(classes):
+        return []
+    row = np.asarray(probs[position], dtype=np.float64)
+    order = np.lexsort((np.arange(row.size), -row))[:k]
+    return [{"label": classes[j], "probability": round(float(row[j]), 4)} for j in order]
+
+
+def task_views(session: Session, ctx: WebContext, tasks: list[Any]) -> list[dict[str, Any]]:
+    """One dict per task: item, given and current label, suggestion, top classes, reasons."""
+    if not tasks:
+        return []
+    rows = _label_rows(session, ctx.project_id, [int(t.item_id) for t in tasks])
+    run = latest_audit(session, ctx.project_id)
+    probs = _pred_probs(ctx, None if run is None else run.id)
+    out = []
+    for task in tasks:
+        row = rows[int(task.item_id)]
+        out.append(
+            {
+                "task_id": task.id,
+                "item_id": int(task.item_id),
+                "external_id": row["external_id"],
+                "content": row["content"],
+                "content_kind": ctx.handle.content_kind,
+                "given_label": row["original_label"],
+                "current_label": row["label"],
+                "suggested_label": task.suggested_label,
+                "priority": float(task.priority),
+                "reasons": [str(r.get("reason", "")) for r in task.reasons or []],
+                "top_classes": _top_classes(probs, int(row["position"]), ctx.classes),
+            }
+        )
+    return out
+
+
+def class_issue_rates(session: Session, ctx: WebContext) -> list[dict[str, Any]]:
+    """Per given (original) class: items, items flagged by the latest audit, their share."""
+    from ..store import Annotation, Issue, LabelSource
+
+    origin = (
+        select(Annotation.item_id, Annotation.label)
+        .join(LabelSource, LabelSource.id == Annotation.source_id)
+        .where(LabelSource.project_id == ctx.project_id, LabelSource.kind == "original")
+        .subquery()
+    )
+    totals: dict[Any, Any] = dict(
+        session.execute(select(origin.c.label, func.count()).group_by(origin.c.label)).all()
+    )
+    flagged: dict[str, int] = {}
+    run = latest_audit(session, ctx.project_id)
+    if run is not None:
+        stmt = (
+            select(origin.c.label, func.count(func.distinct(Issue.item_id)))
+            .join(Issue, Issue.item_id == origin.c.item_id)
+            .where(Issue.run_id == run.id)
+            .group_by(origin.c.label)
+        )
+        flagged = {str(k): int(n) for k, n in session.execute(stmt)}
+    rows = []
+    for label in ctx.classes:
+        n = int(totals.get(label, 0))
+        f = flagged.get(label, 0)
+        rows.append({"label": label, "items": n, "flagged": f, "rate": f / n if n else 0.0})
+    return rows
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search_items(
+    session: Session, ctx: WebContext, *, q: str = "", label: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Items whose text or id contains ``q`` (case-insensitive), optionally with current
+    label ``label``; position order, at most ``limit``."""
+    from ..store import Item
+
+    stmt = select(Item.id).where(Item.project_id == ctx.project_id)
+    if q:
+        pattern = _like(q)
+        stmt = stmt.where(
+            Item.content.ilike(pattern, escape="\\") | Item.external_id.ilike(pattern, escape="\\")
+        )
+    ids: list[int] = []
+    batch = 1000
+    offset = 0
+    while len(ids) < limit:  # the label filter is applied on current labels, page by page
+        page = list(session.scalars(stmt.order_by(Item.position).offset(offset).limit(batch)))
+        if not page:
+            break
+        offset += batch
+        if label is None:
+            ids.extend(page)
+            continue
+        labels = _label_rows(session, ctx.project_id, page)
+        ids.extend(i for i in page if labels[i]["label"] == label)
+    rows = _label_rows(session, ctx.project_id, ids[:limit])
+    cols = ["item_id", "external_id", "content", "label", "label_source", "labeled_by"]
+    return [{c: rows[i][c] for c in cols} for i in ids[:limit]]
+
+
+def decide(
+    session: Session,
+    ctx: WebContext,
+    *,
+    task_id: int,
+    action: str,
+    reviewer: str,
+    label: str | None = None,
+    seconds_spent: float | None = None,
+) -> Any:
+    """Apply a reviewer's action to an open task (inside the caller's write transaction).
+
+    ``accept``: the suggested label; ``keep``: the current label stays (recorded as a
+    decision); ``relabel``: ``label``; ``skip``: nothing is recorded (returns None)."""
+    from ..store import ReviewTask, record_decision
+
+    if action not in ACTIONS:
+        raise ValidationError("action", f"got {action!r}", f"pass one of {', '.join(ACTIONS)}")
+    # the task row is locked (PostgreSQL: FOR UPDATE; SQLite: the write transaction is
+    # already exclusive), so two reviewers deciding one task at once cannot both succeed
+    task = session.get(ReviewTask, task_id, with_for_update=True)
+    if task is None or task.project_id != ctx.project_id:
+        raise ValidationError("task_id", f"no task {task_id}", "pass an id from /api/tasks/next")
+    if task.status != "open":
+        raise ValidationError(
+            "task_id", f"task {task_id} is {task.status}", "fetch the next open tasks"
+        )
+    if action == "skip":
+        return None
+    if action == "accept":
+        if task.suggested_label is None:
+            raise ValidationError(
+                "action", f"task {task_id} has no suggested label", "keep or relabel"
+            )
+        new_label = task.suggested_label
+    elif action == "keep":
+        new_label = _label_rows(session, ctx.project_id, [task.item_id])[task.item_id]["label"]
+        if new_label is None:
+            raise ValidationError("action", "the item has no label to keep", "relabel it")
+    else:
+        if label is None:
+            raise ValidationError("label", "missing for relabel", f"pick one of {ctx.classes}")
+        new_label = label
+    return record_decision(
+        session,
+        item_id=task.item_id,
+        reviewer=reviewer,
+        new_label=str(new_label),
+        reason=action,
+        seconds_spent=seconds_spent,
+        task_id=task.id,
+    )
+
+
+def batch_accept(
+    session: Session,
+    ctx: WebContext,
+    *,
+    reviewer: str,
+    issue_text: str | None = None,
+    suggested_label: str | None = None,
+    min_priority: float = 0.0,
+    limit: int = 10_000,
+) -> list[int]:
+    """Accept the suggestion of every open task matching the filter (tasks with a suggestion,
+    priority >= ``min_priority``, suggesting ``suggested_label``, a reason containing
+    ``issue_text``), in the caller's one transaction. Returns the decision ids."""
+    from ..store import ReviewTask, record_decision
+
+    stmt = (
+        select(ReviewTask)
+        .where(
+            ReviewTask.project_id == ctx.project_id,
+            ReviewTask.status == "open",
+            ReviewTask.suggested_label.is_not(None),
+            ReviewTask.priority >= min_priority,
+        )
+        .order_by(ReviewTask.priority.desc(), ReviewTask.id)
+        .with_for_update()
+    )
+    if suggested_label is not None:
+        stmt = stmt.where(ReviewTask.suggested_label == suggested_label)
+    decided: list[int] = []
+    for task in list(session.scalars(stmt)):
+        if len(decided) >= limit:
+            break
+        words = " ".join(str(r.get("reason", "")) for r in task.reasons or [])
+        if issue_text and issue_text.lower() not in words.lower():
+            continue
+        decision = record_decision(
+            session,
+            item_id=task.item_id,
+            reviewer=reviewer,
+            new_label=str(task.suggested_label),
+            reason="batch accept",
+            task_id=task.id,
+        )
+        decided.append(decision.id)
+    return decided

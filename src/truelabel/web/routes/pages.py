@@ -1,0 +1,61 @@
+"""Server-rendered pages (Jinja2, autoescaped): dashboard, review, search, login."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from .._deps import ContextDep, SessionDep, UserDep, expected_csrf
+from .._service import search_items, task_views
+from .projects import project_summary
+
+router = APIRouter(include_in_schema=False)
+
+
+def _render(request: Request, ctx: Any, name: str, **values: Any) -> HTMLResponse:
+    values.setdefault("user", getattr(request.state, "principal", None))
+    return ctx.templates.TemplateResponse(
+        request,
+        name,
+        {
+            "csrf": expected_csrf(request, ctx),
+            "project": ctx.handle.name,
+            "team": ctx.settings.team,
+            **values,
+        },
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, ctx: ContextDep, session: SessionDep, user: UserDep) -> Any:
+    return _render(request, ctx, "dashboard.html", summary=project_summary(session, ctx))
+
+
+@router.get("/review", response_class=HTMLResponse)
+def review(request: Request, ctx: ContextDep, session: SessionDep, user: UserDep) -> Any:
+    from ...store import next_tasks
+
+    tasks = task_views(session, ctx, next_tasks(session, project_id=ctx.project_id, limit=1))
+    return _render(
+        request, ctx, "review.html", task=tasks[0] if tasks else None, classes=ctx.classes
+    )
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search(
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    user: UserDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    label: Annotated[str, Query(max_length=255)] = "",
+) -> Any:
+    items = search_items(session, ctx, q=q, label=label or None, limit=100)
+    return _render(request, ctx, "search.html", items=items, q=q, label=label, classes=ctx.classes)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login(request: Request, ctx: ContextDep, failed: int = 0, next: str = "/") -> Any:
+    return _render(request, ctx, "login.html", failed=bool(failed), next=next, user=None)
