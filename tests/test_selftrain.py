@@ -238,7 +238,7 @@ def test_stopping_rule_converged_fires_before_max_rounds():
 
 
 def test_stopping_rule_exhausted(monkeypatch):
-    import truelabel.model._selftrain as mod
+    import truelabel.model._strounds as mod
 
     calls = []
 
