@@ -69,7 +69,9 @@ def test_round_zero_is_the_few_shot_classifier_with_both_text_views(encoder):
     base = FewShotClassifier(
         classes=TREC, encoder=encoder, ngrams=True, first_token=True, random_state=0
     )
-    st = SelfTrainingClassifier(base, max_rounds=0, cache_weight=0.0, calibrate=False)
+    st = SelfTrainingClassifier(
+        base, max_rounds=0, cache_weight=0.0, calibrate=False, prior_shift=False
+    )
     st.fit(texts, labels, POOL)
     assert st.uses_texts_ and st.base_.uses_ngrams_ and st.base_.uses_first_token_
     direct = base._copy_unfitted().fit(texts, labels)
@@ -86,6 +88,7 @@ def test_later_rounds_refit_on_the_pool_rows_views_with_the_first_fits_settings(
     texts, labels = data()
     base = FewShotClassifier(classes=TREC, encoder=encoder, random_state=0)
     kw = {"max_rounds": 1, "per_class": 2, "cache_weight": 0.0, "calibrate": False}
+    kw["prior_shift"] = False  # a 9-item pool: too few for the EM (it warns)
     st = SelfTrainingClassifier(base, stop="changes", **kw).fit(texts, labels, POOL)
     assert st.n_rounds_ == 1 and st.pseudo_indices_.size >= 3
     first = base._copy_unfitted().fit(texts, labels)
@@ -107,7 +110,8 @@ def test_views_are_computed_once_for_all_rounds(encoder):
     texts, labels = data()
     enc = Counting(encoder)
     base = FewShotClassifier(classes=TREC, encoder=enc, first_token=True, random_state=0)
-    st = SelfTrainingClassifier(base, max_rounds=2, per_class=1, stop="changes", stop_tol=0.0)
+    kw = {"per_class": 1, "stop": "changes", "stop_tol": 0.0, "prior_shift": False}
+    st = SelfTrainingClassifier(base, max_rounds=2, **kw)
     st.fit(texts, labels, POOL)
     assert len(st.history_) == 3
     n_all = len(texts) + len(POOL)
@@ -144,7 +148,12 @@ def test_fixed_settings_fit_once_without_cross_validation(encoder):
         classes=TREC, encoder=encoder, ngrams=False, first_token=False, **fixed
     ).fit(texts, labels)
     assert clf.oof_logits_ is None and np.isnan(clf.cv_log_loss_)
-    assert clf.selected_params_ == {**fixed, "ngrams": False, "first_token": False}
+    assert clf.selected_params_ == {
+        **fixed,
+        "ngrams": False,
+        "first_token": False,
+        "token_weight": "auto",
+    }
     X = encoder.encode(texts).astype(np.float64)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     S = 10.0 * X @ clf._class_matrix().T

@@ -16,6 +16,9 @@ __all__ = ["FewShotClassifier"]
 
 #: prior scales tried (0 = no prior, plain L2 logistic regression)
 PRIOR_SCALES = (0.0, 10.0, 20.0)
+#: weights of the first-token view tried (its vectors are scaled by the weight, so under
+#: the one L2 penalty it is regularised weight**2 times less than the embedding)
+TOKEN_WEIGHTS = (1.0, 2.0, 3.0, 4.0)
 #: L2 strengths tried (mean-loss scale: lam = 1 / (C * n_items) in scikit-learn's C)
 PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
@@ -114,6 +117,7 @@ class FewShotClassifier(TextClassifierBase):
         template: str = "{}",
         ngrams: bool | str = "auto",
         first_token: bool | str = "auto",
+        token_weight: float | str = "auto",
         prior_scale: float | str = "auto",
         penalty: float | str = "auto",
         temperature: float | str = "auto",
@@ -125,6 +129,7 @@ class FewShotClassifier(TextClassifierBase):
         self.template = template
         self.ngrams = ngrams
         self.first_token = first_token
+        self.token_weight = token_weight
         self.prior_scale = prior_scale
         self.penalty = penalty
         self.temperature = temperature
@@ -200,9 +205,10 @@ class FewShotClassifier(TextClassifierBase):
         warm: dict[tuple[float, int], np.ndarray] = {}
 
         def cv_logits(
-            scale: float, lam: float, use_ngrams: bool, use_tok: bool = False
+            scale: float, lam: float, use_ngrams: bool, tok: float = 0.0
         ) -> np.ndarray:
-            D = np.hstack([X, E]) if use_tok and E is not None else X
+            use_tok = tok > 0
+            D = np.hstack([X, tok * E]) if use_tok and E is not None else X
             plain = not (use_ngrams or use_tok)
             oof = np.empty((X.shape[0], K))
             for f in range(n_folds):
@@ -233,8 +239,10 @@ class FewShotClassifier(TextClassifierBase):
 
         scales = PRIOR_SCALES if self.prior_scale == "auto" else (float(self.prior_scale),)
         lams = PENALTIES if self.penalty == "auto" else (float(self.penalty),)
+        toks = TOKEN_WEIGHTS if self.token_weight == "auto" else (float(self.token_weight),)
         fixed = (
             len(scales) == len(lams) == 1
+            and (len(toks) == 1 or self.first_token is False)
             and self.temperature != "auto"
             and isinstance(self.ngrams, bool)
             and isinstance(self.first_token, bool)
@@ -242,27 +250,31 @@ class FewShotClassifier(TextClassifierBase):
         oof: np.ndarray | None = None
         if fixed:  # nothing to choose: one fit, no cross-validation
             scale, lam = scales[0], lams[0]
-            use_ngrams, use_tok = bool(self.ngrams), bool(self.first_token)
+            use_ngrams, tok = bool(self.ngrams), toks[0] if self.first_token else 0.0
         else:
-            best: tuple[float, float, float, bool, np.ndarray, bool] | None = None
+            best: tuple[float, float, float, bool, np.ndarray, float] | None = None
             for scale in scales:
                 for lam in sorted(lams, reverse=True):
                     oof = cv_logits(scale, lam, False)
                     score = calibrated_log_loss(oof)
                     if best is None or score < best[0] - 1e-12:
-                        best = (score, scale, lam, False, oof, False)
+                        best = (score, scale, lam, False, oof, 0.0)
             assert best is not None
             if texts is not None and self.ngrams is not False:
                 oof = cv_logits(best[1], best[2], True)
                 score = calibrated_log_loss(oof)
                 if self.ngrams is True or score < best[0] - 1e-12:
-                    best = (score, best[1], best[2], True, oof, False)
+                    best = (score, best[1], best[2], True, oof, 0.0)
             if E is not None:
-                oof = cv_logits(best[1], best[2], best[3], True)
-                score = calibrated_log_loss(oof)
-                if self.first_token is True or score < best[0] - 1e-12:
-                    best = (score, best[1], best[2], best[3], oof, True)
-            _, scale, lam, use_ngrams, oof, use_tok = best
+                without = best
+                for i, weight in enumerate(toks):
+                    oof = cv_logits(without[1], without[2], without[3], weight)
+                    score = calibrated_log_loss(oof)
+                    forced = self.first_token is True and i == 0
+                    if forced or score < best[0] - 1e-12:
+                        best = (score, without[1], without[2], without[3], oof, weight)
+            _, scale, lam, use_ngrams, oof, tok = best
+        use_tok = tok > 0
         if self.temperature == "auto":
             assert oof is not None
             self.temperature_ = fit_temperature(oof, y)
@@ -277,7 +289,8 @@ class FewShotClassifier(TextClassifierBase):
         if use_ngrams:
             self.vectorizer_ = _ngram_vectorizer().fit(texts)
             F = self.vectorizer_.transform(texts)
-        D = np.hstack([X, E]) if use_tok and E is not None else X
+        self.token_weight_ = tok
+        D = np.hstack([X, tok * E]) if use_tok and E is not None else X
         self.model_: OffsetLR = fit_offset_lr(D, F, y, scale * S, K, lam)[0]
         self.n_features_in_ = X.shape[1]
         self.selected_params_ = {
@@ -286,6 +299,7 @@ class FewShotClassifier(TextClassifierBase):
             "temperature": self.temperature_,
             "ngrams": use_ngrams,
             "first_token": use_tok,
+            "token_weight": tok if use_tok else self.token_weight,
         }
         return self
 
@@ -298,7 +312,7 @@ class FewShotClassifier(TextClassifierBase):
                 raise ValidationError(
                     arg, f"got {getattr(self, arg)!r}", "pass 'auto', True or False"
                 )
-        for arg in ("prior_scale", "penalty", "temperature"):
+        for arg in ("prior_scale", "penalty", "temperature", "token_weight"):
             value = getattr(self, arg)
             if isinstance(value, str) and value == "auto":
                 continue
@@ -369,7 +383,7 @@ class FewShotClassifier(TextClassifierBase):
             if self.uses_ngrams_ and views.texts is not None:
                 F = self.vectorizer_.transform(views.texts[rows])
             if self.uses_first_token_ and views.tokens is not None:
-                D = np.hstack([D, views.tokens[rows]])
+                D = np.hstack([D, self.token_weight_ * views.tokens[rows]])
             offset = self.prior_scale_ * (Xn[rows] @ C.T)
             out[rows] = softmax_rows(self.model_.logits(D, F, offset) / self.temperature_)
         return out

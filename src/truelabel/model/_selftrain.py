@@ -68,9 +68,11 @@ class SelfTrainingClassifier(RoundsMixin, TextEmbeddingMixin, BaseEstimator):
         for every later fit. Its ``classes``, when it has them, name the classes.
         ``ZeroShotClassifier`` is refused: it learns from no labels.
     max_rounds : int, default 5
-    per_class : int or float, default 0.1
+    per_class : int or float, default 0.03
         Pseudo-labels added per class per round: an int is a count, a float in (0, 1] a
-        share of the pool's average class size (``n_pool / n_classes``).
+        share of the pool's average class size (``n_pool / n_classes``). Small steps: with
+        8 labels per class, 0.1 let one round's wrong pseudo-labels outweigh the labels
+        (TREC, 5 seeds: 0.748 accuracy at 0.1, 0.787 at 0.03).
     max_share : float in (0, 1], default 0.5
         At most this share of the pool items predicted as a class is pseudo-labeled with
         it (a class rare in the pool is not filled with another class's items).
@@ -87,8 +89,10 @@ class SelfTrainingClassifier(RoundsMixin, TextEmbeddingMixin, BaseEstimator):
     calibrate : bool, default True
         Fit the temperature on the cross-fitted labeled items (needs >= 2 per class).
     n_folds : int, default 4
-    prior_shift : bool, default False
-        Adjust the outputs to the pool's class priors (estimated by EM).
+    prior_shift : bool, default True
+        Adjust the outputs to the pool's class priors (estimated by EM): a few labels per
+        class are balanced, a pool rarely is (SMS spam, 13% spam, 8 labels per class:
+        0.873 -> 0.896 accuracy from this alone). False assumes the labeled mix.
     encoder : Encoder or None
         Encodes texts for ``fit``/``predict``; None uses ``base.encoder`` if set, else
         ``OnnxTextEncoder()``.
@@ -151,7 +155,7 @@ class SelfTrainingClassifier(RoundsMixin, TextEmbeddingMixin, BaseEstimator):
         base: Any,
         *,
         max_rounds: int = 5,
-        per_class: int | float = 0.1,
+        per_class: int | float = 0.03,
         max_share: float = 0.5,
         min_confidence: float = 0.0,
         cache_weight: float | str = "auto",
@@ -161,7 +165,7 @@ class SelfTrainingClassifier(RoundsMixin, TextEmbeddingMixin, BaseEstimator):
         stop_tol: float = 0.005,
         calibrate: bool = True,
         n_folds: int = 4,
-        prior_shift: bool = False,
+        prior_shift: bool = True,
         encoder: Any = None,
         random_state: int | np.random.Generator | None = None,
         backend: Backend | str | None = None,
