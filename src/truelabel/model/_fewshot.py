@@ -204,9 +204,7 @@ class FewShotClassifier(TextClassifierBase):
 
         warm: dict[tuple[float, int], np.ndarray] = {}
 
-        def cv_logits(
-            scale: float, lam: float, use_ngrams: bool, tok: float = 0.0
-        ) -> np.ndarray:
+        def cv_logits(scale: float, lam: float, use_ngrams: bool, tok: float = 0.0) -> np.ndarray:
             use_tok = tok > 0
             D = np.hstack([X, tok * E]) if use_tok and E is not None else X
             plain = not (use_ngrams or use_tok)
