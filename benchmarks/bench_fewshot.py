@@ -347,6 +347,8 @@ def _fit_one(
     X_train: np.ndarray,
     X_test: np.ndarray,
 ) -> dict:
+    import functools
+    import inspect
     import warnings
 
     K, names = len(ds["labels"]), np.asarray(ds["labels"], dtype=object)
@@ -376,11 +378,19 @@ def _fit_one(
         else:
             try:
                 model = _make_model(method, variant, spec, SharedEncoder(enc), seed)
+                kshot = [ds["x_train"][i] for i in sel]
                 if method.endswith("+st"):
                     pool = np.setdiff1d(np.arange(len(ds["x_train"])), sel)
-                    model.fit_embeddings(X_l, labels, np.asarray(X_train[pool]))
+                    fit_st = model.fit_embeddings
+                    if "unlabeled_texts" in inspect.signature(fit_st).parameters:
+                        # the base's text views (n-grams, first-token) of the k-shot and pool
+                        fit_st = functools.partial(
+                            fit_st,
+                            texts=kshot,
+                            unlabeled_texts=[ds["x_train"][i] for i in pool],
+                        )
+                    fit_st(X_l, labels, np.asarray(X_train[pool]))
                 elif method == "fewshot":
-                    kshot = [ds["x_train"][i] for i in sel]
                     _with_texts(model.fit_embeddings, kshot)(X_l, labels)
                 fit_s = time.perf_counter() - t0
                 t1 = time.perf_counter()

@@ -351,3 +351,27 @@ def test_auto_keeps_a_view_exactly_when_cross_validation_prefers_it(encoder, vie
     assert getattr(fits["auto"], attr) is keep
     if expect is not None:
         assert keep is expect
+
+
+def test_token_weight_is_chosen_by_cv_and_applied_at_predict(encoder, monkeypatch):
+    texts, labels = map(list, zip(*TRAIN))
+    monkeypatch.setattr(_fewshot, "TOKEN_WEIGHTS", (1.0, 3.0))
+    kw = {"encoder": encoder, "first_token": True, "ngrams": False, "random_state": 0}
+    auto = FewShotClassifier(classes=TREC, **kw).fit(texts, labels)
+    each = {
+        w: FewShotClassifier(classes=TREC, token_weight=w, **kw).fit(texts, labels)
+        for w in (1.0, 3.0)
+    }
+    losses = {w: m.cv_log_loss_ for w, m in each.items()}
+    assert losses[1.0] != pytest.approx(losses[3.0])  # the weight changes the model
+    best = min(losses, key=losses.__getitem__)
+    assert auto.token_weight_ == best and auto.cv_log_loss_ == pytest.approx(losses[best])
+    assert auto.selected_params_["token_weight"] == best
+    # predict: [x, w * first-token] through the fitted weights, oracle by hand
+    m = each[3.0]
+    X = encoder.encode(texts).astype(np.float64)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    E = first_token_vectors(encoder, texts)
+    z = m.model_.logits(np.hstack([X, 3.0 * E]), None, m.prior_scale_ * X @ m._class_matrix().T)
+    want = np.exp(z / m.temperature_ - (z / m.temperature_).max(axis=1, keepdims=True))
+    np.testing.assert_allclose(m.predict_proba(texts), want / want.sum(1, keepdims=True), atol=1e-9)

@@ -147,6 +147,7 @@ def fitted(rng_seed=0, **kw):
     x, y = blobs(200, rng, spread=1.1)
     xl, yl, xp, yp = shots(x, y, 3, rng)
     kw.setdefault("random_state", 0)
+    kw.setdefault("prior_shift", False)
     st = SelfTrainingClassifier(CentroidBase(classes=CLASSES), **kw)
     return st.fit_embeddings(xl, yl, xp), (xl, yl, xp, yp)
 
@@ -238,7 +239,7 @@ def test_stopping_rule_converged_fires_before_max_rounds():
 
 
 def test_stopping_rule_exhausted(monkeypatch):
-    import truelabel.model._selftrain as mod
+    import truelabel.model._strounds as mod
 
     calls = []
 
@@ -288,7 +289,7 @@ def test_temperature_comes_from_the_honest_nested_cross_fit():
     rng = np.random.default_rng(2)
     x, y = blobs(120, rng, spread=1.1)
     xl, yl, xp, _ = shots(x, y, 4, rng)
-    kw = {"per_class": 10, "stop": "changes", "stop_tol": 0.0}
+    kw = {"per_class": 10, "stop": "changes", "stop_tol": 0.0, "prior_shift": False}
     st = SelfTrainingClassifier(
         CentroidBase(classes=CLASSES, scale=2.0), max_rounds=2, random_state=5, **kw
     ).fit_embeddings(xl, yl, xp)
@@ -340,7 +341,7 @@ def test_prior_shift_estimates_pool_priors_and_reweights():
     true = np.bincount(np.searchsorted(CLASSES, yp), minlength=3) / yp.size
     assert np.abs(st.pool_priors_ - true).sum() < np.abs(st.train_priors_ - true).sum() / 2
     plain = SelfTrainingClassifier(
-        CentroidBase(classes=CLASSES), max_rounds=1, random_state=0
+        CentroidBase(classes=CLASSES), max_rounds=1, prior_shift=False, random_state=0
     ).fit_embeddings(xl, yl, xp)
     q = plain.predict_proba_embeddings(xp) * st.pool_priors_ / st.train_priors_
     np.testing.assert_allclose(
@@ -474,3 +475,23 @@ def test_base_without_interface_and_unfitted_use():
         st.predict_proba_embeddings(xp[:, :4])
     with pytest.raises(ValidationError, match="unlabeled_texts: got str"):
         st.fit(["x"], ["a"], "pool")
+
+
+def test_eval_set_history_is_each_rounds_accuracy_and_never_steers_the_fit():
+    rng = np.random.default_rng(0)
+    x, y = blobs(200, rng, spread=1.1)
+    xl, yl, xp, yp = shots(x, y, 3, rng)
+    kw = {"max_rounds": 2, "per_class": 10, "stop": "changes", "stop_tol": 0.0, "random_state": 0}
+    st = SelfTrainingClassifier(CentroidBase(classes=CLASSES), **kw)
+    st.fit_embeddings(xl, yl, xp, eval_set=(xp, yp))
+    plain = SelfTrainingClassifier(CentroidBase(classes=CLASSES), **kw).fit_embeddings(xl, yl, xp)
+    np.testing.assert_array_equal(
+        st.predict_proba_embeddings(xp), plain.predict_proba_embeddings(xp)
+    )
+    base = CentroidBase(classes=CLASSES).fit_embeddings(xl, yl)
+    pred = base.classes_[base.predict_proba_embeddings(xp).argmax(1)]
+    h0 = st.history_[0]
+    assert h0["base"]["accuracy"] == pytest.approx((pred == yp).mean())
+    want = {c: float((pred[yp == c] == c).mean()) for c in CLASSES}
+    assert h0["base"]["per_class"] == pytest.approx(want)
+    assert len(st.history_) == 3 and all("accuracy" in h for h in st.history_)

@@ -10,12 +10,15 @@ from .._validation import check_random_state, iter_chunks
 from ..exceptions import ValidationError
 from ._offset_lr import OffsetLR, fit_offset_lr, fit_temperature
 from ._textbase import TextClassifierBase, check_texts, softmax_rows
-from ._token_view import first_token_vectors, supports_first_token
+from ._token_view import TextViews, first_token_vectors, supports_first_token
 
 __all__ = ["FewShotClassifier"]
 
 #: prior scales tried (0 = no prior, plain L2 logistic regression)
 PRIOR_SCALES = (0.0, 10.0, 20.0)
+#: weights of the first-token view tried (its vectors are scaled by the weight, so under
+#: the one L2 penalty it is regularised weight**2 times less than the embedding)
+TOKEN_WEIGHTS = (1.0, 2.0, 3.0, 4.0)
 #: L2 strengths tried (mean-loss scale: lam = 1 / (C * n_items) in scikit-learn's C)
 PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
@@ -78,6 +81,14 @@ class FewShotClassifier(TextClassifierBase):
         The first-token view (the last hidden state at the first word; encoders with
         token states only, e.g. :class:`truelabel.encode.OnnxTextEncoder`); "auto": kept
         when cross-validation prefers it. Needs the texts, and one more forward pass.
+    prior_scale, penalty : "auto" or float, default "auto"
+        Fix the prior scale ``s`` / the L2 strength instead of choosing it by
+        cross-validation (a fitted model's choices are in ``selected_params_``).
+    temperature : "auto" or float, default "auto"
+        Fix the calibration temperature; with every setting fixed (``prior_scale``,
+        ``penalty``, ``temperature`` numbers, ``ngrams`` and ``first_token`` booleans) ``fit``
+        runs no cross-validation, one fit (what the self-trainer's refits on pseudo-labels
+        use: the choices made on the labeled examples, ``set_params(**selected_params_)``).
     n_folds : int, default 5
         Cross-validation folds on the examples (fewer when there are fewer examples).
     random_state : int, Generator or None, default None
@@ -93,6 +104,9 @@ class FewShotClassifier(TextClassifierBase):
         Out-of-fold log-loss of the chosen setting (after the temperature).
     oof_logits_ : ndarray, shape (n_examples, n_classes)
         Out-of-fold logits of the chosen setting (before the temperature).
+    selected_params_ : dict
+        The chosen settings as constructor keywords (``prior_scale``, ``penalty``,
+        ``temperature``, ``ngrams``, ``first_token``).
     """
 
     def __init__(
@@ -103,6 +117,10 @@ class FewShotClassifier(TextClassifierBase):
         template: str = "{}",
         ngrams: bool | str = "auto",
         first_token: bool | str = "auto",
+        token_weight: float | str = "auto",
+        prior_scale: float | str = "auto",
+        penalty: float | str = "auto",
+        temperature: float | str = "auto",
         n_folds: int = 5,
         random_state: Any = None,
     ) -> None:
@@ -111,46 +129,69 @@ class FewShotClassifier(TextClassifierBase):
         self.template = template
         self.ngrams = ngrams
         self.first_token = first_token
+        self.token_weight = token_weight
+        self.prior_scale = prior_scale
+        self.penalty = penalty
+        self.temperature = temperature
         self.n_folds = n_folds
         self.random_state = random_state
+
+    # -- inputs ----------------------------------------------------------------------
+    def compute_views(self, texts: Any | None = None, X: Any | None = None) -> TextViews:
+        """The per-item inputs of :meth:`fit_views` / :meth:`predict_proba_views`.
+
+        ``X`` (embeddings of the same encoder) saves encoding the texts; the first-token
+        view runs the encoder on the texts when it can be used (``first_token`` not False
+        and, once fitted, ``uses_first_token_``). Compute once, then ``views.take(rows)``.
+        """
+        fitted = hasattr(self, "model_")
+        return self._views(texts, X, self.uses_first_token_ if fitted else self.first_token)
+
+    def _views(self, texts: Any | None, X: Any | None, first_token: Any) -> TextViews:
+        items = None if texts is None else check_texts(texts)
+        if X is None:
+            if items is None:
+                raise ValidationError("texts", "and X are both None", "pass texts or vectors")
+            Xn = self._encode(items)
+        else:
+            Xn = self._check_embeddings(X)
+            if items is not None and len(items) != Xn.shape[0]:
+                raise ValidationError(
+                    "texts", f"{len(items)} texts for {Xn.shape[0]} rows", "pass one per row"
+                )
+        tokens = self._first_token_view(items) if first_token is not False else None
+        return TextViews(Xn, items, tokens)
 
     # -- fitting -----------------------------------------------------------------
     def fit(self, texts: Any, labels: Any) -> FewShotClassifier:
         """Learn from labeled ``texts`` (``labels`` are class names); returns self."""
-        items = check_texts(texts)
-        return self._fit(self._encode(items), labels, items)
+        return self.fit_views(self._views(texts, None, self.first_token), labels)
 
     def fit_embeddings(self, X: Any, labels: Any, texts: Any | None = None) -> FewShotClassifier:
-        """:meth:`fit` on precomputed embeddings (same encoder); the n-gram view only
-        when ``texts`` are given too."""
-        items = None if texts is None else check_texts(texts)
-        return self._fit(self._check_embeddings(X), labels, items)
+        """:meth:`fit` on precomputed embeddings (same encoder); the n-gram and first-token
+        views only when ``texts`` are given too."""
+        return self.fit_views(self._views(texts, X, self.first_token), labels)
 
-    def _fit(self, X: np.ndarray, labels: Any, texts: list[str] | None) -> FewShotClassifier:
+    def fit_views(self, views: TextViews, labels: Any) -> FewShotClassifier:
+        """:meth:`fit` on :meth:`compute_views` output (or rows of it); returns self."""
+        X, texts, E = views.X, views.texts, views.tokens
         if labels is None:
             raise ValidationError(
                 "labels",
                 "is None",
                 "pass one class name per text, or use ZeroShotClassifier for no labels",
             )
-        for arg in ("ngrams", "first_token"):
-            value = getattr(self, arg)
-            if not (
-                value is True or value is False or (isinstance(value, str) and value == "auto")
-            ):
-                raise ValidationError(
-                    arg, f"got {getattr(self, arg)!r}", "pass 'auto', True or False"
-                )
-        if not isinstance(self.n_folds, int) or isinstance(self.n_folds, bool) or self.n_folds < 2:
-            raise ValidationError("n_folds", f"got {self.n_folds!r}", "pass an integer >= 2")
-        if texts is not None and len(texts) != X.shape[0]:
-            raise ValidationError(
-                "texts", f"{len(texts)} texts for {X.shape[0]} rows", "pass one per row"
-            )
+        self._check_settings()
         y = self._label_indices(labels, X.shape[0])
         if len(y) < 2:
             raise ValidationError(
                 "labels", f"got {len(y)} labeled example", "pass at least 2 (one per class or more)"
+            )
+        if self.first_token is True and E is None:
+            self._first_token_view(None)  # raises: the view was asked for and is missing
+        if self.ngrams is True and texts is None:
+            raise ValidationError(
+                "ngrams", "is True but no texts were given", "pass texts, or ngrams='auto'"
             )
         K = len(self.classes_)
         S = X @ self._class_matrix().T
@@ -158,14 +199,14 @@ class FewShotClassifier(TextClassifierBase):
         n_folds = min(self.n_folds, X.shape[0])
         folds = fold_ids(y, n_folds, rng)
         text_arr = np.array(texts if texts is not None else [], dtype=object)
-        E = self._first_token_view(texts) if self.first_token is not False else None
+        if self.first_token is False:
+            E = None
 
         warm: dict[tuple[float, int], np.ndarray] = {}
 
-        def cv_logits(
-            scale: float, lam: float, use_ngrams: bool, use_tok: bool = False
-        ) -> np.ndarray:
-            D = np.hstack([X, E]) if use_tok and E is not None else X
+        def cv_logits(scale: float, lam: float, use_ngrams: bool, tok: float = 0.0) -> np.ndarray:
+            use_tok = tok > 0
+            D = np.hstack([X, tok * E]) if use_tok and E is not None else X
             plain = not (use_ngrams or use_tok)
             oof = np.empty((X.shape[0], K))
             for f in range(n_folds):
@@ -194,28 +235,51 @@ class FewShotClassifier(TextClassifierBase):
             # too, so a sharp but well-ranked setting is not penalised for sharpness
             return log_loss(logits / fit_temperature(logits, y))
 
-        best: tuple[float, float, float, bool, np.ndarray, bool] | None = None
-        for scale in PRIOR_SCALES:
-            for lam in sorted(PENALTIES, reverse=True):
-                oof = cv_logits(scale, lam, False)
+        scales = PRIOR_SCALES if self.prior_scale == "auto" else (float(self.prior_scale),)
+        lams = PENALTIES if self.penalty == "auto" else (float(self.penalty),)
+        toks = TOKEN_WEIGHTS if self.token_weight == "auto" else (float(self.token_weight),)
+        fixed = (
+            len(scales) == len(lams) == 1
+            and (len(toks) == 1 or self.first_token is False)
+            and self.temperature != "auto"
+            and isinstance(self.ngrams, bool)
+            and isinstance(self.first_token, bool)
+        )
+        oof: np.ndarray | None = None
+        if fixed:  # nothing to choose: one fit, no cross-validation
+            scale, lam = scales[0], lams[0]
+            use_ngrams, tok = bool(self.ngrams), toks[0] if self.first_token else 0.0
+        else:
+            best: tuple[float, float, float, bool, np.ndarray, float] | None = None
+            for scale in scales:
+                for lam in sorted(lams, reverse=True):
+                    oof = cv_logits(scale, lam, False)
+                    score = calibrated_log_loss(oof)
+                    if best is None or score < best[0] - 1e-12:
+                        best = (score, scale, lam, False, oof, 0.0)
+            assert best is not None
+            if texts is not None and self.ngrams is not False:
+                oof = cv_logits(best[1], best[2], True)
                 score = calibrated_log_loss(oof)
-                if best is None or score < best[0] - 1e-12:
-                    best = (score, scale, lam, False, oof, False)
-        assert best is not None
-        if texts is not None and self.ngrams is not False:
-            oof = cv_logits(best[1], best[2], True)
-            score = calibrated_log_loss(oof)
-            if self.ngrams is True or score < best[0] - 1e-12:
-                best = (score, best[1], best[2], True, oof, False)
-        if E is not None:
-            oof = cv_logits(best[1], best[2], best[3], True)
-            score = calibrated_log_loss(oof)
-            if self.first_token is True or score < best[0] - 1e-12:
-                best = (score, best[1], best[2], best[3], oof, True)
-        _, scale, lam, use_ngrams, oof, use_tok = best
-        self.temperature_ = fit_temperature(oof, y)
+                if self.ngrams is True or score < best[0] - 1e-12:
+                    best = (score, best[1], best[2], True, oof, 0.0)
+            if E is not None:
+                without = best
+                for i, weight in enumerate(toks):
+                    oof = cv_logits(without[1], without[2], without[3], weight)
+                    score = calibrated_log_loss(oof)
+                    forced = self.first_token is True and i == 0
+                    if forced or score < best[0] - 1e-12:
+                        best = (score, without[1], without[2], without[3], oof, weight)
+            _, scale, lam, use_ngrams, oof, tok = best
+        use_tok = tok > 0
+        if self.temperature == "auto":
+            assert oof is not None
+            self.temperature_ = fit_temperature(oof, y)
+        else:
+            self.temperature_ = float(self.temperature)
         self.oof_logits_ = oof
-        self.cv_log_loss_ = log_loss(oof / self.temperature_)
+        self.cv_log_loss_ = np.nan if oof is None else log_loss(oof / self.temperature_)
         self.prior_scale_, self.penalty_, self.uses_ngrams_ = scale, lam, use_ngrams
         self.uses_first_token_ = use_tok
         F = None
@@ -223,10 +287,43 @@ class FewShotClassifier(TextClassifierBase):
         if use_ngrams:
             self.vectorizer_ = _ngram_vectorizer().fit(texts)
             F = self.vectorizer_.transform(texts)
-        D = np.hstack([X, E]) if use_tok and E is not None else X
+        self.token_weight_ = tok
+        D = np.hstack([X, tok * E]) if use_tok and E is not None else X
         self.model_: OffsetLR = fit_offset_lr(D, F, y, scale * S, K, lam)[0]
         self.n_features_in_ = X.shape[1]
+        self.selected_params_ = {
+            "prior_scale": scale,
+            "penalty": lam,
+            "temperature": self.temperature_,
+            "ngrams": use_ngrams,
+            "first_token": use_tok,
+            "token_weight": tok if use_tok else self.token_weight,
+        }
         return self
+
+    def _check_settings(self) -> None:
+        for arg in ("ngrams", "first_token"):
+            value = getattr(self, arg)
+            if not (
+                value is True or value is False or (isinstance(value, str) and value == "auto")
+            ):
+                raise ValidationError(
+                    arg, f"got {getattr(self, arg)!r}", "pass 'auto', True or False"
+                )
+        for arg in ("prior_scale", "penalty", "temperature", "token_weight"):
+            value = getattr(self, arg)
+            if isinstance(value, str) and value == "auto":
+                continue
+            low = 0.0 if arg == "prior_scale" else np.nextafter(0.0, 1.0)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not low <= value < np.inf
+            ):
+                rule = ">= 0" if arg == "prior_scale" else "> 0"
+                raise ValidationError(arg, f"got {value!r}", f"pass 'auto' or a number {rule}")
+        if not isinstance(self.n_folds, int) or isinstance(self.n_folds, bool) or self.n_folds < 2:
+            raise ValidationError("n_folds", f"got {self.n_folds!r}", "pass an integer >= 2")
 
     def _first_token_view(self, texts: list[str] | None) -> np.ndarray | None:
         """First-token vectors of ``texts`` when the encoder exposes token states."""
@@ -250,40 +347,41 @@ class FewShotClassifier(TextClassifierBase):
     # -- prediction ----------------------------------------------------------------
     def predict_proba(self, texts: Any) -> np.ndarray:
         """Class probabilities, shape (n_items, n_classes), columns in ``classes_`` order."""
-        items = check_texts(texts)
-        return self.predict_proba_embeddings(self._encode(items), texts=items)
+        self._require_fitted("model_")
+        return self.predict_proba_views(self.compute_views(texts))
 
     def predict_proba_embeddings(self, X: Any, texts: Any | None = None) -> np.ndarray:
         """Class probabilities of precomputed embeddings, (n_items, n_classes) float64.
 
-        ``texts`` (the same items) are needed when the fitted model uses the n-gram view.
+        ``texts`` (the same items) are needed when the fitted model uses the n-gram or the
+        first-token view.
         """
         self._require_fitted("model_")
-        Xn = self._check_embeddings(X)
-        items = None
-        if self.uses_ngrams_ or self.uses_first_token_:
-            if texts is None:
-                view = "word n-gram" if self.uses_ngrams_ else "first-token"
-                raise ValidationError(
-                    "texts",
-                    f"this model uses the {view} view (uses_ngrams_={self.uses_ngrams_}, "
-                    f"uses_first_token_={self.uses_first_token_})",
-                    "pass texts= with the embeddings, or fit with ngrams=False, first_token=False",
-                )
-            items = check_texts(texts)
-            if len(items) != Xn.shape[0]:
-                raise ValidationError(
-                    "texts", f"{len(items)} texts for {Xn.shape[0]} rows", "pass one per row"
-                )
+        return self.predict_proba_views(self.compute_views(texts, X))
+
+    def predict_proba_views(self, views: TextViews) -> np.ndarray:
+        """Class probabilities of :meth:`compute_views` output, (n_items, n_classes)."""
+        self._require_fitted("model_")
+        Xn = views.X
+        if (self.uses_ngrams_ and views.texts is None) or (
+            self.uses_first_token_ and views.tokens is None
+        ):
+            view = "word n-gram" if self.uses_ngrams_ else "first-token"
+            raise ValidationError(
+                "texts",
+                f"this model uses the {view} view (uses_ngrams_={self.uses_ngrams_}, "
+                f"uses_first_token_={self.uses_first_token_})",
+                "pass texts= with the embeddings, or fit with ngrams=False, first_token=False",
+            )
         C = self._class_matrix()
         out = np.empty((Xn.shape[0], C.shape[0]))
         for rows in iter_chunks(Xn.shape[0]):
             F = None
             D = Xn[rows]
-            if items is not None and self.uses_ngrams_:
-                F = self.vectorizer_.transform(items[rows])
-            if items is not None and self.uses_first_token_:
-                D = np.hstack([D, first_token_vectors(self._get_encoder(), items[rows])])
+            if self.uses_ngrams_ and views.texts is not None:
+                F = self.vectorizer_.transform(views.texts[rows])
+            if self.uses_first_token_ and views.tokens is not None:
+                D = np.hstack([D, self.token_weight_ * views.tokens[rows]])
             offset = self.prior_scale_ * (Xn[rows] @ C.T)
             out[rows] = softmax_rows(self.model_.logits(D, F, offset) / self.temperature_)
         return out

@@ -1,9 +1,10 @@
-"""Self-training over an unlabeled pool, wrapping any text classifier with the
-``fit_embeddings`` / ``predict_proba_embeddings`` / ``classes_`` interface."""
+"""Self-training over an unlabeled pool, wrapping a text classifier: one with its own
+views of the texts (``compute_views`` / ``fit_views`` / ``predict_proba_views``, e.g.
+:class:`FewShotClassifier`) or any with ``fit_embeddings`` / ``predict_proba_embeddings``.
+The rounds are in ``_strounds.py``, the base's side in ``_stbase.py``."""
 
 from __future__ import annotations
 
-import copy
 import warnings
 from typing import Any
 
@@ -14,29 +15,15 @@ from .._validation import check_choice, check_features, check_random_state
 from ..backend import Backend
 from ..exceptions import NotFittedError, TruelabelWarning, ValidationError
 from ._prior_shift import adjust_to_pool_priors
-from ._pseudo import (
-    fit_temperature,
-    knn_cache_probs,
-    select_balanced,
-    stratified_folds,
-    temper,
-    unit_rows,
-)
+from ._pseudo import fit_temperature, stratified_folds, temper, unit_rows
+from ._stbase import BaseFits, check_base, class_names
+from ._strounds import RoundsMixin
 from ._textmix import TextEmbeddingMixin, check_texts
 
 __all__ = ["SelfTrainingClassifier"]
 
-#: cache weights tried by ``cache_weight="auto"``
-_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
 
-
-def _class_names(spec: Any) -> list[str] | None:
-    if spec is None:
-        return None
-    return [str(c) for c in (spec.keys() if isinstance(spec, dict) else spec)]
-
-
-class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
+class SelfTrainingClassifier(RoundsMixin, TextEmbeddingMixin, BaseEstimator):
     """Transductive self-training: class-balanced pseudo-labels from the unlabeled pool,
     a kNN similarity cache over the confident items, calibrated output.
 
@@ -72,13 +59,20 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
     Parameters
     ----------
     base : classifier
-        Any estimator with ``fit_embeddings(X, labels)``, ``predict_proba_embeddings(X)``
-        and ``classes_`` (class names), e.g. ``FewShotClassifier``. It is copied, never
-        fitted in place. Its ``classes`` setting, when it has one, names the classes.
+        A classifier with its own views of the texts (``compute_views``, ``fit_views``,
+        ``predict_proba_views``, e.g. :class:`FewShotClassifier`: its word n-gram and
+        first-token views are computed once for the labeled items and the pool, and kept
+        every round), or any estimator with ``fit_embeddings(X, labels)``,
+        ``predict_proba_embeddings(X)`` and ``classes_`` (class names). It is copied, never
+        fitted in place; the settings its first fit chose (``selected_params_``) are kept
+        for every later fit. Its ``classes``, when it has them, name the classes.
+        ``ZeroShotClassifier`` is refused: it learns from no labels.
     max_rounds : int, default 5
-    per_class : int or float, default 0.1
+    per_class : int or float, default 0.03
         Pseudo-labels added per class per round: an int is a count, a float in (0, 1] a
-        share of the pool's average class size (``n_pool / n_classes``).
+        share of the pool's average class size (``n_pool / n_classes``). Small steps: with
+        8 labels per class, 0.1 let one round's wrong pseudo-labels outweigh the labels
+        (TREC, 5 seeds: 0.748 accuracy at 0.1, 0.787 at 0.03).
     max_share : float in (0, 1], default 0.5
         At most this share of the pool items predicted as a class is pseudo-labeled with
         it (a class rare in the pool is not filled with another class's items).
@@ -95,8 +89,10 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
     calibrate : bool, default True
         Fit the temperature on the cross-fitted labeled items (needs >= 2 per class).
     n_folds : int, default 4
-    prior_shift : bool, default False
-        Adjust the outputs to the pool's class priors (estimated by EM).
+    prior_shift : bool, default True
+        Adjust the outputs to the pool's class priors (estimated by EM): a few labels per
+        class are balanced, a pool rarely is (SMS spam, 13% spam, 8 labels per class:
+        0.873 -> 0.896 accuracy from this alone). False assumes the labeled mix.
     encoder : Encoder or None
         Encodes texts for ``fit``/``predict``; None uses ``base.encoder`` if set, else
         ``OnnxTextEncoder()``.
@@ -108,7 +104,9 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray of str
-    base_ : the fitted copy of ``base`` from the last round
+    base_ : the fitted copy of ``base`` from the kept round
+    uses_texts_ : bool
+        The base reads views of the texts: ``predict_proba_embeddings`` needs ``texts=``.
     pseudo_indices_, pseudo_labels_ : ndarray
         Pool rows pseudo-labeled in the last round and their class indices.
     transduction_ : ndarray of shape (n_pool, n_classes)
@@ -157,7 +155,7 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
         base: Any,
         *,
         max_rounds: int = 5,
-        per_class: int | float = 0.1,
+        per_class: int | float = 0.03,
         max_share: float = 0.5,
         min_confidence: float = 0.0,
         cache_weight: float | str = "auto",
@@ -167,7 +165,7 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
         stop_tol: float = 0.005,
         calibrate: bool = True,
         n_folds: int = 4,
-        prior_shift: bool = False,
+        prior_shift: bool = True,
         encoder: Any = None,
         random_state: int | np.random.Generator | None = None,
         backend: Backend | str | None = None,
@@ -191,14 +189,7 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
-        for name in ("fit_embeddings", "predict_proba_embeddings"):
-            if not callable(getattr(self.base, name, None)):
-                raise ValidationError(
-                    "base",
-                    f"{type(self.base).__name__} has no {name}()",
-                    "wrap a classifier with fit_embeddings(X, labels) and "
-                    "predict_proba_embeddings(X), e.g. FewShotClassifier",
-                )
+        check_base(self.base)
         if not isinstance(self.max_rounds, int) or self.max_rounds < 0:
             raise ValidationError("max_rounds", f"got {self.max_rounds!r}", "pass an int >= 0")
         pc = self.per_class
@@ -221,82 +212,15 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
         if not 0.0 <= self.stop_tol < 1.0:
             raise ValidationError("stop_tol", f"got {self.stop_tol!r}", "use [0, 1), e.g. 0.005")
 
-    def _fit_base(self, x: np.ndarray, y: np.ndarray) -> tuple[Any, np.ndarray]:
-        """A fitted copy of ``base`` and the columns of its output in ``classes_`` order."""
-        try:
-            from sklearn.base import clone
-
-            model = clone(self.base)
-        except TypeError:
-            model = copy.deepcopy(self.base)
-        model.fit_embeddings(x, self.classes_[y])
-        got = [str(c) for c in model.classes_]
-        missing = [c for c in self.classes_ if c not in got]
-        if missing:
-            raise ValidationError(
-                "base",
-                f"its classes_ lack {missing[:5]}",
-                "give the base every class (its classes= setting)",
-            )
-        return model, np.asarray([got.index(c) for c in self.classes_])
-
-    @staticmethod
-    def _base_probs(model: tuple[Any, np.ndarray], x: np.ndarray) -> np.ndarray:
-        p = np.asarray(model[0].predict_proba_embeddings(x), dtype=np.float64)
-        p = p[:, model[1]]
-        return np.asarray(p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12))
-
-    def _cache(
-        self, xu: np.ndarray, memory: tuple[np.ndarray, np.ndarray], exclude: Any = None
-    ) -> np.ndarray:
-        return knn_cache_probs(
-            xu,
-            memory[0],
-            memory[1],
-            len(self.classes_),
-            n_neighbors=self.n_neighbors,
-            sharpness=self.sharpness,
-            exclude=exclude,
-            backend=self.backend,
-        )
-
-    def _cross_fit(
-        self, xl: np.ndarray, ul: np.ndarray, y: np.ndarray, sel: np.ndarray, lab: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Base and cache probabilities of every labeled item from a fit without its fold
-        (the pseudo-labeled items ``sel`` of the pool stay in every fold's training set)."""
-        xs, us = self._xp[sel], self._up[sel]
-        oof_p = np.empty((y.shape[0], len(self.classes_)))
-        oof_c = np.empty_like(oof_p)
-        for f in range(int(self._folds.max()) + 1):  # folds, not items
-            tr, te = self._folds != f, self._folds == f
-            model = self._fit_base(np.vstack([xl[tr], xs]), np.concatenate([y[tr], lab]))
-            oof_p[te] = self._base_probs(model, xl[te])
-            oof_c[te] = self._cache(ul[te], (np.vstack([ul[tr], us]), np.concatenate([y[tr], lab])))
-        return oof_p, oof_c
-
-    def _choose(
-        self, oof_p: np.ndarray, oof_c: np.ndarray, y: np.ndarray
-    ) -> tuple[float, float, float]:
-        """(cache weight, temperature, log loss) with the lowest cross-fitted log loss."""
-        grid = _WEIGHTS if self.cache_weight == "auto" else (float(self.cache_weight),)
-        best = (0.0, 1.0, np.inf)
-        rows = np.arange(y.shape[0])
-        for w in grid:  # a few weights, not items
-            q = (1.0 - w) * oof_p + w * oof_c
-            t = fit_temperature(q, y) if self.calibrate else 1.0
-            loss = float(-np.log(temper(q, t)[rows, y] + 1e-12).mean())
-            if loss < best[2] - 1e-12:
-                best = (w, t, loss)
-        return best
-
     def fit_embeddings(
         self,
         X_labeled: Any,
         labels: Any,
         X_pool: Any,
         *,
-        eval_set: tuple[Any, Any] | None = None,
+        texts: Any | None = None,
+        unlabeled_texts: Any | None = None,
+        eval_set: tuple[Any, ...] | None = None,
     ) -> SelfTrainingClassifier:
         """Fit on labeled vectors and the unlabeled pool's vectors.
 
@@ -305,7 +229,12 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
         X_labeled : array of shape (n_labeled, dim)
         labels : array of shape (n_labeled,) of class names
         X_pool : array of shape (n_pool, dim)
-        eval_set : (X_eval, labels_eval), optional
+        texts, unlabeled_texts : list of str, optional
+            The texts of the same items, for a base with views of the texts (e.g.
+            :class:`FewShotClassifier`'s word n-grams and first-token vectors): its views
+            are computed once for the labeled items and the pool and every round reads
+            rows of them. Both or neither.
+        eval_set : (X_eval, labels_eval) or (X_eval, labels_eval, texts_eval), optional
             Only recorded in ``history_`` (accuracy per round and per class); it never
             influences the fit.
 
@@ -326,15 +255,38 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
                 f"has {xp.shape[1]} columns but X_labeled has {xl.shape[1]}",
                 "encode both with the same encoder",
             )
-        known = _class_names(getattr(self.base, "classes", None))
+        if (texts is None) != (unlabeled_texts is None):
+            raise ValidationError(
+                "texts" if texts is None else "unlabeled_texts",
+                "is None but the other is given",
+                "pass the texts of both the labeled items and the pool, or neither",
+            )
+        all_texts = None
+        if texts is not None:
+            tl = check_texts("texts", texts)
+            tp = check_texts("unlabeled_texts", unlabeled_texts)
+            for name, txt, x in (("texts", tl, xl), ("unlabeled_texts", tp, xp)):
+                if len(txt) != x.shape[0]:
+                    raise ValidationError(
+                        name, f"has {len(txt)} texts for {x.shape[0]} rows", "pass one per row"
+                    )
+            all_texts = tl + tp
+        known = class_names(self.base)
         if known is None:
             known = sorted({str(v) for v in np.asarray(labels).ravel().tolist()})
         y = self._label_ids(labels, xl.shape[0], known)
         self.classes_ = np.asarray(known, dtype=object)
+        self._fits = BaseFits(self.base, self.classes_)
+        X_all = np.vstack([xl, xp])
+        self._data = self._fits.inputs(X_all, all_texts)
+        self._u, self._n_l = unit_rows(X_all), xl.shape[0]
+        self.uses_texts_ = all_texts is not None and self._fits.views
         ev = None
         if eval_set is not None:
             xe = check_features(eval_set[0], argument="eval_set")
-            ev = (xe, unit_rows(xe), self._label_ids(eval_set[1], xe.shape[0], known, "eval_set"))
+            te = check_texts("eval_set", eval_set[2]) if len(eval_set) > 2 else None
+            ye = self._label_ids(eval_set[1], xe.shape[0], known, "eval_set")
+            ev = (self._fits.inputs(xe, te if self.uses_texts_ else None), unit_rows(xe), ye)
         rng = check_random_state(self.random_state)
         k = len(known)
         n_folds = min(self.n_folds, int(np.bincount(y, minlength=k).min()))
@@ -350,36 +302,32 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
                 TruelabelWarning,
                 stacklevel=2,
             )
-        self._xp, self._up = xp, unit_rows(xp)
-        ul = unit_rows(xl)
+        li = np.arange(self._n_l)
         w0 = 0.5 if self.cache_weight == "auto" else float(self.cache_weight)
         self.history_: list[dict[str, Any]] = []
-        best, self.stop_reason_, first = self._run(
-            xl, ul, y, self.max_rounds, can_cf, w0, ev, self.history_
-        )
-        t = float(first["t"])  # round 0's cross-fit is honest: no pseudo-labels yet
-        self.holdout_log_loss_ = {"round_0": float(first["loss"]), "kept": float(first["loss"])}
-        if can_cf and best["r"] > 0 and (self.calibrate or self.stop == "holdout"):
-            # honest cross-fit of the kept round: each fold's self-training runs without
-            # the fold's labels (the per-round cross-fit lets them steer the pseudo-labels)
-            w, oof = float(best["w"]), np.empty((y.shape[0], k))
-            for f in range(n_folds):  # folds, not items
-                tr, te = self._folds != f, self._folds == f
-                b = self._run(xl[tr], ul[tr], y[tr], int(best["r"]), False, w)[0]
-                oof[te] = (1 - w) * self._base_probs(b["model"], xl[te])
-                if w > 0:
-                    oof[te] += w * self._cache(ul[te], b["memory"])
-            t = fit_temperature(oof, y) if self.calibrate else 1.0
-            honest = float(-np.log(temper(oof, t)[np.arange(y.shape[0]), y] + 1e-12).mean())
-            self.holdout_log_loss_["kept"] = honest
-            if self.stop == "holdout" and honest > first["loss"]:
-                best, self.stop_reason_, t = first, "no_gain", float(first["t"])
+        try:
+            best, self.stop_reason_, first = self._run(
+                li, y, self.max_rounds, can_cf, w0, ev, self.history_
+            )
+            t = float(first["t"])  # round 0's cross-fit is honest: no pseudo-labels yet
+            self.holdout_log_loss_ = {"round_0": float(first["loss"]), "kept": float(first["loss"])}
+            if can_cf and best["r"] > 0 and (self.calibrate or self.stop == "holdout"):
+                # honest cross-fit of the kept round: each fold's self-training runs without
+                # the fold's labels (the per-round cross-fit lets them steer the pseudo-labels)
+                w = float(best["w"])
+                oof = self._honest_oof(li, y, int(best["r"]), w)
+                t = fit_temperature(oof, y) if self.calibrate else 1.0
+                honest = float(-np.log(temper(oof, t)[np.arange(y.shape[0]), y] + 1e-12).mean())
+                self.holdout_log_loss_["kept"] = honest
+                if self.stop == "holdout" and honest > first["loss"]:
+                    best, self.stop_reason_, t = first, "no_gain", float(first["t"])
+        finally:
+            del self._data, self._u
         self.n_rounds_ = int(best["r"])
         self._model, self._memory = best["model"], best["memory"]
         self.base_ = best["model"][0]
         self.pseudo_indices_, self.pseudo_labels_ = best["sel"], best["lab"]
         self.cache_weight_, self.temperature_ = float(best["w"]), t
-        del self._xp, self._up
         self.train_priors_ = np.bincount(self._memory[1], minlength=k) / self._memory[1].size
         self.pool_priors_ = None
         self._ratio = np.ones(k)
@@ -392,85 +340,6 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
         self.transduction_ = pool
         return self
 
-    def _run(
-        self,
-        xl: np.ndarray,
-        ul: np.ndarray,
-        y: np.ndarray,
-        max_rounds: int,
-        cross_fit: bool,
-        weight: float,
-        ev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-        history: list[dict[str, Any]] | None = None,
-    ) -> tuple[dict[str, Any], str, dict[str, Any]]:
-        """The self-training rounds; returns the kept round's state, the stop reason and
-        round 0's state.
-        With ``cross_fit`` every round is cross-fitted on the labeled items (cache weight,
-        holdout log loss); without, ``weight`` is used and only the other rules stop."""
-        xp, up = self._xp, self._up
-        k, n_pool = len(self.classes_), xp.shape[0]
-        step = (
-            self.per_class
-            if isinstance(self.per_class, int)
-            else max(1, int(np.ceil(self.per_class * n_pool / k)))
-        )
-        sel = np.empty(0, dtype=np.int64)
-        lab = np.empty(0, dtype=np.int64)
-        reason = "max_rounds"
-        best: dict[str, Any] = {}
-        first: dict[str, Any] = {}
-        prev: np.ndarray | None = None
-        for r in range(max_rounds + 1):  # rounds, not items
-            model = self._fit_base(np.vstack([xl, xp[sel]]), np.concatenate([y, lab]))
-            memory = (np.vstack([ul, up[sel]]), np.concatenate([y, lab]))
-            w, t, loss = (
-                self._choose(*self._cross_fit(xl, ul, y, sel, lab), y)
-                if cross_fit
-                else (weight, 1.0, np.nan)
-            )
-            exclude = np.full(n_pool, -1, dtype=np.int64)
-            exclude[sel] = y.shape[0] + np.arange(sel.size)
-            q = (1.0 - w) * self._base_probs(model, xp)
-            if w > 0:
-                q += w * self._cache(up, memory, exclude)
-            pred = q.argmax(axis=1)
-            changed = None if prev is None else float(np.mean(pred != prev))
-            if history is not None:
-                row: dict[str, Any] = {
-                    "round": r,
-                    "n_pseudo": int(sel.size),
-                    "pseudo_per_class": np.bincount(lab, minlength=k).tolist(),
-                    "changed": changed,
-                    "cache_weight": w,
-                    "holdout_temperature": t,
-                    "holdout_log_loss": loss,
-                }
-                if ev is not None:
-                    pe = self._base_probs(model, ev[0])
-                    row["base"] = self._evaluate(pe, ev[2])
-                    qe = (1 - w) * pe + (w * self._cache(ev[1], memory) if w > 0 else 0.0)
-                    row.update(self._evaluate(qe, ev[2]))
-                history.append(row)
-            if self.stop == "holdout" and cross_fit and best and loss > best["loss"]:
-                reason = "holdout"
-                break
-            best = {"r": r, "model": model, "memory": memory, "sel": sel, "lab": lab}
-            best.update({"w": w, "t": t, "loss": loss, "q": q})
-            first = first or best
-            if changed is not None and changed <= self.stop_tol:
-                reason = "converged"
-                break
-            if r == max_rounds:
-                break
-            n_pred = np.bincount(pred, minlength=k)
-            quota = np.minimum((r + 1) * step, np.ceil(self.max_share * n_pred)).astype(np.int64)
-            new_sel, new_lab = select_balanced(q, quota, self.min_confidence)
-            if r > 0 and np.array_equal(new_sel, sel) and np.array_equal(new_lab, lab):
-                reason = "exhausted"
-                break
-            sel, lab, prev = new_sel, new_lab, pred
-        return best, reason, first
-
     def fit(
         self,
         texts: Any,
@@ -479,21 +348,28 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
         *,
         eval_set: tuple[Any, Any] | None = None,
     ) -> SelfTrainingClassifier:
-        """Encode the labeled texts and the pool, then :meth:`fit_embeddings`."""
+        """Encode the labeled texts and the pool, then :meth:`fit_embeddings` (with the
+        texts, so a base with views of the texts keeps them)."""
+        self._check_params()
         enc = self._encoder()
-        xl = enc.encode(check_texts("texts", texts))
-        xp_texts = check_texts("unlabeled_texts", unlabeled_texts)
-        if not xp_texts:
+        tl = check_texts("texts", texts)
+        tp = check_texts("unlabeled_texts", unlabeled_texts)
+        if not tp:
             raise ValidationError(
                 "unlabeled_texts", "is empty", "pass the unlabeled pool, or use the base alone"
             )
         ev = None
         if eval_set is not None:
-            ev = (enc.encode(check_texts("eval_set", eval_set[0])), eval_set[1])
-        return self.fit_embeddings(xl, labels, enc.encode(xp_texts), eval_set=ev)
+            te = check_texts("eval_set", eval_set[0])
+            ev = (enc.encode(te), eval_set[1], te)
+        xl, xp = enc.encode(tl), enc.encode(tp)
+        return self.fit_embeddings(xl, labels, xp, texts=tl, unlabeled_texts=tp, eval_set=ev)
 
-    def predict_proba_embeddings(self, X: Any) -> np.ndarray:
-        """Calibrated probabilities, shape (n_items, n_classes), columns in ``classes_``."""
+    def predict_proba_embeddings(self, X: Any, texts: Any | None = None) -> np.ndarray:
+        """Calibrated probabilities, shape (n_items, n_classes), columns in ``classes_``.
+
+        ``texts`` (the same items) are needed when the fitted base reads views of the
+        texts (``uses_texts_``)."""
         if not hasattr(self, "base_"):
             raise NotFittedError(
                 "SelfTrainingClassifier is not fitted; call fit or fit_embeddings first"
@@ -505,8 +381,14 @@ class SelfTrainingClassifier(TextEmbeddingMixin, BaseEstimator):
                 f"has {x.shape[1]} columns, the model was fitted on {self._memory[0].shape[1]}",
                 "encode with the same encoder",
             )
+        items = None if texts is None else check_texts("texts", texts)
+        if items is not None and len(items) != x.shape[0]:
+            raise ValidationError(
+                "texts", f"has {len(items)} texts for {x.shape[0]} rows", "pass one per row"
+            )
+        data = self._fits.inputs_for(self.base_, x, items if self.uses_texts_ else None)
         w = self.cache_weight_
-        q = (1.0 - w) * self._base_probs(self._model, x)
+        q = (1.0 - w) * self._fits.probs(self._model, data)
         if w > 0:
             q += w * self._cache(unit_rows(x), self._memory)
         q = temper(q, self.temperature_)

@@ -59,6 +59,16 @@ class TextClassifierBase(BaseEstimator):
         state.pop("_default_encoder", None)  # an onnxruntime session: rebuilt on first use
         return state
 
+    def _copy_unfitted(self) -> Any:
+        """An unfitted copy with the same settings that shares this one's encoder object
+        and cached class vectors (sklearn's ``clone`` would deep-copy the encoder and the
+        copy would embed the class prompts again)."""
+        other = type(self)(**self.get_params(deep=False))
+        for key in ("_spec_cache", "_class_cache", "_default_encoder"):
+            if key in self.__dict__:
+                other.__dict__[key] = self.__dict__[key]
+        return other
+
     @property
     def classes_(self) -> np.ndarray:
         """Class names in the order of ``classes`` (the columns of ``predict_proba``)."""

@@ -34,7 +34,9 @@ class TextEmbeddingMixin:
     encoder: Any
     base: Any
 
-    def predict_proba_embeddings(self, X: Any) -> np.ndarray:  # pragma: no cover - abstract
+    def predict_proba_embeddings(
+        self, X: Any, texts: Any | None = None
+    ) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
     @staticmethod
@@ -79,24 +81,27 @@ class TextEmbeddingMixin:
         return enc
 
     # ------------------------------------------------------------------ predict
-    def predict_embeddings(self, X: Any) -> np.ndarray:
-        """Class names, shape (n_items,)."""
-        return np.asarray(self.classes_[self.predict_proba_embeddings(X).argmax(axis=1)])
+    def predict_embeddings(self, X: Any, texts: Any | None = None) -> np.ndarray:
+        """Class names, shape (n_items,) (``texts``: as ``predict_proba_embeddings``)."""
+        proba = self.predict_proba_embeddings(X, texts=texts)
+        return np.asarray(self.classes_[proba.argmax(axis=1)])
 
     def predict_proba(self, texts: Any) -> np.ndarray:
         """Calibrated probabilities of texts, columns in ``classes_`` order."""
-        return self.predict_proba_embeddings(self._encoder().encode(check_texts("texts", texts)))
+        items = check_texts("texts", texts)
+        return self.predict_proba_embeddings(self._encoder().encode(items), texts=items)
 
     def predict(self, texts: Any) -> np.ndarray:
         """Predicted class names of texts."""
         return np.asarray(self.classes_[self.predict_proba(texts).argmax(axis=1)])
 
-    def report_embeddings(self, X: Any, labels: Any) -> Any:
+    def report_embeddings(self, X: Any, labels: Any, texts: Any | None = None) -> Any:
         """Accuracy per class on labeled vectors (a DataFrame: ``n``, ``correct``,
-        ``accuracy``, one row per class plus ``"all"``); sets ``per_class_accuracy_``."""
+        ``accuracy``, one row per class plus ``"all"``); sets ``per_class_accuracy_``.
+        ``texts``: as ``predict_proba_embeddings``."""
         import pandas as pd
 
-        pred = self.predict_proba_embeddings(X).argmax(axis=1)
+        pred = self.predict_proba_embeddings(X, texts=texts).argmax(axis=1)
         classes = self.classes_
         y = self._label_ids(labels, pred.shape[0], classes.tolist())
         k = len(classes)
@@ -112,7 +117,8 @@ class TextEmbeddingMixin:
 
     def report(self, texts: Any, labels: Any) -> Any:
         """:meth:`report_embeddings` on texts."""
-        return self.report_embeddings(self._encoder().encode(check_texts("texts", texts)), labels)
+        items = check_texts("texts", texts)
+        return self.report_embeddings(self._encoder().encode(items), labels, texts=items)
 
     def score(self, texts: Any, labels: Any) -> float:
         """Mean accuracy on texts (also sets ``per_class_accuracy_``)."""
