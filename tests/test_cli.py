@@ -551,3 +551,14 @@ def test_cli_on_trec_fine_labels_end_to_end(shared_datasets, tmp_path):
     assert len(pd.read_csv(out / "issues.csv")) == 600
     again = runner.invoke(app, [*args, "--out", str(out), "--quiet"])
     assert again.exit_code == 2 and "already holds results of an earlier run" in again.output
+
+
+def test_help_lists_the_main_commands_first():
+    from truelabel.cli import app as cli_app
+
+    res = CliRunner().invoke(cli_app, ["--help"])
+    names = [
+        ln.split()[1] for ln in res.output.splitlines() if ln.startswith("│ ") and ln[2:3].isalpha()
+    ]
+    assert names[:4] == ["audit", "autolabel", "certify", "consensus"], names
+    assert names[-1] == "demo"

@@ -9,24 +9,19 @@ this module is the library half of the command, and its errors are what the user
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ._io import atomic_write
-from .aggregate import (
-    MACE,
-    Annotations,
-    DawidSkene,
-    MajorityVote,
-    OneCoinDawidSkene,
-    annotator_quality,
-    cohen_kappa_pairwise,
-    fleiss_kappa,
-    krippendorff_alpha,
+from .aggregate import Annotations
+from .aggregate._run import (
+    FEW_ANSWERS,
+    METHODS,
+    ConsensusResult,
+    check_choice_method,
+    run_consensus,
 )
 from .exceptions import DataFormatError, ValidationError
 
@@ -41,33 +36,13 @@ __all__ = [
     "write_consensus",
 ]
 
-#: ``--method`` -> aggregator
-METHODS: dict[str, Any] = {
-    "dawid-skene": DawidSkene,
-    "majority": MajorityVote,
-    "mace": MACE,
-    "one-coin": OneCoinDawidSkene,
-}
 CONSENSUS_FILES = ("consensus.csv", "annotators.csv", "agreement.json", "report.html")
-#: annotators with fewer answers get wide quality intervals (said in a warning)
-FEW_ANSWERS = 10
 #: the column names tried, in order, when a --*-col flag is not given
 _GUESSES = {
     "--item-col": ("item_id", "item"),
     "--annotator-col": ("annotator_id", "annotator", "worker", "worker_id", "rater"),
     "--label-col": ("label", "answer"),
 }
-
-
-@dataclass
-class ConsensusResult:
-    """What :func:`run_consensus` found (tables indexed by item / annotator id)."""
-
-    consensus: pd.DataFrame  # item -> label, confidence, n_labels, is_doubtful
-    annotators: pd.DataFrame  # annotator -> n_answers, quality, ci_low, ci_high, source, ...
-    agreement: dict[str, Any]
-    summary: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -174,103 +149,6 @@ def _cli_error(err: ValidationError, cols: tuple[str, ...], classes: Any) -> Val
     return err
 
 
-def _agreement(table: Annotations) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    try:
-        out["fleiss_kappa"] = fleiss_kappa(table)
-        out["krippendorff_alpha"] = krippendorff_alpha(table)
-    except ValidationError as err:  # no item has two answers
-        out["fleiss_kappa"] = out["krippendorff_alpha"] = None
-        out["note"] = err.problem
-    pairs = cohen_kappa_pairwise(table, min_common=2)
-    kappa = pairs["kappa"].to_numpy(dtype=float)
-    ok = np.isfinite(kappa)
-    w = pairs["n_common"].to_numpy(dtype=float)[ok]
-    out["cohen_kappa_pairs"] = {
-        "n_pairs": int(ok.sum()),
-        "min_common_items": 2,
-        "mean": float(kappa[ok].mean()) if ok.any() else None,
-        "median": float(np.median(kappa[ok])) if ok.any() else None,
-        "weighted_mean": float((kappa[ok] * w).sum() / w.sum()) if ok.any() else None,
-        "min": float(kappa[ok].min()) if ok.any() else None,
-        "max": float(kappa[ok].max()) if ok.any() else None,
-    }
-    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}
-
-
-def run_consensus(
-    table: Annotations,
-    *,
-    method: str = "dawid-skene",
-    doubtful_below: float = 0.8,
-    random_state: int = 0,
-) -> ConsensusResult:
-    """Consensus, annotator quality and agreement of an encoded table.
-
-    An item is *doubtful* when its consensus probability is below ``doubtful_below``.
-    Annotator quality comes from gold items when the annotator answered any, else from
-    agreement with the consensus (:func:`~truelabel.aggregate.annotator_quality`).
-    """
-    check_choice_method(method)
-    if not 0.0 < doubtful_below <= 1.0:
-        raise ValidationError("--doubtful-below", f"got {doubtful_below}", "pass e.g. 0.8")
-    model = METHODS[method](random_state=random_state).fit(table)
-    probas = model.probas_.to_numpy()
-    confidence = probas.max(axis=1)
-    n_labels = np.bincount(table.item_codes, minlength=table.n_items)
-    consensus = pd.DataFrame(
-        {
-            "label": model.labels_.to_numpy(),
-            "confidence": confidence,
-            "n_labels": n_labels,
-            "is_doubtful": confidence < doubtful_below,
-        },
-        index=table.items.rename("item"),
-    )
-    gold = table.gold_codes >= 0
-    consensus["is_gold"] = gold
-    quality = annotator_quality(table, model)
-    quality.index = quality.index.rename("annotator")
-    quality["few_answers"] = quality["n_answers"] < FEW_ANSWERS
-    found: list[str] = []
-    few = int(quality["few_answers"].sum())
-    if few:
-        width = (quality["ci_high"] - quality["ci_low"])[quality["few_answers"]].median()
-        found.append(
-            f"{few} of {len(quality)} annotators gave fewer than {FEW_ANSWERS} answers: their "
-            f"quality intervals are wide (median width {width:.2f}); do not rank them on quality"
-        )
-    single = int((n_labels == 1).sum())
-    if single:
-        found.append(
-            f"{single} of {table.n_items} items have a single answer: their consensus is that "
-            "one annotator's label, and its confidence is the model's trust in that annotator"
-        )
-    if gold.any() and gold.sum() < 30:
-        found.append(
-            f"only {int(gold.sum())} gold items: quality measured on gold is rough (see the "
-            "intervals)"
-        )
-    agreement = _agreement(table)
-    summary = {
-        "n_items": table.n_items,
-        "n_annotators": table.n_annotators,
-        "n_answers": table.n_labels,
-        "n_classes": table.n_classes,
-        "classes": [str(c) for c in table.classes],
-        "method": method,
-        "doubtful_below": doubtful_below,
-        "mean_confidence": float(confidence.mean()),
-        "n_doubtful": int(consensus["is_doubtful"].sum()),
-        "n_spammers": int(quality["is_spammer"].sum()),
-        "n_gold": int(gold.sum()),
-        "n_duplicates": table.n_duplicates,
-        "duplicates": table.duplicates,
-        "warnings": found,
-    }
-    return ConsensusResult(consensus, quality, agreement, summary, found)
-
-
 def audit_annotations(
     table: Annotations,
     *,
@@ -306,12 +184,6 @@ def audit_annotations(
     result.summary["n_disagreeing_annotators"] = info["n_disagreeing_annotators"]
     result.summary["agreement"] = info["agreement"]
     return result
-
-
-def check_choice_method(method: str) -> str:
-    from ._validation import check_choice
-
-    return str(check_choice("--method", method, tuple(METHODS)))
 
 
 def write_consensus(

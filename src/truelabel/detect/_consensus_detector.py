@@ -42,7 +42,7 @@ class ConsensusDetector(Detector):
     settings = MappingProxyType({"method": "dawid-skene", "doubtful_below": 0.8})
 
     def detect(self, ctx: AuditContext) -> DetectorResult:
-        from .._consensus import METHODS, run_consensus
+        from ..aggregate._run import METHODS, run_consensus
 
         method = check_choice("issue_types['consensus']['method']", self.setting("method"),
                               tuple(METHODS))  # fmt: skip

@@ -1,0 +1,209 @@
+"""``truelabel audit``: a data file, a project folder (``truelabel init``) or annotations.
+
+Its own module so the forms it dispatches to (`_project`, `_consensus`) and the shared
+helpers in `_app` are imported one way: this module -> them, never back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .._progress import progress_enabled
+from ..exceptions import TruelabelError, ValidationError
+from ._app import _fail, _load_npy, _print_summary, _shown_warnings, app, console
+from ._consensus import audit_annotations_command
+from ._project import audit_project_command, is_project
+
+
+@app.command()
+def audit(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV, TSV, Parquet or JSONL file, or a project folder (truelabel init)"
+        ),
+    ],
+    label_col: Annotated[
+        str | None,
+        typer.Option("--label-col", help="column with the given labels (not for a project)"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="output directory (not for a project)")
+    ] = None,
+    text_col: Annotated[str | None, typer.Option("--text-col", help="text column")] = None,
+    feature_cols: Annotated[
+        list[str] | None,
+        typer.Option("--feature-cols", help="feature columns (names or a pattern like 'f_*')"),
+    ] = None,
+    pred_probs: Annotated[
+        Path | None, typer.Option("--pred-probs", help=".npy of out-of-sample probabilities")
+    ] = None,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            "--features",
+            help="precomputed vectors, row i = row i of DATA: emb.npy or data.parquet:COLUMN",
+        ),
+    ] = None,
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            "--encoder",
+            help="text encoder: a local ONNX or sentence-transformers model folder, or "
+            "'tfidf' (default: all-MiniLM-L6-v2 if truelabel[text] is installed, else tfidf)",
+        ),
+    ] = None,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache/--no-cache",
+            help="keep sentence embeddings on disk ($TRUELABEL_CACHE_DIR or the user cache "
+            "folder) so a second run encodes nothing",
+        ),
+    ] = True,
+    id_col: Annotated[str | None, typer.Option("--id-col", help="column of item ids")] = None,
+    n_neighbors: Annotated[int, typer.Option(help="neighbours in the kNN graph")] = 10,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="replace the results of an earlier run in --out")
+    ] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="a project's database URL (default: its own)"),
+    ] = None,
+    annotations: Annotated[
+        bool,
+        typer.Option(
+            "--annotations",
+            help="DATA is a long table of answers (item, annotator, label): flag doubtful "
+            "consensus and annotators who disagree with it",
+        ),
+    ] = False,
+    annotator_col: Annotated[
+        str | None,
+        typer.Option("--annotator-col", help="with --annotations: the annotator column"),
+    ] = None,
+    duplicates: Annotated[
+        str,
+        typer.Option("--duplicates", help="with --annotations: raise, first, last or all"),
+    ] = "raise",
+    method: Annotated[
+        str,
+        typer.Option("--method", help="with --annotations: dawid-skene, majority, mace, one-coin"),
+    ] = "dawid-skene",
+) -> None:
+    """Audit the labels of DATA and write issues.csv, summary.json and report.html.
+
+    With a project folder: audit its items' current labels, store the run, its issues and
+    scores, fill the review queue; the report goes to PROJECT/runs/<run id>/.
+    With --annotations: DATA holds many annotators' answers (--id-col: item column,
+    --label-col: answer column); also writes annotators.csv.
+    """
+    from .._features import read_features
+
+    if annotations:
+        unused = (
+            ("--text-col", text_col),
+            ("--feature-cols", feature_cols),
+            ("--pred-probs", pred_probs),
+            ("--features", features),
+            ("--encoder", encoder),
+        )
+        audit_annotations_command(
+            data, out=out, id_col=id_col, annotator_col=annotator_col, label_col=label_col,
+            duplicates=duplicates, method=method, seed=seed, overwrite=overwrite,
+            unused=[flag for flag, value in unused if value],
+        )  # fmt: skip
+        return
+
+    if is_project(data):
+        project_only = (
+            ("--label-col", label_col),
+            ("--out", out),
+            ("--text-col", text_col),
+            ("--feature-cols", feature_cols),
+            ("--id-col", id_col),
+        )
+        given = [flag for flag, value in project_only if value]
+        if given:
+            _fail(
+                ValidationError(
+                    given[0],
+                    f"given with the project folder {str(data)!r}",
+                    "a project knows its columns and writes into PROJECT/runs/; drop the option",
+                )
+            )
+        audit_project_command(
+            data,
+            pred_probs=pred_probs,
+            features=features,
+            encoder=encoder,
+            cache=cache,
+            n_neighbors=n_neighbors,
+            seed=seed,
+            quiet=quiet,
+            database_url=database_url,
+        )
+        return
+    if label_col is None or out is None:
+        missing = "--label-col" if label_col is None else "--out"
+        _fail(
+            ValidationError(
+                missing,
+                f"missing (DATA {str(data)!r} is a file, not a project folder)",
+                "pass --label-col COL and --out DIR",
+            )
+        )
+    from ..data import Dataset
+    from ..pipeline import audit_dataset, check_output_dir, write_audit
+
+    try:
+        with _shown_warnings():
+            if n_neighbors < 1:
+                raise ValidationError("--n-neighbors", f"got {n_neighbors}", "pass an int >= 1")
+            check_output_dir(out, overwrite=overwrite, argument="--out")
+            cols = feature_cols
+            if cols and len(cols) == 1 and "," in cols[0]:
+                cols = [c.strip() for c in cols[0].split(",")]
+            dataset = Dataset.from_file(
+                data, label_col=label_col, text_col=text_col, feature_cols=cols, id_col=id_col
+            )
+            probs = None if pred_probs is None else _load_npy(pred_probs, "--pred-probs")
+            vectors = None
+            if features is not None:
+                vectors = read_features(features, n_items=dataset.n_items, argument="--features")
+            inputs = (
+                ("text", text_col),
+                ("feature columns", cols),
+                ("features", features),
+                ("pred_probs", pred_probs),
+            )
+            settings = {
+                "data": str(data),
+                "label_col": label_col,
+                "inputs": ", ".join(n for n, v in inputs if v),
+                "seed": str(seed),
+            }
+            with progress_enabled(not quiet):
+                result = audit_dataset(
+                    dataset,
+                    pred_probs=probs,
+                    features=vectors,
+                    encoder=encoder,
+                    n_neighbors=n_neighbors,
+                    random_state=seed,
+                    cache_embeddings=cache,
+                )
+                paths = write_audit(
+                    result, out, texts=dataset.texts, settings=settings, overwrite=overwrite
+                )
+    except (TruelabelError, OSError, ValueError) as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: files already written are complete; none is partial")
+        raise typer.Exit(130) from None
+    _print_summary(result.summary, out, paths)
