@@ -1195,7 +1195,8 @@ def main() -> None:
         rows: dict[tuple, dict] = {}
         for p in parts:
             for r in p["runs"]:
-                if r.get("measured_in", "this run") == "this run":
+                # a merged file's rows already name their code: keep it
+                if r.get("measured_in", "this run") == "this run" and not r.get("measured_with"):
                     r["measured_with"] = p.get("measured_note") or p.get("truelabel_src")
                 key = (
                     r.get("dataset"),
@@ -1211,7 +1212,9 @@ def main() -> None:
             ]
             res["setfit_not_run"] = res.get("setfit_not_run", []) + p.get("setfit_not_run", [])
             for key2 in ("datasets", "encode"):
-                res[key2].update({d: e for d, e in p[key2].items() if "error" not in e})
+                for d, e in p[key2].items():  # field by field: a test-only encoding run
+                    if "error" not in e:  # keeps an earlier run's train-split timing
+                        res[key2][d] = {**res[key2].get(d, {}), **e}
             res["config"]["datasets"] += [
                 d for d in p["config"]["datasets"] if d not in res["config"]["datasets"]
             ]

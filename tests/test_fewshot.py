@@ -200,7 +200,12 @@ def test_selection_picks_the_lowest_cross_validated_log_loss(encoder, monkeypatc
 
     monkeypatch.setattr(_fewshot, "fit_offset_lr", spy)
     clf = FewShotClassifier(
-        classes=TREC, encoder=encoder, ngrams=False, first_token=False, random_state=0
+        classes=TREC,
+        encoder=encoder,
+        ngrams=False,
+        chars=False,
+        first_token=False,
+        random_state=0,
     )
     clf.fit(texts, labels)
     assert not clf.uses_ngrams_ and clf.vectorizer_ is None
@@ -211,7 +216,9 @@ def test_selection_picks_the_lowest_cross_validated_log_loss(encoder, monkeypatc
     X = encoder.encode(texts)
     for scale in _fewshot.PRIOR_SCALES:
         monkeypatch.setattr(_fewshot, "PRIOR_SCALES", (scale,))
-        other = FewShotClassifier(classes=TREC, encoder=encoder, ngrams=False, random_state=0)
+        other = FewShotClassifier(
+            classes=TREC, encoder=encoder, ngrams=False, chars=False, random_state=0
+        )
         other.fit_embeddings(X, labels)
         assert clf.cv_log_loss_ <= other.cv_log_loss_ + 1e-9
     forced = FewShotClassifier(classes=TREC, encoder=encoder, ngrams=True, random_state=0)
@@ -261,7 +268,7 @@ def test_embeddings_path_needs_texts_only_with_ngrams(encoder, fitted):
     )
     forced = FewShotClassifier(classes=TREC, encoder=encoder, ngrams=True, random_state=0)
     forced.fit_embeddings(X, labels, texts=list(texts))
-    with pytest.raises(ValidationError, match="texts: this model uses the word n-gram view"):
+    with pytest.raises(ValidationError, match="texts: this model uses the n-gram view"):
         forced.predict_proba_embeddings(X)
     np.testing.assert_allclose(
         forced.predict_proba_embeddings(X, texts=list(texts)), forced.predict_proba(list(texts))

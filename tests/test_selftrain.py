@@ -194,6 +194,24 @@ def test_quota_grows_by_per_class_every_round():
     assert counts[:3] == [[0, 0, 0], [5, 5, 5], [10, 10, 10]]
 
 
+def test_auto_step_is_the_median_labeled_count_per_class():
+    """per_class="auto": labels 9, 3, 3 per class give 3 pseudo-labels per class per round
+    (the median; the mean would give 5, the old share 0.03 of 591 / 3 pool items 6)."""
+    rng = np.random.default_rng(0)
+    x, y = blobs(200, rng, spread=1.1)
+    idx = np.concatenate(
+        [rng.choice(np.flatnonzero(y == c), n, replace=False) for c, n in zip(CLASSES, (9, 3, 3))]
+    )
+    rest = np.setdiff1d(np.arange(y.size), idx)
+    st = SelfTrainingClassifier(
+        CentroidBase(classes=CLASSES), max_rounds=2, max_share=1.0, cache_weight=0.0,
+        stop="changes", stop_tol=0.0, prior_shift=False, random_state=0,
+    ).fit_embeddings(x[idx], y[idx], x[rest])  # fmt: skip
+    assert st.per_class == "auto"  # the default
+    counts = [h["pseudo_per_class"] for h in st.history_]
+    assert counts == [[0, 0, 0], [3, 3, 3], [6, 6, 6]]
+
+
 def test_max_share_caps_a_class_rare_in_the_pool():
     rng = np.random.default_rng(5)
     x, y = blobs(100, rng, spread=0.6, priors=[0.48, 0.48, 0.04])
@@ -449,6 +467,7 @@ def test_bad_label_suggests_the_closest_class():
     [
         ({"per_class": 0}, "per_class: got 0"),
         ({"per_class": 1.5}, "per_class: got 1.5"),
+        ({"per_class": "fast"}, "per_class: got 'fast'; pass 'auto'"),
         ({"cache_weight": 2.0}, "cache_weight: got 2.0"),
         ({"stop": "never"}, "stop: got 'never'"),
         ({"max_share": 0.0}, "max_share: got 0.0"),

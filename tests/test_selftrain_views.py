@@ -145,12 +145,13 @@ def test_fixed_settings_fit_once_without_cross_validation(encoder):
     texts, labels = data()
     fixed = {"prior_scale": 10.0, "penalty": 1e-2, "temperature": 2.0}
     clf = FewShotClassifier(
-        classes=TREC, encoder=encoder, ngrams=False, first_token=False, **fixed
+        classes=TREC, encoder=encoder, ngrams=False, chars=False, first_token=False, **fixed
     ).fit(texts, labels)
     assert clf.oof_logits_ is None and np.isnan(clf.cv_log_loss_)
     assert clf.selected_params_ == {
         **fixed,
         "ngrams": False,
+        "chars": False,
         "first_token": False,
         "token_weight": "auto",
     }

@@ -8,6 +8,7 @@ import numpy as np
 
 from .._validation import check_random_state, iter_chunks
 from ..exceptions import ValidationError
+from ._ngram_view import VIEW_SETS, NgramViews
 from ._offset_lr import OffsetLR, fit_offset_lr, fit_temperature
 from ._textbase import TextClassifierBase, check_texts, softmax_rows
 from ._token_view import TextViews, first_token_vectors, supports_first_token
@@ -23,21 +24,9 @@ TOKEN_WEIGHTS = (1.0, 2.0, 3.0, 4.0)
 PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 
-def _with_start_marker(text: str) -> str:
-    # "xxbos" marks the start of the text, so the opening words ("how many", "who")
-    # are their own bigrams: question type and register live there.
-    return "xxbos " + text.lower()
-
-
-def _ngram_vectorizer() -> Any:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    return TfidfVectorizer(
-        ngram_range=(1, 2),
-        sublinear_tf=True,
-        preprocessor=_with_start_marker,  # top-level: the fitted model pickles
-        dtype=np.float64,
-    )
+def _allowed(flag: bool, setting: bool | str) -> bool:
+    """Whether a view set with this view ``flag`` is allowed by its setting."""
+    return setting == "auto" or flag is setting
 
 
 def fold_ids(y: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndarray:
@@ -60,8 +49,8 @@ class FewShotClassifier(TextClassifierBase):
     names), the rest is learned from the labeled examples with an L2 penalty, so with one
     example per class the model stays near the prior and with many it moves away. ``x``
     is the sentence embedding, ``t`` the first word's contextual vector from the same
-    transformer (see ``_token_view.py``). The prior scale ``s``, the penalty and whether
-    the word n-gram and first-token views help are chosen by
+    transformer (see ``_token_view.py``). The prior scale ``s``, the penalty and which
+    of the word n-gram, character n-gram and first-token views help are chosen by
     stratified cross-validation (log-loss) on the examples themselves; the out-of-fold
     logits of the chosen setting then fit one temperature, so ``predict_proba`` is
     calibrated on held-out examples, never on the ones a fold trained on.
@@ -77,6 +66,10 @@ class FewShotClassifier(TextClassifierBase):
     ngrams : {"auto", True, False}, default "auto"
         Word 1-2-gram TF-IDF view of the texts beside the embedding ("auto": kept when
         cross-validation prefers it). Needs the texts (``fit``, or ``texts=``).
+    chars : {"auto", True, False}, default "auto"
+        Character 2-4-gram TF-IDF view (spelling, symbols, digit runs); "auto": kept when
+        cross-validation prefers it, alone or with the word n-grams (see
+        ``_ngram_view.py``). Needs the texts.
     first_token : {"auto", True, False}, default "auto"
         The first-token view (the last hidden state at the first word; encoders with
         token states only, e.g. :class:`truelabel.encode.OnnxTextEncoder`); "auto": kept
@@ -99,14 +92,15 @@ class FewShotClassifier(TextClassifierBase):
     classes_ : ndarray of str
     prior_scale_, penalty_, temperature_ : float
         The chosen prior scale, L2 strength and calibration temperature.
-    uses_ngrams_, uses_first_token_ : bool
+    uses_ngrams_, uses_chars_, uses_first_token_ : bool
+        The views kept (word n-grams, character n-grams, first-token).
     cv_log_loss_ : float
         Out-of-fold log-loss of the chosen setting (after the temperature).
     oof_logits_ : ndarray, shape (n_examples, n_classes)
         Out-of-fold logits of the chosen setting (before the temperature).
     selected_params_ : dict
         The chosen settings as constructor keywords (``prior_scale``, ``penalty``,
-        ``temperature``, ``ngrams``, ``first_token``).
+        ``temperature``, ``ngrams``, ``chars``, ``first_token``, ``token_weight``).
     """
 
     def __init__(
@@ -116,6 +110,7 @@ class FewShotClassifier(TextClassifierBase):
         encoder: Any = None,
         template: str = "{}",
         ngrams: bool | str = "auto",
+        chars: bool | str = "auto",
         first_token: bool | str = "auto",
         token_weight: float | str = "auto",
         prior_scale: float | str = "auto",
@@ -128,6 +123,7 @@ class FewShotClassifier(TextClassifierBase):
         self.encoder = encoder
         self.template = template
         self.ngrams = ngrams
+        self.chars = chars
         self.first_token = first_token
         self.token_weight = token_weight
         self.prior_scale = prior_scale
@@ -189,10 +185,11 @@ class FewShotClassifier(TextClassifierBase):
             )
         if self.first_token is True and E is None:
             self._first_token_view(None)  # raises: the view was asked for and is missing
-        if self.ngrams is True and texts is None:
-            raise ValidationError(
-                "ngrams", "is True but no texts were given", "pass texts, or ngrams='auto'"
-            )
+        for arg in ("ngrams", "chars"):
+            if getattr(self, arg) is True and texts is None:
+                raise ValidationError(
+                    arg, "is True but no texts were given", f"pass texts, or {arg}='auto'"
+                )
         K = len(self.classes_)
         S = X @ self._class_matrix().T
         rng = check_random_state(self.random_state)
@@ -204,8 +201,12 @@ class FewShotClassifier(TextClassifierBase):
 
         warm: dict[tuple[float, int], np.ndarray] = {}
 
-        def cv_logits(scale: float, lam: float, use_ngrams: bool, tok: float = 0.0) -> np.ndarray:
-            use_tok = tok > 0
+        no_views = (False, False)
+
+        def cv_logits(
+            scale: float, lam: float, views: tuple[bool, bool], tok: float = 0.0
+        ) -> np.ndarray:
+            use_tok, use_ngrams = tok > 0, any(views)
             D = np.hstack([X, tok * E]) if use_tok and E is not None else X
             plain = not (use_ngrams or use_tok)
             oof = np.empty((X.shape[0], K))
@@ -215,7 +216,7 @@ class FewShotClassifier(TextClassifierBase):
                     continue
                 F_tr = F_te = None
                 if use_ngrams:
-                    vec = _ngram_vectorizer().fit(text_arr[tr].tolist())
+                    vec = NgramViews(*views).fit(text_arr[tr].tolist())
                     F_tr = vec.transform(text_arr[tr].tolist())
                     F_te = vec.transform(text_arr[te].tolist())
                 # penalties run strong to weak: each fold starts from the last solution
@@ -243,26 +244,33 @@ class FewShotClassifier(TextClassifierBase):
             and (len(toks) == 1 or self.first_token is False)
             and self.temperature != "auto"
             and isinstance(self.ngrams, bool)
+            and isinstance(self.chars, bool)
             and isinstance(self.first_token, bool)
         )
         oof: np.ndarray | None = None
         if fixed:  # nothing to choose: one fit, no cross-validation
             scale, lam = scales[0], lams[0]
-            use_ngrams, tok = bool(self.ngrams), toks[0] if self.first_token else 0.0
+            vset, tok = (bool(self.ngrams), bool(self.chars)), toks[0] if self.first_token else 0.0
         else:
-            best: tuple[float, float, float, bool, np.ndarray, float] | None = None
+            best: tuple[float, float, float, tuple[bool, bool], np.ndarray, float] | None = None
             for scale in scales:
                 for lam in sorted(lams, reverse=True):
-                    oof = cv_logits(scale, lam, False)
+                    oof = cv_logits(scale, lam, no_views)
                     score = calibrated_log_loss(oof)
                     if best is None or score < best[0] - 1e-12:
-                        best = (score, scale, lam, False, oof, 0.0)
+                        best = (score, scale, lam, no_views, oof, 0.0)
             assert best is not None
-            if texts is not None and self.ngrams is not False:
-                oof = cv_logits(best[1], best[2], True)
-                score = calibrated_log_loss(oof)
-                if self.ngrams is True or score < best[0] - 1e-12:
-                    best = (score, best[1], best[2], True, oof, 0.0)
+            if texts is not None:
+                # the view sets the shots support: word and/or character n-grams, or none
+                forced = self.ngrams is True or self.chars is True
+                plain_best = best
+                for pair in VIEW_SETS:
+                    if not (_allowed(pair[0], self.ngrams) and _allowed(pair[1], self.chars)):
+                        continue
+                    oof = cv_logits(plain_best[1], plain_best[2], pair)
+                    score = calibrated_log_loss(oof)
+                    if (forced and best[3] == no_views) or score < best[0] - 1e-12:
+                        best = (score, plain_best[1], plain_best[2], pair, oof, 0.0)
             if E is not None:
                 without = best
                 for i, weight in enumerate(toks):
@@ -271,7 +279,7 @@ class FewShotClassifier(TextClassifierBase):
                     forced = self.first_token is True and i == 0
                     if forced or score < best[0] - 1e-12:
                         best = (score, without[1], without[2], without[3], oof, weight)
-            _, scale, lam, use_ngrams, oof, tok = best
+            _, scale, lam, vset, oof, tok = best
         use_tok = tok > 0
         if self.temperature == "auto":
             assert oof is not None
@@ -280,12 +288,14 @@ class FewShotClassifier(TextClassifierBase):
             self.temperature_ = float(self.temperature)
         self.oof_logits_ = oof
         self.cv_log_loss_ = np.nan if oof is None else log_loss(oof / self.temperature_)
-        self.prior_scale_, self.penalty_, self.uses_ngrams_ = scale, lam, use_ngrams
+        self.prior_scale_, self.penalty_ = scale, lam
+        self.uses_ngrams_, self.uses_chars_ = vset
         self.uses_first_token_ = use_tok
         F = None
-        self.vectorizer_: Any = None
-        if use_ngrams:
-            self.vectorizer_ = _ngram_vectorizer().fit(texts)
+        self.vectorizer_: NgramViews | None = None
+        if any(vset):
+            assert texts is not None
+            self.vectorizer_ = NgramViews(*vset).fit(texts)
             F = self.vectorizer_.transform(texts)
         self.token_weight_ = tok
         D = np.hstack([X, tok * E]) if use_tok and E is not None else X
@@ -295,14 +305,15 @@ class FewShotClassifier(TextClassifierBase):
             "prior_scale": scale,
             "penalty": lam,
             "temperature": self.temperature_,
-            "ngrams": use_ngrams,
+            "ngrams": vset[0],
+            "chars": vset[1],
             "first_token": use_tok,
             "token_weight": tok if use_tok else self.token_weight,
         }
         return self
 
     def _check_settings(self) -> None:
-        for arg in ("ngrams", "first_token"):
+        for arg in ("ngrams", "chars", "first_token"):
             value = getattr(self, arg)
             if not (
                 value is True or value is False or (isinstance(value, str) and value == "auto")
@@ -363,22 +374,23 @@ class FewShotClassifier(TextClassifierBase):
         """Class probabilities of :meth:`compute_views` output, (n_items, n_classes)."""
         self._require_fitted("model_")
         Xn = views.X
-        if (self.uses_ngrams_ and views.texts is None) or (
+        if (self.vectorizer_ is not None and views.texts is None) or (
             self.uses_first_token_ and views.tokens is None
         ):
-            view = "word n-gram" if self.uses_ngrams_ else "first-token"
+            view = "n-gram" if self.vectorizer_ is not None else "first-token"
             raise ValidationError(
                 "texts",
                 f"this model uses the {view} view (uses_ngrams_={self.uses_ngrams_}, "
-                f"uses_first_token_={self.uses_first_token_})",
-                "pass texts= with the embeddings, or fit with ngrams=False, first_token=False",
+                f"uses_chars_={self.uses_chars_}, uses_first_token_={self.uses_first_token_})",
+                "pass texts= with the embeddings, or fit with ngrams=False, chars=False, "
+                "first_token=False",
             )
         C = self._class_matrix()
         out = np.empty((Xn.shape[0], C.shape[0]))
         for rows in iter_chunks(Xn.shape[0]):
             F = None
             D = Xn[rows]
-            if self.uses_ngrams_ and views.texts is not None:
+            if self.vectorizer_ is not None and views.texts is not None:
                 F = self.vectorizer_.transform(views.texts[rows])
             if self.uses_first_token_ and views.tokens is not None:
                 D = np.hstack([D, self.token_weight_ * views.tokens[rows]])

@@ -68,11 +68,12 @@ class SelfTrainingClassifier(RoundsMixin, TextEmbeddingMixin, BaseEstimator):
         for every later fit. Its ``classes``, when it has them, name the classes.
         ``ZeroShotClassifier`` is refused: it learns from no labels.
     max_rounds : int, default 5
-    per_class : int or float, default 0.03
-        Pseudo-labels added per class per round: an int is a count, a float in (0, 1] a
-        share of the pool's average class size (``n_pool / n_classes``). Small steps: with
-        8 labels per class, 0.1 let one round's wrong pseudo-labels outweigh the labels
-        (TREC, 5 seeds: 0.748 accuracy at 0.1, 0.787 at 0.03).
+    per_class : "auto", int or float, default "auto"
+        Pseudo-labels added per class per round: ``"auto"`` is the median number of
+        labeled items per class (a rule fixed a priori, never tuned on test data: one
+        round's pseudo-labels of a class never outnumber its labels, so one round's
+        mistakes cannot outweigh them), an int is a count, a float in (0, 1] a share of
+        the pool's average class size (``n_pool / n_classes``).
     max_share : float in (0, 1], default 0.5
         At most this share of the pool items predicted as a class is pseudo-labeled with
         it (a class rare in the pool is not filled with another class's items).
@@ -155,7 +156,7 @@ class SelfTrainingClassifier(RoundsMixin, TextEmbeddingMixin, BaseEstimator):
         base: Any,
         *,
         max_rounds: int = 5,
-        per_class: int | float = 0.03,
+        per_class: int | float | str = "auto",
         max_share: float = 0.5,
         min_confidence: float = 0.0,
         cache_weight: float | str = "auto",
@@ -193,11 +194,13 @@ class SelfTrainingClassifier(RoundsMixin, TextEmbeddingMixin, BaseEstimator):
         if not isinstance(self.max_rounds, int) or self.max_rounds < 0:
             raise ValidationError("max_rounds", f"got {self.max_rounds!r}", "pass an int >= 0")
         pc = self.per_class
-        if isinstance(pc, bool) or not (
+        if isinstance(pc, str) and pc == "auto":
+            pass
+        elif isinstance(pc, bool) or not (
             (isinstance(pc, int) and pc >= 1) or (isinstance(pc, float) and 0 < pc <= 1)
         ):
             raise ValidationError(
-                "per_class", f"got {pc!r}", "pass a count >= 1 or a share in (0, 1]"
+                "per_class", f"got {pc!r}", "pass 'auto', a count >= 1 or a share in (0, 1]"
             )
         cw = self.cache_weight
         if cw != "auto" and not (isinstance(cw, float | int) and 0.0 <= cw <= 1.0):

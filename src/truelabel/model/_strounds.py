@@ -31,7 +31,7 @@ class RoundsMixin:
     n_neighbors: int
     sharpness: float
     backend: Any
-    per_class: int | float
+    per_class: int | float | str
     max_share: float
     min_confidence: float
     stop: str
@@ -96,6 +96,16 @@ class RoundsMixin:
                 best = (w, t, loss)
         return best
 
+    def _step(self, y: np.ndarray, n_pool: int) -> int:
+        """Pseudo-labels per class per round (``per_class``; "auto": the median labeled
+        count per class of ``y``, the labels this run learns from)."""
+        k = len(self.classes_)
+        if isinstance(self.per_class, str):
+            return max(1, int(np.median(np.bincount(y, minlength=k))))
+        if isinstance(self.per_class, int):
+            return self.per_class
+        return max(1, int(np.ceil(self.per_class * n_pool / k)))
+
     def _run(
         self,
         li: np.ndarray,
@@ -115,11 +125,7 @@ class RoundsMixin:
         pool_rows = self._pool_rows(np.arange(n_pool))
         pool = self._fits.take(self._data, pool_rows)  # taken once, read every round
         up = self._u[pool_rows]
-        step = (
-            self.per_class
-            if isinstance(self.per_class, int)
-            else max(1, int(np.ceil(self.per_class * n_pool / k)))
-        )
+        step = self._step(y, n_pool)
         sel = np.empty(0, dtype=np.int64)
         lab = np.empty(0, dtype=np.int64)
         reason = "max_rounds"
