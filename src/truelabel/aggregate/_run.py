@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._validation import check_choice
 from ..exceptions import ValidationError
 from ._agreement import cohen_kappa_pairwise, fleiss_kappa, krippendorff_alpha
 from ._dawid_skene import DawidSkene, OneCoinDawidSkene
@@ -143,6 +144,5 @@ def run_consensus(
 
 
 def check_choice_method(method: str) -> str:
-    from .._validation import check_choice
-
+    """``method`` if it names one of :data:`METHODS`, else a ValidationError naming --method."""
     return str(check_choice("--method", method, tuple(METHODS)))
