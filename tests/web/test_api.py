@@ -133,23 +133,21 @@ def test_batch_accept_filters_and_is_one_transaction(client, project, monkeypatc
     assert only_ham["accepted"] == 1
     frame = _labels_now(project)
     assert frame.loc["i5", "label"] == "ham" and frame.loc["i2", "label"] == "ham"
-    # a failure on the second item rolls the whole batch back
+    # a failure after the bulk insert (before the commit) rolls the whole batch back
     import truelabel.store as store_mod
 
-    real = store_mod.record_decision
+    real = store_mod.record_decisions
     calls = []
 
     def flaky(session, **kwargs):
-        calls.append(kwargs["item_id"])
-        if len(calls) == 2:
-            raise RuntimeError("crash in the middle of a batch")
-        return real(session, **kwargs)
+        calls.append(real(session, **kwargs))
+        raise RuntimeError("crash in the middle of a batch")
 
-    monkeypatch.setattr(store_mod, "record_decision", flaky)
+    monkeypatch.setattr(store_mod, "record_decisions", flaky)
     with pytest.raises(RuntimeError, match="middle of a batch"):
         client.post("/api/tasks/batch-accept", json={})
-    assert len(calls) == 2
-    monkeypatch.setattr(store_mod, "record_decision", real)
+    assert len(calls[0]) == 2  # two decisions were inserted, then rolled back
+    monkeypatch.setattr(store_mod, "record_decisions", real)
     assert client.get("/api/project").json()["decisions"] == 1
     none = client.post("/api/tasks/batch-accept", json={"issue_text": "unusual"}).json()
     assert none == {"accepted": 0, "decision_ids": []}

@@ -18,7 +18,7 @@ import truelabel.store as ts
 
 httpx = pytest.importorskip("httpx")
 
-N = 1000  # items, one open task each: the batch takes several seconds, the kill comes at 1 s
+N = 10_000  # items, one open task each: the bulk batch takes ~1.3 s, the kill comes at 0.5 s
 _SERVE = "import sys; from truelabel.cli import main; sys.argv[0] = 'truelabel'; main()"
 
 
@@ -76,7 +76,7 @@ def test_kill_during_batch_accept_keeps_the_database_consistent(tmp_path, monkey
 
             worker = threading.Thread(target=batch)
             worker.start()
-            time.sleep(1.0)  # the batch is under way
+            time.sleep(0.5)  # the batch is under way
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
             worker.join(timeout=60)

@@ -17,6 +17,7 @@ try:
 except ImportError as err:  # pragma: no cover - exercised without the extra only
     raise MissingDependencyError(err.name or "sqlalchemy", "app", "truelabel.store") from err
 
+from ._claims import LEASE_SECONDS, check_claim, free_for, release_claim
 from ._current import (
     PRECEDENCE,
     current_label_chunks,
@@ -62,6 +63,7 @@ from ._review import (
     next_tasks,
     queue_counts,
     record_decision,
+    record_decisions,
     undo_decision,
 )
 from ._runs import add_issues, add_scores, finish_run, run_issues, start_run, store_audit_issues
@@ -69,6 +71,10 @@ from ._users import ROLES, User, add_user, get_user, list_users
 from ._workflow import audit_project
 
 __all__ = [
+    "LEASE_SECONDS",
+    "check_claim",
+    "free_for",
+    "release_claim",
     "DATABASE_ENV",
     "DB_FILE",
     "EXPORT_FORMATS",
@@ -119,6 +125,7 @@ __all__ = [
     "opened",
     "queue_counts",
     "record_decision",
+    "record_decisions",
     "run_issues",
     "start_run",
     "store_audit_issues",
