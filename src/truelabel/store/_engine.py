@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,11 @@ class Store:
         self._writer = sessionmaker(
             self.engine.execution_options(truelabel_write=True), expire_on_commit=False
         )
+        # SQLite: writers of this process queue on a lock (FIFO-ish, woken at once) instead of
+        # polling the file lock in SQLite's busy handler, whose sleeps grow to 100 ms
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if settings.dialect == "sqlite" else nullcontext()
+        )
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -198,7 +204,7 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: committed when the block ends, rolled back on error."""
-        with self._writer() as session, session.begin():
+        with self._write_lock, self._writer() as session, session.begin():
             yield session
 
     def close(self) -> None:
