@@ -199,3 +199,25 @@ def test_openapi_lists_the_api(client):
         "/api/export",
     ):
         assert path in paths
+
+
+def test_a_task_claimed_by_another_reviewer_is_not_served_decided_or_batch_accepted(
+    client, project
+):
+    folder, url = project
+    with ts.opened(folder, database_url=url) as handle, handle.store.write() as session:
+        held = ts.next_tasks(session, project_id=handle.project_id, limit=1, reviewer="zoe")[0]
+    served = [t["task_id"] for t in client.get("/api/tasks/next", params={"limit": 5}).json()]
+    assert held.id not in served and len(served) == 2
+    refused = client.post("/api/decisions", json={"task_id": held.id, "action": "accept"})
+    assert refused.status_code == 422 and f"task {held.id} is claimed by zoe" in refused.text
+    batch = client.post("/api/tasks/batch-accept", json={}).json()
+    assert batch["accepted"] == 2  # zoe's task is left to her
+    assert client.get("/api/project").json()["queue"]["open"] == 1
+    # a skip gives the task back at once
+    with ts.opened(folder, database_url=url) as handle, handle.store.write() as session:
+        ts.undo_decision(session, decision_id=batch["decision_ids"][0], reviewer="r")
+    mine = client.get("/api/tasks/next", params={"limit": 1}).json()[0]["task_id"]
+    assert client.post("/api/decisions", json={"task_id": mine, "action": "skip"}).json() is None
+    with ts.opened(folder, database_url=url) as handle, handle.store.read() as session:
+        assert session.get(ts.ReviewTask, mine).claimed_by is None

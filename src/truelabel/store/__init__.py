@@ -71,13 +71,10 @@ from ._users import ROLES, User, add_user, get_user, list_users
 from ._workflow import audit_project
 
 __all__ = [
-    "LEASE_SECONDS",
-    "check_claim",
-    "free_for",
-    "release_claim",
     "DATABASE_ENV",
     "DB_FILE",
     "EXPORT_FORMATS",
+    "LEASE_SECONDS",
     "PRECEDENCE",
     "PROJECT_FILE",
     "ROLES",
@@ -101,6 +98,7 @@ __all__ = [
     "add_scores",
     "add_user",
     "audit_project",
+    "check_claim",
     "create_project",
     "current_label_chunks",
     "current_labels",
@@ -111,6 +109,7 @@ __all__ = [
     "export_frame",
     "export_project",
     "finish_run",
+    "free_for",
     "get_label_source",
     "get_project",
     "get_user",
@@ -126,6 +125,7 @@ __all__ = [
     "queue_counts",
     "record_decision",
     "record_decisions",
+    "release_claim",
     "run_issues",
     "start_run",
     "store_audit_issues",

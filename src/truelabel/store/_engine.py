@@ -10,8 +10,8 @@ revision whenever a store is opened.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 import threading
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path

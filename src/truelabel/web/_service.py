@@ -253,7 +253,7 @@ def batch_accept(
     )
     if suggested_label is not None:
         stmt = stmt.where(ReviewTask.suggested_label == suggested_label)
-    chosen = []
+    chosen: list[Any] = []
     for task in session.scalars(stmt):
         if len(chosen) >= limit:
             break
