@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -64,21 +64,28 @@ def claim_tasks(
         raise ValidationError("lease_seconds", f"got {lease_seconds}", "pass seconds > 0")
     now = utcnow() if now is None else now
     skip = [int(i) for i in exclude]
-    mine = (ReviewTask.claimed_by == reviewer) & (ReviewTask.claim_expires_at > now)
-    stmt = (
-        select(ReviewTask)
-        .where(
-            ReviewTask.project_id == project_id,
-            ReviewTask.status == "open",
-            free_for(reviewer, now),
-        )
-        .order_by(case((mine, 0), else_=1), ReviewTask.priority.desc(), ReviewTask.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=ReviewTask)
-    )
+    base = select(ReviewTask).where(ReviewTask.project_id == project_id)
+    base = base.where(ReviewTask.status == "open")
     if skip:
-        stmt = stmt.where(ReviewTask.id.not_in(skip))
-    tasks = list(session.scalars(stmt))
+        base = base.where(ReviewTask.id.not_in(skip))
+    order = (ReviewTask.priority.desc(), ReviewTask.id)
+    # two index walks, not one sort of the whole queue: the reviewer's live claims (claims
+    # index), then tasks nobody holds (the queue index, highest priority first)
+    held = base.where(ReviewTask.claimed_by == reviewer, ReviewTask.claim_expires_at > now)
+    mine = session.scalars(held.with_for_update(of=ReviewTask))  # few: its last batch
+    tasks = sorted(mine, key=lambda t: (-t.priority, t.id))[:limit]
+    if len(tasks) < limit:
+        free = base.where(
+            or_(
+                ReviewTask.claimed_by.is_(None),
+                ReviewTask.claim_expires_at <= now,
+                ReviewTask.claimed_by == reviewer,  # its own expired claims
+            )
+        )
+        if tasks:
+            free = free.where(ReviewTask.id.not_in([t.id for t in tasks]))
+        stmt = free.order_by(*order).limit(limit - len(tasks))
+        tasks += session.scalars(stmt.with_for_update(skip_locked=True, of=ReviewTask))
     ids = [t.id for t in tasks]
     expires = now + timedelta(seconds=lease_seconds)
     release = update(ReviewTask).where(

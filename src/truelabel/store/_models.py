@@ -204,6 +204,7 @@ class ReviewTask(Base):
 
     __table_args__ = (
         Index("ix_review_tasks_queue", "project_id", "status", "priority"),
+        Index("ix_review_tasks_claims", "claimed_by", "project_id", "status"),
         CheckConstraint(_in("status", TASK_STATUSES), name="status"),
     )
 

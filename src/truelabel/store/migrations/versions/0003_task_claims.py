@@ -21,9 +21,13 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("claim_expires_at", sa.DateTime(timezone=True), nullable=True)
         )
+        batch_op.create_index(
+            "ix_review_tasks_claims", ["claimed_by", "project_id", "status"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("review_tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_review_tasks_claims")
         batch_op.drop_column("claim_expires_at")
         batch_op.drop_column("claimed_by")
