@@ -621,3 +621,13 @@ def test_bulk_decisions_are_checked(store):
         assert ts.record_decisions(session, reviewer="r", item_ids=[], new_labels=[]) == []
     with store.read() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(ts.Decision)) == 0
+
+
+def test_sqlite_writes_are_fsynced_unless_asked_not_to(tmp_path):
+    store = ts.Store(ts.StoreSettings(url=f"sqlite:///{tmp_path / 's.db'}"))
+    sync = "PRAGMA synchronous"
+    with store.write(durable=False) as session:  # claims: NORMAL (1), no fsync in WAL mode
+        assert session.connection().exec_driver_sql(sync).scalar() == 1
+    with store.write() as session:  # decisions: FULL (2)
+        assert session.connection().exec_driver_sql(sync).scalar() == 2
+    store.close()

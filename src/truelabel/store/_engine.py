@@ -1,7 +1,7 @@
 """Engine, settings and migrations: SQLite in the project folder by default, PostgreSQL by URL.
 
 SQLite connections get ``journal_mode=WAL``, ``foreign_keys=ON`` and a busy timeout on
-connect; write transactions begin with ``BEGIN IMMEDIATE`` so two writers queue on the lock
+connect (write transactions run with ``synchronous=FULL`` unless ``write(durable=False)``); write transactions begin with ``BEGIN IMMEDIATE`` so two writers queue on the lock
 instead of failing half way (a deferred transaction that reads, then writes, can be refused
 with "database is locked" without waiting). The schema is brought to the newest Alembic
 revision whenever a store is opened.
@@ -140,7 +140,11 @@ def make_engine(settings: StoreSettings) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        mode = conn.get_execution_options().get("truelabel_write", False)
+        options = conn.get_execution_options()
+        mode = options.get("truelabel_write", False)
+        if mode and not memory:  # WAL: NORMAL skips the fsync; the next FULL commit covers it
+            sync = "FULL" if options.get("truelabel_durable", True) else "NORMAL"
+            conn.exec_driver_sql(f"PRAGMA synchronous={sync}")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if mode else "BEGIN")
 
     return engine
@@ -188,6 +192,10 @@ class Store:
         self._writer = sessionmaker(
             self.engine.execution_options(truelabel_write=True), expire_on_commit=False
         )
+        self._light_writer = sessionmaker(
+            self.engine.execution_options(truelabel_write=True, truelabel_durable=False),
+            expire_on_commit=False,
+        )
         # SQLite: writers of this process queue on a lock (FIFO-ish, woken at once) instead of
         # polling the file lock in SQLite's busy handler, whose sleeps grow to 100 ms
         self._write_lock: AbstractContextManager[Any] = (
@@ -202,9 +210,15 @@ class Store:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """One write transaction: committed when the block ends, rolled back on error."""
-        with self._write_lock, self._writer() as session, session.begin():
+    def write(self, *, durable: bool = True) -> Iterator[Session]:
+        """One write transaction: committed when the block ends, rolled back on error.
+
+        ``durable=False`` (SQLite): the commit is not flushed to disk (``synchronous=NORMAL``
+        in WAL mode): a crash of the process loses nothing, a power cut may lose this
+        transaction (the database stays consistent), and the next durable commit flushes it
+        too. For state worth no fsync, such as task claims; decisions are always durable."""
+        writer = self._writer if durable else self._light_writer
+        with self._write_lock, writer() as session, session.begin():
             yield session
 
     def close(self) -> None:

@@ -37,7 +37,9 @@ def dashboard(request: Request, ctx: ContextDep, session: SessionDep, user: User
 def review(request: Request, ctx: ContextDep, session: SessionDep, user: UserDep) -> Any:
     from ...store import next_tasks
 
-    with ctx.store.write() as writer:  # the page's task is claimed, like /api/tasks/next
+    with ctx.store.write(
+        durable=False
+    ) as writer:  # the page's task is claimed, like /api/tasks/next
         batch = next_tasks(writer, project_id=ctx.project_id, limit=1, reviewer=user.name)
         tasks = task_views(writer, ctx, batch)
     return _render(
