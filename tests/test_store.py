@@ -506,20 +506,22 @@ def test_claims_keep_expire_and_guard_decisions(store):
         ann = [x.id for x in t]
     with store.write() as session:  # bob gets the next two, not ann's
         bob = [x.id for x in ts.next_tasks(session, project_id=pid, limit=2, reviewer="bob")]
-        # asking again: ann's held tasks come first, in priority order, and stay hers
+    _queue(store, pid, ids[5:6], [0.95])  # a new task above everything
+    with store.write() as session:
+        newest = session.scalar(sa.select(sa.func.max(ts.ReviewTask.id)))
+        # asking again: ann's held tasks come first (even below the new one), and stay hers
         again = [x.id for x in ts.next_tasks(session, project_id=pid, limit=3, reviewer="ann")]
     assert bob == [ann[1] + 1, ann[1] + 2]
-    assert again == [*ann, bob[1] + 1]
-    with store.write() as session:  # a smaller batch gives back the claims outside it
-        assert [x.id for x in ts.next_tasks(session, project_id=pid, limit=1, reviewer="ann")] == [
-            ann[0]
-        ]
+    assert again == [*ann, newest]
+    with store.write() as session:  # a smaller batch: the best held task; the rest given back
+        one = ts.next_tasks(session, project_id=pid, limit=1, reviewer="ann")
+    assert [x.id for x in one] == [newest]
     with store.read() as session:
-        assert session.get(ts.ReviewTask, bob[1] + 1).claimed_by is None
+        assert session.get(ts.ReviewTask, ann[0]).claimed_by is None
         assert session.get(ts.ReviewTask, ann[1]).claimed_by is None
-        held = session.get(ts.ReviewTask, ann[0])
+        held = session.get(ts.ReviewTask, newest)
     # the rule: another reviewer's live claim refuses a decision; own or expired ones pass
-    with pytest.raises(ValidationError, match=f"task {ann[0]} is claimed by ann until"):
+    with pytest.raises(ValidationError, match=f"task {newest} is claimed by ann until"):
         ts.check_claim(held, "bob")
     ts.check_claim(held, "ann")
     expires = held.claim_expires_at
@@ -531,7 +533,7 @@ def test_claims_keep_expire_and_guard_decisions(store):
     later = ts._models.utcnow() + timedelta(seconds=3600)
     with store.write() as session:
         carl = ts._claims.claim_tasks(session, project_id=pid, reviewer="carl", limit=3, now=later)
-    assert [x.id for x in carl] == [ann[0], ann[1], bob[0]]  # ann and bob: claims expired
+    assert [x.id for x in carl] == [newest, ann[0], ann[1]]  # ann's claim expired
     assert expires is not None
     with pytest.raises(ValidationError, match="lease_seconds: got 0"), store.write() as session:
         ts.next_tasks(session, project_id=pid, reviewer="x", lease_seconds=0)
@@ -630,4 +632,14 @@ def test_sqlite_writes_are_fsynced_unless_asked_not_to(tmp_path):
         assert session.connection().exec_driver_sql(sync).scalar() == 1
     with store.write() as session:  # decisions: FULL (2)
         assert session.connection().exec_driver_sql(sync).scalar() == 2
+    store.close()
+
+
+def test_a_nested_sqlite_write_fails_after_the_busy_timeout_instead_of_hanging(tmp_path):
+    store = ts.Store(ts.StoreSettings(url=f"sqlite:///{tmp_path / 's.db'}", busy_timeout_ms=50))
+    with store.write(), pytest.raises(TimeoutError, match="no write lock after 50 ms"):
+        with store.write():
+            pass  # pragma: no cover - never entered
+    with store.write() as session:  # the lock was given back
+        assert session.connection().exec_driver_sql("SELECT 1").scalar() == 1
     store.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,9 +198,7 @@ class Store:
         )
         # SQLite: writers of this process queue on a lock (FIFO-ish, woken at once) instead of
         # polling the file lock in SQLite's busy handler, whose sleeps grow to 100 ms
-        self._write_lock: AbstractContextManager[Any] = (
-            threading.Lock() if settings.dialect == "sqlite" else nullcontext()
-        )
+        self._write_lock = threading.Lock() if settings.dialect == "sqlite" else None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -218,8 +216,26 @@ class Store:
         transaction (the database stays consistent), and the next durable commit flushes it
         too. For state worth no fsync, such as task claims; decisions are always durable."""
         writer = self._writer if durable else self._light_writer
-        with self._write_lock, writer() as session, session.begin():
+        with self._queue(), writer() as session, session.begin():
             yield session
+
+    @contextmanager
+    def _queue(self) -> Iterator[None]:
+        """Wait for this process's other writers (SQLite), at most the busy timeout, then fail
+        as SQLite would (a write nested in another write of the same store never hangs)."""
+        lock = self._write_lock
+        if lock is None:
+            yield
+            return
+        if not lock.acquire(timeout=self.settings.busy_timeout_ms / 1000):
+            raise TimeoutError(
+                f"no write lock after {self.settings.busy_timeout_ms} ms: another write "
+                "transaction of this store is still open (nested store.write()?)"
+            )
+        try:
+            yield
+        finally:
+            lock.release()
 
     def close(self) -> None:
         """Release every connection."""
