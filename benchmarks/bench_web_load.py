@@ -1,18 +1,19 @@
 """Load test of the review app: R concurrent reviewers for S seconds, on SQLite and (when
 ``TRUELABEL_TEST_POSTGRES_URL`` is set; its schema is emptied) PostgreSQL.
 
-The server is ``truelabel serve`` in a child process (uvicorn, one worker) on a free loopback
-port, over a project of N items with one open review task each. Each reviewer is a thread
-with its own HTTP connection that loops: ``GET /api/tasks/next?limit=20``, pick one of them at
-random, ``POST /api/decisions`` (accept), and times the round trip. Answers are counted:
-``acknowledged`` (200 with a decision id), ``conflict`` (422: another reviewer decided that
-task first, nothing written), anything else is an error. Then the database is read back:
+The server is ``truelabel serve --team --workers W`` in a child process (uvicorn) on a free
+loopback port, over a project of N items with one open review task each and one account per
+reviewer. Each reviewer is a thread with its own HTTP connection that logs in, then loops:
+``GET /api/tasks/next?limit=20`` (claims the reviewer's batch), pick one of them at random,
+``POST /api/decisions`` (accept), and times the round trip. Answers are counted:
+``acknowledged`` (200 with a decision id), ``conflict`` (422: another reviewer decided or
+holds that task, nothing written), anything else is an error. Then the database is read back:
 ``lost`` = acknowledged ids missing from it, ``unacknowledged`` = decisions in it nobody was
 told about, ``duplicated`` = tasks with more than one decision. The client threads share the
 machine (and the GIL) with nothing else in this process; the server runs in its own.
 
     PYTHONPATH=src python benchmarks/bench_web_load.py --reviewers 20 --seconds 120 \\
-        --out benchmarks/results/web_load.json
+        --workers 1 --out benchmarks/results/web_load.json
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,11 +70,35 @@ def build(folder: Path, n_items: int, url: str | None) -> None:
             ts.add_review_tasks(s, project_id=handle.project_id, queue=queue)
 
 
-def reviewer(base: str, token: str, deadline: float, seed: int, out: dict) -> None:
+PASSWORD = "load-test-password"
+
+
+def add_reviewers(folder: Path, url: str | None, n: int) -> None:
+    import truelabel.store as ts
+    from truelabel.web import hash_password
+
+    digest = hash_password(PASSWORD)  # one hash for every account: argon2 is slow on purpose
+    with ts.opened(folder, database_url=url) as handle, handle.store.write() as s:
+        for k in range(n):
+            ts.add_user(s, username=f"reviewer{k}", password_hash=digest, role="reviewer")
+
+
+def log_in(base: str, k: int) -> Any:
+    """An HTTP client logged in as ``reviewer{k}`` (before the clock starts: argon2 is slow)."""
     import httpx
 
+    client = httpx.Client(base_url=base, timeout=30)
+    anon = client.get("/api/csrf").json()["csrf_token"]
+    login = {"username": f"reviewer{k}", "password": PASSWORD}
+    r = client.post("/api/login", json=login, headers={"X-CSRF-Token": anon})
+    r.raise_for_status()
+    client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    return client
+
+
+def reviewer(client: Any, deadline: float, seed: int, out: dict) -> None:
     rng = random.Random(seed)
-    with httpx.Client(base_url=base, headers={"X-CSRF-Token": token}, timeout=30) as client:
+    try:
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
             tasks = client.get("/api/tasks/next", params={"limit": 20}).json()
@@ -83,10 +109,12 @@ def reviewer(base: str, token: str, deadline: float, seed: int, out: dict) -> No
             out["latency"].append(time.perf_counter() - t0)
             if r.status_code == 200:
                 out["ack"].append(r.json()["id"])
-            elif r.status_code == 422 and "is done" in r.text:
+            elif r.status_code == 422 and ("is done" in r.text or "claimed by" in r.text):
                 out["conflict"] += 1
             else:
                 out["errors"].append(f"{r.status_code} {r.text[:200]}")
+    finally:
+        client.close()
 
 
 def run(backend: str, url: str | None, args: argparse.Namespace) -> dict:
@@ -97,9 +125,11 @@ def run(backend: str, url: str | None, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "proj"
         build(folder, args.items, url)
+        add_reviewers(folder, url, args.reviewers)
         port = _free_port()
         code = "import sys; from truelabel.cli import main; sys.argv[0] = 'truelabel'; main()"
-        cmd = [sys.executable, "-c", code, "serve", str(folder), "--port", str(port)]
+        cmd = [sys.executable, "-c", code, "serve", str(folder), "--port", str(port), "--team"]
+        cmd += ["--workers", str(args.workers)]
         if url:
             cmd += ["--database-url", url]
         server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
@@ -107,7 +137,7 @@ def run(backend: str, url: str | None, args: argparse.Namespace) -> dict:
         try:
             for _ in range(300):
                 try:
-                    token = httpx.get(f"{base}/api/session").json()["csrf_token"]
+                    httpx.get(f"{base}/api/csrf").raise_for_status()
                     break
                 except httpx.TransportError:
                     time.sleep(0.1)
@@ -117,9 +147,10 @@ def run(backend: str, url: str | None, args: argparse.Namespace) -> dict:
                 {"latency": [], "ack": [], "conflict": 0, "errors": []}
                 for _ in range(args.reviewers)
             ]
+            clients = [log_in(base, k) for k in range(args.reviewers)]
             deadline = time.perf_counter() + args.seconds
             threads = [
-                threading.Thread(target=reviewer, args=(base, token, deadline, k, outs[k]))
+                threading.Thread(target=reviewer, args=(clients[k], deadline, k, outs[k]))
                 for k in range(args.reviewers)
             ]
             start = time.perf_counter()
@@ -146,6 +177,7 @@ def run(backend: str, url: str | None, args: argparse.Namespace) -> dict:
     return {
         "backend": backend,
         "reviewers": args.reviewers,
+        "workers": args.workers,
         "seconds": round(elapsed, 1),
         "items": args.items,
         "acknowledged": len(ack),
@@ -169,6 +201,7 @@ def main() -> None:
     parser.add_argument("--reviewers", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     results = [run("sqlite", None, args)]

@@ -70,7 +70,7 @@ def test_migrations_and_models_agree(store):
         diff = compare_metadata(MigrationContext.configure(conn), ts.Base.metadata)
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
     assert diff == []
-    assert version == "0002"
+    assert version == "0003"
     # opening again applies nothing and keeps the data
     _project(store)
     again = ts.Store(store.settings)
@@ -435,3 +435,211 @@ def test_sqlite_writers_in_two_processes(tmp_path):
     check.close()
     assert reasons == sorted(f"{p}-{k}" for p in ("p1", "p2") for k in range(40))
     assert np.unique(reasons).size == 80
+
+
+# -- task claims ---------------------------------------------------------------------------
+def _queue(store, pid, ids, priorities):
+    import pandas as pd
+
+    queue = pd.DataFrame(
+        {
+            "item_id": ids,
+            "priority": priorities,
+            "reasons": [[{"source": "s", "reason": "r"}]] * len(ids),
+            "suggested_label": ["b"] * len(ids),
+        }
+    )
+    with store.write() as session:
+        ts.add_review_tasks(session, project_id=pid, queue=queue)
+
+
+def test_two_reviewers_asking_at_once_get_disjoint_batches(db_url):
+    setup = ts.Store(ts.StoreSettings(url=db_url))
+    pid, ids = _project(setup, n=12)
+    _queue(setup, pid, ids, np.linspace(1, 0, 12))
+    setup.close()
+    got: dict[str, list[int]] = {}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def ask(name: str) -> None:
+        store = ts.Store(ts.StoreSettings(url=db_url), upgrade=False)
+        try:
+            barrier.wait()
+            with store.write() as session:
+                got[name] = [
+                    t.id for t in ts.next_tasks(session, project_id=pid, limit=5, reviewer=name)
+                ]
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in ("r1", "r2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(got["r1"]) == len(got["r2"]) == 5
+    assert set(got["r1"]).isdisjoint(got["r2"])
+    check = ts.Store(ts.StoreSettings(url=db_url), upgrade=False)
+    with check.read() as session:
+        rows = session.execute(
+            sa.select(ts.ReviewTask.id, ts.ReviewTask.claimed_by).order_by(ts.ReviewTask.id)
+        ).all()
+    check.close()
+    # the ten highest-priority tasks are claimed, each by the reviewer it was given to
+    holders = {i: who for i, who in rows}
+    assert sorted(got["r1"] + got["r2"]) == [i for i, _ in rows[:10]]
+    assert all(holders[i] == name for name in got for i in got[name])
+    assert [who for _, who in rows[10:]] == [None, None]
+
+
+def test_claims_keep_expire_and_guard_decisions(store):
+    from datetime import timedelta
+
+    pid, ids = _project(store, n=6)
+    _queue(store, pid, ids, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    with store.write() as session:
+        t = ts.next_tasks(session, project_id=pid, limit=2, reviewer="ann", lease_seconds=60)
+        ann = [x.id for x in t]
+    with store.write() as session:  # bob gets the next two, not ann's
+        bob = [x.id for x in ts.next_tasks(session, project_id=pid, limit=2, reviewer="bob")]
+    _queue(store, pid, ids[5:6], [0.95])  # a new task above everything
+    with store.write() as session:
+        newest = session.scalar(sa.select(sa.func.max(ts.ReviewTask.id)))
+        # asking again: ann's held tasks come first (even below the new one), and stay hers
+        again = [x.id for x in ts.next_tasks(session, project_id=pid, limit=3, reviewer="ann")]
+    assert bob == [ann[1] + 1, ann[1] + 2]
+    assert again == [*ann, newest]
+    with store.write() as session:  # a smaller batch: the best held task; the rest given back
+        one = ts.next_tasks(session, project_id=pid, limit=1, reviewer="ann")
+    assert [x.id for x in one] == [newest]
+    with store.read() as session:
+        assert session.get(ts.ReviewTask, ann[0]).claimed_by is None
+        assert session.get(ts.ReviewTask, ann[1]).claimed_by is None
+        held = session.get(ts.ReviewTask, newest)
+    # the rule: another reviewer's live claim refuses a decision; own or expired ones pass
+    with pytest.raises(ValidationError, match=f"task {newest} is claimed by ann until"):
+        ts.check_claim(held, "bob")
+    ts.check_claim(held, "ann")
+    expires = held.claim_expires_at
+    ts.check_claim(held, "bob", now=ts._models.utcnow() + timedelta(seconds=3600))
+    # the look without a reviewer sees every open task, claimed or not
+    with store.read() as session:
+        assert len(ts.next_tasks(session, project_id=pid, limit=10)) == 6
+    # an expired claim is handed out again: carl, one hour later, gets ann's task first
+    later = ts._models.utcnow() + timedelta(seconds=3600)
+    with store.write() as session:
+        carl = ts._claims.claim_tasks(session, project_id=pid, reviewer="carl", limit=3, now=later)
+    assert [x.id for x in carl] == [newest, ann[0], ann[1]]  # ann's claim expired
+    assert expires is not None
+    with pytest.raises(ValidationError, match="lease_seconds: got 0"), store.write() as session:
+        ts.next_tasks(session, project_id=pid, reviewer="x", lease_seconds=0)
+    with pytest.raises(ValidationError, match="reviewer: got ' '"), store.write() as session:
+        ts.next_tasks(session, project_id=pid, reviewer=" ")
+
+
+def test_bulk_decisions_equal_single_decisions(db_url, tmp_path):
+    """record_decisions writes the rows N record_decision calls write (an item twice too)."""
+    items = [1, 3, 1, 0]  # positions; item 1 is decided twice
+    labels = ["b", "c", "a", "a"]
+    rows = []
+    for bulk in (False, True):
+        if db_url.startswith("postgresql"):
+            fresh_postgres(db_url)
+        url = db_url if not db_url.startswith("sqlite") else f"sqlite:///{tmp_path / f'{bulk}.db'}"
+        store = ts.Store(ts.StoreSettings(url=url))
+        pid, ids = _project(store, n=4)
+        with store.write() as session:  # item 3 already reviewed once: its old label is 'b'
+            ts.record_decision(session, item_id=int(ids[3]), reviewer="x", new_label="b")
+        _queue(store, pid, ids, [0.5] * 4)
+        with store.write() as session:
+            tasks = {t.item_id: t.id for t in ts.next_tasks(session, project_id=pid, limit=9)}
+        args = dict(reviewer="r", reason="batch accept")
+        with store.write() as session:
+            if bulk:
+                ts.record_decisions(
+                    session,
+                    item_ids=[int(ids[i]) for i in items],
+                    new_labels=labels,
+                    task_ids=[tasks[ids[i]] for i in items],
+                    seconds_spent=[1.0, None, 2.0, 0.0],
+                    **args,
+                )
+            else:
+                for i, lab, s in zip(items, labels, [1.0, None, 2.0, 0.0], strict=True):
+                    ts.record_decision(
+                        session,
+                        item_id=int(ids[i]),
+                        new_label=lab,
+                        task_id=tasks[ids[i]],
+                        seconds_spent=s,
+                        **args,
+                    )
+        with store.read() as session:
+            cols = [
+                ts.Decision.item_id,
+                ts.Decision.task_id,
+                ts.Decision.reviewer,
+                ts.Decision.old_label,
+                ts.Decision.new_label,
+                ts.Decision.reason,
+                ts.Decision.seconds_spent,
+                ts.Decision.undoes_id,
+            ]
+            rows.append(session.execute(sa.select(*cols).order_by(ts.Decision.id)).all())
+            counts = ts.queue_counts(session, project_id=pid)
+            labels_now = ts.current_labels(session, project_id=pid)["label"].tolist()
+        store.close()
+        assert counts == {"open": 1, "done": 3, "superseded": 0}
+        assert labels_now[:2] == ["a", "a"] and labels_now[3] == "c"
+    assert rows[0] == rows[1]
+    # old labels chain: item 1 'b' (original) -> 'b' -> 'a'; item 3 reviewed 'b' -> 'c'
+    assert [(r.old_label, r.new_label) for r in rows[1][1:]] == [
+        (rows[1][1].old_label, "b"),
+        ("b", "c"),
+        ("b", "a"),
+        (rows[1][4].old_label, "a"),
+    ]
+    assert rows[1][3].old_label == "b" and rows[1][2].old_label == "b"
+
+
+def test_bulk_decisions_are_checked(store):
+    pid, ids = _project(store)
+    cases = [
+        (dict(item_ids=[ids[0], 10**6], new_labels=["a", "a"]), "item_id: no item 1000000"),
+        (dict(item_ids=[ids[0]], new_labels=["zz"]), "new_label: 'zz' is not a class"),
+        (dict(item_ids=[ids[0]], new_labels=["a", "b"]), "new_labels: 2 labels for 1 items"),
+        (dict(item_ids=[ids[0]], new_labels=["a"], seconds_spent=[-1.0]), "seconds_spent: got"),
+    ]
+    for kwargs, match in cases:
+        with pytest.raises(ValidationError, match=match), store.write() as session:
+            ts.record_decisions(session, reviewer="r", **kwargs)
+    with pytest.raises(ValidationError, match="reviewer: got ''"), store.write() as session:
+        ts.record_decisions(session, reviewer="", item_ids=[ids[0]], new_labels=["a"])
+    with store.write() as session:
+        assert ts.record_decisions(session, reviewer="r", item_ids=[], new_labels=[]) == []
+    with store.read() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(ts.Decision)) == 0
+
+
+def test_sqlite_writes_are_fsynced_unless_asked_not_to(tmp_path):
+    store = ts.Store(ts.StoreSettings(url=f"sqlite:///{tmp_path / 's.db'}"))
+    sync = "PRAGMA synchronous"
+    with store.write(durable=False) as session:  # claims: NORMAL (1), no fsync in WAL mode
+        assert session.connection().exec_driver_sql(sync).scalar() == 1
+    with store.write() as session:  # decisions: FULL (2)
+        assert session.connection().exec_driver_sql(sync).scalar() == 2
+    store.close()
+
+
+def test_a_nested_sqlite_write_fails_after_the_busy_timeout_instead_of_hanging(tmp_path):
+    store = ts.Store(ts.StoreSettings(url=f"sqlite:///{tmp_path / 's.db'}", busy_timeout_ms=50))
+    with store.write(), pytest.raises(TimeoutError, match="no write lock after 50 ms"):
+        with store.write():
+            pass  # pragma: no cover - never entered
+    with store.write() as session:  # the lock was given back
+        assert session.connection().exec_driver_sql("SELECT 1").scalar() == 1
+    store.close()

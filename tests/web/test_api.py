@@ -133,23 +133,21 @@ def test_batch_accept_filters_and_is_one_transaction(client, project, monkeypatc
     assert only_ham["accepted"] == 1
     frame = _labels_now(project)
     assert frame.loc["i5", "label"] == "ham" and frame.loc["i2", "label"] == "ham"
-    # a failure on the second item rolls the whole batch back
+    # a failure after the bulk insert (before the commit) rolls the whole batch back
     import truelabel.store as store_mod
 
-    real = store_mod.record_decision
+    real = store_mod.record_decisions
     calls = []
 
     def flaky(session, **kwargs):
-        calls.append(kwargs["item_id"])
-        if len(calls) == 2:
-            raise RuntimeError("crash in the middle of a batch")
-        return real(session, **kwargs)
+        calls.append(real(session, **kwargs))
+        raise RuntimeError("crash in the middle of a batch")
 
-    monkeypatch.setattr(store_mod, "record_decision", flaky)
+    monkeypatch.setattr(store_mod, "record_decisions", flaky)
     with pytest.raises(RuntimeError, match="middle of a batch"):
         client.post("/api/tasks/batch-accept", json={})
-    assert len(calls) == 2
-    monkeypatch.setattr(store_mod, "record_decision", real)
+    assert len(calls[0]) == 2  # two decisions were inserted, then rolled back
+    monkeypatch.setattr(store_mod, "record_decisions", real)
     assert client.get("/api/project").json()["decisions"] == 1
     none = client.post("/api/tasks/batch-accept", json={"issue_text": "unusual"}).json()
     assert none == {"accepted": 0, "decision_ids": []}
@@ -201,3 +199,25 @@ def test_openapi_lists_the_api(client):
         "/api/export",
     ):
         assert path in paths
+
+
+def test_a_task_claimed_by_another_reviewer_is_not_served_decided_or_batch_accepted(
+    client, project
+):
+    folder, url = project
+    with ts.opened(folder, database_url=url) as handle, handle.store.write() as session:
+        held = ts.next_tasks(session, project_id=handle.project_id, limit=1, reviewer="zoe")[0]
+    served = [t["task_id"] for t in client.get("/api/tasks/next", params={"limit": 5}).json()]
+    assert held.id not in served and len(served) == 2
+    refused = client.post("/api/decisions", json={"task_id": held.id, "action": "accept"})
+    assert refused.status_code == 422 and f"task {held.id} is claimed by zoe" in refused.text
+    batch = client.post("/api/tasks/batch-accept", json={}).json()
+    assert batch["accepted"] == 2  # zoe's task is left to her
+    assert client.get("/api/project").json()["queue"]["open"] == 1
+    # a skip gives the task back at once
+    with ts.opened(folder, database_url=url) as handle, handle.store.write() as session:
+        ts.undo_decision(session, decision_id=batch["decision_ids"][0], reviewer="r")
+    mine = client.get("/api/tasks/next", params={"limit": 1}).json()[0]["task_id"]
+    assert client.post("/api/decisions", json={"task_id": mine, "action": "skip"}).json() is None
+    with ts.opened(folder, database_url=url) as handle, handle.store.read() as session:
+        assert session.get(ts.ReviewTask, mine).claimed_by is None

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ..exceptions import TruelabelError
+from ..exceptions import TruelabelError, ValidationError
 from ._app import _fail, app, console
 
 __all__ = ["serve", "user_add"]
@@ -30,6 +30,9 @@ def serve(
         bool, typer.Option("--team", help="accounts, logins and roles (truelabel user-add)")
     ] = False,
     database_url: Annotated[str | None, typer.Option("--database-url", help=_DB_HELP)] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="server processes (SQLite and PostgreSQL)")
+    ] = 1,
 ) -> None:
     """Serve the review app: dashboard, review queue with keyboard shortcuts, search, API."""
     try:
@@ -38,13 +41,30 @@ def serve(
         settings = Settings(
             project=project, host=host, port=port, team=team, database_url=database_url
         )
-        web_app = create_app(settings)
+        if not 1 <= workers <= 64:
+            raise ValidationError("--workers", f"got {workers}", "pass 1 to 64 processes")
+        web_app = create_app(settings)  # checks the project opens before forking workers
         import uvicorn
     except (TruelabelError, OSError, ValueError, ImportError) as err:
         _fail(err)
     mode = "team mode (log in)" if team else "solo mode, no login"
-    console.print(f"serving {escape(str(project))} on http://{host}:{port}/ ({mode})")
-    uvicorn.run(web_app, host=host, port=port, log_level="warning")
+    procs = f", {workers} worker processes" if workers > 1 else ""
+    console.print(f"serving {escape(str(project))} on http://{host}:{port}/ ({mode}{procs})")
+    if workers == 1:
+        uvicorn.run(web_app, host=host, port=port, log_level="warning")
+        return
+    from ..web._factory import SETTINGS_ENV, settings_to_env
+
+    web_app.state.ctx.store.close()
+    os.environ[SETTINGS_ENV] = settings_to_env(settings)
+    uvicorn.run(
+        "truelabel.web._factory:app_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+    )
 
 
 @app.command("user-add")

@@ -17,6 +17,7 @@ try:
 except ImportError as err:  # pragma: no cover - exercised without the extra only
     raise MissingDependencyError(err.name or "sqlalchemy", "app", "truelabel.store") from err
 
+from ._claims import LEASE_SECONDS, check_claim, free_for, release_claim
 from ._current import (
     PRECEDENCE,
     current_label_chunks,
@@ -62,6 +63,7 @@ from ._review import (
     next_tasks,
     queue_counts,
     record_decision,
+    record_decisions,
     undo_decision,
 )
 from ._runs import add_issues, add_scores, finish_run, run_issues, start_run, store_audit_issues
@@ -72,6 +74,7 @@ __all__ = [
     "DATABASE_ENV",
     "DB_FILE",
     "EXPORT_FORMATS",
+    "LEASE_SECONDS",
     "PRECEDENCE",
     "PROJECT_FILE",
     "ROLES",
@@ -95,6 +98,7 @@ __all__ = [
     "add_scores",
     "add_user",
     "audit_project",
+    "check_claim",
     "create_project",
     "current_label_chunks",
     "current_labels",
@@ -105,6 +109,7 @@ __all__ = [
     "export_frame",
     "export_project",
     "finish_run",
+    "free_for",
     "get_label_source",
     "get_project",
     "get_user",
@@ -119,6 +124,8 @@ __all__ = [
     "opened",
     "queue_counts",
     "record_decision",
+    "record_decisions",
+    "release_claim",
     "run_issues",
     "start_run",
     "store_audit_issues",

@@ -1,7 +1,7 @@
 """Engine, settings and migrations: SQLite in the project folder by default, PostgreSQL by URL.
 
 SQLite connections get ``journal_mode=WAL``, ``foreign_keys=ON`` and a busy timeout on
-connect; write transactions begin with ``BEGIN IMMEDIATE`` so two writers queue on the lock
+connect (write transactions run with ``synchronous=FULL`` unless ``write(durable=False)``); write transactions begin with ``BEGIN IMMEDIATE`` so two writers queue on the lock
 instead of failing half way (a deferred transaction that reads, then writes, can be refused
 with "database is locked" without waiting). The schema is brought to the newest Alembic
 revision whenever a store is opened.
@@ -10,6 +10,7 @@ revision whenever a store is opened.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -139,7 +140,11 @@ def make_engine(settings: StoreSettings) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        mode = conn.get_execution_options().get("truelabel_write", False)
+        options = conn.get_execution_options()
+        mode = options.get("truelabel_write", False)
+        if mode and not memory:  # WAL: NORMAL skips the fsync; the next FULL commit covers it
+            sync = "FULL" if options.get("truelabel_durable", True) else "NORMAL"
+            conn.exec_driver_sql(f"PRAGMA synchronous={sync}")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if mode else "BEGIN")
 
     return engine
@@ -187,6 +192,13 @@ class Store:
         self._writer = sessionmaker(
             self.engine.execution_options(truelabel_write=True), expire_on_commit=False
         )
+        self._light_writer = sessionmaker(
+            self.engine.execution_options(truelabel_write=True, truelabel_durable=False),
+            expire_on_commit=False,
+        )
+        # SQLite: writers of this process queue on a lock (FIFO-ish, woken at once) instead of
+        # polling the file lock in SQLite's busy handler, whose sleeps grow to 100 ms
+        self._write_lock = threading.Lock() if settings.dialect == "sqlite" else None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -196,10 +208,34 @@ class Store:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """One write transaction: committed when the block ends, rolled back on error."""
-        with self._writer() as session, session.begin():
+    def write(self, *, durable: bool = True) -> Iterator[Session]:
+        """One write transaction: committed when the block ends, rolled back on error.
+
+        ``durable=False`` (SQLite): the commit is not flushed to disk (``synchronous=NORMAL``
+        in WAL mode): a crash of the process loses nothing, a power cut may lose this
+        transaction (the database stays consistent), and the next durable commit flushes it
+        too. For state worth no fsync, such as task claims; decisions are always durable."""
+        writer = self._writer if durable else self._light_writer
+        with self._queue(), writer() as session, session.begin():
             yield session
+
+    @contextmanager
+    def _queue(self) -> Iterator[None]:
+        """Wait for this process's other writers (SQLite), at most the busy timeout, then fail
+        as SQLite would (a write nested in another write of the same store never hangs)."""
+        lock = self._write_lock
+        if lock is None:
+            yield
+            return
+        if not lock.acquire(timeout=self.settings.busy_timeout_ms / 1000):
+            raise TimeoutError(
+                f"no write lock after {self.settings.busy_timeout_ms} ms: another write "
+                "transaction of this store is still open (nested store.write()?)"
+            )
+        try:
+            yield
+        finally:
+            lock.release()
 
     def close(self) -> None:
         """Release every connection."""

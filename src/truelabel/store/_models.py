@@ -198,9 +198,13 @@ class ReviewTask(Base):
     suggested_label: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
+    #: who holds the task (``next_tasks(reviewer=...)``) and until when; an expired claim is void
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claim_expires_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_review_tasks_queue", "project_id", "status", "priority"),
+        Index("ix_review_tasks_claims", "claimed_by", "project_id", "status"),
         CheckConstraint(_in("status", TASK_STATUSES), name="status"),
     )
 

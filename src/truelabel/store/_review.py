@@ -3,13 +3,18 @@ one (and database triggers refuse it); an undo is a new decision pointing at the
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..exceptions import ValidationError
 from ._bulk import CHUNK_ROWS, insert_columns
+from ._claims import LEASE_SECONDS, claim_tasks
 from ._current import current_labels_params, current_labels_query
 from ._models import TASK_STATUSES, Decision, Item, Project, ReviewTask, utcnow
 
@@ -19,6 +24,7 @@ __all__ = [
     "next_tasks",
     "queue_counts",
     "record_decision",
+    "record_decisions",
     "undo_decision",
 ]
 
@@ -67,16 +73,40 @@ def add_review_tasks(
     )
 
 
-def next_tasks(session: Session, *, project_id: int, limit: int = 20) -> list[ReviewTask]:
-    """Open tasks, highest priority first (ties: oldest task first)."""
+def next_tasks(
+    session: Session,
+    *,
+    project_id: int,
+    limit: int = 20,
+    reviewer: str | None = None,
+    exclude: Sequence[int] = (),
+    lease_seconds: float = LEASE_SECONDS,
+) -> list[ReviewTask]:
+    """Open tasks, highest priority first (ties: oldest task first).
+
+    Without ``reviewer``: a look at the queue (nothing claimed; any session). With
+    ``reviewer`` (a write session): the reviewer's batch is claimed for ``lease_seconds``
+    (its own live claims first, then tasks nobody holds; see :mod:`._claims`), so two
+    reviewers never get the same task while a claim lives. ``exclude``: task ids left out."""
     if limit < 1:
         raise ValidationError("limit", f"got {limit}", "pass an int >= 1")
+    if reviewer is not None:
+        return claim_tasks(
+            session,
+            project_id=project_id,
+            reviewer=reviewer,
+            limit=limit,
+            exclude=exclude,
+            lease_seconds=lease_seconds,
+        )
     stmt = (
         select(ReviewTask)
         .where(ReviewTask.project_id == project_id, ReviewTask.status == "open")
         .order_by(ReviewTask.priority.desc(), ReviewTask.id)
         .limit(limit)
     )
+    if exclude:
+        stmt = stmt.where(ReviewTask.id.not_in([int(i) for i in exclude]))
     return list(session.scalars(stmt))
 
 
@@ -92,10 +122,58 @@ def queue_counts(session: Session, *, project_id: int) -> dict[str, int]:
     return counts
 
 
-def _current_label(session: Session, project_id: int, item_id: int) -> str | None:
-    params = current_labels_params(project_id, [item_id])
-    row = session.execute(current_labels_query(True), params).one_or_none()
-    return None if row is None else row.label
+@functools.cache
+def _label_query() -> Any:
+    """:func:`current_labels_query` reduced to ``item_id, label`` (built once)."""
+    full = current_labels_query(True)
+    keep = [c for c in full.selected_columns if c.key in ("item_id", "label")]
+    return full.with_only_columns(*keep)
+
+
+def _current_label_map(session: Session, project_id: int, item_ids: list[int]) -> dict[int, Any]:
+    """Current label of each item (one query for all of them, ``_IN_CHUNK`` ids at a time)."""
+    out: dict[int, Any] = {}
+    query = _label_query()
+    for start in range(0, len(item_ids), _IN_CHUNK):
+        params = current_labels_params(project_id, item_ids[start : start + _IN_CHUNK])
+        out.update((int(i), lab) for i, lab in session.execute(query, params))
+    return out
+
+
+def _item_classes(session: Session, item_ids: list[int]) -> tuple[int, list[str] | None]:
+    """The one project of ``item_ids`` and its classes (one query); bad ids are refused."""
+    rows = session.execute(
+        select(Item.id, Item.project_id, Project.settings)
+        .join(Project, Project.id == Item.project_id)
+        .where(Item.id.in_(sorted(set(item_ids))))
+    ).all()
+    found = {int(r[0]) for r in rows}
+    missing = [i for i in item_ids if i not in found]
+    if missing:
+        raise ValidationError("item_id", f"no item {missing[0]}", "pass an id from the project")
+    projects = {int(r[1]) for r in rows}
+    if len(projects) > 1:
+        raise ValidationError("item_ids", "span several projects", "decide one project at a time")
+    settings = rows[0][2] or {}
+    return projects.pop(), settings.get("classes")
+
+
+def _check_decision(
+    reviewer: str, labels: Sequence[str], seconds: Sequence[float | None], classes: Any
+) -> None:
+    if not reviewer or not reviewer.strip():
+        raise ValidationError("reviewer", f"got {reviewer!r}", "name who made the decision")
+    for value in seconds:
+        if value is not None and not value >= 0:
+            raise ValidationError("seconds_spent", f"got {value}", "pass seconds >= 0")
+    if classes is not None:
+        for label in labels:
+            if label not in classes:
+                raise ValidationError(
+                    "new_label",
+                    f"{label!r} is not a class of this project",
+                    f"pick one of {classes}",
+                )
 
 
 def record_decision(
@@ -111,26 +189,15 @@ def record_decision(
     """Append a decision: ``new_label`` becomes the item's current label (``old_label`` is
     the current label it replaces; equal labels = the given label was confirmed). The item's
     open tasks are closed. ``new_label`` must be one of the project's classes."""
-    item = session.get(Item, item_id)
-    if item is None:
-        raise ValidationError("item_id", f"no item {item_id}", "pass an id from the project")
-    if not reviewer or not reviewer.strip():
-        raise ValidationError("reviewer", f"got {reviewer!r}", "name who made the decision")
-    if seconds_spent is not None and not seconds_spent >= 0:
-        raise ValidationError("seconds_spent", f"got {seconds_spent}", "pass seconds >= 0")
-    project = session.get(Project, item.project_id)
-    classes = (project.settings if project else {}).get("classes")
-    if classes is not None and new_label not in classes:
-        raise ValidationError(
-            "new_label", f"{new_label!r} is not a class of this project", f"pick one of {classes}"
-        )
+    project_id, classes = _item_classes(session, [item_id])
+    _check_decision(reviewer, [new_label], [seconds_spent], classes)
     decision = Decision(
-        project_id=item.project_id,
+        project_id=project_id,
         item_id=item_id,
         task_id=task_id,
         reviewer=reviewer,
         created_at=utcnow(),
-        old_label=_current_label(session, item.project_id, item_id),
+        old_label=_current_label_map(session, project_id, [item_id]).get(item_id),
         new_label=new_label,
         reason=reason,
         seconds_spent=seconds_spent,
@@ -139,10 +206,72 @@ def record_decision(
     session.execute(
         update(ReviewTask)
         .where(ReviewTask.item_id == item_id, ReviewTask.status == "open")
-        .values(status="done")
+        .values(status="done"),
+        execution_options={"synchronize_session": False},
     )
     session.flush()
     return decision
+
+
+def record_decisions(
+    session: Session,
+    *,
+    item_ids: Sequence[int],
+    reviewer: str,
+    new_labels: Sequence[str],
+    reason: str | None = None,
+    task_ids: Sequence[int | None] | None = None,
+    seconds_spent: Sequence[float | None] | None = None,
+) -> list[int]:
+    """Append N decisions in one go (batch accept): the same rows, in the same order, as N
+    :func:`record_decision` calls (an item decided twice gets the first new label as the
+    second old label), with one current-label query, one ``executemany`` insert and one
+    task update per ``_IN_CHUNK`` items. Returns the new decision ids in input order."""
+    ids = [int(i) for i in item_ids]
+    labels = [str(x) for x in new_labels]
+    tasks = [None] * len(ids) if task_ids is None else list(task_ids)
+    seconds = [None] * len(ids) if seconds_spent is None else list(seconds_spent)
+    if not len(labels) == len(tasks) == len(seconds) == len(ids):
+        raise ValidationError(
+            "new_labels", f"{len(labels)} labels for {len(ids)} items", "pass one per item"
+        )
+    if not ids:
+        return []
+    project_id, classes = _item_classes(session, ids)
+    _check_decision(reviewer, labels, seconds, classes)
+    current = _current_label_map(session, project_id, sorted(set(ids)))
+    now = utcnow()
+    rows = []
+    for item, label, task, spent in zip(ids, labels, tasks, seconds, strict=True):
+        rows.append(
+            {
+                "project_id": project_id,
+                "item_id": item,
+                "task_id": task,
+                "reviewer": reviewer,
+                "created_at": now,
+                "old_label": current.get(item),
+                "new_label": label,
+                "reason": reason,
+                "seconds_spent": spent,
+                "undoes_id": None,
+            }
+        )
+        current[item] = label
+    stmt = insert(Decision).returning(Decision.id, sort_by_parameter_order=True)
+    new_ids = [int(i) for i in session.scalars(stmt, rows)]
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), _IN_CHUNK):
+        session.execute(
+            update(ReviewTask)
+            .where(
+                ReviewTask.item_id.in_(unique[start : start + _IN_CHUNK]),
+                ReviewTask.status == "open",
+            )
+            .values(status="done"),
+            execution_options={"synchronize_session": False},
+        )
+    return new_ids
 
 
 def undo_decision(session: Session, *, decision_id: int, reviewer: str) -> Decision:
@@ -172,9 +301,11 @@ def undo_decision(session: Session, *, decision_id: int, reviewer: str) -> Decis
         undoes_id=decision_id,
     )
     session.add(undo)
-    if target.task_id is not None:
+    if target.task_id is not None:  # open again, unclaimed
         session.execute(
-            update(ReviewTask).where(ReviewTask.id == target.task_id).values(status="open")
+            update(ReviewTask)
+            .where(ReviewTask.id == target.task_id)
+            .values(status="open", claimed_by=None, claim_expires_at=None)
         )
     session.flush()
     return undo

@@ -180,7 +180,7 @@ def decide(
 
     ``accept``: the suggested label; ``keep``: the current label stays (recorded as a
     decision); ``relabel``: ``label``; ``skip``: nothing is recorded (returns None)."""
-    from ..store import ReviewTask, record_decision
+    from ..store import ReviewTask, check_claim, record_decision, release_claim
 
     if action not in ACTIONS:
         raise ValidationError("action", f"got {action!r}", f"pass one of {', '.join(ACTIONS)}")
@@ -193,7 +193,9 @@ def decide(
         raise ValidationError(
             "task_id", f"task {task_id} is {task.status}", "fetch the next open tasks"
         )
-    if action == "skip":
+    check_claim(task, reviewer)  # another reviewer's live claim: refused
+    if action == "skip":  # given back: someone else can take it now
+        release_claim(session, task_id=task.id, reviewer=reviewer)
         return None
     if action == "accept":
         if task.suggested_label is None:
@@ -232,8 +234,10 @@ def batch_accept(
 ) -> list[int]:
     """Accept the suggestion of every open task matching the filter (tasks with a suggestion,
     priority >= ``min_priority``, suggesting ``suggested_label``, a reason containing
-    ``issue_text``), in the caller's one transaction. Returns the decision ids."""
-    from ..store import ReviewTask, record_decision
+    ``issue_text``; not under another reviewer's live claim), in the caller's one
+    transaction, as one bulk insert (``record_decisions``). Returns the decision ids."""
+    from ..store import ReviewTask, free_for, record_decisions
+    from ..store._models import utcnow
 
     stmt = (
         select(ReviewTask)
@@ -242,26 +246,26 @@ def batch_accept(
             ReviewTask.status == "open",
             ReviewTask.suggested_label.is_not(None),
             ReviewTask.priority >= min_priority,
+            free_for(reviewer, utcnow()),  # tasks another reviewer holds are left to them
         )
         .order_by(ReviewTask.priority.desc(), ReviewTask.id)
         .with_for_update()
     )
     if suggested_label is not None:
         stmt = stmt.where(ReviewTask.suggested_label == suggested_label)
-    decided: list[int] = []
-    for task in list(session.scalars(stmt)):
-        if len(decided) >= limit:
+    chosen: list[Any] = []
+    for task in session.scalars(stmt):
+        if len(chosen) >= limit:
             break
         words = " ".join(str(r.get("reason", "")) for r in task.reasons or [])
         if issue_text and issue_text.lower() not in words.lower():
             continue
-        decision = record_decision(
-            session,
-            item_id=task.item_id,
-            reviewer=reviewer,
-            new_label=str(task.suggested_label),
-            reason="batch accept",
-            task_id=task.id,
-        )
-        decided.append(decision.id)
-    return decided
+        chosen.append(task)
+    return record_decisions(
+        session,
+        item_ids=[int(t.item_id) for t in chosen],
+        reviewer=reviewer,
+        new_labels=[str(t.suggested_label) for t in chosen],
+        reason="batch accept",
+        task_ids=[int(t.id) for t in chosen],
+    )

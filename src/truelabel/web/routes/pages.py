@@ -37,7 +37,11 @@ def dashboard(request: Request, ctx: ContextDep, session: SessionDep, user: User
 def review(request: Request, ctx: ContextDep, session: SessionDep, user: UserDep) -> Any:
     from ...store import next_tasks
 
-    tasks = task_views(session, ctx, next_tasks(session, project_id=ctx.project_id, limit=1))
+    with ctx.store.write(
+        durable=False
+    ) as writer:  # the page's task is claimed, like /api/tasks/next
+        batch = next_tasks(writer, project_id=ctx.project_id, limit=1, reviewer=user.name)
+        tasks = task_views(writer, ctx, batch)
     return _render(
         request, ctx, "review.html", task=tasks[0] if tasks else None, classes=ctx.classes
     )

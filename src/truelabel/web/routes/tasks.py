@@ -24,18 +24,25 @@ router = APIRouter(prefix="/api", tags=["review"])
 @router.get("/tasks/next", response_model=list[TaskPublic])
 def get_next_tasks(
     ctx: ContextDep,
-    session: SessionDep,
     user: UserDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 10,
     exclude: Annotated[list[int] | None, Query(description="task ids to leave out")] = None,
 ) -> Any:
-    """Open tasks, highest priority first, with the item, its labels, the model's top classes
-    and why it was flagged (``exclude``: tasks skipped in this sitting)."""
+    """Your next open tasks, highest priority first, with the item, its labels, the model's
+    top classes and why it was flagged (``exclude``: tasks skipped in this sitting). The
+    batch is claimed for you (a lease of ``truelabel.store.LEASE_SECONDS``): other reviewers
+    get other tasks meanwhile; asking again returns the tasks you still hold first."""
     from ...store import next_tasks
 
-    skip = set(exclude or [])
-    tasks = next_tasks(session, project_id=ctx.project_id, limit=limit + len(skip))
-    return task_views(session, ctx, [t for t in tasks if t.id not in skip][:limit])
+    with ctx.store.write(durable=False) as session:  # a claim is worth no fsync
+        tasks = next_tasks(
+            session,
+            project_id=ctx.project_id,
+            limit=limit,
+            reviewer=user.name,
+            exclude=exclude or [],
+        )
+        return task_views(session, ctx, tasks)
 
 
 @router.post("/decisions", response_model=DecisionPublic | None)
