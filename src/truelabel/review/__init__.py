@@ -9,6 +9,7 @@
 ([1], [0.5], ['cat'])
 """
 
+from ._explain import explain_item
 from ._queue import CANDIDATE_COLUMNS, ReviewQueue, ReviewSource
 from ._sources import ISSUE_WEIGHTS, AuditIssueSource, AutoLabelReviewSource, DisagreementSource
 
@@ -20,4 +21,5 @@ __all__ = [
     "DisagreementSource",
     "ReviewQueue",
     "ReviewSource",
+    "explain_item",
 ]

@@ -33,6 +33,7 @@ from ._models import (
     Issue,
     Item,
     LabelSource,
+    Neighbors,
     Project,
     ReviewTask,
     Run,
@@ -66,7 +67,16 @@ from ._review import (
     record_decisions,
     undo_decision,
 )
-from ._runs import add_issues, add_scores, finish_run, run_issues, start_run, store_audit_issues
+from ._runs import (
+    add_issues,
+    add_neighbors,
+    add_scores,
+    finish_run,
+    item_context,
+    run_issues,
+    start_run,
+    store_audit_issues,
+)
 from ._users import ROLES, User, add_user, get_user, list_users
 from ._workflow import audit_project
 
@@ -84,6 +94,7 @@ __all__ = [
     "Issue",
     "Item",
     "LabelSource",
+    "Neighbors",
     "OpenProject",
     "Project",
     "ReviewTask",
@@ -94,6 +105,7 @@ __all__ = [
     "User",
     "add_annotations",
     "add_issues",
+    "add_neighbors",
     "add_review_tasks",
     "add_scores",
     "add_user",
@@ -115,6 +127,7 @@ __all__ = [
     "get_user",
     "import_items",
     "init_project",
+    "item_context",
     "item_ids_by_position",
     "list_users",
     "make_engine",

@@ -88,7 +88,11 @@ def audit_project(
         queue = ReviewQueue([AuditIssueSource(result.issues, item_ids=item_ids)]).build()
         with store.write() as session:
             counts = store_audit_issues(
-                session, run_id=run_id, item_ids=item_ids, issues=result.issues
+                session,
+                run_id=run_id,
+                item_ids=item_ids,
+                issues=result.issues,
+                neighbors=result.neighbors,
             )
             n_tasks = add_review_tasks(session, project_id=pid, queue=queue, run_id=run_id)
             summary = {**_summary(result), "stored_issues": counts, "review_tasks": n_tasks}

@@ -24,7 +24,8 @@ from .routes import auth, export, items, pages, projects, tasks
 __all__ = ["create_app"]
 
 _HERE = Path(__file__).parent
-_PAGES = frozenset({"/", "/review", "/search"})  # sent to /login; anything else gets 401
+_PAGES = frozenset({"/", "/review", "/search", "/annotators"})  # sent to /login; else 401
+_PAGE_PREFIXES = ("/items/", "/annotators/")  # pages under a path (the API is /api/...)
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -82,7 +83,9 @@ def create_app(settings: Settings, *, handle: Any = None) -> FastAPI:
 
     @app.exception_handler(NotAuthenticated)
     async def _login(request: Request, _err: NotAuthenticated) -> Response:
-        if request.url.path not in _PAGES or request.method != "GET":
+        path = request.url.path
+        page = path in _PAGES or path.startswith(_PAGE_PREFIXES)
+        if not page or request.method != "GET":
             return JSONResponse({"detail": "log in first"}, status_code=401)
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 

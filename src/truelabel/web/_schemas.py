@@ -10,9 +10,11 @@ __all__ = [
     "BatchAcceptCreate",
     "BatchAcceptPublic",
     "ClassRatePublic",
+    "ContextItemPublic",
     "DecisionCreate",
     "DecisionPublic",
     "ItemPublic",
+    "ItemReviewPublic",
     "LoginCreate",
     "ProjectPublic",
     "SessionPublic",
@@ -50,8 +52,16 @@ class TopClass(_Out):
     probability: float
 
 
+class ContextItemPublic(_Out):
+    item_id: int
+    external_id: str
+    content: str | None
+    label: str | None
+
+
 class TaskPublic(_Out):
     task_id: int
+    task_status: str
     item_id: int
     external_id: str
     content: str | None
@@ -62,6 +72,19 @@ class TaskPublic(_Out):
     priority: float
     reasons: list[str]
     top_classes: list[TopClass]
+    #: why it was flagged, in words (the model's view, neighbours, near-duplicates)
+    explanation: list[str]
+    #: nearest neighbours in the audit's kNN graph (nearest first) with current labels
+    neighbors: list[ContextItemPublic]
+    #: the other items of its near-duplicate set
+    duplicates: list[ContextItemPublic]
+
+
+class ItemReviewPublic(TaskPublic):
+    """An item's review view: its open task, else its latest task, else no task (null)."""
+
+    task_id: int | None  # type: ignore[assignment]
+    task_status: str | None  # type: ignore[assignment]
 
 
 class DecisionCreate(BaseModel):

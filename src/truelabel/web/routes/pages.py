@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from .._deps import ContextDep, SessionDep, UserDep, expected_csrf
-from .._service import search_items, task_views
+from .._service import item_view, search_items, task_views
 from .projects import project_summary
 
 router = APIRouter(include_in_schema=False)
@@ -45,6 +45,18 @@ def review(request: Request, ctx: ContextDep, session: SessionDep, user: UserDep
     return _render(
         request, ctx, "review.html", task=tasks[0] if tasks else None, classes=ctx.classes
     )
+
+
+@router.get("/items/{item_id}", response_class=HTMLResponse)
+def item_page(
+    item_id: int, request: Request, ctx: ContextDep, session: SessionDep, user: UserDep
+) -> Any:
+    """One item's review page (the audit report links here); after a decision the page
+    goes on with the queue."""
+    view = item_view(session, ctx, item_id)
+    if view is None:
+        raise HTTPException(404, f"no item {item_id}")
+    return _render(request, ctx, "review.html", task=view, classes=ctx.classes, item_id=item_id)
 
 
 @router.get("/search", response_class=HTMLResponse)
