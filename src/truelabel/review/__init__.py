@@ -11,6 +11,7 @@
 
 from ._explain import explain_item
 from ._queue import CANDIDATE_COLUMNS, ReviewQueue, ReviewSource
+from ._reviewers import reviewer_stats
 from ._sources import ISSUE_WEIGHTS, AuditIssueSource, AutoLabelReviewSource, DisagreementSource
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "ReviewQueue",
     "ReviewSource",
     "explain_item",
+    "reviewer_stats",
 ]

@@ -67,6 +67,7 @@ from ._review import (
     record_decisions,
     undo_decision,
 )
+from ._reviewers import consensus_labels, decision_log, recent_decisions
 from ._runs import (
     add_issues,
     add_neighbors,
@@ -111,12 +112,14 @@ __all__ = [
     "add_user",
     "audit_project",
     "check_claim",
+    "consensus_labels",
     "create_project",
     "current_label_chunks",
     "current_labels",
     "current_labels_params",
     "current_labels_query",
     "decision_history",
+    "decision_log",
     "export_chunks",
     "export_frame",
     "export_project",
@@ -136,6 +139,7 @@ __all__ = [
     "open_project",
     "opened",
     "queue_counts",
+    "recent_decisions",
     "record_decision",
     "record_decisions",
     "release_claim",

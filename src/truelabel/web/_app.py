@@ -19,7 +19,7 @@ from ..exceptions import ValidationError
 from ._deps import NotAuthenticated, WebContext, csrf_guard
 from ._security import BodyLimit, load_secret
 from ._settings import Settings, is_loopback
-from .routes import auth, export, items, pages, projects, tasks
+from .routes import annotators, auth, export, items, pages, projects, tasks
 
 __all__ = ["create_app"]
 
@@ -73,7 +73,7 @@ def create_app(settings: Settings, *, handle: Any = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
-    for module in (projects, tasks, items, export, auth, pages):
+    for module in (projects, tasks, items, annotators, export, auth, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AnnotatorDetailPublic",
+    "AnnotatorPublic",
     "BatchAcceptCreate",
     "BatchAcceptPublic",
     "ClassRatePublic",
@@ -17,6 +20,7 @@ __all__ = [
     "ItemReviewPublic",
     "LoginCreate",
     "ProjectPublic",
+    "RecentDecisionPublic",
     "SessionPublic",
     "TaskPublic",
     "UndoCreate",
@@ -106,6 +110,31 @@ class DecisionPublic(_Out):
     reason: str | None
     seconds_spent: float | None
     undoes_id: int | None
+
+
+class RecentDecisionPublic(DecisionPublic):
+    external_id: str
+    created_at: datetime
+
+
+class AnnotatorPublic(_Out):
+    reviewer: str
+    decisions: int
+    undone: int
+    undos: int
+    accepted: float | None
+    kept: float | None
+    changed: float | None
+    median_seconds: float | None
+    shared_items: int
+    agreement_with_others: float | None
+    consensus_items: int
+    agreement_with_consensus: float | None
+
+
+class AnnotatorDetailPublic(_Out):
+    stats: AnnotatorPublic | None
+    recent: list[RecentDecisionPublic]
 
 
 class UndoCreate(BaseModel):

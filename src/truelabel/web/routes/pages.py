@@ -59,6 +59,30 @@ def item_page(
     return _render(request, ctx, "review.html", task=view, classes=ctx.classes, item_id=item_id)
 
 
+@router.get("/annotators", response_class=HTMLResponse)
+def annotators(request: Request, ctx: ContextDep, session: SessionDep, user: UserDep) -> Any:
+    from .._annotators import annotator_rows
+    from .annotators import visible
+
+    rows = annotator_rows(session, ctx, only=visible(user))
+    return _render(request, ctx, "annotators.html", rows=rows)
+
+
+@router.get("/annotators/{name:path}", response_class=HTMLResponse)
+def annotator(
+    name: str, request: Request, ctx: ContextDep, session: SessionDep, user: UserDep
+) -> Any:
+    from .._annotators import annotator_rows, recent_for
+    from .annotators import visible
+
+    visible(user, name)
+    rows = annotator_rows(session, ctx, only=name)
+    if not rows:
+        raise HTTPException(404, f"no decisions by {name!r}")
+    recent = recent_for(session, ctx, name)
+    return _render(request, ctx, "annotator.html", row=rows[0], recent=recent)
+
+
 @router.get("/search", response_class=HTMLResponse)
 def search(
     request: Request,
