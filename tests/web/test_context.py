@@ -166,6 +166,12 @@ def test_tasks_carry_neighbours_duplicates_and_words(client, project):
         again["explanation"][2] == "It is a near-duplicate of 1 other item, all labeled the same."
     )
     assert [n["label"] for n in again["neighbors"]][1] == "ham"
+    # the item's own current label counts, not the given one
+    relabel = {"task_id": first["task_id"], "action": "relabel", "label": "spam"}
+    assert client.post("/api/decisions", json=relabel).status_code == 200
+    now = client.get(f"/api/items/{int(ids[2])}").json()
+    assert (now["given_label"], now["current_label"]) == ("ham", "spam")
+    assert now["explanation"][0] == "The model agrees with the label 'spam' (70% sure)."
 
 
 def test_item_api_and_page(client, project):
