@@ -19,6 +19,7 @@ __all__ = [
     "ItemPublic",
     "ItemReviewPublic",
     "LoginCreate",
+    "ProgressPublic",
     "ProjectPublic",
     "RecentDecisionPublic",
     "SessionPublic",
@@ -49,6 +50,16 @@ class ProjectPublic(_Out):
     decisions: int
     latest_audit_run: int | None
     class_rates: list[ClassRatePublic]
+
+
+class BucketPublic(_Out):
+    start: datetime
+    decisions: int
+
+
+class ProgressPublic(_Out):
+    unit: Literal["hour", "day", "week"]
+    buckets: list[BucketPublic]
 
 
 class TopClass(_Out):

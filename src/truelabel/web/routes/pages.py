@@ -30,7 +30,12 @@ def _render(request: Request, ctx: Any, name: str, **values: Any) -> HTMLRespons
 
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, ctx: ContextDep, session: SessionDep, user: UserDep) -> Any:
-    return _render(request, ctx, "dashboard.html", summary=project_summary(session, ctx))
+    from .._charts import dashboard_charts
+    from .projects import decision_times
+
+    summary = project_summary(session, ctx)
+    charts = dashboard_charts(decision_times(session, ctx), summary["class_rates"])
+    return _render(request, ctx, "dashboard.html", summary=summary, charts=charts)
 
 
 @router.get("/review", response_class=HTMLResponse)
