@@ -121,6 +121,7 @@ def audit_project_command(
     seed: int,
     quiet: bool,
     database_url: str | None,
+    review_url: str | None = None,
 ) -> None:
     """``truelabel audit PROJECT``: audit the current labels, store the run, fill the queue."""
     from .._features import read_features
@@ -128,6 +129,8 @@ def audit_project_command(
 
     store = _store()
     try:
+        url = store.DEFAULT_REVIEW_URL if review_url is None else review_url
+        url = store.check_review_url(url, argument="--review-url")
         with _shown_warnings(), store.opened(project, database_url=database_url) as handle:
             probs = None if pred_probs is None else _load_npy(pred_probs, "--pred-probs")
             vectors = None
@@ -144,6 +147,7 @@ def audit_project_command(
                     n_neighbors=n_neighbors,
                     random_state=seed,
                     cache_embeddings=cache,
+                    review_url=url,
                 )
             with handle.store.read() as session:
                 n_open = store.queue_counts(session, project_id=handle.project_id)["open"]

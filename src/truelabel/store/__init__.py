@@ -79,11 +79,12 @@ from ._runs import (
     store_audit_issues,
 )
 from ._users import ROLES, User, add_user, get_user, list_users
-from ._workflow import audit_project
+from ._workflow import DEFAULT_REVIEW_URL, audit_project, check_review_url
 
 __all__ = [
     "DATABASE_ENV",
     "DB_FILE",
+    "DEFAULT_REVIEW_URL",
     "EXPORT_FORMATS",
     "LEASE_SECONDS",
     "PRECEDENCE",
@@ -112,6 +113,7 @@ __all__ = [
     "add_user",
     "audit_project",
     "check_claim",
+    "check_review_url",
     "consensus_labels",
     "create_project",
     "current_label_chunks",
