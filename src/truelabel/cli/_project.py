@@ -45,11 +45,31 @@ def init(
     name: Annotated[
         str | None, typer.Option("--name", help="project name (default: the folder's name)")
     ] = None,
+    max_file_mb: Annotated[
+        float | None, typer.Option("--max-file-mb", help="refuse a larger data file (MiB; 4096)")
+    ] = None,
+    max_items: Annotated[
+        int | None, typer.Option("--max-items", help="refuse more items (10,000,000)")
+    ] = None,
+    max_text_chars: Annotated[
+        int | None, typer.Option("--max-text-chars", help="refuse longer texts (100,000)")
+    ] = None,
+    max_image_mb: Annotated[
+        float | None, typer.Option("--max-image-mb", help="refuse larger images (MiB; 50)")
+    ] = None,
 ) -> None:
     """Create a project: a database with the items of DATA and their original labels."""
     try:
         with _shown_warnings():
-            info = _store().init_project(
+            store = _store()
+            given = {
+                "max_file_mb": max_file_mb,
+                "max_items": max_items,
+                "max_text_chars": max_text_chars,
+                "max_image_mb": max_image_mb,
+            }
+            limits = store.ImportLimits(**{k: v for k, v in given.items() if v is not None})
+            info = store.init_project(
                 project,
                 data=data,
                 label_col=label_col,
@@ -58,6 +78,7 @@ def init(
                 id_col=id_col,
                 database_url=database_url,
                 name=name,
+                limits=limits,
             )
     except (TruelabelError, OSError, ValueError) as err:
         _fail(err)

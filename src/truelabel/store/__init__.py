@@ -26,6 +26,7 @@ from ._current import (
     current_labels_query,
 )
 from ._engine import DATABASE_ENV, DB_FILE, Store, StoreSettings, make_engine, migrate
+from ._limits import ImportLimits
 from ._models import (
     Annotation,
     Base,
@@ -93,6 +94,7 @@ __all__ = [
     "Annotation",
     "Base",
     "Decision",
+    "ImportLimits",
     "Issue",
     "Item",
     "LabelSource",

@@ -192,8 +192,8 @@ class UserPublic(_Out):
 
 
 class LoginCreate(BaseModel):
-    username: str
-    password: str
+    username: str = Field(max_length=200)
+    password: str = Field(max_length=1000)
 
 
 class SessionPublic(_Out):
