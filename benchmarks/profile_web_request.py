@@ -24,7 +24,7 @@ import numpy as np
 from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_web_load import build  # noqa: E402
+from bench_web_load import build
 
 
 class Statements:

@@ -138,7 +138,9 @@ def test_kill_mid_batch_accept_on_postgresql(tmp_path, pg_url, monkeypatch):
             blocker.rollback()  # the orphaned backend goes on, finds its client gone, aborts
             blocker.close()
             with engine.connect() as watch:
-                _wait_for(watch, f"SELECT ({_OTHERS}) = 0", "the killed server's transaction to end")
+                _wait_for(
+                    watch, f"SELECT ({_OTHERS}) = 0", "the killed server's transaction to end"
+                )
     finally:
         if proc.poll() is None:
             proc.kill()

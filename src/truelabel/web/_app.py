@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
 
 from ..exceptions import ValidationError
 from ._deps import NotAuthenticated, WebContext, csrf_guard
@@ -30,6 +31,32 @@ _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+
+
+class SecurityHeaders:
+    """ASGI middleware adding the CSP (unless the response set one), nosniff, DENY framing
+    and the referrer policy to every HTTP response (plain ASGI: no task group or body
+    stream per request, as ``@app.middleware("http")`` costs)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                headers = MutableHeaders(scope=message)  # a list, changed in place
+                headers.setdefault("Content-Security-Policy", _CSP)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Referrer-Policy"] = "same-origin"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(settings: Settings, *, handle: Any = None) -> FastAPI:
@@ -89,14 +116,7 @@ def create_app(settings: Settings, *, handle: Any = None) -> FastAPI:
             return JSONResponse({"detail": "log in first"}, status_code=401)
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", _CSP)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
-        return response
+    app.add_middleware(SecurityHeaders)
 
     if not settings.team:
         # solo mode serves loopback only: refuse other Host names (DNS rebinding)
