@@ -17,7 +17,13 @@ from .test_context import _add_context
 
 def _console_errors(tab):
     errors: list[str] = []
-    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+    def seen(message):
+        where = (message.location or {}).get("url", "")
+        if message.type == "error" and not where.endswith("/favicon.ico"):  # none is served
+            errors.append(f"{message.text} ({where})")
+
+    tab.on("console", seen)
     return errors
 
 
