@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ import truelabel.store as ts
 
 httpx = pytest.importorskip("httpx")
 
-N = 10_000  # items, one open task each: the bulk batch takes ~1.3 s, the kill comes at 0.5 s
+N = 10_000  # items, one open task each: the bulk batch holds the write lock for ~0.1-2 s
 _SERVE = "import sys; from truelabel.cli import main; sys.argv[0] = 'truelabel'; main()"
 
 
@@ -39,6 +40,26 @@ def _start(folder):
             time.sleep(0.1)
     proc.kill()
     pytest.fail("the server did not start")
+
+
+def _wait_for_write_lock(folder, deadline_s=60.0):
+    """Return once another connection holds the project database's write lock (the batch
+    accept's transaction runs under BEGIN IMMEDIATE, and it is the only writer by then): a
+    ``BEGIN IMMEDIATE`` probe with no busy timeout fails exactly while it is held. The kill
+    then lands inside the transaction however fast or slow the machine is."""
+    probe = sqlite3.connect(folder / "truelabel.db", timeout=0, isolation_level=None)
+    try:
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # "database is locked": the batch is writing
+                return
+            probe.execute("ROLLBACK")
+            time.sleep(0.001)
+        pytest.fail("the batch accept never took the write lock")
+    finally:
+        probe.close()
 
 
 def _counts(folder):
@@ -76,7 +97,7 @@ def test_kill_during_batch_accept_keeps_the_database_consistent(tmp_path, monkey
 
             worker = threading.Thread(target=batch)
             worker.start()
-            time.sleep(0.5)  # the batch is under way
+            _wait_for_write_lock(folder)  # the batch's transaction is under way
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
             worker.join(timeout=60)
