@@ -75,6 +75,14 @@ def audit(
         str | None,
         typer.Option("--database-url", help="a project's database URL (default: its own)"),
     ] = None,
+    review_url: Annotated[
+        str | None,
+        typer.Option(
+            "--review-url",
+            help="with a project: the address of truelabel serve; the report links each "
+            "item to its review page there (default http://127.0.0.1:8000)",
+        ),
+    ] = None,
     annotations: Annotated[
         bool,
         typer.Option(
@@ -112,6 +120,7 @@ def audit(
             ("--pred-probs", pred_probs),
             ("--features", features),
             ("--encoder", encoder),
+            ("--review-url", review_url),
         )
         audit_annotations_command(
             data, out=out, id_col=id_col, annotator_col=annotator_col, label_col=label_col,
@@ -147,8 +156,17 @@ def audit(
             seed=seed,
             quiet=quiet,
             database_url=database_url,
+            review_url=review_url,
         )
         return
+    if review_url is not None:
+        _fail(
+            ValidationError(
+                "--review-url",
+                f"given with the data file {str(data)!r}",
+                "links go to a project's review app: audit a project folder (truelabel init)",
+            )
+        )
     if label_col is None or out is None:
         missing = "--label-col" if label_col is None else "--out"
         _fail(

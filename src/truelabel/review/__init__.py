@@ -9,7 +9,9 @@
 ([1], [0.5], ['cat'])
 """
 
+from ._explain import explain_item
 from ._queue import CANDIDATE_COLUMNS, ReviewQueue, ReviewSource
+from ._reviewers import reviewer_stats
 from ._sources import ISSUE_WEIGHTS, AuditIssueSource, AutoLabelReviewSource, DisagreementSource
 
 __all__ = [
@@ -20,4 +22,6 @@ __all__ = [
     "DisagreementSource",
     "ReviewQueue",
     "ReviewSource",
+    "explain_item",
+    "reviewer_stats",
 ]
