@@ -4,7 +4,7 @@ agreement (thin: the work is :mod:`truelabel._consensus`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -63,13 +63,28 @@ def consensus(
         float, typer.Option("--doubtful-below", help="flag items whose confidence is lower")
     ] = 0.8,
     seed: Annotated[int, typer.Option(help="random seed (ties, random starts)")] = 0,
+    multi_label: Annotated[
+        bool,
+        typer.Option(
+            "--multi-label",
+            help="each answer is a set of classes ('a|b'; empty = none): multi-label Dawid-Skene",
+        ),
+    ] = False,
+    label_sep: Annotated[
+        str | None,
+        typer.Option(
+            "--label-sep", help="with --multi-label: the separator of classes (default |)"
+        ),
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="replace the results of an earlier run in --out")
     ] = False,
 ) -> None:
     """Consensus labels with confidence, annotator quality and agreement from many annotators.
 
-    Writes consensus.csv, annotators.csv, agreement.json and report.html into --out.
+    Writes consensus.csv, annotators.csv, agreement.json and report.html into --out. With
+    --multi-label each answer is a set of classes; consensus.csv then holds the consensus set,
+    the probability that it is exactly right, and P(class in the set) per class (p_CLASS).
     """
     from .._consensus import CONSENSUS_FILES, read_annotations, run_consensus, write_consensus
     from ..aggregate import DUPLICATE_MODES
@@ -83,7 +98,16 @@ def consensus(
                     f"got {duplicates!r}",
                     f"pass one of {', '.join(DUPLICATE_MODES)}",
                 )
+            _check_multi_label(multi_label, label_sep, method, gold)
             check_output_dir(out, files=CONSENSUS_FILES, overwrite=overwrite, argument="--out")
+            if multi_label:
+                _multi_label(
+                    annotations, out, item_col=item_col, annotator_col=annotator_col,
+                    label_col=label_col, sep="|" if label_sep is None else label_sep,
+                    classes=_classes(classes), duplicates=duplicates,
+                    doubtful_below=doubtful_below,
+                )  # fmt: skip
+                return
             table = read_annotations(
                 annotations,
                 item_col=item_col,
@@ -105,13 +129,56 @@ def consensus(
                 "doubtful below": str(doubtful_below),
                 "seed": str(seed),
             }
-            paths = write_consensus(result, out, settings=settings)
+            write_consensus(result, out, settings=settings)
             for message in result.warnings:
                 console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True)
     except (TruelabelError, OSError, ValueError) as err:
         _fail(err)
+    _print_consensus(result, table.columns, out)
+
+
+def _check_multi_label(
+    multi_label: bool, label_sep: str | None, method: str, gold: Path | None
+) -> None:
+    if multi_label:
+        if method != "dawid-skene":
+            raise ValidationError(
+                "--method",
+                f"{method!r} with --multi-label",
+                "drop --method: multi-label consensus is one binary Dawid-Skene per class",
+            )
+        if gold is not None:
+            raise ValidationError(
+                "--gold", "is not supported with --multi-label", "drop --gold (or score it after)"
+            )
+    elif label_sep is not None:
+        raise ValidationError(
+            "--label-sep", "is only used with --multi-label", "add --multi-label or drop it"
+        )
+
+
+def _multi_label(annotations: Path, out: Path, *, sep: str, **kw: Any) -> None:
+    from .._consensus import run_multilabel_file, write_consensus
+
+    result, cols = run_multilabel_file(annotations, sep=sep, **kw)
+    settings = {
+        "annotations": str(annotations),
+        "columns": ", ".join(cols),
+        "method": "multi-label dawid-skene (one binary Dawid-Skene per class)",
+        "label separator": sep,
+        "duplicates": kw["duplicates"],
+        "doubtful below": str(kw["doubtful_below"]),
+    }
+    write_consensus(result, out, settings=settings)
+    for message in result.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True)
+    _print_consensus(result, cols, out)
+
+
+def _print_consensus(result: Any, cols: tuple[str, ...], out: Path) -> None:
+    from .._consensus import CONSENSUS_FILES
+
     s = result.summary
-    cols = table.columns
     console.print(f"columns: item={cols[0]}, annotator={cols[1]}, label={cols[2]}")
     grid = Table(
         title=f"{s['n_items']} items, {s['n_annotators']} annotators, {s['n_answers']} answers"
@@ -126,7 +193,14 @@ def consensus(
         str(s["n_gold"]),
     )
     console.print(grid)
-    if not s["n_gold"] and s["method"] != "majority":
+    if "mean_set_size" in s:
+        console.print(
+            "note: confidence is the model's probability that the whole set is right (classes "
+            "taken as independent); it assumes annotators err independently and runs high "
+            "when items have many answers",
+            soft_wrap=True,
+        )
+    elif not s["n_gold"] and s["method"] != "majority":
         console.print(
             "note: confidence is the model's posterior; it assumes annotators err independently "
             "and runs high when items have many answers (crowd_duck: 0.997 mean, 0.898 "
@@ -139,7 +213,15 @@ def consensus(
             f"agreement: Fleiss' kappa {agree['fleiss_kappa']:.3f}, Krippendorff's alpha "
             f"{agree['krippendorff_alpha']:.3f}"
         )
-    console.print(f"wrote {', '.join(p.name for p in paths.values())} to {out}")
+    if agree.get("fleiss_kappa_mean") is not None:
+        console.print(
+            f"agreement per class (yes/no), mean over {len(agree['per_class'])} classes: "
+            f"Fleiss' kappa {agree['fleiss_kappa_mean']:.3f}, Krippendorff's alpha "
+            f"{agree['krippendorff_alpha_mean']:.3f}"
+        )
+    if "mean_set_size" in s:
+        console.print(f"mean consensus set size {s['mean_set_size']:.2f} classes")
+    console.print(f"wrote {', '.join(CONSENSUS_FILES)} to {out}")
 
 
 def audit_annotations_command(
