@@ -200,9 +200,15 @@ def audit_annotations(
     method: str = "dawid-skene",
     doubtful_below: float = 0.8,
     random_state: int = 0,
+    item_model: Any = None,
 ) -> Any:
     """The audit of an annotation table: the ``consensus`` issue type through
     :class:`~truelabel.Audit` (one row per item, in the table's item order).
+
+    With ``item_model`` (:class:`truelabel._crowd_text.ItemModel`: a text classifier's
+    cross-fitted probabilities of the items) the consensus is model-assisted on ``method``
+    as base; ``summary["consensus_model"]`` says the classifier, its encoder, weight and
+    accuracy against the annotators-only consensus, and ``summary["encoder"]`` the vectors.
 
     ``result.summary["warnings"]`` lists what the data warned about (too few answers per
     annotator, items with one answer); each is also emitted as a
@@ -218,8 +224,15 @@ def audit_annotations(
         {"consensus": {"method": method, "doubtful_below": doubtful_below}},
         random_state=random_state,
     )
-    result = audit.run(annotations=table)
+    probs = None if item_model is None else item_model.pred_probs
+    result = audit.run(annotations=table, pred_probs=probs)
     info = result.info["consensus"]
+    if item_model is not None:
+        result.summary["consensus_model"] = {
+            **info["model_assisted"],
+            "classifier": item_model.source,
+        }
+        result.summary["encoder"] = item_model.encoder
     found = list(info.pop("warnings"))
     for message in found:
         warnings.warn(message, TruelabelWarning, stacklevel=2)

@@ -232,12 +232,18 @@ def audit_annotations_command(
     annotator_col: str | None,
     label_col: str | None,
     duplicates: str,
-    method: str,
+    method: str | None,
     seed: int,
     overwrite: bool,
     unused: list[str],
+    items: Path | None = None,
+    text_col: str | None = None,
+    encoder: str | None = None,
+    cache: bool = True,
+    quiet: bool = False,
 ) -> None:
-    """``truelabel audit DATA --annotations``: the consensus issue type and annotators.csv."""
+    """``truelabel audit DATA --annotations [--items ITEMS --text-col COL]``: the consensus
+    issue type and annotators.csv; with item texts, model-assisted consensus."""
     from .._consensus import audit_annotations, read_annotations
     from ..aggregate import DUPLICATE_MODES
     from ..pipeline import check_output_dir, write_audit
@@ -247,6 +253,21 @@ def audit_annotations_command(
             if unused:
                 raise ValidationError(
                     unused[0], "is not used with --annotations", "drop it (answers only)"
+                )
+            if items is None:
+                for flag, value in (("--text-col", text_col), ("--encoder", encoder)):
+                    if value is not None:
+                        raise ValidationError(
+                            flag, "with --annotations needs --items", "pass --items ITEMS.csv"
+                        )
+            # model-assisted consensus defaults to a one-coin base (benchmarks/results/crowdlab.md)
+            method = method or ("dawid-skene" if items is None else "one-coin")
+            if items is not None and method == "majority":  # refused before encoding texts
+                raise ValidationError(
+                    "--method",
+                    "'majority' with a classifier's pred_probs (--items)",
+                    "model-assisted consensus runs on an EM model: pass dawid-skene, one-coin "
+                    "or mace",
                 )
             if out is None:
                 raise ValidationError("--out", "missing", "pass --out DIR")
@@ -261,15 +282,44 @@ def audit_annotations_command(
                 data, item_flag="--id-col", item_col=id_col, annotator_col=annotator_col,
                 label_col=label_col, duplicates=duplicates,
             )  # fmt: skip
-            result = audit_annotations(table, method=method, random_state=seed)
+            item_model = None
+            if items is not None:
+                from .._crowd_text import item_text_pred_probs, read_item_texts
+                from .._progress import progress_enabled
+
+                texts = read_item_texts(items, table, text_col=text_col)
+                with progress_enabled(not quiet):
+                    item_model = item_text_pred_probs(
+                        table, texts, encoder=encoder, cache=cache, random_state=seed
+                    )
+            result = audit_annotations(
+                table, method=method, random_state=seed, item_model=item_model
+            )
             settings = {"data": str(data), "columns": ", ".join(table.columns), "method": method}
+            model = result.summary.get("consensus_model")
+            if model is not None:
+                settings["items"] = str(items)
+                settings["consensus"] = _model_line(model)
             paths = write_audit(result, out, settings=settings, overwrite=overwrite)
     except (TruelabelError, OSError, ValueError) as err:
         _fail(err)
     s = result.summary
     console.print(f"{s['n_annotators']} annotators, {s['n_answers']} answers, method {method}")
+    if s.get("consensus_model") is not None:
+        console.print(f"consensus: {escape(_model_line(s['consensus_model']))}", soft_wrap=True)
     console.print(
         f"{s['n_disagreeing_annotators']} annotators disagree with the consensus or spam "
         "(annotators.csv, column disagrees)"
     )
     _print_summary(s, out, paths)
+
+
+def _model_line(model: dict[str, Any]) -> str:
+    """One line saying how the model-assisted consensus was made."""
+    acc = model.get("model_accuracy")
+    agree = "n/a" if acc is None else f"{acc:.3f}"
+    return (
+        f"model-assisted ({model['base']} base + a text classifier: {model['classifier']}); "
+        f"model weight {model['model_weight']:.2f}, agreement with the annotators-only "
+        f"consensus {agree}"
+    )
