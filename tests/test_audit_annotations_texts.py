@@ -186,3 +186,18 @@ def test_clear_errors(tmp_path):
                               "--out", str(out)])  # fmt: skip
     assert res.exit_code == 2 and "error: --items: is only used with --annotations" in res.output
     assert not out.exists()
+
+
+@pytest.mark.shared
+def test_crowd_rte_items_end_to_end(shared_datasets, tmp_path):
+    src = shared_datasets / "crowd_rte"
+    res = _audit(src / "annotations.csv", "--items", src / "items.csv", "--text-col",
+                 "hypothesis", "--encoder", "tfidf", "--out", tmp_path / "o")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["consensus_model"]["base"] == "one-coin"
+    assert summary["encoder"]["kind"] == "TF-IDF/LSA"
+    got = pd.read_csv(tmp_path / "o" / "issues.csv", dtype=str).set_index("id")
+    truth = pd.read_csv(src / "truth.csv", dtype=str).set_index("item")["label"]
+    # 10 answers per item: the crowd decides; a near-chance text model must not spoil it
+    assert (got.loc[truth.index, "consensus_label"] == truth).mean() > 0.91
