@@ -123,3 +123,32 @@ def test_argument_errors():
         r"runs on an EM model: pass dawid-skene, one-coin or mace",
     ):
         run_consensus(table, method="majority", pred_probs=probs)
+
+
+def test_single_answer_warning_says_the_classifier_can_overrule():
+    table = Annotations(DF)
+    plain = run_consensus(table, method="dawid-skene")
+    assert any("consensus is that one annotator's label" in w for w in plain.warnings)
+    # 300 items, 1 or 2 answers from 20 annotators of accuracy 0.6; a model right at 0.8
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, 300)
+    rows = []
+    for i in range(300):
+        for j in rng.choice(20, 1 + int(rng.random() < 0.5), replace=False):
+            lab = truth[i] if rng.random() < 0.6 else (truth[i] + rng.integers(1, 3)) % 3
+            rows.append((i, j, int(lab)))
+    df = pd.DataFrame(rows, columns=["item_id", "annotator_id", "label"])
+    probs = np.full((300, 3), 0.1)
+    probs[np.arange(300), truth] = 0.8
+    res = run_consensus(Annotations(df), method="one-coin", pred_probs=probs)
+    answers = df.groupby("item_id")["label"]
+    single = answers.size() == 1
+    overruled = int((res.consensus["label"][single] != answers.first()[single]).sum())
+    w = res.summary["model_assisted"]["model_weight"]
+    assert w > 0.5 and overruled > 10
+    note = (
+        f"{int(single.sum())} of 300 items have a single answer: their consensus weighs that "
+        f"answer against the classifier (weight {w:.2f}), which overruled it on {overruled}"
+    )
+    assert note in res.warnings
+    assert not any("one annotator's label" in m for m in res.warnings)

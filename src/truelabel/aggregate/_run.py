@@ -138,7 +138,14 @@ def run_consensus(
             f"quality intervals are wide (median width {width:.2f}); do not rank them on quality"
         )
     single = int((n_labels == 1).sum())
-    if single:
+    if single and assisted is not None:
+        changed = int((model.labels_.to_numpy() != _answer_of_single(table))[n_labels == 1].sum())
+        found.append(
+            f"{single} of {table.n_items} items have a single answer: their consensus weighs "
+            f"that answer against the classifier (weight {assisted['model_weight']:.2f}), "
+            f"which overruled it on {changed}"
+        )
+    elif single:
         found.append(
             f"{single} of {table.n_items} items have a single answer: their consensus is that "
             "one annotator's label, and its confidence is the model's trust in that annotator"
@@ -169,6 +176,13 @@ def run_consensus(
         summary["method"] = f"model-assisted ({method})"
         summary["model_assisted"] = assisted
     return ConsensusResult(consensus, quality, agreement, summary, found)
+
+
+def _answer_of_single(table: Annotations) -> np.ndarray:
+    """Per item, the class of one of its answers (the only one on single-answer items)."""
+    one = np.zeros(table.n_items, dtype=np.int64)
+    one[table.item_codes] = table.label_codes
+    return np.asarray(table.classes)[one]
 
 
 def check_choice_method(method: str) -> str:
