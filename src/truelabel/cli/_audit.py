@@ -100,9 +100,21 @@ def audit(
         typer.Option("--duplicates", help="with --annotations: raise, first, last or all"),
     ] = "raise",
     method: Annotated[
-        str,
-        typer.Option("--method", help="with --annotations: dawid-skene, majority, mace, one-coin"),
-    ] = "dawid-skene",
+        str | None,
+        typer.Option(
+            "--method",
+            help="with --annotations: dawid-skene (default), majority, mace, one-coin "
+            "(with --items: the base of model-assisted consensus, default one-coin)",
+        ),
+    ] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(
+            "--items",
+            help="with --annotations: a table of the items with their texts (--text-col): "
+            "consensus assisted by a text classifier",
+        ),
+    ] = None,
 ) -> None:
     """Audit the labels of DATA and write issues.csv, summary.json and report.html.
 
@@ -115,19 +127,22 @@ def audit(
 
     if annotations:
         unused = (
-            ("--text-col", text_col),
             ("--feature-cols", feature_cols),
             ("--pred-probs", pred_probs),
             ("--features", features),
-            ("--encoder", encoder),
+            ("--encoder", encoder if items is None else None),  # it encodes --items' texts
             ("--review-url", review_url),
         )
         audit_annotations_command(
             data, out=out, id_col=id_col, annotator_col=annotator_col, label_col=label_col,
             duplicates=duplicates, method=method, seed=seed, overwrite=overwrite,
-            unused=[flag for flag, value in unused if value],
+            unused=[flag for flag, value in unused if value], items=items, text_col=text_col,
+            encoder=encoder, cache=cache, quiet=quiet,
         )  # fmt: skip
         return
+    if items is not None or method is not None:
+        flag = "--items" if items is not None else "--method"
+        _fail(ValidationError(flag, "is only used with --annotations", "add --annotations"))
 
     if is_project(data):
         project_only = (
