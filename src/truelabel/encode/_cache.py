@@ -10,6 +10,9 @@ Layout, one folder per encoder identity::
         <shard>.f32.npy          float32 (m, dim) vectors, memory-mapped on read
         <shard>.keys.npy         |S16 (m,) text hashes, one per vector row
 
+An encoder with token states (``first_token_vectors``) gets a second folder for those, as
+the identity ``<identity>|first-token``; ``encode_with_first_token`` fills both from one pass.
+
 Shards are append-only and never rewritten. Each file is written to a temporary name and
 moved into place with :func:`os.replace`; the keys file is written last and is what makes a
 shard visible, so an interrupted run leaves at most an ignored temporary file or an
@@ -33,6 +36,7 @@ import numpy as np
 
 from .._io import atomic_write
 from ..exceptions import DataFormatError, ValidationError
+from ._base import check_text_items
 
 __all__ = ["CachedEncoder", "default_cache_dir", "text_keys"]
 
@@ -73,18 +77,6 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
     """Write ``array`` as ``path`` (.npy) through a temporary file and :func:`os.replace`."""
     with atomic_write(path, "wb") as f:
         np.save(f, array, allow_pickle=False)
-
-
-def _check_items(items: Sequence[str]) -> list[str]:
-    if isinstance(items, str):
-        raise ValidationError("items", "got a single string", "pass a list of texts")
-    texts = list(items)
-    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-    if bad is not None:
-        raise ValidationError(
-            "items", f"item {bad} is {type(texts[bad]).__name__}, not text", "pass strings"
-        )
-    return texts
 
 
 class _FirstTokenView:
@@ -222,7 +214,7 @@ class CachedEncoder:
         the result is what :meth:`encode` and ``first_token_vectors`` return.
         ``stats["encoded"]`` counts the distinct texts run through the model.
         """
-        texts = _check_items(items)
+        texts = check_text_items(items)
         first = self._first_view(batch_size)
         keys = text_keys(texts)
         uniq, at, inverse = np.unique(keys, return_index=True, return_inverse=True)
@@ -352,7 +344,7 @@ class CachedEncoder:
     # -- encoding -------------------------------------------------------------------------
     def encode(self, items: Sequence[str]) -> np.ndarray:
         """Vectors of ``items`` (n, dim) float32: cached ones read back, the rest encoded."""
-        texts = _check_items(items)
+        texts = check_text_items(items)
         keys = text_keys(texts)
         uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         self._refresh()
