@@ -298,3 +298,25 @@ def test_autolabel_encodes_each_text_once_for_both_views():
     autolabel_texts(texts, ["A", "B"], None, encoder=spy2)
     assert spy2.both_calls == [] and spy2.first_calls == []
     assert spy2.pooled_calls[0] == list(dict.fromkeys(texts))
+
+
+def test_the_memo_serves_both_views_of_its_texts_and_asks_the_encoder_for_others():
+    from truelabel.autolabel._texts import _MemoEncoder
+
+    spy = TwoViews()
+    P, T = _want(["a", "b"])
+    T = T + 1.0  # told apart from what the encoder would compute
+    memo = _MemoEncoder(spy, ["a", "b"], P, T)
+    np.testing.assert_array_equal(memo.first_token_vectors(["b", "a"]), T[[1, 0]])
+    X2, T2 = memo.encode_with_first_token(["b", "b"])
+    np.testing.assert_array_equal(X2, P[[1, 1]])
+    np.testing.assert_array_equal(T2, T[[1, 1]])
+    assert spy.first_calls == [] and spy.both_calls == [] and spy.pooled_calls == []
+    got = memo.first_token_vectors(["a", "z"])  # z: not in the memo, computed
+    np.testing.assert_array_equal(got[0], T[0])
+    np.testing.assert_array_equal(got[1], TwoViews.vec("first:z"))
+    assert spy.first_calls == [["z"]]
+    # without tokens the memo hands both calls to the encoder
+    plain = _MemoEncoder(spy, ["a"], P[:1])
+    plain.first_token_vectors(["a"])
+    assert spy.first_calls[-1] == ["a"]
