@@ -237,12 +237,15 @@ class LogRegOnEmbeddings:
 
 # ------------------------------------------------------------------ workers (fresh processes)
 def emb_paths(name: str) -> dict[str, Path]:
-    return {s: EMB_DIR / f"{name}_{s}.npy" for s in ("train", "test", "meta")}
+    names = ("train", "test", "meta", "train_tok", "test_tok")
+    return {s: EMB_DIR / f"{name}_{s}.npy" for s in names}
 
 
 def encode_worker(a: argparse.Namespace) -> dict:
     """Encode the (capped) test split and (with --with-train) the whole train split; time
-    each; save the vectors."""
+    each; save the vectors. One forward pass per batch gives both the sentence vectors and
+    the few-shot first-token vectors (``encode_with_first_token``), as the classifiers'
+    own ``predict_proba(texts)`` computes them; the fits read both."""
     from truelabel.encode import OnnxTextEncoder
 
     ds = load_dataset(Path(a.dataset_path), a.test_cap)
@@ -254,7 +257,7 @@ def encode_worker(a: argparse.Namespace) -> dict:
     paths = emb_paths(ds["name"])
     for split in ("test", "train") if a.with_train else ("test",):
         b0, c0, t0 = system_busy_cpu_s(), own_cpu_s(), time.perf_counter()
-        X = enc.encode(ds[f"x_{split}"])
+        X, tok = enc.encode_with_first_token(ds[f"x_{split}"])
         out[f"encode_{split}_s"] = time.perf_counter() - t0
         cpu = own_cpu_s() - c0
         out[f"encode_{split}_cpu_s"] = cpu
@@ -262,6 +265,8 @@ def encode_worker(a: argparse.Namespace) -> dict:
         out[f"n_{split}"] = len(X)
         out[f"{split}_sent_per_s"] = len(X) / out[f"encode_{split}_s"]
         np.save(paths[split], X)
+        np.save(paths[f"{split}_tok"], tok.astype(np.float32))
+    out["views"] = "sentence + first-token vectors, one forward pass"
     out["peak_rss_mb"] = peak_rss_mb()
     return out
 
@@ -269,10 +274,21 @@ def encode_worker(a: argparse.Namespace) -> dict:
 class SharedEncoder:
     """The worker's one loaded encoder, passed to every model: copying it (sklearn ``clone``
     deep-copies non-estimator parameters, and an onnxruntime session cannot be copied)
-    returns the same object, so a self-trainer's per-round base copies share one model."""
+    returns the same object, so a self-trainer's per-round base copies share one model.
 
-    def __init__(self, encoder: Any) -> None:
+    ``first_token_vectors`` of texts whose vectors came out of the timed one-pass encodings
+    (the test / train splits, the k-shot texts) are served from them (``tokens``: text ->
+    vector); any other text is run through the encoder."""
+
+    def __init__(self, encoder: Any, tokens: dict[str, np.ndarray] | None = None) -> None:
         self._encoder = encoder
+        self._tokens = tokens if tokens is not None else {}
+
+    def first_token_vectors(self, items: Any, batch_size: int | None = None) -> np.ndarray:
+        items = list(items)
+        if all(t in self._tokens for t in items):
+            return np.array([self._tokens[t] for t in items], dtype=np.float64)
+        return np.asarray(self._encoder.first_token_vectors(items, batch_size=batch_size))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__dict__["_encoder"], name)
@@ -320,6 +336,10 @@ def fit_worker(a: argparse.Namespace) -> None:
     # the pool's vectors only for the methods that read the pool (k-shot texts are encoded live)
     X_train = np.load(paths["train"], mmap_mode="r") if a.method in USES_POOL else None
     X_test = np.load(paths["test"])
+    # first-token vectors of the same passes (served to the models: already paid for)
+    tokens = dict(zip(ds["x_test"], np.load(paths["test_tok"]), strict=True))
+    if X_train is not None:
+        tokens.update(zip(ds["x_train"], np.load(paths["train_tok"]), strict=True))
     t0 = time.perf_counter()
     enc = OnnxTextEncoder()
     load_s = time.perf_counter() - t0
@@ -332,7 +352,7 @@ def fit_worker(a: argparse.Namespace) -> None:
                 "error": f"not run: the worker's {a.budget_s:.0f} s budget",
             }
         else:
-            row = _fit_one(a.method, a.variant, k, seed, ds, enc, X_train, X_test)
+            row = _fit_one(a.method, a.variant, k, seed, ds, enc, X_train, X_test, dict(tokens))
             row.update(load_s=load_s, fit_index_in_process=i)
         print(json.dumps(row, default=str), flush=True)
 
@@ -346,6 +366,7 @@ def _fit_one(
     enc: Any,
     X_train: np.ndarray,
     X_test: np.ndarray,
+    tokens: dict[str, np.ndarray],
 ) -> dict:
     import functools
     import inspect
@@ -361,7 +382,12 @@ def _fit_one(
     with warnings.catch_warnings(record=True) as wlist:
         warnings.simplefilter("always")
         t0 = time.perf_counter()
-        X_l = enc.encode([ds["x_train"][i] for i in sel]) if k > 0 else np.empty((0, enc.dim))
+        if k > 0:  # one pass: sentence and first-token vectors of the k-shot texts
+            kshot = [ds["x_train"][i] for i in sel]
+            X_l, T_l = enc.encode_with_first_token(kshot)
+            tokens.update(zip(kshot, T_l, strict=True))
+        else:
+            X_l = np.empty((0, enc.dim))
         encode_kshot_s = time.perf_counter() - t0
         if method == "cosine":
             C = enc.encode(spec["clean"] if variant == "clean" else spec["names"])
@@ -377,7 +403,7 @@ def _fit_one(
             pred = clf.predict(X_test)
         else:
             try:
-                model = _make_model(method, variant, spec, SharedEncoder(enc), seed)
+                model = _make_model(method, variant, spec, SharedEncoder(enc, tokens), seed)
                 kshot = [ds["x_train"][i] for i in sel]
                 if method.endswith("+st"):
                     pool = np.setdiff1d(np.arange(len(ds["x_train"])), sel)
@@ -993,7 +1019,7 @@ def prepare_embeddings(folder: Path, a: argparse.Namespace, with_train: bool) ->
     recorded timings come with them)."""
     paths = emb_paths(folder.name)
     key = {
-        "v": 2,
+        "v": 3,  # 3: first-token vectors from the same pass
         "test_cap": a.test_cap,
         "files": {p.name: p.stat().st_size for p in (folder / "train.csv", folder / "test.csv")},
     }

@@ -74,7 +74,12 @@ def test_probabilities_are_the_documented_composition(encoder, ngrams, first_tok
     """softmax((s*cos(x, prompts) + W [x, t] + U ngrams + b) / t), rebuilt by hand."""
     train, labels = zip(*TRAIN)
     fitted = FewShotClassifier(
-        classes=TREC, encoder=encoder, ngrams=ngrams, first_token=first_token, random_state=0
+        classes=TREC,
+        encoder=encoder,
+        ngrams=ngrams,
+        chars=False,
+        first_token=first_token,
+        random_state=0,
     )
     fitted.fit(train, labels)
     assert fitted.uses_ngrams_ is ngrams and fitted.uses_first_token_ is first_token
@@ -84,7 +89,10 @@ def test_probabilities_are_the_documented_composition(encoder, ngrams, first_tok
     C = encoder.encode(list(TREC.values())).astype(np.float64)
     C /= np.linalg.norm(C, axis=1, keepdims=True)
     m = fitted.model_
-    D = np.hstack([X, _first_token_by_hand(encoder, texts)]) if first_token else X
+    # the batched first-token vectors (one padded batch, as predict_proba runs them; they
+    # match one text at a time to ~2e-3, which large first-token weights can amplify)
+    tw = fitted.token_weight_
+    D = np.hstack([X, tw * first_token_vectors(encoder, texts)]) if first_token else X
     assert m.W.shape == (4, 768 if first_token else 384)
     z = fitted.prior_scale_ * X @ C.T + D @ m.W.T + m.b
     if ngrams:
@@ -124,15 +132,29 @@ def test_offset_lr_is_at_its_optimum_and_shrinks_to_the_prior():
     F = csr_matrix(rng.random((12, 5)) * (rng.random((12, 5)) < 0.4))
     lam = 0.05
     model, w = fit_offset_lr(X, F, y, offset, 3, lam)
-    # stationarity: mean (P - Y)^T [X F 1] + lam * w == 0
+    # stationarity: mean (P - Y)^T [X F] + lam * [W U] == 0, and the unpenalised
+    # intercepts: mean (P - Y) == 0 (each class's mean probability = its share, 1/3)
     P = _softmax(model.logits(X, F, offset))
     G = (P - np.eye(3)[y]) / 12
-    grad = np.concatenate([(G.T @ X).ravel(), (F.T @ G).T.ravel(), G.sum(0)]) + lam * w
+    grad = np.concatenate([(G.T @ X).ravel(), (F.T @ G).T.ravel()]) + lam * w[: 3 * 9]
     assert np.abs(grad).max() < 1e-5
+    np.testing.assert_allclose(P.mean(axis=0), [1 / 3] * 3, atol=1e-5)
+    assert np.abs(model.b).max() > 0.05  # free intercepts moved (the offset is not centred)
     assert np.abs(w).max() > 0.1  # it did move
-    # a huge penalty leaves the prior (the offset) untouched
-    strong, _ = fit_offset_lr(X, None, y, offset, 3, 1e6)
-    np.testing.assert_allclose(strong.logits(X, None, offset), offset, atol=1e-5)
+    # a class with no example (a CV fold's): its intercept stays penalised, finite
+    y2 = np.array([0, 1] * 6)
+    m2, w2 = fit_offset_lr(X, None, y2, offset, 3, lam)
+    P2 = _softmax(m2.logits(X, None, offset))
+    G2 = (P2 - np.eye(3)[y2]) / 12
+    np.testing.assert_allclose(G2.sum(0)[:2], 0.0, atol=2e-5)  # present: free
+    assert G2.sum(0)[2] + lam * m2.b[2] == pytest.approx(0.0, abs=2e-5)  # absent: shrunk
+    assert -20 < m2.b[2] < 0
+    # a huge penalty leaves the prior (the offset) up to one shift per class: the
+    # intercepts, which bring each class's mean probability to its share
+    strong, _ = fit_offset_lr(X, None, y, offset, 3, 1e3)
+    assert np.abs(strong.W).max() < 1e-3
+    np.testing.assert_allclose(strong.logits(X, None, offset), offset + strong.b, atol=1e-3)
+    np.testing.assert_allclose(_softmax(offset + strong.b).mean(0), [1 / 3] * 3, atol=1e-4)
 
 
 def test_temperature_is_fitted_on_out_of_fold_logits(fitted):

@@ -30,32 +30,64 @@ PREDICT_BLOCK = 8192
 
 
 class _MemoEncoder:
-    """Serve the vectors of texts encoded up front; encode anything else (class prompts)."""
+    """Serve the vectors of texts encoded up front; encode anything else (class prompts).
 
-    def __init__(self, encoder: Any, texts: list[str], vectors: np.ndarray) -> None:
+    With ``tokens`` (first-token vectors of the same texts, from the same forward pass) it
+    serves the few-shot first-token view too, so no text is run through the model twice.
+    """
+
+    def __init__(
+        self, encoder: Any, texts: list[str], vectors: np.ndarray, tokens: Any = None
+    ) -> None:
         self.inner = encoder
         self.name = str(getattr(encoder, "name", "encoder"))
         self.identity = str(getattr(encoder, "identity", self.name))
         self._row = {t: i for i, t in enumerate(texts)}
         self._vectors = vectors
+        self._tokens = tokens
 
     def __getattr__(self, name: str) -> Any:
         # anything else (e.g. `first_token_vectors`, the few-shot first-token view) is the
         # wrapped encoder's, so the classifiers see the same capabilities through the memo
-        if name == "inner":
+        if name in ("inner", "_tokens"):
             raise AttributeError(name)
+        if self._tokens is not None and name == "first_token_vectors":
+            return self._first_token_vectors
+        if self._tokens is not None and name == "encode_with_first_token":
+            return self._encode_with_first_token
         return getattr(self.inner, name)
+
+    @staticmethod
+    def _serve(table: np.ndarray, rows: np.ndarray, items: list[str], compute: Any) -> np.ndarray:
+        if (rows >= 0).all():
+            return table[rows]
+        out = np.empty((len(items), table.shape[1]), dtype=table.dtype)
+        known = rows >= 0
+        out[known] = table[rows[known]]
+        out[~known] = compute([t for t, k in zip(items, known, strict=True) if not k])
+        return out
+
+    def _rows(self, items: list[str]) -> np.ndarray:
+        return np.array([self._row.get(t, -1) for t in items], dtype=np.int64)
 
     def encode(self, items: Sequence[str]) -> np.ndarray:
         items = list(items)
-        rows = np.array([self._row.get(t, -1) for t in items], dtype=np.int64)
+        return self._serve(self._vectors, self._rows(items), items, self.inner.encode)
+
+    def _first_token_vectors(
+        self, items: Sequence[str], batch_size: int | None = None
+    ) -> np.ndarray:
+        items = list(items)
+        return self._serve(self._tokens, self._rows(items), items, self.inner.first_token_vectors)
+
+    def _encode_with_first_token(
+        self, items: Sequence[str], batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        items = list(items)
+        rows = self._rows(items)
         if (rows >= 0).all():
-            return self._vectors[rows]
-        out = np.empty((len(items), self._vectors.shape[1]), dtype=np.float32)
-        known = rows >= 0
-        out[known] = self._vectors[rows[known]]
-        out[~known] = self.inner.encode([t for t, k in zip(items, known, strict=True) if not k])
-        return out
+            return self._vectors[rows], self._tokens[rows]
+        return self.inner.encode_with_first_token(items)
 
 
 def min_calibration_items(max_error: float, delta: float) -> int:
@@ -229,7 +261,12 @@ def autolabel_texts(
 
         encoder = OnnxTextEncoder()
     unique = list(dict.fromkeys(items))
-    memo = _MemoEncoder(encoder, unique, encoder.encode(unique))
+    one_pass = getattr(encoder, "encode_with_first_token", None)
+    if (codes >= 0).any() and callable(one_pass):
+        # few-shot: its first-token view comes from the same forward pass as the vectors
+        memo = _MemoEncoder(encoder, unique, *one_pass(unique))
+    else:
+        memo = _MemoEncoder(encoder, unique, encoder.encode(unique))
     # a CachedEncoder's counts of that one pass over the texts (later calls: class prompts)
     cache_stats = getattr(encoder, "stats", None)
     cache_stats = (

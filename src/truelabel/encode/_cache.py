@@ -10,6 +10,9 @@ Layout, one folder per encoder identity::
         <shard>.f32.npy          float32 (m, dim) vectors, memory-mapped on read
         <shard>.keys.npy         |S16 (m,) text hashes, one per vector row
 
+An encoder with token states (``first_token_vectors``) gets a second folder for those, as
+the identity ``<identity>|first-token``; ``encode_with_first_token`` fills both from one pass.
+
 Shards are append-only and never rewritten. Each file is written to a temporary name and
 moved into place with :func:`os.replace`; the keys file is written last and is what makes a
 shard visible, so an interrupted run leaves at most an ignored temporary file or an
@@ -33,6 +36,7 @@ import numpy as np
 
 from .._io import atomic_write
 from ..exceptions import DataFormatError, ValidationError
+from ._base import check_text_items
 
 __all__ = ["CachedEncoder", "default_cache_dir", "text_keys"]
 
@@ -167,16 +171,20 @@ class CachedEncoder:
         # only when the wrapped encoder has it, and then it is cached too
         if name in ("encoder", "_first_cache"):
             raise AttributeError(name)
+        if name == "encode_with_first_token":
+            # offered when the wrapped encoder has token states (its own one-pass method
+            # is used when it has one, else its two calls)
+            if not callable(getattr(self.encoder, "first_token_vectors", None)):
+                raise AttributeError(name)
+            return self._encode_with_first_token
         found = getattr(self.encoder, name)
         if name == "first_token_vectors" and callable(found):
             return self._first_token_vectors
         return found
 
-    def _first_token_vectors(
-        self, items: Sequence[str], batch_size: int | None = None
-    ) -> np.ndarray:
-        """The wrapped encoder's ``first_token_vectors``, cached like the pooled vectors
-        (under their own identity, ``<identity>|first-token``), (n, dim) float64."""
+    def _first_view(self, batch_size: int | None) -> CachedEncoder:
+        """The cache of the first-token vectors: a folder of its own, identity
+        ``<identity>|first-token`` (the layout from before the one-pass method)."""
         cache = self.__dict__.get("_first_cache")
         if cache is None:
             cache = CachedEncoder(
@@ -186,7 +194,65 @@ class CachedEncoder:
             )
             self.__dict__["_first_cache"] = cache
         cache.encoder.batch_size = batch_size
-        return cache.encode(items).astype(np.float64)
+        return cache
+
+    def _first_token_vectors(
+        self, items: Sequence[str], batch_size: int | None = None
+    ) -> np.ndarray:
+        """The wrapped encoder's ``first_token_vectors``, cached like the pooled vectors
+        (under their own identity, ``<identity>|first-token``), (n, dim) float64."""
+        return self._first_view(batch_size).encode(items).astype(np.float64)
+
+    def _encode_with_first_token(
+        self, items: Sequence[str], batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pooled (float32) and first-token (float64) vectors of ``items``, both cached.
+
+        A distinct text missing from either cache goes through the wrapped encoder's
+        ``encode_with_first_token`` (one forward pass for both views), and each view's
+        cache gets the rows it lacked; everything is then read back from the caches, so
+        the result is what :meth:`encode` and ``first_token_vectors`` return.
+        ``stats["encoded"]`` counts the distinct texts run through the model.
+        """
+        texts = check_text_items(items)
+        first = self._first_view(batch_size)
+        keys = text_keys(texts)
+        uniq, at, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        self._refresh()
+        first._refresh()
+        have_p, have_t = self._lookup(uniq)[0], first._lookup(uniq)[0]
+        both = have_p & have_t
+        missing = np.flatnonzero(~both)
+        one_pass = getattr(self.encoder, "encode_with_first_token", None)
+        for start in range(0, len(missing), self.block_size):
+            block = missing[start : start + self.block_size]
+            batch = [texts[i] for i in at[block]]
+            if callable(one_pass):
+                P, T = one_pass(batch, batch_size=batch_size)
+            else:  # an encoder with the two calls only
+                P = self.encoder.encode(batch)
+                T = self.encoder.first_token_vectors(batch, batch_size=batch_size)
+            for cache, vecs, have in ((self, P, have_p), (first, T, have_t)):
+                vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+                if vecs.ndim != 2 or len(vecs) != len(block):
+                    raise ValidationError(
+                        "encoder",
+                        f"{self.name} returned shape {vecs.shape} for {len(block)} texts",
+                        "an encoder must return one row per text",
+                    )
+                lack = ~have[block]
+                if lack.any():
+                    cache._dim = int(vecs.shape[1]) if cache._dim is None else cache._dim
+                    cache._write_shard(uniq[block][lack], vecs[lack])
+        pooled = self.encode(texts)
+        tokens = first.encode(texts).astype(np.float64)
+        self.stats = {
+            "items": len(texts),
+            "unique": len(uniq),
+            "hits": int(both[inverse].sum()),
+            "encoded": len(missing),
+        }
+        return pooled, tokens
 
     # -- the index ------------------------------------------------------------------------
     def _open(self) -> None:
@@ -278,14 +344,7 @@ class CachedEncoder:
     # -- encoding -------------------------------------------------------------------------
     def encode(self, items: Sequence[str]) -> np.ndarray:
         """Vectors of ``items`` (n, dim) float32: cached ones read back, the rest encoded."""
-        if isinstance(items, str):
-            raise ValidationError("items", "got a single string", "pass a list of texts")
-        texts = list(items)
-        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-        if bad is not None:
-            raise ValidationError(
-                "items", f"item {bad} is {type(texts[bad]).__name__}, not text", "pass strings"
-            )
+        texts = check_text_items(items)
         keys = text_keys(texts)
         uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         self._refresh()

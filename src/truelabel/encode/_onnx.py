@@ -167,40 +167,66 @@ class OnnxTextEncoder:
             feeds["token_type_ids"] = np.zeros_like(ids)
         return self._session.run(None, feeds)[0].astype(np.float32), mask
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
-        hidden, mask = self._hidden(texts)
+    @staticmethod
+    def _pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Unit-length attention-masked mean of one batch's hidden states, float32."""
         m = mask[:, :, None].astype(np.float32)
         pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    @staticmethod
+    def _first(hidden: np.ndarray) -> np.ndarray:
+        """Unit-length hidden state at position 1 (the first word after ``[CLS]``; the
+        last position when a batch holds only ``[CLS] [SEP]``), float64."""
+        first = hidden[:, min(1, hidden.shape[1] - 1)].astype(np.float64)
+        return first / np.maximum(np.linalg.norm(first, axis=1, keepdims=True), 1e-12)
+
+    def _run(
+        self, items: Sequence[str], size: int, pooled: bool, first: bool
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """One forward pass per length-sorted batch of ``size`` texts, keeping the pooled
+        vectors and/or the first-token vectors of the same hidden states."""
+        texts = check_text_items(items)
+        P = np.empty((len(texts), self.dim), dtype=np.float32) if pooled else None
+        T = np.empty((len(texts), self.dim)) if first else None
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        what = {(True, False): "encoding", (False, True): "first-token vectors"}
+        label = f"{what.get((pooled, first), 'encoding + first-token vectors')} ({self.name})"
+        with progress(len(texts), label, unit="texts") as advance:
+            for start in range(0, len(texts), size):
+                rows = order[start : start + size]
+                hidden, mask = self._hidden([texts[i] for i in rows])
+                if P is not None:
+                    P[rows] = self._pool(hidden, mask)
+                if T is not None:
+                    T[rows] = self._first(hidden)
+                advance(len(rows))
+        return P, T
 
     def first_token_vectors(
         self, items: Sequence[str], batch_size: int | None = None
     ) -> np.ndarray:
         """Unit-length last hidden state at token position 1 (the first word after
         ``[CLS]``) of each text, (n, dim) float64, in length-sorted batches. The few-shot
-        classifier's second view of the same forward pass (see ``model/_token_view.py``)."""
-        texts = check_text_items(items)
-        size = batch_size or self.batch_size
-        out = np.empty((len(texts), self.dim))
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        with progress(len(texts), f"first-token vectors ({self.name})", unit="texts") as advance:
-            for start in range(0, len(texts), size):
-                rows = order[start : start + size]
-                hidden, _ = self._hidden([texts[i] for i in rows])
-                first = hidden[:, min(1, hidden.shape[1] - 1)].astype(np.float64)
-                out[rows] = first / np.maximum(np.linalg.norm(first, axis=1, keepdims=True), 1e-12)
-                advance(len(rows))
-        return out
+        classifier's second view of the same forward pass (see ``model/_token_view.py``);
+        :meth:`encode_with_first_token` gives it with the pooled vectors in one pass."""
+        T = self._run(items, batch_size or self.batch_size, pooled=False, first=True)[1]
+        assert T is not None
+        return T
+
+    def encode_with_first_token(
+        self, items: Sequence[str], batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`encode` and :meth:`first_token_vectors` of ``items`` from one forward pass
+        per batch: (n, dim) float32 and (n, dim) float64, each equal to what the separate
+        call returns with the same batch size."""
+        P, T = self._run(items, batch_size or self.batch_size, pooled=True, first=True)
+        assert P is not None and T is not None
+        return P, T
 
     def encode(self, items: Sequence[str]) -> np.ndarray:
         """Vectors of ``items``, shape (n, dim), float32, rows of unit length."""
-        texts = check_text_items(items)
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        with progress(len(texts), f"encoding ({self.name})", unit="texts") as advance:
-            for start in range(0, len(texts), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                out[rows] = self._forward([texts[i] for i in rows])
-                advance(len(rows))
-        return out
+        P = self._run(items, self.batch_size, pooled=True, first=False)[0]
+        assert P is not None
+        return P

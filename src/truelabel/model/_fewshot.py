@@ -11,7 +11,12 @@ from ..exceptions import ValidationError
 from ._ngram_view import VIEW_SETS, NgramViews
 from ._offset_lr import OffsetLR, fit_offset_lr, fit_temperature
 from ._textbase import TextClassifierBase, check_texts, softmax_rows
-from ._token_view import TextViews, first_token_vectors, supports_first_token
+from ._token_view import (
+    TextViews,
+    first_token_vectors,
+    pooled_and_first_token,
+    supports_first_token,
+)
 
 __all__ = ["FewShotClassifier"]
 
@@ -148,6 +153,10 @@ class FewShotClassifier(TextClassifierBase):
         if X is None:
             if items is None:
                 raise ValidationError("texts", "and X are both None", "pass texts or vectors")
+            if first_token is not False and supports_first_token(self._get_encoder()):
+                # both views from one forward pass of the encoder
+                X, both = pooled_and_first_token(self._get_encoder(), items)
+                return TextViews(self._check_embeddings(X, "encoder output"), items, both)
             Xn = self._encode(items)
         else:
             Xn = self._check_embeddings(X)

@@ -1,9 +1,13 @@
 """Multinomial logistic regression with a fixed logit offset, L2-shrunk towards it.
 
 ``logits = offset + X @ W.T + F @ U.T + b`` where ``offset`` is a prior (the zero-shot
-logits of the class prompts): the penalty ``lam/2 * (|W|^2 + |U|^2 + |b|^2)`` pulls the
-model back to the prior rather than to uniform, so a few examples correct the prior
-instead of replacing it. ``F`` is an optional sparse second view (n-gram TF-IDF).
+logits of the class prompts): the penalty ``lam/2 * (|W|^2 + |U|^2)`` pulls the model back
+to the prior rather than to uniform, so a few examples correct the prior instead of
+replacing it. ``F`` is an optional sparse second view (n-gram TF-IDF). The intercepts
+``b`` are not penalised (only those of classes without an example, see
+:func:`fit_offset_lr`): shrinking them left the decision threshold where the prompts'
+class bias put it, not where the examples do (SMS spam, 8 shots, validation split carved
+from train, 5 seeds: accuracy 0.889 -> 0.909).
 """
 
 from __future__ import annotations
@@ -39,7 +43,11 @@ def fit_offset_lr(
     lam: float,
     warm: np.ndarray | None = None,
 ) -> tuple[OffsetLR, np.ndarray]:
-    """Minimise mean cross-entropy + ``lam/2`` * squared norm of all weights (L-BFGS).
+    """Minimise mean cross-entropy + ``lam/2`` * squared norm of ``W`` and ``U`` (L-BFGS).
+
+    The intercepts are free (their optimum makes each class's mean predicted probability
+    its share of ``y``), except those of classes absent from ``y``, penalised like the
+    weights.
 
     Returns the model and its flat parameter vector (to warm-start the next fit).
     """
@@ -62,13 +70,19 @@ def fit_offset_lr(
         z -= z.max(axis=1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         G = (np.exp(logp) - Y) / n
-        loss = -float((Y * logp).sum()) / n + 0.5 * lam * float(w @ w)
+        loss = -float((Y * logp).sum()) / n + 0.5 * lam * float(w @ (pen * w))
         parts = [(G.T @ X).ravel()]
         if U is not None:
             parts.append(np.asarray(F.T @ G).T.ravel())
         parts.append(G.sum(axis=0))
-        return loss, np.concatenate(parts) + lam * w
+        return loss, np.concatenate(parts) + lam * pen * w
 
+    # the intercepts are not shrunk (as in standard logistic regression: the mean predicted
+    # probability of each class then matches its share of the examples), except that of a
+    # class with no example here (a cross-validation fold's), which has nothing to be
+    # estimated from and would run to -inf: it stays shrunk towards the prior
+    pen = np.ones(K * (d + v + 1))
+    pen[K * (d + v) :] = np.bincount(y, minlength=K) == 0
     w0 = np.zeros(K * (d + v + 1)) if warm is None or warm.size != K * (d + v + 1) else warm
     # L-BFGS-B makes many BLAS calls on short vectors: with a multi-threaded BLAS on busy
     # cores each one spins, ~10x slower than one thread (measured on 2 shared cores)

@@ -21,7 +21,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TextViews", "first_token_vectors", "supports_first_token"]
+__all__ = [
+    "TextViews",
+    "first_token_vectors",
+    "pooled_and_first_token",
+    "supports_first_token",
+]
 
 
 def supports_first_token(encoder: Any) -> bool:
@@ -33,6 +38,20 @@ def supports_first_token(encoder: Any) -> bool:
 def first_token_vectors(encoder: Any, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     """Unit-length last hidden state at token position 1 of each text, (n, dim) float64."""
     return np.asarray(encoder.first_token_vectors(list(texts), batch_size=batch_size))
+
+
+def pooled_and_first_token(
+    encoder: Any, texts: Sequence[str], batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sentence vectors and first-token vectors of ``texts``: from one forward pass when the
+    encoder offers ``encode_with_first_token`` (:class:`truelabel.encode.OnnxTextEncoder`
+    and the cache over it; batches of the encoder's own size), else from its two calls
+    (``batch_size`` is then the first-token call's)."""
+    one_pass = getattr(encoder, "encode_with_first_token", None)
+    if callable(one_pass):
+        X, T = one_pass(list(texts))
+        return np.asarray(X), np.asarray(T, dtype=np.float64)
+    return np.asarray(encoder.encode(list(texts))), first_token_vectors(encoder, texts, batch_size)
 
 
 @dataclass(frozen=True)
