@@ -54,7 +54,8 @@ class ActiveLearner:
         Unlabeled items held back (not excluded from suggestions) to measure how much the
         model's predictions still change.
     duplicate_cosine : float, default 0.95
-        Two items at least this cosine-similar are never in one batch.
+        Two items at least this cosine-similar (embeddings centred on the pool mean) are
+        never in one batch.
     horizon, min_gain, min_agreement : int, float, float; default 100, 0.01, 0.99
         The stopping rule (:class:`StopEstimate`).
     backend : Backend, "local" or None
@@ -150,6 +151,7 @@ class ActiveLearner:
         self._annotators: list[np.ndarray] = []
         self._fit: Refit | None = None
         self._typicality: np.ndarray | None = None
+        self._mean: np.ndarray | None = None
         self._n_suggest = 0
 
     # ------------------------------------------------------------------ answers in
@@ -271,6 +273,11 @@ class ActiveLearner:
             )
         return self._typicality
 
+    def _center(self) -> np.ndarray:
+        if self._mean is None:
+            self._mean = np.asarray(self._X, dtype=np.float64).mean(axis=0)
+        return self._mean
+
     def suggest(self, n: int) -> pd.DataFrame:
         """The next ``n`` questions: a DataFrame ``item_id, action, reason, score``.
 
@@ -369,6 +376,7 @@ class ActiveLearner:
             predicted=predicted,
             class_counts=counts,
             duplicate_cosine=self.duplicate_cosine,
+            center=self._center(),
             rng=rng,
             backend=self.backend,
             chunk_size=self.chunk_size,
