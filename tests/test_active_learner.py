@@ -29,7 +29,9 @@ def blobs(n_per=40, k=3, sd=0.4, seed=0, dim=4):
 
 def start(y, per=2, seed=0):
     rng = np.random.default_rng(seed)
-    return np.concatenate([rng.choice(np.flatnonzero(y == c), per, replace=False) for c in np.unique(y)])
+    return np.concatenate(
+        [rng.choice(np.flatnonzero(y == c), per, replace=False) for c in np.unique(y)]
+    )
 
 
 # ---------------------------------------------------------------- contract
@@ -163,7 +165,9 @@ def test_consensus_loglik_oracle():
     expected = [np.log(0.6) + np.log(0.05), np.log(0.9) + np.log(0.2), np.log(0.05) + np.log(0.2)]
     np.testing.assert_allclose(ll[0], expected)
     # ties are broken by the model probabilities
-    assert consensus_labels(np.array([[0.0, 0.0, -1.0]]), np.array([[0.2, 0.7, 0.1]])).tolist() == [1]
+    assert consensus_labels(np.array([[0.0, 0.0, -1.0]]), np.array([[0.2, 0.7, 0.1]])).tolist() == [
+        1
+    ]
 
 
 def test_relabel_gain_hand_worked():
@@ -223,3 +227,162 @@ def test_costs_change_the_decision():
     dear = ActiveLearner(X, random_state=0, annotator_accuracy=0.8, item_costs=costs)
     dear.teach(taught, answers)
     assert (dear.suggest(5).action == "label").all()
+
+
+# ---------------------------------------------------------------- the switch
+def _pick(weakness, X, value, typ):
+    from truelabel.active._select import pick_new
+
+    return pick_new(
+        X, np.arange(len(X)), 3, value=value, typicality=typ, weakness=weakness,
+        predicted=None, class_counts=None, duplicate_cosine=0.999, center=X.mean(0),
+        rng=np.random.default_rng(0), backend=None, chunk_size=None,
+    )  # fmt: skip
+
+
+def test_switch_weak_model_covers_clusters_strong_model_takes_uncertain_items():
+    # 3 clusters of 20; the model is unsure only about cluster 0 (value = uncertainty)
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(c, 0.5, (20, 2)) for c in ([0, 10], [10, 0], [-10, -10])])
+    cluster = np.repeat(np.arange(3), 20)
+    value = np.where(cluster == 0, 0.9, 0.1) + rng.uniform(0, 0.05, 60)
+    from truelabel.active import typicality_scores
+
+    typ = typicality_scores(X, n_neighbors=5)
+    weak = _pick(1.0, X, value, typ)  # no trust in the model: one typical item per cluster
+    assert sorted(cluster[weak.index]) == [0, 1, 2]
+    for c in range(3):
+        members = np.flatnonzero(cluster == c)
+        assert typ[weak.index[cluster[weak.index] == c][0]] >= np.quantile(typ[members], 0.75)
+    strong = _pick(0.0, X, value, typ)  # a stable model: its most uncertain items
+    assert (cluster[strong.index] == 0).all()
+    assert strong.n_candidates == 6 and weak.n_candidates == 60  # 2 n / (1 - weakness)
+
+
+def test_weakness_is_measured_from_the_folds():
+    X, y = blobs(n_per=80, k=4, sd=2.5, seed=3, dim=10)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(y))
+    al = ActiveLearner(X, random_state=0).teach(order[:8], y[order[:8]])
+    few = al.weakness_
+    assert few > 0.1
+    al.teach(order[8:250], y[order[8:250]])
+    assert al.weakness_ < few / 2
+
+
+def test_strong_model_picks_near_its_boundary():
+    rng = np.random.default_rng(0)
+    x = np.linspace(-1, 1, 400)
+    X = np.c_[x, rng.normal(0, 0.05, (400, 3))] + np.array([0, 1, 1, 1])
+    y = (x > 0).astype(int)
+    taught = np.arange(0, 400, 10)
+    al = ActiveLearner(X, random_state=0, allow_relabel=False).teach(taught, y[taught])
+    s = al.suggest(5)
+    assert al.weakness_ < 0.05
+    assert np.abs(x[s.item_id]).max() < 0.15  # the 40 most uncertain items lie in |x| < 0.1
+
+
+# ---------------------------------------------------------------- stopping
+def test_cohen_kappa_hand_value():
+    # observed .75; chance .5 * .25 + .5 * .75 = .5 -> kappa .5
+    assert cohen_kappa(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), 2) == pytest.approx(0.5)
+    assert cohen_kappa(np.array([1, 1]), np.array([1, 1]), 2) == 1.0
+
+
+def test_stop_tracker_exact_estimate():
+    t = StopTracker(horizon=100, min_gain=0.02, min_agreement=0.9, window=3)
+    base = np.array([0] * 50 + [1] * 50)
+    assert np.isnan(t.estimate(10).expected_gain)
+    t.update(10, base, 2)
+    flip = base.copy()
+    flip[:10] = 1  # 10% changed over 10 answers -> 1% per answer -> 100% over 100 answers
+    t.update(20, flip, 2)
+    est = t.estimate(20)
+    assert est.expected_gain == pytest.approx(1.0) and not est.should_stop
+    assert est.agreement == pytest.approx(cohen_kappa(base, flip, 2))
+    t.update(20, base, 2)  # no new answers: ignored
+    assert len(t.history) == 1
+    for n in (30, 40, 50):
+        t.update(n, flip, 2)  # nothing changes any more
+    est = t.estimate(50)
+    assert est.agreement == 1.0 and est.expected_gain == 0.0 and est.should_stop
+    assert "not worth it" in est.message
+    t2 = StopTracker(horizon=100, min_gain=0.02, min_agreement=0.9, window=3)
+    t2.update(10, base, 2)
+    t2.update(20, base, 2)
+    t2.update(30, base, 2)
+    assert not t2.estimate(30).should_stop  # only two refits compared: window not full
+
+
+def test_stop_estimate_fires_on_a_solved_problem_not_on_a_hard_one():
+    X, y = blobs(n_per=100, k=2, sd=0.3, seed=5)
+    al = ActiveLearner(X, random_state=0, allow_relabel=False).teach(start(y, 5), y[start(y, 5)])
+    for _ in range(4):
+        s = al.suggest(10)
+        al.teach(s.item_id, y[s.item_id])
+    assert al.stop_estimate_.should_stop
+    rng = np.random.default_rng(1)
+    Xh = rng.normal(size=(300, 6))
+    yh = ((Xh[:, 0] * Xh[:, 1] > 0) ^ (Xh[:, 2] > 0)).astype(int)  # no linear rule
+    hard = ActiveLearner(Xh, random_state=0, allow_relabel=False).teach(
+        start(yh, 5), yh[start(yh, 5)]
+    )
+    for _ in range(4):
+        s = hard.suggest(10)
+        hard.teach(s.item_id, yh[s.item_id])
+    est = hard.stop_estimate_
+    assert not est.should_stop and est.expected_gain > 0.05
+
+
+# ---------------------------------------------------------------- bad input
+X0 = np.random.default_rng(0).normal(size=(20, 3))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"features": np.zeros(5)}, r"features: expected shape \(n_items, n_dims\)"),
+        ({"features": np.r_[X0[:3], [[np.nan, 0, 0]]]}, r"features: row 3 contains NaN"),
+        ({"features": X0, "allow_relabel": "yes"}, r"allow_relabel: got 'yes'"),
+        ({"features": X0, "item_costs": -1.0}, r"item_costs: item 0 costs -1.0"),
+        (
+            {"features": X0, "item_costs": np.ones(3)},
+            r"item_costs: has shape \(3,\), expected \(20,\)",
+        ),
+        ({"features": X0, "annotator_accuracy": 1.0}, r"annotator_accuracy: got 1.0.*\(0.5, 1\)"),
+        ({"features": X0, "C": 0}, r"C: got 0, expected a number > 0"),
+        ({"features": X0, "n_folds": 1}, r"n_folds: got 1, expected an int >= 2"),
+        ({"features": X0, "holdout_size": 0}, r"holdout_size: got 0"),
+        ({"features": X0, "annotator_costs": {"a": 0}}, r"annotator_costs\['a'\]: got 0"),
+    ],
+)
+def test_constructor_errors(kwargs, match):
+    with pytest.raises(ValidationError, match=match):
+        ActiveLearner(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (([25], [0]), r"item_ids: holds 25, outside the pool of 20 items.*\[0, 20\)"),
+        (([1.5], [0]), r"item_ids: holds \[1.5\].*integer row indices"),
+        (([1, 2], [0]), r"labels: has 1 values for 2 item ids; pass one label per item id"),
+        (([1], [None]), r"labels: position 0 has no label"),
+        (([1, 2], [0, 1], ["a"]), r"annotator_ids: has 1 values for 2 item ids"),
+        (([], []), r"item_ids: is empty"),
+    ],
+)
+def test_teach_errors(args, match):
+    with pytest.raises(ValidationError, match=match):
+        ActiveLearner(X0).teach(*args)
+
+
+def test_teach_refuses_a_label_outside_classes_and_suggest_bad_n():
+    with pytest.raises(ValidationError, match=r"labels: 'z' is not one of classes \['a', 'b'\]"):
+        ActiveLearner(X0, classes=["a", "b"]).teach([1], ["z"])
+    al = ActiveLearner(X0)
+    for bad in (0, -1, "3", 2.0, True):
+        with pytest.raises(ValidationError, match=r"n: got .*expected an int >= 1"):
+            al.suggest(bad)
+    with pytest.raises(ValidationError, match=r"n: asks for 21 suggestions but only 20"):
+        al.suggest(21)

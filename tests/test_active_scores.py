@@ -81,7 +81,12 @@ def pool():
     return np.r_[rng.normal(0, 1, (120, 5)), rng.normal(3, 1, (80, 5))].astype(np.float32)
 
 
-BACKENDS = [(LocalBackend(1), None), (LocalBackend(2), 7), (LocalBackend(2), 1), (LocalBackend(1), 64)]
+BACKENDS = [
+    (LocalBackend(1), None),
+    (LocalBackend(2), 7),
+    (LocalBackend(2), 1),
+    (LocalBackend(1), 64),
+]
 
 
 def test_uncertainty_identical_for_any_backend_and_chunk():

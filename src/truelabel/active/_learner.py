@@ -230,7 +230,9 @@ class ActiveLearner:
             train = folds != f
             if not train.any() or train.all():
                 continue
-            model: LinearModel = fit_linear(self._X[items[train]], y[train], k, C=self.C)
+            model: LinearModel = fit_linear(
+                self._X[items[train]], y[train], k, C=self.C, warm=fit.model
+            )
             oof[~train] = model.proba(self._X[items[~train]])
             pred = np.argmax(model.proba(self._X[self._holdout]), axis=1)
             changed.append(float(np.mean(pred != full_pred)))

@@ -51,9 +51,13 @@ def fit_linear(
         intercept[present[0]] = 0.0
         return LinearModel(coef, intercept)
     lr = LogisticRegression(C=C, max_iter=300, tol=1e-4, warm_start=warm is not None)
-    if warm is not None and present.size > 2:
-        lr.coef_ = warm.coef[present].copy()
-        lr.intercept_ = np.where(np.isfinite(warm.intercept[present]), warm.intercept[present], 0)
+    if warm is not None:
+        b0 = np.where(np.isfinite(warm.intercept[present]), warm.intercept[present], 0.0)
+        if present.size > 2:
+            lr.coef_, lr.intercept_ = warm.coef[present].copy(), b0
+        else:  # sklearn's binary model: one row, class 1 minus class 0
+            lr.coef_ = (warm.coef[present[1]] - warm.coef[present[0]])[None, :]
+            lr.intercept_ = np.array([b0[1] - b0[0]])
     import warnings
 
     with warnings.catch_warnings():
