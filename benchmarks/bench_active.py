@@ -305,11 +305,14 @@ def simulate(d: dict, name: str, seed: int, budget: int, noise: float = 0.0,
     answers = len(items)
     n_ans, acc, step_s, stops = [], [], [], []
     while True:
-        clf, a, fit_s = fit_eval(X, strat.labels(), d["Xt"], d["yt"], K, seed)
-        n_ans.append(answers)
-        acc.append(a)
+        t0 = time.perf_counter()
+        y_now = strat.labels()  # truelabel: labels_ refits its model here (timed as its step)
         if track_stop:
             stops.append(strat.stop_state())
+        own_s = time.perf_counter() - t0
+        clf, a, fit_s = fit_eval(X, y_now, d["Xt"], d["yt"], K, seed)
+        n_ans.append(answers)
+        acc.append(a)
         want = BATCH - answers % BATCH if answers % BATCH else BATCH
         want = min(want, budget - answers) // repeat
         if want <= 0:
@@ -325,7 +328,9 @@ def simulate(d: dict, name: str, seed: int, budget: int, noise: float = 0.0,
         strat.teach(items, ans)
         t_s = time.perf_counter() - t0
         # per query step: what the strategy needs between receiving answers and proposing
-        step_s.append(q_s + (fit_s if name in USES_MODEL else 0.0) + (t_s if name == OURS else 0))
+        step_s.append(
+            q_s + (fit_s if name in USES_MODEL else 0.0) + (t_s + own_s if name == OURS else 0)
+        )
         answers += len(items)
     out = {"n": n_ans, "acc": acc, "step_s": step_s, "start_teach_s": teach_s}
     if name == OURS:
