@@ -537,6 +537,12 @@ def render(res: dict) -> str:
     L += ["", "```", *res.get("commands", []), "```", ""]
     v = res.get("versions", {})
     L.append("Versions: " + ", ".join(f"{k} {x}" for k, x in v.items()) + ".")
+    if res.get("truelabel_code"):
+        L.append(
+            "truelabel code measured (commit of the checkout per part): "
+            + ", ".join(f"{k} {x}" for k, x in res["truelabel_code"].items())
+            + "."
+        )
     m = res.get("machine", {})
     L.append(
         f"Machine: {m.get('nproc')} cores shared with other jobs (load average "
@@ -625,6 +631,7 @@ def main() -> None:
     ap.add_argument("--emb-dir", default=str(WORK / "active_emb"))
     ap.add_argument("--embed", action="store_true", help="write the embeddings to --emb-dir")
     ap.add_argument("--merge", action="store_true", help="keep --out's rows not redone")
+    ap.add_argument("--skip-done", action="store_true", help="skip runs already in --out")
     ap.add_argument("--render-only", action="store_true")
     ap.add_argument("--out", default=str(RESULTS / "active.json"))
     a = ap.parse_args()
@@ -647,14 +654,19 @@ def main() -> None:
         sys.argv[1:]
     )
     saver = Saver(out, a.merge, cmd)
-    for ds in datasets:
-        d = load(ds, data_dir, Path(a.emb_dir))
-        budget = a.budget or budget_of(ds)
-        if "curves" in parts:
-            for s in only:  # saved after each strategy, so a stopped run keeps what it did
-                saver.save("curves", ds, run_curves(d, [s], seeds, budget))
-        if "noisy" in parts and OURS in only:
-            saver.save("noisy", ds, run_noisy(d, seeds, budget))
+    data = {ds: load(ds, data_dir, Path(a.emb_dir)) for ds in datasets}
+    if "curves" in parts:  # seed-major, saved after every run: a stopped run keeps whole seeds
+        for seed in seeds:
+            for ds in datasets:
+                for s in only:
+                    budget = a.budget or budget_of(ds)
+                    if a.skip_done and str(seed) in saver.done("curves", ds, s):
+                        continue
+                    saver.save("curves", ds, run_curves(data[ds], [s], [seed], budget))
+    if "noisy" in parts and OURS in only:
+        for seed in seeds:
+            for ds in datasets:
+                saver.save("noisy", ds, run_noisy(data[ds], [seed], a.budget or budget_of(ds)))
     if "scale" in parts:
         d = load(a.scale_dataset, data_dir, Path(a.emb_dir))
         saver.save("scale", "", run_scale(d, a.scale_items, 200, only, a.scale_reps))
@@ -666,6 +678,12 @@ class Saver:
 
     def __init__(self, out: Path, merge: bool, cmd: str) -> None:
         self.out, self.merge, self.cmd, self.first = out, merge, cmd, True
+
+    def done(self, part: str, ds: str, strategy: str) -> set[str]:
+        """Seeds of ``strategy`` already in --out (for --skip-done)."""
+        if not (self.merge and self.out.exists()):
+            return set()
+        return set(json.loads(self.out.read_text()).get(part, {}).get(ds, {}).get(strategy, {}))
 
     def save(self, part: str, ds: str, rows: dict) -> None:
         keep = self.merge or not self.first
