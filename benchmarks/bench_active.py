@@ -390,32 +390,52 @@ def tiled_pool(d: dict, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X.astype(np.float32), d["y"][idx]
 
 
-def run_scale(d: dict, n_items: int, n_labels: int, strategies: list[str], reps: int) -> dict:
-    """Time per query step (batch of 10) with ``n_labels`` labels in an ``n_items`` pool."""
+def scale_child(d: dict, name: str, n_items: int, n_labels: int, reps: int) -> dict:
+    """Time per query step (batch of 10) of one strategy, ``n_labels`` labels, ``n_items`` pool."""
     X, y = tiled_pool(d, n_items)
     K = d["K"]
     rng = np.random.default_rng([0, 5])
     lab = np.concatenate([start_set(y, K, 0), rng.choice(len(X), n_labels, replace=False)])
-    lab = np.unique(lab)[:n_labels]
-    out: dict[str, Any] = {"setup": f"{d['name']} train embeddings tiled to {n_items:,} rows "
-                           f"(+ N(0, 0.01^2) jitter, re-normalised), {len(lab)} labels, batch "
-                           f"{BATCH}, median of {reps} steps", "n_items": n_items}  # fmt: skip
+    lab = pd.unique(lab)[:n_labels]
+    strat = make_strategy(name, X, K, 0)
+    t0 = time.perf_counter()
+    strat.teach(lab, y[lab])
+    setup_s = time.perf_counter() - t0
+    wall, cpu = [], []
+    for _ in range(reps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        clf = None
+        if name in USES_MODEL:
+            clf, _, _ = fit_eval(X, strat.labels(), d["Xt"][:1], d["yt"][:1], K, 0)
+        picks, _ = strat.suggest(BATCH, clf)
+        strat.teach(picks, y[picks])
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return {"step_s": float(np.median(wall)), "step_cpu_s": float(np.median(cpu)),
+            "steps_s": wall, "setup_s": setup_s, "n_labels": len(lab)}  # fmt: skip
+
+
+def run_scale(a: argparse.Namespace, strategies: list[str]) -> dict:
+    """Every strategy in its own process (one after another), with a timeout each."""
+    import subprocess
+
+    out: dict[str, Any] = {"n_items": a.scale_items, "timeout_s": a.scale_timeout, "setup": (
+        f"{a.scale_dataset} train embeddings tiled to {a.scale_items:,} rows (+ N(0, 0.01^2) "
+        f"jitter, re-normalised), 200 labels, batch {BATCH}, median of {a.scale_reps} steps, "
+        "each strategy in a fresh process run one after another")}  # fmt: skip
     for s in strategies:
-        strat = make_strategy(s, X, K, 0)
-        t0 = time.perf_counter()
-        strat.teach(lab, y[lab])
-        setup_s = time.perf_counter() - t0
-        steps = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            clf = None
-            if s in USES_MODEL:
-                clf, _, _ = fit_eval(X, strat.labels(), d["Xt"][:1], d["yt"][:1], K, 0)
-            picks, _ = strat.suggest(BATCH, clf)
-            strat.teach(picks, y[picks])
-            steps.append(time.perf_counter() - t0)
-        out[s] = {"step_s": float(np.median(steps)), "steps_s": steps, "setup_s": setup_s}
-        print(f"scale {s}: {out[s]['step_s']:.3f} s per step", file=sys.stderr, flush=True)
+        cmd = [sys.executable, __file__, "--scale-child", s, "--scale-items", str(a.scale_items),
+               "--scale-reps", str(a.scale_reps), "--scale-dataset", a.scale_dataset,
+               "--data-dir", str(a.data_dir or default_datasets_dir()), "--emb-dir", a.emb_dir]  # fmt: skip
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=a.scale_timeout,
+                               check=True)  # fmt: skip
+            out[s] = json.loads(r.stdout.strip().splitlines()[-1])
+        except subprocess.TimeoutExpired:
+            out[s] = {"error": f"did not finish in {a.scale_timeout:.0f} s"}
+        except subprocess.CalledProcessError as e:
+            out[s] = {"error": (e.stderr.strip().splitlines() or ["failed"])[-1][:200]}
+        print(f"scale {s}: {out[s]}", file=sys.stderr, flush=True)
     return out
 
 
@@ -485,14 +505,22 @@ def targets(res: dict) -> list[dict]:
         out.append({"target": "stopping", "dataset": ds, "met": None, "line": line,
                     "verdict": verdict})  # fmt: skip
     sc = res.get("scale")
-    if sc and OURS in sc:
-        ratios = ", ".join(
-            f"{LABEL[s]} {sc[s]['step_s'] / sc[OURS]['step_s']:.2f}x" for s in PEERS if s in sc
-        )
+    if sc and "step_s" in sc.get(OURS, {}):
+        ref = sc[OURS]
+
+        def ratio(s: str) -> str:
+            v = sc[s]
+            if "error" in v:
+                return f"{LABEL[s]} > {sc['timeout_s'] / ref['step_s']:.0f}x ({v['error']})"
+            return (f"{LABEL[s]} {v['step_s'] / ref['step_s']:.2f}x wall, "
+                    f"{v['step_cpu_s'] / ref['step_cpu_s']:.2f}x CPU")  # fmt: skip
+
+        ratios = "; ".join(ratio(s) for s in PEERS if s in sc)
         out.append({"target": "scale", "dataset": "tiled", "met": None, "verdict":
                      "measured (no threshold in the issue)", "line": (
                          f"time per query step at {sc['n_items']:,} items: truelabel "
-                         f"{sc[OURS]['step_s']:.2f} s; peer / truelabel: {ratios}")})  # fmt: skip
+                         f"{ref['step_s']:.2f} s wall, {ref['step_cpu_s']:.2f} s CPU; "
+                         f"peer / truelabel: {ratios}")})  # fmt: skip
     return out
 
 
@@ -609,11 +637,21 @@ def render(res: dict) -> str:
                            "acc at end", "acc lost"], body))  # fmt: skip
     if sc:
         L += ["", "## Time per query step at a large pool", "", sc["setup"] + ".", ""]
-        ref = sc.get(OURS, {}).get("step_s")
-        body = [[LABEL[s], f"{sc[s]['step_s']:.3f}", fmt_ratio(sc[s]["step_s"] / ref)
-                 if ref else "–", f"{sc[s]['setup_s']:.2f}"] for s in STRATEGIES if s in sc]  # fmt: skip
-        L.append(md_table(["strategy", "s / step", "vs truelabel", "teach of the labels, s"],
-                          body))  # fmt: skip
+        body = []
+        for s in STRATEGIES:
+            v = sc.get(s)
+            if v is None:
+                continue
+            if "error" in v:
+                body.append([LABEL[s], v["error"], "–", "–", "–", "–"])
+                continue
+            r = sc.get(OURS, {})
+            body.append([LABEL[s], f"{v['step_s']:.3f}", f"{v['step_cpu_s']:.3f}",
+                         fmt_ratio(v["step_s"] / r["step_s"]) if "step_s" in r else "–",
+                         fmt_ratio(v["step_cpu_s"] / r["step_cpu_s"]) if "step_s" in r else "–",
+                         f"{v['setup_s']:.2f}"])  # fmt: skip
+        L.append(md_table(["strategy", "wall s / step", "CPU s / step", "wall vs truelabel",
+                           "CPU vs truelabel", "teach of the 200 labels, s"], body))  # fmt: skip
     return "\n".join(L) + "\n"
 
 
@@ -626,6 +664,8 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=None, help="override (default 200 / 1,000)")
     ap.add_argument("--scale-items", type=int, default=100_000)
     ap.add_argument("--scale-reps", type=int, default=3)
+    ap.add_argument("--scale-timeout", type=float, default=900.0)
+    ap.add_argument("--scale-child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--scale-dataset", default="text_trec", help="whose embeddings are tiled")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--emb-dir", default=str(WORK / "active_emb"))
@@ -638,6 +678,11 @@ def main() -> None:
     out = Path(a.out)
     data_dir = Path(a.data_dir) if a.data_dir else default_datasets_dir()
     datasets = a.datasets.split(",")
+    if a.scale_child:
+        d = load(a.scale_dataset, data_dir, Path(a.emb_dir))
+        r = scale_child(d, a.scale_child, a.scale_items, 200, a.scale_reps)
+        print(json.dumps(r))
+        return
     if a.embed:
         embed(data_dir, Path(a.emb_dir), datasets)
         return
@@ -668,8 +713,7 @@ def main() -> None:
             for ds in datasets:
                 saver.save("noisy", ds, run_noisy(data[ds], [seed], a.budget or budget_of(ds)))
     if "scale" in parts:
-        d = load(a.scale_dataset, data_dir, Path(a.emb_dir))
-        saver.save("scale", "", run_scale(d, a.scale_items, 200, only, a.scale_reps))
+        saver.save("scale", "", run_scale(a, only))
 
 
 class Saver:
