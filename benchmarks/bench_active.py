@@ -685,6 +685,8 @@ def render(res: dict) -> str:
                          f"{v['setup_s']:.2f}"])  # fmt: skip
         L.append(md_table(["strategy", "wall s / step", "CPU s / step", "wall vs truelabel",
                            "CPU vs truelabel", "teach of the 200 labels, s"], body))  # fmt: skip
+    if res.get("notes"):
+        L += ["", "## Notes", "", *(f"- {n}" for n in res["notes"])]
     return "\n".join(L) + "\n"
 
 
@@ -706,6 +708,7 @@ def main() -> None:
     ap.add_argument("--merge", action="store_true", help="keep --out's rows not redone")
     ap.add_argument("--skip-done", action="store_true", help="skip runs already in --out")
     ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--note", action="append", help="with --render-only: add a note line")
     ap.add_argument("--out", default=str(RESULTS / "active.json"))
     a = ap.parse_args()
     out = Path(a.out)
@@ -721,6 +724,8 @@ def main() -> None:
         return
     if a.render_only:
         res = json.loads(out.read_text())
+        if a.note:
+            res["notes"] = [*res.get("notes", []), *a.note]
         res["targets"] = targets(res)
         write_json(out, res)
         out.with_suffix(".md").write_text(render(res))
