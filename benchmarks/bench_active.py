@@ -596,6 +596,16 @@ def render(res: dict) -> str:
     L = ["# Active learning: truelabel ActiveLearner vs small-text and scikit-activeml", ""]
     L.append("Commands (in order; `--merge` keeps the rows a run does not redo):")
     L += ["", "```", *res.get("commands", []), "```", ""]
+    L += [
+        "Re-measure only truelabel's rows against the cached peer curves (seconds per seed on "
+        "TREC / SMS; `--datasets text_banking77` for Banking77):",
+        "",
+        "```",
+        "benchmarks/.venv-active/bin/python benchmarks/bench_active.py --data-dir "
+        "../shared/datasets --emb-dir ../_cache --parts curves,noisy --only truelabel --merge",
+        "```",
+        "",
+    ]
     v = res.get("versions", {})
     L.append("Versions: " + ", ".join(f"{k} {x}" for k, x in v.items()) + ".")
     if res.get("truelabel_code"):
