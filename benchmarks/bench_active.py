@@ -602,7 +602,7 @@ def render(res: dict) -> str:
         "",
         "```",
         "benchmarks/.venv-active/bin/python benchmarks/bench_active.py --data-dir "
-        "../shared/datasets --emb-dir ../_cache --parts curves,noisy --only truelabel --merge",
+        "/work/shared/datasets --emb-dir /work/wt/_cache --parts curves,noisy --only truelabel --merge",
         "```",
         "",
     ]
