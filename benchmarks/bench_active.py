@@ -778,6 +778,15 @@ class Saver:
         return set(json.loads(self.out.read_text()).get(part, {}).get(ds, {}).get(strategy, {}))
 
     def save(self, part: str, ds: str, rows: dict) -> None:
+        import fcntl
+
+        # one writer at a time (runs in parallel share --out), written to a temp file + rename
+        WORK.mkdir(parents=True, exist_ok=True)
+        with open(WORK / f"{self.out.stem}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._save(part, ds, rows)
+
+    def _save(self, part: str, ds: str, rows: dict) -> None:
         keep = self.merge or not self.first
         res = json.loads(self.out.read_text()) if keep and self.out.exists() else {}
         res["versions"] = versions(PACKAGES)
@@ -795,7 +804,9 @@ class Saver:
         if OURS in rows:
             res.setdefault("truelabel_code", {})[f"{part}/{ds}"] = git_head()
         res["targets"] = targets(res)
-        write_json(self.out, res)
+        tmp = self.out.with_suffix(".json.tmp")
+        write_json(tmp, res)
+        tmp.replace(self.out)
         self.out.with_suffix(".md").write_text(render(res))
 
 
