@@ -313,8 +313,10 @@ def simulate(d: dict, name: str, seed: int, budget: int, noise: float = 0.0,
         clf, a, fit_s = fit_eval(X, y_now, d["Xt"], d["yt"], K, seed)
         n_ans.append(answers)
         acc.append(a)
-        want = BATCH - answers % BATCH if answers % BATCH else BATCH
-        want = min(want, budget - answers) // repeat
+        if repeat == 1:  # top up to a multiple of BATCH first, so the curve passes 50, 200
+            want = min(BATCH - answers % BATCH, budget - answers)
+        else:  # whole items of `repeat` answers each, at most BATCH answers per step
+            want = min(BATCH, budget - answers) // repeat
         if want <= 0:
             break
         t0 = time.perf_counter()
@@ -368,10 +370,12 @@ NOISY_MODES = ["default", "label_new", "three_times"]
 VERDICT = {True: "met", False: "**missed**", None: "not measured"}
 
 
-def run_noisy(d: dict, seeds: list[int], budget: int) -> dict:
+def run_noisy(d: dict, seeds: list[int], budget: int, skip: set | None = None) -> dict:
     out: dict[str, dict] = {}
     for mode in NOISY_MODES:
         for seed in seeds:
+            if skip and (mode, str(seed)) in skip:
+                continue
             r = simulate(d, OURS, seed, budget, noise=NOISE, mode=mode)
             row = {"answers": r["n"][-1], "acc": r["acc"][-1], "items": r["items"],
                    "relabels": r["relabels"], "n": r["n"], "acc_curve": r["acc"]}  # fmt: skip
@@ -759,7 +763,13 @@ def main() -> None:
     if "noisy" in parts and OURS in only:
         for seed in seeds:
             for ds in datasets:
-                saver.save("noisy", ds, run_noisy(data[ds], [seed], a.budget or budget_of(ds)))
+                skip = set()
+                if a.skip_done:
+                    skip = {(m, str(seed)) for m in NOISY_MODES
+                            if str(seed) in saver.done("noisy", ds, m)}  # fmt: skip
+                rows = run_noisy(data[ds], [seed], a.budget or budget_of(ds), skip)
+                if rows:
+                    saver.save("noisy", ds, rows)
     if "scale" in parts:
         saver.save("scale", "", run_scale(a, only))
 
