@@ -152,6 +152,7 @@ class ActiveLearner:
         self._fit: Refit | None = None
         self._typicality: np.ndarray | None = None
         self._mean: np.ndarray | None = None
+        self._last_fit: Refit | None = None
         self._n_suggest = 0
 
     # ------------------------------------------------------------------ answers in
@@ -190,14 +191,14 @@ class ActiveLearner:
     def _refit(self) -> Refit:
         if self._fit is not None:
             return self._fit
-        prev = getattr(self, "_last_fit", None)
+        prev = self._last_fit
         answers = self._answers()
         rng = np.random.default_rng([self._seed, self.n_answers_])
         state = consensus(
             answers,
             classes=self.classes,
             prior_accuracy=self.annotator_accuracy,
-            tie_probs=None if prev is None else prev.pool_probs,
+            tie_probs=None if prev is None or prev.model is None else prev.pool_probs,
             prev_classes=None if prev is None else prev.classes,
             pair_accuracy=pair_accuracy,
         )
@@ -205,9 +206,9 @@ class ActiveLearner:
         items, y = state.items, state.codes
         fit = Refit(state=state, classes=state.classes)
         if np.unique(y).size >= 2:
-            warm = prev.model if prev is not None and prev.model is not None else None
-            if warm is not None and not np.array_equal(prev.classes, state.classes):
-                warm = None
+            warm = None
+            if prev is not None and np.array_equal(prev.classes, state.classes):
+                warm = prev.model
             fit.model = fit_linear(self._X[items], y, k, C=self.C, warm=warm)
             fit.pool_probs = pool_proba(
                 self._X, fit.model, backend=self.backend, chunk_size=self.chunk_size
