@@ -37,6 +37,7 @@ class Refit:
     pool_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     oof_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     weakness: float = 1.0
+    temperature: float = 1.0
 
 
 def _class_order(labels: pd.Series, classes: list[Any] | None) -> np.ndarray:
