@@ -313,9 +313,9 @@ def test_pool_probabilities_identical_for_any_chunking():
     from truelabel.active._model import fit_linear, pool_proba
 
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(1500, 64))
-    y = rng.integers(0, 5, 1500)
-    model = fit_linear(X[:300], y[:300], 5, C=1.0)
+    X = rng.normal(size=(1500, 384))  # the sizes where a BLAS row depends on its block place
+    y = rng.integers(0, 20, 1500)
+    model = fit_linear(X[:300], y[:300], 20, C=1.0)
     ref = pool_proba(X, model, backend=LocalBackend(1))
     for be, cs in [(LocalBackend(2), 1), (LocalBackend(1), 300), (LocalBackend(2), 700)]:
         np.testing.assert_array_equal(pool_proba(X, model, backend=be, chunk_size=cs), ref)
@@ -456,3 +456,25 @@ def test_teach_refuses_a_label_outside_classes_and_suggest_bad_n():
             al.suggest(bad)
     with pytest.raises(ValidationError, match=r"n: asks for 21 suggestions but only 20"):
         al.suggest(21)
+
+
+def test_calibrate_picks_the_grid_temperature_of_least_log_loss():
+    from truelabel.active._model import TEMPERATURES, calibrate
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 4, (40, 3))
+    y = rng.integers(0, 3, 40)  # labels unrelated to overconfident logits: a large T wins
+    logits[0, 2] = -np.inf
+    y[0] = 2  # a class its fold model never saw: left out, uniform
+    losses = []
+    for t in TEMPERATURES:
+        z = logits[1:] / t
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        losses.append(-np.mean(np.log(p[np.arange(39), y[1:]])))
+    best = TEMPERATURES[int(np.argmin(losses))]
+    probs, temp = calibrate(logits, y)
+    assert temp == best and temp > 4
+    np.testing.assert_allclose(probs[0], 1 / 3)
+    z = logits[1] / best
+    np.testing.assert_allclose(probs[1], np.exp(z - z.max()) / np.exp(z - z.max()).sum())
