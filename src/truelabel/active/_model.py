@@ -1,7 +1,7 @@
 """The learner's model: logistic regression on the embeddings, fold models for the
 out-of-fold probabilities and the model-strength signal, pool probabilities as a chunk map.
 
-Pool probabilities are computed in 256-row blocks aligned to absolute row numbers (a BLAS
+Pool probabilities are computed in 2048-row blocks aligned to absolute row numbers (a BLAS
 product gives a row a different last bit depending on its place in the block), and chunks
 are whole blocks, so they are identical for any backend and chunk size.
 """
@@ -14,7 +14,7 @@ from ..backend import Backend, Chunk, chunk_ranges, get_backend
 
 __all__ = ["BLOCK", "LinearModel", "fit_linear", "fold_ids", "pool_proba"]
 
-BLOCK = 256
+BLOCK = 2048
 
 
 class LinearModel:
