@@ -203,6 +203,10 @@ def _targets(res: dict) -> list[str]:
         # computed by bench_fewshot.targets() from the raw rows when the JSON was written
         verdict = {True: "met", False: "**missed**", None: "not measured"}
         out += [f"- few-shot, {t['line']}: {verdict[t['met']]}" for t in fs.get("targets", [])]
+    ac = res.get("active")
+    if ac:
+        # computed by bench_active.targets() from the raw curves when the JSON was written
+        out += [f"- active learning, {t['line']}: {t['verdict']}" for t in ac["targets"]]
     au = res.get("audit")
     if au:
         tl, cl = au["head_to_head"]["truelabel"], au["head_to_head"]["cleanlab"]
@@ -239,7 +243,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     ap.add_argument("--command", default="make bench   # = bash benchmarks/run.sh")
     a = ap.parse_args()
-    names = ("quality", "speed", "audit", "conformal", "text_issues", "fewshot")
+    names = ("quality", "speed", "audit", "conformal", "text_issues", "fewshot", "active")
     res = {k: _load(a.results, k) for k in names}
     if not any(res.values()):
         sys.exit(f"no results in {a.results}")
@@ -384,6 +388,7 @@ def main() -> None:
     # sections rendered by their own benchmark scripts (title line demoted to a section)
     topics = ["text_issues", "mutation", "encode", "fewshot", "text_calibration"]
     topics += ["crowd", "crowdlab", "weak", "store", "web_load"]
+    topics += ["active"]
     for number, topic in enumerate(topics, start=5):
         frag = a.results / f"{topic}.md"
         if frag.exists():

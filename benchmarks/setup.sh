@@ -15,6 +15,9 @@
 # TRUELABEL_REPO=DIR installs another checkout, WEAK_VENV=DIR puts the venv elsewhere).
 # `bash benchmarks/setup.sh --crowd` likewise creates benchmarks/.venv-crowd for bench_crowd.py:
 # crowd-kit 1.4.2 beside truelabel (editable), torch constrained to 2.13.0 (CROWD_VENV=DIR).
+# `bash benchmarks/setup.sh --active` likewise creates benchmarks/.venv-active for bench_active.py:
+# scikit-activeml 1.0.1 and small-text 1.4.1 (neither needs torch without extras; any resolver
+# path that wants it fails on an impossible pin) beside truelabel (editable; ACTIVE_VENV=DIR).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -107,6 +110,41 @@ assert torch is None or md.version("torch").startswith("2.13.0"), md.version("to
 print(f"crowd venv ok: crowd-kit {md.version('crowd-kit')}, truelabel {truelabel.__version__}, "
       f"torch {'absent' if torch is None else md.version('torch')}")
 EOF2
+    exit 0
+fi
+if [ "${1:-}" = "--active" ]; then
+    # benchmarks/.venv-active for bench_active.py. scikit-activeml 1.0.1 needs joblib, numpy,
+    # scipy, scikit-learn, matplotlib and makefun; small-text 1.4.1 needs dill, tqdm and
+    # packaging; torch only comes with their optional extras (skorch / pytorch / transformers),
+    # which are not installed. The constraint pins torch to a version that does not exist, so a
+    # resolver path that wants it fails loudly instead of downloading a multi-GB build.
+    AVENV="${ACTIVE_VENV:-$HERE/.venv-active}"
+    AREPO="${TRUELABEL_REPO:-$REPO}"
+    if [ ! -x "$AVENV/bin/python" ]; then
+        "${PYTHON:-python3}" -m venv "$AVENV"
+    fi
+    APIP=("$AVENV/bin/python" -m pip install -q --disable-pip-version-check)
+    mkdir -p "$HERE/_work"
+    ACONS="$HERE/_work/constraints-active.txt"
+    echo "torch==0.0.0.dev0" >"$ACONS"
+    "${APIP[@]}" -c "$ACONS" scikit-activeml==1.0.1 small-text==1.4.1 \
+        numpy==2.4.6 scipy==1.17.1 scikit-learn==1.9.1 pandas==3.1.1 psutil==7.2.2
+    "${APIP[@]}" -c "$ACONS" rich typer pyarrow
+    "${APIP[@]}" --no-deps -e "$AREPO"
+    "$AVENV/bin/python" - <<'EOF3'
+import importlib.metadata as md
+import importlib.util
+import sys
+
+import skactiveml.pool  # noqa: F401
+import small_text  # noqa: F401
+import truelabel
+
+if importlib.util.find_spec("torch") is not None:
+    sys.exit("torch got installed into the active venv; remove it")
+print(f"active venv ok: scikit-activeml {md.version('scikit-activeml')}, "
+      f"small-text {md.version('small-text')}, truelabel {truelabel.__version__}")
+EOF3
     exit 0
 fi
 VENV="${PEERS_VENV:-$HERE/.venv-peers}"
