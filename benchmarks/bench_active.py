@@ -450,7 +450,9 @@ def summarize(res: dict) -> dict:
         checkpoints = [50, 200] + ([1000] if budget_of(ds) == 1000 else [])
         for s, seeds in strats.items():
             runs = list(seeds.values())
-            row: dict[str, Any] = {"seeds": len(runs)}
+            ends = sorted({r["n"][-1] for r in runs})
+            row: dict[str, Any] = {"seeds": len(runs), "labels": f"{runs[0]['n'][0]}–"
+                                   + "/".join(str(e) for e in ends)}  # fmt: skip
             vals = [aulc(r["n"], r["acc"]) for r in runs]
             row["aulc"], row["aulc_sd"] = float(np.mean(vals)), float(np.std(vals))
             for k in checkpoints:
@@ -474,25 +476,29 @@ def targets(res: dict) -> list[dict]:
                 if s == OURS:
                     continue
                 common = sorted(set(runs) & set(ours)) or sorted(runs)
-                pv = [_metric(runs[k], metric) for k in common]
-                ov = [_metric(ours[k], metric) for k in common if k in ours]
+                # AULC over the labels both curves reach (budgets may differ between runs)
+                upto = min(runs[k]["n"][-1] for k in common)
+                upto = min([upto, *(ours[k]["n"][-1] for k in common if k in ours)])
+                pv = [_metric(runs[k], metric, upto) for k in common]
+                ov = [_metric(ours[k], metric, upto) for k in common if k in ours]
                 if None in pv or not pv:
                     continue
                 cmp[s] = (float(np.mean(pv)), float(np.mean(ov)) if ov and None not in ov
-                          else None, len(common))  # fmt: skip
+                          else None, len(common), upto)  # fmt: skip
             if not cmp:
                 continue
             if any(v[1] is None for v in cmp.values()):
                 best = max(cmp, key=lambda k: cmp[k][0])
-                p_, _, n_ = cmp[best]
+                p_, _, n_, _ = cmp[best]
                 line = f"{ds}, {metric}: best peer {LABEL[best]} {p_:.4f} ({n_} seeds)"
                 met = None
             else:
                 best = min(cmp, key=lambda k: cmp[k][1] - cmp[k][0])
-                p_, o_, n_ = cmp[best]
+                p_, o_, n_, up_ = cmp[best]
                 met = o_ >= p_
+                rng_ = f", labels up to {up_}" if metric == "aulc" else ""
                 line = (f"{ds}, {metric}: truelabel {o_:.4f} vs best peer {LABEL[best]} "
-                        f"{p_:.4f} ({o_ - p_:+.4f}; mean over the {n_} seeds both ran)")  # fmt: skip
+                        f"{p_:.4f} ({o_ - p_:+.4f}; mean over the {n_} seeds both ran{rng_})")  # fmt: skip
             out.append({"target": "curve", "dataset": ds, "metric": metric, "met": met,
                         "line": line, "verdict": VERDICT[met]})  # fmt: skip
     # the premise: no single peer strategy is at the top on every dataset and metric
@@ -555,9 +561,10 @@ def targets(res: dict) -> list[dict]:
     return out
 
 
-def _metric(run: dict, metric: str) -> float | None:
+def _metric(run: dict, metric: str, upto: int | None = None) -> float | None:
     if metric == "aulc":
-        return aulc(run["n"], run["acc"])
+        keep = [i for i, n in enumerate(run["n"]) if upto is None or n <= upto]
+        return aulc([run["n"][i] for i in keep], [run["acc"][i] for i in keep])
     return acc_at(run["n"], run["acc"], int(metric.split("@")[1]))
 
 
@@ -649,11 +656,11 @@ def render(res: dict) -> str:
                 continue
             r = rows[s]
             body.append([
-                LABEL[s], r["seeds"], f"{r['aulc']:.4f} ± {r['aulc_sd']:.4f}",
+                LABEL[s], r["seeds"], r["labels"], f"{r['aulc']:.4f} ± {r['aulc_sd']:.4f}",
                 *(_f(r.get(f"acc@{k}")) for k in cps), f"{1000 * r['step_s']:.0f}",
                 fmt_ratio(r["step_s"] / ref) if ref else "–",
             ])  # fmt: skip
-        head = ["strategy", "seeds", "AULC (mean ± sd)", *(f"acc@{k}" for k in cps)]
+        head = ["strategy", "seeds", "labels", "AULC (mean ± sd)", *(f"acc@{k}" for k in cps)]
         head += ["ms / step (median)", "step vs truelabel"]
         L += ["", f"## {ds}", "", md_table(head, body)]
     if res.get("noisy"):
@@ -737,12 +744,18 @@ def main() -> None:
         embed(data_dir, Path(a.emb_dir), datasets)
         return
     if a.render_only:
-        res = json.loads(out.read_text())
-        if a.note:
-            res["notes"] = [*res.get("notes", []), *a.note]
-        res["targets"] = targets(res)
-        write_json(out, res)
-        out.with_suffix(".md").write_text(render(res))
+        import fcntl
+
+        WORK.mkdir(parents=True, exist_ok=True)
+        with open(WORK / f"{out.stem}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            res = json.loads(out.read_text())
+            if a.note:
+                res["notes"] = [*res.get("notes", []), *a.note]
+            res["targets"] = targets(res)
+            write_json(out.with_suffix(".json.tmp"), res)
+            out.with_suffix(".json.tmp").replace(out)
+            out.with_suffix(".md").write_text(render(res))
         return
     seeds = [int(s) for s in a.seeds.split(",")]
     only = a.only.split(",")
