@@ -34,6 +34,14 @@ def test_required_names_exported():
         "ModelAssistedConsensus",
         "choose_best_labels",
         "MultiLabelDawidSkene",
+        "ActiveLearner",  # issue 10, lazy
+        "StopEstimate",
+        "margin_scores",
+        "least_confidence_scores",
+        "entropy_scores",
+        "typicality_scores",
+        "badge_select",
+        "k_center_greedy",
     ):
         assert name in truelabel.__all__
 

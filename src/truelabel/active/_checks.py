@@ -54,7 +54,9 @@ def check_costs(costs: Any, n_items: int) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValidationError(
-            "item_costs", f"item {i} costs {arr[i]!r}", "pass finite costs > 0 (e.g. seconds)"
+            "item_costs",
+            f"item {i} costs {float(arr[i])!r}",
+            "pass finite costs > 0 (e.g. seconds)",
         )
     return arr
 
@@ -92,7 +94,7 @@ def check_teach(
     if bad.any():
         raise ValidationError(
             "item_ids",
-            f"holds {items[bad][0]!r}, outside the pool of {n_items} items",
+            f"holds {int(items[bad][0])}, outside the pool of {n_items} items",
             f"pass row indices of features, in [0, {n_items})",
         )
     if labs.size != items.size:

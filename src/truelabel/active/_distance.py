@@ -9,6 +9,9 @@ NumPy's pairwise sum per row), so results are identical for any backend and chun
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from ..backend import Backend, Chunk, chunk_ranges, get_backend
@@ -81,10 +84,15 @@ def nearest_center(
 
 
 def _gather(
-    n: int, fn: object, shared: object, backend: Backend | str | None, chunk_size: int | None
+    n: int,
+    fn: Callable[[Chunk, Any], np.ndarray],
+    shared: Any,
+    backend: Backend | str | None,
+    chunk_size: int | None,
 ) -> np.ndarray:
+    """Run a per-row chunk function and write its results in place (row order)."""
     out = np.empty(n, dtype=np.float64)
     chunks = chunk_ranges(n, chunk_size)
-    for chunk, values in zip(chunks, get_backend(backend).map(fn, chunks, shared), strict=True):  # type: ignore[arg-type]
+    for chunk, values in zip(chunks, get_backend(backend).map(fn, chunks, shared), strict=True):
         out[chunk.slice] = values
     return out

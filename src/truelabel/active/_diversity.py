@@ -208,17 +208,17 @@ def k_center_greedy(
     X = check_features(features)
     lab = _check_labeled(labeled, X.shape[0])
     n = check_batch_size(n, X.shape[0] - lab.size)
+    picks: list[int] = []
     if lab.size:
         _, d2 = nearest_center(X, X[lab], backend=backend, chunk_size=chunk_size)
+        d2[lab] = -1.0
     else:
         mean = np.asarray(X, dtype=np.float64).mean(axis=0)
-        d2 = np.full(X.shape[0], np.inf)
-        d2[int(np.argmin(sqdist_to_point(X, mean, backend=backend, chunk_size=chunk_size)))] = (
-            np.finfo(np.float64).max
-        )
-    d2[lab] = -1.0
-    picks: list[int] = []
-    for _ in range(n):
+        first = int(np.argmin(sqdist_to_point(X, mean, backend=backend, chunk_size=chunk_size)))
+        picks.append(first)
+        d2 = sqdist_to_point(X, X[first], backend=backend, chunk_size=chunk_size)
+        d2[first] = -1.0
+    while len(picks) < n:
         i = int(np.argmax(d2))
         picks.append(i)
         d2 = np.minimum(d2, sqdist_to_point(X, X[i], backend=backend, chunk_size=chunk_size))
@@ -274,10 +274,10 @@ def badge_select(
     norms = (A * A).sum(axis=1) * _gather(
         X.shape[0], _sqnorm_chunk, X, backend=backend, chunk_size=chunk_size
     )
-    d2 = norms.copy()
-    d2[lab] = 0.0
-    first = int(np.argmax(d2))
-    picks = [first]
+    first_pick = norms.copy()
+    first_pick[lab] = -1.0
+    picks = [int(np.argmax(first_pick))]
+    d2 = np.full(X.shape[0], np.inf)
     for _ in range(n):
         i = picks[-1]
         shared = (X, A, np.asarray(X[i], dtype=np.float64), A[i], float(norms[i]))

@@ -11,16 +11,20 @@ from .._validation import check_features, check_random_state
 from ..backend import Backend
 from ..exceptions import ValidationError
 from ._checks import check_costs, check_number, check_teach
-from ._model import LinearModel, fit_linear, fold_ids, pool_proba
+from ._model import LinearModel, calibrate, fit_linear, fold_ids, pool_proba
 from ._relabel import consensus_loglik, pair_accuracy, relabel_gain
 from ._select import pick_new
-from ._state import Refit, consensus
+from ._state import PRIOR_PAIRS, Refit, consensus
 from ._stopping import StopEstimate, StopTracker
 from ._uncertainty import compute_uncertainty
 
 __all__ = ["ActiveLearner"]
 
 _DEFAULT_ANNOTATOR = "annotator"
+#: EM iterations (at most) of the model-assisted annotator accuracy
+EM_STEPS = 50
+#: a fixed wrong label is worth this many new right labels (see _relabel's docstring)
+FIX_VALUE = 2.0
 
 
 class ActiveLearner:
@@ -54,7 +58,8 @@ class ActiveLearner:
         Unlabeled items held back (not excluded from suggestions) to measure how much the
         model's predictions still change.
     duplicate_cosine : float, default 0.95
-        Two items at least this cosine-similar are never in one batch.
+        Two items at least this cosine-similar (embeddings centred on the pool mean) are
+        never in one batch.
     horizon, min_gain, min_agreement : int, float, float; default 100, 0.01, 0.99
         The stopping rule (:class:`StopEstimate`).
     backend : Backend, "local" or None
@@ -150,6 +155,8 @@ class ActiveLearner:
         self._annotators: list[np.ndarray] = []
         self._fit: Refit | None = None
         self._typicality: np.ndarray | None = None
+        self._mean: np.ndarray | None = None
+        self._last_fit: Refit | None = None
         self._n_suggest = 0
 
     # ------------------------------------------------------------------ answers in
@@ -188,14 +195,14 @@ class ActiveLearner:
     def _refit(self) -> Refit:
         if self._fit is not None:
             return self._fit
-        prev = getattr(self, "_last_fit", None)
+        prev = self._last_fit
         answers = self._answers()
         rng = np.random.default_rng([self._seed, self.n_answers_])
         state = consensus(
             answers,
             classes=self.classes,
             prior_accuracy=self.annotator_accuracy,
-            tie_probs=None if prev is None else prev.pool_probs,
+            tie_probs=None if prev is None or prev.model is None else prev.pool_probs,
             prev_classes=None if prev is None else prev.classes,
             pair_accuracy=pair_accuracy,
         )
@@ -203,14 +210,15 @@ class ActiveLearner:
         items, y = state.items, state.codes
         fit = Refit(state=state, classes=state.classes)
         if np.unique(y).size >= 2:
-            warm = prev.model if prev is not None and prev.model is not None else None
-            if warm is not None and not np.array_equal(prev.classes, state.classes):
-                warm = None
+            warm = None
+            if prev is not None and np.array_equal(prev.classes, state.classes):
+                warm = prev.model
             fit.model = fit_linear(self._X[items], y, k, C=self.C, warm=warm)
             fit.pool_probs = pool_proba(
                 self._X, fit.model, backend=self.backend, chunk_size=self.chunk_size
             )
             self._folds(fit, rng)
+            self._model_assisted_accuracy(fit)
             self._stop.update(self.n_answers_, np.argmax(fit.pool_probs[self._holdout], axis=1), k)
         self._fit = fit
         self._last_fit = fit
@@ -221,19 +229,50 @@ class ActiveLearner:
         k = fit.classes.size
         n_folds = min(self.n_folds, items.size)
         folds = fold_ids(y, n_folds, rng)
-        oof = np.full((items.size, k), 1.0 / k)
+        oof = np.zeros((items.size, k))
         full_pred = np.argmax(fit.pool_probs[self._holdout], axis=1)
         changed = []
         for f in range(n_folds):
             train = folds != f
             if not train.any() or train.all():
                 continue
-            model: LinearModel = fit_linear(self._X[items[train]], y[train], k, C=self.C)
-            oof[~train] = model.proba(self._X[items[~train]])
+            model: LinearModel = fit_linear(
+                self._X[items[train]], y[train], k, C=self.C, warm=fit.model
+            )
+            oof[~train] = model.logits(self._X[items[~train]])
             pred = np.argmax(model.proba(self._X[self._holdout]), axis=1)
             changed.append(float(np.mean(pred != full_pred)))
-        fit.oof_probs = oof
+        fit.oof_probs, fit.temperature = calibrate(oof, y)
         fit.weakness = float(np.mean(changed)) if changed else 1.0
+
+    def _model_assisted_accuracy(self, fit: Refit) -> None:
+        """Annotator accuracy by EM with the calibrated out-of-fold model as each item's
+        truth prior: ``q_j`` = expected share of its answers that are right (plus the prior as
+        ``PRIOR_PAIRS`` pseudo-answers). Unlike the agreement of repeated answers, this is not
+        biased low by re-labels going to the items most likely wrong."""
+        state = fit.state
+        k = fit.classes.size
+        j = pd.Index(state.accuracy.index).get_indexer(
+            np.concatenate(self._annotators) if self._annotators else []
+        )
+        n_j = np.bincount(j, minlength=state.accuracy.size)
+        q = np.full(state.accuracy.size, self.annotator_accuracy)
+        for _ in range(EM_STEPS):
+            ll = consensus_loglik(state.answer_item, state.answer_label, q[j], state.items.size, k)
+            post = np.log(np.maximum(fit.oof_probs, 1e-12)) + ll
+            post = np.exp(post - post.max(axis=1, keepdims=True))
+            post /= post.sum(axis=1, keepdims=True)
+            right = post[state.answer_item, state.answer_label]
+            q_new = (
+                np.bincount(j, weights=right, minlength=q.size)
+                + PRIOR_PAIRS * self.annotator_accuracy
+            ) / (n_j + PRIOR_PAIRS)
+            done = np.abs(q_new - q).max() < 1e-6
+            q = q_new
+            if done:
+                break
+        state.accuracy = pd.Series(q, index=state.accuracy.index, name="accuracy")
+        state.answer_q = q[j]
 
     # ------------------------------------------------------------------ results
     @property
@@ -270,6 +309,11 @@ class ActiveLearner:
                 self._X, backend=self.backend, chunk_size=self.chunk_size
             )
         return self._typicality
+
+    def _center(self) -> np.ndarray:
+        if self._mean is None:
+            self._mean = np.asarray(self._X, dtype=np.float64).mean(axis=0)
+        return self._mean
 
     def suggest(self, n: int) -> pd.DataFrame:
         """The next ``n`` questions: a DataFrame ``item_id, action, reason, score``.
@@ -324,7 +368,7 @@ class ActiveLearner:
         cost = self._item_costs[state.items] * a_cost
         unl = np.setdiff1d(np.arange(self._X.shape[0]), state.items)
         new_cost = float(np.median(self._item_costs[unl])) * a_cost if unl.size else np.inf
-        value = 2.0 * gain / cost
+        value = FIX_VALUE * gain / cost
         threshold = (2.0 * q_new - 1.0) / new_cost
         order = np.lexsort((state.items, -value))
         worth = order[value[order] > threshold][:n]
@@ -369,6 +413,7 @@ class ActiveLearner:
             predicted=predicted,
             class_counts=counts,
             duplicate_cosine=self.duplicate_cosine,
+            center=self._center(),
             rng=rng,
             backend=self.backend,
             chunk_size=self.chunk_size,
@@ -377,10 +422,10 @@ class ActiveLearner:
             why = "cold start (no model yet): a typical item of a large unlabeled cluster"
         else:
             why = (
-                f"model {'weak' if fit.weakness > 0.5 else 'strong'}: leaving out a fold of "
-                f"the labels changes {fit.weakness:.0%} of its held-back predictions, so the "
-                f"pick weighs typicality {fit.weakness:.2f} and uncertainty "
-                f"{1 - fit.weakness:.2f} among {pick.n_candidates} candidates"
+                f"leaving out a fold of the labels changes {fit.weakness:.0%} of the model's "
+                f"held-back predictions, so picks weigh typicality {fit.weakness:.2f} and "
+                f"uncertainty {1 - fit.weakness:.2f} among the {pick.n_candidates} most "
+                "uncertain items"
             )
         return pd.DataFrame(
             {

@@ -24,12 +24,43 @@ class LinearModel:
         self.coef = coef  # (n_classes, dim) float64
         self.intercept = intercept  # (n_classes,)
 
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(np.asarray(x, dtype=np.float64) @ self.coef.T + self.intercept)
+
     def proba(self, x: np.ndarray) -> np.ndarray:
-        z = np.asarray(x, dtype=np.float64) @ self.coef.T + self.intercept
-        z -= z.max(axis=1, keepdims=True)
-        np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
-        return z
+        return softmax(self.logits(x))
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+#: temperatures tried when calibrating the out-of-fold probabilities
+TEMPERATURES = np.geomspace(0.25, 64.0, 49)
+
+
+def calibrate(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Out-of-fold probabilities ``softmax(logits / T)`` with the ``T`` (on a fixed grid)
+    that minimises their log loss on ``y``. Rows whose label the fold model never saw (logit
+    -inf) are left out of the fit and become uniform: that model has no opinion on them."""
+    rows = np.arange(y.size)
+    seen = np.isfinite(logits[rows, y])
+    best_t, best = 1.0, np.inf
+    if seen.any():
+        z, t = logits[seen], y[seen]
+        for temp in TEMPERATURES:
+            zt = z / temp
+            top = zt.max(axis=1)
+            lse = top + np.log(np.exp(zt - top[:, None]).sum(axis=1))
+            loss = float(np.mean(lse - zt[np.arange(t.size), t]))
+            if loss < best:
+                best_t, best = float(temp), loss
+    probs = softmax(logits / best_t)
+    probs[~seen] = 1.0 / logits.shape[1]
+    return probs, best_t
 
 
 def fit_linear(
@@ -51,9 +82,13 @@ def fit_linear(
         intercept[present[0]] = 0.0
         return LinearModel(coef, intercept)
     lr = LogisticRegression(C=C, max_iter=300, tol=1e-4, warm_start=warm is not None)
-    if warm is not None and present.size > 2:
-        lr.coef_ = warm.coef[present].copy()
-        lr.intercept_ = np.where(np.isfinite(warm.intercept[present]), warm.intercept[present], 0)
+    if warm is not None:
+        b0 = np.where(np.isfinite(warm.intercept[present]), warm.intercept[present], 0.0)
+        if present.size > 2:
+            lr.coef_, lr.intercept_ = warm.coef[present].copy(), b0
+        else:  # sklearn's binary model: one row, class 1 minus class 0
+            lr.coef_ = (warm.coef[present[1]] - warm.coef[present[0]])[None, :]
+            lr.intercept_ = np.array([b0[1] - b0[0]])
     import warnings
 
     with warnings.catch_warnings():

@@ -34,10 +34,10 @@ class Refit:
     state: AnswerState
     classes: np.ndarray
     model: LinearModel | None = None
-    pool_probs: np.ndarray | None = None
-    oof_probs: np.ndarray | None = None
+    pool_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    oof_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     weakness: float = 1.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    temperature: float = 1.0
 
 
 def _class_order(labels: pd.Series, classes: list[Any] | None) -> np.ndarray:

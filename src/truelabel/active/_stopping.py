@@ -90,7 +90,7 @@ class StopTracker:
             )
         recent = self.history[-self.window :]
         kappa = recent[-1][1]
-        gain = float(min(1.0, np.mean([r[2] for r in recent]) * self.horizon))
+        gain = min(1.0, float(np.mean([r[2] for r in recent])) * self.horizon)
         stable = len(recent) == self.window and all(r[1] >= self.min_agreement for r in recent)
         stop = bool(stable and gain < self.min_gain)
         msg = (
