@@ -639,7 +639,9 @@ def render(res: dict) -> str:
         f"after each batch LogisticRegression(C={LR_C:g}, max_iter=2000) on the labels so far, "
         "test accuracy. AULC = trapezoid area over [start, budget] / width (mean accuracy). "
         "Time per query step: the model-based peers' include the shared model's fit, "
-        "truelabel's its teach + suggest. Details in the docstring of bench_active.py."
+        "truelabel's its teach + suggest; wall seconds of runs made at different moments "
+        "under different loads, so no ratios are drawn from them (the 100k-pool table below "
+        "is one run, with CPU seconds too). Details in the docstring of bench_active.py."
     )
     L += ["", "## Targets", ""]
     L += [f"- {x['line']}: {x['verdict']}" for x in targets(res)]
@@ -649,7 +651,6 @@ def render(res: dict) -> str:
     for ds, rows in summ.items():
         cps = [k for k in (50, 200, 1000) if any(r.get(f"acc@{k}") is not None
                                                   for r in rows.values())]  # fmt: skip
-        ref = rows.get(OURS, {}).get("step_s")
         body = []
         for s in STRATEGIES:
             if s not in rows:
@@ -658,10 +659,9 @@ def render(res: dict) -> str:
             body.append([
                 LABEL[s], r["seeds"], r["labels"], f"{r['aulc']:.4f} ± {r['aulc_sd']:.4f}",
                 *(_f(r.get(f"acc@{k}")) for k in cps), f"{1000 * r['step_s']:.0f}",
-                fmt_ratio(r["step_s"] / ref) if ref else "–",
             ])  # fmt: skip
         head = ["strategy", "seeds", "labels", "AULC (mean ± sd)", *(f"acc@{k}" for k in cps)]
-        head += ["ms / step (median)", "step vs truelabel"]
+        head += ["wall ms / step (median)"]
         L += ["", f"## {ds}", "", md_table(head, body)]
     if res.get("noisy"):
         L += ["", "## Noisy oracle (20% of answers flipped, seeded)", ""]
