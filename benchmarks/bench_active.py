@@ -440,7 +440,8 @@ def run_scale(a: argparse.Namespace, strategies: list[str]) -> dict:
                                check=True)  # fmt: skip
             out[s] = json.loads(r.stdout.strip().splitlines()[-1])
         except subprocess.TimeoutExpired:
-            out[s] = {"error": f"did not finish in {a.scale_timeout:.0f} s"}
+            out[s] = {"error": f"did not finish in {a.scale_timeout:.0f} s",
+                      "timeout_s": a.scale_timeout}  # fmt: skip
         except subprocess.CalledProcessError as e:
             out[s] = {"error": (e.stderr.strip().splitlines() or ["failed"])[-1][:200]}
         print(f"scale {s}: {out[s]}", file=sys.stderr, flush=True)
@@ -552,7 +553,8 @@ def targets(res: dict) -> list[dict]:
         def ratio(s: str) -> str:
             v = sc[s]
             if "error" in v:
-                return f"{LABEL[s]} > {sc['timeout_s'] / ref['step_s']:.0f}x ({v['error']})"
+                cap = v.get("timeout_s", sc["timeout_s"])
+                return f"{LABEL[s]} > {cap / ref['step_s']:.0f}x ({v['error']})"
             return (f"{LABEL[s]} {v['step_s'] / ref['step_s']:.2f}x wall, "
                     f"{v['step_cpu_s'] / ref['step_cpu_s']:.2f}x CPU")  # fmt: skip
 
