@@ -1,0 +1,104 @@
+"""benchmarks/bench_active.py's bookkeeping on hand-worked inputs: the learning-curve area, the
+noisy oracle, the start set and the paired target verdicts (the simulation itself needs
+scikit-activeml and small-text in benchmarks/.venv-active and never runs in tests)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(path.parent))
+    return mod
+
+
+ba = _load(ROOT / "benchmarks" / "bench_active.py", "bench_active_under_test")
+
+
+def test_aulc_is_the_trapezoid_mean_over_the_range():
+    # (0.5+0.7)/2 * 10 + (0.7+0.9)/2 * 20 = 6 + 16 = 22 over a width of 30
+    assert ba.aulc([10, 20, 40], [0.5, 0.7, 0.9]) == pytest.approx(22 / 30)
+    # cut at 20 labels: only the first trapezoid
+    assert ba._metric({"n": [10, 20, 40], "acc": [0.5, 0.7, 0.9]}, "aulc", 20) == 0.6
+    assert ba._metric({"n": [10, 20, 40], "acc": [0.5, 0.7, 0.9]}, "acc@20") == 0.7
+    assert ba._metric({"n": [10, 20, 40], "acc": [0.5, 0.7, 0.9]}, "acc@50") is None
+
+
+def test_oracle_flips_a_fifth_of_answers_to_another_class():
+    y = np.arange(20_000) % 5
+    clean = ba.Oracle(y, 5, 0.0, seed=0)(np.arange(len(y)))
+    assert np.array_equal(clean, y)
+    noisy = ba.Oracle(y, 5, 0.2, seed=0)(np.arange(len(y)))
+    flipped = noisy != y
+    assert 0.19 < flipped.mean() < 0.21  # every drawn flip lands on another class
+    assert set(np.unique(noisy)) == set(range(5))
+    # each answer is drawn anew: asking again gives other flips, same seed same answers
+    again = ba.Oracle(y, 5, 0.2, seed=0)
+    first, second = again(np.arange(len(y))), again(np.arange(len(y)))
+    assert np.array_equal(first, noisy) and not np.array_equal(first, second)
+
+
+def test_start_set_has_two_per_class_and_depends_on_the_seed():
+    y = np.repeat(np.arange(4), 25)
+    s0 = ba.start_set(y, 4, seed=0)
+    assert len(s0) == len(set(s0.tolist())) == 8
+    assert np.bincount(y[s0]).tolist() == [2, 2, 2, 2]
+    assert np.array_equal(s0, ba.start_set(y, 4, seed=0))
+    assert not np.array_equal(np.sort(s0), np.sort(ba.start_set(y, 4, seed=1)))
+
+
+def _run(accs: list[float]) -> dict:
+    return {"n": [10, 20, 30], "acc": accs, "step_s": [0.1, 0.1]}
+
+
+def test_targets_compare_on_the_seeds_both_ran_against_the_hardest_peer():
+    res = {
+        "curves": {
+            "d": {
+                # truelabel ran seeds 0-1; the peer's seed 2 (a lucky one) must not count
+                "truelabel": {"0": _run([0.5, 0.6, 0.7]), "1": _run([0.5, 0.6, 0.7])},
+                "random": {"0": _run([0.5, 0.5, 0.5]), "1": _run([0.5, 0.5, 0.5])},
+                "skal_badge": {
+                    "0": _run([0.5, 0.6, 0.6]),
+                    "1": _run([0.5, 0.6, 0.6]),
+                    "2": _run([0.9, 0.9, 0.9]),
+                },
+            }
+        }
+    }
+    t = {x["metric"]: x for x in ba.targets(res) if x["target"] == "curve"}
+    assert t["aulc"]["met"] is True and "Badge" in t["aulc"]["line"]
+    assert "2 seeds" in t["aulc"]["line"]
+    # acc@50 and acc@200 are not on these curves
+    assert "acc@50" not in t and "acc@200" not in t
+    res["curves"]["d"]["skal_badge"]["1"] = _run([0.5, 0.7, 0.9])
+    t = {x["metric"]: x for x in ba.targets(res) if x["target"] == "curve"}
+    assert t["aulc"]["met"] is False and t["aulc"]["verdict"] == "**missed**"
+    premise = next(x for x in ba.targets(res) if x["target"] == "premise")
+    assert premise["verdict"].startswith("false")  # Badge tops every metric here
+
+
+def test_noisy_target_needs_the_default_above_both_baselines():
+    def rows(acc: float) -> dict:
+        return {"0": {"acc": acc, "answers": 200}}
+
+    res = {"noisy": {"d": {"default": rows(0.8), "label_new": rows(0.7), "three_times": rows(0.6)}}}
+    (t,) = [x for x in ba.targets(res) if x["target"] == "noisy"]
+    assert t["met"] is True
+    res["noisy"]["d"]["three_times"] = rows(0.8)  # a tie is not "above"
+    (t,) = [x for x in ba.targets(res) if x["target"] == "noisy"]
+    assert t["met"] is False
