@@ -34,6 +34,18 @@ from .exceptions import (
 from .model import PriorShiftResult, adjust_to_pool_priors, out_of_fold_pred_probs
 
 if _typing.TYPE_CHECKING:
+    from .active import (
+        ActiveLearner,
+        StopEstimate,
+        badge_select,
+        entropy_scores,
+        k_center_greedy,
+        least_confidence_scores,
+        margin_scores,
+        typicality_scores,
+        typiclust_select,
+        uncertainty_scores,
+    )
     from .aggregate import (
         MACE,
         Annotations,
@@ -69,6 +81,9 @@ __version__ = "0.1.0"
 # Estimators built on scikit-learn's BaseEstimator load on first use: importing
 # sklearn.base pulls in scipy.stats (~0.7 s) that `import truelabel` should not pay.
 _LAZY = {
+    **dict.fromkeys(("ActiveLearner", "StopEstimate", "badge_select", "entropy_scores"), "active"),
+    **dict.fromkeys(("k_center_greedy", "least_confidence_scores", "margin_scores"), "active"),
+    **dict.fromkeys(("typicality_scores", "typiclust_select", "uncertainty_scores"), "active"),
     "Annotations": "aggregate",
     "DawidSkene": "aggregate",
     "MACE": "aggregate",
@@ -110,6 +125,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "MACE",
+    "ActiveLearner",
     "Annotations",
     "Audit",
     "AuditResult",
@@ -138,6 +154,7 @@ __all__ = [
     "PriorShiftResult",
     "SelfTrainingClassifier",
     "SplitConformalClassifier",
+    "StopEstimate",
     "TruelabelError",
     "TruelabelWarning",
     "ValidationError",
@@ -147,11 +164,13 @@ __all__ = [
     "adjust_to_pool_priors",
     "annotator_quality",
     "apply_lfs",
+    "badge_select",
     "build_knn_graph",
     "calibrate_pred_probs",
     "choose_best_labels",
     "cohen_kappa_pairwise",
     "compute_confident_joint",
+    "entropy_scores",
     "estimate_joint",
     "estimate_noise_matrices",
     "find_label_issues",
@@ -160,11 +179,17 @@ __all__ = [
     "fleiss_kappa",
     "get_label_quality_scores",
     "get_multilabel_quality_scores",
+    "k_center_greedy",
     "keyword_lf",
     "krippendorff_alpha",
     "labeling_function",
+    "least_confidence_scores",
     "lf_summary",
+    "margin_scores",
     "out_of_fold_pred_probs",
     "read_table",
     "regex_lf",
+    "typicality_scores",
+    "typiclust_select",
+    "uncertainty_scores",
 ]

@@ -1,0 +1,400 @@
+"""``ActiveLearner``: the labeling loop as a plain API (teach answers, get suggestions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._validation import check_features, check_random_state
+from ..backend import Backend
+from ..exceptions import ValidationError
+from ._checks import check_costs, check_number, check_teach
+from ._model import LinearModel, fit_linear, fold_ids, pool_proba
+from ._relabel import consensus_loglik, pair_accuracy, relabel_gain
+from ._select import pick_new
+from ._state import Refit, consensus
+from ._stopping import StopEstimate, StopTracker
+from ._uncertainty import compute_uncertainty
+
+__all__ = ["ActiveLearner"]
+
+_DEFAULT_ANNOTATOR = "annotator"
+
+
+class ActiveLearner:
+    """Which items to label or re-label next, and when to stop.
+
+    Parameters
+    ----------
+    features : array of shape (n_items, dim)
+        Embeddings of the pool; item ids are row indices. May be memory-mapped.
+    random_state : int, Generator or None, default None
+        Seeds the folds, the held-back set and the clustering: a seed reproduces every
+        suggestion for the same answers.
+    allow_relabel : bool, default True
+        Whether ``suggest`` may ask for another answer on an item already labeled.
+    classes : sequence, optional
+        The label set (default: the labels taught so far, sorted).
+    item_costs : float or array of shape (n_items,), default 1.0
+        Cost of one answer on each item (e.g. reading time).
+    annotator_costs : mapping annotator_id -> float, optional
+        Multiplies the item cost for answers of that annotator (default 1.0). Re-labels are
+        priced with the mean annotator cost.
+    annotator_accuracy : float in (0.5, 1), default 0.85
+        Prior accuracy of an annotator, worth 10 pairs of repeated answers; measured
+        accuracies replace it as answers come in.
+    C : float, default 10.0
+        Inverse L2 strength of the logistic regression (10: unit-norm sentence embeddings
+        need light regularization; the benchmark's evaluation model uses the same).
+    n_folds : int, default 3
+        Folds of the out-of-fold probabilities and the model-strength signal.
+    holdout_size : int, default 1000
+        Unlabeled items held back (not excluded from suggestions) to measure how much the
+        model's predictions still change.
+    duplicate_cosine : float, default 0.95
+        Two items at least this cosine-similar (embeddings centred on the pool mean) are
+        never in one batch.
+    horizon, min_gain, min_agreement : int, float, float; default 100, 0.01, 0.99
+        The stopping rule (:class:`StopEstimate`).
+    backend : Backend, "local" or None
+        Runs the passes over the pool (probabilities, typicality, distances).
+    chunk_size : int, optional
+        Rows per chunk; suggestions do not depend on it nor on the backend.
+
+    Attributes
+    ----------
+    labels_ : Series
+        Consensus label of each taught item (index: item id), from every answer.
+    stop_estimate_ : StopEstimate
+        ``should_stop``, ``expected_gain``, ``agreement`` and a message.
+    weakness_ : float
+        Share of held-back predictions that change when a fold of the labels is left out
+        (1.0 before a model exists): the signal that moves the policy from diversity to
+        uncertainty.
+    annotator_accuracy_ : Series
+        Estimated accuracy per annotator.
+    classes_ : ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(0, 1, (50, 4)), rng.normal(4, 1, (50, 4))]
+    >>> al = ActiveLearner(X, random_state=0)
+    >>> first = al.suggest(4)
+    >>> list(first.columns)
+    ['item_id', 'action', 'reason', 'score']
+    >>> al = al.teach(first.item_id, (first.item_id >= 50).astype(int))
+    >>> len(al.suggest(5)), sorted(al.labels_.unique().tolist())
+    (5, [0, 1])
+    """
+
+    def __init__(
+        self,
+        features: Any,
+        *,
+        random_state: Any = None,
+        allow_relabel: bool = True,
+        classes: Any = None,
+        item_costs: Any = None,
+        annotator_costs: Any = None,
+        annotator_accuracy: float = 0.85,
+        C: float = 10.0,
+        n_folds: int = 3,
+        holdout_size: int = 1000,
+        duplicate_cosine: float = 0.95,
+        horizon: int = 100,
+        min_gain: float = 0.01,
+        min_agreement: float = 0.99,
+        backend: Backend | str | None = None,
+        chunk_size: int | None = None,
+    ) -> None:
+        self._X = check_features(features)
+        n = self._X.shape[0]
+        if n < 2:
+            raise ValidationError("features", f"has {n} row(s)", "pass a pool of at least 2 items")
+        if not isinstance(allow_relabel, bool):
+            raise ValidationError("allow_relabel", f"got {allow_relabel!r}", "pass True or False")
+        self.random_state = random_state
+        self.allow_relabel = allow_relabel
+        self.classes = None if classes is None else list(classes)
+        self._item_costs = check_costs(item_costs, n)
+        self._annotator_costs = dict(annotator_costs or {})
+        for key, value in self._annotator_costs.items():
+            check_number(f"annotator_costs[{key!r}]", value, low=0.0, low_open=True)
+        self.annotator_accuracy = check_number(
+            "annotator_accuracy",
+            annotator_accuracy,
+            low=0.5,
+            high=1.0,
+            low_open=True,
+            high_open=True,
+        )
+        self.C = check_number("C", C, low=0.0, low_open=True)
+        self.n_folds = int(check_number("n_folds", n_folds, low=2, integer=True))
+        self.duplicate_cosine = check_number("duplicate_cosine", duplicate_cosine, low=-1, high=1)
+        self.backend = backend
+        self.chunk_size = chunk_size
+        rng = check_random_state(random_state)
+        self._seed = int(rng.integers(2**63 - 1))
+        size = int(check_number("holdout_size", holdout_size, low=1, integer=True))
+        self._holdout = np.sort(rng.choice(n, size=min(size, n), replace=False))
+        self._stop = StopTracker(
+            horizon=int(check_number("horizon", horizon, low=1, integer=True)),
+            min_gain=check_number("min_gain", min_gain, low=0.0),
+            min_agreement=check_number("min_agreement", min_agreement, low=-1.0, high=1.0),
+        )
+        self._items: list[np.ndarray] = []
+        self._labels: list[np.ndarray] = []
+        self._annotators: list[np.ndarray] = []
+        self._fit: Refit | None = None
+        self._typicality: np.ndarray | None = None
+        self._mean: np.ndarray | None = None
+        self._n_suggest = 0
+
+    # ------------------------------------------------------------------ answers in
+    def teach(self, item_ids: Any, labels: Any, annotator_ids: Any = None) -> ActiveLearner:
+        """Record answers: ``labels[k]`` for item ``item_ids[k]`` by ``annotator_ids[k]``.
+
+        An item may be taught again (a re-label, or another annotator's answer); its label is
+        the consensus of all its answers. ``annotator_ids`` None means one annotator.
+        Returns ``self``.
+        """
+        items, labs, annots = check_teach(
+            item_ids, labels, annotator_ids, self._X.shape[0], self.classes, _DEFAULT_ANNOTATOR
+        )
+        self._items.append(items)
+        self._labels.append(labs)
+        self._annotators.append(annots)
+        self._fit = None
+        return self
+
+    @property
+    def n_answers_(self) -> int:
+        return int(sum(a.size for a in self._items))
+
+    def _answers(self) -> pd.DataFrame:
+        if not self._items:
+            return pd.DataFrame({"item_id": [], "annotator_id": [], "label": []})
+        return pd.DataFrame(
+            {
+                "item_id": np.concatenate(self._items),
+                "annotator_id": np.concatenate(self._annotators),
+                "label": np.concatenate(self._labels),
+            }
+        )
+
+    # ------------------------------------------------------------------ state
+    def _refit(self) -> Refit:
+        if self._fit is not None:
+            return self._fit
+        prev = getattr(self, "_last_fit", None)
+        answers = self._answers()
+        rng = np.random.default_rng([self._seed, self.n_answers_])
+        state = consensus(
+            answers,
+            classes=self.classes,
+            prior_accuracy=self.annotator_accuracy,
+            tie_probs=None if prev is None else prev.pool_probs,
+            prev_classes=None if prev is None else prev.classes,
+            pair_accuracy=pair_accuracy,
+        )
+        k = state.classes.size
+        items, y = state.items, state.codes
+        fit = Refit(state=state, classes=state.classes)
+        if np.unique(y).size >= 2:
+            warm = prev.model if prev is not None and prev.model is not None else None
+            if warm is not None and not np.array_equal(prev.classes, state.classes):
+                warm = None
+            fit.model = fit_linear(self._X[items], y, k, C=self.C, warm=warm)
+            fit.pool_probs = pool_proba(
+                self._X, fit.model, backend=self.backend, chunk_size=self.chunk_size
+            )
+            self._folds(fit, rng)
+            self._stop.update(self.n_answers_, np.argmax(fit.pool_probs[self._holdout], axis=1), k)
+        self._fit = fit
+        self._last_fit = fit
+        return fit
+
+    def _folds(self, fit: Refit, rng: np.random.Generator) -> None:
+        items, y = fit.state.items, fit.state.codes
+        k = fit.classes.size
+        n_folds = min(self.n_folds, items.size)
+        folds = fold_ids(y, n_folds, rng)
+        oof = np.full((items.size, k), 1.0 / k)
+        full_pred = np.argmax(fit.pool_probs[self._holdout], axis=1)
+        changed = []
+        for f in range(n_folds):
+            train = folds != f
+            if not train.any() or train.all():
+                continue
+            model: LinearModel = fit_linear(self._X[items[train]], y[train], k, C=self.C)
+            oof[~train] = model.proba(self._X[items[~train]])
+            pred = np.argmax(model.proba(self._X[self._holdout]), axis=1)
+            changed.append(float(np.mean(pred != full_pred)))
+        fit.oof_probs = oof
+        fit.weakness = float(np.mean(changed)) if changed else 1.0
+
+    # ------------------------------------------------------------------ results
+    @property
+    def classes_(self) -> np.ndarray:
+        return self._refit().classes
+
+    @property
+    def labels_(self) -> pd.Series:
+        state = self._refit().state
+        return pd.Series(
+            state.classes[state.codes], index=pd.Index(state.items, name="item_id"), name="label"
+        )
+
+    @property
+    def weakness_(self) -> float:
+        return self._refit().weakness
+
+    @property
+    def annotator_accuracy_(self) -> pd.Series:
+        return self._refit().state.accuracy
+
+    @property
+    def stop_estimate_(self) -> StopEstimate:
+        self._refit()
+        return self._stop.estimate(self.n_answers_)
+
+    # ------------------------------------------------------------------ suggestions
+    def typicality(self) -> np.ndarray:
+        """Typicality of every pool item (computed once, :func:`typicality_scores`)."""
+        if self._typicality is None:
+            from ._diversity import typicality_scores
+
+            self._typicality = typicality_scores(
+                self._X, backend=self.backend, chunk_size=self.chunk_size
+            )
+        return self._typicality
+
+    def _center(self) -> np.ndarray:
+        if self._mean is None:
+            self._mean = np.asarray(self._X, dtype=np.float64).mean(axis=0)
+        return self._mean
+
+    def suggest(self, n: int) -> pd.DataFrame:
+        """The next ``n`` questions: a DataFrame ``item_id, action, reason, score``.
+
+        ``action`` is ``"label"`` (an item never answered) or ``"relabel"`` (another answer on a
+        doubtful labeled item); no item appears twice. ``score`` in [0, 1], higher = more
+        worth asking: the pick's combined rank for new items, the expected gain in the
+        probability that its label is right for re-labels.
+        """
+        fit = self._refit()
+        n_items = self._X.shape[0]
+        taught = fit.state.items
+        unlabeled = np.setdiff1d(np.arange(n_items), taught)
+        can_relabel = self.allow_relabel and fit.model is not None
+        available = unlabeled.size + (taught.size if can_relabel else 0)
+        if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
+            raise ValidationError("n", f"got {n!r}, expected an int >= 1", "e.g. suggest(10)")
+        if n > available:
+            raise ValidationError(
+                "n",
+                f"asks for {int(n)} suggestions but only {available} items can be asked about",
+                f"pass n <= {available}" + ("" if can_relabel else " or allow_relabel=True"),
+            )
+        rng = np.random.default_rng([self._seed, self.n_answers_, self._n_suggest])
+        self._n_suggest += 1
+        rows: list[pd.DataFrame] = []
+        n_relabel = 0
+        if can_relabel and taught.size:
+            rel = self._relabels(fit, int(n), must=max(0, int(n) - unlabeled.size))
+            rows.append(rel)
+            n_relabel = len(rel)
+        m = int(n) - n_relabel
+        if m:
+            rows.append(self._new_items(fit, unlabeled, m, rng))
+        out = pd.concat(rows, ignore_index=True)
+        return out[["item_id", "action", "reason", "score"]]
+
+    def _mean_annotator_cost(self) -> float:
+        return (
+            float(np.mean(list(self._annotator_costs.values()))) if self._annotator_costs else 1.0
+        )
+
+    def _relabels(self, fit: Refit, n: int, must: int) -> pd.DataFrame:
+        state = fit.state
+        k = fit.classes.size
+        q_new = float(state.accuracy.mean())
+        ll = consensus_loglik(
+            state.answer_item, state.answer_label, state.answer_q, state.items.size, k
+        )
+        gain = relabel_gain(ll, fit.oof_probs, q_new)
+        a_cost = self._mean_annotator_cost()
+        cost = self._item_costs[state.items] * a_cost
+        unl = np.setdiff1d(np.arange(self._X.shape[0]), state.items)
+        new_cost = float(np.median(self._item_costs[unl])) * a_cost if unl.size else np.inf
+        value = 2.0 * gain / cost
+        threshold = (2.0 * q_new - 1.0) / new_cost
+        order = np.lexsort((state.items, -value))
+        worth = order[value[order] > threshold][:n]
+        if worth.size < must:
+            worth = order[: max(must, worth.size)]
+        counts = np.bincount(state.answer_item, minlength=state.items.size)
+        p_label = fit.oof_probs[np.arange(state.items.size), state.codes]
+        reasons = [
+            f"label {fit.classes[state.codes[i]]!r} doubtful: {counts[i]} answer(s), the model "
+            f"(not trained on it) gives it {p_label[i]:.2f}; one more answer is expected to "
+            f"raise P(label right) by {gain[i]:.2f}"
+            for i in worth
+        ]
+        return pd.DataFrame(
+            {
+                "item_id": state.items[worth].astype(np.int64),
+                "action": "relabel",
+                "reason": reasons,
+                "score": np.clip(gain[worth], 0.0, 1.0),
+            }
+        )
+
+    def _new_items(
+        self, fit: Refit, unlabeled: np.ndarray, m: int, rng: np.random.Generator
+    ) -> pd.DataFrame:
+        k = fit.classes.size
+        if fit.model is None:
+            value = 1.0 / self._item_costs[unlabeled]
+            predicted = counts = None
+        else:
+            unc = compute_uncertainty(fit.pool_probs[unlabeled], "margin")
+            value = unc / self._item_costs[unlabeled]
+            predicted = np.argmax(fit.pool_probs, axis=1)
+            counts = np.bincount(fit.state.codes, minlength=k)
+        pick = pick_new(
+            self._X,
+            unlabeled,
+            m,
+            value=value,
+            typicality=self.typicality(),
+            weakness=fit.weakness,
+            predicted=predicted,
+            class_counts=counts,
+            duplicate_cosine=self.duplicate_cosine,
+            center=self._center(),
+            rng=rng,
+            backend=self.backend,
+            chunk_size=self.chunk_size,
+        )
+        if fit.model is None:
+            why = "cold start (no model yet): a typical item of a large unlabeled cluster"
+        else:
+            why = (
+                f"model {'weak' if fit.weakness > 0.5 else 'strong'}: leaving out a fold of "
+                f"the labels changes {fit.weakness:.0%} of its held-back predictions, so the "
+                f"pick weighs typicality {fit.weakness:.2f} and uncertainty "
+                f"{1 - fit.weakness:.2f} among {pick.n_candidates} candidates"
+            )
+        return pd.DataFrame(
+            {
+                "item_id": pick.index,
+                "action": "label",
+                "reason": [f"{why}; cluster of {int(s)} candidates" for s in pick.cluster_size],
+                "score": np.clip(pick.score, 0.0, 1.0),
+            }
+        )

@@ -1,0 +1,108 @@
+"""Noisy annotators: consensus of the answers, annotator accuracy, and the value of one more
+answer for an item already labeled (a re-label).
+
+The truth of a labeled item ``i`` is uncertain: ``pi_i(c) ~ p_i(c) * prod_answers P(a | c)``,
+the out-of-fold model probability (a model that never saw the item's answers) times the
+one-coin likelihood of its answers (annotator ``j`` is right with probability ``q_j`` and
+otherwise picks one of the other ``K - 1`` classes evenly). Its label is the consensus of the
+answers (ties broken by the model), right with probability ``pi_i(label)``.
+
+One more answer ``a`` from an annotator of accuracy ``q`` changes the consensus to
+``l'(a)``; the expected probability that the label is right afterwards is
+``sum_a pi_i(l'(a)) P(a | l'(a))``. Its gain over ``pi_i(label)`` is the value of information
+of a re-label (exact, ``O(K^2)`` per item). A wrong label counts against the model as much as
+a right one counts for it, so fixing one is worth two new right labels, and a new answer of
+accuracy ``q`` is worth ``2q - 1`` right labels: re-label ``i`` when
+``2 * gain_i / cost_i > (2q - 1) / cost_new``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["consensus_loglik", "pair_accuracy", "relabel_gain", "symmetric_accuracy"]
+
+_CELLS = 1 << 21  # items x K x K cells per block (16 MiB of float64)
+
+
+def consensus_loglik(
+    item: np.ndarray, label: np.ndarray, q: np.ndarray, n_items: int, n_classes: int
+) -> np.ndarray:
+    """``(n_items, n_classes)`` one-coin log-likelihood of each item's answers under each class.
+
+    ``item``, ``label`` are per-answer codes, ``q`` the accuracy of the answer's annotator.
+    """
+    q = np.clip(q, 1.0 / n_classes + 1e-6, 1.0 - 1e-6)
+    off = np.log((1.0 - q) / (n_classes - 1))
+    ll = np.zeros((n_items, n_classes))
+    np.add.at(ll, item, off[:, None])
+    np.add.at(ll, (item, label), np.log(q) - off)
+    return ll
+
+
+def consensus_labels(loglik: np.ndarray, model_probs: np.ndarray) -> np.ndarray:
+    """Argmax of the answers' likelihood; ties broken by the model (then by class order)."""
+    top = loglik.max(axis=1, keepdims=True)
+    tied = loglik >= top - 1e-9
+    return np.asarray(np.argmax(np.where(tied, model_probs + 1.0, 0.0), axis=1))
+
+
+def symmetric_accuracy(agreement: float, n_classes: int) -> float:
+    """The accuracy ``q`` whose two independent answers agree with probability
+    ``q^2 + (1 - q)^2 / (K - 1)`` equal to ``agreement`` (``q >= 1/K``)."""
+    k = n_classes
+    # (k/(k-1)) q^2 - (2/(k-1)) q + 1/(k-1) - agreement = 0
+    a, b, c = k / (k - 1), -2.0 / (k - 1), 1.0 / (k - 1) - agreement
+    disc = max(b * b - 4 * a * c, 0.0)
+    return float(np.clip((-b + np.sqrt(disc)) / (2 * a), 1.0 / k, 1.0))
+
+
+def pair_accuracy(
+    item: np.ndarray, label: np.ndarray, n_classes: int, prior: float, strength: float
+) -> float:
+    """Accuracy of one annotator from how often its repeated answers on an item agree.
+
+    Pairs of answers on the same item: ``sum_i C(n_i, 2)``, agreeing pairs
+    ``sum_{i,c} C(n_ic, 2)``; shrunk towards the agreement ``prior`` implies, with ``strength``
+    pseudo-pairs, then solved for ``q`` (:func:`symmetric_accuracy`).
+    """
+    k = n_classes
+    if item.size == 0:
+        return prior
+    key = item.astype(np.int64) * k + label
+    _, n_ic = np.unique(key, return_counts=True)
+    _, n_i = np.unique(item, return_counts=True)
+    agree = float((n_ic * (n_ic - 1) / 2).sum())
+    pairs = float((n_i * (n_i - 1) / 2).sum())
+    prior_agree = prior**2 + (1 - prior) ** 2 / (k - 1)
+    return symmetric_accuracy((agree + strength * prior_agree) / (pairs + strength), k)
+
+
+def relabel_gain(loglik: np.ndarray, model_probs: np.ndarray, q: float) -> np.ndarray:
+    """Expected gain in P(label right) from one more answer of accuracy ``q``, per item.
+
+    ``loglik``: answers' log-likelihood per class; ``model_probs``: out-of-fold model
+    probabilities (the prior of the truth). Exact over the ``K`` possible answers.
+    """
+    m, k = loglik.shape
+    out = np.empty(m)
+    q = float(np.clip(q, 1.0 / k + 1e-6, 1.0 - 1e-6))
+    log_on, log_off = np.log(q), np.log((1.0 - q) / (k - 1))
+    eye = np.eye(k, dtype=bool)
+    block = max(1, _CELLS // (k * k))
+    for s in range(0, m, block):
+        ll = loglik[s : s + block]
+        p = np.maximum(model_probs[s : s + block], 1e-12)
+        post = np.log(p) + ll
+        post = np.exp(post - post.max(axis=1, keepdims=True))
+        post /= post.sum(axis=1, keepdims=True)
+        now = post[np.arange(ll.shape[0]), consensus_labels(ll, p)]
+        # consensus after answer a (axis 1): likelihood + log P(a | c)
+        ll_after = ll[:, None, :] + np.where(eye, log_on, log_off)[None, :, :]
+        top = ll_after.max(axis=2, keepdims=True)
+        tied = ll_after >= top - 1e-9
+        after = np.argmax(np.where(tied, p[:, None, :] + 1.0, 0.0), axis=2)  # (m, a)
+        p_lab = np.take_along_axis(post, after, axis=1)  # pi(l'(a))
+        p_ans = np.where(after == np.arange(k)[None, :], q, (1.0 - q) / (k - 1))
+        out[s : s + block] = (p_lab * p_ans).sum(axis=1) - now
+    return out

@@ -1,0 +1,191 @@
+"""Picking a batch of new items: candidates by uncertainty, spread by clustering.
+
+The model-strength signal ``weakness`` (the share of held-back predictions that change when a
+fold of the labels is left out) sets how wide the net is. The candidates are the
+``max(4 n, weakness * n_unlabeled)`` most uncertain unlabeled items per unit of cost: while
+the model is weak (its predictions hinge on which labels it saw) that is much of the pool
+and the batch is chosen for coverage and typicality (TypiClust-like); once it is strong the
+net shrinks to the few items near its decision boundaries (uncertainty, kept diverse as in
+cluster-margin). The candidates are clustered into ``n`` groups (k-means, weighted towards
+classes with fewer labels) and each group gives its best item, scored
+``weakness * typicality rank + (1 - weakness) * uncertainty rank``. A batch never holds two
+near-duplicates (cosine >= ``duplicate_cosine`` between the embeddings centred on the
+pool mean) nor more than ``ceil(2 n / K)`` items of
+one predicted class, unless nothing else is left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backend import Backend
+from ._diversity import kmeans
+
+__all__ = ["Pick", "pick_new"]
+
+#: candidates per requested item when the model is strong (a few per cluster)
+CANDIDATES_PER_PICK = 4
+#: at most this many candidates are clustered (a seeded sample of them above)
+MAX_CANDIDATES = 10_000
+USE_WEAKNESS = True
+
+
+@dataclass
+class Pick:
+    index: np.ndarray
+    score: np.ndarray
+    cluster_size: np.ndarray
+    n_candidates: int
+
+
+def _rank01(values: np.ndarray) -> np.ndarray:
+    if values.size <= 1:
+        return np.ones(values.size)
+    order = np.lexsort((np.arange(values.size), values))
+    ranks = np.empty(values.size)
+    ranks[order] = np.arange(values.size)
+    return ranks / (values.size - 1)
+
+
+def pick_new(
+    X: np.ndarray,
+    unlabeled: np.ndarray,
+    m: int,
+    *,
+    value: np.ndarray,
+    typicality: np.ndarray,
+    weakness: float,
+    predicted: np.ndarray | None,
+    class_counts: np.ndarray | None,
+    duplicate_cosine: float,
+    center: np.ndarray,
+    rng: np.random.Generator,
+    backend: Backend | str | None,
+    chunk_size: int | None,
+) -> Pick:
+    """``m`` new items from ``unlabeled`` (row indices); ``value`` = uncertainty per cost."""
+    n_u = unlabeled.size
+    if USE_WEAKNESS == "odds":
+        wide = m * (1 + CANDIDATES_PER_PICK * weakness / max(1e-9, 1 - weakness))
+    elif USE_WEAKNESS:
+        wide = np.ceil(weakness * n_u)
+    else:
+        wide = 0
+    size = int(min(n_u, max(CANDIDATES_PER_PICK * m if USE_WEAKNESS != "odds" else m, wide)))
+    order = np.lexsort((unlabeled, -value))
+    cand = unlabeled[order[:size]]
+    v = value[order[:size]]
+    if cand.size > MAX_CANDIDATES:
+        keep = np.sort(rng.choice(cand.size, size=MAX_CANDIDATES, replace=False))
+        cand, v = cand[keep], v[keep]
+    score = weakness * _rank01(typicality[cand]) + (1.0 - weakness) * _rank01(v)
+    weights = np.ones(cand.size)
+    cap: int | None = None
+    pred = None
+    if predicted is not None and class_counts is not None:
+        pred = predicted[cand]
+        weights = 1.0 / np.sqrt(1.0 + class_counts[pred])
+        cap = int(np.ceil(2 * m / class_counts.size))
+    k = min(m, cand.size)
+    _, assign = kmeans(X[cand], k, rng, weights=weights, backend=backend, chunk_size=chunk_size)
+    mass = np.bincount(assign, weights=weights, minlength=k)
+    sizes = np.bincount(assign, minlength=k)
+    # members ordered by cluster (heaviest first), then by score
+    cluster_rank = np.empty(k, dtype=np.int64)
+    cluster_rank[np.lexsort((np.arange(k), -mass))] = np.arange(k)
+    by_score = np.lexsort((cand, -score))
+    first_in_cluster = by_score[
+        np.lexsort((np.arange(by_score.size), cluster_rank[assign[by_score]]))
+    ]
+    starts = np.r_[True, np.diff(assign[first_in_cluster]) != 0]
+    heads = first_in_cluster[starts]
+    rest = by_score[~np.isin(by_score, heads)]
+
+    unit = _unit(X, cand, center)
+    chosen: list[int] = []
+    per_class: dict[int, int] = {}
+
+    def take(pool: np.ndarray, check_cap: bool, check_dup: bool) -> None:
+        for j in pool:
+            if len(chosen) == m:
+                return
+            if j in taken:
+                continue
+            if (
+                check_cap
+                and cap is not None
+                and pred is not None
+                and per_class.get(int(pred[j]), 0) >= cap
+            ):
+                continue
+            if check_dup and chosen and float((unit[chosen] @ unit[j]).max()) >= duplicate_cosine:
+                continue
+            chosen.append(int(j))
+            taken.add(int(j))
+            if pred is not None:
+                per_class[int(pred[j])] = per_class.get(int(pred[j]), 0) + 1
+
+    taken: set[int] = set()
+    take(heads, True, True)
+    take(rest, True, True)
+    idx = cand[chosen] if chosen else np.zeros(0, dtype=np.int64)
+    sc, cs = score[chosen], sizes[assign[chosen]]
+    if len(chosen) < m:  # beyond the candidates: the most valuable unlabeled items, first
+        # within the class caps, then without
+        extra = _fill(X, unlabeled[order], idx, m - idx.size, center, duplicate_cosine,
+                      predicted, dict(per_class), cap)  # fmt: skip
+        idx = np.r_[idx, extra]
+        if idx.size < m:
+            idx = np.r_[
+                idx, _fill(X, unlabeled[order], idx, m - idx.size, center, duplicate_cosine)
+            ]
+        sc = np.r_[sc, np.zeros(idx.size - sc.size)]
+        cs = np.r_[cs, np.ones(idx.size - cs.size, dtype=np.int64)]
+    return Pick(idx.astype(np.int64), sc, cs, int(cand.size))
+
+
+def _unit(X: np.ndarray, rows: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Rows centred on the pool mean, scaled to unit length (near-duplicate test)."""
+    u = np.asarray(X[rows], dtype=np.float64) - center
+    u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
+    return u
+
+
+def _fill(
+    X: np.ndarray,
+    ordered: np.ndarray,
+    chosen: np.ndarray,
+    k: int,
+    center: np.ndarray,
+    duplicate_cosine: float,
+    predicted: np.ndarray | None = None,
+    per_class: dict[int, int] | None = None,
+    cap: int | None = None,
+) -> np.ndarray:
+    """Up to ``k`` more items in ``ordered`` order, skipping near-duplicates of the batch (and,
+    with ``cap``, items of a predicted class already at its cap) while any other item is left;
+    scanned in blocks of 1024. Without ``cap`` it always returns ``k`` items."""
+    rest = ordered[~np.isin(ordered, chosen)]
+    batch = _unit(X, chosen, center) if chosen.size else np.zeros((0, X.shape[1]))
+    out: list[int] = []
+    for s in range(0, rest.size, 1024):
+        block = rest[s : s + 1024]
+        u = _unit(X, block, center)
+        for j in range(block.size):
+            if batch.shape[0] and float((batch @ u[j]).max()) >= duplicate_cosine:
+                continue
+            if cap is not None and predicted is not None and per_class is not None:
+                c = int(predicted[block[j]])
+                if per_class.get(c, 0) >= cap:
+                    continue
+                per_class[c] = per_class.get(c, 0) + 1
+            out.append(int(block[j]))
+            batch = np.vstack([batch, u[j]])
+            if len(out) == k:
+                return np.asarray(out, dtype=np.int64)
+    if cap is not None:
+        return np.asarray(out, dtype=np.int64)
+    left = rest[~np.isin(rest, out)][: k - len(out)]  # only near-duplicates are left
+    return np.r_[np.asarray(out, dtype=np.int64), left].astype(np.int64)
