@@ -9,12 +9,14 @@
 ([1], [0.5], ['cat'])
 """
 
+from ._active import ActiveLearningSource
 from ._queue import CANDIDATE_COLUMNS, ReviewQueue, ReviewSource
 from ._sources import ISSUE_WEIGHTS, AuditIssueSource, AutoLabelReviewSource, DisagreementSource
 
 __all__ = [
     "CANDIDATE_COLUMNS",
     "ISSUE_WEIGHTS",
+    "ActiveLearningSource",
     "AuditIssueSource",
     "AutoLabelReviewSource",
     "DisagreementSource",

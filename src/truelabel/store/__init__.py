@@ -38,6 +38,7 @@ from ._models import (
     Run,
     Score,
 )
+from ._next import NextResult, next_items
 from ._project import (
     EXPORT_FORMATS,
     PROJECT_FILE,
@@ -84,6 +85,7 @@ __all__ = [
     "Issue",
     "Item",
     "LabelSource",
+    "NextResult",
     "OpenProject",
     "Project",
     "ReviewTask",
@@ -119,6 +121,7 @@ __all__ = [
     "list_users",
     "make_engine",
     "migrate",
+    "next_items",
     "next_tasks",
     "open_project",
     "opened",
