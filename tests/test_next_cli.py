@@ -5,7 +5,6 @@ PostgreSQL; and the review source that carries them."""
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 import pandas as pd
@@ -21,25 +20,8 @@ import truelabel.store as ts  # noqa: E402
 from truelabel.cli import app  # noqa: E402
 
 runner = CliRunner()
-PG_ENV = "TRUELABEL_TEST_POSTGRES_URL"
 N_ITEMS = 60
 _WORDS = ["small insect colony digs", "honey flower hive buzz", "purring whiskers pet milk"]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, monkeypatch):
-    monkeypatch.delenv(ts.DATABASE_ENV, raising=False)
-    if request.param == "sqlite":
-        return None
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(f"PostgreSQL: set {PG_ENV} (.ci/run starts a server and sets it)")
-    engine = sa.create_engine(ts.StoreSettings(url=url).url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
-    return url
 
 
 def _db(url):
