@@ -4,8 +4,10 @@
 The server is ``truelabel serve --team --workers W`` in a child process (uvicorn) on a free
 loopback port, over a project of N items with one open review task each and one account per
 reviewer. Each reviewer is a thread with its own HTTP connection that logs in, then loops:
-``GET /api/tasks/next?limit=20`` (claims the reviewer's batch), pick one of them at random,
-``POST /api/decisions`` (accept), and times the round trip. Answers are counted:
+``GET /api/tasks/next?limit=B`` (claims the reviewer's batch; B = ``--batch``, default 1 as
+the review page asks), pick one of them at random, wait the think time (``--think-ms``: the
+reviewer reads the item; default 0 = a tight loop), ``POST /api/decisions`` (accept); the
+round trip timed is the two requests, the think time left out. Answers are counted:
 ``acknowledged`` (200 with a decision id), ``conflict`` (422: another reviewer decided or
 holds that task, nothing written), anything else is an error. Then the database is read back:
 ``lost`` = acknowledged ids missing from it, ``unacknowledged`` = decisions in it nobody was
@@ -96,17 +98,24 @@ def log_in(base: str, k: int) -> Any:
     return client
 
 
-def reviewer(client: Any, deadline: float, seed: int, out: dict) -> None:
+def reviewer(client: Any, deadline: float, seed: int, out: dict, args: Any) -> None:
+    """Loop: next task(s) -> [read the item: think time] -> decide. The timed round trip is
+    the two requests' latencies, the think time left out."""
     rng = random.Random(seed)
+    think = args.think_ms / 1000
     try:
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
-            tasks = client.get("/api/tasks/next", params={"limit": 20}).json()
+            tasks = client.get("/api/tasks/next", params={"limit": args.batch}).json()
+            t1 = time.perf_counter()
             if not tasks:
                 break
             task = rng.choice(tasks)
+            if think > 0:  # uniform in [think / 2, 3 think / 2]: reviewers read at their pace
+                time.sleep(think * (0.5 + rng.random()))
+            t2 = time.perf_counter()
             r = client.post("/api/decisions", json={"task_id": task["task_id"], "action": "accept"})
-            out["latency"].append(time.perf_counter() - t0)
+            out["latency"].append((t1 - t0) + (time.perf_counter() - t2))
             if r.status_code == 200:
                 out["ack"].append(r.json()["id"])
             elif r.status_code == 422 and ("is done" in r.text or "claimed by" in r.text):
@@ -150,7 +159,7 @@ def run(backend: str, url: str | None, args: argparse.Namespace) -> dict:
             clients = [log_in(base, k) for k in range(args.reviewers)]
             deadline = time.perf_counter() + args.seconds
             threads = [
-                threading.Thread(target=reviewer, args=(clients[k], deadline, k, outs[k]))
+                threading.Thread(target=reviewer, args=(clients[k], deadline, k, outs[k], args))
                 for k in range(args.reviewers)
             ]
             start = time.perf_counter()
@@ -178,6 +187,8 @@ def run(backend: str, url: str | None, args: argparse.Namespace) -> dict:
         "backend": backend,
         "reviewers": args.reviewers,
         "workers": args.workers,
+        "batch": args.batch,
+        "think_ms": args.think_ms,
         "seconds": round(elapsed, 1),
         "items": args.items,
         "acknowledged": len(ack),
@@ -202,7 +213,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--batch", type=int, default=1, help="tasks per next-task call (the review page asks 1)"
+    )
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="mean time a reviewer reads an item before deciding (uniform in [t/2, 3t/2]); "
+        "0 = a tight loop",
+    )
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--append", action="store_true", help="add to the results in --out")
     args = parser.parse_args()
     results = [run("sqlite", None, args)]
     print(json.dumps(results[-1]), flush=True)
@@ -220,11 +242,13 @@ def main() -> None:
         results.append(run("postgresql", pg, args))
         print(json.dumps(results[-1]), flush=True)
     if args.out:
-        payload = {
-            "command": " ".join(["python", *sys.argv]),
-            "cpus": os.cpu_count(),
-            "results": results,
-        }
+        command = " ".join(["python", *sys.argv])
+        for r in results:
+            r["command"] = command
+        runs = []
+        if args.append and args.out.is_file():
+            runs = json.loads(args.out.read_text()).get("results", [])
+        payload = {"cpus": os.cpu_count(), "results": [*runs, *results]}
         args.out.write_text(json.dumps(payload, indent=2) + "\n")
 
 

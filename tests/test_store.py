@@ -70,7 +70,7 @@ def test_migrations_and_models_agree(store):
         diff = compare_metadata(MigrationContext.configure(conn), ts.Base.metadata)
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
     assert diff == []
-    assert version == "0003"
+    assert version == "0004"
     # opening again applies nothing and keeps the data
     _project(store)
     again = ts.Store(store.settings)

@@ -33,6 +33,7 @@ __all__ = [
     "audit_annotations",
     "read_annotations",
     "run_consensus",
+    "run_multilabel_file",
     "write_consensus",
 ]
 
@@ -95,18 +96,7 @@ def read_annotations(
     ``annotator_id``/``worker``, ``label``). ``gold`` is a second table with the item and
     label columns (same names, or ``item_id``/``item`` and ``label``).
     """
-    p = Path(path)
-    df = _read(p)
-    try:
-        item = _pick("--item-col", item_col, df.columns, p)
-    except ValidationError as err:
-        fix = (err.fix or "").replace("--item-col", item_flag)
-        raise ValidationError(item_flag, err.problem, fix) from None
-    cols = (
-        item,
-        _pick("--annotator-col", annotator_col, df.columns, p),
-        _pick("--label-col", label_col, df.columns, p),
-    )
+    df, cols = _read_columns(Path(path), item_flag, item_col, annotator_col, label_col)
     gold_series = None if gold is None else _read_gold(Path(gold), cols[0], cols[2])
     try:
         return Annotations(
@@ -120,6 +110,61 @@ def read_annotations(
         )
     except ValidationError as err:
         raise _cli_error(err, cols, classes) from None
+
+
+def _read_columns(
+    p: Path, item_flag: str, item_col: str | None, annotator_col: str | None, label_col: str | None
+) -> tuple[pd.DataFrame, tuple[str, str, str]]:
+    df = _read(p)
+    try:
+        item = _pick("--item-col", item_col, df.columns, p)
+    except ValidationError as err:
+        fix = (err.fix or "").replace("--item-col", item_flag)
+        raise ValidationError(item_flag, err.problem, fix) from None
+    cols = (
+        item,
+        _pick("--annotator-col", annotator_col, df.columns, p),
+        _pick("--label-col", label_col, df.columns, p),
+    )
+    return df, cols
+
+
+def run_multilabel_file(
+    path: str | Path,
+    *,
+    item_col: str | None = None,
+    annotator_col: str | None = None,
+    label_col: str | None = None,
+    sep: str = "|",
+    classes: list[str] | None = None,
+    duplicates: str = "raise",
+    doubtful_below: float = 0.8,
+) -> tuple[ConsensusResult, tuple[str, str, str]]:
+    """Read a long table of set answers (``"a|b"``, ``sep`` between classes, an empty cell =
+    the empty set) and run :func:`~truelabel.aggregate._run_multilabel.run_multilabel_consensus`;
+    errors name the command-line flags. Returns the result and the columns used."""
+    from .aggregate._run_multilabel import run_multilabel_consensus
+
+    if not isinstance(sep, str) or not sep or sep.strip() != sep:
+        raise ValidationError(
+            "--label-sep", f"got {sep!r}", "pass the character between classes, e.g. '|' or ','"
+        )
+    df, cols = _read_columns(Path(path), "--item-col", item_col, annotator_col, label_col)
+    frame = df[list(cols)]
+    try:
+        result = run_multilabel_consensus(
+            frame, item=cols[0], annotator=cols[1], label=cols[2], sep=sep, classes=classes,
+            duplicates=duplicates, doubtful_below=doubtful_below,
+        )  # fmt: skip
+    except ValidationError as err:
+        fix = err.fix or ""
+        if "duplicates=" in fix:
+            raise _cli_error(err, cols, classes) from None
+        if "not in classes" in err.problem:
+            fix = "add it to --classes or fix the answers"
+            raise ValidationError("--classes", err.problem, fix) from None
+        raise
+    return result, cols
 
 
 def _read_gold(path: Path, item_col: str, label_col: str) -> pd.Series:
@@ -155,9 +200,15 @@ def audit_annotations(
     method: str = "dawid-skene",
     doubtful_below: float = 0.8,
     random_state: int = 0,
+    item_model: Any = None,
 ) -> Any:
     """The audit of an annotation table: the ``consensus`` issue type through
     :class:`~truelabel.Audit` (one row per item, in the table's item order).
+
+    With ``item_model`` (:class:`truelabel._crowd_text.ItemModel`: a text classifier's
+    cross-fitted probabilities of the items) the consensus is model-assisted on ``method``
+    as base; ``summary["consensus_model"]`` says the classifier, its encoder, weight and
+    accuracy against the annotators-only consensus, and ``summary["encoder"]`` the vectors.
 
     ``result.summary["warnings"]`` lists what the data warned about (too few answers per
     annotator, items with one answer); each is also emitted as a
@@ -173,8 +224,15 @@ def audit_annotations(
         {"consensus": {"method": method, "doubtful_below": doubtful_below}},
         random_state=random_state,
     )
-    result = audit.run(annotations=table)
+    probs = None if item_model is None else item_model.pred_probs
+    result = audit.run(annotations=table, pred_probs=probs)
     info = result.info["consensus"]
+    if item_model is not None:
+        result.summary["consensus_model"] = {
+            **info["model_assisted"],
+            "classifier": item_model.source,
+        }
+        result.summary["encoder"] = item_model.encoder
     found = list(info.pop("warnings"))
     for message in found:
         warnings.warn(message, TruelabelWarning, stacklevel=2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -354,6 +355,7 @@ def write_audit(
     texts: list[str] | None = None,
     settings: dict[str, str] | None = None,
     overwrite: bool = True,
+    item_link: Callable[[Any], str | None] | None = None,
 ) -> dict[str, Path]:
     """Write ``issues.csv`` (every row, worst label first, ``row`` = input position),
     ``summary.json``, ``report.html``, when labels were audited ``pred_probs.npy``
@@ -365,6 +367,7 @@ def write_audit(
     :data:`SUMMARY_MAX_CLASSES` classes it lists the :data:`SUMMARY_TOP_PAIRS` most
     confused class pairs instead of the noise matrix and joint. ``overwrite=False``
     refuses a directory holding earlier results (see :func:`check_output_dir`).
+    ``item_link`` (item id -> URL) links the report's listed items to their review pages.
     """
     from .report import write_report
 
@@ -396,7 +399,7 @@ def write_audit(
         report_summary["settings"]["encoder"] = encoder_line(info)
         if "note" in info:
             report_summary["notes"] = [*report_summary.get("notes", []), info["note"]]
-    write_report(paths["report"], table, report_summary)
+    write_report(paths["report"], table, report_summary, item_link=item_link)
     if result.pred_probs is not None:
         paths["pred_probs"] = out / "pred_probs.npy"
         with atomic_write(paths["pred_probs"], mode="wb") as fh:

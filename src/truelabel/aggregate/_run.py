@@ -19,6 +19,7 @@ from ._agreement import cohen_kappa_pairwise, fleiss_kappa, krippendorff_alpha
 from ._dawid_skene import DawidSkene, OneCoinDawidSkene
 from ._mace import MACE
 from ._majority import MajorityVote
+from ._model_assisted import ModelAssistedConsensus
 from ._quality import annotator_quality
 from ._table import Annotations
 
@@ -76,17 +77,41 @@ def run_consensus(
     method: str = "dawid-skene",
     doubtful_below: float = 0.8,
     random_state: int = 0,
+    pred_probs: Any = None,
 ) -> ConsensusResult:
     """Consensus, annotator quality and agreement of an encoded table.
 
     An item is *doubtful* when its consensus probability is below ``doubtful_below``.
     Annotator quality comes from gold items when the annotator answered any, else from
     agreement with the consensus (:func:`~truelabel.aggregate.annotator_quality`).
+    With ``pred_probs`` (a classifier's out-of-fold probabilities, rows in the table's item
+    order) the consensus is :class:`ModelAssistedConsensus` with ``method`` as its base
+    (an EM method: not ``majority``); ``summary["model_assisted"]`` then holds the base, the
+    model's fitted weight and its accuracy against the annotators-only consensus.
     """
     check_choice_method(method)
     if not 0.0 < doubtful_below <= 1.0:
         raise ValidationError("--doubtful-below", f"got {doubtful_below}", "pass e.g. 0.8")
-    model = METHODS[method](random_state=random_state).fit(table)
+    assisted: dict[str, Any] | None = None
+    if pred_probs is None:
+        model = METHODS[method](random_state=random_state).fit(table)
+    else:
+        if method == "majority":
+            raise ValidationError(
+                "--method",
+                "'majority' with a classifier's pred_probs",
+                "model-assisted consensus runs on an EM model: pass dawid-skene, one-coin or mace",
+            )
+        base = METHODS[method](random_state=random_state)
+        model = ModelAssistedConsensus(base=base, random_state=random_state)
+        model.fit(table, pred_probs=pred_probs)
+        assisted = {
+            "base": method,
+            "model_weight": model.model_weight_,
+            "model_accuracy": (
+                float(model.model_accuracy_) if np.isfinite(model.model_accuracy_) else None
+            ),
+        }
     probas = model.probas_.to_numpy()
     confidence = probas.max(axis=1)
     n_labels = np.bincount(table.item_codes, minlength=table.n_items)
@@ -113,7 +138,14 @@ def run_consensus(
             f"quality intervals are wide (median width {width:.2f}); do not rank them on quality"
         )
     single = int((n_labels == 1).sum())
-    if single:
+    if single and assisted is not None:
+        changed = int((model.labels_.to_numpy() != _answer_of_single(table))[n_labels == 1].sum())
+        found.append(
+            f"{single} of {table.n_items} items have a single answer: their consensus weighs "
+            f"that answer against the classifier (weight {assisted['model_weight']:.2f}), "
+            f"which overruled it on {changed}"
+        )
+    elif single:
         found.append(
             f"{single} of {table.n_items} items have a single answer: their consensus is that "
             "one annotator's label, and its confidence is the model's trust in that annotator"
@@ -140,7 +172,17 @@ def run_consensus(
         "duplicates": table.duplicates,
         "warnings": found,
     }
+    if assisted is not None:
+        summary["method"] = f"model-assisted ({method})"
+        summary["model_assisted"] = assisted
     return ConsensusResult(consensus, quality, agreement, summary, found)
+
+
+def _answer_of_single(table: Annotations) -> np.ndarray:
+    """Per item, the class of one of its answers (the only one on single-answer items)."""
+    one = np.zeros(table.n_items, dtype=np.int64)
+    one[table.item_codes] = table.label_codes
+    return np.asarray(table.classes)[one]
 
 
 def check_choice_method(method: str) -> str:

@@ -75,6 +75,14 @@ def audit(
         str | None,
         typer.Option("--database-url", help="a project's database URL (default: its own)"),
     ] = None,
+    review_url: Annotated[
+        str | None,
+        typer.Option(
+            "--review-url",
+            help="with a project: the address of truelabel serve; the report links each "
+            "item to its review page there (default http://127.0.0.1:8000)",
+        ),
+    ] = None,
     annotations: Annotated[
         bool,
         typer.Option(
@@ -92,9 +100,21 @@ def audit(
         typer.Option("--duplicates", help="with --annotations: raise, first, last or all"),
     ] = "raise",
     method: Annotated[
-        str,
-        typer.Option("--method", help="with --annotations: dawid-skene, majority, mace, one-coin"),
-    ] = "dawid-skene",
+        str | None,
+        typer.Option(
+            "--method",
+            help="with --annotations: dawid-skene (default), majority, mace, one-coin "
+            "(with --items: the base of model-assisted consensus, default one-coin)",
+        ),
+    ] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(
+            "--items",
+            help="with --annotations: a table of the items with their texts (--text-col): "
+            "consensus assisted by a text classifier",
+        ),
+    ] = None,
 ) -> None:
     """Audit the labels of DATA and write issues.csv, summary.json and report.html.
 
@@ -107,18 +127,22 @@ def audit(
 
     if annotations:
         unused = (
-            ("--text-col", text_col),
             ("--feature-cols", feature_cols),
             ("--pred-probs", pred_probs),
             ("--features", features),
-            ("--encoder", encoder),
+            ("--encoder", encoder if items is None else None),  # it encodes --items' texts
+            ("--review-url", review_url),
         )
         audit_annotations_command(
             data, out=out, id_col=id_col, annotator_col=annotator_col, label_col=label_col,
             duplicates=duplicates, method=method, seed=seed, overwrite=overwrite,
-            unused=[flag for flag, value in unused if value],
+            unused=[flag for flag, value in unused if value], items=items, text_col=text_col,
+            encoder=encoder, cache=cache, quiet=quiet,
         )  # fmt: skip
         return
+    if items is not None or method is not None:
+        flag = "--items" if items is not None else "--method"
+        _fail(ValidationError(flag, "is only used with --annotations", "add --annotations"))
 
     if is_project(data):
         project_only = (
@@ -147,8 +171,17 @@ def audit(
             seed=seed,
             quiet=quiet,
             database_url=database_url,
+            review_url=review_url,
         )
         return
+    if review_url is not None:
+        _fail(
+            ValidationError(
+                "--review-url",
+                f"given with the data file {str(data)!r}",
+                "links go to a project's review app: audit a project folder (truelabel init)",
+            )
+        )
     if label_col is None or out is None:
         missing = "--label-col" if label_col is None else "--out"
         _fail(

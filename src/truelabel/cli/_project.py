@@ -45,11 +45,31 @@ def init(
     name: Annotated[
         str | None, typer.Option("--name", help="project name (default: the folder's name)")
     ] = None,
+    max_file_mb: Annotated[
+        float | None, typer.Option("--max-file-mb", help="refuse a larger data file (MiB; 4096)")
+    ] = None,
+    max_items: Annotated[
+        int | None, typer.Option("--max-items", help="refuse more items (10,000,000)")
+    ] = None,
+    max_text_chars: Annotated[
+        int | None, typer.Option("--max-text-chars", help="refuse longer texts (100,000)")
+    ] = None,
+    max_image_mb: Annotated[
+        float | None, typer.Option("--max-image-mb", help="refuse larger images (MiB; 50)")
+    ] = None,
 ) -> None:
     """Create a project: a database with the items of DATA and their original labels."""
     try:
         with _shown_warnings():
-            info = _store().init_project(
+            store = _store()
+            given = {
+                "max_file_mb": max_file_mb,
+                "max_items": max_items,
+                "max_text_chars": max_text_chars,
+                "max_image_mb": max_image_mb,
+            }
+            limits = store.ImportLimits(**{k: v for k, v in given.items() if v is not None})
+            info = store.init_project(
                 project,
                 data=data,
                 label_col=label_col,
@@ -58,6 +78,7 @@ def init(
                 id_col=id_col,
                 database_url=database_url,
                 name=name,
+                limits=limits,
             )
     except (TruelabelError, OSError, ValueError) as err:
         _fail(err)
@@ -121,6 +142,7 @@ def audit_project_command(
     seed: int,
     quiet: bool,
     database_url: str | None,
+    review_url: str | None = None,
 ) -> None:
     """``truelabel audit PROJECT``: audit the current labels, store the run, fill the queue."""
     from .._features import read_features
@@ -128,6 +150,8 @@ def audit_project_command(
 
     store = _store()
     try:
+        url = store.DEFAULT_REVIEW_URL if review_url is None else review_url
+        url = store.check_review_url(url, argument="--review-url")
         with _shown_warnings(), store.opened(project, database_url=database_url) as handle:
             probs = None if pred_probs is None else _load_npy(pred_probs, "--pred-probs")
             vectors = None
@@ -144,6 +168,7 @@ def audit_project_command(
                     n_neighbors=n_neighbors,
                     random_state=seed,
                     cache_embeddings=cache,
+                    review_url=url,
                 )
             with handle.store.read() as session:
                 n_open = store.queue_counts(session, project_id=handle.project_id)["open"]

@@ -26,6 +26,8 @@ from ._original_space import check_raw_features
 
 #: an estimated noise rate above this is reported as unreliable
 NOISE_RATE_WARN = 0.5
+#: neighbours kept per flagged item (``AuditResult.neighbors``)
+NEIGHBORS_KEPT = 5
 
 __all__ = ["Audit", "AuditResult"]
 
@@ -46,6 +48,11 @@ class AuditResult:
         Confident-learning estimate of the label noise (when labels were audited).
     pred_probs : ndarray or None
         The probabilities the label detector used (after any kNN blending).
+    neighbors : dict or None
+        The nearest neighbours of the flagged items in the shared kNN graph, kept for
+        reviewers' context: ``rows`` (int64, the flagged rows) and ``indices`` (rows,
+        shape (n_flagged, <= NEIGHBORS_KEPT), nearest first). None when no detector built
+        the graph.
     """
 
     issues: pd.DataFrame
@@ -53,6 +60,7 @@ class AuditResult:
     noise: NoiseEstimate | None = None
     pred_probs: np.ndarray | None = None
     info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    neighbors: dict[str, np.ndarray] | None = None
 
     def label_issues(self) -> pd.DataFrame:
         """Flagged label issues, worst first."""
@@ -294,6 +302,7 @@ class Audit:
                 frames.append(res.columns)
                 info[det.name] = res.info
                 advance(1)
+        neighbors = _flagged_neighbors(ctx, frames)
         ctx.release_graphs()  # the graph (120 MB at 1e6 items) is not needed for the table
         issues = pd.concat(frames, axis=1)
         issues.index = index
@@ -313,7 +322,25 @@ class Audit:
             noise=noise,
             pred_probs=ctx.cache.get("label_pred_probs"),
             info={k: {kk: vv for kk, vv in v.items() if kk != "noise"} for k, v in info.items()},
+            neighbors=neighbors,
         )
+
+
+def _flagged_neighbors(
+    ctx: AuditContext, frames: list[pd.DataFrame]
+) -> dict[str, np.ndarray] | None:
+    """The first :data:`NEIGHBORS_KEPT` neighbours of every flagged row, from the graph the
+    detectors built (never built here for this): O(n_flagged) memory."""
+    graph = ctx.__dict__.get("knn")  # the cached graph, only if a detector asked for it
+    if graph is None:
+        return None
+    flagged = np.zeros(ctx.n_items, dtype=bool)
+    for frame in frames:
+        for col in frame.columns:
+            if col.startswith("is_") and col.endswith("_issue"):
+                flagged |= frame[col].to_numpy(dtype=bool, na_value=False)
+    rows = np.flatnonzero(flagged).astype(np.int64)
+    return {"rows": rows, "indices": np.array(graph.indices[rows, :NEIGHBORS_KEPT])}
 
 
 def _warn_noise_rate(rate: float) -> None:

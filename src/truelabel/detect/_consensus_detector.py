@@ -30,6 +30,12 @@ def disagreeing_annotators(quality: pd.DataFrame) -> np.ndarray:
 class ConsensusDetector(Detector):
     """Doubtful consensus: an item's consensus probability is below ``doubtful_below``.
 
+    With ``model_assisted`` (default True) and ``pred_probs`` in the audit (a classifier's
+    out-of-fold probabilities of the annotated items, in the table's item order), the
+    consensus is :class:`~truelabel.aggregate.ModelAssistedConsensus` on ``method`` as base;
+    ``info["model_assisted"]`` then says the base, the model's weight and its accuracy
+    against the annotators-only consensus.
+
     Columns: ``is_consensus_issue``, ``consensus_score`` (the consensus probability of the
     consensus label, in [1/K, 1]; lower = more doubtful), ``consensus_label`` and
     ``n_labels`` (answers on the item). ``info["annotators"]`` is the
@@ -39,7 +45,9 @@ class ConsensusDetector(Detector):
 
     name = "consensus"
     requires_all = ("annotations",)
-    settings = MappingProxyType({"method": "dawid-skene", "doubtful_below": 0.8})
+    settings = MappingProxyType(
+        {"method": "dawid-skene", "doubtful_below": 0.8, "model_assisted": True}
+    )
 
     def detect(self, ctx: AuditContext) -> DetectorResult:
         from ..aggregate._run import METHODS, run_consensus
@@ -51,8 +59,19 @@ class ConsensusDetector(Detector):
             raise ValidationError(
                 "issue_types['consensus']['doubtful_below']", f"got {below}", "pass e.g. 0.8"
             )
+        assisted = self.setting("model_assisted")
+        if not isinstance(assisted, bool):
+            raise ValidationError(
+                "issue_types['consensus']['model_assisted']",
+                f"got {assisted!r}",
+                "pass True or False",
+            )
         res = run_consensus(
-            ctx.annotations, method=method, doubtful_below=below, random_state=ctx.random_state
+            ctx.annotations,
+            method=method,
+            doubtful_below=below,
+            random_state=ctx.random_state,
+            pred_probs=ctx.pred_probs if assisted else None,
         )
         quality = res.annotators.copy()
         quality["disagrees"] = disagreeing_annotators(quality)
@@ -72,5 +91,6 @@ class ConsensusDetector(Detector):
             "n_disagreeing_annotators": int(quality["disagrees"].sum()),
             "agreement": res.agreement,
             "warnings": res.warnings,
+            "model_assisted": res.summary.get("model_assisted"),
         }
         return DetectorResult(columns, info)

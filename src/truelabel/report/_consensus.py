@@ -77,8 +77,36 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.3f}"
 
 
+def _multilabel_agreement_section(agreement: Mapping[str, Any]) -> str:
+    per_class = agreement["per_class"]
+    rows = [
+        f"<tr>{name_cell(name)}<td class='num'>{_fmt(r['fleiss_kappa'])}</td>"
+        f"<td class='num'>{_fmt(r['krippendorff_alpha'])}</td>"
+        f"<td class='num'>{_fmt(r['cohen_kappa_mean'])}</td>{_num(r['n_pairs'], 0)}</tr>"
+        for name, r in per_class.items()
+    ]
+    rows.append(
+        f"<tr><th>mean over classes</th><td class='num'>{_fmt(agreement['fleiss_kappa_mean'])}"
+        f"</td><td class='num'>{_fmt(agreement['krippendorff_alpha_mean'])}</td>"
+        f"<td class='num'>{_fmt(agreement['cohen_kappa_mean'])}</td><td></td></tr>"
+    )
+    head = _head(["class", "Fleiss' kappa", "Krippendorff's alpha", "Cohen's kappa (mean)"])
+    note = agreement.get("note")
+    extra = f'<p class="muted">{esc(note)}</p>' if note else ""
+    return (
+        '<section id="agreement"><h2>Agreement</h2><p class="muted">Per class, on the yes/no '
+        'answers "the class is in the set"; Cohen\'s kappa is the mean over annotator pairs '
+        "sharing 2+ items. 1 = perfect agreement, 0 = chance level, below 0 = worse than "
+        f'chance.</p><table class="sortable"><thead><tr>{head}<th>pairs</th></tr></thead>'
+        "<tbody>" + "".join(rows) + f"</tbody></table>{extra}</section>"
+    )
+
+
 def agreement_section(agreement: Mapping[str, Any]) -> str:
-    """Fleiss' kappa, Krippendorff's alpha and the pairwise Cohen's kappa summary."""
+    """Fleiss' kappa, Krippendorff's alpha and the pairwise Cohen's kappa summary (per class
+    for multi-label answers, when ``agreement`` has ``per_class``)."""
+    if "per_class" in agreement:
+        return _multilabel_agreement_section(agreement)
     pairs = agreement.get("cohen_kappa_pairs", {}) or {}
     rows = [
         ("Fleiss' kappa", _fmt(agreement.get("fleiss_kappa"))),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -160,7 +160,12 @@ def _sort_key(issues: pd.DataFrame, types: list[str]) -> tuple[str, pd.Series]:
     return "score (the lowest of each item's scores)", issues[score_cols].min(axis=1)
 
 
-def _table_section(issues: pd.DataFrame, types: list[str], max_rows: int) -> str:
+def _table_section(
+    issues: pd.DataFrame,
+    types: list[str],
+    max_rows: int,
+    item_link: Callable[[Any], str | None] | None = None,
+) -> str:
     what, key = _sort_key(issues, types)
     order = np.argsort(key.to_numpy(dtype=float, na_value=np.inf), kind="stable")[:max_rows]
     worst = issues.iloc[order]
@@ -182,7 +187,10 @@ def _table_section(issues: pd.DataFrame, types: list[str], max_rows: int) -> str
     rows = []
     for pos, (item, row) in enumerate(worst.iterrows()):
         flagged = [t.replace("_", " ") for t, col in flag_cols if flags[col][pos]]
-        cells = [f"<td>{esc(item)}</td>"]
+        url = None if item_link is None else item_link(item)
+        cells = [
+            f'<td><a href="{esc(url)}">{esc(item)}</a></td>' if url else f"<td>{esc(item)}</td>"
+        ]
         if has_labels:
             cells += [
                 name_cell(row["given_label"]),
@@ -265,6 +273,7 @@ def render_report(
     title: str = "truelabel audit report",
     max_rows: int = 200,
     generated_at: datetime | None = None,
+    item_link: Callable[[Any], str | None] | None = None,
 ) -> str:
     """Render the audit as one self-contained HTML page.
 
@@ -291,6 +300,9 @@ def render_report(
         How many of the worst items to list.
     generated_at : datetime, optional
         Timestamp shown in the header; defaults to now (UTC).
+    item_link : callable, optional
+        Item id -> the URL of its review page (None: no link); each listed item's id
+        links there (``truelabel audit PROJECT`` links to ``truelabel serve``).
 
     Returns
     -------
@@ -314,7 +326,7 @@ def render_report(
         pairs_section(pairs),
         noise_section(summary, pairs),
         _per_class_section(issues, summary) if has_labels else "",
-        _table_section(issues, types, max_rows),
+        _table_section(issues, types, max_rows, item_link),
         annotators_section(summary["annotators"]) if summary.get("annotators") is not None else "",
         agreement_section(summary["agreement"]) if summary.get("agreement") else "",
         _notes_section(summary),

@@ -10,7 +10,9 @@
 """
 
 from ._active import ActiveLearningSource
+from ._explain import explain_item
 from ._queue import CANDIDATE_COLUMNS, ReviewQueue, ReviewSource
+from ._reviewers import reviewer_stats
 from ._sources import ISSUE_WEIGHTS, AuditIssueSource, AutoLabelReviewSource, DisagreementSource
 
 __all__ = [
@@ -22,4 +24,6 @@ __all__ = [
     "DisagreementSource",
     "ReviewQueue",
     "ReviewSource",
+    "explain_item",
+    "reviewer_stats",
 ]

@@ -26,6 +26,7 @@ from ._current import (
     current_labels_query,
 )
 from ._engine import DATABASE_ENV, DB_FILE, Store, StoreSettings, make_engine, migrate
+from ._limits import ImportLimits
 from ._models import (
     Annotation,
     Base,
@@ -33,6 +34,7 @@ from ._models import (
     Issue,
     Item,
     LabelSource,
+    Neighbors,
     Project,
     ReviewTask,
     Run,
@@ -67,13 +69,24 @@ from ._review import (
     record_decisions,
     undo_decision,
 )
-from ._runs import add_issues, add_scores, finish_run, run_issues, start_run, store_audit_issues
+from ._reviewers import consensus_labels, decision_log, recent_decisions
+from ._runs import (
+    add_issues,
+    add_neighbors,
+    add_scores,
+    finish_run,
+    item_context,
+    run_issues,
+    start_run,
+    store_audit_issues,
+)
 from ._users import ROLES, User, add_user, get_user, list_users
-from ._workflow import audit_project
+from ._workflow import DEFAULT_REVIEW_URL, audit_project, check_review_url
 
 __all__ = [
     "DATABASE_ENV",
     "DB_FILE",
+    "DEFAULT_REVIEW_URL",
     "EXPORT_FORMATS",
     "LEASE_SECONDS",
     "PRECEDENCE",
@@ -82,9 +95,11 @@ __all__ = [
     "Annotation",
     "Base",
     "Decision",
+    "ImportLimits",
     "Issue",
     "Item",
     "LabelSource",
+    "Neighbors",
     "NextResult",
     "OpenProject",
     "Project",
@@ -96,17 +111,21 @@ __all__ = [
     "User",
     "add_annotations",
     "add_issues",
+    "add_neighbors",
     "add_review_tasks",
     "add_scores",
     "add_user",
     "audit_project",
     "check_claim",
+    "check_review_url",
+    "consensus_labels",
     "create_project",
     "current_label_chunks",
     "current_labels",
     "current_labels_params",
     "current_labels_query",
     "decision_history",
+    "decision_log",
     "export_chunks",
     "export_frame",
     "export_project",
@@ -117,6 +136,7 @@ __all__ = [
     "get_user",
     "import_items",
     "init_project",
+    "item_context",
     "item_ids_by_position",
     "list_users",
     "make_engine",
@@ -126,6 +146,7 @@ __all__ = [
     "open_project",
     "opened",
     "queue_counts",
+    "recent_decisions",
     "record_decision",
     "record_decisions",
     "release_claim",

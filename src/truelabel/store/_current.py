@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, and_, bindparam, case, exists, func, select, true
+from sqlalchemy import Select, and_, bindparam, case, exists, func, literal, select, true
 from sqlalchemy.orm import Session, aliased
 
 from ._models import Annotation, Decision, Item, LabelSource
@@ -65,9 +65,16 @@ def _latest_annotation(project_id: Any, kind: str, ids: Any, *, accepted_only: b
 
 def _latest_decision(project_id: Any, ids: Any) -> Any:
     d, undo = aliased(Decision), aliased(Decision)
+    # a few items: through the item_id index (``+ 0`` keeps SQLite off the project index,
+    # which would read every decision of the project)
+    in_project = (
+        d.project_id == project_id if ids is None else d.project_id + literal(0) == project_id
+    )
     latest = select(d.item_id.label("item_id"), func.max(d.id).label("did")).where(
-        d.project_id == project_id,
-        d.undoes_id.is_(None),
+        in_project,
+        # not ``undoes_id IS NULL``: on that UNIQUE index SQLite's planner expects one row
+        # and scans every decision of the project instead of the few of ``ids`` (ids >= 1)
+        func.coalesce(d.undoes_id, 0) == 0,
         ~exists().where(undo.undoes_id == d.id),
     )
     if ids is not None:
@@ -108,39 +115,37 @@ def current_labels_query(filtered: bool = False) -> Select[Any]:
     orig = _latest_annotation(project_id, "original", ids)
     layers = (("reviewed", rev), ("auto-labeled", auto), ("consensus", cons), ("original", orig))
     present = [(name, sq.c.item_id.is_not(None)) for name, sq in layers]
-    stmt = (
-        select(
-            Item.id.label("item_id"),
-            Item.position,
-            Item.external_id,
-            Item.content,
-            func.coalesce(*(sq.c.label for _, sq in layers)).label("label"),
-            case(*((cond, name) for name, cond in present), else_=None).label("label_source"),
-            case(
-                *((cond, sq.c.by) for (_, cond), (_, sq) in zip(present, layers, strict=True))
-            ).label("labeled_by"),
-            case(
-                *((cond, sq.c.at) for (_, cond), (_, sq) in zip(present, layers, strict=True))
-            ).label("labeled_at"),
-            orig.c.label.label("original_label"),
-            rev.c.label.label("reviewed_label"),
-            rev.c.by.label("reviewed_by"),
-            rev.c.at.label("reviewed_at"),
-            auto.c.label.label("autolabel_label"),
-            auto.c.by.label("autolabel_model"),
-            auto.c.at.label("autolabel_at"),
-            cons.c.label.label("consensus_label"),
-            cons.c.by.label("consensus_by"),
-            cons.c.at.label("consensus_at"),
-        )
-        .where(Item.project_id == project_id)
-        .order_by(Item.position)
-    )
+    stmt = select(
+        Item.id.label("item_id"),
+        Item.position,
+        Item.external_id,
+        Item.content,
+        func.coalesce(*(sq.c.label for _, sq in layers)).label("label"),
+        case(*((cond, name) for name, cond in present), else_=None).label("label_source"),
+        case(*((cond, sq.c.by) for (_, cond), (_, sq) in zip(present, layers, strict=True))).label(
+            "labeled_by"
+        ),
+        case(*((cond, sq.c.at) for (_, cond), (_, sq) in zip(present, layers, strict=True))).label(
+            "labeled_at"
+        ),
+        orig.c.label.label("original_label"),
+        rev.c.label.label("reviewed_label"),
+        rev.c.by.label("reviewed_by"),
+        rev.c.at.label("reviewed_at"),
+        auto.c.label.label("autolabel_label"),
+        auto.c.by.label("autolabel_model"),
+        auto.c.at.label("autolabel_at"),
+        cons.c.label.label("consensus_label"),
+        cons.c.by.label("consensus_by"),
+        cons.c.at.label("consensus_at"),
+    ).order_by(Item.position)
     for _, sq in layers:
         stmt = stmt.outerjoin(sq, and_(sq.c.item_id == Item.id))
-    if ids is not None:
-        stmt = stmt.where(Item.id.in_(ids))
-    return stmt
+    if ids is None:
+        return stmt.where(Item.project_id == project_id)
+    # a few items: by primary key. ``project_id + 0`` keeps SQLite off the (project_id,
+    # position) index, which it prefers for the ORDER BY and which reads every item
+    return stmt.where(Item.id.in_(ids), (Item.project_id + literal(0)) == project_id)
 
 
 def _iso(values: pd.Series) -> pd.Series:

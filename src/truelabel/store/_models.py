@@ -37,6 +37,7 @@ __all__ = [
     "Issue",
     "Item",
     "LabelSource",
+    "Neighbors",
     "Project",
     "ReviewTask",
     "Run",
@@ -182,6 +183,20 @@ class Score(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[float] = mapped_column(Float)
+
+
+class Neighbors(Base):
+    """Context a run kept for one flagged item: its nearest neighbours (item ids, nearest
+    first) in the audit's kNN graph and its near-duplicate set (None: in none)."""
+
+    __tablename__ = "neighbors"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    neighbor_ids: Mapped[list[int]] = mapped_column(JSON)
+    duplicate_set: Mapped[int | None]
+
+    __table_args__ = (Index("ix_neighbors_run_set", "run_id", "duplicate_set"),)
 
 
 class ReviewTask(Base):

@@ -26,6 +26,7 @@ from ..exceptions import ValidationError
 from ._bulk import CHUNK_ROWS
 from ._current import current_label_chunks, current_labels
 from ._engine import DATABASE_ENV, DB_FILE, Store, StoreSettings
+from ._limits import ImportLimits
 from ._models import utcnow
 from ._projects import add_annotations, create_project, get_label_source, get_project, import_items
 from ._projects import text_hash as _text_hash
@@ -71,10 +72,11 @@ def _file_hash(path: Path) -> str:
 
 
 def _contents(
-    dataset: Any, data: Path, text_col: str | None, image_col: str | None
+    dataset: Any, data: Path, text_col: str | None, image_col: str | None, limits: ImportLimits
 ) -> tuple[str, list[Any] | None, list[Any] | None]:
     if text_col is not None:
         texts = list(dataset.texts)
+        limits.check_texts(texts)
         return "text", texts, [_text_hash(t) for t in texts]
     if image_col is None:
         return "none", None, None
@@ -93,6 +95,7 @@ def _contents(
                 f"row {row}: image {rel!r} does not exist ({file})",
                 "give image paths relative to the data file's folder",
             )
+        limits.check_image(row, file)
         hashes.append(_file_hash(file))
     return "image", paths, hashes
 
@@ -108,8 +111,13 @@ def init_project(
     database_url: str | None = None,
     name: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    limits: ImportLimits | None = None,
 ) -> dict[str, Any]:
     """Create a project folder from a data file: items and their original labels.
+
+    ``limits`` (default :class:`ImportLimits()`) bound the data file (checked before it is
+    read), the number of items, each text and each image file; an import above one is
+    refused before anything is written.
 
     Everything is imported in one transaction; on any failure the database is rolled back
     and the files this call created are removed, so no half project is left. A folder that
@@ -132,10 +140,14 @@ def init_project(
             "--image-col", f"given with --text-col {text_col!r}", "pass one of the two"
         )
     data = Path(data)
+    limits = ImportLimits() if limits is None else limits
+    if data.is_file():
+        limits.check_file(data)
     dataset = Dataset.from_file(data, label_col=label_col, text_col=text_col, id_col=id_col)
     if dataset.multi_label:  # pragma: no cover - from_file reads single-label data here
         raise ValidationError("--label-col", "multi-label data", "projects hold one label per item")
-    kind, contents, hashes = _contents(dataset, data, text_col, image_col)
+    limits.check_items(dataset.n_items)
+    kind, contents, hashes = _contents(dataset, data, text_col, image_col, limits)
     classes = [str(c) for c in dataset.classes]
     codes = dataset.labels
     names = np.array([*classes, None], dtype=object)[np.where(codes < 0, len(classes), codes)]

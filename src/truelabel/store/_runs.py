@@ -13,12 +13,14 @@ from sqlalchemy.orm import Session
 
 from ..exceptions import ValidationError
 from ._bulk import CHUNK_ROWS, insert_columns
-from ._models import RUN_KINDS, Issue, Run, Score, utcnow
+from ._models import RUN_KINDS, Issue, Neighbors, Run, Score, utcnow
 
 __all__ = [
     "add_issues",
+    "add_neighbors",
     "add_scores",
     "finish_run",
+    "item_context",
     "run_issues",
     "start_run",
     "store_audit_issues",
@@ -121,13 +123,80 @@ def add_scores(
     )
 
 
+def add_neighbors(
+    session: Session,
+    *,
+    run_id: int,
+    item_ids: np.ndarray,
+    neighbor_ids: np.ndarray,
+    duplicate_sets: np.ndarray | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> int:
+    """Append the context of flagged items: ``neighbor_ids`` (n, k) item ids, nearest
+    first; ``duplicate_sets`` (n,) the near-duplicate set of each item (< 0: none)."""
+    item_ids = np.asarray(item_ids, dtype=np.int64)
+    neighbor_ids = np.asarray(neighbor_ids, dtype=np.int64).reshape(item_ids.size, -1)
+    sets: Any = None
+    if duplicate_sets is not None:
+        raw = np.asarray(duplicate_sets, dtype=np.float64)
+        keep = raw >= 0  # NaN or < 0: in no set (NULL)
+        sets = np.full(raw.size, None, dtype=object)
+        sets[keep] = raw[keep].astype(np.int64).tolist()
+    lists = np.empty(item_ids.size, dtype=object)
+    lists[:] = neighbor_ids.tolist() if item_ids.size else []
+    columns: dict[str, Any] = {"run_id": run_id, "item_id": item_ids, "neighbor_ids": lists}
+    columns["duplicate_set"] = sets if sets is not None else None
+    return insert_columns(
+        session, Neighbors.__table__, columns, n_rows=item_ids.size, chunk_rows=chunk_rows
+    )
+
+
+def item_context(session: Session, *, run_id: int, item_ids: list[int]) -> dict[int, Any]:
+    """Per item (of those the run kept context for): ``neighbors`` (item ids, nearest
+    first) and ``duplicates`` (the other items of its near-duplicate set, by id). Three
+    statements whatever the number of items."""
+    if not item_ids:
+        return {}
+    rows = session.execute(
+        select(Neighbors.item_id, Neighbors.neighbor_ids, Neighbors.duplicate_set).where(
+            Neighbors.run_id == run_id, Neighbors.item_id.in_(item_ids)
+        )
+    ).all()
+    sets = {int(r.duplicate_set) for r in rows if r.duplicate_set is not None}
+    members: dict[int, list[int]] = {}
+    if sets:
+        stmt = (
+            select(Neighbors.duplicate_set, Neighbors.item_id)
+            .where(Neighbors.run_id == run_id, Neighbors.duplicate_set.in_(sorted(sets)))
+            .order_by(Neighbors.item_id)
+        )
+        for dup_set, item in session.execute(stmt):
+            members.setdefault(int(dup_set or 0), []).append(int(item))  # never NULL here
+    out: dict[int, Any] = {}
+    for r in rows:
+        own = int(r.item_id)
+        dups = members.get(int(r.duplicate_set), []) if r.duplicate_set is not None else []
+        out[own] = {
+            "neighbors": [int(i) for i in r.neighbor_ids],
+            "duplicates": [i for i in dups if i != own],
+        }
+    return out
+
+
 def store_audit_issues(
-    session: Session, *, run_id: int, item_ids: np.ndarray, issues: pd.DataFrame
+    session: Session,
+    *,
+    run_id: int,
+    item_ids: np.ndarray,
+    issues: pd.DataFrame,
+    neighbors: dict[str, np.ndarray] | None = None,
 ) -> dict[str, int]:
     """Store an audit's issues frame (one row per item, in ``item_ids`` order).
 
     Every ``<type>_score`` column becomes scores; the rows with ``is_<type>_issue`` true
-    become issues (with ``suggested_label`` for label issues). Returns flagged counts.
+    become issues (with ``suggested_label`` for label issues). ``neighbors`` (the
+    ``AuditResult.neighbors`` of the same rows: ``rows``, ``indices`` by row) is stored as
+    each flagged item's context with its ``near_duplicate_set``. Returns flagged counts.
     """
     item_ids = np.asarray(item_ids, dtype=np.int64)
     if len(issues) != item_ids.size:
@@ -153,6 +222,18 @@ def store_audit_issues(
             issue_type=kind,
             scores=scores[flagged],
             suggested_labels=suggested,
+        )
+    if neighbors is not None and neighbors["rows"].size:
+        rows = np.asarray(neighbors["rows"], dtype=np.int64)
+        sets = None
+        if "near_duplicate_set" in issues:
+            sets = issues["near_duplicate_set"].to_numpy(np.float64)[rows]
+        add_neighbors(
+            session,
+            run_id=run_id,
+            item_ids=item_ids[rows],
+            neighbor_ids=item_ids[np.asarray(neighbors["indices"], dtype=np.int64)],
+            duplicate_sets=sets,
         )
     return counts
 

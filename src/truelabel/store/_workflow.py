@@ -6,14 +6,41 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from ..exceptions import ValidationError
 from ..review import AuditIssueSource, ReviewQueue
 from ._current import current_labels
 from ._project import OpenProject
 from ._review import add_review_tasks
 from ._runs import finish_run, start_run, store_audit_issues
 
-__all__ = ["audit_project"]
+__all__ = ["DEFAULT_REVIEW_URL", "audit_project", "check_review_url"]
+
+#: where ``truelabel serve`` listens by default: the audit report links items there
+DEFAULT_REVIEW_URL = "http://127.0.0.1:8000"
+
+
+def check_review_url(url: str, *, argument: str = "review_url") -> str:
+    """``url`` without a trailing slash, if it is an http(s) URL with a host and no query,
+    fragment or credentials (the report puts ``/items/<id>`` after it)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+        or any(c.isspace() or c in "\"'<>`" for c in url)
+    ):
+        raise ValidationError(
+            argument,
+            f"got {url!r}",
+            f"pass the address truelabel serve listens on, e.g. {DEFAULT_REVIEW_URL}",
+        )
+    return url.rstrip("/")
 
 
 def _summary(result: Any) -> dict[str, Any]:
@@ -38,13 +65,16 @@ def audit_project(
     random_state: int = 0,
     cache_embeddings: bool = False,
     settings: dict[str, Any] | None = None,
+    review_url: str | None = DEFAULT_REVIEW_URL,
 ) -> tuple[int, Any, dict[str, Path]]:
     """Audit the project's items on their current labels (reviewed labels count).
 
     The run is recorded first (``running``), the audit's report files go to
     ``<project>/runs/<run id>/``, then one transaction stores every score, the flagged
     issues and the review tasks, and marks the run finished; a failure marks it failed and
-    stores none of its issues. Returns ``(run_id, AuditResult, written files)``.
+    stores none of its issues. The report links each listed item to
+    ``<review_url>/items/<item id>`` (the app's item page; None: no links). Returns
+    ``(run_id, AuditResult, written files)``.
     """
     from ..data import Dataset
     from ..pipeline import audit_dataset, write_audit
@@ -53,6 +83,12 @@ def audit_project(
     with store.read() as session:
         frame = current_labels(session, project_id=pid)
     item_ids = frame["item_id"].to_numpy(np.int64)
+    base = None if review_url is None else check_review_url(review_url)
+    by_external = pd.Series(item_ids, index=frame["external_id"].to_numpy(object))
+
+    def link(external_id: Any) -> str | None:
+        return None if base is None else f"{base}/items/{int(by_external[external_id])}"
+
     text_col = "content" if handle.content_kind == "text" else None
     dataset = Dataset.from_pandas(
         frame[["external_id", "content", "label"]],
@@ -84,11 +120,16 @@ def audit_project(
             handle.path / "runs" / str(run_id),
             texts=dataset.texts,
             settings={k: str(v) for k, v in run_settings.items()},
+            item_link=link,
         )
         queue = ReviewQueue([AuditIssueSource(result.issues, item_ids=item_ids)]).build()
         with store.write() as session:
             counts = store_audit_issues(
-                session, run_id=run_id, item_ids=item_ids, issues=result.issues
+                session,
+                run_id=run_id,
+                item_ids=item_ids,
+                issues=result.issues,
+                neighbors=result.neighbors,
             )
             n_tasks = add_review_tasks(session, project_id=pid, queue=queue, run_id=run_id)
             summary = {**_summary(result), "stored_issues": counts, "review_tasks": n_tasks}

@@ -14,21 +14,49 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
 
 from ..exceptions import ValidationError
 from ._deps import NotAuthenticated, WebContext, csrf_guard
 from ._security import BodyLimit, load_secret
 from ._settings import Settings, is_loopback
-from .routes import auth, export, items, pages, projects, tasks
+from .routes import annotators, auth, export, items, pages, projects, tasks
 
 __all__ = ["create_app"]
 
 _HERE = Path(__file__).parent
-_PAGES = frozenset({"/", "/review", "/search"})  # sent to /login; anything else gets 401
+_PAGES = frozenset({"/", "/review", "/search", "/annotators"})  # sent to /login; else 401
+_PAGE_PREFIXES = ("/items/", "/annotators/")  # pages under a path (the API is /api/...)
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+
+
+class SecurityHeaders:
+    """ASGI middleware adding the CSP (unless the response set one), nosniff, DENY framing
+    and the referrer policy to every HTTP response (plain ASGI: no task group or body
+    stream per request, as ``@app.middleware("http")`` costs)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                headers = MutableHeaders(scope=message)  # a list, changed in place
+                headers.setdefault("Content-Security-Policy", _CSP)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Referrer-Policy"] = "same-origin"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(settings: Settings, *, handle: Any = None) -> FastAPI:
@@ -72,7 +100,7 @@ def create_app(settings: Settings, *, handle: Any = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
-    for module in (projects, tasks, items, export, auth, pages):
+    for module in (projects, tasks, items, annotators, export, auth, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
 
@@ -82,18 +110,13 @@ def create_app(settings: Settings, *, handle: Any = None) -> FastAPI:
 
     @app.exception_handler(NotAuthenticated)
     async def _login(request: Request, _err: NotAuthenticated) -> Response:
-        if request.url.path not in _PAGES or request.method != "GET":
+        path = request.url.path
+        page = path in _PAGES or path.startswith(_PAGE_PREFIXES)
+        if not page or request.method != "GET":
             return JSONResponse({"detail": "log in first"}, status_code=401)
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", _CSP)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
-        return response
+    app.add_middleware(SecurityHeaders)
 
     if not settings.team:
         # solo mode serves loopback only: refuse other Host names (DNS rebinding)

@@ -71,7 +71,7 @@ class NotAuthenticated(Exception):
     """No valid session in team mode: 401 for the API, a redirect to /login for pages."""
 
 
-def get_context(request: Request) -> WebContext:
+async def get_context(request: Request) -> WebContext:  # async: no thread hop
     ctx: WebContext = request.app.state.ctx
     return ctx
 
@@ -119,7 +119,7 @@ def current_user(request: Request, ctx: ContextDep) -> Principal:
 UserDep = Annotated[Principal, Depends(current_user)]
 
 
-def require_admin(user: UserDep) -> Principal:
+async def require_admin(user: UserDep) -> Principal:  # async: no thread hop
     if user.role != "admin":
         raise HTTPException(403, "this needs the admin role")
     return user

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AnnotatorDetailPublic",
+    "AnnotatorPublic",
     "BatchAcceptCreate",
     "BatchAcceptPublic",
     "ClassRatePublic",
+    "ContextItemPublic",
     "DecisionCreate",
     "DecisionPublic",
     "ItemPublic",
+    "ItemReviewPublic",
     "LoginCreate",
+    "ProgressPublic",
     "ProjectPublic",
+    "RecentDecisionPublic",
     "SessionPublic",
     "TaskPublic",
     "UndoCreate",
@@ -45,13 +52,31 @@ class ProjectPublic(_Out):
     class_rates: list[ClassRatePublic]
 
 
+class BucketPublic(_Out):
+    start: datetime
+    decisions: int
+
+
+class ProgressPublic(_Out):
+    unit: Literal["hour", "day", "week"]
+    buckets: list[BucketPublic]
+
+
 class TopClass(_Out):
     label: str
     probability: float
 
 
+class ContextItemPublic(_Out):
+    item_id: int
+    external_id: str
+    content: str | None
+    label: str | None
+
+
 class TaskPublic(_Out):
     task_id: int
+    task_status: str
     item_id: int
     external_id: str
     content: str | None
@@ -62,6 +87,19 @@ class TaskPublic(_Out):
     priority: float
     reasons: list[str]
     top_classes: list[TopClass]
+    #: why it was flagged, in words (the model's view, neighbours, near-duplicates)
+    explanation: list[str]
+    #: nearest neighbours in the audit's kNN graph (nearest first) with current labels
+    neighbors: list[ContextItemPublic]
+    #: the other items of its near-duplicate set
+    duplicates: list[ContextItemPublic]
+
+
+class ItemReviewPublic(TaskPublic):
+    """An item's review view: its open task, else its latest task, else no task (null)."""
+
+    task_id: int | None  # type: ignore[assignment]
+    task_status: str | None  # type: ignore[assignment]
 
 
 class DecisionCreate(BaseModel):
@@ -83,6 +121,31 @@ class DecisionPublic(_Out):
     reason: str | None
     seconds_spent: float | None
     undoes_id: int | None
+
+
+class RecentDecisionPublic(DecisionPublic):
+    external_id: str
+    created_at: datetime
+
+
+class AnnotatorPublic(_Out):
+    reviewer: str
+    decisions: int
+    undone: int
+    undos: int
+    accepted: float | None
+    kept: float | None
+    changed: float | None
+    median_seconds: float | None
+    shared_items: int
+    agreement_with_others: float | None
+    consensus_items: int
+    agreement_with_consensus: float | None
+
+
+class AnnotatorDetailPublic(_Out):
+    stats: AnnotatorPublic | None
+    recent: list[RecentDecisionPublic]
 
 
 class UndoCreate(BaseModel):
@@ -129,8 +192,8 @@ class UserPublic(_Out):
 
 
 class LoginCreate(BaseModel):
-    username: str
-    password: str
+    username: str = Field(max_length=200)
+    password: str = Field(max_length=1000)
 
 
 class SessionPublic(_Out):

@@ -18,6 +18,8 @@ __all__ = [
     "batch_accept",
     "class_issue_rates",
     "decide",
+    "item_view",
+    "label_rows",
     "latest_audit",
     "search_items",
     "task_views",
@@ -27,7 +29,7 @@ __all__ = [
 ACTIONS = ("accept", "keep", "relabel", "skip")
 
 
-def _label_rows(session: Session, project_id: int, item_ids: list[int]) -> dict[int, Any]:
+def label_rows(session: Session, project_id: int, item_ids: list[int]) -> dict[int, Any]:
     """The current-label rows of a few items by id (the store's one query, without building
     a DataFrame: a page needs a handful of rows, fast)."""
     from ..store import current_labels_params, current_labels_query
@@ -73,18 +75,24 @@ def _top_classes(
 
 
 def task_views(session: Session, ctx: WebContext, tasks: list[Any]) -> list[dict[str, Any]]:
-    """One dict per task: item, given and current label, suggestion, top classes, reasons."""
+    """One dict per task: item, given and current label, suggestion, top classes, reasons,
+    and its context (nearest neighbours, near-duplicates, why it was flagged in words)."""
+    from ._context import add_context
+
     if not tasks:
         return []
-    rows = _label_rows(session, ctx.project_id, [int(t.item_id) for t in tasks])
+    rows = label_rows(session, ctx.project_id, [int(t.item_id) for t in tasks])
     run = latest_audit(session, ctx.project_id)
     probs = _pred_probs(ctx, None if run is None else run.id)
     out = []
+    every: list[dict[str, float] | None] = []
     for task in tasks:
         row = rows[int(task.item_id)]
+        every.append(_probabilities(probs, int(row["position"]), ctx.classes))
         out.append(
             {
                 "task_id": task.id,
+                "task_status": task.status,
                 "item_id": int(task.item_id),
                 "external_id": row["external_id"],
                 "content": row["content"],
@@ -97,7 +105,41 @@ def task_views(session: Session, ctx: WebContext, tasks: list[Any]) -> list[dict
                 "top_classes": _top_classes(probs, int(row["position"]), ctx.classes),
             }
         )
+    add_context(session, ctx, out, run_id=None if run is None else run.id, probabilities=every)
     return out
+
+
+def _probabilities(
+    probs: np.ndarray | None, position: int, classes: list[str]
+) -> dict[str, float] | None:
+    if probs is None or position >= probs.shape[0] or probs.shape[1] != len(classes):
+        return None
+    row = np.asarray(probs[position], dtype=np.float64)
+    return {c: float(p) for c, p in zip(classes, row.tolist(), strict=True)}
+
+
+def item_view(session: Session, ctx: WebContext, item_id: int) -> dict[str, Any] | None:
+    """The review view of one item (None: not in this project): its open task if it has
+    one, else its latest task (done or superseded), else the item alone (no task)."""
+    from types import SimpleNamespace
+
+    from ..store import Item, ReviewTask
+
+    item = session.get(Item, item_id)
+    if item is None or item.project_id != ctx.project_id:
+        return None
+    stmt = (
+        select(ReviewTask)
+        .where(ReviewTask.item_id == item_id, ReviewTask.project_id == ctx.project_id)
+        .order_by((ReviewTask.status == "open").desc(), ReviewTask.id.desc())
+        .limit(1)
+    )
+    task: Any = session.scalar(stmt)
+    if task is None:
+        task = SimpleNamespace(
+            id=None, item_id=item_id, status=None, suggested_label=None, priority=0.0, reasons=[]
+        )
+    return task_views(session, ctx, [task])[0]
 
 
 def class_issue_rates(session: Session, ctx: WebContext) -> list[dict[str, Any]]:
@@ -159,9 +201,9 @@ def search_items(
         if label is None:
             ids.extend(page)
             continue
-        labels = _label_rows(session, ctx.project_id, page)
+        labels = label_rows(session, ctx.project_id, page)
         ids.extend(i for i in page if labels[i]["label"] == label)
-    rows = _label_rows(session, ctx.project_id, ids[:limit])
+    rows = label_rows(session, ctx.project_id, ids[:limit])
     cols = ["item_id", "external_id", "content", "label", "label_source", "labeled_by"]
     return [{c: rows[i][c] for c in cols} for i in ids[:limit]]
 
@@ -204,7 +246,7 @@ def decide(
             )
         new_label = task.suggested_label
     elif action == "keep":
-        new_label = _label_rows(session, ctx.project_id, [task.item_id])[task.item_id]["label"]
+        new_label = label_rows(session, ctx.project_id, [task.item_id])[task.item_id]["label"]
         if new_label is None:
             raise ValidationError("action", "the item has no label to keep", "relabel it")
     else:

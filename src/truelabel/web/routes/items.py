@@ -9,9 +9,9 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 
 from .._deps import ContextDep, SessionDep, UserDep
-from .._schemas import ItemPublic
+from .._schemas import ItemPublic, ItemReviewPublic
 from .._security import resolve_inside
-from .._service import search_items
+from .._service import item_view, search_items
 
 router = APIRouter(tags=["items"])
 
@@ -27,6 +27,16 @@ def get_items(
 ) -> Any:
     """Items whose text or id contains ``q``, optionally with current label ``label``."""
     return search_items(session, ctx, q=q, label=label, limit=limit)
+
+
+@router.get("/api/items/{item_id}", response_model=ItemReviewPublic)
+def get_item(item_id: int, ctx: ContextDep, session: SessionDep, user: UserDep) -> Any:
+    """One item as the review page shows it: labels, its open (else latest) task, the
+    model's top classes, why it was flagged in words, nearest neighbours, near-duplicates."""
+    view = item_view(session, ctx, item_id)
+    if view is None:
+        raise HTTPException(404, f"no item {item_id}")
+    return view
 
 
 def _file(ctx: Any, relative: str) -> FileResponse:

@@ -18,6 +18,19 @@
     list.replaceChildren(...rows.map((row) => { const li = document.createElement("li"); render(li, row); return li; }));
   }
 
+  function contextItem(li, n, image) {
+    const link = document.createElement("a");
+    link.href = "/items/" + Number(n.item_id);
+    link.textContent = n.external_id;
+    const label = document.createElement("span");
+    label.className = "label";
+    label.textContent = n.label === null ? "" : n.label;
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = image || n.content === null ? "" : n.content;
+    li.append(link, " ", label, " ", text);
+  }
+
   function show(t) {
     task = t;
     $("empty").hidden = !!t;
@@ -33,7 +46,13 @@
     $("given-label").textContent = t.given_label || "";
     $("current-label").textContent = t.current_label || "";
     $("suggested-label").textContent = t.suggested_label || "—";
+    $("task-state").textContent = t.task_status === "open" ? "" :
+      (t.task_status === null ? "no review task" : "task " + t.task_status);
+    fill($("explanation"), t.explanation, (li, r) => { li.textContent = r; });
     fill($("reasons"), t.reasons, (li, r) => { li.textContent = r; });
+    fill($("neighbors"), t.neighbors, (li, n) => contextItem(li, n, image));
+    if (t.duplicates.length) fill($("duplicates"), t.duplicates, (li, n) => contextItem(li, n, image));
+    else fill($("duplicates"), ["none"], (li, r) => { li.className = "muted"; li.textContent = r; });
     fill($("top-classes"), t.top_classes, (li, c) => {
       const name = document.createElement("span");
       name.className = "label";
@@ -73,6 +92,12 @@
         return;
       }
       if (!task) return;
+      if (task.task_status !== "open") {
+        // an item page of a reviewed (or never queued) item: go on with the queue
+        await loadNext();
+        status("that item has no open task; here is the next one");
+        return;
+      }
       const seconds = Math.round((performance.now() - shownAt) / 100) / 10;
       const body = { task_id: task.task_id, action, seconds_spent: seconds };
       if (label !== undefined) body.label = label;
@@ -106,7 +131,10 @@
   document.querySelectorAll("#classes button[data-label]").forEach((b) =>
     b.addEventListener("click", () => act("relabel", b.dataset.label)));
   // the server rendered the first task already; fetch it as data so the keys can act on it
-  loadNext().catch((err) => status("error: " + err.message)).finally(() => {
+  // (an item page fetches its item; the queue follows after its decision)
+  const itemId = document.getElementById("review").dataset.itemId;
+  const first = itemId ? api("GET", "/api/items/" + Number(itemId)).then(show) : loadNext();
+  first.catch((err) => status("error: " + err.message)).finally(() => {
     document.body.dataset.ready = "1";
   });
 })();
