@@ -12,7 +12,8 @@ from rich.table import Table
 
 from .._progress import progress_enabled
 from ..exceptions import TruelabelError, ValidationError
-from ._app import _fail, _shown_warnings, app, console
+from ._app import ENCODER_HELP, _fail, _shown_warnings, app, console
+from ._project import project_features
 
 __all__ = ["next_command"]
 
@@ -35,8 +36,7 @@ def next_command(
         str | None,
         typer.Option(
             "--encoder",
-            help="text encoder: a local ONNX or sentence-transformers model folder, or "
-            "'tfidf' (default: all-MiniLM-L6-v2 if truelabel[text] is installed, else tfidf)",
+            help=ENCODER_HELP,
         ),
     ] = None,
     relabel: Annotated[
@@ -60,17 +60,11 @@ def next_command(
     an estimate of whether more labels are still worth it."""
     import truelabel.store as store
 
-    from .._features import read_features
-
     if n < 1:
         _fail(ValidationError("--n", f"got {n}", "pass an int >= 1, e.g. --n 20"))
     try:
         with _shown_warnings(), store.opened(project, database_url=database_url) as handle:
-            vectors = None
-            if features is not None:
-                with handle.store.read() as session:
-                    n_items = len(store.item_ids_by_position(session, project_id=handle.project_id))
-                vectors = read_features(features, n_items=n_items, argument="--features")
+            vectors = project_features(handle, features)
             with progress_enabled(not quiet):
                 result = store.next_items(
                     handle,
