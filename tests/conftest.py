@@ -53,3 +53,27 @@ def _embedding_cache_in_a_temp_folder(tmp_path_factory):
         os.environ.pop("TRUELABEL_CACHE_DIR", None)
     else:
         os.environ["TRUELABEL_CACHE_DIR"] = previous
+
+
+#: the PostgreSQL server of the store tests (``.ci/run`` starts one and sets it)
+PG_ENV = "TRUELABEL_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, monkeypatch):
+    """None (the project's own SQLite file) or the URL of an emptied PostgreSQL schema."""
+    sa = pytest.importorskip("sqlalchemy", reason="the [app] extra is not installed")
+    import truelabel.store as ts
+
+    monkeypatch.delenv(ts.DATABASE_ENV, raising=False)
+    if request.param == "sqlite":
+        return None
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(f"PostgreSQL: set {PG_ENV} (.ci/run starts a server and sets it)")
+    engine = sa.create_engine(ts.StoreSettings(url=url).url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+    return url

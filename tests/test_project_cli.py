@@ -4,7 +4,6 @@ on SQLite and PostgreSQL; refusals and a failed import that leaves nothing behin
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
@@ -18,29 +17,12 @@ from truelabel.cli import app  # noqa: E402
 from truelabel.exceptions import ValidationError  # noqa: E402
 
 runner = CliRunner()
-PG_ENV = "TRUELABEL_TEST_POSTGRES_URL"
 
 WORDS = {
     "sport": "match goal team score league coach player season win stadium",
     "food": "pasta sauce bake recipe oven garlic flavor salad dinner spice",
     "tech": "laptop software chip code server update battery screen app cloud",
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, monkeypatch):
-    monkeypatch.delenv(ts.DATABASE_ENV, raising=False)
-    if request.param == "sqlite":
-        return None
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(f"PostgreSQL: set {PG_ENV} (.ci/run starts a server and sets it)")
-    engine = sa.create_engine(ts.StoreSettings(url=url).url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
-    return url
 
 
 def _db_args(url):

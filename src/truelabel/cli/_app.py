@@ -32,6 +32,12 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+#: help of every command's ``--encoder`` option
+ENCODER_HELP = (
+    "text encoder: a local ONNX or sentence-transformers model folder, or "
+    "'tfidf' (default: all-MiniLM-L6-v2 if truelabel[text] is installed, else tfidf)"
+)
+
 #: library argument names -> the command-line spelling the user typed
 _FLAGS = {
     "path": "DATA",

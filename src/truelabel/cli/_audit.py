@@ -13,7 +13,7 @@ import typer
 
 from .._progress import progress_enabled
 from ..exceptions import TruelabelError, ValidationError
-from ._app import _fail, _load_npy, _print_summary, _shown_warnings, app, console
+from ._app import ENCODER_HELP, _fail, _load_npy, _print_summary, _shown_warnings, app, console
 from ._consensus import audit_annotations_command
 from ._project import audit_project_command, is_project
 
@@ -52,8 +52,7 @@ def audit(
         str | None,
         typer.Option(
             "--encoder",
-            help="text encoder: a local ONNX or sentence-transformers model folder, or "
-            "'tfidf' (default: all-MiniLM-L6-v2 if truelabel[text] is installed, else tfidf)",
+            help=ENCODER_HELP,
         ),
     ] = None,
     cache: Annotated[

@@ -14,7 +14,7 @@ from .._progress import progress_enabled
 from ..exceptions import TruelabelError
 from ._app import _fail, _print_summary, _shown_warnings, app, console
 
-__all__ = ["audit_project_command", "is_project"]
+__all__ = ["audit_project_command", "is_project", "project_features"]
 
 _DB_HELP = "database URL (default: $TRUELABEL_DATABASE_URL, else PROJECT/truelabel.db)"
 
@@ -22,6 +22,19 @@ _DB_HELP = "database URL (default: $TRUELABEL_DATABASE_URL, else PROJECT/truelab
 def is_project(path: Path) -> bool:
     """True when ``path`` is a project folder (it holds ``project.json``)."""
     return path.is_dir() and (path / "project.json").is_file()
+
+
+def project_features(handle: Any, features: str | None) -> Any:
+    """``--features`` of a project: one vector per item in import order (memory-mapped
+    ``.npy`` or ``data.parquet:COLUMN``), checked against the project's item count."""
+    if features is None:
+        return None
+    from .._features import read_features
+
+    store = _store()
+    with handle.store.read() as session:
+        n_items = len(store.item_ids_by_position(session, project_id=handle.project_id))
+    return read_features(features, n_items=n_items, argument="--features")
 
 
 def _store() -> Any:
@@ -145,7 +158,6 @@ def audit_project_command(
     review_url: str | None = None,
 ) -> None:
     """``truelabel audit PROJECT``: audit the current labels, store the run, fill the queue."""
-    from .._features import read_features
     from ._app import _load_npy
 
     store = _store()
@@ -154,11 +166,7 @@ def audit_project_command(
         url = store.check_review_url(url, argument="--review-url")
         with _shown_warnings(), store.opened(project, database_url=database_url) as handle:
             probs = None if pred_probs is None else _load_npy(pred_probs, "--pred-probs")
-            vectors = None
-            if features is not None:
-                with handle.store.read() as session:
-                    n_items = len(store.item_ids_by_position(session, project_id=handle.project_id))
-                vectors = read_features(features, n_items=n_items, argument="--features")
+            vectors = project_features(handle, features)
             with progress_enabled(not quiet):
                 run_id, result, paths = store.audit_project(
                     handle,

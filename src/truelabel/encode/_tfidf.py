@@ -61,6 +61,13 @@ class TfidfEncoder:
             ngram_range=(1, 2), sublinear_tf=True, min_df=min_df, dtype=np.float32
         )
         tfidf = self.vectorizer_.fit_transform(texts)
+        if tfidf.shape[1] < 2:
+            raise ValidationError(
+                "texts",
+                f"have {tfidf.shape[1]} word(s) or word pair(s) in at least {min_df} of the "
+                f"{len(texts)} texts; TF-IDF/LSA needs at least 2",
+                "pass texts with more words, a sentence encoder, or precomputed vectors",
+            )
         k = max(1, min(self.n_components, tfidf.shape[1] - 1, tfidf.shape[0] - 1))
         self.svd_ = TruncatedSVD(k, random_state=self.random_state).fit(tfidf)
         self.raw_idf_ = TfidfTransformer(sublinear_tf=True).fit(_hashing().transform(texts))

@@ -9,6 +9,7 @@
 ([1], [0.5], ['cat'])
 """
 
+from ._active import ActiveLearningSource
 from ._explain import explain_item
 from ._queue import CANDIDATE_COLUMNS, ReviewQueue, ReviewSource
 from ._reviewers import reviewer_stats
@@ -17,6 +18,7 @@ from ._sources import ISSUE_WEIGHTS, AuditIssueSource, AutoLabelReviewSource, Di
 __all__ = [
     "CANDIDATE_COLUMNS",
     "ISSUE_WEIGHTS",
+    "ActiveLearningSource",
     "AuditIssueSource",
     "AutoLabelReviewSource",
     "DisagreementSource",

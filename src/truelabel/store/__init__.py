@@ -40,6 +40,7 @@ from ._models import (
     Run,
     Score,
 )
+from ._next import NextResult, next_items
 from ._project import (
     EXPORT_FORMATS,
     PROJECT_FILE,
@@ -99,6 +100,7 @@ __all__ = [
     "Item",
     "LabelSource",
     "Neighbors",
+    "NextResult",
     "OpenProject",
     "Project",
     "ReviewTask",
@@ -139,6 +141,7 @@ __all__ = [
     "list_users",
     "make_engine",
     "migrate",
+    "next_items",
     "next_tasks",
     "open_project",
     "opened",

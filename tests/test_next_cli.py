@@ -1,0 +1,179 @@
+"""``truelabel next PROJECT``: the active learner's suggestions reach the review queue
+(merged with earlier reasons, never duplicating an item's open task), on SQLite and
+PostgreSQL; and the review source that carries them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from truelabel.exceptions import ValidationError
+from truelabel.review import ActiveLearningSource, ReviewQueue
+
+sa = pytest.importorskip("sqlalchemy", reason="the [app] extra is not installed")
+
+import truelabel.store as ts  # noqa: E402
+from truelabel.cli import app  # noqa: E402
+
+runner = CliRunner()
+N_ITEMS = 60
+_WORDS = ["small insect colony digs", "honey flower hive buzz", "purring whiskers pet milk"]
+
+
+def _db(url):
+    return [] if url is None else ["--database-url", url]
+
+
+def _project(tmp_path, url, n_labeled):
+    """60 items in 3 well-separated clusters (features saved beside), the first
+    ``n_labeled`` labeled by cluster."""
+    rng = np.random.default_rng(0)
+    cluster = np.arange(N_ITEMS) % 3
+    centers = np.eye(3, 8) * 5.0
+    vectors = (centers[cluster] + rng.normal(0, 0.3, (N_ITEMS, 8))).astype(np.float32)
+    names = np.array(["ant", "bee", "cat"])
+    labels = pd.Series(names[cluster], dtype=object)
+    labels[n_labeled:] = None
+    data = pd.DataFrame(
+        {
+            "key": [f"k{i:02d}" for i in range(N_ITEMS)],
+            "text": [f"{_WORDS[c]} note {i}" for i, c in enumerate(cluster)],
+        }
+    ).assign(label=labels)
+    data.to_csv(tmp_path / "data.csv", index=False)
+    np.save(tmp_path / "emb.npy", vectors)
+    project = tmp_path / "proj"
+    args = ["init", str(project), "--data", str(tmp_path / "data.csv"), "--label-col", "label"]
+    res = runner.invoke(app, [*args, "--text-col", "text", "--id-col", "key", *_db(url)])
+    assert res.exit_code == 0, res.output
+    return project, tmp_path / "emb.npy"
+
+
+def _open_tasks(project, url):
+    with ts.opened(project, database_url=url) as handle, handle.store.read() as session:
+        rows = session.execute(
+            sa.select(ts.Item.external_id, ts.ReviewTask.reasons, ts.ReviewTask.suggested_label)
+            .join(ts.Item, ts.Item.id == ts.ReviewTask.item_id)
+            .where(ts.ReviewTask.status == "open")
+        ).all()
+        superseded = session.scalar(
+            sa.select(sa.func.count()).where(ts.ReviewTask.status == "superseded")
+        )
+    return {r[0]: (r[1], r[2]) for r in rows}, superseded
+
+
+def test_next_queues_the_suggestions_and_merges_earlier_reasons(tmp_path, db_url):
+    project, emb = _project(tmp_path, db_url, n_labeled=9)
+    base = ["next", str(project), "--features", str(emb), "--quiet", *_db(db_url)]
+
+    res = runner.invoke(app, [*base, "--n", "5", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "dry run: nothing queued" in res.output and "9 labeled items taught" in res.output
+    assert _open_tasks(project, db_url) == ({}, 0)
+
+    # an audit task already waits on the first pick; the picks are reproducible (seed 0)
+    with ts.opened(project, database_url=db_url) as handle:
+        first = ts.next_items(handle, n=5, features=np.load(emb), dry_run=True)
+        picked = first.suggestions["external_id"].tolist()
+        held, held_id = picked[0], int(first.suggestions["item_id"].iloc[0])
+        queue = ReviewQueue([_Fixed("audit", [(held_id, "the given label looks wrong", 0.7)])])
+        with handle.store.write() as session:
+            ts.add_review_tasks(session, project_id=handle.project_id, queue=queue.build())
+
+    res = runner.invoke(app, [*base, "--n", "5"])
+    assert res.exit_code == 0, res.output
+    assert "5 review tasks queued" in res.output
+    tasks, superseded = _open_tasks(project, db_url)
+    assert sorted(tasks) == sorted(picked)  # the same picks as the dry run, each queued once
+    assert superseded == 1  # the audit task was replaced by the merged one
+    sources = {k: sorted(r["source"] for r in reasons) for k, (reasons, _) in tasks.items()}
+    assert sources[held] == ["active", "audit"]  # the earlier reason is kept
+    assert all(v == ["active"] for k, v in sources.items() if k != held)
+    assert all(label is None for _, label in tasks.values())  # no anchoring suggestion
+    for key, (reasons, _) in tasks.items():
+        active = next(r for r in reasons if r["source"] == "active")
+        assert active["reason"].startswith("label this item next (not labeled yet): ")
+        assert int(key[1:]) >= 9  # only unlabeled items for a "label" action
+
+
+class _Fixed:
+    def __init__(self, name, rows):
+        self.name, self.rows = name, rows
+
+    def candidates(self):
+        return pd.DataFrame(self.rows, columns=["item_id", "reason", "priority"])
+
+
+def test_next_cold_start_and_refusals(tmp_path):
+    project, emb = _project(tmp_path, None, n_labeled=1)  # one class known: no model yet
+    res = runner.invoke(app, ["next", str(project), "--features", str(emb), "--n", "3", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "1 labeled items taught" in res.output and "cold start" in res.output
+    assert "not enough refits yet" in res.output  # no model: no estimate is made up
+    tasks, _ = _open_tasks(project, None)
+    assert len(tasks) == 3
+
+    res = runner.invoke(app, ["next", str(project), "--features", str(emb), "--n", "0"])
+    assert res.exit_code == 2 and "--n: got 0" in res.output
+    np.save(tmp_path / "short.npy", np.zeros((5, 8), np.float32))
+    res = runner.invoke(app, ["next", str(project), "--features", str(tmp_path / "short.npy")])
+    assert res.exit_code == 2 and "--features" in res.output and "5" in res.output
+    res = runner.invoke(app, ["next", str(project), "--features", str(emb), "--n", "61"])
+    assert res.exit_code == 2 and "61" in res.output
+    assert len(_open_tasks(project, None)[0]) == 3  # nothing written by a refused call
+
+    with ts.opened(project) as handle:
+        image = dataclasses.replace(handle, content_kind="image")
+        with pytest.raises(ValidationError, match="features.*image items.*--features emb.npy"):
+            ts.next_items(image, n=2)
+        with pytest.raises(ValidationError, match="n.*got 0"):
+            ts.next_items(handle, n=0, features=np.load(emb))
+
+
+def test_next_without_features_encodes_the_texts(tmp_path):
+    project, _ = _project(tmp_path, None, n_labeled=6)
+    res = runner.invoke(app, ["next", str(project), "--encoder", "tfidf", "--n", "2", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "vectors: TF-IDF/LSA vectors" in res.output
+
+
+def test_tfidf_on_a_one_word_vocabulary_says_so():
+    from truelabel.encode import TfidfEncoder
+
+    texts = [f"item {i}" for i in range(30)]  # only "item" is in >= 2 texts
+    with pytest.raises(ValidationError, match=r"texts.*1 word\(s\).*in at least 2 of the 30"):
+        TfidfEncoder().fit(texts)
+
+
+def test_active_learning_source_maps_rows_and_words():
+    s = pd.DataFrame(
+        {
+            "item_id": [2, 0, 1],
+            "action": ["label", "relabel", "label"],
+            "reason": ["uncertain", "doubtful", "typical"],
+            "score": [0.9, 1.4, -0.2],
+        }
+    )
+    rows = ActiveLearningSource(s, item_ids=[10, 11, 12], weight=0.5).candidates()
+    assert rows["item_id"].tolist() == [12, 10, 11]
+    assert rows["priority"].tolist() == [0.45, 0.5, 0.0]  # scores clipped to [0, 1], weighted
+    assert rows["reason"].tolist() == [
+        "label this item next (not labeled yet): uncertain",
+        "label this item again (its label is doubtful): doubtful",
+        "label this item next (not labeled yet): typical",
+    ]
+    assert rows["suggested_label"].isna().all()
+    built = ReviewQueue([ActiveLearningSource(s)]).build()
+    assert built["item_id"].tolist() == [0, 2, 1] and built["sources"].tolist()[0] == ["active"]
+    with pytest.raises(ValidationError, match="suggestions.*'score'"):
+        ActiveLearningSource(s.drop(columns="score"))
+    with pytest.raises(ValidationError, match="suggestions.*'skip'"):
+        ActiveLearningSource(s.assign(action=["label", "skip", "label"]))
+    with pytest.raises(ValidationError, match="weight"):
+        ActiveLearningSource(s, weight=0)
+    with pytest.raises(ValidationError, match="item_id 2 is outside the 2 feature rows"):
+        ActiveLearningSource(s, item_ids=[10, 11])
