@@ -14,6 +14,7 @@ from truelabel.active._relabel import (
     relabel_gain,
     symmetric_accuracy,
 )
+from truelabel.active._stopping import StopTracker, cohen_kappa
 from truelabel.backend import LocalBackend
 from truelabel.exceptions import ValidationError
 
