@@ -4,8 +4,6 @@ its review queue; on SQLite, and on PostgreSQL when TRUELABEL_TEST_POSTGRES_URL 
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +14,6 @@ sa = pytest.importorskip("sqlalchemy", reason="the [app] extra is not installed"
 import truelabel.store as ts  # noqa: E402
 from truelabel.review import AuditIssueSource, ReviewQueue  # noqa: E402
 
-PG_ENV = "TRUELABEL_TEST_POSTGRES_URL"
 XSS = "<script>alert(1)</script>"
 CLASSES = [XSS, "ham", "spam"]  # natural order, as the project stores them
 # rows 2, 5 and 9 are flagged as label errors: given -> suggested, score (lower = worse)
@@ -43,22 +40,6 @@ def _pred_probs() -> np.ndarray:
         probs[row, CLASSES.index(suggested)] = 0.8
     probs[2] = [0.05, 0.25, 0.70]  # spam 0.70 > ham 0.25 > xss 0.05
     return probs
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, monkeypatch):
-    monkeypatch.delenv(ts.DATABASE_ENV, raising=False)
-    if request.param == "sqlite":
-        return None
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(f"PostgreSQL: set {PG_ENV} (.ci/run starts a server and sets it)")
-    engine = sa.create_engine(ts.StoreSettings(url=url).url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
-    return url
 
 
 def build_project(folder, database_url=None):

@@ -37,6 +37,8 @@ ENCODER_HELP = (
     "text encoder: a local ONNX or sentence-transformers model folder, or "
     "'tfidf' (default: all-MiniLM-L6-v2 if truelabel[text] is installed, else tfidf)"
 )
+#: the ``--encoder`` option of every command that encodes texts
+EncoderOption = Annotated[str | None, typer.Option("--encoder", help=ENCODER_HELP)]
 
 #: library argument names -> the command-line spelling the user typed
 _FLAGS = {

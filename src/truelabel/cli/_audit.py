@@ -13,7 +13,7 @@ import typer
 
 from .._progress import progress_enabled
 from ..exceptions import TruelabelError, ValidationError
-from ._app import ENCODER_HELP, _fail, _load_npy, _print_summary, _shown_warnings, app, console
+from ._app import EncoderOption, _fail, _load_npy, _print_summary, _shown_warnings, app, console
 from ._consensus import audit_annotations_command
 from ._project import audit_project_command, is_project
 
@@ -48,13 +48,7 @@ def audit(
             help="precomputed vectors, row i = row i of DATA: emb.npy or data.parquet:COLUMN",
         ),
     ] = None,
-    encoder: Annotated[
-        str | None,
-        typer.Option(
-            "--encoder",
-            help=ENCODER_HELP,
-        ),
-    ] = None,
+    encoder: EncoderOption = None,
     cache: Annotated[
         bool,
         typer.Option(

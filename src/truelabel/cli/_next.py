@@ -12,7 +12,7 @@ from rich.table import Table
 
 from .._progress import progress_enabled
 from ..exceptions import TruelabelError, ValidationError
-from ._app import ENCODER_HELP, _fail, _shown_warnings, app, console
+from ._app import EncoderOption, _fail, _shown_warnings, app, console
 from ._project import project_features
 
 __all__ = ["next_command"]
@@ -32,13 +32,7 @@ def next_command(
             "data.parquet:COLUMN (needed for image projects)",
         ),
     ] = None,
-    encoder: Annotated[
-        str | None,
-        typer.Option(
-            "--encoder",
-            help=ENCODER_HELP,
-        ),
-    ] = None,
+    encoder: EncoderOption = None,
     relabel: Annotated[
         bool,
         typer.Option(
