@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-__all__ = ["CONTENT_CHARS", "add_context"]
+__all__ = ["CONTENT_CHARS", "add_context", "label_rows"]
 
 #: neighbour texts are cut to this many characters
 CONTENT_CHARS = 300
@@ -25,6 +25,16 @@ def _brief(row: Any, kind: str) -> dict[str, Any]:
     }
 
 
+def label_rows(session: Session, project_id: int, item_ids: list[int]) -> dict[int, Any]:
+    """The current-label rows of a few items by id (the store's one query, without building
+    a DataFrame: a page needs a handful of rows, fast)."""
+    from ..store import current_labels_params, current_labels_query
+
+    params = current_labels_params(project_id, item_ids)
+    rows = session.execute(current_labels_query(True), params).mappings()
+    return {int(r["item_id"]): r for r in rows}
+
+
 def add_context(
     session: Session,
     ctx: Any,
@@ -37,7 +47,6 @@ def add_context(
     context query, one near-duplicate query when any, one current-label query)."""
     from ..review import explain_item
     from ..store import item_context
-    from ._service import label_rows
 
     found: dict[int, Any] = {}
     if run_id is not None:

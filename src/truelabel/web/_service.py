@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..exceptions import ValidationError
+from ._context import add_context, label_rows
 from ._deps import WebContext
 
 __all__ = [
@@ -19,7 +20,6 @@ __all__ = [
     "class_issue_rates",
     "decide",
     "item_view",
-    "label_rows",
     "latest_audit",
     "search_items",
     "task_views",
@@ -27,16 +27,6 @@ __all__ = [
 
 #: what a reviewer can do with a task
 ACTIONS = ("accept", "keep", "relabel", "skip")
-
-
-def label_rows(session: Session, project_id: int, item_ids: list[int]) -> dict[int, Any]:
-    """The current-label rows of a few items by id (the store's one query, without building
-    a DataFrame: a page needs a handful of rows, fast)."""
-    from ..store import current_labels_params, current_labels_query
-
-    params = current_labels_params(project_id, item_ids)
-    rows = session.execute(current_labels_query(True), params).mappings()
-    return {int(r["item_id"]): r for r in rows}
 
 
 def latest_audit(session: Session, project_id: int) -> Any:
@@ -77,7 +67,6 @@ def _top_classes(
 def task_views(session: Session, ctx: WebContext, tasks: list[Any]) -> list[dict[str, Any]]:
     """One dict per task: item, given and current label, suggestion, top classes, reasons,
     and its context (nearest neighbours, near-duplicates, why it was flagged in words)."""
-    from ._context import add_context
 
     if not tasks:
         return []
