@@ -177,3 +177,18 @@ def test_active_learning_source_maps_rows_and_words():
         ActiveLearningSource(s, weight=0)
     with pytest.raises(ValidationError, match="item_id 2 is outside the 2 feature rows"):
         ActiveLearningSource(s, item_ids=[10, 11])
+
+
+def test_next_without_the_app_extra_says_which_extra(tmp_path, monkeypatch):
+    import sys
+
+    # as on a plain install: truelabel.store cannot import SQLAlchemy
+    for name in [
+        m for m in sys.modules if m == "truelabel.store" or m.startswith("truelabel.store.")
+    ]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "sqlalchemy", None)
+    res = runner.invoke(app, ["next", str(tmp_path), "--n", "2"])
+    assert res.exit_code == 2  # one error line, no traceback
+    assert res.output.startswith("error: truelabel.store needs the optional package")
+    assert "pip install 'truelabel[app]'" in res.output

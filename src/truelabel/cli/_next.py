@@ -52,11 +52,11 @@ def next_command(
 ) -> None:
     """Which items to label (or label again) next: queued for review, with the reason and
     an estimate of whether more labels are still worth it."""
-    import truelabel.store as store
-
     if n < 1:
         _fail(ValidationError("--n", f"got {n}", "pass an int >= 1, e.g. --n 20"))
     try:
+        import truelabel.store as store  # needs the [app] extra: said as an error, not a traceback
+
         with _shown_warnings(), store.opened(project, database_url=database_url) as handle:
             vectors = project_features(handle, features)
             with progress_enabled(not quiet):
