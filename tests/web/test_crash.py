@@ -4,42 +4,18 @@ the database is consistent and every acknowledged decision is there."""
 from __future__ import annotations
 
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
-import truelabel.store as ts
+from ._crash import decision_counts, start_server
 
 httpx = pytest.importorskip("httpx")
 
 N = 10_000  # items, one open task each: the bulk batch holds the write lock for ~0.1-2 s
-_SERVE = "import sys; from truelabel.cli import main; sys.argv[0] = 'truelabel'; main()"
-
-
-def _start(folder):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVE, "serve", str(folder), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            return proc, base, httpx.get(f"{base}/api/session").json()["csrf_token"]
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    pytest.fail("the server did not start")
 
 
 def _wait_for_write_lock(folder, deadline_s=60.0):
@@ -62,22 +38,13 @@ def _wait_for_write_lock(folder, deadline_s=60.0):
         probe.close()
 
 
-def _counts(folder):
-    with ts.opened(folder) as handle, handle.store.read() as s:
-        n_decisions = s.scalar(select(func.count()).select_from(ts.Decision))
-        done = s.scalar(select(func.count()).where(ts.ReviewTask.status == "done"))
-        decided_tasks = s.scalar(select(func.count(func.distinct(ts.Decision.task_id))))
-        ids = set(s.scalars(select(ts.Decision.id)))
-    return n_decisions, done, decided_tasks, ids
-
-
 def test_kill_during_batch_accept_keeps_the_database_consistent(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
     from bench_web_load import build
 
     folder = tmp_path / "proj"
     build(folder, N, None)
-    proc, base, token = _start(folder)
+    proc, base, token = start_server(folder)
     acked = []
     try:
         with httpx.Client(base_url=base, headers={"X-CSRF-Token": token}) as client:
@@ -105,11 +72,11 @@ def test_kill_during_batch_accept_keeps_the_database_consistent(tmp_path, monkey
         if proc.poll() is None:
             proc.kill()
     assert isinstance(answer[0], httpx.TransportError), "the batch finished before the kill"
-    n_decisions, done, decided_tasks, ids = _counts(folder)
+    n_decisions, done, decided_tasks, ids = decision_counts(folder)
     # the batch was one transaction: none of it is there; the acknowledged decisions are
     assert n_decisions == 5 and set(acked) == ids
     assert done == decided_tasks == 5
-    proc, base, token = _start(folder)  # restart: the app serves the same state
+    proc, base, token = start_server(folder)  # restart: the app serves the same state
     try:
         summary = httpx.get(f"{base}/api/project").json()
         assert summary["decisions"] == 5 and summary["queue"]["open"] == N - 5
@@ -120,4 +87,4 @@ def test_kill_during_batch_accept_keeps_the_database_consistent(tmp_path, monkey
     finally:
         proc.kill()
         proc.wait(timeout=30)
-    assert _counts(folder)[:3] == (N, N, N)
+    assert decision_counts(folder)[:3] == (N, N, N)

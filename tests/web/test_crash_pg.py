@@ -7,22 +7,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, text
 
 import truelabel.store as ts
+
+from ._crash import decision_counts, start_server
 
 httpx = pytest.importorskip("httpx")
 PG_ENV = "TRUELABEL_TEST_POSTGRES_URL"
 N = 3_000  # tasks; the batch accept inserts them in statements of ~1000 rows
-_SERVE = "import sys; from truelabel.cli import main; sys.argv[0] = 'truelabel'; main()"
 
 
 @pytest.fixture
@@ -37,35 +35,6 @@ def pg_url(monkeypatch):
         conn.exec_driver_sql("CREATE SCHEMA public")
     engine.dispose()
     return url
-
-
-def _start(folder, url):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    args = ["serve", str(folder), "--port", str(port), "--database-url", url]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVE, *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            return proc, base, httpx.get(f"{base}/api/session").json()["csrf_token"]
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    pytest.fail("the server did not start")
-
-
-def _counts(folder, url):
-    with ts.opened(folder, database_url=url) as handle, handle.store.read() as s:
-        n_decisions = s.scalar(select(func.count()).select_from(ts.Decision))
-        done = s.scalar(select(func.count()).where(ts.ReviewTask.status == "done"))
-        decided_tasks = s.scalar(select(func.count(func.distinct(ts.Decision.task_id))))
-        ids = set(s.scalars(select(ts.Decision.id)))
-    return n_decisions, done, decided_tasks, ids
 
 
 def _wait_for(conn, sql, what, timeout=60.0):
@@ -94,7 +63,7 @@ def test_kill_mid_batch_accept_on_postgresql(tmp_path, pg_url, monkeypatch):
 
     folder = tmp_path / "proj"
     build(folder, N, pg_url)
-    proc, base, token = _start(folder, pg_url)
+    proc, base, token = start_server(folder, pg_url)
     engine = create_engine(ts.StoreSettings(url=pg_url).url)
     acked, answer = [], []
     try:
@@ -146,11 +115,11 @@ def test_kill_mid_batch_accept_on_postgresql(tmp_path, pg_url, monkeypatch):
             proc.kill()
         engine.dispose()
     assert isinstance(answer[0], httpx.TransportError), "the batch was not interrupted"
-    n_decisions, done, decided_tasks, ids = _counts(folder, pg_url)
+    n_decisions, done, decided_tasks, ids = decision_counts(folder, pg_url)
     # the batch was one transaction: none of it is there; the acknowledged decisions are
     assert n_decisions == 5 and set(acked) == ids
     assert done == decided_tasks == 5
-    proc, base, token = _start(folder, pg_url)  # restart: the app serves the same state
+    proc, base, token = start_server(folder, pg_url)  # restart: the app serves the same state
     try:
         summary = httpx.get(f"{base}/api/project").json()
         assert summary["decisions"] == 5 and summary["queue"]["open"] == N - 5
@@ -161,4 +130,4 @@ def test_kill_mid_batch_accept_on_postgresql(tmp_path, pg_url, monkeypatch):
     finally:
         proc.kill()
         proc.wait(timeout=30)
-    assert _counts(folder, pg_url)[:3] == (N, N, N)
+    assert decision_counts(folder, pg_url)[:3] == (N, N, N)
