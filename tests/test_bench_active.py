@@ -4,29 +4,12 @@ scikit-activeml and small-text in benchmarks/.venv-active and never runs in test
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from ._bench import load_benchmark
 
-
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(path.parent))
-    return mod
-
-
-ba = _load(ROOT / "benchmarks" / "bench_active.py", "bench_active_under_test")
+ba = load_benchmark("bench_active")
 
 
 def test_aulc_is_the_trapezoid_mean_over_the_range():

@@ -1,29 +1,12 @@
 """Smoke test of benchmarks/bench_fewshot.py's pure helpers (the benchmark itself never runs in
 tests: it needs torch/SetFit and minutes of CPU)."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from ._bench import load_benchmark, load_script
 
-
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(path.parent))
-    return mod
-
-
-bf = _load(ROOT / "benchmarks" / "bench_fewshot.py", "bench_fewshot_under_test")
+bf = load_benchmark("bench_fewshot")
 
 
 def test_scores_hand_worked():
@@ -59,7 +42,7 @@ def test_same_samples_as_the_anchor(shared_datasets):
     path = shared_datasets.parent / "anchors" / "bench_fewshot.py"
     if not path.exists():
         pytest.skip(f"no anchor script at {path}")
-    anchor = _load(path, "anchor_bench_fewshot")
+    anchor = load_script(path, "anchor_bench_fewshot")
     rng = np.random.default_rng(5)
     y = rng.integers(0, 7, size=400)
     for k, seed in ((1, 0), (8, 3), (16, 4)):

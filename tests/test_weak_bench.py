@@ -3,31 +3,14 @@ benchmark itself needs Snorkel in its own venv and never runs in tests)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from truelabel.weak import apply_lfs
 
-ROOT = Path(__file__).resolve().parents[1]
+from ._bench import load_benchmark
 
-
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(path.parent))
-    return mod
-
-
-bw = _load(ROOT / "benchmarks" / "bench_weak.py", "bench_weak_under_test")
+bw = load_benchmark("bench_weak")
 
 # one message per LF, made up from its comment; each should fire that LF (and maybe others)
 MESSAGES = {
