@@ -169,14 +169,33 @@ def test_active_learning_source_maps_rows_and_words():
     assert rows["suggested_label"].isna().all()
     built = ReviewQueue([ActiveLearningSource(s)]).build()
     assert built["item_id"].tolist() == [0, 2, 1] and built["sources"].tolist()[0] == ["active"]
-    with pytest.raises(ValidationError, match="suggestions.*'score'"):
-        ActiveLearningSource(s.drop(columns="score"))
-    with pytest.raises(ValidationError, match="suggestions.*'skip'"):
-        ActiveLearningSource(s.assign(action=["label", "skip", "label"]))
-    with pytest.raises(ValidationError, match="weight"):
-        ActiveLearningSource(s, weight=0)
-    with pytest.raises(ValidationError, match="item_id 2 is outside the 2 feature rows"):
-        ActiveLearningSource(s, item_ids=[10, 11])
+    errors = [
+        (
+            {"suggestions": s.drop(columns="score")},
+            "suggestions: has no column(s) ['score']; "
+            "pass ActiveLearner.suggest(n): item_id, action, reason, score",
+        ),
+        (
+            {"suggestions": s.assign(action=["label", "skip", "label"])},
+            "suggestions: has action(s) ['skip']; actions are ['label', 'relabel']",
+        ),
+        ({"suggestions": s, "weight": 0}, "weight: got 0; pass a number in (0, 1]"),
+        ({"suggestions": s, "weight": 1.5}, "weight: got 1.5; pass a number in (0, 1]"),
+        (
+            {"suggestions": s, "item_ids": [10, 11]},
+            "suggestions: item_id 2 is outside the 2 feature rows; "
+            "pass item_ids with one id per row of the learner's features",
+        ),
+        (
+            {"suggestions": s.assign(item_id=[2, -1, 1]), "item_ids": [10, 11, 12]},
+            "suggestions: item_id -1 is outside the 3 feature rows",
+        ),
+    ]
+    for kwargs, message in errors:
+        with pytest.raises(ValidationError) as err:
+            ActiveLearningSource(**kwargs)
+        assert str(err.value).startswith(message), str(err.value)
+    assert len(ActiveLearningSource(s, weight=1).candidates()) == 3  # the bound is inclusive
 
 
 def test_next_without_the_app_extra_says_which_extra(tmp_path, monkeypatch):

@@ -81,10 +81,11 @@ class ActiveLearningSource:
         rows = suggestions["item_id"].to_numpy()
         if item_ids is not None:
             ids = np.asarray(item_ids)
-            if rows.size and (rows.min() < 0 or rows.max() >= ids.size):
+            outside = rows[(rows < 0) | (rows >= ids.size)]
+            if outside.size:
                 raise ValidationError(
                     "suggestions",
-                    f"item_id {int(rows.max())} is outside the {ids.size} feature rows",
+                    f"item_id {int(outside[0])} is outside the {ids.size} feature rows",
                     "pass item_ids with one id per row of the learner's features",
                 )
             rows = ids[rows.astype(np.int64)]
