@@ -80,20 +80,30 @@ def test_next_queues_the_suggestions_and_merges_earlier_reasons(tmp_path, db_url
         first = ts.next_items(handle, n=5, features=np.load(emb), dry_run=True)
         picked = first.suggestions["external_id"].tolist()
         held, held_id = picked[0], int(first.suggestions["item_id"].iloc[0])
-        queue = ReviewQueue([_Fixed("audit", [(held_id, "the given label looks wrong", 0.7)])])
-        with handle.store.write() as session:
-            ts.add_review_tasks(session, project_id=handle.project_id, queue=queue.build())
+        for reason in ("an older reason, superseded", "the given label looks wrong"):
+            row = (held_id, reason, 0.7, "bee")  # the second supersedes the first
+            queue = ReviewQueue([_Fixed("audit", [row])])
+            with handle.store.write() as session:
+                ts.add_review_tasks(session, project_id=handle.project_id, queue=queue.build())
 
     res = runner.invoke(app, [*base, "--n", "5"])
     assert res.exit_code == 0, res.output
     assert "5 review tasks queued" in res.output
     tasks, superseded = _open_tasks(project, db_url)
     assert sorted(tasks) == sorted(picked)  # the same picks as the dry run, each queued once
-    assert superseded == 1  # the audit task was replaced by the merged one
+    assert superseded == 2  # the older audit task, then the open one replaced by the merge
     sources = {k: sorted(r["source"] for r in reasons) for k, (reasons, _) in tasks.items()}
-    assert sources[held] == ["active", "audit"]  # the earlier reason is kept
+    assert sources[held] == ["active", "audit"]  # the open task's reason is kept, not the older
     assert all(v == ["active"] for k, v in sources.items() if k != held)
-    assert all(label is None for _, label in tasks.values())  # no anchoring suggestion
+    kept = next(r for r in tasks[held][0] if r["source"] == "audit")
+    assert kept == {
+        "source": "audit",
+        "reason": "the given label looks wrong",
+        "priority": 0.7,
+        "suggested_label": "bee",
+    }
+    assert tasks[held][1] == "bee"  # the earlier suggestion survives the merge
+    assert all(label is None for k, (_, label) in tasks.items() if k != held)  # no anchoring
     for key, (reasons, _) in tasks.items():
         active = next(r for r in reasons if r["source"] == "active")
         assert active["reason"].startswith("label this item next (not labeled yet): ")
@@ -105,7 +115,7 @@ class _Fixed:
         self.name, self.rows = name, rows
 
     def candidates(self):
-        return pd.DataFrame(self.rows, columns=["item_id", "reason", "priority"])
+        return pd.DataFrame(self.rows, columns=["item_id", "reason", "priority", "suggested_label"])
 
 
 def test_next_cold_start_and_refusals(tmp_path):

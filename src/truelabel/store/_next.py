@@ -128,15 +128,8 @@ def _merged_queue(session: Any, project_id: int, source: ActiveLearningSource) -
     ).all()
     by_source: dict[str, list[dict[str, Any]]] = {}
     for item_id, reasons in open_tasks:
-        for r in reasons or []:
-            by_source.setdefault(str(r.get("source", "queued")), []).append(
-                {
-                    "item_id": int(item_id),
-                    "reason": str(r.get("reason", "")),
-                    "priority": float(r.get("priority", 0.0)),
-                    "suggested_label": r.get("suggested_label"),
-                }
-            )
+        for r in reasons:  # as ReviewQueue.build() wrote them: every key is there
+            by_source.setdefault(r["source"], []).append({**r, "item_id": int(item_id)})
     stored = [_Stored(name, rows) for name, rows in by_source.items() if name != source.name]
     return ReviewQueue([source, *stored]).build()
 
