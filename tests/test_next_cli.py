@@ -79,6 +79,11 @@ def test_next_queues_the_suggestions_and_merges_earlier_reasons(tmp_path, db_url
     with ts.opened(project, database_url=db_url) as handle:
         first = ts.next_items(handle, n=5, features=np.load(emb), dry_run=True)
         picked = first.suggestions["external_id"].tolist()
+        # the 9 labels taught once each, in steps, so successive models give an estimate
+        assert first.n_labeled == 9 and first.stop_estimate.n_answers == 9
+        assert np.isfinite(first.stop_estimate.agreement)
+        assert first.features_note == "precomputed vectors (8 dimensions)"
+        assert len(ts.next_items(handle, n=1, features=np.load(emb), dry_run=True).suggestions) == 1
         held, held_id = picked[0], int(first.suggestions["item_id"].iloc[0])
         for reason in ("an older reason, superseded", "the given label looks wrong"):
             row = (held_id, reason, 0.7, "bee")  # the second supersedes the first
@@ -140,8 +145,9 @@ def test_next_cold_start_and_refusals(tmp_path):
         image = dataclasses.replace(handle, content_kind="image")
         with pytest.raises(ValidationError, match="features.*image items.*--features emb.npy"):
             ts.next_items(image, n=2)
-        with pytest.raises(ValidationError, match="n.*got 0"):
-            ts.next_items(handle, n=0, features=np.load(emb))
+        for bad in (0, True, 2.0):
+            with pytest.raises(ValidationError, match=f"n: got {bad!r}; pass an int >= 1"):
+                ts.next_items(handle, n=bad, features=np.load(emb))
 
 
 def test_next_without_features_encodes_the_texts(tmp_path):

@@ -171,8 +171,6 @@ def next_items(
     store, pid = handle.store, handle.project_id
     with store.read() as session:
         frame = current_labels(session, project_id=pid)
-    if frame.empty:
-        raise ValidationError("project", "has no items", "import data with truelabel init")
     vectors, note = _vectors(handle, frame, features, encoder, cache_embeddings)
     learner = ActiveLearner(
         vectors,
