@@ -145,6 +145,25 @@ def test_next_cold_start_and_refusals(tmp_path):
         image = dataclasses.replace(handle, content_kind="image")
         with pytest.raises(ValidationError, match="features.*image items.*--features emb.npy"):
             ts.next_items(image, n=2)
+        with pytest.raises(ValidationError, match="features.*5 rows.*60"):
+            ts.next_items(handle, n=2, features=np.zeros((5, 8), np.float32))
+
+        class Fake:  # any object with encode(texts): its vectors are the ones used
+            identity = "fake-encoder"
+
+            def __init__(self):
+                self.seen = []
+
+            def encode(self, texts):
+                self.seen.append(list(texts))
+                return np.load(emb).astype(np.float64)
+
+        fake = Fake()
+        got = ts.next_items(handle, n=3, encoder=fake, dry_run=True)
+        assert got.features_note == "sentence encoder fake-encoder"
+        assert fake.seen == [[f"{_WORDS[i % 3]} note {i}" for i in range(N_ITEMS)]]
+        same = ts.next_items(handle, n=3, features=np.load(emb), dry_run=True)
+        assert got.suggestions["item_id"].tolist() == same.suggestions["item_id"].tolist()
         for bad in (0, True, 2.0):
             with pytest.raises(ValidationError, match=f"n: got {bad!r}; pass an int >= 1"):
                 ts.next_items(handle, n=bad, features=np.load(emb))
