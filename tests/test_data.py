@@ -330,10 +330,13 @@ def test_label_not_in_classes(frame):
 def test_all_labels_missing(frame):
     with pytest.raises(ValidationError, match="labels: no labelled rows"):
         Dataset.from_pandas(frame.assign(label=None), label_col="label")
-    with pytest.raises(ValidationError, match="labels: no labelled rows"):
-        Dataset.from_pandas(frame.assign(label=""), label_col="label", classes=["cat"])
-    with pytest.raises(ValidationError, match="labels: no labelled rows"):
-        Dataset.from_arrays(labels=[None, ""], multi_label=True, classes=["a"])
+    with pytest.raises(ValidationError, match="labels: no classes found.*pass classes="):
+        Dataset.from_arrays(labels=[None, ""], multi_label=True)
+    # with the classes named, no label yet is a cold start, not an error
+    ds = Dataset.from_pandas(frame.assign(label=""), label_col="label", classes=["cat"])
+    assert (ds.labels == -1).all()
+    multi = Dataset.from_arrays(labels=[None, ""], multi_label=True, classes=["a", "b"])
+    assert multi.labels.tolist() == [[-1, -1], [-1, -1]]
 
 
 def test_mixed_label_kinds():
@@ -470,3 +473,19 @@ def test_csv_parse_error_gets_a_hint(tmp_path):
         r"the delimiter \(','\)",
     ):
         read_table(path)
+
+
+def test_a_pool_with_no_labels_needs_the_classes_named():
+    df = pd.DataFrame({"text": ["a b", "c d", "e f"], "y": [None, None, None]})
+    ds = Dataset.from_pandas(df, label_col=None, text_col="text", classes=["z", "a"])
+    assert ds.classes == ("z", "a") and ds.labels.tolist() == [-1, -1, -1]
+    assert len(ds.labeled()) == 0 and ds.texts == ["a b", "c d", "e f"]
+    same = Dataset.from_pandas(df, label_col="y", classes=["z", "a"])  # an empty column
+    assert same.labels.tolist() == [-1, -1, -1]
+    with pytest.raises(ValidationError, match=r"label_col: is None and no classes.*classes=\["):
+        Dataset.from_pandas(df, label_col=None, text_col="text")
+    with pytest.raises(ValidationError, match=r"labels: no labelled rows.*name the classes"):
+        Dataset.from_pandas(df, label_col="y")
+    with pytest.raises(ValidationError, match=r"labels: no labelled rows.*name the classes"):
+        Dataset.from_arrays(labels=[None, None])
+    assert Dataset.from_arrays(labels=[None, None], classes=["p", "q"]).n_classes == 2

@@ -31,6 +31,16 @@ def _db(url):
 def _project(tmp_path, url, n_labeled):
     """60 items in 3 well-separated clusters (features saved beside), the first
     ``n_labeled`` labeled by cluster."""
+    emb = _write_data(tmp_path, n_labeled)
+    project = tmp_path / "proj"
+    args = ["init", str(project), "--data", str(tmp_path / "data.csv"), "--label-col", "label"]
+    res = runner.invoke(app, [*args, "--text-col", "text", "--id-col", "key", *_db(url)])
+    assert res.exit_code == 0, res.output
+    return project, emb
+
+
+def _write_data(tmp_path, n_labeled):
+    """data.csv and emb.npy of :func:`_project`; returns the path of emb.npy."""
     rng = np.random.default_rng(0)
     cluster = np.arange(N_ITEMS) % 3
     centers = np.eye(3, 8) * 5.0
@@ -46,11 +56,7 @@ def _project(tmp_path, url, n_labeled):
     ).assign(label=labels)
     data.to_csv(tmp_path / "data.csv", index=False)
     np.save(tmp_path / "emb.npy", vectors)
-    project = tmp_path / "proj"
-    args = ["init", str(project), "--data", str(tmp_path / "data.csv"), "--label-col", "label"]
-    res = runner.invoke(app, [*args, "--text-col", "text", "--id-col", "key", *_db(url)])
-    assert res.exit_code == 0, res.output
-    return project, tmp_path / "emb.npy"
+    return tmp_path / "emb.npy"
 
 
 def _open_tasks(project, url):
@@ -246,3 +252,80 @@ def test_next_without_the_app_extra_says_which_extra(tmp_path, monkeypatch):
     assert res.exit_code == 2  # one error line, no traceback
     assert res.output.startswith("error: truelabel.store needs the optional package")
     assert "pip install 'truelabel[app]'" in res.output
+
+
+def test_a_project_with_no_labels_starts_from_named_classes(tmp_path, db_url):
+    """`init --classes` without `--label-col`: 0 labels, the classes in file order; `next`
+    picks typical items of every cluster; a reviewer's answer becomes the item's label and
+    the next `next` is taught it."""
+    emb = _write_data(tmp_path, n_labeled=0)  # the label column is all empty
+    fresh = tmp_path / "fresh"
+    (tmp_path / "classes.txt").write_text("cat\nbee\nant\n")
+    data = ["--data", str(tmp_path / "data.csv"), "--text-col", "text", "--id-col", "key"]
+    classes = ["--classes", str(tmp_path / "classes.txt"), *_db(db_url)]
+    res = runner.invoke(app, ["init", str(fresh), *data, *classes])
+    assert res.exit_code == 0, res.output
+    assert "60 items, 0 labelled, 3 classes" in res.output
+    res = runner.invoke(app, ["audit", str(fresh), "--features", str(emb), *_db(db_url)])
+    assert res.exit_code == 2 and "PROJECT: has no labelled item yet" in res.output, res.output
+    assert "truelabel next PROJECT" in res.output
+    with ts.opened(fresh, database_url=db_url) as handle:
+        assert handle.settings["classes"] == ["cat", "bee", "ant"]  # file order, not sorted
+        assert handle.settings["label_col"] is None
+        with handle.store.read() as s:
+            assert s.scalar(sa.select(sa.func.count()).select_from(ts.Annotation)) == 0
+        first = ts.next_items(handle, n=6, features=np.load(emb))
+    picks = first.suggestions
+    assert (picks["action"] == "label").all() and first.n_labeled == 0 and first.n_tasks == 6
+    assert picks["reason"].str.startswith("cold start").all()
+    # typical items of every cluster (items are clustered by position mod 3)
+    assert sorted(set(picks["external_id"].map(lambda k: int(k[1:]) % 3))) == [0, 1, 2]
+
+    from fastapi.testclient import TestClient
+
+    from truelabel.web import Settings, create_app
+
+    web = create_app(Settings(project=fresh, database_url=db_url))
+    with TestClient(web, base_url="http://127.0.0.1") as c:
+        c.headers["X-CSRF-Token"] = c.get("/api/session").json()["csrf_token"]
+        task = c.get("/api/tasks/next", params={"limit": 1}).json()[0]
+        keep = c.post("/api/decisions", json={"task_id": task["task_id"], "action": "keep"})
+        assert keep.status_code == 422 and "no label to keep" in keep.text
+        ok = c.post(
+            "/api/decisions",
+            json={"task_id": task["task_id"], "action": "relabel", "label": "bee"},
+        )
+        assert ok.status_code == 200 and (ok.json()["old_label"], ok.json()["new_label"]) == (
+            None,
+            "bee",
+        )
+    with ts.opened(fresh, database_url=db_url) as handle:
+        again = ts.next_items(handle, n=2, features=np.load(emb), dry_run=True)
+    assert again.n_labeled == 1
+
+
+def test_init_without_labels_needs_the_classes(tmp_path):
+    _write_data(tmp_path, n_labeled=0)
+    data = ["--data", str(tmp_path / "data.csv"), "--text-col", "text"]
+    res = runner.invoke(app, ["init", str(tmp_path / "a"), *data])
+    assert res.exit_code == 2 and "--label-col: not given and no classes are named" in res.output
+    assert "--classes classes.txt" in res.output and not (tmp_path / "a").exists()
+    # labels the data has that the named classes lack are refused, nothing written
+    (tmp_path / "two.txt").write_text("ant\nbee\n")
+    (tmp_path / "three.txt").write_text("cat\nbee\nant\n")
+    frame = pd.read_csv(tmp_path / "data.csv").assign(label=["cat"] + [None] * (N_ITEMS - 1))
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    one = ["--label-col", "label"]
+    two = ["--classes", str(tmp_path / "two.txt")]
+    three = ["--classes", str(tmp_path / "three.txt")]
+    res = runner.invoke(
+        app,
+        ["init", str(tmp_path / "b"), "--data", str(tmp_path / "one.csv"), *one, *two],
+    )
+    assert res.exit_code == 2 and "'cat'" in res.output and not (tmp_path / "b").exists()
+    # the labels of the data set the project's labels when classes are named too
+    res = runner.invoke(
+        app,
+        ["init", str(tmp_path / "c"), "--data", str(tmp_path / "one.csv"), *one, *three],
+    )
+    assert res.exit_code == 0 and "1 labelled, 3 classes" in res.output, res.output

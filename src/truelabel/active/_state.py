@@ -82,7 +82,7 @@ def consensus(
         pd.DataFrame({"i": answer_item, "j": answer_annot}).drop_duplicates().groupby("i").size()
     )
     overlap = annotators.size >= 2 and bool((n_distinct >= 2).any())
-    if order.size < 2:
+    if order.size < 2 or len(answers) == 0:  # nothing to aggregate (a cold start)
         probas = np.ones((items.size, 1))
         acc = np.full(annotators.size, prior_accuracy)
     else:

@@ -47,7 +47,18 @@ def _store() -> Any:
 def init(
     project: Annotated[Path, typer.Argument(help="project folder to create")],
     data: Annotated[Path, typer.Option("--data", help="CSV, TSV, Parquet or JSONL file")],
-    label_col: Annotated[str, typer.Option("--label-col", help="column with the given labels")],
+    label_col: Annotated[
+        str | None,
+        typer.Option("--label-col", help="column with the given labels (none: see --classes)"),
+    ] = None,
+    classes: Annotated[
+        Path | None,
+        typer.Option(
+            "--classes",
+            help="classes.txt (one name per line) or .yaml/.json: every class, in order; "
+            "without --label-col the project starts with no labels (label with `next`)",
+        ),
+    ] = None,
     text_col: Annotated[str | None, typer.Option("--text-col", help="text column")] = None,
     image_col: Annotated[
         str | None,
@@ -71,7 +82,11 @@ def init(
         float | None, typer.Option("--max-image-mb", help="refuse larger images (MiB; 50)")
     ] = None,
 ) -> None:
-    """Create a project: a database with the items of DATA and their original labels."""
+    """Create a project: a database with the items of DATA and their original labels.
+
+    With --classes and no --label-col the items start unlabelled: `truelabel next` picks
+    the first ones to label and the review app records the answers.
+    """
     try:
         with _shown_warnings():
             store = _store()
@@ -82,6 +97,11 @@ def init(
                 "max_image_mb": max_image_mb,
             }
             limits = store.ImportLimits(**{k: v for k, v in given.items() if v is not None})
+            names = None
+            if classes is not None:
+                from ..model._classes import read_classes
+
+                names = list(read_classes(classes))
             info = store.init_project(
                 project,
                 data=data,
@@ -92,6 +112,7 @@ def init(
                 database_url=database_url,
                 name=name,
                 limits=limits,
+                classes=names,
             )
     except (TruelabelError, OSError, ValueError) as err:
         _fail(err)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .._validation import check_column, check_features, relay_warnings
 from ..exceptions import ValidationError
-from ._labels import LabelEncoding, as_object_array, parse_multilabel
+from ._labels import _NO_LABELS_FIX, LabelEncoding, as_object_array, parse_multilabel
 from ._readers import (
     check_unique_ids,
     ids_from_column,
@@ -32,7 +32,7 @@ _P = ParamSpec("_P")
 class TableOptions(TypedDict, total=False):
     """Keyword arguments shared by the ``Dataset.from_*`` table readers."""
 
-    label_col: str
+    label_col: str | None
     text_col: str | None
     feature_cols: str | Sequence[str] | None
     id_col: str | None
@@ -55,8 +55,8 @@ def _encode_labels(
         enc = LabelEncoding.from_labels(values, classes=classes)
         labels = enc.encode(values)
         labelled = labels >= 0
-    if not labelled.any():
-        raise ValidationError("labels", "no labelled rows", "label at least one item")
+    if not labelled.any() and classes is None:
+        raise ValidationError("labels", "no labelled rows", _NO_LABELS_FIX)
     return labels, enc
 
 
@@ -225,7 +225,7 @@ class Dataset:
         cls,
         df: pd.DataFrame,
         *,
-        label_col: str,
+        label_col: str | None,
         text_col: str | None = None,
         feature_cols: str | Sequence[str] | None = None,
         id_col: str | None = None,
@@ -239,9 +239,10 @@ class Dataset:
         ----------
         df : pandas.DataFrame
             One row per item.
-        label_col : str
+        label_col : str or None
             Column of labels: class names or integer indices; missing = None, NaN or ``""``.
             With ``multi_label=True``: lists of classes or delimited strings (``"a|b"``).
+            ``None``: no item is labelled yet (a cold start; ``classes`` must be given).
         text_col : str, optional
             Column of texts; missing texts become ``""``.
         feature_cols : str or list of str, optional
@@ -251,6 +252,7 @@ class Dataset:
         classes : list of str, optional
             All class names, in order. Classes without examples are allowed (see
             :attr:`class_counts`); labels outside ``classes`` raise ``ValidationError``.
+            With ``classes`` given, no row needs a label yet.
         multi_label : bool, default False
         label_sep : str, optional
             Separator of multi-label strings; default: detect ``|``, ``;`` or ``,``.
@@ -282,7 +284,15 @@ class Dataset:
         columns = [str(c) for c in df.columns]
         if columns != list(df.columns):
             df = df.set_axis(columns, axis=1)
-        check_column("label_col", label_col, columns)
+        if label_col is None:
+            if classes is None:
+                raise ValidationError(
+                    "label_col",
+                    "is None and no classes are named",
+                    "pass label_col=COLUMN, or classes=[...] to start with no labels",
+                )
+        else:
+            check_column("label_col", label_col, columns)
         if text_col is not None:
             check_column("text_col", text_col, columns)
         if id_col is not None:
@@ -300,7 +310,8 @@ class Dataset:
         if text_col is not None:
             text = frame[text_col]
             texts = [str(t) for t in text.astype(object).where(text.notna(), "")]
-        labels, enc = _encode_labels(frame[label_col], classes, multi_label, label_sep)
+        given = np.full(len(frame), None, dtype=object) if label_col is None else frame[label_col]
+        labels, enc = _encode_labels(given, classes, multi_label, label_sep)
         return cls(
             frame=frame,
             labels=labels,

@@ -31,6 +31,7 @@ __all__ = [
 
 _SEPARATORS = ("|", ";", ",")
 _COLLECTIONS = (list, tuple, set, frozenset, np.ndarray)
+_NO_LABELS_FIX = "label at least one item, or name the classes (classes=[...]) to start with none"
 
 
 def as_object_array(values: Any) -> np.ndarray:
@@ -224,12 +225,12 @@ class LabelEncoding:
                 return cls(given)
             k = int(codes.max()) + 1 if codes.size else 0
             if k == 0:
-                raise ValidationError(argument, "no labelled rows", "label some rows first")
+                raise ValidationError(argument, "no labelled rows", _NO_LABELS_FIX)
             return cls(tuple(str(i) for i in range(k)))
         names = _stripped_names(present, argument)
         if given is None:
             if names.size == 0:
-                raise ValidationError(argument, "no labelled rows", "label some rows first")
+                raise ValidationError(argument, "no labelled rows", _NO_LABELS_FIX)
             _warn_case_variants(names, argument)
             return cls(tuple(natural_sorted(pd.unique(names).tolist())))
         enc = cls(given)

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +104,7 @@ def init_project(
     path: str | os.PathLike[str],
     *,
     data: str | os.PathLike[str],
-    label_col: str,
+    label_col: str | None,
     text_col: str | None = None,
     image_col: str | None = None,
     id_col: str | None = None,
@@ -112,8 +112,13 @@ def init_project(
     name: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
     limits: ImportLimits | None = None,
+    classes: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Create a project folder from a data file: items and their original labels.
+
+    ``classes`` names every class, in order (default: the labels found in ``label_col``);
+    with ``classes`` given ``label_col`` may be ``None``: a pool with no label yet (a cold
+    start, for ``truelabel next`` and the review app to label from scratch).
 
     ``limits`` (default :class:`ImportLimits()`) bound the data file (checked before it is
     read), the number of items, each text and each image file; an import above one is
@@ -143,7 +148,19 @@ def init_project(
     limits = ImportLimits() if limits is None else limits
     if data.is_file():
         limits.check_file(data)
-    dataset = Dataset.from_file(data, label_col=label_col, text_col=text_col, id_col=id_col)
+    if label_col is None and classes is None:
+        raise ValidationError(
+            "--label-col",
+            "not given and no classes are named",
+            "pass --label-col COLUMN, or --classes classes.txt to start with no labels",
+        )
+    dataset = Dataset.from_file(
+        data,
+        label_col=label_col,
+        text_col=text_col,
+        id_col=id_col,
+        classes=None if classes is None else list(classes),
+    )
     if dataset.multi_label:  # pragma: no cover - from_file reads single-label data here
         raise ValidationError("--label-col", "multi-label data", "projects hold one label per item")
     limits.check_items(dataset.n_items)
@@ -181,12 +198,18 @@ def init_project(
                 content_hashes=hashes,
                 chunk_rows=chunk_rows,
             )
-            source = get_label_source(
-                session, project_id=project.id, kind="original", name=label_col
-            )
-            n_labeled = add_annotations(
-                session, source_id=source.id, item_ids=item_ids, labels=names, chunk_rows=chunk_rows
-            )
+            n_labeled = 0
+            if label_col is not None:
+                source = get_label_source(
+                    session, project_id=project.id, kind="original", name=label_col
+                )
+                n_labeled = add_annotations(
+                    session,
+                    source_id=source.id,
+                    item_ids=item_ids,
+                    labels=names,
+                    chunk_rows=chunk_rows,
+                )
             name = project.name
         meta = {
             "format": 1,

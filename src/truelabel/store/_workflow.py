@@ -82,6 +82,13 @@ def audit_project(
     store, pid = handle.store, handle.project_id
     with store.read() as session:
         frame = current_labels(session, project_id=pid)
+    if not frame["label"].notna().any():
+        raise ValidationError(
+            "PROJECT",
+            "has no labelled item yet: there is nothing to audit",
+            "label some first (`truelabel next PROJECT` queues the items worth labelling, "
+            "`truelabel serve PROJECT` opens the review app)",
+        )
     item_ids = frame["item_id"].to_numpy(np.int64)
     base = None if review_url is None else check_review_url(review_url)
     by_external = pd.Series(item_ids, index=frame["external_id"].to_numpy(object))
