@@ -119,3 +119,19 @@ def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(ImportError, match=r"pip install 'truelabel\[distributed\]'"):
         _ray._import_ray()
+
+
+def test_isolation_check_refuses_a_visible_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    from . import conftest
+
+    monkeypatch.setattr(conftest, "interfaces", lambda: ["eth0", "lo"])
+    assert (
+        conftest.isolation_problem()
+        == "network interfaces ['eth0', 'lo'] are visible, not only 'lo'"
+    )
+    monkeypatch.setattr(conftest, "REQUIRED", True)
+    with pytest.raises(pytest.fail.Exception, match=r"^TRUELABEL_REQUIRE_RAY=1 but no net$"):
+        conftest.absent("no net")
+    monkeypatch.setattr(conftest, "REQUIRED", False)
+    with pytest.raises(pytest.skip.Exception, match=r"^no net$"):
+        conftest.absent("no net")

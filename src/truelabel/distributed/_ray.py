@@ -7,9 +7,11 @@ by ``import truelabel``.
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 import threading
 from collections import deque
@@ -152,10 +154,11 @@ class RayBackend:
         with _LOCK:
             if self._ray is not None:
                 return self._ray
-            settings = self.settings()
-            self._apply_env(settings)
-            ray = _import_ray()
-            if not ray.is_initialized():
+            ray = sys.modules.get("ray")
+            if ray is None or not ray.is_initialized():  # else: use the running Ray as it is
+                settings = self.settings()
+                self._apply_env(settings)  # before the import: Ray reads some of it then
+                ray = _import_ray()
                 self._start(ray, settings)
             self._remote = ray.remote(_run_chunk)
             self._ray = ray
@@ -288,6 +291,8 @@ def ray_backend(address: str | None = None) -> RayBackend:
     """The process's :class:`RayBackend` for ``address`` (made on first use, then reused):
     what ``get_backend("ray", address=...)`` and ``--backend ray`` resolve to."""
     address = check_address(address)
+    if importlib.util.find_spec("ray") is None:  # say it now, not at the first heavy step
+        raise MissingDependencyError("ray", "distributed", "the Ray backend")
     with _LOCK:
         backend = _BACKENDS.get(address)
         if backend is None:
