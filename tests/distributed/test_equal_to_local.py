@@ -2,7 +2,8 @@
 
 One table, ``CASES``: a name and a function ``run(backend, data) -> result``. Each case runs on
 ``LocalBackend(n_jobs=2)`` and on the session's RayBackend (wrapped to count the chunks it ran,
-so a step that ignored ``backend=`` fails), with small chunks so several chunks are merged.
+so a step that ignored ``backend=`` fails; ``LocalBackend.map`` raises meanwhile, so does a
+step with one pass that falls back to threads), with small chunks so several chunks are merged.
 Results are compared value by value (floats to 1e-9 relative; most are bit-identical).
 To add a step: append ``Case("name", lambda be, d: step(..., backend=be, chunk_size=CS))``.
 """
@@ -89,6 +90,15 @@ def _data() -> dict[str, Any]:
 DATA = _data()
 
 
+def _graph() -> Any:
+    from truelabel.detect import build_knn_graph
+
+    return build_knn_graph(DATA["X"], n_neighbors=5, method="exact", backend=LocalBackend(1))
+
+
+DATA["graph"] = _graph()  # the input of the steps that take a graph
+
+
 class Case(NamedTuple):
     name: str
     run: Callable[[Any, dict[str, Any]], Any]
@@ -118,17 +128,17 @@ def _detect() -> list[Case]:
         return build_knn_graph(d["X"], n_neighbors=5, method="exact", backend=be, chunk_size=CS)
 
     def knn_blend(be: Any, d: dict[str, Any]) -> Any:
-        g = build_knn_graph(d["X"], n_neighbors=5, method="exact")
+        g = d["graph"]
         kp = knn_pred_probs(g, d["labels"], d["k"], backend=be, chunk_size=CS)
         return kp, blend_pred_probs(d["labels"], d["pred_probs"], kp, backend=be, chunk_size=CS)
 
     def duplicates(be: Any, d: dict[str, Any]) -> Any:
-        g = build_knn_graph(d["X"], n_neighbors=5, method="exact")
+        g = d["graph"]
         sim = 1.0 / (1.0 + g.distances)
         return near_duplicate_sets(g.indices, sim, 0.5, backend=be, chunk_size=CS)
 
     def original(be: Any, d: dict[str, Any]) -> Any:
-        g = build_knn_graph(d["X"], n_neighbors=5, method="exact")
+        g = d["graph"]
         return original_neighbors(d["raw"], g.indices, backend=be, chunk_size=CS)
 
     cases = [
@@ -384,14 +394,20 @@ def _forget_cached_statistics() -> None:
     _confident_learning._CACHE.clear()
 
 
+def _no_local_pass(self: LocalBackend, fn: Any, chunks: Any, shared: Any) -> Any:
+    raise AssertionError(f"{fn.__qualname__} ran on a LocalBackend, not the backend given")
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_ray_equals_local(case: Case, ray_backend: Any) -> None:
+def test_ray_equals_local(case: Case, ray_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     _forget_cached_statistics()
     local = Counted(LocalBackend(n_jobs=2))
     want = case.run(local, DATA)
     assert local.chunks >= 2, "the step did not run (several chunks) on the backend it was given"
     _forget_cached_statistics()
     ray = Counted(ray_backend)
+    # every pass of the step runs on the backend given: none falls back to threads here
+    monkeypatch.setattr(LocalBackend, "map", _no_local_pass)
     if case.writes_shared:
         # the per-chunk function writes into its shared inputs: on Ray it must be refused
         # loudly, never give a silently wrong result (fix: return the block instead)

@@ -135,3 +135,27 @@ def test_isolation_check_refuses_a_visible_network(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(conftest, "REQUIRED", False)
     with pytest.raises(pytest.skip.Exception, match=r"^no net$"):
         conftest.absent("no net")
+
+
+def test_environment_set_only_where_the_user_has_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in (*LOCAL_ENV, "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "1")  # the user's own choice
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "t0k3n")
+    b = RayBackend(temp_dir="/tmp/tl-env")
+    b._apply_env(b.settings())
+    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "1"
+    assert os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"
+    assert os.environ["RAY_AUTH_MODE"] == "token"
+    assert "RAY_AUTH_TOKEN_PATH" not in os.environ  # their token, not ours
+    b.close()
+    assert "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" not in os.environ
+    assert "RAY_AUTH_MODE" not in os.environ and os.environ["RAY_USAGE_STATS_ENABLED"] == "1"
+    monkeypatch.delenv("RAY_AUTH_TOKEN")
+    b = RayBackend(temp_dir="/tmp/tl-env")
+    b._apply_env(b.settings())
+    assert os.environ["RAY_AUTH_TOKEN_PATH"] == "/tmp/tl-env/auth_token"
+    b.close()
+    assert "RAY_AUTH_TOKEN_PATH" not in os.environ

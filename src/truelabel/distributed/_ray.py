@@ -132,7 +132,7 @@ class RayBackend:
         self._remote: Any = None
         self._started = False
         self._made_dir: Path | None = None
-        self._env_before: dict[str, str | None] = {}
+        self._env_set: list[str] = []
 
     def __repr__(self) -> str:
         return f"RayBackend(address={self.address!r}, num_cpus={self.num_cpus!r})"
@@ -165,11 +165,12 @@ class RayBackend:
         return ray
 
     def _apply_env(self, settings: RaySettings) -> None:
-        user_token = {"RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"} & set(os.environ)
+        """Set what the user has not set (their own value wins; a token of theirs, given as
+        ``RAY_AUTH_TOKEN``, keeps ours out); :meth:`close` removes what was set here."""
         for key, value in settings.env.items():
-            ours = key == "RAY_AUTH_TOKEN_PATH" and not user_token
-            if ours or key not in os.environ:
-                self._env_before.setdefault(key, os.environ.get(key))
+            theirs = key == "RAY_AUTH_TOKEN_PATH" and "RAY_AUTH_TOKEN" in os.environ
+            if key not in os.environ and not theirs:
+                self._env_set.append(key)
                 os.environ[key] = value
 
     def _start(self, ray: Any, settings: RaySettings) -> None:
@@ -212,12 +213,9 @@ class RayBackend:
                     del _BACKENDS[name]
 
     def _cleanup(self) -> None:
-        for key, value in self._env_before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._env_before = {}
+        for key in self._env_set:
+            os.environ.pop(key, None)
+        self._env_set = []
         if self._made_dir is not None:
             shutil.rmtree(self._made_dir, ignore_errors=True)
             self._made_dir = None
