@@ -70,8 +70,8 @@ def _run_chunk(fn: Callable[[Chunk, Any], Any], chunk: Chunk, rest: Any, *held: 
                 "fn",
                 f"{name} wrote into its shared inputs ({err}); on Ray each task reads a "
                 "read-only copy of them, so the write would be lost",
-                "return the chunk's block from the per-chunk function and write it into the "
-                "output in the caller (as LocalBackend users do)",
+                "return the chunk's block from the per-chunk function and let the caller "
+                "write the blocks into its output",
             ) from err
         raise
 
