@@ -23,6 +23,7 @@ import argparse
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -180,6 +181,7 @@ def two_node(data: dict[str, Any], chunk_size: int) -> dict[str, Any]:
         ray.shutdown()
     finally:
         subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True)
+        shutil.rmtree(temp, ignore_errors=True)
     local = steps(data, LocalBackend(), chunk_size)
     return {
         "nodes_alive": sum(1 for n in nodes if n.get("Alive")),
