@@ -123,3 +123,127 @@ def test_n_workers() -> None:
     assert LocalBackend(n_jobs=3).n_workers == 3
     assert LocalBackend().n_workers >= 1
     assert LocalBackend(n_jobs=-1).n_workers == LocalBackend().n_workers
+
+
+# -- what the Ray backend needed: held objects, share, errors that cross processes ------------
+
+
+def _count_build(calls: list[int], n: int) -> list[int]:
+    calls.append(n)
+    return list(range(n))
+
+
+def _sum_held(chunk: Chunk, shared: tuple[list[int], int]) -> int:
+    table, offset = shared
+    return sum(table[chunk.slice]) + offset
+
+
+def test_per_worker_built_once_per_map_and_kept_across_maps() -> None:
+    from truelabel.backend import PerWorker
+
+    calls: list[int] = []
+    held = PerWorker(_count_build, calls, 10)
+    for n_jobs in (1, 2):
+        got = list(LocalBackend(n_jobs=n_jobs).map(_sum_held, chunk_ranges(10, 3), (held, 100)))
+        assert got == [103, 112, 121, 109]
+    assert calls == [10]  # built once, on first use, kept for the second map
+    assert held.get() is held.get()
+    held.release()
+    list(LocalBackend(n_jobs=1).map(_sum_held, chunk_ranges(10, 5), (held, 0)))
+    assert calls == [10, 10]
+    held.release()
+    assert "PerWorker(_count_build" in repr(held)
+
+
+def test_per_worker_alone_as_shared_and_not_built_for_no_chunks() -> None:
+    from truelabel.backend import PerWorker
+
+    calls: list[int] = []
+    held = PerWorker(_count_build, calls, 4)
+    assert list(LocalBackend(n_jobs=1).map(_sum_held, [], (held, 0))) == []
+    assert calls == []
+
+    def first(chunk: Chunk, table: list[int]) -> int:
+        return table[chunk.start]
+
+    assert list(LocalBackend(n_jobs=2).map(first, chunk_ranges(4, 2), held)) == [0, 2]
+    held.release()
+
+
+def test_per_worker_pickles_the_recipe_not_the_object() -> None:
+    import pickle
+
+    from truelabel.backend import PerWorker
+
+    held = PerWorker(_count_build, [], 3)
+    held.get()
+    copy = pickle.loads(pickle.dumps(held))
+    assert copy.token == held.token and copy.args == held.args
+    assert copy.get() == [0, 1, 2]
+    held.release()
+
+
+def test_per_worker_cache_keeps_the_last_four() -> None:
+    from truelabel import backend as be
+
+    calls: list[int] = []
+    helds = [be.PerWorker(_count_build, calls, i) for i in range(5)]
+    for h in helds:
+        h.get()
+    assert calls == [0, 1, 2, 3, 4]
+    helds[1].get()  # still cached
+    helds[0].get()  # evicted: built again
+    assert calls == [0, 1, 2, 3, 4, 0]
+    for h in helds:
+        h.release()
+    with pytest.raises(ValidationError, match=r"^factory: must be callable, got int"):
+        be.PerWorker(3)  # type: ignore[arg-type]
+
+
+def test_resolve_shared_leaves_other_values_alone() -> None:
+    from truelabel.backend import resolve_shared
+
+    arr = np.arange(3)
+    assert resolve_shared(arr) is arr
+    tup = (arr, 1)
+    assert resolve_shared(tup) is tup
+    assert resolve_shared(None) is None
+
+
+def test_share_is_identity_locally() -> None:
+    from truelabel.backend import share
+
+    arr = np.arange(5)
+    assert share(LocalBackend(), arr) is arr
+    assert LocalBackend().share(arr) is arr
+    assert share(object(), arr) is arr  # type: ignore[arg-type]  # no share(): unchanged
+
+
+def test_get_backend_address_only_with_ray() -> None:
+    with pytest.raises(ValidationError, match=r"^address: is for the Ray backend, got"):
+        get_backend(None, address="auto")
+    with pytest.raises(ValidationError, match=r"pass 'local', 'ray', None"):
+        get_backend("spark")
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        ValidationError("x", "bad", "fix"),
+        ValidationError("x", "bad"),
+    ],
+)
+def test_errors_survive_pickling(err: Exception) -> None:
+    """A task's error on another process comes back as the same error (Ray, processes)."""
+    import pickle
+
+    from truelabel.exceptions import DataFormatError, MissingDependencyError
+
+    for e in (
+        err,
+        DataFormatError("f", "broken", "re-save it"),
+        MissingDependencyError("ray", "distributed", "x"),
+    ):
+        e.extra_note = "kept"  # type: ignore[attr-defined]
+        back = pickle.loads(pickle.dumps(e))
+        assert type(back) is type(e) and str(back) == str(e) and back.__dict__ == e.__dict__

@@ -1071,6 +1071,57 @@ MUTANTS: list[Mutant] = [
         "if False:",
         ("tests/test_autolabel_mutant_gaps.py", "tests/test_autolabel_texts.py"),
     ),
+    # the Ray backend: only what its tests catch without starting Ray (the cluster tests run
+    # only inside tools/netns-run, so mutants of the task loop are not listed here)
+    Mutant(
+        "ray: listeners not pinned to loopback",
+        "src/truelabel/distributed/_settings.py",
+        '        "_node_ip_address": "127.0.0.1",\n',
+        "",
+        ("tests/distributed/test_settings.py",),
+    ),
+    Mutant(
+        "ray: usage statistics left on",
+        "src/truelabel/distributed/_settings.py",
+        '    "RAY_USAGE_STATS_ENABLED": "0",\n    "RAY_ENABLE',
+        '    "RAY_ENABLE',
+        ("tests/distributed/test_settings.py",),
+    ),
+    Mutant(
+        "ray: dashboard on",
+        "src/truelabel/distributed/_settings.py",
+        '"include_dashboard": False',
+        '"include_dashboard": True',
+        ("tests/distributed/test_settings.py",),
+    ),
+    Mutant(
+        "backend: PerWorker rebuilt on every use",
+        "src/truelabel/backend.py",
+        "            if self.token in _BUILT:",
+        "            if False:",
+        ("tests/test_backend.py",),
+    ),
+    Mutant(
+        "backend: get_backend('ray') ignores the address",
+        "src/truelabel/backend.py",
+        "        return ray_backend(address)",
+        "        return ray_backend(None)",
+        ("tests/distributed/test_settings.py",),
+    ),
+    Mutant(
+        "CLI: --chunk-size not passed to the audit",
+        "src/truelabel/cli/_audit.py",
+        "                    cache_embeddings=cache,\n                    **run_on,",
+        "                    cache_embeddings=cache,",
+        ("tests/test_cli_backend.py",),
+    ),
+    Mutant(
+        "Audit: chunk_size not handed to the detectors",
+        DET_AUDIT,
+        "            chunk_size=self.chunk_size,\n        )",
+        "        )",
+        ("tests/test_cli_backend.py",),
+    ),
 ]
 
 

@@ -201,6 +201,8 @@ def audit_annotations(
     doubtful_below: float = 0.8,
     random_state: int = 0,
     item_model: Any = None,
+    backend: Any = None,
+    chunk_size: int | None = None,
 ) -> Any:
     """The audit of an annotation table: the ``consensus`` issue type through
     :class:`~truelabel.Audit` (one row per item, in the table's item order).
@@ -223,6 +225,8 @@ def audit_annotations(
     audit = Audit(
         {"consensus": {"method": method, "doubtful_below": doubtful_below}},
         random_state=random_state,
+        backend=backend,
+        chunk_size=chunk_size,
     )
     probs = None if item_model is None else item_model.pred_probs
     result = audit.run(annotations=table, pred_probs=probs)

@@ -3,9 +3,15 @@
 A heavy algorithm is written as a pure, top-level per-chunk function
 ``fn(chunk, shared) -> stats`` (picklable, testable alone) and an associative ``combine``.
 A :class:`Backend` runs the per-chunk function over the chunks; :class:`LocalBackend` does so
-on threads (NumPy releases the GIL, so both cores work), a later ``RayBackend`` runs the same
-functions as tasks. ``shared`` holds the inputs every chunk reads (arrays, possibly
-memory-mapped ``.npy`` files) and is sent to each worker once.
+on threads (NumPy releases the GIL, so both cores work), ``truelabel.distributed.RayBackend``
+runs the same functions as Ray tasks. ``shared`` holds the inputs every chunk reads (arrays,
+possibly memory-mapped ``.npy`` files) and is sent to each worker once per ``map``; a per-chunk
+function only reads it (on Ray every task gets a read-only copy) and returns its block.
+
+Two things go beyond "map a function": :meth:`LocalBackend.share` (and ``RayBackend.share``)
+keeps a large input on the workers across many ``map`` calls (an EM loop's data), and
+:class:`PerWorker` is an object built once per worker process from a picklable recipe and
+kept there across tasks (a loaded model); a backend hands the built object to ``fn``.
 
 Examples
 --------
@@ -22,6 +28,9 @@ Examples
 from __future__ import annotations
 
 import os
+import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,9 +44,12 @@ __all__ = [
     "Backend",
     "Chunk",
     "LocalBackend",
+    "PerWorker",
     "chunk_ranges",
     "get_backend",
     "map_reduce",
+    "resolve_shared",
+    "share",
 ]
 
 S = TypeVar("S")
@@ -84,6 +96,90 @@ def chunk_ranges(n_items: int, chunk_size: int | None = None) -> list[Chunk]:
     ]
 
 
+#: per-process cache of built :class:`PerWorker` objects (a few at most: they are models)
+_BUILT: OrderedDict[str, Any] = OrderedDict()
+_BUILT_MAX = 4
+_BUILT_LOCK = threading.Lock()
+
+
+class PerWorker:
+    """An object built once per worker process from a picklable recipe, kept across tasks.
+
+    Put it in ``shared`` (alone or as an element of a ``shared`` tuple); every backend calls
+    ``fn`` with the built object in its place. :class:`LocalBackend` builds it once in this
+    process (its threads share it); ``RayBackend`` builds it in each worker process the first
+    time a task there needs it and keeps it for later tasks and later ``map`` calls. Only the
+    recipe (``factory``, ``args``, ``kwargs``) is pickled, never the object, so it suits what
+    cannot be pickled or is slow to load (an ONNX session). A process keeps the last four
+    objects built; :meth:`release` drops this process's copy.
+
+    >>> from truelabel.backend import LocalBackend, PerWorker, chunk_ranges
+    >>> def square_table(n):
+    ...     return [i * i for i in range(n)]
+    >>> def lookup(chunk, table):
+    ...     return table[chunk.start:chunk.stop]
+    >>> list(LocalBackend(n_jobs=1).map(lookup, chunk_ranges(4, 2), PerWorker(square_table, 4)))
+    [[0, 1], [4, 9]]
+    """
+
+    def __init__(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        if not callable(factory):
+            raise ValidationError(
+                "factory",
+                f"must be callable, got {type(factory).__name__}",
+                "pass a top-level function or class, e.g. PerWorker(load_model, path)",
+            )
+        self.factory = factory
+        self.args = args
+        self.kwargs = kwargs
+        self.token = uuid.uuid4().hex
+
+    def __repr__(self) -> str:
+        name = getattr(self.factory, "__qualname__", repr(self.factory))
+        return f"PerWorker({name}, token={self.token[:8]})"
+
+    def get(self) -> Any:
+        """The object built in this process (built now if it is not yet)."""
+        with _BUILT_LOCK:
+            if self.token in _BUILT:
+                _BUILT.move_to_end(self.token)
+                return _BUILT[self.token]
+            obj = self.factory(*self.args, **self.kwargs)
+            _BUILT[self.token] = obj
+            while len(_BUILT) > _BUILT_MAX:
+                _BUILT.popitem(last=False)
+            return obj
+
+    def release(self) -> None:
+        """Drop this process's built object (a later :meth:`get` builds it again)."""
+        with _BUILT_LOCK:
+            _BUILT.pop(self.token, None)
+
+
+def resolve_shared(shared: Any) -> Any:
+    """``shared`` with every :class:`PerWorker` (itself, or an element of a tuple) built.
+
+    A backend calls this once per ``map`` in the process that runs ``fn``; any other value is
+    returned as it is (the same object).
+    """
+    if isinstance(shared, PerWorker):
+        return shared.get()
+    if type(shared) is tuple and any(isinstance(s, PerWorker) for s in shared):
+        return tuple(s.get() if isinstance(s, PerWorker) else s for s in shared)
+    return shared
+
+
+def share(backend: Backend, obj: S) -> S:
+    """Hand ``obj`` to ``backend`` once for many ``map`` calls (its ``share`` method, if any).
+
+    The result is passed as ``shared`` (or an element of a ``shared`` tuple) instead of
+    ``obj``: :class:`LocalBackend` returns ``obj`` itself; ``RayBackend`` stores it in the
+    object store once, so an EM loop does not send its data again each iteration.
+    """
+    method = getattr(backend, "share", None)
+    return obj if method is None else method(obj)
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Runs a per-chunk function over chunks; results come back in chunk order."""
@@ -110,6 +206,7 @@ class LocalBackend:
     -----
     At most ``2 * n_jobs`` chunks are in flight at once, so results that are large per chunk
     never pile up in memory. On ``KeyboardInterrupt`` pending chunks are cancelled.
+    A :class:`PerWorker` in ``shared`` is built once here and shared by the threads.
     """
 
     def __init__(self, n_jobs: int | None = None) -> None:
@@ -130,7 +227,13 @@ class LocalBackend:
     def __repr__(self) -> str:
         return f"LocalBackend(n_jobs={self.n_jobs!r})"
 
+    def share(self, obj: S) -> S:
+        """``obj`` itself: threads read this process's memory (see :func:`share`)."""
+        return obj
+
     def map(self, fn: Callable[[Chunk, S], R], chunks: Sequence[Chunk], shared: S) -> Iterator[R]:
+        if chunks:
+            shared = resolve_shared(shared)
         workers = min(self.n_workers, max(len(chunks), 1))
         if workers <= 1:
             for chunk in chunks:
@@ -156,25 +259,37 @@ class LocalBackend:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def get_backend(backend: Backend | str | None) -> Backend:
-    """Resolve a ``backend=`` argument: ``None`` or ``"local"`` -> :class:`LocalBackend`.
+def get_backend(backend: Backend | str | None, *, address: str | None = None) -> Backend:
+    """Resolve a ``backend=`` argument: ``None`` or ``"local"`` -> :class:`LocalBackend`,
+    ``"ray"`` -> ``truelabel.distributed.RayBackend(address)`` (one per address, reused;
+    needs ``pip install 'truelabel[distributed]'``). ``address`` is only for ``"ray"``.
 
     >>> get_backend(None)
     LocalBackend(n_jobs=None)
     """
+    if backend == "ray":
+        from .distributed import ray_backend
+
+        return ray_backend(address)
+    if address is not None:
+        raise ValidationError(
+            "address",
+            f"is for the Ray backend, got address={address!r} with backend={backend!r}",
+            "pass backend='ray' with it, or leave address out",
+        )
     if backend is None or backend == "local":
         return LocalBackend()
     if isinstance(backend, str):
         raise ValidationError(
             "backend",
             f"unknown backend {backend!r}",
-            "pass 'local', None, or a Backend instance such as LocalBackend(n_jobs=2)",
+            "pass 'local', 'ray', None, or a Backend instance such as LocalBackend(n_jobs=2)",
         )
     if not isinstance(backend, Backend):
         raise ValidationError(
             "backend",
             f"{type(backend).__name__} has no map(fn, chunks, shared) / n_workers",
-            "pass 'local', None, or a Backend instance such as LocalBackend(n_jobs=2)",
+            "pass 'local', 'ray', None, or a Backend instance such as LocalBackend(n_jobs=2)",
         )
     return backend
 

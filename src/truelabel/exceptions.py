@@ -7,6 +7,8 @@ know truelabel.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "DataFormatError",
     "MissingDependencyError",
@@ -45,6 +47,10 @@ class ValidationError(TruelabelError, ValueError):
             message += f"; {fix}"
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled with its three parts (a task's error on a worker process comes back whole)
+        return (type(self), (self.argument, self.problem, self.fix), self.__dict__)
+
 
 class DataFormatError(ValidationError):
     """A file or table cannot be read as the data truelabel expects."""
@@ -60,7 +66,11 @@ class MissingDependencyError(TruelabelError, ImportError):
     def __init__(self, package: str, extra: str, purpose: str) -> None:
         self.package = package
         self.extra = extra
+        self.purpose = purpose
         super().__init__(
             f"{purpose} needs the optional package {package!r}; "
             f"install it with: pip install 'truelabel[{extra}]'"
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.package, self.extra, self.purpose), self.__dict__)

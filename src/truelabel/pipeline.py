@@ -163,6 +163,8 @@ def audit_dataset(
     n_neighbors: int = 10,
     random_state: int = 0,
     cache_embeddings: bool = False,
+    backend: Any = None,
+    chunk_size: int | None = None,
 ) -> AuditResult:
     """Audit a :class:`~truelabel.Dataset`.
 
@@ -189,8 +191,9 @@ def audit_dataset(
         Text encoder (ignored when there are features): None = the default sentence
         encoder if installed, else TF-IDF/LSA; a path = a local ONNX or
         sentence-transformers model folder.
-    issue_types, n_neighbors, random_state
-        As in :class:`~truelabel.Audit`.
+    issue_types, n_neighbors, random_state, backend, chunk_size
+        As in :class:`~truelabel.Audit` (``backend="ray"``: the detectors' chunked passes
+        as Ray tasks; the out-of-fold probabilities and text encoding run here).
     cache_embeddings : bool, default False
         Keep the sentence vectors of an encoder built here (None or a path) in the on-disk
         cache (:class:`~truelabel.encode.CachedEncoder`), so a second run encodes nothing
@@ -211,6 +214,7 @@ def audit_dataset(
             n_neighbors,
             random_state,
             cache_embeddings,
+            {"backend": backend, "chunk_size": chunk_size},
         )
     result.summary["warnings"] = found
     return result
@@ -225,6 +229,7 @@ def _audit(
     n_neighbors: int,
     random_state: int,
     cache_embeddings: bool = False,
+    run_on: dict[str, Any] | None = None,
 ) -> AuditResult:
     from ._features import check_precomputed_features
 
@@ -275,7 +280,7 @@ def _audit(
             "has no features, text or pred_probs to audit labels with",
             "pass --text-col, --feature-cols, --features or --pred-probs",
         )
-    audit = Audit(issue_types, n_neighbors=n_neighbors, random_state=random_state)
+    audit = Audit(issue_types, n_neighbors=n_neighbors, random_state=random_state, **(run_on or {}))
     result = audit.run(
         labels=dataset.labels,
         pred_probs=pred_probs,

@@ -399,7 +399,12 @@ class ActiveLearner:
             value = 1.0 / self._item_costs[unlabeled]
             predicted = counts = None
         else:
-            unc = compute_uncertainty(fit.pool_probs[unlabeled], "margin")
+            unc = compute_uncertainty(
+                fit.pool_probs[unlabeled],
+                "margin",
+                backend=self.backend,
+                chunk_size=self.chunk_size,
+            )
             value = unc / self._item_costs[unlabeled]
             predicted = np.argmax(fit.pool_probs, axis=1)
             counts = np.bincount(fit.state.codes, minlength=k)

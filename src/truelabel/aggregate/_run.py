@@ -71,6 +71,13 @@ def _agreement(table: Annotations) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}
 
 
+def _aggregator(method: str, random_state: int, backend: Any, chunk_size: int | None) -> Any:
+    """The aggregator of ``--method``; the EM ones run on ``backend``."""
+    if method == "majority":
+        return METHODS[method](random_state=random_state)
+    return METHODS[method](random_state=random_state, backend=backend, chunk_size=chunk_size)
+
+
 def run_consensus(
     table: Annotations,
     *,
@@ -78,6 +85,8 @@ def run_consensus(
     doubtful_below: float = 0.8,
     random_state: int = 0,
     pred_probs: Any = None,
+    backend: Any = None,
+    chunk_size: int | None = None,
 ) -> ConsensusResult:
     """Consensus, annotator quality and agreement of an encoded table.
 
@@ -88,13 +97,15 @@ def run_consensus(
     order) the consensus is :class:`ModelAssistedConsensus` with ``method`` as its base
     (an EM method: not ``majority``); ``summary["model_assisted"]`` then holds the base, the
     model's fitted weight and its accuracy against the annotators-only consensus.
+    ``backend`` and ``chunk_size`` run the EM methods' chunked E-steps (``majority`` has
+    none); the results do not depend on them.
     """
     check_choice_method(method)
     if not 0.0 < doubtful_below <= 1.0:
         raise ValidationError("--doubtful-below", f"got {doubtful_below}", "pass e.g. 0.8")
     assisted: dict[str, Any] | None = None
     if pred_probs is None:
-        model = METHODS[method](random_state=random_state).fit(table)
+        model = _aggregator(method, random_state, backend, chunk_size).fit(table)
     else:
         if method == "majority":
             raise ValidationError(
@@ -102,7 +113,7 @@ def run_consensus(
                 "'majority' with a classifier's pred_probs",
                 "model-assisted consensus runs on an EM model: pass dawid-skene, one-coin or mace",
             )
-        base = METHODS[method](random_state=random_state)
+        base = _aggregator(method, random_state, backend, chunk_size)
         model = ModelAssistedConsensus(base=base, random_state=random_state)
         model.fit(table, pred_probs=pred_probs)
         assisted = {

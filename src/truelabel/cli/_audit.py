@@ -14,6 +14,13 @@ import typer
 from .._progress import progress_enabled
 from ..exceptions import TruelabelError, ValidationError
 from ._app import EncoderOption, _fail, _load_npy, _print_summary, _shown_warnings, app, console
+from ._backend import (
+    AddressOption,
+    BackendOption,
+    ChunkSizeOption,
+    backend_setting,
+    resolve_backend,
+)
 from ._consensus import audit_annotations_command
 from ._project import audit_project_command, is_project
 
@@ -108,6 +115,9 @@ def audit(
             "consensus assisted by a text classifier",
         ),
     ] = None,
+    backend: BackendOption = "local",
+    address: AddressOption = None,
+    chunk_size: ChunkSizeOption = None,
 ) -> None:
     """Audit the labels of DATA and write issues.csv, summary.json and report.html.
 
@@ -118,6 +128,10 @@ def audit(
     """
     from .._features import read_features
 
+    try:
+        run_on = resolve_backend(backend, address, chunk_size)
+    except TruelabelError as err:
+        _fail(err)
     if annotations:
         unused = (
             ("--feature-cols", feature_cols),
@@ -130,7 +144,7 @@ def audit(
             data, out=out, id_col=id_col, annotator_col=annotator_col, label_col=label_col,
             duplicates=duplicates, method=method, seed=seed, overwrite=overwrite,
             unused=[flag for flag, value in unused if value], items=items, text_col=text_col,
-            encoder=encoder, cache=cache, quiet=quiet,
+            encoder=encoder, cache=cache, quiet=quiet, run_on=run_on,
         )  # fmt: skip
         return
     if items is not None or method is not None:
@@ -138,6 +152,15 @@ def audit(
         _fail(ValidationError(flag, "is only used with --annotations", "add --annotations"))
 
     if is_project(data):
+        if backend != "local" or chunk_size is not None:
+            flag = "--backend" if backend != "local" else "--chunk-size"
+            _fail(
+                ValidationError(
+                    flag,
+                    "is not yet used by a project audit",
+                    "audit the project's exported data file (truelabel export) with it",
+                )
+            )
         project_only = (
             ("--label-col", label_col),
             ("--out", out),
@@ -214,6 +237,8 @@ def audit(
                 "inputs": ", ".join(n for n, v in inputs if v),
                 "seed": str(seed),
             }
+            if backend != "local" or chunk_size is not None:
+                settings["backend"] = backend_setting(backend, address, chunk_size)
             with progress_enabled(not quiet):
                 result = audit_dataset(
                     dataset,
@@ -223,6 +248,7 @@ def audit(
                     n_neighbors=n_neighbors,
                     random_state=seed,
                     cache_embeddings=cache,
+                    **run_on,
                 )
                 paths = write_audit(
                     result, out, texts=dataset.texts, settings=settings, overwrite=overwrite

@@ -12,6 +12,13 @@ from rich.table import Table
 
 from ..exceptions import TruelabelError, ValidationError
 from ._app import _fail, _print_summary, _shown_warnings, app, console
+from ._backend import (
+    AddressOption,
+    BackendOption,
+    ChunkSizeOption,
+    backend_setting,
+    resolve_backend,
+)
 
 
 def _classes(value: str | None) -> list[str] | None:
@@ -79,6 +86,9 @@ def consensus(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="replace the results of an earlier run in --out")
     ] = False,
+    backend: BackendOption = "local",
+    address: AddressOption = None,
+    chunk_size: ChunkSizeOption = None,
 ) -> None:
     """Consensus labels with confidence, annotator quality and agreement from many annotators.
 
@@ -99,6 +109,13 @@ def consensus(
                     f"pass one of {', '.join(DUPLICATE_MODES)}",
                 )
             _check_multi_label(multi_label, label_sep, method, gold)
+            run_on = resolve_backend(backend, address, chunk_size)
+            if multi_label and (backend != "local" or chunk_size is not None):
+                raise ValidationError(
+                    "--backend" if backend != "local" else "--chunk-size",
+                    "is not yet used with --multi-label",
+                    "drop it (multi-label consensus runs locally)",
+                )
             check_output_dir(out, files=CONSENSUS_FILES, overwrite=overwrite, argument="--out")
             if multi_label:
                 _multi_label(
@@ -118,7 +135,7 @@ def consensus(
                 gold=gold,
             )
             result = run_consensus(
-                table, method=method, doubtful_below=doubtful_below, random_state=seed
+                table, method=method, doubtful_below=doubtful_below, random_state=seed, **run_on
             )
             settings = {
                 "annotations": str(annotations),
@@ -129,6 +146,8 @@ def consensus(
                 "doubtful below": str(doubtful_below),
                 "seed": str(seed),
             }
+            if backend != "local" or chunk_size is not None:
+                settings["backend"] = backend_setting(backend, address, chunk_size)
             write_consensus(result, out, settings=settings)
             for message in result.warnings:
                 console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True)
@@ -241,6 +260,7 @@ def audit_annotations_command(
     encoder: str | None = None,
     cache: bool = True,
     quiet: bool = False,
+    run_on: dict[str, Any] | None = None,
 ) -> None:
     """``truelabel audit DATA --annotations [--items ITEMS --text-col COL]``: the consensus
     issue type and annotators.csv; with item texts, model-assisted consensus."""
@@ -293,7 +313,7 @@ def audit_annotations_command(
                         table, texts, encoder=encoder, cache=cache, random_state=seed
                     )
             result = audit_annotations(
-                table, method=method, random_state=seed, item_model=item_model
+                table, method=method, random_state=seed, item_model=item_model, **(run_on or {})
             )
             settings = {"data": str(data), "columns": ", ".join(table.columns), "method": method}
             model = result.summary.get("consensus_model")

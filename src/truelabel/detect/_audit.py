@@ -12,6 +12,7 @@ import pandas as pd
 
 from .._progress import progress
 from .._validation import check_choice, check_features, check_labels, check_pred_probs
+from ..backend import chunk_ranges, get_backend
 from ..exceptions import TruelabelWarning, ValidationError
 from . import (  # noqa: F401  (register detectors)
     _consensus_detector,
@@ -96,6 +97,12 @@ class Audit:
     knn_method : {"auto", "exact", "ivf", "hnsw"}
         See :func:`build_knn_graph` (auto: exact up to 20,000 items, the inverted file above).
     random_state : int, default 0
+    backend : Backend, "local", "ray" or None, default None
+        Runs the chunked passes of every detector (None: threads on every core; see
+        :mod:`truelabel.backend`); the results do not depend on it.
+    chunk_size : int or None, default None
+        Rows per chunk of those passes (None: each step's default); the results do not
+        depend on it.
 
     Examples
     --------
@@ -116,11 +123,15 @@ class Audit:
         n_neighbors: int = 10,
         knn_method: str = "auto",
         random_state: int = 0,
+        backend: Any = None,
+        chunk_size: int | None = None,
     ) -> None:
         self.issue_types = issue_types
         self.n_neighbors = n_neighbors
         self.knn_method = knn_method
         self.random_state = random_state
+        self.backend = backend
+        self.chunk_size = chunk_size
 
     def _detectors(self) -> tuple[list[Detector], bool]:
         """Build (and so validate) the wanted detectors and the other settings."""
@@ -137,6 +148,9 @@ class Audit:
             raise ValidationError(
                 "random_state", f"got {self.random_state!r}", "pass an integer seed"
             )
+        if self.chunk_size is not None:
+            chunk_ranges(1, self.chunk_size)  # a ValidationError naming chunk_size if bad
+        get_backend(self.backend)  # refuses an unknown backend before any work
         if self.issue_types is None:
             return [get_detector(t) for t in available_detectors()], False
         if not isinstance(self.issue_types, dict):
@@ -220,6 +234,8 @@ class Audit:
             random_state=self.random_state,
             knn_method=self.knn_method,
             annotations=annotations,
+            backend=get_backend(self.backend),
+            chunk_size=self.chunk_size,
         )
         n = ctx.n_items
         if annotations is not None and annotations.n_items != n:

@@ -47,7 +47,7 @@ class AuditContext:
     (:class:`~truelabel.aggregate.Annotations`) of the same items. ``raw_features`` are the
     same items in their original space (the sparse raw TF-IDF rows of a text audit); near-duplicates and
     outliers are judged there, by exact cosine (``original_graph``). ``backend`` runs the
-    chunked passes.
+    chunked passes, in chunks of ``chunk_size`` rows (None: each step's default).
     """
 
     labels: np.ndarray | None
@@ -61,6 +61,7 @@ class AuditContext:
     class_names: tuple[str, ...] | None = None
     raw_features: Any = None
     backend: Any = None
+    chunk_size: int | None = None
     annotations: Any = None  # an aggregate.Annotations table (items in table.items order)
 
     @property
@@ -78,7 +79,12 @@ class AuditContext:
             return None
         k = min(self.n_neighbors, self.n_items - 1)
         return build_knn_graph(
-            self.features, n_neighbors=k, method=self.knn_method, random_state=self.random_state
+            self.features,
+            n_neighbors=k,
+            method=self.knn_method,
+            random_state=self.random_state,
+            backend=self.backend,
+            chunk_size=self.chunk_size,
         )
 
     @cached_property
@@ -105,7 +111,9 @@ class AuditContext:
         if self.knn is None:
             return None
         raw = self.features if self.raw_features is None else self.raw_features
-        return original_neighbors(raw, self.knn.indices, backend=self.backend)
+        return original_neighbors(
+            raw, self.knn.indices, backend=self.backend, chunk_size=self.chunk_size
+        )
 
 
 @dataclass

@@ -72,6 +72,8 @@ class ConsensusDetector(Detector):
             doubtful_below=below,
             random_state=ctx.random_state,
             pred_probs=ctx.pred_probs if assisted else None,
+            backend=ctx.backend,
+            chunk_size=ctx.chunk_size,
         )
         quality = res.annotators.copy()
         quality["disagrees"] = disagreeing_annotators(quality)

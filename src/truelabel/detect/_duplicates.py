@@ -242,7 +242,12 @@ class NearDuplicateDetector(Detector):
         lead_sim[copy] = row_cosines(unit, copy, lead[copy])
         lead = np.where(lead_sim >= threshold, lead, own)  # a hash collision never joins
         sets = near_duplicate_sets(
-            graph.indices, graph.similarities, threshold, leaders=lead, backend=ctx.backend
+            graph.indices,
+            graph.similarities,
+            threshold,
+            leaders=lead,
+            backend=ctx.backend,
+            chunk_size=ctx.chunk_size,
         )
         best = np.maximum(graph.similarities[:, 0], lead_sim).astype(np.float64)
         np.maximum.at(best, lead[copy], lead_sim[copy])  # a group's first row: its copies
@@ -273,6 +278,7 @@ class NearDuplicateDetector(Detector):
             -float(r32),
             leaders=leaders,
             backend=ctx.backend,
+            chunk_size=ctx.chunk_size,
         )
         cols = pd.DataFrame(
             {
