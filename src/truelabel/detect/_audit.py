@@ -187,7 +187,13 @@ class Audit:
             features = data.features if features is None else features
             classes = list(data.classes) if classes is None else classes
             index = data.ids
-        p = None if pred_probs is None else check_pred_probs(pred_probs)
+        from ..data._source import to_array  # .npy stays memory-mapped; Parquet by chunks
+
+        p = (
+            None
+            if pred_probs is None
+            else check_pred_probs(to_array(pred_probs, argument="pred_probs"))
+        )
         k: int | None = p.shape[1] if p is not None else None
         if classes is not None:
             if k is not None and len(classes) != k:
@@ -210,7 +216,7 @@ class Audit:
                 y = check_labels(raw, n_classes=k)
             if k is None:
                 k = int(y.max()) + 1
-        X = None if features is None else check_features(features)
+        X = None if features is None else check_features(to_array(features, argument="features"))
         ctx = AuditContext(
             labels=y,
             pred_probs=p,
@@ -258,10 +264,15 @@ class Audit:
             Supplies labels, features, class names and the index.
         labels : array of shape (n_items,), optional
             Integer labels, -1 for unlabelled items.
-        pred_probs : array of shape (n_items, n_classes), optional
+        pred_probs : array of shape (n_items, n_classes), path or Source, optional
             Out-of-sample probabilities; computed out-of-fold from ``features`` when absent.
-        features : array of shape (n_items, n_dims), optional
-            Features or embeddings (kNN graph for outliers, duplicates, label consistency).
+            A ``.npy`` path is memory-mapped, ``x.parquet:COLUMN`` (a list column) or
+            ``x.parquet:p_0,p_1,...`` (a column per class) is copied chunk by chunk into a
+            memory-mapped scratch file (:func:`truelabel.data.open_source`), so the items
+            never sit in memory whole.
+        features : array of shape (n_items, n_dims), path or Source, optional
+            Features or embeddings (kNN graph for outliers, duplicates, label consistency);
+            paths as for ``pred_probs``.
         classes : sequence of str, optional
             Class names, in class-index order.
         raw_features : sparse matrix or array of shape (n_items, n_raw), optional
