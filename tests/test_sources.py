@@ -194,3 +194,21 @@ def test_chunk_writer_appends_a_row_group_per_chunk_and_is_atomic(tmp_path: Path
             w.write({"i": np.arange(2.0)})
     assert not (tmp_path / "mixed.parquet").exists()  # a failed write leaves nothing
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_parquet_read_decodes_only_the_row_groups_that_hold_its_rows(
+    files: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[list[int]] = []
+    real = pq.ParquetFile.read_row_groups
+
+    def spy(self: pq.ParquetFile, groups: list[int], *args: object, **kwargs: object) -> pa.Table:
+        decoded.append(list(groups))
+        return real(self, groups, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_groups", spy)
+    src = open_source(str(files["dir"] / "p.parquet") + ":v")  # type: ignore[operator]
+    decoded.clear()
+    for start, stop in [(250, 260), (96, 98), (0, 97), (582, 600)]:  # groups of 97 rows
+        src.read(start, stop)
+    assert decoded == [[2], [0, 1], [0], [6]]
