@@ -107,3 +107,17 @@ def test_the_disk_cache_works_over_a_parallel_encoder(
 def test_bad_settings_are_refused_by_name(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         OnnxTextEncoder(**kwargs)  # type: ignore[arg-type]
+
+
+def test_chunks_hold_whole_batches_so_every_chunking_runs_the_serial_batches() -> None:
+    enc = OnnxTextEncoder(batch_size=4, backend=LocalBackend(1), chunk_size=13)
+    sizes: list[int] = []
+    real = enc._hidden
+
+    def spy(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        sizes.append(len(texts))
+        return real(texts)
+
+    enc._hidden = spy  # type: ignore[method-assign]
+    enc.encode(TEXTS)
+    assert sizes == [4] * 9 + [1]  # 37 texts: the batches of one serial pass
