@@ -212,3 +212,32 @@ def test_a_parquet_read_decodes_only_the_row_groups_that_hold_its_rows(
     for start, stop in [(250, 260), (96, 98), (0, 97), (582, 600)]:  # groups of 97 rows
         src.read(start, stop)
     assert decoded == [[2], [0, 1], [0], [6]]
+
+
+@pytest.mark.parametrize("name", ["local1", "local2", "pickle"])
+def test_the_audit_runs_every_pass_on_the_backend_given(
+    files: dict[str, object], name: str
+) -> None:
+    from truelabel.backend import LocalBackend
+
+    from ._backends import PickleBackend
+
+    backend = {"local1": LocalBackend(1), "local2": LocalBackend(2)}.get(name) or PickleBackend()
+    y = files["y"]
+    assert isinstance(y, np.ndarray)
+    ref = _audit(files["p"], files["X"], y)
+    got = Audit(_ISSUES, random_state=0, backend=backend).run(
+        labels=y, pred_probs=files["p"], features=files["X"]
+    )
+    pd.testing.assert_frame_equal(got.issues, ref)
+    no_probs = Audit({"label": {}}, random_state=0, backend=backend).run(
+        labels=y, features=files["X"]
+    )
+    pd.testing.assert_frame_equal(
+        no_probs.issues,
+        Audit({"label": {}}, random_state=0).run(labels=y, features=files["X"]).issues,
+    )
+    if isinstance(backend, PickleBackend):  # kNN, label statistics, scores, oof folds, ...
+        assert len(backend.shared_bytes) >= 6
+    with pytest.raises(ValidationError, match=r"backend: unknown backend 'dask'"):
+        Audit(backend="dask").run(labels=y, features=files["X"])

@@ -12,6 +12,7 @@ import pandas as pd
 
 from .._progress import progress
 from .._validation import check_choice, check_features, check_labels, check_pred_probs
+from ..backend import Backend, get_backend
 from ..exceptions import TruelabelWarning, ValidationError
 from . import (  # noqa: F401  (register detectors)
     _consensus_detector,
@@ -96,6 +97,11 @@ class Audit:
     knn_method : {"auto", "exact", "ivf", "hnsw"}
         See :func:`build_knn_graph` (auto: exact up to 20,000 items, the inverted file above).
     random_state : int, default 0
+    backend : Backend, "local" or None
+        Runs every chunked pass of the audit (out-of-fold probabilities, confident-learning
+        statistics, flagging and scores, the kNN graph and its neighbour labels,
+        near-duplicate sets); None: :class:`~truelabel.backend.LocalBackend` on every core.
+        The issues do not depend on it.
 
     Examples
     --------
@@ -116,14 +122,17 @@ class Audit:
         n_neighbors: int = 10,
         knn_method: str = "auto",
         random_state: int = 0,
+        backend: Backend | str | None = None,
     ) -> None:
         self.issue_types = issue_types
         self.n_neighbors = n_neighbors
         self.knn_method = knn_method
         self.random_state = random_state
+        self.backend = backend
 
     def _detectors(self) -> tuple[list[Detector], bool]:
         """Build (and so validate) the wanted detectors and the other settings."""
+        get_backend(self.backend)  # refused before any work
         if (
             not isinstance(self.n_neighbors, int | np.integer)
             or isinstance(self.n_neighbors, bool)
@@ -226,6 +235,7 @@ class Audit:
             random_state=self.random_state,
             knn_method=self.knn_method,
             annotations=annotations,
+            backend=get_backend(self.backend),
         )
         n = ctx.n_items
         if annotations is not None and annotations.n_items != n:

@@ -78,7 +78,11 @@ class AuditContext:
             return None
         k = min(self.n_neighbors, self.n_items - 1)
         return build_knn_graph(
-            self.features, n_neighbors=k, method=self.knn_method, random_state=self.random_state
+            self.features,
+            n_neighbors=k,
+            method=self.knn_method,
+            random_state=self.random_state,
+            backend=self.backend,
         )
 
     @cached_property

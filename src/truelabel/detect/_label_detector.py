@@ -101,11 +101,11 @@ class LabelDetector(Detector):
         lab = ctx.labels >= 0
         everything_labelled = bool(lab.all())
         if use_knn and ctx.knn is not None:
-            kp = knn_pred_probs(ctx.knn, ctx.labels, ctx.n_classes)
+            kp = knn_pred_probs(ctx.knn, ctx.labels, ctx.n_classes, backend=ctx.backend)
             if everything_labelled:  # blend chunk by chunk into kp itself: no extra copy
-                p, w = blend_pred_probs(ctx.labels, p, kp, out=kp)
+                p, w = blend_pred_probs(ctx.labels, p, kp, out=kp, backend=ctx.backend)
             else:
-                blended, w = blend_pred_probs(ctx.labels[lab], p[lab], kp[lab])
+                blended, w = blend_pred_probs(ctx.labels[lab], p[lab], kp[lab], backend=ctx.backend)
                 p = p.astype(np.float32, copy=True)
                 p[lab] = blended
             info["knn_blend_weight_of_pred_probs"] = w
@@ -113,16 +113,16 @@ class LabelDetector(Detector):
         lab_idx = np.flatnonzero(lab)
         y = ctx.labels if everything_labelled else ctx.labels[lab_idx]
         pl = p if everything_labelled else p[lab_idx]
-        stats = _compute_stats(y, pl)
-        mask = _compute_issue_mask(y, pl, filter_by, stats=stats)
+        stats = _compute_stats(y, pl, backend=ctx.backend)
+        mask = _compute_issue_mask(y, pl, filter_by, stats=stats, backend=ctx.backend)
         n = ctx.n_items
         is_issue = np.zeros(n, dtype=bool)
         is_issue[lab_idx] = mask
         if everything_labelled:  # no NaN-filled copy to fill
-            score = _compute_scores(y, pl, method, stats)
+            score = _compute_scores(y, pl, method, stats, backend=ctx.backend)
         else:
             score = np.full(n, np.nan)
-            score[lab_idx] = _compute_scores(y, pl, method, stats)
+            score[lab_idx] = _compute_scores(y, pl, method, stats, backend=ctx.backend)
         if everything_labelled:
             suggested = stats.argmax.astype(np.int64)
         else:
