@@ -198,6 +198,9 @@ def out_of_fold_pred_probs(
         the estimator are the shared inputs). None: :class:`~truelabel.backend.LocalBackend`
         on every core. The result does not depend on the backend: each fold's model is a
         clone fitted on the same rows, and its rows are written where they belong.
+        Each running fold holds its own copy of its training rows (``X[train]``), so a
+        local backend with ``n`` threads needs up to ``n`` such copies at once; pass
+        ``LocalBackend(1)`` when memory is tighter than time.
 
     Returns
     -------
