@@ -24,7 +24,7 @@ from ._table import DUPLICATE_MODES, Annotations, _classes_index, _codes, _label
 __all__ = ["annotations_from_parquet"]
 
 #: answers decoded per record batch
-BATCH_ROWS = 1 << 20
+BATCH_ROWS = 1 << 18
 
 
 def _check_present(values: pd.Series, start: int, argument: str, what: str) -> None:
@@ -66,7 +66,7 @@ def annotations_from_parquet(
         A Parquet file with the item, annotator and label columns.
     item, annotator, label, classes, gold, duplicates
         As in :class:`Annotations`.
-    batch_rows : int, default 1048576
+    batch_rows : int, default 262144
         Answers decoded at a time (bounds the memory of the raw values).
 
     Examples
@@ -144,6 +144,7 @@ def annotations_from_parquet(
                 f"classes are [{shown}]; add it to classes or drop those rows",
             )
         codes[2][start:stop] = got
+    pa.default_memory_pool().release_unused()  # the decoded batches' buffers, cached by the pool
     ann = object.__new__(Annotations)
     ann.duplicates = duplicates
     ann.columns = (item, annotator, label)
