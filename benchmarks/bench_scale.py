@@ -74,7 +74,9 @@ def generate(n: int, k: int, d: int, folder: Path, seed: int = 0) -> None:
             who[:, 1] = (who[:, 0] + 1 + rng.integers(0, 3, m)) % 8
             who[:, 2] = (who[:, 1] + 1 + rng.integers(0, 3, m)) % 8
             right = rng.random((m, 3)) < acc[who]
-            said = np.where(right, truth[:, None], (truth[:, None] + rng.integers(1, k, (m, 3))) % k)
+            said = np.where(
+                right, truth[:, None], (truth[:, None] + rng.integers(1, k, (m, 3))) % k
+            )
             answers.write(
                 {
                     "item_id": np.repeat(np.arange(start, stop), 3),

@@ -23,12 +23,14 @@ class PickleBackend:
 
     def __init__(self) -> None:
         self.shared_bytes: list[int] = []
+        self.fns: list[str] = []  # the per-chunk functions it ran, one per map
 
     def map(
         self, fn: Callable[[Chunk, Any], Any], chunks: Sequence[Chunk], shared: Any
     ) -> Iterator[Any]:
         blob = pickle.dumps((fn, shared))
         self.shared_bytes.append(len(blob))
+        self.fns.append(fn.__name__)
         for chunk in chunks:
             f, s = pickle.loads(blob)
             yield pickle.loads(pickle.dumps(f(pickle.loads(pickle.dumps(chunk)), s)))

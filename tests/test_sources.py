@@ -238,6 +238,13 @@ def test_the_audit_runs_every_pass_on_the_backend_given(
         Audit({"label": {}}, random_state=0).run(labels=y, features=files["X"]).issues,
     )
     if isinstance(backend, PickleBackend):  # kNN, label statistics, scores, oof folds, ...
-        assert len(backend.shared_bytes) >= 6
+        assert backend.fns.count("fit_predict_fold") == 1  # the audit without pred_probs
+        assert {  # the kNN graph, neighbour labels and blend, confident-learning passes
+            "_exact_knn_chunk",
+            "_knn_probs_chunk",
+            "_blend_chunk",
+            "_pass_one_chunk",
+            "_confident_chunk",
+        } <= set(backend.fns)
     with pytest.raises(ValidationError, match=r"backend: unknown backend 'dask'"):
         Audit(backend="dask").run(labels=y, features=files["X"])

@@ -132,7 +132,6 @@ class Audit:
 
     def _detectors(self) -> tuple[list[Detector], bool]:
         """Build (and so validate) the wanted detectors and the other settings."""
-        get_backend(self.backend)  # refused before any work
         if (
             not isinstance(self.n_neighbors, int | np.integer)
             or isinstance(self.n_neighbors, bool)
