@@ -248,3 +248,24 @@ def test_the_audit_runs_every_pass_on_the_backend_given(
         } <= set(backend.fns)
     with pytest.raises(ValidationError, match=r"backend: unknown backend 'dask'"):
         Audit(backend="dask").run(labels=y, features=files["X"])
+
+
+def test_labels_from_files_and_issues_written_a_row_group_per_chunk(
+    files: dict[str, object],
+) -> None:
+    d, y = files["dir"], files["y"]
+    assert isinstance(d, Path) and isinstance(y, np.ndarray)
+    np.save(d / "y.npy", y)
+    pq.write_table(pa.table({"label": y}), d / "y.parquet", row_group_size=64)
+    ref = Audit(_ISSUES, random_state=0).run(labels=y, pred_probs=files["p"], features=files["X"])
+    for labels in (str(d / "y.npy"), str(d / "y.parquet") + ":label"):
+        got = _audit(files["p"], files["X"], labels)  # type: ignore[arg-type]
+        pd.testing.assert_frame_equal(got, ref.issues)
+    out = ref.to_parquet(d / "issues.parquet", chunk_size=100)
+    assert pq.ParquetFile(out).metadata.num_row_groups == 6  # 600 rows
+    back = pd.read_parquet(out)
+    assert back.columns[0] == "item" and back["item"].tolist() == list(range(600))
+    pd.testing.assert_frame_equal(back.drop(columns="item"), ref.issues.reset_index(drop=True))
+    pq.write_table(pa.table({"label": y.astype(str)}), d / "ys.parquet")
+    with pytest.raises(ValidationError, match=r"labels: column 'label' .* holds string, not"):
+        _audit(files["p"], files["X"], str(d / "ys.parquet") + ":label")  # type: ignore[arg-type]

@@ -70,6 +70,21 @@ class AuditResult:
         flagged = self.issues[self.issues["is_label_issue"]]
         return flagged.sort_values("label_score", kind="stable")
 
+    def to_parquet(self, path: str | Path, *, chunk_size: int | None = None) -> Path:
+        """Write :attr:`issues` (its index as the first column, ``item``) to a Parquet file,
+        one row group per ``chunk_size`` rows (default 32,768), so readers can stream it;
+        written atomically by :func:`truelabel.data.write_parquet_chunks`."""
+        from ..backend import chunk_ranges
+        from ..data import write_parquet_chunks
+
+        frame = self.issues
+        name = frame.index.name or "item"
+        parts = (
+            frame.iloc[c.slice].reset_index(names=name)
+            for c in chunk_ranges(len(frame), chunk_size)
+        )
+        return write_parquet_chunks(path, parts)
+
     def write_report(self, path: str | Path, **kwargs: Any) -> Path:
         """Write the HTML report: a shortcut for ``truelabel.report.write_report(self, path)``.
 
@@ -211,7 +226,7 @@ class Audit:
             k = len(classes)
         y = None
         if labels is not None:
-            raw = np.asarray(labels)
+            raw = np.asarray(to_array(labels, argument="labels"))
             if raw.ndim == 1 and raw.dtype.kind in "iu" and raw.size and raw.min() == -1:
                 lab = raw >= 0
                 if not lab.any():
@@ -271,8 +286,9 @@ class Audit:
         ----------
         data : Dataset, optional
             Supplies labels, features, class names and the index.
-        labels : array of shape (n_items,), optional
-            Integer labels, -1 for unlabelled items.
+        labels : array of shape (n_items,), path or Source, optional
+            Integer labels, -1 for unlabelled items; also an ``.npy`` path or
+            ``x.parquet:COLUMN``.
         pred_probs : array of shape (n_items, n_classes), path or Source, optional
             Out-of-sample probabilities; computed out-of-fold from ``features`` when absent.
             A ``.npy`` path is memory-mapped, ``x.parquet:COLUMN`` (a list column) or
