@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ._dataset import Dataset
 from ._labels import LabelEncoding, parse_multilabel
-from ._parquet_out import ParquetChunkWriter, write_parquet_chunks
+from ._parquet_out import ParquetChunkWriter, write_frame_parquet, write_parquet_chunks
 from ._readers import read_table
 from ._source import ArraySource, NpySource, ParquetSource, Source, open_source, to_array
 
@@ -22,5 +22,6 @@ __all__ = [
     "parse_multilabel",
     "read_table",
     "to_array",
+    "write_frame_parquet",
     "write_parquet_chunks",
 ]

@@ -20,7 +20,7 @@ import pandas as pd
 from .._io import atomic_path
 from ..exceptions import ValidationError
 
-__all__ = ["ParquetChunkWriter", "write_parquet_chunks"]
+__all__ = ["ParquetChunkWriter", "write_frame_parquet", "write_parquet_chunks"]
 
 
 def _table(part: Any) -> Any:
@@ -123,3 +123,17 @@ def write_parquet_chunks(path: str | os.PathLike[str], parts: Iterable[Any]) -> 
         for part in parts:
             writer.write(part)
     return Path(path)
+
+
+def write_frame_parquet(
+    path: str | os.PathLike[str], frame: pd.DataFrame, *, chunk_size: int | None = None
+) -> Path:
+    """Write ``frame`` (its index as the first column, named after it or ``item``) one row
+    group per ``chunk_size`` rows (default 32,768), so a reader can stream it."""
+    from ..backend import chunk_ranges
+
+    name = frame.index.name or "item"
+    parts = (
+        frame.iloc[c.slice].reset_index(names=name) for c in chunk_ranges(len(frame), chunk_size)
+    )
+    return write_parquet_chunks(path, parts)

@@ -344,8 +344,8 @@ def open_source(
 
 def to_array(
     data: Any,
-    *,
     argument: str = "source",
+    *,
     chunk_size: int | None = None,
     dtype: Any = None,
 ) -> np.ndarray:

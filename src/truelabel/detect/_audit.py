@@ -71,19 +71,11 @@ class AuditResult:
         return flagged.sort_values("label_score", kind="stable")
 
     def to_parquet(self, path: str | Path, *, chunk_size: int | None = None) -> Path:
-        """Write :attr:`issues` (its index as the first column, ``item``) to a Parquet file,
-        one row group per ``chunk_size`` rows (default 32,768), so readers can stream it;
-        written atomically by :func:`truelabel.data.write_parquet_chunks`."""
-        from ..backend import chunk_ranges
-        from ..data import write_parquet_chunks
+        """Write :attr:`issues` (index first, as ``item``) a row group per ``chunk_size`` rows
+        (default 32,768), atomically: :func:`truelabel.data.write_frame_parquet`."""
+        from ..data import write_frame_parquet
 
-        frame = self.issues
-        name = frame.index.name or "item"
-        parts = (
-            frame.iloc[c.slice].reset_index(names=name)
-            for c in chunk_ranges(len(frame), chunk_size)
-        )
-        return write_parquet_chunks(path, parts)
+        return write_frame_parquet(path, self.issues, chunk_size=chunk_size)
 
     def write_report(self, path: str | Path, **kwargs: Any) -> Path:
         """Write the HTML report: a shortcut for ``truelabel.report.write_report(self, path)``.
@@ -113,10 +105,8 @@ class Audit:
         See :func:`build_knn_graph` (auto: exact up to 20,000 items, the inverted file above).
     random_state : int, default 0
     backend : Backend, "local" or None
-        Runs every chunked pass of the audit (out-of-fold probabilities, confident-learning
-        statistics, flagging and scores, the kNN graph and its neighbour labels,
-        near-duplicate sets); None: :class:`~truelabel.backend.LocalBackend` on every core.
-        The issues do not depend on it.
+        Runs every chunked pass (out-of-fold folds, confident learning, kNN graph, neighbour
+        labels, duplicate sets); None: every core. The issues do not depend on it.
 
     Examples
     --------
@@ -212,11 +202,7 @@ class Audit:
             index = data.ids
         from ..data._source import to_array  # .npy stays memory-mapped; Parquet by chunks
 
-        p = (
-            None
-            if pred_probs is None
-            else check_pred_probs(to_array(pred_probs, argument="pred_probs"))
-        )
+        p = None if pred_probs is None else check_pred_probs(to_array(pred_probs, "pred_probs"))
         k: int | None = p.shape[1] if p is not None else None
         if classes is not None:
             if k is not None and len(classes) != k:
@@ -226,7 +212,7 @@ class Audit:
             k = len(classes)
         y = None
         if labels is not None:
-            raw = np.asarray(to_array(labels, argument="labels"))
+            raw = np.asarray(to_array(labels, "labels"))
             if raw.ndim == 1 and raw.dtype.kind in "iu" and raw.size and raw.min() == -1:
                 lab = raw >= 0
                 if not lab.any():
@@ -239,7 +225,7 @@ class Audit:
                 y = check_labels(raw, n_classes=k)
             if k is None:
                 k = int(y.max()) + 1
-        X = None if features is None else check_features(to_array(features, argument="features"))
+        X = None if features is None else check_features(to_array(features, "features"))
         ctx = AuditContext(
             labels=y,
             pred_probs=p,
@@ -291,10 +277,8 @@ class Audit:
             ``x.parquet:COLUMN``.
         pred_probs : array of shape (n_items, n_classes), path or Source, optional
             Out-of-sample probabilities; computed out-of-fold from ``features`` when absent.
-            A ``.npy`` path is memory-mapped, ``x.parquet:COLUMN`` (a list column) or
-            ``x.parquet:p_0,p_1,...`` (a column per class) is copied chunk by chunk into a
-            memory-mapped scratch file (:func:`truelabel.data.open_source`), so the items
-            never sit in memory whole.
+            ``x.npy`` is memory-mapped, ``x.parquet:COL`` / ``x.parquet:p_0,p_1,...`` copied
+            by chunks to a memory-mapped scratch file (:func:`truelabel.data.open_source`).
         features : array of shape (n_items, n_dims), path or Source, optional
             Features or embeddings (kNN graph for outliers, duplicates, label consistency);
             paths as for ``pred_probs``.
