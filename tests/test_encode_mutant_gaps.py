@@ -281,14 +281,16 @@ def test_precomputed_vectors_are_float32_and_errors_are_exact():
 # ------------------------------------------------------------------ OnnxTextEncoder
 
 
-def _bare_onnx(hidden_of, *, batch_size=2, dim=2):
+def _bare_onnx(hidden_of, *, batch_size=2, dim=2, chunk_size=None):
     """An OnnxTextEncoder without a model: ``_hidden`` replaced by ``hidden_of`` (so the
     pooling, normalisation, length-sorted batching and first-token view run on hand-made
-    hidden states)."""
+    hidden states); chunks run serially, so the recorded batches come in order."""
+    from truelabel.backend import LocalBackend
     from truelabel.encode import OnnxTextEncoder
 
     enc = object.__new__(OnnxTextEncoder)
     enc.name, enc.batch_size, enc.dim = "bare", batch_size, dim
+    enc.backend, enc.chunk_size = LocalBackend(1), chunk_size
     enc._hidden = hidden_of
     return enc
 
@@ -333,7 +335,7 @@ def test_encode_batches_longest_first_in_input_order_among_ties(monkeypatch):
 
     monkeypatch.setattr(_onnx, "progress", Recorder)
     texts = [f"t{i:02d}" for i in range(40)] + ["a much longer text", "mid text"]
-    out = _bare_onnx(hidden_of, batch_size=8).encode(texts)
+    out = _bare_onnx(hidden_of, batch_size=8, chunk_size=8).encode(texts)
     # the longest first, then the 40 equal-length texts in their input order (stable sort)
     order = ["a much longer text", "mid text", *texts[:40]]
     assert batches == [order[i : i + 8] for i in range(0, 42, 8)]

@@ -43,8 +43,11 @@ def _bare(batch_size: int):
             mask[r, :n] = 1
         return h, mask
 
+    from truelabel.backend import LocalBackend
+
     enc = object.__new__(OnnxTextEncoder)
     enc.name, enc.batch_size, enc.dim = "bare", batch_size, 2
+    enc.backend = LocalBackend(1)  # serial: the recorded batches come in order
     enc._hidden = hidden_of
     return enc, calls
 

@@ -75,6 +75,14 @@ REP_HISTOGRAM = "src/truelabel/report/_histogram.py"
 REP_HTML = "src/truelabel/report/_html.py"
 REP_SECTIONS = "src/truelabel/report/_sections.py"
 REP_SVG = "src/truelabel/report/_svg.py"
+# scale-out (issue 11): sources, backend= on oof / encoder / conformal scores
+AGG_TABLE_PARQUET = "src/truelabel/aggregate/_table_parquet.py"
+CONF_SCORES = "src/truelabel/conformal/_scores.py"
+CONF_SPLIT = "src/truelabel/conformal/_split.py"
+CONF_CROSS = "src/truelabel/conformal/_cross.py"
+DATA_SOURCE = "src/truelabel/data/_source.py"
+DET_LABEL = "src/truelabel/detect/_label_detector.py"
+ENC_ONNX = "src/truelabel/encode/_onnx.py"
 
 MUTANTS: list[Mutant] = [
     # --- aggregate ---
@@ -1121,6 +1129,112 @@ MUTANTS: list[Mutant] = [
         "            chunk_size=self.chunk_size,\n        )",
         "        )",
         ("tests/test_cli_backend.py",),
+    ),
+    # --- scale-out (issue 11): backend= and out-of-core inputs ---
+    Mutant(
+        "oof: the backend given is ignored",
+        MODEL_OOF,
+        "get_backend(backend).map(",
+        "get_backend(None).map(",
+        ("tests/test_oof_backend.py",),
+    ),
+    Mutant(
+        "oof: warnings of folds run in another process are dropped",
+        MODEL_OOF,
+        "    if os.getpid() == shared.driver_pid:",
+        "    if True:",
+        ("tests/test_oof_backend.py",),
+    ),
+    Mutant(
+        "audit: the oof folds ignore the audit's backend",
+        DET_LABEL,
+        "            backend=ctx.backend,\n        )",
+        "        )",
+        ("tests/test_sources.py",),
+    ),
+    Mutant(
+        "audit: the backend setting is ignored",
+        DET_AUDIT,
+        "            backend=get_backend(self.backend),",
+        "            backend=None,",
+        ("tests/test_sources.py",),
+    ),
+    Mutant(
+        "conformal: a chunk's U draws start at the first row",
+        CONF_SCORES,
+        "        bit.advance(start)  # type: ignore[attr-defined]",
+        "        pass",
+        ("tests/test_conformal_backend.py",),
+    ),
+    Mutant(
+        "conformal: a chunk scores the first labels, not its own",
+        CONF_SCORES,
+        "job.labels[chunk.slice]",
+        "job.labels[: scores.shape[0]]",
+        ("tests/test_conformal_backend.py",),
+    ),
+    Mutant(
+        "conformal: predict_set ignores the backend",
+        CONF_SPLIT,
+        "get_backend(self.backend).map(set_chunk",
+        "get_backend(None).map(set_chunk",
+        ("tests/test_conformal_backend.py",),
+    ),
+    Mutant(
+        "conformal: cross-conformal calibration ignores the backend",
+        CONF_CROSS,
+        "backend=self.backend, chunk_size",
+        "backend=None, chunk_size",
+        ("tests/test_conformal_backend.py",),
+    ),
+    Mutant(
+        "sources: Parquet copied whole instead of chunk by chunk",
+        DATA_SOURCE,
+        "        out[start:stop] = src.read(start, stop)",
+        "        out[start:stop] = src.read(0, n)[start:stop]",
+        ("tests/test_sources.py",),
+    ),
+    Mutant(
+        "sources: a Parquet read decodes every row group before its rows",
+        DATA_SOURCE,
+        "groups = list(range(max(first, 0), max(last, first + 1)))",
+        "groups = list(range(0, max(last, first + 1)))",
+        ("tests/test_sources.py",),
+    ),
+    Mutant(
+        "sources: an .npy source pickles its memory map (the data)",
+        DATA_SOURCE,
+        '        state["_array"] = None',
+        "        pass",
+        ("tests/test_sources.py",),
+    ),
+    Mutant(
+        "annotations from Parquet: null rows named by their row in the batch",
+        AGG_TABLE_PARQUET,
+        "row = start + int(np.flatnonzero(missing)[0])",
+        "row = int(np.flatnonzero(missing)[0])",
+        ("tests/test_annotations_parquet.py",),
+    ),
+    Mutant(
+        "encoder: chunks not cut at whole batches",
+        ENC_ONNX,
+        "    return -(-int(wanted) // batch_size) * batch_size",
+        "    return int(wanted)",
+        ("tests/test_onnx_backend.py",),
+    ),
+    Mutant(
+        "encoder: onnxruntime threads ignore the backend's threads",
+        ENC_ONNX,
+        "threads = max(1, cores // self.backend.n_workers) if local else 1",
+        "threads = cores",
+        ("tests/test_onnx_backend.py",),
+    ),
+    Mutant(
+        "encoder: each unpickled copy loads its own session",
+        ENC_ONNX,
+        "        found = _RUNTIMES.get(key)",
+        "        found = None",
+        ("tests/test_onnx_backend.py",),
     ),
 ]
 

@@ -9,6 +9,7 @@ on: ``counts[i, j * n_classes + l]`` = how many times annotator ``j`` gave item 
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -217,7 +218,11 @@ class Annotations:
         return len(self.item_codes)
 
     def _encode(
-        self, items: np.ndarray, annots: np.ndarray, labels: np.ndarray, data: pd.DataFrame
+        self,
+        items: np.ndarray,
+        annots: np.ndarray,
+        labels: np.ndarray,
+        data: pd.DataFrame | None,
     ) -> None:
         n_i, n_a, k = len(self.items), len(self.annotators), len(self.classes)
         pair = items.astype(np.int64) * n_a + annots
@@ -230,7 +235,7 @@ class Annotations:
         keep = order
         self.n_duplicates = int(len(order) - first.sum())
         if self.n_duplicates and self.duplicates != "all":
-            keep = self._resolve_duplicates(order, first, labels, data)
+            keep = self._resolve_duplicates(order, first, (items, annots, labels), data)
         del first
         self.item_codes = items[keep]
         self.annotator_codes = annots[keep]
@@ -249,8 +254,13 @@ class Annotations:
             self.counts.has_canonical_format = True  # one entry per (item, annotator)
 
     def _resolve_duplicates(
-        self, order: np.ndarray, first: np.ndarray, labels: np.ndarray, data: pd.DataFrame
+        self,
+        order: np.ndarray,
+        first: np.ndarray,
+        codes: tuple[np.ndarray, np.ndarray, np.ndarray],
+        data: pd.DataFrame | None,
     ) -> np.ndarray:
+        items, annots, labels = codes
         group = np.cumsum(first) - 1  # pair group of each sorted row
         lab = labels[order]
         start = np.flatnonzero(first)
@@ -262,11 +272,16 @@ class Annotations:
                 item_col, annot_col, label_col = self.columns
                 g = group[np.flatnonzero(conflict)[0]]
                 rows = np.sort(order[group == g])
-                answers = [_py(data[label_col].iloc[r]) for r in rows]
+                if data is None:  # read in batches (from_parquet): the values from the codes
+                    answers = [_py(self.classes[labels[r]]) for r in rows]
+                    who, what = self.annotators[annots[row]], self.items[items[row]]
+                else:
+                    answers = [_py(data[label_col].iloc[r]) for r in rows]
+                    who, what = data[annot_col].iloc[row], data[item_col].iloc[row]
                 raise ValidationError(
                     "annotations",
-                    f"annotator {_py(data[annot_col].iloc[row])!r} labeled item "
-                    f"{_py(data[item_col].iloc[row])!r} more than once with different labels "
+                    f"annotator {_py(who)!r} labeled item "
+                    f"{_py(what)!r} more than once with different labels "
                     f"({', '.join(map(repr, answers))} in rows {rows.tolist()}); "
                     f"{n_conflict_pairs} (item, annotator) pair(s) conflict",
                     "resolve them, or encode with Annotations(df, duplicates='last') (keep the "
@@ -322,6 +337,16 @@ class Annotations:
         codes[pos[~absent]] = cls[~absent]
         return codes
 
+    @classmethod
+    def from_parquet(cls, path: str | os.PathLike[str], **kwargs: Any) -> Annotations:
+        """The same table from a Parquet file, read in record batches (never one
+        DataFrame): see :func:`~truelabel.aggregate._table_parquet.annotations_from_parquet`
+        (keywords ``item``, ``annotator``, ``label``, ``classes``, ``gold``, ``duplicates``,
+        ``batch_rows``). Equal to ``Annotations(pd.read_parquet(path), ...)``."""
+        from ._table_parquet import annotations_from_parquet
+
+        return annotations_from_parquet(path, **kwargs)
+
     def with_gold(self, gold: Any) -> Annotations:
         """A shallow copy with other gold labels (``None`` removes them)."""
         out = object.__new__(Annotations)
@@ -345,7 +370,10 @@ class Annotations:
 
 
 def as_annotations(annotations: Any, gold: Any = None) -> Annotations:
-    """An :class:`Annotations` from a DataFrame (default column names) or an Annotations."""
+    """An :class:`Annotations` from a DataFrame (default column names), a Parquet file
+    (read in batches, :meth:`Annotations.from_parquet`) or an Annotations."""
+    if isinstance(annotations, str | os.PathLike):
+        return Annotations.from_parquet(annotations, gold=gold)
     if isinstance(annotations, Annotations):
         return annotations if gold is None else annotations.with_gold(gold)
     return Annotations(annotations, gold=gold)

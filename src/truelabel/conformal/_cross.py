@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from .._validation import check_labels, check_pred_probs, iter_chunks
+from ..backend import Backend
 from ..exceptions import ValidationError
 from ._quantile import check_calibration_size, quantile_rank
 from ._scores import _compute_scores, _label_scores_chunked
@@ -55,6 +56,11 @@ class CrossConformalClassifier(BaseEstimator):
     lam : float, default 0.01
     k_reg : int, default 1
     random_state : int, Generator or None
+    backend : Backend, "local" or None
+        Runs the calibration scores of ``fit`` as a chunk map (None: every core); the
+        result does not depend on it nor on ``chunk_size``.
+    chunk_size : int, optional
+        Rows per chunk (default 32,768).
 
     Attributes
     ----------
@@ -94,6 +100,8 @@ class CrossConformalClassifier(BaseEstimator):
         lam: float = 0.01,
         k_reg: int = 1,
         random_state: int | np.random.Generator | None = None,
+        backend: Backend | str | None = None,
+        chunk_size: int | None = None,
     ) -> None:
         self.method = method
         self.alpha = alpha
@@ -101,6 +109,8 @@ class CrossConformalClassifier(BaseEstimator):
         self.lam = lam
         self.k_reg = k_reg
         self.random_state = random_state
+        self.backend = backend
+        self.chunk_size = chunk_size
 
     def fit(
         self,
@@ -129,7 +139,9 @@ class CrossConformalClassifier(BaseEstimator):
         n = p.shape[0]
         check_calibration_size(n, alpha, argument="pred_probs")
         u_cal, self._test_seed = draw_seeds(self.random_state, randomized, n)
-        scores = _label_scores_chunked(p, y, method, u_cal, lam, k_reg)
+        scores = _label_scores_chunked(
+            p, y, method, u_cal, lam, k_reg, backend=self.backend, chunk_size=self.chunk_size
+        )
         order = np.lexsort((scores, fold_index))
         counts = np.bincount(fold_index, minlength=uniq.size)
         self._sorted_scores = np.split(scores[order], np.cumsum(counts)[:-1])
@@ -181,7 +193,7 @@ class CrossConformalClassifier(BaseEstimator):
         out = np.empty((n_items, k), dtype=bool)
         for sl in iter_chunks(n_items):
             counts = np.zeros((sl.stop - sl.start, k), dtype=np.int64)
-            u_sl = None if u is None else u[sl]
+            u_sl = None if u is None else u.block(sl.start, sl.stop)
             for p_f, ref in zip(per_fold, references, strict=True):
                 s = _compute_scores(p_f[sl], method, u_sl, lam, k_reg)
                 counts += np.searchsorted(ref, s.ravel(), side="left").reshape(s.shape)

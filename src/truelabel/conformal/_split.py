@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .._validation import check_labels, check_pred_probs, check_random_state, iter_chunks
+from .._validation import check_labels, check_pred_probs, check_random_state
+from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ..exceptions import NotFittedError, ValidationError
 from ._quantile import (
     _compute_group_quantiles,
@@ -18,7 +19,13 @@ from ._quantile import (
     min_calibration_size,
     quantile_rank,
 )
-from ._scores import _compute_scores, _label_scores_chunked, check_score_params
+from ._scores import (
+    ScoreJob,
+    UniformDraws,
+    _label_scores_chunked,
+    check_score_params,
+    score_chunk,
+)
 
 __all__ = ["SplitConformalClassifier"]
 
@@ -45,16 +52,30 @@ def check_settings(estimator: Any) -> tuple[str, float, bool, float, int]:
     return method, alpha, randomized, lam, k_reg
 
 
-def draw_seeds(random_state: Any, randomized: bool, n_cal: int) -> tuple[np.ndarray | None, int]:
-    """Calibration ``U`` draws and an independent seed for the ``U`` of test items."""
+def draw_seeds(random_state: Any, randomized: bool, n_cal: int) -> tuple[UniformDraws | None, int]:
+    """Calibration ``U`` draws (served by row range, see :class:`UniformDraws`) and an
+    independent seed for the ``U`` of test items."""
     rng = check_random_state(random_state)
-    u_cal = rng.random(n_cal) if randomized else None
+    u_cal = UniformDraws(rng, n_cal) if randomized else None
     return u_cal, int(rng.integers(2**63 - 1))
 
 
-def draw_test_u(seed: int, n: int, randomized: bool) -> np.ndarray | None:
-    """The ``U`` draws of ``n`` test items, reproducible from the seed fixed at ``fit``."""
-    return np.asarray(np.random.default_rng(seed).random(n)) if randomized else None
+def draw_test_u(seed: int, n: int, randomized: bool) -> UniformDraws | None:
+    """The ``U`` draws of ``n`` test items, reproducible from the seed fixed at ``fit``
+    (``default_rng(seed).random(n)``, served by row range)."""
+    return UniformDraws(np.random.default_rng(seed), n) if randomized else None
+
+
+class SetJob(NamedTuple):
+    """Shared inputs of :func:`set_chunk`: the scores' job and the threshold(s)."""
+
+    scores: ScoreJob
+    quantile: np.ndarray
+
+
+def set_chunk(chunk: Chunk, job: SetJob) -> np.ndarray:
+    """Prediction sets of rows ``chunk.start:chunk.stop``: label scores ``<=`` threshold."""
+    return score_chunk(chunk, job.scores) <= job.quantile
 
 
 class SplitConformalClassifier(BaseEstimator):
@@ -83,6 +104,12 @@ class SplitConformalClassifier(BaseEstimator):
         RAPS: number of top-ranked classes without penalty.
     random_state : int, Generator or None
         Seed for the randomization of APS/RAPS.
+    backend : Backend, "local" or None
+        Runs the calibration scores (``fit``) and the prediction sets (``predict_set``)
+        as chunk maps (``_scores.score_chunk``); None: every core.
+        Results do not depend on it nor on ``chunk_size``.
+    chunk_size : int, optional
+        Rows per chunk (default 32,768).
 
     Attributes
     ----------
@@ -129,6 +156,8 @@ class SplitConformalClassifier(BaseEstimator):
         lam: float = 0.01,
         k_reg: int = 1,
         random_state: int | np.random.Generator | None = None,
+        backend: Backend | str | None = None,
+        chunk_size: int | None = None,
     ) -> None:
         self.method = method
         self.alpha = alpha
@@ -137,6 +166,8 @@ class SplitConformalClassifier(BaseEstimator):
         self.lam = lam
         self.k_reg = k_reg
         self.random_state = random_state
+        self.backend = backend
+        self.chunk_size = chunk_size
 
     def _settings(self) -> tuple[str, float, bool, float, int]:
         return check_settings(self)
@@ -163,7 +194,9 @@ class SplitConformalClassifier(BaseEstimator):
         y = check_labels(labels, n_classes=p.shape[1], n_items=p.shape[0], argument="labels")
         n, k = p.shape
         u_cal, self._test_seed = draw_seeds(self.random_state, randomized, n)
-        scores = _label_scores_chunked(p, y, method, u_cal, lam, k_reg)
+        scores = _label_scores_chunked(
+            p, y, method, u_cal, lam, k_reg, backend=self.backend, chunk_size=self.chunk_size
+        )
         counts = np.bincount(y, minlength=k)
         if mondrian:
             missing = np.flatnonzero(counts == 0)
@@ -218,7 +251,10 @@ class SplitConformalClassifier(BaseEstimator):
         u = draw_test_u(self._test_seed, p.shape[0], randomized)
         q = np.asarray(self.quantile_, dtype=np.float64)
         out = np.empty(p.shape, dtype=bool)
-        for sl in iter_chunks(p.shape[0]):
-            block = _compute_scores(p[sl], method, None if u is None else u[sl], lam, k_reg)
-            out[sl] = block <= q
+        job = SetJob(ScoreJob(p, None, method, u, lam, k_reg), q)
+        chunks = chunk_ranges(p.shape[0], self.chunk_size)
+        for chunk, block in zip(
+            chunks, get_backend(self.backend).map(set_chunk, chunks, job), strict=True
+        ):
+            out[chunk.slice] = block
         return out

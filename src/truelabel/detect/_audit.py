@@ -12,7 +12,7 @@ import pandas as pd
 
 from .._progress import progress
 from .._validation import check_choice, check_features, check_labels, check_pred_probs
-from ..backend import chunk_ranges, get_backend
+from ..backend import Backend, chunk_ranges, get_backend
 from ..exceptions import TruelabelWarning, ValidationError
 from . import (  # noqa: F401  (register detectors)
     _consensus_detector,
@@ -70,6 +70,13 @@ class AuditResult:
         flagged = self.issues[self.issues["is_label_issue"]]
         return flagged.sort_values("label_score", kind="stable")
 
+    def to_parquet(self, path: str | Path, *, chunk_size: int | None = None) -> Path:
+        """Write :attr:`issues` (index first, as ``item``) a row group per ``chunk_size`` rows
+        (default 32,768), atomically: :func:`truelabel.data.write_frame_parquet`."""
+        from ..data import write_frame_parquet
+
+        return write_frame_parquet(path, self.issues, chunk_size=chunk_size)
+
     def write_report(self, path: str | Path, **kwargs: Any) -> Path:
         """Write the HTML report: a shortcut for ``truelabel.report.write_report(self, path)``.
 
@@ -98,8 +105,9 @@ class Audit:
         See :func:`build_knn_graph` (auto: exact up to 20,000 items, the inverted file above).
     random_state : int, default 0
     backend : Backend, "local", "ray" or None, default None
-        Runs the chunked passes of every detector (None: threads on every core; see
-        :mod:`truelabel.backend`); the results do not depend on it.
+        Runs every chunked pass (out-of-fold folds, confident learning, kNN graph, neighbour
+        labels, duplicate sets; None: threads on every core; see :mod:`truelabel.backend`);
+        the issues do not depend on it.
     chunk_size : int or None, default None
         Rows per chunk of those passes (None: each step's default); the results do not
         depend on it.
@@ -123,7 +131,7 @@ class Audit:
         n_neighbors: int = 10,
         knn_method: str = "auto",
         random_state: int = 0,
-        backend: Any = None,
+        backend: Backend | str | None = None,
         chunk_size: int | None = None,
     ) -> None:
         self.issue_types = issue_types
@@ -201,7 +209,9 @@ class Audit:
             features = data.features if features is None else features
             classes = list(data.classes) if classes is None else classes
             index = data.ids
-        p = None if pred_probs is None else check_pred_probs(pred_probs)
+        from ..data._source import to_array  # .npy stays memory-mapped; Parquet by chunks
+
+        p = None if pred_probs is None else check_pred_probs(to_array(pred_probs, "pred_probs"))
         k: int | None = p.shape[1] if p is not None else None
         if classes is not None:
             if k is not None and len(classes) != k:
@@ -211,7 +221,7 @@ class Audit:
             k = len(classes)
         y = None
         if labels is not None:
-            raw = np.asarray(labels)
+            raw = np.asarray(to_array(labels, "labels"))
             if raw.ndim == 1 and raw.dtype.kind in "iu" and raw.size and raw.min() == -1:
                 lab = raw >= 0
                 if not lab.any():
@@ -224,7 +234,7 @@ class Audit:
                 y = check_labels(raw, n_classes=k)
             if k is None:
                 k = int(y.max()) + 1
-        X = None if features is None else check_features(features)
+        X = None if features is None else check_features(to_array(features, "features"))
         ctx = AuditContext(
             labels=y,
             pred_probs=p,
@@ -272,12 +282,16 @@ class Audit:
         ----------
         data : Dataset, optional
             Supplies labels, features, class names and the index.
-        labels : array of shape (n_items,), optional
-            Integer labels, -1 for unlabelled items.
-        pred_probs : array of shape (n_items, n_classes), optional
+        labels : array of shape (n_items,), path or Source, optional
+            Integer labels, -1 for unlabelled items; also an ``.npy`` path or
+            ``x.parquet:COLUMN``.
+        pred_probs : array of shape (n_items, n_classes), path or Source, optional
             Out-of-sample probabilities; computed out-of-fold from ``features`` when absent.
-        features : array of shape (n_items, n_dims), optional
-            Features or embeddings (kNN graph for outliers, duplicates, label consistency).
+            ``x.npy`` is memory-mapped, ``x.parquet:COL`` / ``x.parquet:p_0,p_1,...`` copied
+            by chunks to a memory-mapped scratch file (:func:`truelabel.data.open_source`).
+        features : array of shape (n_items, n_dims), path or Source, optional
+            Features or embeddings (kNN graph for outliers, duplicates, label consistency);
+            paths as for ``pred_probs``.
         classes : sequence of str, optional
             Class names, in class-index order.
         raw_features : sparse matrix or array of shape (n_items, n_raw), optional

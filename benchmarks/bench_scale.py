@@ -1,0 +1,237 @@
+"""Local scaling curve: the audit and Dawid-Skene at 1e4 .. 1e6 (1e7) items, out of core.
+
+Inputs are generated chunk by chunk on disk (``--dir``, default /tmp/truelabel_scale):
+``pred_probs.npy`` (N x K float32), ``features.npy`` (N x D float32), ``labels.npy`` and an
+annotation table ``answers.parquet`` (3 answers per item from 8 annotators of 70-90%
+accuracy, one row group per 2**18 answers). Each step then runs in a fresh Python process
+on the local backend, reading the ``.npy`` files memory-mapped and the Parquet file in record
+batches:
+
+- audit: ``Audit({"label", "outlier", "near_duplicate"}).run(labels, pred_probs="...npy",
+  features="...npy")``
+- dawid_skene: ``DawidSkene().fit(Annotations.from_parquet("answers.parquet"))``
+
+Per step: wall time, the process's peak RSS (VmHWM; includes the pages of the memory-mapped
+inputs it touched, which the kernel can drop), the peak of its anonymous memory (RssAnon
+sampled every 10 ms: what the process itself allocated) and the RSS after imports.
+
+Usage: python benchmarks/bench_scale.py [--sizes 1e4,1e5,1e6] [--K 20] [--D 64]
+                                       [--json benchmarks/results/scale.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_BLOCK = 1 << 18
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def generate(n: int, k: int, d: int, folder: Path, seed: int = 0) -> None:
+    """The inputs of size ``n``, written block by block (memory O(block))."""
+    from numpy.lib.format import open_memmap
+
+    from truelabel.data import ParquetChunkWriter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    mu = (rng.standard_normal((k, d)) * (5.2 / np.sqrt(2 * d))).astype(np.float32)
+    P = open_memmap(folder / "pred_probs.npy", mode="w+", dtype=np.float32, shape=(n, k))
+    X = open_memmap(folder / "features.npy", mode="w+", dtype=np.float32, shape=(n, d))
+    Y = open_memmap(folder / "labels.npy", mode="w+", dtype=np.int64, shape=(n,))
+    acc = np.linspace(0.7, 0.9, 8)
+    with ParquetChunkWriter(folder / "answers.parquet") as answers:
+        for start in range(0, n, _BLOCK):
+            stop = min(start + _BLOCK, n)
+            m = stop - start
+            truth = rng.integers(0, k, m)
+            x = rng.standard_normal((m, d), dtype=np.float32) + mu[truth]
+            logits = x @ mu.T - 0.5 * np.sum(mu * mu, axis=1)[None, :]
+            logits -= logits.max(axis=1, keepdims=True)
+            p = np.exp(logits)
+            p /= p.sum(axis=1, keepdims=True)
+            flip = rng.random(m) < 0.1
+            X[start:stop], P[start:stop] = x, p
+            Y[start:stop] = np.where(flip, (truth + rng.integers(1, k, m)) % k, truth)
+            who = rng.integers(0, 8, (m, 3))
+            who[:, 1] = (who[:, 0] + 1 + rng.integers(0, 3, m)) % 8
+            who[:, 2] = (who[:, 1] + 1 + rng.integers(0, 3, m)) % 8
+            right = rng.random((m, 3)) < acc[who]
+            said = np.where(
+                right, truth[:, None], (truth[:, None] + rng.integers(1, k, (m, 3))) % k
+            )
+            answers.write(
+                {
+                    "item_id": np.repeat(np.arange(start, stop), 3),
+                    "annotator_id": who.ravel().astype(np.int32),
+                    "label": said.ravel().astype(np.int32),
+                }
+            )
+    for arr in (P, X, Y):
+        arr.flush()
+
+
+class _AnonPeak:
+    """The highest RssAnon seen, sampled every 10 ms on a thread."""
+
+    def __init__(self) -> None:
+        self.peak = _status_mb("RssAnon")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, _status_mb("RssAnon"))
+
+    def __enter__(self) -> _AnonPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _status_mb("RssAnon"))
+
+
+def child(step: str, folder: Path) -> dict[str, Any]:
+    """One step in this (fresh) process; prints its figures as JSON."""
+    import pandas as pd
+
+    from truelabel import Audit
+    from truelabel.aggregate import Annotations, DawidSkene
+
+    base_rss, base_anon = _status_mb("VmRSS"), _status_mb("RssAnon")
+    with _AnonPeak() as anon:
+        t0 = time.perf_counter()
+        if step == "audit":
+            labels = np.load(folder / "labels.npy", mmap_mode="r")
+            issues = {"label": {}, "outlier": {}, "near_duplicate": {}}
+            res = Audit(issues, random_state=0).run(
+                labels=np.asarray(labels),
+                pred_probs=str(folder / "pred_probs.npy"),
+                features=str(folder / "features.npy"),
+            )
+            out_mb = float(res.issues.memory_usage(deep=True).sum()) / 2**20
+            flagged = {
+                c: int(res.issues[c].sum()) for c in res.issues.columns if c.startswith("is_")
+            }
+        else:
+            ann = Annotations.from_parquet(folder / "answers.parquet")
+            model = DawidSkene().fit(ann)
+            probas = model.probas_
+            out_mb = float(probas.memory_usage(deep=True).sum()) / 2**20
+            truth_free = pd.Series(model.labels_).value_counts().size
+            flagged = {"n_answers": int(ann.n_labels), "classes_in_consensus": int(truth_free)}
+        wall = time.perf_counter() - t0
+    return {
+        "step": step,
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": round(_status_mb("VmHWM"), 1),
+        "peak_anon_mb": round(anon.peak, 1),
+        "rss_after_imports_mb": round(base_rss, 1),
+        "anon_after_imports_mb": round(base_anon, 1),
+        "output_mb": round(out_mb, 1),
+        "counts": flagged,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1e4,1e5,1e6")
+    ap.add_argument("--K", type=int, default=20)
+    ap.add_argument("--D", type=int, default=64)
+    ap.add_argument("--dir", default="/tmp/truelabel_scale")
+    ap.add_argument("--steps", default="audit,dawid_skene")
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, Path(args.dir))))
+        return
+    rows = []
+    for size in [int(float(s)) for s in args.sizes.split(",")]:
+        folder = Path(args.dir) / f"n{size}"
+        t0 = time.perf_counter()
+        generate(size, args.K, args.D, folder)
+        gen_s = time.perf_counter() - t0
+        disk = {p.name: round(p.stat().st_size / 2**20, 1) for p in sorted(folder.iterdir())}
+        for step in args.steps.split(","):
+            cmd = [sys.executable, __file__, "--child", step, "--dir", str(folder)]
+            env = dict(os.environ)
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+            row = {"N": size, **json.loads(out.stdout.strip().splitlines()[-1])}
+            row["inputs_mb_on_disk"] = disk
+            row["generate_s"] = round(gen_s, 1)
+            rows.append(row)
+            print(
+                f"N={size:>9,} {step:<12} {row['wall_s']:>8.1f} s  peak RSS "
+                f"{row['peak_rss_mb']:>7.0f} MB  peak anon {row['peak_anon_mb']:>7.0f} MB  "
+                f"output {row['output_mb']:>6.1f} MB",
+                flush=True,
+            )
+    result = {
+        "command": "PYTHONPATH=src python benchmarks/bench_scale.py " + " ".join(sys.argv[1:]),
+        "K": args.K,
+        "D": args.D,
+        "cpus": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+        "rows": rows,
+    }
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        Path(args.json).with_suffix(".md").write_text(render(result))
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = [
+        "# Local scaling curve (out of core)",
+        "",
+        f"K={result['K']} classes, D={result['D']} dims, {result['cpus']} cores shared with other "
+        f"jobs (load average at the end {result['load_average_at_end'][0]:.1f}); local backend "
+        "on every core; each step in a fresh process; inputs memory-mapped `.npy` / Parquet.",
+        "",
+        f"Command: `{result['command']}`",
+        "",
+        "| N | step | wall s | s per 1e6 items | peak RSS MB | peak anon MB | after imports MB "
+        "| output MB | inputs on disk MB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        per = r["wall_s"] / r["N"] * 1e6
+        if r["step"] == "audit":
+            disk = sum(v for k, v in r["inputs_mb_on_disk"].items() if k.endswith(".npy"))
+        else:
+            disk = r["inputs_mb_on_disk"].get("answers.parquet", 0.0)
+        lines.append(
+            f"| {r['N']:,} | {r['step']} | {r['wall_s']:.1f} | {per:.1f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['peak_anon_mb']:.0f} | {r['anon_after_imports_mb']:.0f} | {r['output_mb']:.1f} "
+            f"| {disk:.0f} |"
+        )
+    lines += [
+        "",
+        "Peak RSS counts the pages of the memory-mapped inputs the process touched (the kernel "
+        "may drop them under pressure); peak anon is the memory the process allocated itself.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""An annotation table read from Parquet in record batches, never as one DataFrame.
+
+Two passes over the file's batches: the first collects the distinct item, annotator and
+label values (memory O(distinct values)), the second turns each batch into integer codes
+(three int32 per answer). The result is the :class:`~truelabel.aggregate.Annotations` that
+``Annotations(pd.read_parquet(path))`` would give (same codes, counts, classes and order),
+so every aggregator runs on it unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._validation import check_choice, check_column
+from ..exceptions import DataFormatError, TruelabelWarning, ValidationError
+from ._table import DUPLICATE_MODES, Annotations, _classes_index, _codes, _label_values, _py
+
+__all__ = ["annotations_from_parquet"]
+
+#: answers decoded per record batch
+BATCH_ROWS = 1 << 18
+
+
+def _check_present(values: pd.Series, start: int, argument: str, what: str) -> None:
+    missing = values.isna().to_numpy()
+    if missing.any():
+        row = start + int(np.flatnonzero(missing)[0])
+        raise ValidationError(
+            argument,
+            f"row {row} has a missing {what}",
+            "drop the rows without one (a long table lists only the answers given)",
+        )
+
+
+def _batches(pf: Any, columns: list[str], batch_rows: int) -> Any:
+    start = 0
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+        frame = batch.to_pandas()
+        frame.index = pd.RangeIndex(start, start + len(frame))
+        yield start, frame
+        start += len(frame)
+
+
+def annotations_from_parquet(
+    path: str | os.PathLike[str],
+    *,
+    item: str = "item_id",
+    annotator: str = "annotator_id",
+    label: str = "label",
+    classes: Any = None,
+    gold: Any = None,
+    duplicates: str = "raise",
+    batch_rows: int = BATCH_ROWS,
+) -> Annotations:
+    """:class:`Annotations` from a Parquet file with one row per answer, read in batches.
+
+    Parameters
+    ----------
+    path : path
+        A Parquet file with the item, annotator and label columns.
+    item, annotator, label, classes, gold, duplicates
+        As in :class:`Annotations`.
+    batch_rows : int, default 262144
+        Answers decoded at a time (bounds the memory of the raw values).
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "answers.parquet")
+    >>> pd.DataFrame({"item_id": [1, 1, 2], "annotator_id": ["a", "b", "a"],
+    ...               "label": ["cat", "dog", "cat"]}).to_parquet(path)
+    >>> ann = annotations_from_parquet(path, batch_rows=2)
+    >>> list(ann.classes), ann.counts.toarray().tolist()
+    (['cat', 'dog'], [[1.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0]])
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not isinstance(batch_rows, int) or isinstance(batch_rows, bool) or batch_rows < 1:
+        raise ValidationError("batch_rows", f"got {batch_rows!r}", "pass an integer >= 1")
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError("annotations", f"file {str(path)!r} does not exist", "check the path")
+    try:
+        pf = pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as err:
+        raise DataFormatError(
+            "annotations", f"{str(path)!r} is not a Parquet file ({err})", "check the path"
+        ) from err
+    names = pf.schema_arrow.names
+    for arg, col in (("item", item), ("annotator", annotator), ("label", label)):
+        try:
+            check_column(arg, col, names)
+        except ValidationError as err:
+            raise ValidationError(
+                "annotations",
+                f"{str(path)!r} has no {arg} column {col!r} (columns: {', '.join(names[:10])})",
+                f"{err.fix}; or name the column: Annotations.from_parquet(path, {arg}=...)",
+            ) from None
+    n = pf.metadata.num_rows
+    if n == 0:
+        raise ValidationError("annotations", "has no rows", "pass at least one answer")
+    duplicates = check_choice("duplicates", duplicates, DUPLICATE_MODES)
+    cols = [item, annotator, label]
+    args = [f"annotations[{c!r}]" for c in cols]
+    # pass 1: the distinct values of each column
+    seen: list[list[Any]] = [[], [], []]
+    for start, frame in _batches(pf, cols, batch_rows):
+        for j, (col, arg) in enumerate(zip(cols, args, strict=True)):
+            values = frame[col]
+            _check_present(values, start, arg, "label" if j == 2 else "value")
+            if j == 2:
+                values = _label_values(values, arg)
+            seen[j].append(pd.unique(values))
+    uniq = [pd.Series(np.concatenate(s)).drop_duplicates() for s in seen]
+    items_index = _codes(uniq[0], args[0])[1]
+    annot_index = _codes(uniq[1], args[1])[1]
+    if classes is None:
+        class_index = _classes_index(uniq[2], None, args[2])[1]
+    else:
+        class_index = _classes_index(uniq[2].iloc[:0], classes, args[2])[1]
+    # pass 2: codes, batch by batch
+    dtype = np.int32 if n < 2**31 else np.int64
+    codes = [np.empty(n, dtype=dtype) for _ in range(3)]
+    for start, frame in _batches(pf, cols, batch_rows):
+        stop = start + len(frame)
+        codes[0][start:stop] = items_index.get_indexer(frame[item])
+        codes[1][start:stop] = annot_index.get_indexer(frame[annotator])
+        values = _label_values(frame[label], args[2])
+        got = class_index.get_indexer(pd.Index(values))
+        bad = got < 0
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            shown = ", ".join(repr(_py(c)) for c in class_index[:20])
+            raise ValidationError(
+                args[2],
+                f"row {start + r} has label {_py(values.iloc[r])!r}, which is not in classes",
+                f"classes are [{shown}]; add it to classes or drop those rows",
+            )
+        codes[2][start:stop] = got
+    pa.default_memory_pool().release_unused()  # the decoded batches' buffers, cached by the pool
+    ann = object.__new__(Annotations)
+    ann.duplicates = duplicates
+    ann.columns = (item, annotator, label)
+    ann.items, ann.annotators, ann.classes = items_index, annot_index, class_index
+    if classes is None and len(class_index) < 2:
+        warnings.warn(
+            f"annotations: every answer is {_py(class_index[0])!r}; pass classes= to name the "
+            "other classes",
+            TruelabelWarning,
+            stacklevel=2,
+        )
+    ann._encode(codes[0], codes[1], codes[2], None)
+    ann.gold_codes = ann._gold_codes(gold)
+    return ann
