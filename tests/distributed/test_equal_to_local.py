@@ -350,7 +350,64 @@ def _model() -> list[Case]:
     ]
 
 
-CASES = [*_detect(), *_aggregate(), *_weak(), *_autolabel(), *_active(), *_model()]
+def _scale_out() -> list[Case]:
+    """The steps given ``backend=`` for issue 11: out-of-fold folds, conformal scores and
+    sets, the whole Audit, and the ONNX encoder (a session per Ray worker)."""
+    from truelabel import Audit
+    from truelabel.conformal import CrossConformalClassifier, SplitConformalClassifier
+    from truelabel.conformal._scores import conformity_scores, label_scores
+    from truelabel.model import out_of_fold_pred_probs
+
+    def oof(be: Any, d: dict[str, Any]) -> Any:
+        return out_of_fold_pred_probs(d["X"], d["labels"], cv=3, random_state=0, backend=be)
+
+    def split(be: Any, d: dict[str, Any]) -> Any:
+        p, y = d["pred_probs"], d["labels"]
+        model = SplitConformalClassifier(method="aps", random_state=0, backend=be, chunk_size=CS)
+        return model.fit(p[:120], y[:120]).predict_set(p[120:])
+
+    def cross(be: Any, d: dict[str, Any]) -> Any:
+        p = d["pred_probs"]
+        model = CrossConformalClassifier(random_state=0, backend=be, chunk_size=CS)
+        model.fit(p, d["labels"], np.arange(d["n"]) % 2)  # two folds
+        return model.predict_set(np.stack([p[:40], p[40:80]]))  # each fold's model on 40 items
+
+    def audit(be: Any, d: dict[str, Any]) -> Any:
+        run = Audit(n_neighbors=5, backend=be, chunk_size=CS)
+        result = run.run(labels=d["labels"], pred_probs=d["pred_probs"], features=d["X"])
+        return result.issues
+
+    def encode(be: Any, d: dict[str, Any]) -> Any:
+        pytest.importorskip("onnxruntime", reason="the [text] extra is not installed")
+        from truelabel.encode import OnnxTextEncoder
+
+        texts = [f"item {i} is about {w}" for i, w in enumerate(["cats", "stocks"] * 60)]
+        return OnnxTextEncoder(batch_size=8, backend=be, chunk_size=24).encode(texts)
+
+    return [
+        Case("out_of_fold_pred_probs", oof),
+        Case(
+            "conformity_scores",
+            lambda be, d: conformity_scores(
+                d["pred_probs"], method="raps", random_state=0, backend=be, chunk_size=CS
+            ),
+        ),
+        Case(
+            "label_scores",
+            lambda be, d: label_scores(
+                d["pred_probs"], d["labels"], random_state=0, backend=be, chunk_size=CS
+            ),
+        ),
+        Case("SplitConformalClassifier", split),
+        Case("CrossConformalClassifier", cross),
+        Case("Audit", audit),
+        Case("OnnxTextEncoder", encode),
+    ]
+
+
+CASES = [
+    *_detect(), *_aggregate(), *_weak(), *_autolabel(), *_active(), *_model(), *_scale_out()
+]  # fmt: skip
 
 
 def assert_same(a: Any, b: Any, where: str = "result") -> None:
