@@ -233,3 +233,27 @@ def test_em_warns_when_max_iter_stops_it():
 def test_top_level_exports_are_the_aggregate_classes():
     assert truelabel.DawidSkene is DawidSkene and truelabel.MACE is MACE
     assert truelabel.Annotations is Annotations
+
+
+def test_break_ties_in_blocks_draws_exactly_the_one_shot_draws(monkeypatch):
+    """Rows are handled in blocks (bounded memory); the tie draws are consecutive, so the
+    picks equal those of one rng.random((n, k)) over all rows, across block boundaries."""
+    import truelabel.aggregate._base as base
+
+    rng = np.random.default_rng(3)
+    p = np.round(rng.random((23, 4)), 1)  # many ties at one decimal
+    p[5] = 0.25  # a row tied four ways
+
+    def one_shot(posteriors, r):
+        top = posteriors.max(axis=1, keepdims=True)
+        tied = posteriors >= top - 1e-12 * np.maximum(np.abs(top), 1.0)
+        return np.argmax(np.where(tied, r.random(posteriors.shape) + 1.0, 0.0), axis=1)
+
+    want = one_shot(p, np.random.default_rng(7))
+    for block in (1, 4, 7, 23, 100):
+        monkeypatch.setattr(base, "_TIE_BLOCK", block)
+        got = base.break_ties(p, np.random.default_rng(7))
+        assert got.tolist() == want.tolist(), block
+    assert p[np.arange(23), want].tolist() == p.max(axis=1).tolist()  # always a top class
+    picks = {int(base.break_ties(p[5:6], np.random.default_rng(s))[0]) for s in range(40)}
+    assert picks == {0, 1, 2, 3}  # a four-way tie is broken at random, not by position

@@ -27,6 +27,10 @@ from ._table import Annotations, as_annotations
 __all__ = ["Aggregator", "break_ties", "check_positive", "check_positive_int"]
 
 
+#: rows per block of :func:`break_ties`
+_TIE_BLOCK = 1 << 15
+
+
 def break_ties(posteriors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Argmax per row; rows whose maximum is shared pick one of the tied classes at random.
 
@@ -36,10 +40,18 @@ def break_ties(posteriors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     >>> break_ties(np.array([[0.2, 0.8], [0.5, 0.5]]), np.random.default_rng(0)).tolist()[0]
     1
     """
-    top = posteriors.max(axis=1, keepdims=True)
-    tied = posteriors >= top - 1e-12 * np.maximum(np.abs(top), 1.0)
-    draws = rng.random(posteriors.shape)
-    return np.asarray(np.argmax(np.where(tied, draws + 1.0, 0.0), axis=1))
+    n = posteriors.shape[0]
+    out = np.empty(n, dtype=np.intp)
+    # blocks of rows: O(block x n_classes) temporaries, not four (n_items, n_classes) arrays;
+    # the blocks' draws are consecutive, so they are exactly those of one rng.random((n, k))
+    for start in range(0, n, _TIE_BLOCK):
+        p = posteriors[start : start + _TIE_BLOCK]
+        top = p.max(axis=1, keepdims=True)
+        tied = p >= top - 1e-12 * np.maximum(np.abs(top), 1.0)
+        draws = rng.random(p.shape)
+        draws += 1.0
+        out[start : start + _TIE_BLOCK] = np.argmax(np.where(tied, draws, 0.0), axis=1)
+    return out
 
 
 def check_positive(argument: str, value: Any, *, allow_zero: bool = False) -> float:
@@ -88,7 +100,8 @@ class Aggregator(BaseEstimator):
         items = table.items.rename(table.columns[0])
         self.annotations_ = table
         self.classes_ = np.asarray(classes)
-        self.probas_ = pd.DataFrame(posteriors, index=items, columns=classes)
+        # a view, not a copy (pandas copies an ndarray by default): copy-on-write keeps it safe
+        self.probas_ = pd.DataFrame(posteriors, index=items, columns=classes, copy=False)
         codes = break_ties(posteriors, rng)
         self.labels_ = pd.Series(classes[codes], index=items, name="label")
         self.skills_ = pd.Series(

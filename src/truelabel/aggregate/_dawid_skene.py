@@ -20,8 +20,8 @@ def initial_posteriors(
     table: Annotations, n_init: int, rng: np.random.Generator
 ) -> list[np.ndarray]:
     """The vote shares, then ``n_init - 1`` random starts: half vote shares, half Dirichlet(1)."""
-    votes = table.vote_counts()
-    mv = votes / votes.sum(axis=1, keepdims=True)
+    mv = np.asarray(table.vote_counts(), dtype=np.float64)
+    mv /= mv.sum(axis=1, keepdims=True)  # in place: no second (n_items, n_classes) array
     starts = [mv]
     for _ in range(n_init - 1):
         noise = rng.dirichlet(np.ones(table.n_classes), size=table.n_items)

@@ -312,13 +312,21 @@ def run_em(
         shared = _Shared(
             blocks, golds, _conf_t(params.log_conf), params.log_prior, None, item_log_prior
         )
-        parts = list(get_backend(backend).map(_posterior_chunk, chunks, shared))
-        loglik = sum(p[1] for p in parts) / _SCALE_LL
+        # each chunk's posteriors go straight into one array (no list of parts + concatenate:
+        # that held two (n_items, n_classes) copies at the peak)
+        post = np.empty((n_items, n_classes))
+        scaled = 0  # exact: the chunks' scaled log-likelihoods are ints
+        for chunk, (block, ll) in zip(
+            chunks, get_backend(backend).map(_posterior_chunk, chunks, shared), strict=True
+        ):
+            post[chunk.slice] = block
+            scaled += ll
+        loglik = scaled / _SCALE_LL
         objective = loglik + params.penalty
         objectives.append(objective)
         if best is None or objective > best.objective:
-            post = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, n_classes))
             best = EMResult(post, params, objective, loglik, n_iter, converged, index)
+        del post
     if best is None:
         raise ValidationError("inits", "is empty", "pass at least one initialization")
     best.objectives = objectives

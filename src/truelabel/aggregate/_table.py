@@ -357,10 +357,10 @@ class Annotations:
     def vote_counts(self) -> np.ndarray:
         """Votes per item and class, shape ``(n_items, n_classes)`` (float64)."""
         k = self.n_classes
-        flat = np.bincount(
-            self.item_codes.astype(np.int64) * k + self.label_codes, minlength=self.n_items * k
-        )
-        return flat.reshape(self.n_items, k).astype(np.float64)
+        cell = self.item_codes.astype(np.int64) * k + self.label_codes
+        # float64 counts straight from bincount (unit weights: exact), no int64 copy beside
+        flat = np.bincount(cell, weights=np.ones(cell.size), minlength=self.n_items * k)
+        return flat.reshape(self.n_items, k)
 
     def __repr__(self) -> str:
         return (
