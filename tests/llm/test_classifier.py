@@ -229,3 +229,16 @@ def test_estimator_contract_params_clone_and_pickle():
     assert not hasattr(clf, "temperature_")
     shown = repr(LLMClassifier(["a"], client=LLMClient(URL, "m", KEY, cache=False)))
     assert KEY not in shown and "api_key='***'" in shown
+
+
+def test_judge_scores_the_given_label():
+    from truelabel.llm import LLMJudge
+
+    server = StubServer(tops=tops)
+    judge = LLMJudge(
+        CLASSES, client=LLMClient(URL, "smol", transport=server.transport, cache=False)
+    )
+    s = judge.score(["good film", "bad film", "odd film"], ["negative", "negative", "positive"])
+    np.testing.assert_allclose(s, [0.3, 0.75, 0.4])  # the calibrated rows pinned above
+    with pytest.raises(ValidationError, match=r"labels: has 1 items for 2 texts"):
+        judge.score(["good film", "bad film"], ["positive"])

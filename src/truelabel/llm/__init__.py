@@ -16,8 +16,9 @@ from ._prompt import CHAT_TEMPLATES, read_gguf_chat_template, template_name_for
 
 if _typing.TYPE_CHECKING:
     from ._classifier import LLMClassifier, LLMScores
+    from ._judge import LLMJudge
 
-_LAZY = {"LLMClassifier": "_classifier", "LLMScores": "_classifier"}
+_LAZY = {"LLMClassifier": "_classifier", "LLMJudge": "_judge", "LLMScores": "_classifier"}
 
 
 def __getattr__(name: str) -> _typing.Any:
@@ -39,6 +40,7 @@ __all__ = [
     "LLMClient",
     "LLMConnectionError",
     "LLMError",
+    "LLMJudge",
     "LLMRateLimitError",
     "LLMResponseError",
     "LLMScores",
