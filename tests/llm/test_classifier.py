@@ -191,9 +191,8 @@ def test_nearest_examples_are_chosen_per_text():
     ex = [("great", "positive"), ("awful", "negative"), ("fine", "positive")]
     clf = classifier(server, examples=ex, n_examples=2, encoder=Enc(), calibrate=None)
     clf.predict_proba(["good film", "bad film"])
-    shots = [
-        [t for t in body["prompt"].split("Text: ")[1:-1]] for _, body, _ in server.requests[1:]
-    ]
+    shots = [[t for t in body["prompt"].split("Text: ")[1:-1]] for _, body, _ in server.requests]
+    assert len(server.requests) == 2  # the "auto" probe is the first item's request, reused
     # nearest last: good film -> fine (cos .71), great (.995); bad film -> fine, awful
     assert [[s.split("<")[0] for s in row] for row in shots] == [
         ["fine", "great"],

@@ -64,22 +64,28 @@ def test_a_name_inside_another_is_resolved_by_what_follows():
 
 
 def test_white_space_first_token_is_ambiguous_then_resolved():
-    table = {"P": {"\n": 0.4, " yes": 0.6}, "P\n": {"no": 0.5, "yes": 0.5}}
+    table = {"P": {"\n": 0.4, " yes": 0.6}, "P\n": {"no": 0.5, "yes": 0.5}}  # .4 >= .05
     masses, _ = score_first_tokens(["P"], ["yes", "no"], fetcher(table, []))
     np.testing.assert_allclose(masses, [[0.8, 0.2]])
 
 
-def test_depth_and_small_branches_share_equally_without_a_request():
+def test_depth_and_small_branches_are_shared_without_a_request():
     targets = ["science", "sci-fi"]
-    table = {"P": {" sci": 0.5, " x": 0.5}, "Q": {" sci": 0.0005, " science": 0.9995}}
+    table = {
+        "P": {" sci": 0.5, " x": 0.5},
+        "Q": {" sci": 0.04, " science": 0.3, " sci-fi": 0.1, " x": 0.56},
+        "R": {" sci": 0.06, " science": 0.3, " sci-fi": 0.1, " x": 0.54},
+        "R sci": {"ence": 0.5, "-fi": 0.5},
+    }
     calls: list[list[str]] = []
     masses, _ = score_first_tokens(["P"], targets, fetcher(table, calls), max_depth=0)
-    np.testing.assert_allclose(masses, [[0.25, 0.25]])
+    np.testing.assert_allclose(masses, [[0.25, 0.25]])  # no resolved mass: equal shares
     assert calls == [["P"]]
     calls.clear()
-    masses, _ = score_first_tokens(["Q"], targets, fetcher(table, calls), min_branch_mass=1e-3)
-    np.testing.assert_allclose(masses, [[0.99975, 0.00025]])
-    assert calls == [["Q"]]
+    masses, _ = score_first_tokens(["Q", "R"], targets, fetcher(table, calls), min_branch_mass=0.05)
+    # Q's .04 branch is below the bar: shared .3 : .1 (the rows' ratio is unchanged)
+    np.testing.assert_allclose(masses, [[0.33, 0.11], [0.33, 0.13]])
+    assert calls == [["Q", "R"], ["R sci"]]
 
 
 def test_unseen_class_gets_the_smallest_returned_probability_and_none_is_outside():
@@ -124,5 +130,8 @@ def test_parse_both_logprob_forms():
     assert parse_top_logprobs({"logprobs": None}) is None
     assert parse_top_logprobs({"text": "a"}) is None
     assert parse_top_logprobs({"logprobs": {"top_logprobs": []}}) is None
+    # llama-cpp-python when the model stops at once: no token, no top list -> end of text
+    stopped = {"text": "", "logprobs": {"tokens": [], "top_logprobs": []}, "finish_reason": "stop"}
+    assert parse_top_logprobs(stopped) == [("", 1.0)]
     with pytest.raises(LLMResponseError, match=r"not \(token, logprob\): ' a': 'x'"):
         parse_top_logprobs({"logprobs": {"top_logprobs": [{" a": "x"}]}})

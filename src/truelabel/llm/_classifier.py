@@ -92,6 +92,9 @@ class LLMClassifier(TextClassifierBase):
         Next tokens asked for (OpenAI's own API allows at most 5).
     max_depth : int, default 2
         Further requests to split a first token shared by several class names.
+    min_branch_mass : float, default 0.05
+        A shared first token with less probability than this is not split by a request:
+        its classes share it in proportion to their other mass.
     calibrate : {"contextual", None}, default "contextual"
     max_text_chars : int, default 2000
         Longer texts are cut (the prompt must fit the model's context).
@@ -132,6 +135,7 @@ class LLMClassifier(TextClassifierBase):
         scoring: str = "auto",
         top_logprobs: int = 20,
         max_depth: int = 2,
+        min_branch_mass: float = 0.05,
         calibrate: str | None = "contextual",
         max_text_chars: int = 2000,
         client: LLMClient | None = None,
@@ -146,13 +150,15 @@ class LLMClassifier(TextClassifierBase):
         self.scoring = scoring
         self.top_logprobs = top_logprobs
         self.max_depth = max_depth
+        self.min_branch_mass = min_branch_mass
         self.calibrate = calibrate
         self.max_text_chars = max_text_chars
         self.client = client
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())
-        state.pop("_client", None)  # connections: rebuilt on first use
+        for key in ("_client", "_probe", "_method"):  # connections, server facts: found again
+            state.pop(key, None)
         return state
 
     # -- settings ------------------------------------------------------------------------
@@ -182,6 +188,9 @@ class LLMClassifier(TextClassifierBase):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValidationError(name, f"got {value!r}", f"pass an integer >= {low}")
+        m = self.min_branch_mass
+        if isinstance(m, bool) or not isinstance(m, int | float) or not 0 <= m <= 1:
+            raise ValidationError("min_branch_mass", f"got {m!r}", "pass a number in [0, 1]")
         if self.client is not None and not isinstance(self.client, LLMClient):
             raise ValidationError(
                 "client", f"got {type(self.client).__name__}", "pass an LLMClient or None"
@@ -245,6 +254,10 @@ class LLMClassifier(TextClassifierBase):
 
     # -- scoring -------------------------------------------------------------------------
     def _fetch_tops(self, prompts: list[str]) -> list[list[tuple[str, float]] | None]:
+        # the "auto" probe's answer is reused once (it is the first item's request)
+        probe = self.__dict__.pop("_probe", None)
+        if probe is not None and prompts and prompts[0] == probe[0]:
+            return [probe[1], *self._fetch_tops(prompts[1:])] if len(prompts) > 1 else [probe[1]]
         body = {"max_tokens": 1, "temperature": 0.0, "logprobs": self.top_logprobs}
         answers = self._get_client().post_many(
             "completions", [{**body, "prompt": p} for p in prompts]
@@ -256,11 +269,15 @@ class LLMClassifier(TextClassifierBase):
         log-probabilities (one probe request, cached; remembered)."""
         if self.scoring != "auto":
             return str(self.scoring)
-        method = self.__dict__.get("_method")
+        where = (self.base_url, self.model, id(self.client))
+        remembered = self.__dict__.get("_method")
+        method = remembered[1] if remembered is not None and remembered[0] == where else None
         if method is None:
             template = check_chat_template(self.template)
             probe = render(template, self._messages([probe_text], False)[0], "Label:")
-            method = "logprobs" if self._fetch_tops([probe])[0] is not None else "json"
+            top = self._fetch_tops([probe])[0]
+            method = "logprobs" if top is not None else "json"
+            self.__dict__["_probe"] = (probe, top)
             if method == "json":
                 warnings.warn(
                     "the LLM server sent no log-probabilities: falling back to constrained "
@@ -269,7 +286,7 @@ class LLMClassifier(TextClassifierBase):
                     TruelabelWarning,
                     stacklevel=3,
                 )
-            self.__dict__["_method"] = method
+            self.__dict__["_method"] = (where, method)
         return str(method)
 
     def score_texts(self, texts: Sequence[str], *, _content_free: bool = False) -> LLMScores:
@@ -290,7 +307,11 @@ class LLMClassifier(TextClassifierBase):
         targets = [n.strip().casefold() for n in self._spec().names]
         try:
             masses, _ = score_first_tokens(
-                prompts, targets, self._fetch_tops, max_depth=self.max_depth
+                prompts,
+                targets,
+                self._fetch_tops,
+                max_depth=self.max_depth,
+                min_branch_mass=self.min_branch_mass,
             )
         except LLMResponseError as exc:
             raise LLMResponseError(

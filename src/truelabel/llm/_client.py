@@ -16,6 +16,7 @@ import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -48,6 +49,12 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+
+
+def _close(http: Any, cache: ResponseCache | None) -> None:
+    http.close()
+    if cache is not None:
+        cache.close()
 
 
 def redact_url(url: str) -> str:
@@ -189,6 +196,9 @@ class LLMClient:
         self._http = httpx.Client(
             timeout=httpx.Timeout(self.timeout), headers=headers, transport=transport
         )
+        # connections and the database close when the client is garbage-collected, or at
+        # close() / the end of a with block
+        self._finalizer = weakref.finalize(self, _close, self._http, self.cache)
 
     # -- public ----------------------------------------------------------------------------
     @property
@@ -237,9 +247,13 @@ class LLMClient:
 
     def close(self) -> None:
         """Close the HTTP connections and the cache."""
-        self._http.close()
-        if self.cache is not None:
-            self.cache.close()
+        self._finalizer()
+
+    def __enter__(self) -> LLMClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         key = ", api_key='***'" if self._key else ""

@@ -12,8 +12,10 @@ text ``s`` consumed so far (``x = s + t``) is
   ``" sci"`` for ``science`` and ``sci-fi``, a bare ``" "`` for every class, ``"spam"``
   for ``spam`` and ``spammer``). Its mass is split exactly by the chain rule: ``x`` is
   appended to the prompt and the next token's distribution is read the same way, up to
-  ``max_depth`` extra requests deep; mass still ambiguous there, or below
-  ``min_branch_mass``, is shared equally by its classes;
+  ``max_depth`` extra requests deep; a branch still ambiguous there, or below
+  ``min_branch_mass`` (a white-space token of 1% is not worth a request), is shared by its
+  classes in proportion to the mass they already have (equally if they have none), which
+  leaves the renormalised probabilities as they are;
 - **outside** otherwise (another word, a refusal).
 
 Mass a class never receives (none of its starts in the top N) is bounded above by the
@@ -45,12 +47,18 @@ def parse_top_logprobs(choice: dict[str, Any]) -> list[tuple[str, float]] | None
 
     Reads the OpenAI completions form (``logprobs.top_logprobs[0]`` = {token: logprob})
     and the chat-style form (``logprobs.content[0].top_logprobs`` = [{token, logprob}]);
-    None when the server sent no log-probabilities.
+    None when the server sent no log-probabilities. An answer with empty lists and empty
+    text (llama-cpp-python omits the end-of-text token it stopped on) is ``[("", 1.0)]``:
+    the model ends the text here, an approximation of its unknown probability.
     """
     lp = choice.get("logprobs")
     if not isinstance(lp, dict):
         return None
     top = lp.get("top_logprobs")
+    if top == [] and lp.get("tokens") == [] and choice.get("text") == "":
+        # llama-cpp-python leaves out an end-of-text token: the model stopped at once
+        # (its greedy choice); read as certain end of text
+        return [("", 1.0)]
     if isinstance(top, list) and top and isinstance(top[0], dict) and top[0]:
         pairs = list(top[0].items())
     else:
@@ -121,7 +129,7 @@ def score_first_tokens(
     fetch: Callable[[list[str]], list[list[tuple[str, float]] | None]],
     *,
     max_depth: int = 2,
-    min_branch_mass: float = 1e-3,
+    min_branch_mass: float = 0.05,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class masses ``(n_items, n_classes)`` and each item's mass outside the classes.
 
@@ -151,11 +159,16 @@ def score_first_tokens(
             for bx, (bm, bks) in step.branches.items():
                 grown.append((i, bx, m * bm, bks))
         frontier = []
+        unresolved = []
         for i, x, m, ks in grown:
             if depth < max_depth and m >= min_branch_mass:
                 frontier.append((i, x, m, ks))
-            else:  # unresolved: shared equally
-                masses[i, list(ks)] += m / len(ks)
+            else:
+                unresolved.append((i, m, ks))
+        for i, m, ks in unresolved:  # shared in proportion to the classes' resolved mass
+            own = masses[i, list(ks)]
+            share = own / own.sum() if own.sum() > 0 else np.full(len(ks), 1.0 / len(ks))
+            masses[i, list(ks)] += m * share
         if not frontier:
             break
     has_mass = masses.sum(axis=1) > 0
