@@ -241,3 +241,26 @@ def test_judge_scores_the_given_label():
     np.testing.assert_allclose(s, [0.3, 0.75, 0.4])  # the calibrated rows pinned above
     with pytest.raises(ValidationError, match=r"labels: has 1 items for 2 texts"):
         judge.score(["good film", "bad film"], ["positive"])
+
+
+def test_branch_settings_reach_the_scoring():
+    def sci_tops(prompt):
+        if prompt.endswith("Label: sci"):
+            return {"ence": 0.25, "-fi": 0.75}
+        return {" sci": 0.04, " science": 0.6, " x": 0.36}
+
+    def run(**kw):
+        server = StubServer(tops=sci_tops)
+        client = LLMClient(URL, "smol", transport=server.transport, cache=False)
+        clf = LLMClassifier(["science", "sci-fi"], client=client, calibrate=None, **kw)
+        return clf.predict_proba(["a text"])[0], len(server.requests)
+
+    p, n = run()  # .04 < .05: shared in proportion, science keeps everything
+    np.testing.assert_allclose(p, [1.0, 0.0], atol=1e-12)
+    assert n == 1
+    p, n = run(min_branch_mass=0.01)  # split: science .6 + .01, sci-fi .03
+    np.testing.assert_allclose(p, [0.61 / 0.64, 0.03 / 0.64])
+    assert n == 2
+    p, n = run(min_branch_mass=0.01, max_depth=0)
+    np.testing.assert_allclose(p, [1.0, 0.0], atol=1e-12)
+    assert n == 1

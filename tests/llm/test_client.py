@@ -259,3 +259,17 @@ def test_missing_or_bad_settings_are_named():
         LLMClient(URL, "m", max_retries=-1)
     with pytest.raises(ValidationError, match=r"timeout: got 0; pass a number > 0"):
         LLMClient(URL, "m", timeout=0)
+
+
+def test_close_and_with_block_release_connections_and_cache(tmp_path):
+    server = StubServer(tops=lambda p: {"a": 1.0})
+    with LLMClient(URL, "m", transport=server.transport, cache=tmp_path) as client:
+        client.post("completions", {"prompt": "x"})
+    with pytest.raises(
+        RuntimeError, match=r"LLMClient\(base_url='http://llm.test/v1', model='m'\) is closed"
+    ):
+        client.post("completions", {"prompt": "new"})
+    import sqlite3
+
+    with pytest.raises(sqlite3.ProgrammingError, match="Cannot operate on a closed database"):
+        client.cache.get("k")

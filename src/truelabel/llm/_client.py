@@ -26,7 +26,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..exceptions import MissingDependencyError, ValidationError
 from ._cache import ResponseCache, request_key
-from ._errors import LLMAuthError, LLMConnectionError, LLMRateLimitError, LLMResponseError
+from ._errors import (
+    LLMAuthError,
+    LLMConnectionError,
+    LLMError,
+    LLMRateLimitError,
+    LLMResponseError,
+)
 
 __all__ = ["LLMClient", "Usage"]
 
@@ -217,6 +223,8 @@ class LLMClient:
         Cached answers are read without a request. The first error stops the batch
         (requests not yet sent are cancelled) and is raised.
         """
+        if not self._finalizer.alive:
+            raise LLMError(f"{self!r} is closed; build a new client")
         url = self.base_url + "/" + path.lstrip("/")
         full = [{"model": self.model, **b} for b in bodies]
         keys = [request_key(url, b) for b in full]
