@@ -14,6 +14,7 @@ from ..exceptions import NotFittedError, TruelabelWarning, ValidationError
 from ..model._textbase import TextClassifierBase, check_texts, softmax_rows
 from ._calibrate import fit_temperature
 from ._client import LLMClient
+from ._json import json_votes, vote_probs
 from ._prompt import CONTENT_FREE, build_messages, check_chat_template, render, system_text
 from ._scoring import parse_top_logprobs, score_first_tokens
 
@@ -326,34 +327,9 @@ class LLMClassifier(TextClassifierBase):
         return LLMScores(probs, class_mass, outside, "logprobs")
 
     def _score_json(self, items: list[str], K: int) -> LLMScores:
-        names = self._spec().names
-        schema = {
-            "type": "object",
-            "properties": {"label": {"type": "string", "enum": list(names)}},
-            "required": ["label"],
-        }
-        bodies = [
-            {
-                "messages": [{"role": r, "content": c} for r, c in msgs],
-                "max_tokens": 32,
-                "temperature": 0.0,
-                "response_format": {"type": "json_object", "schema": schema},
-            }
-            for msgs in self._messages(items, True)
-        ]
-        answers = self._get_client().post_many("chat/completions", bodies)
-        folded = {n.strip().casefold(): k for k, n in enumerate(names)}
-        votes = np.full(len(items), -1)
-        for i, answer in enumerate(answers):
-            message = _choice(answer).get("message") or {}
-            content = message.get("content") if isinstance(message, dict) else None
-            votes[i] = _json_label(content, folded)
+        votes = json_votes(self._get_client(), self._messages(items, True), self._spec().names)
         outside = votes < 0
-        probs = np.full((len(items), K), 1.0 / K)
-        onehot = np.zeros((int((~outside).sum()), K))
-        onehot[np.arange(onehot.shape[0]), votes[~outside]] = 1.0
-        probs[~outside] = (onehot + 0.5) / (1.0 + 0.5 * K)
-        return LLMScores(probs, (~outside).astype(float), outside, "json")
+        return LLMScores(vote_probs(votes, K), (~outside).astype(float), outside, "json")
 
     # -- estimator -----------------------------------------------------------------------
     def fit(self, texts: Any = None, labels: Any = None) -> LLMClassifier:
@@ -422,19 +398,3 @@ class LLMClassifier(TextClassifierBase):
 
     def predict_proba_embeddings(self, X: Any) -> np.ndarray:
         raise NotFittedError("LLMClassifier reads texts, not embeddings: call predict_proba")
-
-
-def _json_label(content: Any, folded: dict[str, int]) -> int:
-    """Class index of a JSON (or bare) answer; -1 when it names no class."""
-    if not isinstance(content, str):
-        return -1
-    text = content.strip()
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = text.strip("\"'`. \n")
-    if isinstance(value, dict):
-        value = value.get("label")
-    if not isinstance(value, str):
-        return -1
-    return folded.get(value.strip().casefold(), -1)
