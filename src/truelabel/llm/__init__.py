@@ -1,0 +1,51 @@
+"""LLMs as annotators: an OpenAI-compatible client and a calibrated LLM classifier.
+
+Needs the ``[llm]`` extra (httpx). ``LLMClassifier`` is built on scikit-learn's
+``BaseEstimator`` and loads on first use.
+"""
+
+from __future__ import annotations
+
+import importlib as _importlib
+import typing as _typing
+
+from ._cache import ResponseCache
+from ._client import LLMClient, Usage
+from ._errors import LLMAuthError, LLMConnectionError, LLMError, LLMRateLimitError, LLMResponseError
+from ._prompt import CHAT_TEMPLATES, read_gguf_chat_template, template_name_for
+
+if _typing.TYPE_CHECKING:
+    from ._classifier import LLMClassifier, LLMScores
+    from ._judge import LLMJudge
+
+_LAZY = {"LLMClassifier": "_classifier", "LLMJudge": "_judge", "LLMScores": "_classifier"}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [
+    "CHAT_TEMPLATES",
+    "LLMAuthError",
+    "LLMClassifier",
+    "LLMClient",
+    "LLMConnectionError",
+    "LLMError",
+    "LLMJudge",
+    "LLMRateLimitError",
+    "LLMResponseError",
+    "LLMScores",
+    "ResponseCache",
+    "Usage",
+    "read_gguf_chat_template",
+    "template_name_for",
+]
