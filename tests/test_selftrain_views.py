@@ -113,9 +113,10 @@ def test_views_are_computed_once_for_all_rounds(encoder):
     kw = {"per_class": 1, "stop": "changes", "stop_tol": 0.0, "prior_shift": False}
     st = SelfTrainingClassifier(base, max_rounds=2, **kw)
     st.fit(texts, labels, POOL)
-    # round 0 and at least one refit on pseudo-labeled rows (with the few-shot model's
-    # free intercepts round 1 already changes no prediction here, so "changes" stops there)
-    assert len(st.history_) == 2 and st.history_[1]["n_pseudo"] > 0
+    # round 0 and at least one refit on pseudo-labeled rows (whether round 1 changes a
+    # prediction here, so that "changes" goes on to round 2, hangs on one borderline item
+    # of the 9: either way the views must have been computed once)
+    assert len(st.history_) >= 2 and st.history_[1]["n_pseudo"] > 0
     n_all = len(texts) + len(POOL)
     assert [n for kind, n in enc.calls if kind == "tokens"] == [n_all]
     assert sorted(n for kind, n in enc.calls if kind == "encode") == sorted(
