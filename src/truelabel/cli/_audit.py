@@ -7,7 +7,7 @@ helpers in `_app` are imported one way: this module -> them, never back.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -118,6 +118,23 @@ def audit(
     backend: BackendOption = "local",
     address: AddressOption = None,
     chunk_size: ChunkSizeOption = None,
+    judge_url: Annotated[
+        str | None,
+        typer.Option(
+            "--judge-url",
+            help="an OpenAI-compatible server (e.g. http://127.0.0.1:8080/v1): an LLM re-checks "
+            "the most doubtful labels; issues.csv gets judge_score = its p(given label)",
+        ),
+    ] = None,
+    judge_model: Annotated[
+        str | None,
+        typer.Option(
+            "--judge-model", help="with --judge-url: the model name (or $TRUELABEL_LLM_MODEL)"
+        ),
+    ] = None,
+    judge_top: Annotated[
+        int, typer.Option("--judge-top", help="with --judge-url: how many labels to re-check")
+    ] = 50,
 ) -> None:
     """Audit the labels of DATA and write issues.csv, summary.json and report.html.
 
@@ -139,6 +156,7 @@ def audit(
             ("--features", features),
             ("--encoder", encoder if items is None else None),  # it encodes --items' texts
             ("--review-url", review_url),
+            ("--judge-url", judge_url),
         )
         audit_annotations_command(
             data, out=out, id_col=id_col, annotator_col=annotator_col, label_col=label_col,
@@ -167,6 +185,7 @@ def audit(
             ("--text-col", text_col),
             ("--feature-cols", feature_cols),
             ("--id-col", id_col),
+            ("--judge-url", judge_url),
         )
         given = [flag for flag, value in project_only if value]
         if given:
@@ -214,6 +233,14 @@ def audit(
         with _shown_warnings():
             if n_neighbors < 1:
                 raise ValidationError("--n-neighbors", f"got {n_neighbors}", "pass an int >= 1")
+            if judge_url is not None and text_col is None:
+                raise ValidationError(
+                    "--judge-url",
+                    "given without --text-col",
+                    "the LLM judges texts: add --text-col",
+                )
+            if judge_top < 1:
+                raise ValidationError("--judge-top", f"got {judge_top}", "pass an int >= 1")
             check_output_dir(out, overwrite=overwrite, argument="--out")
             cols = feature_cols
             if cols and len(cols) == 1 and "," in cols[0]:
@@ -250,6 +277,9 @@ def audit(
                     cache_embeddings=cache,
                     **run_on,
                 )
+                if judge_url is not None:
+                    settings["judge"] = f"{judge_model or '$TRUELABEL_LLM_MODEL'} at {judge_url}"
+                    _judge(result, dataset, judge_url, judge_model, judge_top)
                 paths = write_audit(
                     result, out, texts=dataset.texts, settings=settings, overwrite=overwrite
                 )
@@ -259,3 +289,19 @@ def audit(
         console.print("[yellow]interrupted[/]: files already written are complete; none is partial")
         raise typer.Exit(130) from None
     _print_summary(result.summary, out, paths)
+
+
+def _judge(result: Any, dataset: Any, url: str, model: str | None, top: int) -> None:
+    """Re-check the ``top`` most doubtful labels with an LLM; adds ``judge_score``."""
+    from ..llm import LLMJudge, recheck_issues
+
+    judge = LLMJudge([str(c) for c in dataset.classes], base_url=url, model=model)
+    scores = recheck_issues(result.issues, dataset.texts, judge, top=top)
+    result.issues["judge_score"] = scores
+    asked = int(scores.notna().sum())
+    doubted = int((scores < 0.5).sum())
+    console.print(
+        f"LLM judge re-checked {asked} of the most doubtful labels: it gives {doubted} of them "
+        "less than 0.5 (judge_score in issues.csv; a small model is a weak judge: "
+        "weigh it, don't trust it)"
+    )

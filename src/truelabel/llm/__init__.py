@@ -16,9 +16,14 @@ from ._prompt import CHAT_TEMPLATES, read_gguf_chat_template, template_name_for
 
 if _typing.TYPE_CHECKING:
     from ._classifier import LLMClassifier, LLMScores
-    from ._judge import LLMJudge
+    from ._judge import LLMJudge, recheck_issues
 
-_LAZY = {"LLMClassifier": "_classifier", "LLMJudge": "_judge", "LLMScores": "_classifier"}
+_LAZY = {
+    "LLMClassifier": "_classifier",
+    "LLMJudge": "_judge",
+    "LLMScores": "_classifier",
+    "recheck_issues": "_judge",
+}
 
 
 def __getattr__(name: str) -> _typing.Any:
@@ -47,5 +52,6 @@ __all__ = [
     "ResponseCache",
     "Usage",
     "read_gguf_chat_template",
+    "recheck_issues",
     "template_name_for",
 ]
