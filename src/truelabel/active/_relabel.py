@@ -20,7 +20,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["consensus_loglik", "pair_accuracy", "relabel_gain", "symmetric_accuracy"]
+__all__ = [
+    "consensus_loglik",
+    "new_item_gain",
+    "pair_accuracy",
+    "relabel_gain",
+    "symmetric_accuracy",
+]
 
 _CELLS = 1 << 21  # items x K x K cells per block (16 MiB of float64)
 
@@ -106,3 +112,15 @@ def relabel_gain(loglik: np.ndarray, model_probs: np.ndarray, q: float) -> np.nd
         p_ans = np.where(after == np.arange(k)[None, :], q, (1.0 - q) / (k - 1))
         out[s : s + block] = (p_lab * p_ans).sum(axis=1) - now
     return out
+
+
+def new_item_gain(pool_probs: np.ndarray, temperature: float, q: float) -> np.ndarray:
+    """Expected gain in P(right) at an unlabeled item from one answer of accuracy ``q``.
+
+    Before, the item's answer is the model's guess, right with its top probability (at the
+    calibrated ``temperature``); after, it is the answer, right with probability ``q``
+    whatever the model thought: ``sum_a P(a) P(truth = a | a) = q``. Gain: ``q - max_c p(c)``.
+    """
+    z = np.log(np.maximum(np.asarray(pool_probs, dtype=np.float64), 1e-300)) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    return np.asarray(q - 1.0 / np.exp(z).sum(axis=1))  # the top class has exp(0) = 1
