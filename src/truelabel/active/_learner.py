@@ -23,6 +23,11 @@ __all__ = ["ActiveLearner"]
 _DEFAULT_ANNOTATOR = "annotator"
 
 
+def _show(label: Any) -> str:
+    """A label as the user wrote it (``0``, ``'spam'``), not numpy's ``np.int64(0)``."""
+    return repr(label.item() if isinstance(label, np.generic) else label)
+
+
 def _tie_probs(fit: Refit) -> np.ndarray:
     """The last model's view of each item, for breaking ties between answers: out-of-fold for
     the items it was trained on (the full model learned their first answer, so it would keep
@@ -374,7 +379,7 @@ class ActiveLearner:
         counts = np.bincount(state.answer_item, minlength=state.items.size)
         p_label = fit.oof_probs[np.arange(state.items.size), state.codes]
         reasons = [
-            f"label {fit.classes[state.codes[i]]!r} doubtful: {counts[i]} answer(s), the model "
+            f"label {_show(fit.classes[state.codes[i]])} doubtful: {counts[i]} answer(s), the model "
             f"(not trained on it) gives it {p_label[i]:.2f}; one more answer is expected to "
             f"raise P(label right) by {gain[i]:.2f}, more than a new item's answer would"
             for i in worth
