@@ -21,6 +21,8 @@ from ._uncertainty import compute_uncertainty
 __all__ = ["ActiveLearner"]
 
 _DEFAULT_ANNOTATOR = "annotator"
+#: a re-label's gain below this is rounding (an exact zero computed as 1e-16), not a gain
+GAIN_TOL = 1e-9
 
 
 def _show(label: Any) -> str:
@@ -374,7 +376,7 @@ class ActiveLearner:
             top = -np.sort(-new_value)[:n]
             bar[: top.size] = top
         order = np.lexsort((state.items, -value))[:n]
-        wins = (value[order] > bar[n - 1 - np.arange(order.size)]) & (gain[order] > 0)
+        wins = (value[order] > bar[n - 1 - np.arange(order.size)]) & (gain[order] > GAIN_TOL)
         worth = order[: max(int(wins.sum()), must)]
         counts = np.bincount(state.answer_item, minlength=state.items.size)
         p_label = fit.oof_probs[np.arange(state.items.size), state.codes]
