@@ -61,8 +61,11 @@ class ActiveLearner:
         Multiplies the item cost for answers of that annotator (default 1.0). Re-labels are
         priced with the mean annotator cost.
     annotator_accuracy : float in (0.5, 1), default 0.85
-        Prior accuracy of an annotator, worth 10 pairs of repeated answers; measured
-        accuracies replace it as answers come in.
+        Prior accuracy of an annotator, worth 10 answers. Without several annotators on one
+        item, one accuracy shared by all is averaged over its posterior jointly with the
+        model's temperature (:func:`calibrate_noisy`: the out-of-fold model never saw an
+        item's answers, so its confident disagreements measure the noise); with overlapping
+        annotators, Dawid-Skene's per-annotator accuracies.
     C : float, default 10.0
         Inverse L2 strength of the logistic regression (10: unit-norm sentence embeddings
         need light regularization; the benchmark's evaluation model uses the same).
