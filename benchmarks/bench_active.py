@@ -23,7 +23,8 @@ Strategies: random; small-text 1.4.1 ``LeastConfidence``, ``BreakingTies``; scik
 Metrics: normalised area under the learning curve (trapezoid over [start, budget] divided by
 the width: the mean accuracy over the range), accuracy at 50 / 200 (/ 1,000) labels, median
 time per query step. Also (truelabel only): a noisy oracle (20% of answers flipped to a
-uniformly drawn other class, seeded) at the same number of answers for the default (may
+uniformly drawn other class; the j-th answer on item i from its own seed, so every policy meets
+the same flips on the same (item, answer)) at the same number of answers for the default (may
 re-label), ``allow_relabel=False`` ("always label new") and "always label three times"
 (the same picks, three answers each, majority vote; ties -> first answer); the stopping
 estimate (labels used and accuracy lost when it first fires vs labeling to the end); and the
