@@ -133,8 +133,8 @@ def calibrate_noisy(
     w /= w.sum()
     w_t, w_q = w.sum(axis=1), w.sum(axis=0)
     probs = np.zeros((n, k))
-    for a in np.flatnonzero(w_t > 1e-6 * w_t.max()):
-        probs += w_t[a] * softmax(logits / TEMPERATURES[a])
+    for kept in np.flatnonzero(w_t > 1e-6 * w_t.max()):
+        probs += w_t[kept] * softmax(logits / TEMPERATURES[kept])
     probs /= w_t[w_t > 1e-6 * w_t.max()].sum()
     probs[~seen] = 1.0 / k
     return probs, float(np.exp(w_t @ np.log(TEMPERATURES))), float(w_q @ qs)
