@@ -214,3 +214,17 @@ def test_learner_measures_the_annotators_accuracy_from_single_answers():
     assert al.annotator_accuracy_.iloc[0] == pytest.approx(0.785, abs=0.07)
     clean = ActiveLearner(X, random_state=0, annotator_accuracy=0.8).teach(np.arange(400), y)
     assert clean.annotator_accuracy_.iloc[0] > 0.95
+
+
+def test_consensus_loglik_floors_the_accuracy_just_above_chance():
+    item, label = np.array([0, 0]), np.array([1, 2])
+    low = consensus_loglik(item, label, np.array([0.1, 0.2]), 1, 3)
+    floor = consensus_loglik(item, label, np.full(2, 1 / 3 + 1e-6), 1, 3)
+    np.testing.assert_allclose(low, floor)
+
+
+def test_relabel_gain_stays_finite_for_an_item_with_thousands_of_answers():
+    # 2000 agreeing answers: log-likelihoods near -450, whose exp underflows unless shifted
+    ll = consensus_loglik(np.zeros(2000, int), np.zeros(2000, int), np.full(2000, 0.8), 1, 2)
+    gain = relabel_gain(ll, np.array([[0.5, 0.5]]), 0.8)
+    assert np.isfinite(gain).all() and gain[0] == pytest.approx(0.0, abs=1e-12)
