@@ -228,3 +228,16 @@ def test_relabel_gain_stays_finite_for_an_item_with_thousands_of_answers():
     ll = consensus_loglik(np.zeros(2000, int), np.zeros(2000, int), np.full(2000, 0.8), 1, 2)
     gain = relabel_gain(ll, np.array([[0.5, 0.5]]), 0.8)
     assert np.isfinite(gain).all() and gain[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_softmax_is_shifted_and_pool_probabilities_are_float32():
+    from truelabel.active._model import LinearModel, pool_proba, softmax
+
+    np.testing.assert_allclose(
+        softmax(np.array([[400.0, 0.0, -400.0]])), [[1.0, 0.0, 0.0]], atol=1e-150
+    )
+    model = LinearModel(np.array([[1.0, 0.0], [0.0, 1.0]]), np.zeros(2))
+    p = pool_proba(np.array([[2.0, 0.0], [0.0, 0.0]]), model)
+    assert p.dtype == np.float32
+    np.testing.assert_allclose(p, [[np.exp(2) / (np.exp(2) + 1), 1 / (np.exp(2) + 1)], [0.5, 0.5]],
+                               rtol=1e-6)  # fmt: skip
