@@ -23,7 +23,8 @@ Strategies: random; small-text 1.4.1 ``LeastConfidence``, ``BreakingTies``; scik
 Metrics: normalised area under the learning curve (trapezoid over [start, budget] divided by
 the width: the mean accuracy over the range), accuracy at 50 / 200 (/ 1,000) labels, median
 time per query step. Also (truelabel only): a noisy oracle (20% of answers flipped to a
-uniformly drawn other class, seeded) at the same number of answers for the default (may
+uniformly drawn other class; the j-th answer on item i from its own seed, so every policy meets
+the same flips on the same (item, answer)) at the same number of answers for the default (may
 re-label), ``allow_relabel=False`` ("always label new") and "always label three times"
 (the same picks, three answers each, majority vote; ties -> first answer); the stopping
 estimate (labels used and accuracy lost when it first fires vs labeling to the end); and the
@@ -128,18 +129,26 @@ def start_set(y: np.ndarray, K: int, seed: int) -> np.ndarray:
 
 
 class Oracle:
-    """Answers ``y[item]``; with ``noise`` > 0 each answer is flipped (independently, seeded)
-    to a uniformly drawn other class."""
+    """Answers ``y[item]``; with ``noise`` > 0 each answer is flipped to a uniformly drawn
+    other class with probability ``noise``, independently per answer. The ``j``-th answer on
+    item ``i`` is drawn from its own generator seeded ``(seed, 2, i, j)`` (common random
+    numbers): every policy meets the same flips on the same (item, answer) and only its
+    choices differ, which makes the policies' comparison paired."""
 
     def __init__(self, y: np.ndarray, K: int, noise: float, seed: int) -> None:
-        self.y, self.K, self.noise = y, K, noise
-        self.rng = np.random.default_rng([seed, 2])
+        self.y, self.K, self.noise, self.seed = y, K, noise, seed
+        self.asked: dict[int, int] = {}
 
     def __call__(self, items: np.ndarray) -> np.ndarray:
         ans = self.y[items].copy()
-        if self.noise > 0:
-            flip = self.rng.random(len(items)) < self.noise
-            ans[flip] = (ans[flip] + self.rng.integers(1, self.K, flip.sum())) % self.K
+        if self.noise <= 0:
+            return ans
+        for pos, i in enumerate(np.asarray(items).tolist()):
+            j = self.asked.get(i, 0)
+            self.asked[i] = j + 1
+            rng = np.random.default_rng([self.seed, 2, i, j])
+            if rng.random() < self.noise:
+                ans[pos] = (ans[pos] + rng.integers(1, self.K)) % self.K
         return ans
 
 

@@ -165,25 +165,6 @@ def test_single_annotator_majority_and_pair_accuracy():
     assert state.accuracy.iloc[0] == pytest.approx(symmetric_accuracy(agree, 2))
 
 
-def test_model_assisted_accuracy_matches_a_naive_em():
-    X, y = blobs(n_per=60, k=2, sd=0.6, seed=2, dim=8)
-    taught = start(y, per=20)
-    answers = y[taught].copy()
-    answers[:6] = 1 - answers[:6]
-    al = ActiveLearner(X, random_state=0, annotator_accuracy=0.8).teach(taught, answers)
-    fit = al._refit()
-    oof, st = fit.oof_probs, fit.state
-    q = 0.8
-    for _ in range(50):
-        right = []
-        for i in range(st.items.size):
-            lik = np.where(np.arange(2) == st.codes[i], q, 1 - q)  # one answer per item
-            post = oof[i] * lik / (oof[i] * lik).sum()
-            right.append(post[st.codes[i]])
-        q = (sum(right) + 10 * 0.8) / (len(right) + 10)
-    assert al.annotator_accuracy_.iloc[0] == pytest.approx(q, abs=1e-5)
-
-
 def test_symmetric_accuracy_and_pair_accuracy_oracles():
     assert symmetric_accuracy(0.8**2 + 0.2**2, 2) == pytest.approx(0.8)
     assert symmetric_accuracy(0.9**2 + 0.1**2 / 3, 4) == pytest.approx(0.9)

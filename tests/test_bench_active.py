@@ -35,6 +35,18 @@ def test_oracle_flips_a_fifth_of_answers_to_another_class():
     assert np.array_equal(first, noisy) and not np.array_equal(first, second)
 
 
+def test_bench_oracle_pairs_each_answer_with_its_item_and_rank():
+    y = np.arange(300) % 3
+    a, b = ba.Oracle(y, 3, 0.2, seed=4), ba.Oracle(y, 3, 0.2, seed=4)
+    first = a(np.arange(300))
+    # another policy asking in another order meets the same answers per (item, rank)
+    order = np.random.default_rng(0).permutation(300)
+    np.testing.assert_array_equal(b(order), first[order])
+    np.testing.assert_array_equal(a(np.arange(300)), b(np.arange(300)))  # second answers too
+    assert not np.array_equal(a(np.arange(300)), first)  # a third answer is drawn anew
+    assert not np.array_equal(ba.Oracle(y, 3, 0.2, seed=5)(np.arange(300)), first)
+
+
 def test_start_set_has_two_per_class_and_depends_on_the_seed():
     y = np.repeat(np.arange(4), 25)
     s0 = ba.start_set(y, 4, seed=0)

@@ -11,8 +11,8 @@ from .._validation import check_features, check_random_state
 from ..backend import Backend
 from ..exceptions import ValidationError
 from ._checks import check_costs, check_number, check_teach
-from ._model import LinearModel, calibrate, fit_linear, fold_ids, pool_proba
-from ._relabel import consensus_loglik, pair_accuracy, relabel_gain
+from ._model import LinearModel, calibrate, calibrate_noisy, fit_linear, fold_ids, pool_proba
+from ._relabel import consensus_loglik, new_item_gain, pair_accuracy, relabel_gain
 from ._select import pick_new
 from ._state import PRIOR_PAIRS, Refit, consensus
 from ._stopping import StopEstimate, StopTracker
@@ -21,10 +21,24 @@ from ._uncertainty import compute_uncertainty
 __all__ = ["ActiveLearner"]
 
 _DEFAULT_ANNOTATOR = "annotator"
-#: EM iterations (at most) of the model-assisted annotator accuracy
-EM_STEPS = 50
-#: a fixed wrong label is worth this many new right labels (see _relabel's docstring)
-FIX_VALUE = 2.0
+#: a re-label's gain below this is rounding (an exact zero computed as 1e-16), not a gain
+GAIN_TOL = 1e-9
+
+
+def _show(label: Any) -> str:
+    """A label as the user wrote it (``0``, ``'spam'``), not numpy's ``np.int64(0)``."""
+    return repr(label.item() if isinstance(label, np.generic) else label)
+
+
+def _tie_probs(fit: Refit) -> np.ndarray:
+    """The last model's view of each item, for breaking ties between answers: out-of-fold for
+    the items it was trained on (the full model learned their first answer, so it would keep
+    it; :func:`relabel_gain` assumes ties go to the out-of-fold model), the pool model
+    elsewhere."""
+    probs = np.array(fit.pool_probs, dtype=np.float64)
+    if fit.oof_probs.shape == (fit.state.items.size, probs.shape[1]):
+        probs[fit.state.items] = fit.oof_probs
+    return probs
 
 
 class ActiveLearner:
@@ -47,8 +61,11 @@ class ActiveLearner:
         Multiplies the item cost for answers of that annotator (default 1.0). Re-labels are
         priced with the mean annotator cost.
     annotator_accuracy : float in (0.5, 1), default 0.85
-        Prior accuracy of an annotator, worth 10 pairs of repeated answers; measured
-        accuracies replace it as answers come in.
+        Prior accuracy of an annotator, worth 10 answers. Without several annotators on one
+        item, one accuracy shared by all is averaged over its posterior jointly with the
+        model's temperature (:func:`calibrate_noisy`: the out-of-fold model never saw an
+        item's answers, so its confident disagreements measure the noise); with overlapping
+        annotators, Dawid-Skene's per-annotator accuracies.
     C : float, default 10.0
         Inverse L2 strength of the logistic regression (10: unit-norm sentence embeddings
         need light regularization; the benchmark's evaluation model uses the same).
@@ -202,13 +219,13 @@ class ActiveLearner:
             answers,
             classes=self.classes,
             prior_accuracy=self.annotator_accuracy,
-            tie_probs=None if prev is None or prev.model is None else prev.pool_probs,
+            tie_probs=None if prev is None or prev.model is None else _tie_probs(prev),
             prev_classes=None if prev is None else prev.classes,
             pair_accuracy=pair_accuracy,
         )
+        fit = Refit(state=state, classes=state.classes)
         k = state.classes.size
         items, y = state.items, state.codes
-        fit = Refit(state=state, classes=state.classes)
         if np.unique(y).size >= 2:
             warm = None
             if prev is not None and np.array_equal(prev.classes, state.classes):
@@ -218,14 +235,16 @@ class ActiveLearner:
                 self._X, fit.model, backend=self.backend, chunk_size=self.chunk_size
             )
             self._folds(fit, rng)
-            self._model_assisted_accuracy(fit)
             self._stop.update(self.n_answers_, np.argmax(fit.pool_probs[self._holdout], axis=1), k)
         self._fit = fit
         self._last_fit = fit
         return fit
 
     def _folds(self, fit: Refit, rng: np.random.Generator) -> None:
-        items, y = fit.state.items, fit.state.codes
+        """Out-of-fold probabilities of the true class (calibrated through the annotators'
+        noise), the annotators' accuracy, and the weakness signal."""
+        state = fit.state
+        items, y = state.items, state.codes
         k = fit.classes.size
         n_folds = min(self.n_folds, items.size)
         folds = fold_ids(y, n_folds, rng)
@@ -242,37 +261,18 @@ class ActiveLearner:
             oof[~train] = model.logits(self._X[items[~train]])
             pred = np.argmax(model.proba(self._X[self._holdout]), axis=1)
             changed.append(float(np.mean(pred != full_pred)))
-        fit.oof_probs, fit.temperature = calibrate(oof, y)
         fit.weakness = float(np.mean(changed)) if changed else 1.0
-
-    def _model_assisted_accuracy(self, fit: Refit) -> None:
-        """Annotator accuracy by EM with the calibrated out-of-fold model as each item's
-        truth prior: ``q_j`` = expected share of its answers that are right (plus the prior as
-        ``PRIOR_PAIRS`` pseudo-answers). Unlike the agreement of repeated answers, this is not
-        biased low by re-labels going to the items most likely wrong."""
-        state = fit.state
-        k = fit.classes.size
-        j = pd.Index(state.accuracy.index).get_indexer(
-            np.concatenate(self._annotators) if self._annotators else []
-        )
-        n_j = np.bincount(j, minlength=state.accuracy.size)
-        q = np.full(state.accuracy.size, self.annotator_accuracy)
-        for _ in range(EM_STEPS):
-            ll = consensus_loglik(state.answer_item, state.answer_label, q[j], state.items.size, k)
-            post = np.log(np.maximum(fit.oof_probs, 1e-12)) + ll
-            post = np.exp(post - post.max(axis=1, keepdims=True))
-            post /= post.sum(axis=1, keepdims=True)
-            right = post[state.answer_item, state.answer_label]
-            q_new = (
-                np.bincount(j, weights=right, minlength=q.size)
-                + PRIOR_PAIRS * self.annotator_accuracy
-            ) / (n_j + PRIOR_PAIRS)
-            done = np.abs(q_new - q).max() < 1e-6
-            q = q_new
-            if done:
-                break
+        if state.overlap:  # Dawid-Skene measured each annotator: calibrate through that
+            ll = consensus_loglik(state.answer_item, state.answer_label, state.answer_q,
+                                  items.size, k)  # fmt: skip
+            fit.oof_probs, fit.temperature = calibrate(oof, y, ll)
+            return
+        fit.oof_probs, fit.temperature, q = calibrate_noisy(
+            oof, y, state.answer_item, state.answer_label,
+            prior=self.annotator_accuracy, strength=PRIOR_PAIRS,
+        )  # fmt: skip
         state.accuracy = pd.Series(q, index=state.accuracy.index, name="accuracy")
-        state.answer_q = q[j]
+        state.answer_q = np.full(state.answer_item.size, q)
 
     # ------------------------------------------------------------------ results
     @property
@@ -342,7 +342,7 @@ class ActiveLearner:
         rows: list[pd.DataFrame] = []
         n_relabel = 0
         if can_relabel and taught.size:
-            rel = self._relabels(fit, int(n), must=max(0, int(n) - unlabeled.size))
+            rel = self._relabels(fit, int(n), max(0, int(n) - unlabeled.size))
             rows.append(rel)
             n_relabel = len(rel)
         m = int(n) - n_relabel
@@ -357,6 +357,10 @@ class ActiveLearner:
         )
 
     def _relabels(self, fit: Refit, n: int, must: int) -> pd.DataFrame:
+        """Re-labels among the ``n`` questions, in one currency with new items: the expected
+        gain in the probability that the item's current answer is right, per unit of cost
+        (:mod:`._relabel`). The ``r``-th best re-label is taken when it beats the
+        ``(n - r)``-th best new item (``must`` at least, when too few items are new)."""
         state = fit.state
         k = fit.classes.size
         q_new = float(state.accuracy.mean())
@@ -365,21 +369,24 @@ class ActiveLearner:
         )
         gain = relabel_gain(ll, fit.oof_probs, q_new)
         a_cost = self._mean_annotator_cost()
-        cost = self._item_costs[state.items] * a_cost
+        value = gain / (self._item_costs[state.items] * a_cost)
         unl = np.setdiff1d(np.arange(self._X.shape[0]), state.items)
-        new_cost = float(np.median(self._item_costs[unl])) * a_cost if unl.size else np.inf
-        value = FIX_VALUE * gain / cost
-        threshold = (2.0 * q_new - 1.0) / new_cost
-        order = np.lexsort((state.items, -value))
-        worth = order[value[order] > threshold][:n]
-        if worth.size < must:
-            worth = order[: max(must, worth.size)]
+        bar = np.full(n, -np.inf)  # bar[j]: the (j+1)-th best new item's gain per cost
+        if unl.size:
+            new_value = new_item_gain(fit.pool_probs[unl], fit.temperature, q_new) / (
+                self._item_costs[unl] * a_cost
+            )
+            top = -np.sort(-new_value)[:n]
+            bar[: top.size] = top
+        order = np.lexsort((state.items, -value))[:n]
+        wins = (value[order] > bar[n - 1 - np.arange(order.size)]) & (gain[order] > GAIN_TOL)
+        worth = order[: max(int(wins.sum()), must)]
         counts = np.bincount(state.answer_item, minlength=state.items.size)
         p_label = fit.oof_probs[np.arange(state.items.size), state.codes]
         reasons = [
-            f"label {fit.classes[state.codes[i]]!r} doubtful: {counts[i]} answer(s), the model "
+            f"label {_show(fit.classes[state.codes[i]])} doubtful: {counts[i]} answer(s), the model "
             f"(not trained on it) gives it {p_label[i]:.2f}; one more answer is expected to "
-            f"raise P(label right) by {gain[i]:.2f}"
+            f"raise P(label right) by {gain[i]:.2f}, more than a new item's answer would"
             for i in worth
         ]
         return pd.DataFrame(

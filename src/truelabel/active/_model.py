@@ -42,25 +42,102 @@ def softmax(z: np.ndarray) -> np.ndarray:
 TEMPERATURES = np.geomspace(0.25, 64.0, 49)
 
 
-def calibrate(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Out-of-fold probabilities ``softmax(logits / T)`` with the ``T`` (on a fixed grid)
-    that minimises their log loss on ``y``. Rows whose label the fold model never saw (logit
-    -inf) are left out of the fit and become uniform: that model has no opinion on them."""
+def calibrate(
+    logits: np.ndarray, y: np.ndarray, loglik: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """Out-of-fold probabilities ``softmax(logits / T)`` with the ``T`` (on a fixed grid) that
+    best explains the answers. Rows whose label the fold model never saw (logit -inf) are left
+    out of the fit and become uniform: that model has no opinion on them.
+
+    Without ``loglik`` the answers are taken as the truth: ``T`` minimises the log loss on
+    ``y``. With ``loglik`` (``(n, K)`` log-likelihood of each item's answers under each true
+    class, :func:`consensus_loglik`), the probabilities are of the *true* class and the
+    answers pass through the annotators' noise: ``T`` maximises the marginal likelihood
+    ``sum_i log sum_c softmax(z_i / T)_c P(answers_i | c)``. Fitting noisy answers with the
+    plain log loss would flatten the model by the noise a second time (the posterior then
+    multiplies in the answers' likelihood again).
+    """
     rows = np.arange(y.size)
     seen = np.isfinite(logits[rows, y])
     best_t, best = 1.0, np.inf
     if seen.any():
-        z, t = logits[seen], y[seen]
+        z = logits[seen]
+        if loglik is None:
+            lik = np.full(z.shape, -np.inf)
+            lik[np.arange(z.shape[0]), y[seen]] = 0.0
+        else:
+            lik = loglik[seen] - loglik[seen].max(axis=1, keepdims=True)
         for temp in TEMPERATURES:
             zt = z / temp
             top = zt.max(axis=1)
             lse = top + np.log(np.exp(zt - top[:, None]).sum(axis=1))
-            loss = float(np.mean(lse - zt[np.arange(t.size), t]))
+            joint = zt + lik
+            jtop = joint.max(axis=1)
+            fit = jtop + np.log(np.exp(joint - jtop[:, None]).sum(axis=1))
+            loss = float(np.mean(lse - fit))
             if loss < best:
                 best_t, best = float(temp), loss
     probs = softmax(logits / best_t)
     probs[~seen] = 1.0 / logits.shape[1]
     return probs, best_t
+
+
+#: accuracies tried for the annotators (as a share of the way from chance to 1)
+ACCURACY_STEPS = np.linspace(0.025, 0.995, 40)
+
+
+def calibrate_noisy(
+    logits: np.ndarray,
+    y: np.ndarray,
+    answer_item: np.ndarray,
+    answer_label: np.ndarray,
+    *,
+    prior: float,
+    strength: float,
+) -> tuple[np.ndarray, float, float]:
+    """Probabilities of the true class and one shared annotator accuracy, averaged over the
+    posterior of the temperature ``T`` and the accuracy ``q``: ``(probs, T, q)``.
+
+    The likelihood of item ``i``'s answers is ``sum_c softmax(z_i / T)_c prod_answers
+    P(a | c)`` (one-coin: right with probability ``q``, otherwise one of the other classes
+    evenly). The out-of-fold model never saw item ``i``'s answers, so where it is confident a
+    disagreeing answer is evidence of noise; but ``T`` and ``q`` trade off (a sharp model and
+    noisy annotators, or a soft model and accurate ones) and few answers pin neither down.
+    So rather than the best pair, every pair on the grids (``T``: :data:`TEMPERATURES`, flat
+    in ``log T``; ``q``: :data:`ACCURACY_STEPS` of the way from chance to 1, with a prior of
+    ``strength`` pseudo-answers right at rate ``prior``) is weighted by its posterior:
+    ``probs`` is the posterior mean of ``softmax(z / T)``, ``q`` the posterior mean accuracy
+    and ``T`` the posterior geometric mean temperature (for the pool's probabilities).
+    Rows whose label the fold model never saw (logit -inf) are left out and become uniform.
+    """
+    n, k = logits.shape
+    qs = 1.0 / k + (1.0 - 1.0 / k) * ACCURACY_STEPS
+    seen = np.isfinite(logits[np.arange(n), y])
+    counts = np.zeros((n, k))
+    np.add.at(counts, (answer_item, answer_label), 1.0)
+    z, m = logits[seen], counts[seen]
+    total = float(m.sum())
+    beta = np.log(qs * (k - 1) / (1.0 - qs))  # log P(a = c | c) - log P(a = d | c)
+    alpha = np.log((1.0 - qs) / (k - 1))
+    logpost = np.empty((TEMPERATURES.size, qs.size))
+    logpost[:] = total * alpha + strength * (prior * np.log(qs) + (1 - prior) * np.log(1 - qs))
+    for a, temp in enumerate(TEMPERATURES):
+        zt = z / temp
+        top = zt.max(axis=1)
+        lse = top + np.log(np.exp(zt - top[:, None]).sum(axis=1))
+        joint = zt[None, :, :] + beta[:, None, None] * m[None, :, :]
+        jtop = joint.max(axis=2)
+        fit = jtop + np.log(np.exp(joint - jtop[:, :, None]).sum(axis=2))
+        logpost[a] += (fit - lse[None, :]).sum(axis=1)
+    w = np.exp(logpost - logpost.max())
+    w /= w.sum()
+    w_t, w_q = w.sum(axis=1), w.sum(axis=0)
+    probs = np.zeros((n, k))
+    for kept in np.flatnonzero(w_t > 1e-6 * w_t.max()):
+        probs += w_t[kept] * softmax(logits / TEMPERATURES[kept])
+    probs /= w_t[w_t > 1e-6 * w_t.max()].sum()
+    probs[~seen] = 1.0 / k
+    return probs, float(np.exp(w_t @ np.log(TEMPERATURES))), float(w_q @ qs)
 
 
 def fit_linear(

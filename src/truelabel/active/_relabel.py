@@ -10,17 +10,33 @@ answers (ties broken by the model), right with probability ``pi_i(label)``.
 One more answer ``a`` from an annotator of accuracy ``q`` changes the consensus to
 ``l'(a)``; the expected probability that the label is right afterwards is
 ``sum_a pi_i(l'(a)) P(a | l'(a))``. Its gain over ``pi_i(label)`` is the value of information
-of a re-label (exact, ``O(K^2)`` per item). A wrong label counts against the model as much as
-a right one counts for it, so fixing one is worth two new right labels, and a new answer of
-accuracy ``q`` is worth ``2q - 1`` right labels: re-label ``i`` when
-``2 * gain_i / cost_i > (2q - 1) / cost_new``.
+of a re-label (exact, ``O(K^2)`` per item).
+
+A new item has no answer yet: the learner's answer for it is the model's guess, right with
+the model's top probability ``A_j``; after one answer it is that answer, right with
+probability ``q`` whatever the model thought (``sum_a P(a) P(truth = a | a) = q``), so the
+same currency gives it ``q - A_j`` (:func:`new_item_gain`). Both count answers that become
+right, not how far a label's effect spreads through the model (taken as alike for both).
+The learner takes a re-label when its gain per unit of cost beats the new item it would
+displace from the batch. For one answer on a binary item the model disagrees with, this reads: re-label when
+``pi_i < A_j`` (ask where the current answer is least likely right): the doubt about a label
+must exceed the model's doubt about the next new item. A weak model (``A_j`` near ``1/K``)
+leaves no room for re-labels; a model more accurate than the annotators spends on them.
+The earlier rule (``2 gain > 2q - 1``, a label counted as one right or wrong vote whatever
+the model's stage) re-labelled on TREC, where new labels still teach much, and not on SMS.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["consensus_loglik", "pair_accuracy", "relabel_gain", "symmetric_accuracy"]
+__all__ = [
+    "consensus_loglik",
+    "new_item_gain",
+    "pair_accuracy",
+    "relabel_gain",
+    "symmetric_accuracy",
+]
 
 _CELLS = 1 << 21  # items x K x K cells per block (16 MiB of float64)
 
@@ -106,3 +122,15 @@ def relabel_gain(loglik: np.ndarray, model_probs: np.ndarray, q: float) -> np.nd
         p_ans = np.where(after == np.arange(k)[None, :], q, (1.0 - q) / (k - 1))
         out[s : s + block] = (p_lab * p_ans).sum(axis=1) - now
     return out
+
+
+def new_item_gain(pool_probs: np.ndarray, temperature: float, q: float) -> np.ndarray:
+    """Expected gain in P(right) at an unlabeled item from one answer of accuracy ``q``.
+
+    Before, the item's answer is the model's guess, right with its top probability (at the
+    calibrated ``temperature``); after, it is the answer, right with probability ``q``
+    whatever the model thought: ``sum_a P(a) P(truth = a | a) = q``. Gain: ``q - max_c p(c)``.
+    """
+    z = np.log(np.maximum(np.asarray(pool_probs, dtype=np.float64), 1e-300)) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    return np.asarray(q - 1.0 / np.exp(z).sum(axis=1))  # the top class has exp(0) = 1

@@ -27,6 +27,7 @@ class AnswerState:
     answer_item: np.ndarray  # per answer: position in items
     answer_label: np.ndarray  # per answer: class code
     answer_q: np.ndarray  # per answer: its annotator's accuracy
+    overlap: bool = False  # several annotators answered one item (Dawid-Skene's accuracies)
 
 
 @dataclass
@@ -128,4 +129,5 @@ def consensus(
         answer_item=answer_item,
         answer_label=answer_label,
         answer_q=acc[answer_annot],
+        overlap=overlap,
     )
