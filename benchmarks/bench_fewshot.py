@@ -1019,7 +1019,7 @@ def prepare_embeddings(folder: Path, a: argparse.Namespace, with_train: bool) ->
     recorded timings come with them)."""
     paths = emb_paths(folder.name)
     key = {
-        "v": 3,  # 3: first-token vectors from the same pass
+        "v": 4,  # 3: first-token vectors from the same pass; 4: token-budget batches
         "test_cap": a.test_cap,
         "files": {p.name: p.stat().st_size for p in (folder / "train.csv", folder / "test.csv")},
     }
