@@ -1216,7 +1216,8 @@ def main() -> None:
         res = dict(parts[0], runs=[], notes=[], datasets={}, encode={}, setfit_not_run=[])
         res["config"] = dict(parts[0]["config"], datasets=[])
         res["command"] = "python benchmarks/bench_fewshot.py " + " ".join(sys.argv[1:])
-        res["commands"] = [p["command"] for p in parts]
+        # a merged part brings its own list (its runs' commands), a run its command
+        res["commands"] = [c for p in parts for c in p.get("commands") or [p["command"]]]
         res["measured_note"] = None
         rows: dict[tuple, dict] = {}
         for p in parts:

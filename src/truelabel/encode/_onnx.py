@@ -26,9 +26,10 @@ from ._base import check_text_items
 
 __all__ = ["OnnxTextEncoder"]
 
-#: padded tokens per forward pass at most (a batch of longer texts holds fewer of them): on 2
-#: cores 256 cost 2.3-2.9x less CPU per sentence than 64 texts padded to the longest (SMS,
-#: TREC, Banking77 test; benchmarks/results/encoder_profile.md), the states stay in cache
+#: padded tokens per forward pass at most (a batch of longer texts holds fewer of them): 1.5-2.5x
+#: less CPU per sentence than 64 texts padded to the longest on Banking77 / TREC / SMS test
+#: (the states stay in cache); with the threads that sleep, 2.3-3.1x in all
+#: (benchmarks/results/encoder_profile.md)
 BATCH_TOKENS = 256
 
 _ASSETS = Path(__file__).parent / "assets" / "all-MiniLM-L6-v2"
@@ -166,7 +167,7 @@ class OnnxTextEncoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
-        # idle threads sleep instead of spinning: spinning burnt 1.3-1.6x the CPU of the
+        # idle threads sleep instead of spinning: spinning burnt 1.3-1.5x the CPU of the
         # forward passes on 2 shared cores, for no gain in wall time
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
