@@ -819,7 +819,8 @@ def render(res: dict) -> str:
     L = ["# Few-shot and zero-shot text classification: truelabel vs SetFit", ""]
     if res.get("merged_from"):
         L += [
-            f"Merged from {len(res['merged_from'])} runs of `benchmarks/bench_fewshot.py` "
+            f"Merged from {len(res.get('commands') or res['merged_from'])} runs of "
+            "`benchmarks/bench_fewshot.py` "
             f"({res['started_utc']} to {res['finished_utc']}; each command in fewshot.json, "
             "`commands`), rendered by `--merge`. The truelabel code of each row is in the "
             "legend under the results table.",
