@@ -819,7 +819,8 @@ def render(res: dict) -> str:
     L = ["# Few-shot and zero-shot text classification: truelabel vs SetFit", ""]
     if res.get("merged_from"):
         L += [
-            f"Merged from {len(res['merged_from'])} runs of `benchmarks/bench_fewshot.py` "
+            f"Merged from {len(res.get('commands') or res['merged_from'])} runs of "
+            "`benchmarks/bench_fewshot.py` "
             f"({res['started_utc']} to {res['finished_utc']}; each command in fewshot.json, "
             "`commands`), rendered by `--merge`. The truelabel code of each row is in the "
             "legend under the results table.",
@@ -1019,7 +1020,7 @@ def prepare_embeddings(folder: Path, a: argparse.Namespace, with_train: bool) ->
     recorded timings come with them)."""
     paths = emb_paths(folder.name)
     key = {
-        "v": 3,  # 3: first-token vectors from the same pass
+        "v": 4,  # 3: first-token vectors from the same pass; 4: token-budget batches
         "test_cap": a.test_cap,
         "files": {p.name: p.stat().st_size for p in (folder / "train.csv", folder / "test.csv")},
     }
@@ -1216,7 +1217,8 @@ def main() -> None:
         res = dict(parts[0], runs=[], notes=[], datasets={}, encode={}, setfit_not_run=[])
         res["config"] = dict(parts[0]["config"], datasets=[])
         res["command"] = "python benchmarks/bench_fewshot.py " + " ".join(sys.argv[1:])
-        res["commands"] = [p["command"] for p in parts]
+        # a merged part brings its own list (its runs' commands), a run its command
+        res["commands"] = [c for p in parts for c in p.get("commands") or [p["command"]]]
         res["measured_note"] = None
         rows: dict[tuple, dict] = {}
         for p in parts:

@@ -16,6 +16,8 @@ from truelabel.encode import CachedEncoder, _cache
 from truelabel.encode._cache import default_cache_dir, text_keys
 from truelabel.exceptions import DataFormatError, ValidationError
 
+from ._tokens import CharTokens
+
 
 class Table:
     """A fake encoder: vector of a text = (its length, its number of 'a's, 1)."""
@@ -292,6 +294,7 @@ def _bare_onnx(hidden_of, *, batch_size=2, dim=2, chunk_size=None):
     enc.name, enc.batch_size, enc.dim = "bare", batch_size, dim
     enc.backend, enc.chunk_size = LocalBackend(1), chunk_size
     enc._hidden = hidden_of
+    enc._tokenizer = CharTokens()  # token counts for the batching: one a character + 2
     return enc
 
 

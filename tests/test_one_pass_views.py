@@ -11,6 +11,8 @@ import pytest
 from truelabel.encode import CachedEncoder
 from truelabel.model._token_view import pooled_and_first_token
 
+from ._tokens import CharTokens
+
 TEXTS = [
     "Who invented the telephone ?",
     "card lost",
@@ -49,6 +51,7 @@ def _bare(batch_size: int):
     enc.name, enc.batch_size, enc.dim = "bare", batch_size, 2
     enc.backend = LocalBackend(1)  # serial: the recorded batches come in order
     enc._hidden = hidden_of
+    enc._tokenizer = CharTokens()  # token counts for the batching: one a character + 2
     return enc, calls
 
 

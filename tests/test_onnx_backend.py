@@ -101,7 +101,7 @@ def test_the_disk_cache_works_over_a_parallel_encoder(
     [
         ({"threads": 0}, "threads: got 0; pass an integer >= 1 or None"),
         ({"chunk_size": 0}, "chunk_size: got 0; pass an integer >= 1"),
-        ({"backend": "ray"}, "backend: unknown backend 'ray'"),
+        ({"backend": "spark"}, "backend: unknown backend 'spark'"),
     ],
 )
 def test_bad_settings_are_refused_by_name(kwargs: dict[str, object], message: str) -> None:

@@ -12,6 +12,7 @@ sentence-transformers computes them for this model.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
 from collections import OrderedDict
@@ -23,11 +24,17 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._progress import progress
-from ..backend import Backend, Chunk, LocalBackend, chunk_ranges, get_backend
+from ..backend import Backend, Chunk, LocalBackend, get_backend
 from ..exceptions import MissingDependencyError, ValidationError
 from ._base import check_text_items
 
 __all__ = ["OnnxTextEncoder"]
+
+#: padded tokens per forward pass at most (a batch of longer texts holds fewer of them): 1.5-2.5x
+#: less CPU per sentence than 64 texts padded to the longest on Banking77 / TREC / SMS test
+#: (the states stay in cache); with the threads that sleep, 2.3-3.1x in all
+#: (benchmarks/results/encoder_profile.md)
+BATCH_TOKENS = 256
 
 _ASSETS = Path(__file__).parent / "assets" / "all-MiniLM-L6-v2"
 #: the default model's name, shared by its cache keys
@@ -137,6 +144,10 @@ def _runtime(onnx: str, tok: str, max_length: int, threads: int) -> tuple[Any, A
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # idle threads sleep instead of spinning: spinning burnt 1.3-1.5x the CPU of the
+        # forward passes on 2 shared cores, for no gain in wall time
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         session = ort.InferenceSession(
             onnx, sess_options=options, providers=["CPUExecutionProvider"]
         )
@@ -169,25 +180,26 @@ class EncodeJob(NamedTuple):
 
     encoder: Any  # an OnnxTextEncoder (pickles as its OnnxSpec)
     texts: list[str]
-    order: np.ndarray  # positions in length-sorted order
-    batch_size: int
+    order: np.ndarray  # positions sorted by token count, longest first
+    bounds: np.ndarray  # batch bounds in that order (:func:`batch_bounds`)
     pooled: bool
     first: bool
 
 
 def encode_chunk(chunk: Chunk, job: EncodeJob) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Pooled and/or first-token vectors of the texts at length-sorted positions
-    ``chunk.start:chunk.stop``, one forward pass per batch of ``job.batch_size``."""
-    enc, size = job.encoder, job.batch_size
+    """Pooled and/or first-token vectors of the texts at sorted positions
+    ``chunk.start:chunk.stop`` (whole batches), one forward pass per batch of ``job.bounds``."""
+    enc = job.encoder
     rows = job.order[chunk.slice]
     P = np.empty((len(rows), enc.dim), dtype=np.float32) if job.pooled else None
     T = np.empty((len(rows), enc.dim)) if job.first else None
-    for start in range(0, len(rows), size):
-        hidden, mask = enc._hidden([job.texts[i] for i in rows[start : start + size]])
+    lo, hi = np.searchsorted(job.bounds, [chunk.start, chunk.stop])
+    for start, stop in itertools.pairwise(job.bounds[lo : hi + 1] - chunk.start):
+        hidden, mask = enc._hidden([job.texts[i] for i in rows[start:stop]])
         if P is not None:
-            P[start : start + size] = enc._pool(hidden, mask)
+            P[start:stop] = enc._pool(hidden, mask)
         if T is not None:
-            T[start : start + size] = enc._first(hidden)
+            T[start:stop] = enc._first(hidden)
     return P, T
 
 
@@ -196,12 +208,43 @@ _MAX_CHUNK_TEXTS = 1024
 
 
 def _chunk_rows(n: int, batch_size: int, enc: Any, backend: Backend) -> int:
-    """Texts per chunk: whole batches; the user's ``chunk_size`` rounded up to them, else
-    an even share of the texts per worker (at most 1024 texts)."""
+    """Texts wanted per chunk: the user's ``chunk_size`` (at least one batch), else an even
+    share of the texts per worker (at most 1024 texts); :func:`batch_chunks` rounds it to
+    whole batches."""
     wanted = getattr(enc, "chunk_size", None)
     if wanted is None:
         wanted = min(_MAX_CHUNK_TEXTS, -(-max(n, 1) // max(backend.n_workers, 1)))
-    return -(-int(wanted) // batch_size) * batch_size
+    return max(int(wanted), 1)
+
+
+def batch_chunks(bounds: np.ndarray, rows: int) -> list[Chunk]:
+    """Chunks of whole batches: each ends at the first batch bound at or after the next
+    multiple of ``rows`` texts (so a chunk holds about ``rows`` texts, never a part batch).
+
+    >>> [(c.start, c.stop) for c in batch_chunks(np.array([0, 1, 3, 6, 7]), rows=2)]
+    [(0, 3), (3, 6), (6, 7)]
+    """
+    n = int(bounds[-1])
+    if n == 0:
+        return []
+    marks = np.arange(rows, n, rows)
+    cuts = np.unique(np.concatenate([[0], bounds[np.searchsorted(bounds, marks)], [n]]))
+    return [Chunk(i, int(a), int(b)) for i, (a, b) in enumerate(itertools.pairwise(cuts))]
+
+
+def batch_bounds(lengths: np.ndarray, size: int, tokens: int) -> np.ndarray:
+    """Bounds of consecutive batches over texts of token counts ``lengths`` (sorted, longest
+    first): each batch starts at the next text and holds ``tokens // its first length`` texts
+    (its padded width is that first length), at least 1 and at most ``size``.
+
+    >>> batch_bounds(np.array([200, 100, 60, 50, 10, 10, 9]), size=3, tokens=256)
+    array([0, 1, 3, 6, 7])
+    """
+    n, bounds, start = len(lengths), [0], 0
+    while start < n:  # one step per batch (a forward pass each), not per text
+        start += min(size, max(1, tokens // max(int(lengths[start]), 1)), n - start)
+        bounds.append(start)
+    return np.asarray(bounds, dtype=np.int64)
 
 
 class OnnxTextEncoder:
@@ -216,7 +259,9 @@ class OnnxTextEncoder:
     max_length : int, default 256
         Tokens per text; longer texts are truncated (the model was trained at 256).
     batch_size : int, default 64
-        Texts per forward pass; texts are sorted by length first so a batch pads little.
+        Texts per forward pass at most; texts are sorted by token count first so a batch
+        pads little, and a batch holds at most :data:`BATCH_TOKENS` padded tokens (fewer
+        texts when they are long).
     threads : int or None, default None
         onnxruntime intra-op threads per session. None: the cores divided among the
         backend's threads (a local backend on 2 cores: 2 chunk threads x 1 thread, not
@@ -337,6 +382,16 @@ class OnnxTextEncoder:
         first = hidden[:, min(1, hidden.shape[1] - 1)].astype(np.float64)
         return first / np.maximum(np.linalg.norm(first, axis=1, keepdims=True), 1e-12)
 
+    def _batches(self, texts: list[str], size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Texts sorted by token count, longest first, and the batch bounds in that order
+        (:func:`batch_bounds` with ``size`` texts and :data:`BATCH_TOKENS` at most)."""
+        lengths = np.zeros(len(texts), dtype=np.int64)
+        for start in range(0, len(texts), 4096):  # token counts only, 4096 texts at a time
+            enc = self._tokenizer.encode_batch(texts[start : start + 4096])
+            lengths[start : start + len(enc)] = [len(e.ids) for e in enc]
+        order = np.argsort(-lengths, kind="stable")
+        return order, batch_bounds(lengths[order], size, BATCH_TOKENS)
+
     def _run(
         self, items: Sequence[str], size: int, pooled: bool, first: bool
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -350,10 +405,10 @@ class OnnxTextEncoder:
         texts = check_text_items(items)
         P = np.empty((len(texts), self.dim), dtype=np.float32) if pooled else None
         T = np.empty((len(texts), self.dim)) if first else None
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        order, bounds = self._batches(texts, size)
         backend = get_backend(getattr(self, "backend", None))
-        chunks = chunk_ranges(len(texts), _chunk_rows(len(texts), size, self, backend))
-        job = EncodeJob(self, texts, order, size, pooled, first)
+        chunks = batch_chunks(bounds, _chunk_rows(len(texts), size, self, backend))
+        job = EncodeJob(self, texts, order, bounds, pooled, first)
         what = {(True, False): "encoding", (False, True): "first-token vectors"}
         label = f"{what.get((pooled, first), 'encoding + first-token vectors')} ({self.name})"
         with progress(len(texts), label, unit="texts") as advance:

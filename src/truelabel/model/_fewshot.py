@@ -209,6 +209,9 @@ class FewShotClassifier(TextClassifierBase):
             E = None
 
         warm: dict[tuple[float, int], np.ndarray] = {}
+        # each fold's n-gram features of a view set, fitted on its training texts once
+        # (the token-weight search reuses the chosen set's)
+        fold_features: dict[tuple[tuple[bool, bool], int], tuple[Any, Any]] = {}
 
         no_views = (False, False)
 
@@ -225,9 +228,13 @@ class FewShotClassifier(TextClassifierBase):
                     continue
                 F_tr = F_te = None
                 if use_ngrams:
-                    vec = NgramViews(*views).fit(text_arr[tr].tolist())
-                    F_tr = vec.transform(text_arr[tr].tolist())
-                    F_te = vec.transform(text_arr[te].tolist())
+                    if (views, f) not in fold_features:
+                        vec = NgramViews(*views).fit(text_arr[tr].tolist())
+                        fold_features[views, f] = (
+                            vec.transform(text_arr[tr].tolist()),
+                            vec.transform(text_arr[te].tolist()),
+                        )
+                    F_tr, F_te = fold_features[views, f]
                 # penalties run strong to weak: each fold starts from the last solution
                 start = warm.get((scale, f)) if plain else None
                 model, w = fit_offset_lr(D[tr], F_tr, y[tr], scale * S[tr], K, lam, start)
