@@ -401,6 +401,14 @@ def _scale_out() -> list[Case]:
         Case("SplitConformalClassifier", split),
         Case("CrossConformalClassifier", cross),
         Case("Audit", audit),
+        Case(  # no pred_probs: the out-of-fold folds run on the backend too
+            "Audit[oof]",
+            lambda be, d: (
+                Audit({"label": {}}, backend=be, chunk_size=CS)
+                .run(labels=d["labels"], features=d["X"])
+                .issues
+            ),
+        ),
         Case("OnnxTextEncoder", encode),
     ]
 

@@ -35,6 +35,7 @@ def audit_pred_probs(ctx: AuditContext) -> np.ndarray:
             n_classes=ctx.n_classes,
             random_state=ctx.random_state,
             class_names=ctx.class_names,
+            backend=ctx.backend,
         )
         p[lab] = oof
         ctx.cache["oof_pred_probs"] = p
