@@ -207,6 +207,7 @@ def autolabel_texts(
     guarantee: str = "rate",
     encoder: Any = None,
     random_state: int = 0,
+    llm: dict[str, Any] | None = None,
 ) -> TextAutoLabelResult:
     """Label ``texts`` from class names (zero-shot) or a few labeled rows (few-shot).
 
@@ -232,6 +233,12 @@ def autolabel_texts(
         None: :class:`truelabel.encode.OnnxTextEncoder`. Every text is encoded once.
     random_state : int, default 0
         Seed of the folds and of the few-shot model selection.
+    llm : dict or None, default None
+        Label with an LLM instead of the encoder: keyword arguments of
+        :class:`truelabel.llm.LLMClassifier` (``base_url``, ``model``, ...). Its
+        probabilities are calibrated on the content-free inputs, and a temperature is fitted
+        on the labeled rows when there are any (cross-fitted for the certificate, as for
+        the few-shot model). No text is encoded.
 
     Returns
     -------
@@ -256,6 +263,9 @@ def autolabel_texts(
         if labels is None
         else _given_labels(labels, len(items), names)
     )
+    if llm is not None:
+        return _autolabel_llm(items, classes, names, codes, llm, max_error, confidence,
+                              guarantee, random_state)  # fmt: skip
     if encoder is None:
         from ..encode import OnnxTextEncoder
 
@@ -299,6 +309,67 @@ def autolabel_texts(
         else:
             pred_probs[lab_rows] = model.predict_proba(lab_texts)
 
+    return _finish(
+        pred_probs, codes, names, method, memo.name, cache_stats, max_error, confidence,
+        guarantee,
+    )  # fmt: skip
+
+
+def _autolabel_llm(
+    items: list[str],
+    classes: Any,
+    names: list[str],
+    codes: np.ndarray,
+    llm: dict[str, Any],
+    max_error: float | None,
+    confidence: float,
+    guarantee: str,
+    random_state: int,
+) -> TextAutoLabelResult:
+    """The LLM path of :func:`autolabel_texts` (same table, certificate and messages)."""
+    from ..llm import LLMClassifier
+
+    def make() -> Any:
+        return LLMClassifier(classes, **llm)
+
+    labeled = codes >= 0
+    pool = np.flatnonzero(~labeled)
+    pred_probs = np.empty((len(items), len(names)), dtype=np.float64)
+    if not labeled.any():
+        method = "llm zero-shot"
+        _predict_rows(make().fit(), items, np.arange(len(items)), pred_probs)
+    else:
+        method = "llm"
+        lab_rows = np.flatnonzero(labeled)
+        lab_texts = [items[i] for i in lab_rows]
+        model = make().fit(lab_texts, [names[c] for c in codes[lab_rows]])
+        if pool.size:
+            _predict_rows(model, items, pool, pred_probs)
+        if lab_rows.size >= 2:
+            pred_probs[lab_rows] = _cross_fitted(
+                make, lab_texts, codes[lab_rows], names, random_state
+            )
+        else:
+            pred_probs[lab_rows] = model.predict_proba(lab_texts)
+    name = f"llm {llm.get('model') or '$TRUELABEL_LLM_MODEL'}"
+    return _finish(pred_probs, codes, names, method, name, None, max_error, confidence, guarantee)
+
+
+def _finish(
+    pred_probs: np.ndarray,
+    codes: np.ndarray,
+    names: list[str],
+    method: str,
+    encoder_name: str,
+    cache_stats: dict[str, Any] | None,
+    max_error: float | None,
+    confidence: float,
+    guarantee: str,
+) -> TextAutoLabelResult:
+    """The labels table, the certificate (with ``max_error``) and the message."""
+    labeled = codes >= 0
+    pool = np.flatnonzero(~labeled)
+    items = range(len(codes))
     best = pred_probs.argmax(axis=1)
     label = np.where(labeled, codes, best)
     table = pd.DataFrame(
@@ -316,7 +387,7 @@ def autolabel_texts(
         "n_unlabeled": int(pool.size),
         "method": method,
         "classes": names,
-        "encoder": memo.name,
+        "encoder": encoder_name,
     }
     if cache_stats is not None:
         summary["embedding_cache"] = cache_stats

@@ -63,6 +63,20 @@ def autolabel(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="replace the results of an earlier run in --out")
     ] = False,
+    llm_url: Annotated[
+        str | None,
+        typer.Option(
+            "--llm-url",
+            help="label with an LLM on this OpenAI-compatible server (e.g. "
+            "http://127.0.0.1:8080/v1) instead of the encoder; responses cached on disk",
+        ),
+    ] = None,
+    llm_model: Annotated[
+        str | None,
+        typer.Option(
+            "--llm-model", help="with --llm-url: the model name (or $TRUELABEL_LLM_MODEL)"
+        ),
+    ] = None,
 ) -> None:
     """Label the rows of DATA from class names (zero-shot) or the labeled rows (few-shot);
     with --max-error, certify what can be certified and send the rest to review."""
@@ -89,11 +103,22 @@ def autolabel(
                 raise ValidationError(
                     "--text-col", f"row {row} has no text", "fill or drop rows without text"
                 )
-            from ..encode import CachedEncoder, load_encoder
+            llm = None
+            text_encoder = None
+            if llm_model is not None and llm_url is None:
+                raise ValidationError("--llm-model", "given without --llm-url", "add --llm-url URL")
+            if llm_url is not None:
+                if encoder is not None:
+                    raise ValidationError(
+                        "--encoder", "given with --llm-url", "pass one of the two"
+                    )
+                llm = {"base_url": llm_url, "model": llm_model}
+            else:
+                from ..encode import CachedEncoder, load_encoder
 
-            text_encoder = load_encoder(encoder)
-            if cache:
-                text_encoder = CachedEncoder(text_encoder)
+                text_encoder = load_encoder(encoder)
+                if cache:
+                    text_encoder = CachedEncoder(text_encoder)
             with progress_enabled(not quiet):
                 result = autolabel_texts(
                     texts.astype(str).tolist(),
@@ -104,6 +129,7 @@ def autolabel(
                     guarantee=guarantee,
                     random_state=seed,
                     encoder=text_encoder,
+                    llm=llm,
                 )
             stats = result.summary.get("embedding_cache")
             if stats:

@@ -1,7 +1,8 @@
-"""`truelabel audit --judge-url`: an LLM re-checks the most doubtful labels (real server)."""
+"""`truelabel audit --judge-url` and `truelabel autolabel --llm-url` on the real SmolLM2 server."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
 
@@ -55,3 +56,27 @@ def test_audit_judge_refusals(tmp_path):
     bad_top = [*url, "--judge-top", "0"]
     res = runner.invoke(app, [*_args(csv, tmp_path / "c"), "--text-col", "text", *bad_top])
     assert res.exit_code == 2 and "--judge-top: got 0" in res.output
+
+
+def test_autolabel_with_the_llm(llama_server, tmp_path):
+    csv = _data(tmp_path)
+    frame = pd.read_csv(csv)
+    frame.loc[8:, "label"] = None  # 8 labeled rows, 24 to label
+    frame.to_csv(csv, index=False)
+    (tmp_path / "classes.txt").write_text("positive\nnegative\n")
+    args = ["autolabel", str(csv), "--text-col", "text", "--classes", str(tmp_path / "classes.txt")]
+    llm = ["--llm-url", llama_server, "--llm-model", MODEL_ALIAS]
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "o"), "--label-col", "label", *llm])
+    assert res.exit_code == 0, res.output
+    labels = pd.read_csv(tmp_path / "o" / "labels.csv")
+    assert labels["method"].tolist() == ["given"] * 8 + ["llm"] * 24
+    assert labels["label"].isin(["positive", "negative"]).all()
+    probs = np.load(tmp_path / "o" / "pred_probs.npy")
+    assert probs.shape == (32, 2) and np.allclose(probs.sum(axis=1), 1.0)
+    again = runner.invoke(app, [*args, "--out", str(tmp_path / "z"), *llm])  # no labels
+    assert again.exit_code == 0, again.output
+    assert set(pd.read_csv(tmp_path / "z" / "labels.csv")["method"]) == {"llm zero-shot"}
+    both = runner.invoke(app, [*args, "--out", str(tmp_path / "x"), *llm, "--encoder", "tfidf"])
+    assert both.exit_code == 2 and "--encoder: given with --llm-url" in both.output
+    alone = runner.invoke(app, [*args, "--out", str(tmp_path / "y"), "--llm-model", "m"])
+    assert alone.exit_code == 2 and "--llm-model: given without --llm-url" in alone.output
