@@ -291,9 +291,10 @@ def _active() -> list[Case]:
     )
 
     def learner(be: Any, d: dict[str, Any]) -> Any:
-        al = ActiveLearner(d["X"], random_state=0, backend=be, chunk_size=CS)
-        ids = np.arange(0, d["n"], 4)
-        al.teach(ids, d["labels"][ids])
+        # 1,500 items: the pool passes run in whole blocks, so a smaller pool is one chunk
+        al = ActiveLearner(d["X_big"], random_state=0, backend=be, chunk_size=CS)
+        ids = np.arange(0, 1500, 25)
+        al.teach(ids, [f"c{i % 4}" for i in range(ids.size)])
         return al.suggest(8)
 
     return [

@@ -86,7 +86,7 @@ def certify_pool(
     ).fit(cal, y, backend=backend)
     result = labeler.decide(pool, backend=backend)
     decisions = result.decisions.copy()
-    decisions["prediction_set"] = _prediction_sets(cal, y, pool, set_alpha, names)
+    decisions["prediction_set"] = _prediction_sets(cal, y, pool, set_alpha, names, backend)
     if index is not None:
         decisions.index = index
     threshold = result.threshold
@@ -116,12 +116,18 @@ def certify_pool(
 
 
 def _prediction_sets(
-    cal: np.ndarray, y: np.ndarray, pool: np.ndarray, alpha: float, names: list[str]
+    cal: np.ndarray,
+    y: np.ndarray,
+    pool: np.ndarray,
+    alpha: float,
+    names: list[str],
+    backend: Any = None,
 ) -> np.ndarray:
     from ..conformal import SplitConformalClassifier
 
     try:
-        sets = SplitConformalClassifier(method="lac", alpha=alpha).fit(cal, y).predict_set(pool)
+        conformal = SplitConformalClassifier(method="lac", alpha=alpha, backend=backend)
+        sets = conformal.fit(cal, y).predict_set(pool)
     except ValidationError:
         # too few calibration items for this alpha: every class is plausible
         sets = np.ones(pool.shape, dtype=bool)
