@@ -345,9 +345,8 @@ def _model() -> list[Case]:
             lambda be, d: adjust_to_pool_priors(
                 d["pred_probs"], [0.25] * 4, backend=be, chunk_size=CS
             ),
-            writes_shared=True,
         ),
-        Case("knn_cache_probs", cache, writes_shared=True),
+        Case("knn_cache_probs", cache),
     ]
 
 

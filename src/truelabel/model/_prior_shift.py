@@ -55,15 +55,25 @@ class PriorShiftResult:
 
 
 def _reweight_chunk(
-    chunk: Chunk, shared: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-) -> None:
-    """Write the reweighted, renormalised rows of one chunk into ``out`` and each row's log
-    normaliser (its log-likelihood ratio under the new priors) into ``logz``."""
-    pred_probs, ratio, out, logz = shared
+    chunk: Chunk, shared: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reweighted, renormalised rows of one chunk and each row's log normaliser (its
+    log-likelihood ratio under the new priors); returned, never written into ``shared``
+    (a Ray task's shared inputs are read-only copies)."""
+    pred_probs, ratio = shared
     q = pred_probs[chunk.slice] * ratio
     z = np.maximum(q.sum(axis=1), _TINY)
-    out[chunk.slice] = q / z[:, None]
-    logz[chunk.slice] = np.log(z)
+    return q / z[:, None], np.log(z)
+
+
+def _reweight(
+    be: Backend, chunks: list[Chunk], p: np.ndarray, ratio: np.ndarray, out: np.ndarray,
+    logz: np.ndarray,
+) -> None:  # fmt: skip
+    """Fill ``out`` and ``logz`` chunk by chunk from :func:`_reweight_chunk`."""
+    for chunk, (rows, lz) in zip(chunks, be.map(_reweight_chunk, chunks, (p, ratio)), strict=True):
+        out[chunk.slice] = rows
+        logz[chunk.slice] = lz
 
 
 def _check_train_priors(train_priors: Any, n_classes: int) -> np.ndarray:
@@ -162,14 +172,14 @@ def adjust_to_pool_priors(
     n_iter = 0
     step = 0.0
     for n_iter in range(1, int(max_iter) + 1):  # noqa: B007 - iterations, not items
-        list(be.map(_reweight_chunk, chunks, (p, priors / pri, out, logz)))
+        _reweight(be, chunks, p, priors / pri, out, logz)
         new = out.sum(axis=0) / n  # one sum over the full array: independent of chunking
         step = float(np.abs(new - priors).max())
         priors = new
         if step < tol:
             converged = True
             break
-    list(be.map(_reweight_chunk, chunks, (p, priors / pri, out, logz)))
+    _reweight(be, chunks, p, priors / pri, out, logz)
     if not converged:
         warnings.warn(
             f"adjust_to_pool_priors: EM did not converge in {max_iter} iterations (last "

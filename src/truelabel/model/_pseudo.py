@@ -61,11 +61,11 @@ def select_balanced(
 
 def _knn_chunk(
     chunk: Chunk,
-    shared: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, int, float, np.ndarray],
-) -> None:
+    shared: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, int, float, int],
+) -> np.ndarray:
     """Cache probabilities of one chunk of queries: a similarity-weighted vote of the
-    ``k`` most similar memory items, written into ``out`` (one row per query)."""
-    queries, memory, mem_labels, exclude, k, sharpness, out = shared
+    ``k`` most similar memory items (one row per query), returned."""
+    queries, memory, mem_labels, exclude, k, sharpness, n_classes = shared
     q = queries[chunk.slice]
     sims = q @ memory.T
     rows = np.arange(q.shape[0])
@@ -77,13 +77,12 @@ def _knn_chunk(
     top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
     s = np.take_along_axis(sims, top, axis=1).astype(np.float64)
     w = np.exp(sharpness * (s - 1.0))  # exp(-beta (1 - cos)); -inf (self) -> 0
-    n_classes = out.shape[1]
     flat = (rows[:, None] * n_classes + mem_labels[top]).ravel()
     votes = np.bincount(flat, weights=w.ravel(), minlength=q.shape[0] * n_classes)
     votes = votes.reshape(q.shape[0], n_classes)
     total = votes.sum(axis=1, keepdims=True)
     uniform = np.full_like(votes, 1.0 / n_classes)
-    out[chunk.slice] = np.where(total > 0, votes / np.maximum(total, _TINY), uniform)
+    return np.where(total > 0, votes / np.maximum(total, _TINY), uniform)
 
 
 def knn_cache_probs(
@@ -116,8 +115,20 @@ def knn_cache_probs(
     """
     n = queries.shape[0]
     out = np.empty((n, n_classes), dtype=np.float64)
-    shared = (queries, memory, memory_labels, exclude, int(n_neighbors), float(sharpness), out)
-    list(get_backend(backend).map(_knn_chunk, chunk_ranges(n, chunk_size or 4096), shared))
+    shared = (
+        queries,
+        memory,
+        memory_labels,
+        exclude,
+        int(n_neighbors),
+        float(sharpness),
+        n_classes,
+    )
+    chunks = chunk_ranges(n, chunk_size or 4096)
+    for chunk, block in zip(
+        chunks, get_backend(backend).map(_knn_chunk, chunks, shared), strict=True
+    ):
+        out[chunk.slice] = block
     return out
 
 
