@@ -58,9 +58,14 @@ def _bare(tokenizer, batch_size=64):
         h = np.array([[[float(len(t)) + 1.0, 1.0]] for t in texts], dtype=np.float32)
         return h, np.ones((len(texts), 1), dtype=np.int64)
 
+    from truelabel.backend import LocalBackend
+
     enc = object.__new__(OnnxTextEncoder)
     enc.name, enc.batch_size, enc.dim = "bare", batch_size, 2
     enc._hidden, enc._tokenizer = hidden_of, tokenizer
+    # chunks run one after another, so the batches are recorded in their order (on the
+    # default backend two threads record them in whichever order they finish)
+    enc.backend, enc.chunk_size = LocalBackend(1), None
     return enc, batches
 
 
