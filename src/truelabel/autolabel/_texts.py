@@ -285,7 +285,6 @@ def autolabel_texts(
     spec_arg = classes  # the classifiers read the same spec (names, descriptions or file)
 
     labeled = codes >= 0
-    pool = np.flatnonzero(~labeled)
     pred_probs = np.empty((len(items), len(names)), dtype=np.float64)
     if not labeled.any():
         method = "zero-shot"
@@ -297,17 +296,7 @@ def autolabel_texts(
         def make() -> Any:
             return FewShotClassifier(spec_arg, encoder=memo, random_state=random_state)
 
-        lab_rows = np.flatnonzero(labeled)
-        lab_texts = [items[i] for i in lab_rows]
-        model = make().fit(lab_texts, [names[c] for c in codes[lab_rows]])
-        if pool.size:
-            _predict_rows(model, items, pool, pred_probs)
-        if lab_rows.size >= 2:
-            pred_probs[lab_rows] = _cross_fitted(
-                make, lab_texts, codes[lab_rows], names, random_state
-            )
-        else:
-            pred_probs[lab_rows] = model.predict_proba(lab_texts)
+        _from_labeled(make, items, codes, names, random_state, pred_probs)
 
     return _finish(
         pred_probs, codes, names, method, memo.name, cache_stats, max_error, confidence,
@@ -333,26 +322,38 @@ def _autolabel_llm(
         return LLMClassifier(classes, **llm)
 
     labeled = codes >= 0
-    pool = np.flatnonzero(~labeled)
     pred_probs = np.empty((len(items), len(names)), dtype=np.float64)
     if not labeled.any():
         method = "llm zero-shot"
         _predict_rows(make().fit(), items, np.arange(len(items)), pred_probs)
     else:
         method = "llm"
-        lab_rows = np.flatnonzero(labeled)
-        lab_texts = [items[i] for i in lab_rows]
-        model = make().fit(lab_texts, [names[c] for c in codes[lab_rows]])
-        if pool.size:
-            _predict_rows(model, items, pool, pred_probs)
-        if lab_rows.size >= 2:
-            pred_probs[lab_rows] = _cross_fitted(
-                make, lab_texts, codes[lab_rows], names, random_state
-            )
-        else:
-            pred_probs[lab_rows] = model.predict_proba(lab_texts)
+        _from_labeled(make, items, codes, names, random_state, pred_probs)
     name = f"llm {llm.get('model') or '$TRUELABEL_LLM_MODEL'}"
     return _finish(pred_probs, codes, names, method, name, None, max_error, confidence, guarantee)
+
+
+def _from_labeled(
+    make: Any,
+    items: list[str],
+    codes: np.ndarray,
+    names: list[str],
+    random_state: int,
+    pred_probs: np.ndarray,
+) -> None:
+    """Fill ``pred_probs``: the unlabeled rows from a model fitted on every labeled row, the
+    labeled rows cross-fitted (each from a model that never saw it; one row: its own)."""
+    labeled = codes >= 0
+    pool = np.flatnonzero(~labeled)
+    lab_rows = np.flatnonzero(labeled)
+    lab_texts = [items[i] for i in lab_rows]
+    model = make().fit(lab_texts, [names[c] for c in codes[lab_rows]])
+    if pool.size:
+        _predict_rows(model, items, pool, pred_probs)
+    if lab_rows.size >= 2:
+        pred_probs[lab_rows] = _cross_fitted(make, lab_texts, codes[lab_rows], names, random_state)
+    else:
+        pred_probs[lab_rows] = model.predict_proba(lab_texts)
 
 
 def _finish(
