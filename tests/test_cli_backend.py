@@ -157,7 +157,7 @@ def test_ray_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "pip install 'truelabel[distributed]'" in " ".join(res.output.split())
 
 
-def test_multi_label_and_project_refuse_a_backend(tmp_path: Path) -> None:
+def test_multi_label_refuses_a_backend(tmp_path: Path) -> None:
     ann = write_annotations(tmp_path / "ann.csv")
     res = runner.invoke(
         app,
@@ -165,12 +165,33 @@ def test_multi_label_and_project_refuse_a_backend(tmp_path: Path) -> None:
     )
     assert res.exit_code == 2
     assert "error: --chunk-size: is not yet used with --multi-label" in " ".join(res.output.split())
+
+
+def test_project_audit_chunk_size_reaches_the_steps_and_changes_nothing(
+    tmp_path: Path, chunk_lengths: list[int]
+) -> None:
+    pytest.importorskip("sqlalchemy", reason="the [app] extra is not installed")
+    data = write_feature_csv(tmp_path / "d.csv")
+    frame = pd.read_csv(data)
+    frame["text"] = [f"item number {i}" for i in range(len(frame))]
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    np.save(tmp_path / "emb.npy", frame[[f"f_{i}" for i in range(4)]].to_numpy(np.float32))
     project = tmp_path / "proj"
-    project.mkdir()
-    (project / "project.json").write_text("{}")
-    res = runner.invoke(app, ["audit", str(project), "--chunk-size", "5"])
-    assert res.exit_code == 2
-    assert "error: --chunk-size: is not yet used by a project audit" in " ".join(res.output.split())
+    init = ["init", str(project), "--data", str(tmp_path / "t.csv"), "--label-col", "label"]
+    res = runner.invoke(app, [*init, "--text-col", "text", "--id-col", "item"])
+    assert res.exit_code == 0, res.output
+    audit = ["audit", str(project), "--features", str(tmp_path / "emb.npy"), "--quiet"]
+    assert runner.invoke(app, audit).exit_code == 0
+    assert 37 not in chunk_lengths
+    chunk_lengths.clear()
+    res = runner.invoke(app, [*audit, "--backend", "local", "--chunk-size", "37"])
+    assert res.exit_code == 0, res.output
+    assert chunk_lengths.count(37) >= 6 * 8, chunk_lengths  # 300 rows in chunks of 37
+    a = pd.read_csv(project / "runs" / "1" / "issues.csv")
+    b = pd.read_csv(project / "runs" / "2" / "issues.csv")
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12)
+    assert "chunks of 37 rows" in (project / "runs" / "2" / "report.html").read_text()
+    assert "chunks of" not in (project / "runs" / "1" / "report.html").read_text()
 
 
 def test_audit_checks_backend_and_chunk_size_before_any_work() -> None:

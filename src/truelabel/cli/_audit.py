@@ -170,15 +170,6 @@ def audit(
         _fail(ValidationError(flag, "is only used with --annotations", "add --annotations"))
 
     if is_project(data):
-        if backend != "local" or chunk_size is not None:
-            flag = "--backend" if backend != "local" else "--chunk-size"
-            _fail(
-                ValidationError(
-                    flag,
-                    "is not yet used by a project audit",
-                    "audit the project's exported data file (truelabel export) with it",
-                )
-            )
         project_only = (
             ("--label-col", label_col),
             ("--out", out),
@@ -207,6 +198,12 @@ def audit(
             quiet=quiet,
             database_url=database_url,
             review_url=review_url,
+            run_on=run_on,
+            backend_line=(
+                backend_setting(backend, address, chunk_size)
+                if backend != "local" or chunk_size is not None
+                else None
+            ),
         )
         return
     if review_url is not None:

@@ -177,8 +177,13 @@ def audit_project_command(
     quiet: bool,
     database_url: str | None,
     review_url: str | None = None,
+    run_on: dict[str, Any] | None = None,
+    backend_line: str | None = None,
 ) -> None:
-    """``truelabel audit PROJECT``: audit the current labels, store the run, fill the queue."""
+    """``truelabel audit PROJECT``: audit the current labels, store the run, fill the queue.
+
+    ``run_on``: the ``backend`` / ``chunk_size`` of ``--backend`` / ``--chunk-size``;
+    ``backend_line``: how the run's settings name them (None: the default, not shown)."""
     from ._app import _load_npy
 
     store = _store()
@@ -198,6 +203,8 @@ def audit_project_command(
                     random_state=seed,
                     cache_embeddings=cache,
                     review_url=url,
+                    settings=None if backend_line is None else {"backend": backend_line},
+                    **(run_on or {}),
                 )
             with handle.store.read() as session:
                 n_open = store.queue_counts(session, project_id=handle.project_id)["open"]

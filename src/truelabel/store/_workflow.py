@@ -66,6 +66,8 @@ def audit_project(
     cache_embeddings: bool = False,
     settings: dict[str, Any] | None = None,
     review_url: str | None = DEFAULT_REVIEW_URL,
+    backend: Any = None,
+    chunk_size: int | None = None,
 ) -> tuple[int, Any, dict[str, Path]]:
     """Audit the project's items on their current labels (reviewed labels count).
 
@@ -73,8 +75,9 @@ def audit_project(
     ``<project>/runs/<run id>/``, then one transaction stores every score, the flagged
     issues and the review tasks, and marks the run finished; a failure marks it failed and
     stores none of its issues. The report links each listed item to
-    ``<review_url>/items/<item id>`` (the app's item page; None: no links). Returns
-    ``(run_id, AuditResult, written files)``.
+    ``<review_url>/items/<item id>`` (the app's item page; None: no links). ``backend`` and
+    ``chunk_size`` run the audit's heavy steps (as :class:`~truelabel.Audit`'s; the
+    issues do not depend on them). Returns ``(run_id, AuditResult, written files)``.
     """
     from ..data import Dataset
     from ..pipeline import audit_dataset, write_audit
@@ -121,6 +124,8 @@ def audit_project(
             n_neighbors=n_neighbors,
             random_state=random_state,
             cache_embeddings=cache_embeddings,
+            backend=backend,
+            chunk_size=chunk_size,
         )
         paths = write_audit(
             result,
