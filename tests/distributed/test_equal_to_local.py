@@ -20,7 +20,6 @@ import pytest
 import scipy.sparse as sp
 
 from truelabel.backend import Chunk, LocalBackend, share
-from truelabel.exceptions import ValidationError
 
 CS = 50  # rows per chunk: the 240-item problems run in 5 chunks
 
@@ -102,8 +101,6 @@ DATA["graph"] = _graph()  # the input of the steps that take a graph
 class Case(NamedTuple):
     name: str
     run: Callable[[Any, dict[str, Any]], Any]
-    #: the step's per-chunk function writes into ``shared``: refused on Ray (xfail, strict)
-    writes_shared: bool = False
 
 
 def _detect() -> list[Case]:
@@ -473,12 +470,6 @@ def test_ray_equals_local(case: Case, ray_backend: Any, monkeypatch: pytest.Monk
     ray = Counted(ray_backend)
     # every pass of the step runs on the backend given: none falls back to threads here
     monkeypatch.setattr(LocalBackend, "map", _no_local_pass)
-    if case.writes_shared:
-        # the per-chunk function writes into its shared inputs: on Ray it must be refused
-        # loudly, never give a silently wrong result (fix: return the block instead)
-        with pytest.raises(ValidationError, match=r"^fn: .* wrote into its shared inputs"):
-            case.run(ray, DATA)
-        pytest.xfail("per-chunk function writes into shared (model/, to be fixed there)")
     got = case.run(ray, DATA)
     assert ray.chunks == local.chunks
     assert_same(want, got, case.name)

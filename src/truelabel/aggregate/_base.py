@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from .._validation import check_random_state
+from ..backend import DEFAULT_CHUNK_ROWS
 from ..exceptions import NotFittedError, ValidationError
 from ._table import Annotations, as_annotations
 
@@ -28,7 +29,7 @@ __all__ = ["Aggregator", "break_ties", "check_positive", "check_positive_int"]
 
 
 #: rows per block of :func:`break_ties`
-_TIE_BLOCK = 1 << 15
+_TIE_BLOCK = DEFAULT_CHUNK_ROWS
 
 
 def break_ties(posteriors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
