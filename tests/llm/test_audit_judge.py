@@ -181,3 +181,25 @@ def test_annotator_table_refusals():
         annotator_table({"r": ["a", "b"]}, TEXTS)
     with pytest.raises(ValidationError, match=r"item_ids: has 2 ids for 6 items"):
         annotator_table({"model": PROBS}, TEXTS, item_ids=[1, 2], classes=CLASSES)
+
+
+def test_detector_contract_order_invariance_untouched_settings_and_typos():
+    """The registry-wide conformance checks (tests/test_common.py), for this detector."""
+    from truelabel.detect import get_detector
+
+    server = StubServer(tops=lambda p: TOPS[last_text(p)])
+    given = {"judge": make_judge(server), "texts": TEXTS, "top": 6, "weight": 0.5}
+    before = dict(given)
+    a, _ = audit(server, **given)
+    assert given == before  # settings are read, never written
+    perm = np.array([3, 0, 5, 1, 4, 2])
+    types = {"label": {"use_knn": False}, "llm_judge": {**given, "texts": [TEXTS[i] for i in perm]}}
+    b = Audit(issue_types=types).run(labels=LABELS[perm], pred_probs=PROBS[perm], classes=CLASSES)
+    for col in ("judge_score", "llm_judge_score", "is_llm_judge_issue"):
+        np.testing.assert_array_equal(b.issues[col].to_numpy(), a[col].to_numpy()[perm])
+    score = a["llm_judge_score"].to_numpy()
+    assert ((score >= 0) & (score <= 1)).all() and a["is_llm_judge_issue"].dtype == bool
+    with pytest.raises(
+        ValidationError, match=r"issue_types\['llm_judge'\]: unknown setting 'weightt'; did you"
+    ):
+        get_detector("llm_judge", weightt=0.5)

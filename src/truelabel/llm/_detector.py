@@ -64,6 +64,9 @@ class LLMJudgeDetector(Detector):
     settings = MappingProxyType(
         {"judge": None, "texts": None, "top": 50, "weight": 0.5, "doubt_below": 0.5}
     )
+    #: it calls a service given in its settings: never run by default, not in the
+    #: registry-wide conformance tests (its own: tests/llm/test_audit_judge.py)
+    needs_service = True
     #: what the audit says is missing when this type is asked for but cannot run
     need = "labels and issue_types['llm_judge']['judge'] (an LLMJudge) with 'texts'"
 
