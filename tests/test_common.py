@@ -14,7 +14,6 @@ from truelabel.aggregate import Annotations
 from truelabel.detect import AuditContext, available_detectors, get_detector
 from truelabel.detect._base import _REGISTRY
 
-
 #: the detectors that run on the audit's own inputs; those needing a service given in
 #: their settings (``needs_service``: llm_judge, an LLM judge) have their own contract tests
 DETECTORS = [n for n in available_detectors() if not getattr(_REGISTRY[n], "needs_service", False)]
