@@ -28,7 +28,8 @@ def _args(csv, out):
 
 def test_audit_judge_scores_the_top_doubtful_labels(llama_server, tmp_path):
     csv = _data(tmp_path)
-    judge = ["--judge-url", llama_server, "--judge-model", MODEL_ALIAS, "--judge-top", "4"]
+    judge = ["--judge-url", llama_server, "--judge-model", MODEL_ALIAS, "--judge-top", "4",
+             "--judge-method", "both"]  # fmt: skip
     res = runner.invoke(app, [*_args(csv, tmp_path / "out"), "--text-col", "text", *judge])
     assert res.exit_code == 0, res.output
     assert "LLM judge re-checked 4 of the most doubtful labels" in res.output
@@ -39,7 +40,7 @@ def test_audit_judge_scores_the_top_doubtful_labels(llama_server, tmp_path):
     assert sorted(judged["row"]) == sorted(lowest)
     assert ((judged["judge_score"] >= 0) & (judged["judge_score"] <= 1)).all()
     summary = (tmp_path / "out" / "summary.json").read_text()
-    assert f"{MODEL_ALIAS} at {llama_server}" in summary
+    assert f"{MODEL_ALIAS} at {llama_server}, method both" in summary
 
 
 def test_audit_judge_refusals(tmp_path):
@@ -56,6 +57,9 @@ def test_audit_judge_refusals(tmp_path):
     bad_top = [*url, "--judge-top", "0"]
     res = runner.invoke(app, [*_args(csv, tmp_path / "c"), "--text-col", "text", *bad_top])
     assert res.exit_code == 2 and "--judge-top: got 0" in res.output
+    bad_method = [*url, "--judge-method", "vote"]
+    res = runner.invoke(app, [*_args(csv, tmp_path / "d"), "--text-col", "text", *bad_method])
+    assert res.exit_code == 2 and "--judge-method: got 'vote'; pass classify, verify" in res.output
 
 
 def test_autolabel_with_the_llm(llama_server, tmp_path):

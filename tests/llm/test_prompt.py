@@ -62,7 +62,8 @@ def test_gguf_errors_name_the_file_and_the_fix(tmp_path):
 def test_template_families_and_unknown_ones():
     assert template_name_for("<|start_header_id|>{{ role }}") == "llama3"
     assert template_name_for("<|user|>\n{{ x }}<|end|><|assistant|>") == "phi3"
-    with pytest.raises(ValidationError, match=r"matches none of \['chatml', 'llama3', 'phi3'"):
+    assert template_name_for("{{ '<start_of_turn>' + role }}") == "gemma"
+    with pytest.raises(ValidationError, match=r"none of \['chatml', 'gemma', 'llama3', 'phi3'"):
         template_name_for("[INST] {{ x }} [/INST]")
 
 

@@ -135,6 +135,14 @@ def audit(
     judge_top: Annotated[
         int, typer.Option("--judge-top", help="with --judge-url: how many labels to re-check")
     ] = 50,
+    judge_method: Annotated[
+        str,
+        typer.Option(
+            "--judge-method",
+            help="with --judge-url: classify (p(label) from the classification prompt), verify "
+            "(a calibrated yes/no question; needs logprobs) or both (their mean)",
+        ),
+    ] = "classify",
 ) -> None:
     """Audit the labels of DATA and write issues.csv, summary.json and report.html.
 
@@ -238,6 +246,10 @@ def audit(
                 )
             if judge_top < 1:
                 raise ValidationError("--judge-top", f"got {judge_top}", "pass an int >= 1")
+            if judge_method not in ("classify", "verify", "both"):
+                raise ValidationError(
+                    "--judge-method", f"got {judge_method!r}", "pass classify, verify or both"
+                )
             check_output_dir(out, overwrite=overwrite, argument="--out")
             cols = feature_cols
             if cols and len(cols) == 1 and "," in cols[0]:
@@ -275,8 +287,11 @@ def audit(
                     **run_on,
                 )
                 if judge_url is not None:
-                    settings["judge"] = f"{judge_model or '$TRUELABEL_LLM_MODEL'} at {judge_url}"
-                    _judge(result, dataset, judge_url, judge_model, judge_top)
+                    settings["judge"] = (
+                        f"{judge_model or '$TRUELABEL_LLM_MODEL'} at {judge_url}, "
+                        f"method {judge_method}"
+                    )
+                    _judge(result, dataset, judge_url, judge_model, judge_top, judge_method)
                 paths = write_audit(
                     result, out, texts=dataset.texts, settings=settings, overwrite=overwrite
                 )
@@ -288,11 +303,11 @@ def audit(
     _print_summary(result.summary, out, paths)
 
 
-def _judge(result: Any, dataset: Any, url: str, model: str | None, top: int) -> None:
+def _judge(result: Any, dataset: Any, url: str, model: str | None, top: int, method: str) -> None:
     """Re-check the ``top`` most doubtful labels with an LLM; adds ``judge_score``."""
     from ..llm import LLMJudge, recheck_issues
 
-    judge = LLMJudge([str(c) for c in dataset.classes], base_url=url, model=model)
+    judge = LLMJudge([str(c) for c in dataset.classes], base_url=url, model=model, method=method)
     scores = recheck_issues(result.issues, dataset.texts, judge, top=top)
     result.issues["judge_score"] = scores
     asked = int(scores.notna().sum())

@@ -315,7 +315,9 @@ class Audit:
             if det.can_run(ctx):
                 detectors.append(det)
             elif explicit:
-                need = " and ".join(det.requires_all) or " or ".join(det.requires)
+                need = getattr(det, "need", None) or (
+                    " and ".join(det.requires_all) or " or ".join(det.requires)
+                )
                 raise ValidationError(
                     "issue_types", f"{name!r} needs {need}", f"pass {need} or drop {name!r}"
                 )

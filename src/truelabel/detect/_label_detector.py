@@ -130,6 +130,8 @@ class LabelDetector(Detector):
         else:
             suggested = np.asarray(p.argmax(axis=1), dtype=np.int64)
         info["noise"] = _estimate_from_stats(stats)
+        ctx.cache["label_score"] = score  # for detectors that re-check the suspects (llm_judge)
+        ctx.cache["label_issue"] = is_issue
         cols = pd.DataFrame(
             {
                 "is_label_issue": is_issue,

@@ -1,4 +1,5 @@
-"""LLMs as annotators: an OpenAI-compatible client and a calibrated LLM classifier.
+"""LLMs as annotators: an OpenAI-compatible client, a calibrated LLM classifier, an LLM
+judge (an audit detector too) and the adapter that makes LLMs annotators for consensus.
 
 Needs the ``[llm]`` extra (httpx). ``LLMClassifier`` is built on scikit-learn's
 ``BaseEstimator`` and loads on first use.
@@ -15,10 +16,15 @@ from ._errors import LLMAuthError, LLMConnectionError, LLMError, LLMRateLimitErr
 from ._prompt import CHAT_TEMPLATES, read_gguf_chat_template, template_name_for
 
 if _typing.TYPE_CHECKING:
+    from ._annotators import annotator_table
     from ._classifier import LLMClassifier, LLMScores
-    from ._judge import LLMJudge, recheck_issues
+    from ._judge import JUDGE_METHODS, LLMJudge, recheck_issues
+    from ._verbal import check_verbalizers
 
 _LAZY = {
+    "JUDGE_METHODS": "_judge",
+    "annotator_table": "_annotators",
+    "check_verbalizers": "_verbal",
     "LLMClassifier": "_classifier",
     "LLMJudge": "_judge",
     "LLMScores": "_classifier",
@@ -40,6 +46,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CHAT_TEMPLATES",
+    "JUDGE_METHODS",
     "LLMAuthError",
     "LLMClassifier",
     "LLMClient",
@@ -51,6 +58,8 @@ __all__ = [
     "LLMScores",
     "ResponseCache",
     "Usage",
+    "annotator_table",
+    "check_verbalizers",
     "read_gguf_chat_template",
     "recheck_issues",
     "template_name_for",

@@ -17,6 +17,7 @@ from ._client import LLMClient
 from ._json import json_votes, vote_probs
 from ._prompt import CONTENT_FREE, build_messages, check_chat_template, render, system_text
 from ._scoring import parse_top_logprobs, score_first_tokens
+from ._verbal import check_verbalizers
 
 __all__ = ["LLMClassifier", "LLMScores"]
 
@@ -73,7 +74,12 @@ class LLMClassifier(TextClassifierBase):
     Parameters
     ----------
     classes : list of str, dict of str to str, or path
-        Class names or ``{name: description}``; the names are what the model answers.
+        Class names or ``{name: description}``.
+    verbalizers : dict of str to str or None
+        The words the model is asked to answer and scored by, per class (``{"ham":
+        "normal message", "spam": "spam"}``); every class needs one, words must differ
+        from their first word on (see :func:`~truelabel.llm._verbal.check_verbalizers`).
+        None: the class names.
     base_url, model : str or None
         The server (e.g. ``"http://127.0.0.1:8080/v1"``) and model name; None reads
         ``$TRUELABEL_LLM_URL`` / ``$TRUELABEL_LLM_MODEL``. Ignored when ``client`` is given.
@@ -130,6 +136,7 @@ class LLMClassifier(TextClassifierBase):
         base_url: str | None = None,
         model: str | None = None,
         template: Any = "chatml",
+        verbalizers: dict[str, str] | None = None,
         examples: Sequence[tuple[str, str]] | None = None,
         n_examples: int | None = None,
         encoder: Any = None,
@@ -145,6 +152,7 @@ class LLMClassifier(TextClassifierBase):
         self.base_url = base_url
         self.model = model
         self.template = template
+        self.verbalizers = verbalizers
         self.examples = examples
         self.n_examples = n_examples
         self.encoder = encoder
@@ -174,8 +182,13 @@ class LLMClassifier(TextClassifierBase):
             self.__dict__["_spec_cache"] = cached
         return cached[1]
 
+    def _words(self) -> list[str]:
+        """The verbalizer of each class, in class order."""
+        return check_verbalizers(self.verbalizers, self._spec().names)
+
     def _check(self) -> None:
         check_chat_template(self.template)
+        self._words()
         if self.scoring not in SCORINGS:
             raise ValidationError("scoring", f"got {self.scoring!r}", f"pass one of {SCORINGS}")
         if self.calibrate not in CALIBRATIONS:
@@ -240,12 +253,14 @@ class LLMClassifier(TextClassifierBase):
 
     def _messages(self, texts: list[str], json_answers: bool) -> list[list[tuple[str, str]]]:
         spec = self._spec()
-        system = system_text(spec.names, spec.descriptions)
+        word = dict(zip(spec.names, self._words(), strict=True))
+        system = system_text(list(word.values()), spec.descriptions)
         if json_answers:
             system += ' Reply with JSON: {"label": "<class name>"}.'
         out = []
         for text, shots in zip(texts, self._shots(texts), strict=True):
-            msgs = build_messages(system, text[: self.max_text_chars], shots)
+            said = [(t, word[y]) for t, y in shots]
+            msgs = build_messages(system, text[: self.max_text_chars], said)
             if json_answers:
                 msgs = [
                     (r, json.dumps({"label": c[7:]}) if r == "assistant" else c) for r, c in msgs
@@ -305,7 +320,7 @@ class LLMClassifier(TextClassifierBase):
 
         template = check_chat_template(self.template)
         prompts = [render(template, m, "Label:") for m in self._messages(items, False)]
-        targets = [n.strip().casefold() for n in self._spec().names]
+        targets = [" ".join(w.split()).casefold() for w in self._words()]
         try:
             masses, _ = score_first_tokens(
                 prompts,
@@ -327,7 +342,7 @@ class LLMClassifier(TextClassifierBase):
         return LLMScores(probs, class_mass, outside, "logprobs")
 
     def _score_json(self, items: list[str], K: int) -> LLMScores:
-        votes = json_votes(self._get_client(), self._messages(items, True), self._spec().names)
+        votes = json_votes(self._get_client(), self._messages(items, True), self._words())
         outside = votes < 0
         return LLMScores(vote_probs(votes, K), (~outside).astype(float), outside, "json")
 
@@ -383,6 +398,10 @@ class LLMClassifier(TextClassifierBase):
         Works before :meth:`fit` (contextual calibration computed on first use, no
         temperature). Items answered outside the class set get uniform rows (warned).
         """
+        return self.proba_and_outside(texts)[0]
+
+    def proba_and_outside(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict_proba` and the mask of the items answered outside the classes."""
         scores = self.score_texts(texts)
         if scores.outside.any():
             idx = np.flatnonzero(scores.outside)
@@ -391,10 +410,10 @@ class LLMClassifier(TextClassifierBase):
                 f"{scores.outside.size} texts (first: item {int(idx[0])}); they get uniform "
                 "probabilities: check the classes, the template or the model",
                 TruelabelWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         T = float(getattr(self, "temperature_", 1.0))
-        return softmax_rows(self._calibrated_logits(scores) / T)
+        return softmax_rows(self._calibrated_logits(scores) / T), scores.outside
 
     def predict_proba_embeddings(self, X: Any) -> np.ndarray:
         raise NotFittedError("LLMClassifier reads texts, not embeddings: call predict_proba")

@@ -18,12 +18,13 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .._progress import progress
 from ..exceptions import MissingDependencyError, ValidationError
 from ._cache import ResponseCache, request_key
 from ._errors import (
@@ -220,8 +221,10 @@ class LLMClient:
     def post_many(self, path: str, bodies: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """:meth:`post` for each body, ``max_concurrency`` at a time; answers in order.
 
-        Cached answers are read without a request. The first error stops the batch
-        (requests not yet sent are cancelled) and is raised.
+        Cached answers are read without a request. A Rich progress bar counts the requests
+        when progress is on (the CLI; ``TRUELABEL_PROGRESS=1``). The first error, or an
+        interrupt, stops the batch: requests not yet sent are cancelled, those in flight
+        finish and are cached, then it is raised.
         """
         if not self._finalizer.alive:
             raise LLMError(f"{self!r} is closed; build a new client")
@@ -238,20 +241,38 @@ class LLMClient:
                 out[i] = hit
         if len(todo) < len(full):
             self._add(cache_hits=len(full) - len(todo))
-        if len(todo) <= 1 or self.max_concurrency == 1:
-            for i in todo:
-                out[i] = self._fetch(url, full[i], keys[i])
-        else:
-            with ThreadPoolExecutor(min(self.max_concurrency, len(todo))) as pool:
-                futures = {pool.submit(self._fetch, url, full[i], keys[i]): i for i in todo}
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                failed = [f for f in done if f.exception() is not None]
-                if failed:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise failed[0].exception()  # type: ignore[misc]
-                for f, i in futures.items():
-                    out[i] = f.result()
+        if not todo:
+            return [o for o in out if o is not None]
+        with progress(len(todo), f"LLM {path.strip('/')}", unit="requests") as advance:
+            if len(todo) == 1 or self.max_concurrency == 1:
+                for i in todo:
+                    out[i] = self._fetch(url, full[i], keys[i])
+                    advance(1)
+            else:
+                self._fetch_pooled(url, full, keys, todo, out, advance)
         return [o for o in out if o is not None]
+
+    def _fetch_pooled(
+        self,
+        url: str,
+        full: list[dict[str, Any]],
+        keys: list[str],
+        todo: list[int],
+        out: list[dict[str, Any] | None],
+        advance: Callable[[int], None],
+    ) -> None:
+        """The requests of ``todo`` on a thread pool; an error or an interrupt (Ctrl-C)
+        cancels the requests not yet sent and waits for those in flight, whose answers
+        are committed to the cache one whole row each (an SQLite transaction), so a
+        re-run asks only for what is missing."""
+        pool = ThreadPoolExecutor(min(self.max_concurrency, len(todo)))
+        try:
+            futures = {pool.submit(self._fetch, url, full[i], keys[i]): i for i in todo}
+            for f in as_completed(futures):
+                out[futures[f]] = f.result()  # the first error is raised here
+                advance(1)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         """Close the HTTP connections and the cache."""

@@ -25,6 +25,8 @@ __all__ = [
     "read_gguf_chat_template",
     "render",
     "template_name_for",
+    "verify_messages",
+    "verify_system",
 ]
 
 #: the placeholders a template fills: {system}, {user} per turn and the assistant prefix
@@ -48,6 +50,13 @@ CHAT_TEMPLATES: dict[str, dict[str, str]] = {
         "assistant": "<|assistant|>\n{}<|end|>\n",
         "open": "<|assistant|>\n",
     },
+    # Gemma 2/3 (no system role: the system text opens the first user turn's block)
+    "gemma": {
+        "system": "<start_of_turn>user\n{}<end_of_turn>\n",
+        "user": "<start_of_turn>user\n{}<end_of_turn>\n",
+        "assistant": "<start_of_turn>model\n{}<end_of_turn>\n",
+        "open": "<start_of_turn>model\n",
+    },
     # base models and servers that apply no template: plain text turns
     "plain": {
         "system": "{}\n\n",
@@ -65,6 +74,7 @@ _MARKERS = (
     ("<|im_start|>", "chatml"),
     ("<|start_header_id|>", "llama3"),
     ("<|assistant|>", "phi3"),
+    ("<start_of_turn>", "gemma"),
 )
 
 
@@ -169,6 +179,21 @@ def build_messages(
         turns += [("user", f"Text: {ex_text}"), ("assistant", f"Label: {ex_label}")]
     turns.append(("user", f"Text: {text}"))
     return turns
+
+
+def verify_system(names: Sequence[str], descriptions: Sequence[str | None]) -> str:
+    """The yes/no verification task: the classes, then "is this label right?"."""
+    lines = [f"- {n}: {d}" if d else f"- {n}" for n, d in zip(names, descriptions, strict=True)]
+    return (
+        "You check labels. A text was labeled with one of these classes:\n"
+        + "\n".join(lines)
+        + "\nAnswer yes if the label is right for the text, no if it is wrong."
+    )
+
+
+def verify_messages(system: str, text: str, label: str) -> list[tuple[str, str]]:
+    """``[(role, content)]`` asking whether ``label`` is right for ``text``."""
+    return [("system", system), ("user", f"Text: {text}\nLabel: {label}\nIs the label right?")]
 
 
 def render(template: dict[str, str], messages: Sequence[tuple[str, str]], cue: str) -> str:
