@@ -12,7 +12,7 @@ import numpy as np
 
 from ..exceptions import NotFittedError, TruelabelWarning, ValidationError
 from ..model._textbase import TextClassifierBase, check_texts, softmax_rows
-from ._calibrate import fit_temperature
+from ._calibrate import fit_temperature, log_loss_at
 from ._client import LLMClient
 from ._json import json_votes, vote_probs
 from ._prompt import CONTENT_FREE, build_messages, check_chat_template, render, system_text
@@ -22,7 +22,7 @@ from ._verbal import check_verbalizers
 __all__ = ["LLMClassifier", "LLMScores"]
 
 SCORINGS = ("auto", "logprobs", "json")
-CALIBRATIONS = ("contextual", None)
+CALIBRATIONS = ("auto", "contextual", None)
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,11 @@ class LLMClassifier(TextClassifierBase):
     content-free texts ``"N/A"``, ``"[MASK]"`` and ``""`` (mean ``p_cf``) are divided out,
     ``p ~ p / p_cf`` (Zhao et al. 2021); then the temperature fitted by :meth:`fit` on any
     labeled texts (minimum log loss of ``softmax(log p / T)``; 1 without labels).
+    Contextual calibration can overshoot (a model whose content-free answer is far from
+    its answers on real texts ends up predicting one class everywhere): with ``calibrate=
+    "auto"`` (the default) :meth:`fit` given labeled texts keeps it only when it lowers
+    their log loss (each side at its own fitted temperature), and ``calibration_`` says
+    which was kept; without labels ``"auto"`` is ``"contextual"``.
 
     Parameters
     ----------
@@ -102,7 +107,9 @@ class LLMClassifier(TextClassifierBase):
     min_branch_mass : float, default 0.05
         A shared first token with less probability than this is not split by a request:
         its classes share it in proportion to their other mass.
-    calibrate : {"contextual", None}, default "contextual"
+    calibrate : {"auto", "contextual", None}, default "auto"
+        ``"auto"``: contextual calibration unless labeled texts given to :meth:`fit` show
+        it raises their log loss.
     max_text_chars : int, default 2000
         Longer texts are cut (the prompt must fit the model's context).
     client : LLMClient or None
@@ -116,6 +123,8 @@ class LLMClassifier(TextClassifierBase):
         After ``fit`` (logprobs scoring with contextual calibration): ``p_cf``.
     temperature_ : float
         After ``fit``: 1.0, or the temperature fitted on the labeled texts.
+    calibration_ : {"contextual", None}
+        After ``fit``: the calibration in use (``"auto"`` resolved).
     method_ : str
         After ``fit``: ``"logprobs"`` or ``"json"``.
 
@@ -144,7 +153,7 @@ class LLMClassifier(TextClassifierBase):
         top_logprobs: int = 20,
         max_depth: int = 2,
         min_branch_mass: float = 0.05,
-        calibrate: str | None = "contextual",
+        calibrate: str | None = "auto",
         max_text_chars: int = 2000,
         client: LLMClient | None = None,
     ) -> None:
@@ -193,7 +202,7 @@ class LLMClassifier(TextClassifierBase):
             raise ValidationError("scoring", f"got {self.scoring!r}", f"pass one of {SCORINGS}")
         if self.calibrate not in CALIBRATIONS:
             raise ValidationError(
-                "calibrate", f"got {self.calibrate!r}", "pass 'contextual' or None"
+                "calibrate", f"got {self.calibrate!r}", "pass 'auto', 'contextual' or None"
             )
         for name in ("top_logprobs", "max_depth", "max_text_chars", "n_examples"):
             value = getattr(self, name)
@@ -354,17 +363,27 @@ class LLMClassifier(TextClassifierBase):
         if labels is not None and texts is None:
             raise ValidationError("texts", "labels given without texts", "pass both")
         self.method_ = self._resolve_method(CONTENT_FREE[0])
-        self.content_free_probs_ = self._content_free()
+        p_cf = self._content_free()
+        self.content_free_probs_ = p_cf
+        self.calibration_ = "contextual" if p_cf is not None else None
         self.temperature_ = 1.0
         if labels is not None:
             items = check_texts(texts)
             y = self._label_indices(labels, len(items))
-            logits = self._calibrated_logits(self.score_texts(items))
+            scores = self.score_texts(items)
+            logits = self._calibrated_logits(scores)
             self.temperature_ = fit_temperature(logits, y)
+            if p_cf is not None and self.calibrate == "auto":
+                raw = np.log(np.maximum(scores.probs, 1e-300))
+                t_raw = fit_temperature(raw, y)
+                if log_loss_at(raw, y, t_raw) < log_loss_at(logits, y, self.temperature_):
+                    self.content_free_probs_ = None
+                    self.calibration_ = None
+                    self.temperature_ = t_raw
         return self
 
     def _content_free(self) -> np.ndarray | None:
-        if self.calibrate != "contextual" or self._resolve_method(CONTENT_FREE[0]) != "logprobs":
+        if not self._contextual() or self._resolve_method(CONTENT_FREE[0]) != "logprobs":
             return None  # a one-hot vote has no bias to divide out
         scores = self.score_texts(list(CONTENT_FREE), _content_free=True)
         kept = ~scores.outside
@@ -379,10 +398,15 @@ class LLMClassifier(TextClassifierBase):
         p = scores.probs[kept].mean(axis=0)
         return p / p.sum()
 
+    def _contextual(self) -> bool:
+        """Whether contextual calibration is asked for (``"auto"`` starts with it)."""
+        return self.calibrate in ("auto", "contextual")
+
     def _calibrated_logits(self, scores: LLMScores) -> np.ndarray:
         logits = np.log(np.maximum(scores.probs, 1e-300))
         p_cf = getattr(self, "content_free_probs_", None)
-        if p_cf is None and self.calibrate == "contextual" and scores.method == "logprobs":
+        fitted = "calibration_" in self.__dict__
+        if p_cf is None and not fitted and self._contextual() and scores.method == "logprobs":
             p_cf = self.__dict__.get("_p_cf_unfitted")
             if p_cf is None:
                 p_cf = self._content_free()

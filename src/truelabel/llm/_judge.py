@@ -90,7 +90,7 @@ class LLMJudge(LLMClassifier):
         top_logprobs: int = 20,
         max_depth: int = 2,
         min_branch_mass: float = 0.05,
-        calibrate: str | None = "contextual",
+        calibrate: str | None = "auto",
         max_text_chars: int = 2000,
         client: LLMClient | None = None,
     ) -> None:
@@ -144,7 +144,7 @@ class LLMJudge(LLMClassifier):
 
     def _verify_content_free(self) -> np.ndarray | None:
         """Content-free ``p(yes)`` per label (mean over the content-free texts answered)."""
-        if self.calibrate != "contextual":
+        if not self._contextual():
             return None
         K = len(self._spec())
         n = len(CONTENT_FREE)
