@@ -332,36 +332,80 @@ def test_cohen_kappa_hand_value():
     assert cohen_kappa(np.array([1, 1]), np.array([1, 1]), 2) == 1.0
 
 
+def _sure(pred, p=1.0):
+    """Probabilities that put ``p`` on each predicted class (two classes)."""
+    out = np.full((pred.size, 2), 1.0 - p)
+    out[np.arange(pred.size), pred] = p
+    return out
+
+
+def test_stop_tracker_gain_is_the_new_models_view_of_the_changed_predictions():
+    t = StopTracker(horizon=100, min_gain=0.02, min_agreement=0.9, window=1)
+    t.update(10, _sure(np.array([0, 0, 1, 0])))
+    probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.7, 0.3]])  # item 1 moves 0 -> 1
+    t.update(20, probs)
+    est = t.estimate(20)
+    # (0.6 - 0.4) / 4 items over 10 answers = 0.005 per answer -> 0.5 over 100 answers
+    assert est.expected_gain == pytest.approx(0.5)
+    assert est.changed == pytest.approx(1.0)  # 1/4 changed per 10 answers x 100, capped at 1
+    assert est.agreement == pytest.approx(
+        cohen_kappa(np.array([0, 0, 1, 0]), np.array([0, 1, 1, 0]), 2)
+    )
+    assert "add ~50.0% accuracy" in est.message and "change 100.0%" in est.message
+
+
 def test_stop_tracker_exact_estimate():
     t = StopTracker(horizon=100, min_gain=0.02, min_agreement=0.9, window=3)
     base = np.array([0] * 50 + [1] * 50)
     assert np.isnan(t.estimate(10).expected_gain)
-    t.update(10, base, 2)
+    t.update(10, _sure(base))
     flip = base.copy()
-    flip[:10] = 1  # 10% changed over 10 answers -> 1% per answer -> 100% over 100 answers
-    t.update(20, flip, 2)
+    flip[:10] = 1  # 10% changed over 10 answers, each now sure -> 100% over 100 answers
+    t.update(20, _sure(flip))
     est = t.estimate(20)
     assert est.expected_gain == pytest.approx(1.0) and not est.should_stop
     assert est.agreement == pytest.approx(cohen_kappa(base, flip, 2))
-    t.update(20, base, 2)  # no new answers: ignored
+    t.update(
+        20,
+        _sure(base),
+    )  # no new answers: ignored
     assert len(t.history) == 1
     for n in (30, 40, 50):
-        t.update(n, flip, 2)  # nothing changes any more
+        t.update(n, _sure(flip))  # nothing changes any more
     est = t.estimate(50)
     assert est.agreement == 1.0 and est.expected_gain == 0.0 and est.should_stop
     assert "not worth it" in est.message
-    # stable by kappa but still changing faster than min_gain allows: no stop
+    # stable by kappa but still gaining faster than min_gain allows: no stop
     t3 = StopTracker(horizon=100, min_gain=0.02, min_agreement=0.5, window=3)
     for n in (10, 20, 30, 40):
         pred = base.copy()
         pred[n : n + 2] = 1 - pred[n : n + 2]  # 2 to 4 of 100 predictions change per refit
-        t3.update(n, pred, 2)
+        t3.update(n, _sure(pred))
     est = t3.estimate(40)
     assert est.agreement >= 0.5 and est.expected_gain > 0.02 and not est.should_stop
+    # the same changes, but each a coin flip for the new model (p = 0.5 vs 0.5): no gain, stop
+    t4 = StopTracker(horizon=100, min_gain=0.02, min_agreement=0.5, window=3)
+    for n in (10, 20, 30, 40):
+        pred = base.copy()
+        pred[n : n + 2] = 1 - pred[n : n + 2]
+        probs = _sure(pred)
+        probs[n - 10 : n + 2] = 0.5 + 1e-9 * (pred[n - 10 : n + 2, None] == [0, 1])
+        t4.update(n, probs)
+    est = t4.estimate(40)
+    assert est.expected_gain < 1e-6 and est.changed > 0.02 and est.should_stop
+    # gain low but predictions not yet stable (kappa < min_agreement): no stop
+    t5 = StopTracker(horizon=100, min_gain=0.02, min_agreement=0.99, window=3)
+    for n in (10, 20, 30, 40):
+        pred = base.copy()
+        pred[n : n + 2] = 1 - pred[n : n + 2]
+        probs = _sure(pred)
+        probs[n - 10 : n + 2] = 0.5 + 1e-9 * (pred[n - 10 : n + 2, None] == [0, 1])
+        t5.update(n, probs)
+    assert t5.estimate(40).expected_gain < 0.02 and not t5.estimate(40).should_stop
     t2 = StopTracker(horizon=100, min_gain=0.02, min_agreement=0.9, window=3)
-    t2.update(10, base, 2)
-    t2.update(20, base, 2)
-    t2.update(30, base, 2)
+    t2.update(10, _sure(base))
+    t2.update(20, _sure(base))
+    t2.update(30, _sure(base))
     assert not t2.estimate(30).should_stop  # only two refits compared: window not full
 
 

@@ -1,13 +1,18 @@
-"""The stopping estimate: stabilizing predictions on a held-back unlabeled set plus the
-remaining gain those changes bound.
+"""The stopping estimate: stabilizing predictions on a held-back unlabeled set plus an
+estimate of the remaining gain.
 
 After each refit, the predictions on a fixed held-back set of unlabeled items are compared
 with the previous model's (Bloodgood & Vijay-Shanker 2009, "stabilizing predictions"):
-``agreement`` is Cohen's kappa between the two. A model whose accuracy changes by ``g``
-must change at least ``g`` of its predictions, so the share of predictions that changed per
-answer, times ``horizon`` answers, bounds the accuracy the next ``horizon`` answers can add
-(if changes keep their recent pace; they usually slow down). ``should_stop`` fires when the
-last ``window`` refits all reached ``min_agreement`` and that bound is below ``min_gain``.
+``agreement`` is Cohen's kappa between the two. The accuracy the last answers added is
+estimated on the same items with the new model's calibrated probabilities ``p``: an item whose
+prediction moved from ``a`` to ``b`` is right now with probability ``p(b)`` and was right with
+``p(a)``, so the gain is ``mean_i p_i(b_i) - p_i(a_i)`` (unchanged items add 0). It is the new
+model's own view, so it is optimistic (``p(b) >= p(a)``) and at most the share of changed
+predictions (the bound used before: every change counted as a correction, which kept the rule
+from firing on SMS, where late changes are coin flips between ``p`` = 0.5 and 0.6). The gain
+per answer over the last ``window`` refits, times ``horizon`` answers, is ``expected_gain``
+(if gains keep their recent pace; they usually slow down). ``should_stop`` fires when the last
+``window`` refits all reached ``min_agreement`` and ``expected_gain`` is below ``min_gain``.
 """
 
 from __future__ import annotations
@@ -42,9 +47,12 @@ class StopEstimate:
         ``agreement >= min_agreement`` for the last ``window`` refits and ``expected_gain <
         min_gain``.
     expected_gain : float
-        Upper bound on the accuracy the next ``horizon`` answers add (share of held-back
-        predictions that changed per answer over the last ``window`` refits, times
-        ``horizon``, at most 1); NaN before two refits.
+        Accuracy the next ``horizon`` answers are expected to add: the gain per answer the
+        current model measures on the held-back set over the last ``window`` refits, times
+        ``horizon`` (at most 1); NaN before two refits.
+    changed : float
+        Share of held-back predictions that changed per answer over the same refits, times
+        ``horizon`` (at most 1): the bound on the gain if every change were a correction.
     agreement : float
         Cohen's kappa between the last two models' predictions on the held-back set (NaN
         before two refits).
@@ -59,6 +67,7 @@ class StopEstimate:
     agreement: float
     n_answers: int
     message: str
+    changed: float = float("nan")
 
 
 @dataclass
@@ -67,15 +76,21 @@ class StopTracker:
     min_gain: float
     min_agreement: float
     window: int = 3
-    history: list[tuple[int, float, float]] = field(default_factory=list)
+    history: list[tuple[int, float, float, float]] = field(default_factory=list)
     _last: tuple[int, np.ndarray] | None = None
 
-    def update(self, n_answers: int, predictions: np.ndarray, n_classes: int) -> None:
+    def update(self, n_answers: int, probs: np.ndarray) -> None:
+        """Record the model after ``n_answers`` answers: ``probs`` ``(n_held, K)`` are its
+        calibrated probabilities on the held-back items (predictions = their argmax)."""
+        predictions = np.argmax(probs, axis=1)
         if self._last is not None and n_answers > self._last[0]:
             prev_n, prev = self._last
+            rows = np.arange(predictions.size)
+            gain = float(np.mean(probs[rows, predictions] - probs[rows, prev]))
             changed = float(np.mean(prev != predictions))
-            kappa = cohen_kappa(prev, predictions, n_classes)
-            self.history.append((n_answers, kappa, changed / (n_answers - prev_n)))
+            kappa = cohen_kappa(prev, predictions, probs.shape[1])
+            span = n_answers - prev_n
+            self.history.append((n_answers, kappa, gain / span, changed / span))
         if self._last is None or n_answers > self._last[0]:
             self._last = (n_answers, predictions.copy())
 
@@ -91,12 +106,16 @@ class StopTracker:
         recent = self.history[-self.window :]
         kappa = recent[-1][1]
         gain = min(1.0, float(np.mean([r[2] for r in recent])) * self.horizon)
+        changed = min(1.0, float(np.mean([r[3] for r in recent])) * self.horizon)
         stable = len(recent) == self.window and all(r[1] >= self.min_agreement for r in recent)
         stop = bool(stable and gain < self.min_gain)
         msg = (
             f"predictions on the held-back set agree with the previous model's at kappa "
-            f"{kappa:.3f}; the next {self.horizon} answers can add at most ~{gain:.1%} accuracy "
-            f"at the recent pace of change; "
+            f"{kappa:.3f} (at least {self.min_agreement} over the last {self.window} refits: "
+            f"{'yes' if stable else 'no'}); at the pace of the last {self.window} refits the "
+            f"next {self.horizon} answers would change {changed:.1%} of its predictions and "
+            f"add ~{gain:.1%} accuracy (the model's own estimate; "
+            f"{'below' if gain < self.min_gain else 'not below'} {self.min_gain:.1%}): "
             + ("labeling more is not worth it" if stop else "labeling more may still pay")
         )
-        return StopEstimate(stop, gain, float(kappa), n_answers, msg)
+        return StopEstimate(stop, gain, float(kappa), n_answers, msg, changed)
