@@ -700,10 +700,19 @@ def render(res: dict) -> str:
         body = []
         for ds, s in st.items():
             for r in s["rows"]:
+                gain = (r.get("state") or {}).get("expected_gain")
+                kappa = (r.get("state") or {}).get("agreement")
                 body.append([ds, r["seed"], r.get("fire_n", "never"), _f(r.get("fire_acc")),
-                             r["end_n"], _f(r["end_acc"]), _f(r.get("lost"))])  # fmt: skip
-        L.append(md_table(["dataset", "seed", "labels at fire", "acc at fire", "labels at end",
-                           "acc at end", "acc lost"], body))  # fmt: skip
+                             _f(gain), _f(kappa, 3), r["end_n"], _f(r["end_acc"]),
+                             _f(r.get("lost"))])  # fmt: skip
+        L.append(md_table(["dataset", "seed", "labels at fire", "acc at fire",
+                           "estimate shown: gain of the next 100 answers", "kappa at fire",
+                           "labels at end", "acc at end", "acc lost"], body))  # fmt: skip
+        L += ["", "The rule (`StopEstimate`): kappa between successive models' predictions on "
+              "1,000 held-back unlabeled items >= 0.98 for 3 refits in a row, and the gain the "
+              "current model measures on those items (mean p(new prediction) - p(old), per "
+              "answer over the last 3 refits) x 100 answers < 0.01. acc lost = accuracy at "
+              "the end of the budget - accuracy when it first fired (test split)."]  # fmt: skip
     if sc:
         L += ["", "## Time per query step at a large pool", "", sc["setup"] + ".", ""]
         body = []
