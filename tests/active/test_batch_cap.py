@@ -41,32 +41,3 @@ def test_a_binary_batch_takes_both_predicted_classes_even_when_one_holds_every_c
     assert np.bincount(predicted[pick.index], minlength=2).tolist() == [5, 5]
     # the five class-1 items are the most uncertain ones beyond the net, in order
     assert sorted(pick.index[predicted[pick.index] == 1].tolist()) == [30, 31, 32, 33, 34]
-
-
-def test_the_stop_estimate_reads_the_held_back_set_at_the_calibrated_temperature():
-    from truelabel.active import ActiveLearner
-    from truelabel.active._learner import _tempered
-
-    rng = np.random.default_rng(3)
-    X = np.r_[rng.normal(0, 1, (150, 4)), rng.normal(1.2, 1, (150, 4))]
-    y = np.repeat([0, 1], 150)
-    al = ActiveLearner(X, random_state=0, holdout_size=200, allow_relabel=False)
-    first = np.r_[0, 1, 2, 150, 151, 152]
-    al.teach(first, y[first])
-    fit0 = al._refit()
-    before = np.argmax(fit0.pool_probs[al._holdout], axis=1)
-    s = al.suggest(10)
-    al.teach(s.item_id, y[s.item_id])
-    fit1 = al._refit()
-    assert fit1.temperature != 1.0
-    p = _tempered(fit1.pool_probs[al._holdout], fit1.temperature)
-    after = p.argmax(axis=1)
-    assert (after != before).any()
-    rows = np.arange(after.size)
-    want = np.mean(p[rows, after] - p[rows, before]) * 100 / 10  # 10 answers, horizon 100
-    assert want < 1.0
-    assert al._stop.history[-1][2] == pytest.approx(want, rel=1e-12)
-    # _tempered is softmax(log p / T), by hand on one row
-    row = np.array([[0.2, 0.8]])
-    e = row ** (1 / 0.5)
-    np.testing.assert_allclose(_tempered(row, 0.5), e / e.sum())
