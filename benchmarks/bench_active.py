@@ -709,10 +709,12 @@ def render(res: dict) -> str:
                            "estimate shown: gain of the next 100 answers", "kappa at fire",
                            "labels at end", "acc at end", "acc lost"], body))  # fmt: skip
         L += ["", "The rule (`StopEstimate`): kappa between successive models' predictions on "
-              "1,000 held-back unlabeled items >= 0.98 for 3 refits in a row, and the gain the "
-              "current model measures on those items (mean p(new prediction) - p(old), per "
-              "answer over the last 3 refits) x 100 answers < 0.01. acc lost = accuracy at "
-              "the end of the budget - accuracy when it first fired (test split)."]  # fmt: skip
+              "1,000 held-back unlabeled items >= 0.98 for 3 refits in a row, and the gain of "
+              "the last 100 answers as the current model measures it on those items (mean of "
+              "p(its prediction) - p(the prediction of the model 100 answers back), calibrated "
+              "p), taken as the gain of the next 100, < 0.01. acc lost = accuracy at the end "
+              "of the budget - accuracy when it first fired (test split; negative = it was "
+              "higher when the rule fired)."]  # fmt: skip
     if sc:
         L += ["", "## Time per query step at a large pool", "", sc["setup"] + ".", ""]
         body = []
