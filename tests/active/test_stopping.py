@@ -152,3 +152,37 @@ def test_the_stop_estimate_reads_the_held_back_set_at_the_calibrated_temperature
     row = np.array([[0.2, 0.8]])
     e = row ** (1 / 0.5)
     np.testing.assert_allclose(_tempered(row, 0.5), e / e.sum())
+
+
+def test_cohen_kappa_edges():
+    empty = np.array([], dtype=np.int64)
+    assert cohen_kappa(empty, empty, 2) == 1.0
+    # a never predicts class 1: observed .5, chance 1 x .5 + 0 x .5 = .5 -> kappa 0
+    assert cohen_kappa(np.array([0, 0]), np.array([0, 1]), 2) == pytest.approx(0.0)
+    # both constant, different classes: observed 0, chance 0 -> 0
+    assert cohen_kappa(np.array([0, 0]), np.array([1, 1]), 2) == pytest.approx(0.0)
+
+
+def test_stop_tracker_caps_the_estimates_at_one_and_reads_thresholds_inclusively():
+    t = StopTracker(horizon=100, min_gain=0.02, min_agreement=0.9, window=1)
+    est = t.estimate(10)
+    assert est.should_stop is False and np.isnan(est.agreement) and np.isnan(est.changed)
+    t.update(10, _sure(np.array([0, 0, 1, 0])))
+    t.update(20, _sure(np.array([1, 0, 1, 0])))  # 1/4 sure over 10 answers: 2.5 per 100
+    est = t.estimate(20)
+    assert est.expected_gain == 1.0 and est.changed == 1.0
+    assert t.history[-1][2:] == (1.0, 1.0)
+    # kappa exactly at min_agreement counts as stable; a gain exactly at min_gain does not stop
+    same = _sure(np.array([0, 1, 1, 0]))
+    at = StopTracker(horizon=20, min_gain=0.02, min_agreement=1.0, window=2)
+    for n in (10, 20, 30):
+        at.update(n, same)
+    est = at.estimate(30)
+    assert est.agreement == 1.0 and est.should_stop
+    assert "(at least 1.0 over the last 2 refits: yes)" in est.message
+    zero = StopTracker(horizon=20, min_gain=0.0, min_agreement=0.5, window=2)
+    for n in (10, 20, 30):
+        zero.update(n, same)
+    est = zero.estimate(30)
+    assert est.expected_gain == 0.0 and not est.should_stop
+    assert "not below 0.0%" in est.message and "may still pay" in est.message
