@@ -186,3 +186,20 @@ def test_stop_tracker_caps_the_estimates_at_one_and_reads_thresholds_inclusively
     est = zero.estimate(30)
     assert est.expected_gain == 0.0 and not est.should_stop
     assert "not below 0.0%" in est.message and "may still pay" in est.message
+
+
+def test_stop_estimate_fields_and_message_words():
+    assert cohen_kappa(np.array([0, 1]), np.array([0, 0]), 2) == pytest.approx(0.0)  # b lacks 1
+    t = StopTracker(horizon=20, min_gain=0.02, min_agreement=0.9, window=2)
+    est = t.estimate(7)
+    assert est.n_answers == 7 and est.message.startswith("not enough refits yet: the estimate")
+    same = _sure(np.array([0, 1, 1, 0]))
+    t.update(10, same)
+    t.update(20, same)
+    est = t.estimate(20)  # one comparison, window 2: not stable yet
+    assert est.n_answers == 20 and not est.should_stop
+    assert "refits: no)" in est.message and "(below 2.0%)" in est.message
+    assert est.message.endswith("labeling more may still pay")
+    t.update(30, same)
+    est = t.estimate(30)
+    assert est.should_stop and est.message.endswith("labeling more is not worth it")
