@@ -700,10 +700,21 @@ def render(res: dict) -> str:
         body = []
         for ds, s in st.items():
             for r in s["rows"]:
+                gain = (r.get("state") or {}).get("expected_gain")
+                kappa = (r.get("state") or {}).get("agreement")
                 body.append([ds, r["seed"], r.get("fire_n", "never"), _f(r.get("fire_acc")),
-                             r["end_n"], _f(r["end_acc"]), _f(r.get("lost"))])  # fmt: skip
-        L.append(md_table(["dataset", "seed", "labels at fire", "acc at fire", "labels at end",
-                           "acc at end", "acc lost"], body))  # fmt: skip
+                             _f(gain), _f(kappa, 3), r["end_n"], _f(r["end_acc"]),
+                             _f(r.get("lost"))])  # fmt: skip
+        L.append(md_table(["dataset", "seed", "labels at fire", "acc at fire",
+                           "estimate shown: gain of the next 100 answers", "kappa at fire",
+                           "labels at end", "acc at end", "acc lost"], body))  # fmt: skip
+        L += ["", "The rule (`StopEstimate`): kappa between successive models' predictions on "
+              "1,000 held-back unlabeled items >= 0.98 for 3 refits in a row, and the gain of "
+              "the last 100 answers as the current model measures it on those items (mean of "
+              "p(its prediction) - p(the prediction of the model 100 answers back), calibrated "
+              "p), taken as the gain of the next 100, < 0.01. acc lost = accuracy at the end "
+              "of the budget - accuracy when it first fired (test split; negative = it was "
+              "higher when the rule fired)."]  # fmt: skip
     if sc:
         L += ["", "## Time per query step at a large pool", "", sc["setup"] + ".", ""]
         body = []

@@ -14,7 +14,6 @@ from truelabel.active._relabel import (
     relabel_gain,
     symmetric_accuracy,
 )
-from truelabel.active._stopping import StopTracker, cohen_kappa
 from truelabel.backend import LocalBackend
 from truelabel.exceptions import ValidationError
 
@@ -323,66 +322,6 @@ def test_strong_model_picks_near_its_boundary():
     s = al.suggest(5)
     assert al.weakness_ < 0.05
     assert np.abs(x[s.item_id]).max() < 0.15  # the 40 most uncertain items lie in |x| < 0.1
-
-
-# ---------------------------------------------------------------- stopping
-def test_cohen_kappa_hand_value():
-    # observed .75; chance .5 * .25 + .5 * .75 = .5 -> kappa .5
-    assert cohen_kappa(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), 2) == pytest.approx(0.5)
-    assert cohen_kappa(np.array([1, 1]), np.array([1, 1]), 2) == 1.0
-
-
-def test_stop_tracker_exact_estimate():
-    t = StopTracker(horizon=100, min_gain=0.02, min_agreement=0.9, window=3)
-    base = np.array([0] * 50 + [1] * 50)
-    assert np.isnan(t.estimate(10).expected_gain)
-    t.update(10, base, 2)
-    flip = base.copy()
-    flip[:10] = 1  # 10% changed over 10 answers -> 1% per answer -> 100% over 100 answers
-    t.update(20, flip, 2)
-    est = t.estimate(20)
-    assert est.expected_gain == pytest.approx(1.0) and not est.should_stop
-    assert est.agreement == pytest.approx(cohen_kappa(base, flip, 2))
-    t.update(20, base, 2)  # no new answers: ignored
-    assert len(t.history) == 1
-    for n in (30, 40, 50):
-        t.update(n, flip, 2)  # nothing changes any more
-    est = t.estimate(50)
-    assert est.agreement == 1.0 and est.expected_gain == 0.0 and est.should_stop
-    assert "not worth it" in est.message
-    # stable by kappa but still changing faster than min_gain allows: no stop
-    t3 = StopTracker(horizon=100, min_gain=0.02, min_agreement=0.5, window=3)
-    for n in (10, 20, 30, 40):
-        pred = base.copy()
-        pred[n : n + 2] = 1 - pred[n : n + 2]  # 2 to 4 of 100 predictions change per refit
-        t3.update(n, pred, 2)
-    est = t3.estimate(40)
-    assert est.agreement >= 0.5 and est.expected_gain > 0.02 and not est.should_stop
-    t2 = StopTracker(horizon=100, min_gain=0.02, min_agreement=0.9, window=3)
-    t2.update(10, base, 2)
-    t2.update(20, base, 2)
-    t2.update(30, base, 2)
-    assert not t2.estimate(30).should_stop  # only two refits compared: window not full
-
-
-def test_stop_estimate_fires_on_a_solved_problem_not_on_a_hard_one():
-    X, y = blobs(n_per=100, k=2, sd=0.3, seed=5)
-    al = ActiveLearner(X, random_state=0, allow_relabel=False).teach(start(y, 5), y[start(y, 5)])
-    for _ in range(4):
-        s = al.suggest(10)
-        al.teach(s.item_id, y[s.item_id])
-    assert al.stop_estimate_.should_stop
-    rng = np.random.default_rng(1)
-    Xh = rng.normal(size=(300, 6))
-    yh = ((Xh[:, 0] * Xh[:, 1] > 0) ^ (Xh[:, 2] > 0)).astype(int)  # no linear rule
-    hard = ActiveLearner(Xh, random_state=0, allow_relabel=False).teach(
-        start(yh, 5), yh[start(yh, 5)]
-    )
-    for _ in range(4):
-        s = hard.suggest(10)
-        hard.teach(s.item_id, yh[s.item_id])
-    est = hard.stop_estimate_
-    assert not est.should_stop and est.expected_gain > 0.05
 
 
 # ---------------------------------------------------------------- bad input

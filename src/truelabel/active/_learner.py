@@ -41,6 +41,13 @@ def _tie_probs(fit: Refit) -> np.ndarray:
     return probs
 
 
+def _tempered(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """``softmax(log(probs) / T)``: the model's probabilities at the calibrated temperature."""
+    z = np.log(np.maximum(np.asarray(probs, dtype=np.float64), 1e-300)) / temperature
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return np.asarray(z / z.sum(axis=1, keepdims=True))
+
+
 class ActiveLearner:
     """Which items to label or re-label next, and when to stop.
 
@@ -77,7 +84,7 @@ class ActiveLearner:
     duplicate_cosine : float, default 0.95
         Two items at least this cosine-similar (embeddings centred on the pool mean) are
         never in one batch.
-    horizon, min_gain, min_agreement : int, float, float; default 100, 0.01, 0.99
+    horizon, min_gain, min_agreement : int, float, float; default 100, 0.01, 0.98
         The stopping rule (:class:`StopEstimate`).
     backend : Backend, "local" or None
         Runs the passes over the pool (probabilities, typicality, distances).
@@ -128,7 +135,7 @@ class ActiveLearner:
         duplicate_cosine: float = 0.95,
         horizon: int = 100,
         min_gain: float = 0.01,
-        min_agreement: float = 0.99,
+        min_agreement: float = 0.98,
         backend: Backend | str | None = None,
         chunk_size: int | None = None,
     ) -> None:
@@ -235,7 +242,9 @@ class ActiveLearner:
                 self._X, fit.model, backend=self.backend, chunk_size=self.chunk_size
             )
             self._folds(fit, rng)
-            self._stop.update(self.n_answers_, np.argmax(fit.pool_probs[self._holdout], axis=1), k)
+            self._stop.update(
+                self.n_answers_, _tempered(fit.pool_probs[self._holdout], fit.temperature)
+            )
         self._fit = fit
         self._last_fit = fit
         return fit

@@ -121,14 +121,19 @@ def calibrate_noisy(
     alpha = np.log((1.0 - qs) / (k - 1))
     logpost = np.empty((TEMPERATURES.size, qs.size))
     logpost[:] = total * alpha + strength * (prior * np.log(qs) + (1 - prior) * np.log(1 - qs))
+    # sum_c p_c exp(beta m_c) = 1 + sum over the answered classes of p_c expm1(beta m_c):
+    # only the (item, class) cells with answers enter, so a step costs O(answers), not O(n K)
+    rows, cols = np.nonzero(m)  # row-major: each seen item has at least one answer
+    starts = np.flatnonzero(np.r_[True, np.diff(rows) != 0])
+    grow = np.expm1(beta[:, None] * m[rows, cols][None, :])  # (n_q, cells)
     for a, temp in enumerate(TEMPERATURES):
+        if rows.size == 0:
+            break
         zt = z / temp
         top = zt.max(axis=1)
         lse = top + np.log(np.exp(zt - top[:, None]).sum(axis=1))
-        joint = zt[None, :, :] + beta[:, None, None] * m[None, :, :]
-        jtop = joint.max(axis=2)
-        fit = jtop + np.log(np.exp(joint - jtop[:, :, None]).sum(axis=2))
-        logpost[a] += (fit - lse[None, :]).sum(axis=1)
+        p = np.exp(zt[rows, cols] - lse[rows])
+        logpost[a] += np.log1p(np.add.reduceat(grow * p[None, :], starts, axis=1)).sum(axis=1)
     w = np.exp(logpost - logpost.max())
     w /= w.sum()
     w_t, w_q = w.sum(axis=1), w.sum(axis=0)

@@ -10,8 +10,8 @@ boundaries (uncertainty kept diverse, as in cluster-margin). The candidates are 
 into ``n`` groups (k-means, weighted towards predicted classes with fewer labels) and each
 group gives its best item, scored ``weakness * typicality rank + (1 - weakness) *
 uncertainty rank``. A batch never holds two near-duplicates (cosine >= ``duplicate_cosine``
-between the embeddings centred on the pool mean) nor more than ``ceil(2 n / K)`` items of
-one predicted class, unless nothing else is left.
+between the embeddings centred on the pool mean) nor more than ``min(ceil(2 n / K), ceil(n /
+2))`` items of one predicted class (:func:`class_cap`), unless nothing else is left.
 
 Compared on TREC (2 seeds, 200 labels; ``benchmarks/results/active.md`` has the full run):
 a net of ``weakness * n_unlabeled`` (too wide: AULC 0.637), a fixed ``4 n`` (0.703) and
@@ -27,7 +27,7 @@ import numpy as np
 from ..backend import Backend
 from ._diversity import kmeans
 
-__all__ = ["Pick", "pick_new"]
+__all__ = ["Pick", "class_cap", "pick_new"]
 
 #: candidates per requested item when the model is fully stable (weakness 0)
 CANDIDATES_PER_PICK = 2
@@ -41,6 +41,16 @@ class Pick:
     score: np.ndarray
     cluster_size: np.ndarray
     n_candidates: int
+
+
+def class_cap(m: int, n_classes: int) -> int:
+    """Most items of one predicted class in a batch of ``m``: twice the fair share, and never
+    more than half the batch. Twice the fair share alone is the whole batch when ``K = 2``: on
+    SMS (13% spam) uncertainty then spent whole batches on one side of the boundary (10 of
+    10 spam at 10 labels, 9 of 10 ham at 40); the half-batch bound makes a binary batch probe
+    both sides (AULC over 5 seeds 0.9628 -> 0.9631, acc@50 0.9571 -> 0.9625) and leaves
+    ``K >= 5`` as it was (``ceil(2 m / K) <= ceil(m / 2)``)."""
+    return int(min(np.ceil(2 * m / n_classes), np.ceil(m / 2)))
 
 
 def _rank01(values: np.ndarray) -> np.ndarray:
@@ -84,7 +94,7 @@ def pick_new(
     if predicted is not None and class_counts is not None:
         pred = predicted[cand]
         weights = 1.0 / np.sqrt(1.0 + class_counts[pred])
-        cap = int(np.ceil(2 * m / class_counts.size))
+        cap = class_cap(m, class_counts.size)
     k = min(m, cand.size)
     _, assign = kmeans(X[cand], k, rng, weights=weights, backend=backend, chunk_size=chunk_size)
     mass = np.bincount(assign, weights=weights, minlength=k)
