@@ -82,7 +82,8 @@ def test_the_shipped_file_dequantizes_and_the_derived_one_runs_integer_kernels(d
     ops = _ops(derived)
     assert ops["MatMulInteger"] == 36 and ops["MatMul"] == 12
     assert ops["DynamicQuantizeLinear"] >= 6 and ops.get("BiasGelu") == 6
-    assert "SkipLayerNormalization" not in ops
+    assert "SkipLayerNormalization" not in ops and "IsNaN" not in ops
+    assert ops["Where"] == 1  # the attention mask's; the six softmax NaN guards are gone
     # the requantized weights are the shipped int8 weights, bit for bit, with the same scales
     model = onnx.load(str(derived))
     got = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
@@ -202,3 +203,29 @@ def test_a_user_model_can_ask_for_int8(tmp_path, monkeypatch):
     enc = OnnxTextEncoder(tmp_path, quantize=True)
     assert enc.kernels == "int8" and Path(enc.spec.model_path).parent == tmp_path / "models"
     np.testing.assert_allclose(enc.encode(SENTENCES), OnnxTextEncoder().encode(SENTENCES))
+
+
+def test_only_the_softmax_nan_guards_are_dropped():
+    from onnx import TensorProto, helper
+
+    def graph(first: str) -> object:
+        nodes = [
+            helper.make_node(first, ["x"], ["p"], axis=-1)
+            if first == "Softmax"
+            else helper.make_node(first, ["x"], ["p"]),
+            helper.make_node("IsNaN", ["p"], ["nan"]),
+            helper.make_node("Where", ["nan", "zero", "p"], ["g"]),
+            helper.make_node("Identity", ["g"], ["y"]),
+        ]
+        zero = numpy_helper.from_array(np.zeros((), np.float32), "zero")
+        io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 3]) for n in ("x", "y")]
+        return helper.make_model(helper.make_graph(nodes, "g", io[:1], io[1:], [zero]))
+
+    model = graph("Softmax")
+    assert _quantize._drop_nan_guards(model) == 1
+    assert [(n.op_type, list(n.input)) for n in model.graph.node] == [
+        ("Softmax", ["x"]),
+        ("Identity", ["p"]),
+    ]
+    other = graph("Relu")  # a guard after anything else is kept
+    assert _quantize._drop_nan_guards(other) == 0 and len(other.graph.node) == 4

@@ -7,7 +7,8 @@ channel, but its graph turns them back into float32 (``Cast`` + ``Mul`` before e
 
 1. onnxruntime writes its constant-folded graph of the source (basic level: standard ONNX
    ops only, float32 weights, no hardware-specific nodes), and its transformer optimizer
-   fuses each GELU into one ``BiasGelu`` node (other fusions left to the session);
+   fuses each GELU into one ``BiasGelu`` node (other fusions left to the session), and the
+   NaN guard after each attention softmax is dropped (:func:`_drop_nan_guards`);
 2. ``onnxruntime.quantization.quantize_dynamic`` quantizes the weight of every ``MatMul``
    per output channel (symmetric int8) and inserts ``DynamicQuantizeLinear`` for its input
    (uint8, one scale per batch); onnxruntime runs those as ``MatMulInteger`` /
@@ -33,13 +34,17 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from ..exceptions import MissingDependencyError
 
 __all__ = ["RECIPE", "model_dir", "quantized_model"]
 
 #: what the derivation does; part of the cache key (change it when the steps change)
-RECIPE = "ort-basic-fold|bert-fusion:BiasGelu|quantize_dynamic|MatMul|per-channel|QInt8"
+RECIPE = (
+    "ort-basic-fold|bert-fusion:BiasGelu|no-softmax-nan-guard"
+    "|quantize_dynamic|MatMul|per-channel|QInt8"
+)
 
 #: derivations run in this process (tests read it to check the cache is reused)
 BUILDS = 0
@@ -108,6 +113,37 @@ class _DropQuantizerNotes(logging.Filter):
         return Path(record.pathname).parent.name != "quantization"
 
 
+def _drop_nan_guards(model: Any) -> int:
+    """Remove ``Where(IsNaN(p), 0, p)`` after each attention ``Softmax`` (in place; returns
+    the guards removed). The guard only acts on a query whose every key is masked; the
+    encoder's texts always keep ``[CLS]`` unmasked, so ``p`` passes unchanged (bit for bit):
+    two elementwise passes less per layer (0.96x the CPU per sentence)."""
+    made_by = {o: n for n in model.graph.node for o in n.output}
+    drop, renamed = [], {}
+    for node in model.graph.node:
+        if node.op_type != "Where":
+            continue
+        cond, kept = made_by.get(node.input[0]), made_by.get(node.input[2])
+        if (
+            cond is not None
+            and cond.op_type == "IsNaN"
+            and kept is not None
+            and kept.op_type == "Softmax"
+            and cond.input[0] == node.input[2]
+        ):
+            drop += [node, cond]
+            renamed[node.output[0]] = node.input[2]
+    outputs = {o.name for o in model.graph.output}
+    drop = [n for n in drop if n.op_type == "IsNaN" or n.output[0] not in outputs]
+    for node in drop:
+        model.graph.node.remove(node)
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            if name in renamed:
+                node.input[i] = renamed[name]
+    return len(drop) // 2
+
+
 def _derive(source: Path, out: Path) -> None:
     """Fold ``source`` (onnxruntime, basic level), fuse its GELUs and quantize it
     dynamically into ``out``."""
@@ -133,9 +169,11 @@ def _derive(source: Path, out: Path) -> None:
         fusion = FusionOptions("bert")
         fusion.enable_skip_layer_norm = False
         fusion.enable_bias_skip_layer_norm = False
-        optimize_model(
+        optimized = optimize_model(
             str(folded), model_type="bert", opt_level=0, optimization_options=fusion
-        ).save_model_to_file(str(fused))
+        )
+        _drop_nan_guards(optimized.model)
+        optimized.save_model_to_file(str(fused))
         quantize_dynamic(
             fused,
             out,
