@@ -229,3 +229,21 @@ def test_only_the_softmax_nan_guards_are_dropped():
     ]
     other = graph("Relu")  # a guard after anything else is kept
     assert _quantize._drop_nan_guards(other) == 0 and len(other.graph.node) == 4
+
+
+def test_a_worker_without_the_derived_file_derives_it_again(tmp_path, monkeypatch):
+    import pickle
+
+    monkeypatch.setenv("TRUELABEL_MODEL_DIR", str(tmp_path / "driver"))
+    enc = OnnxTextEncoder()
+    want = enc.encode(SENTENCES[:6])
+    blob = pickle.dumps(enc)
+    Path(enc.spec.model_path).unlink()  # another machine: the driver's file is not there
+    monkeypatch.setenv("TRUELABEL_MODEL_DIR", str(tmp_path / "worker"))
+    builds = _quantize.BUILDS
+    worker = pickle.loads(blob)
+    assert _quantize.BUILDS == builds + 1
+    assert worker.model_path.parent == tmp_path / "worker"
+    assert worker.model_path.name == Path(enc.spec.model_path).name  # the same copy
+    assert worker.identity == enc.identity
+    np.testing.assert_array_equal(worker.encode(SENTENCES[:6]), want)

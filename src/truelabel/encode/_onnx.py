@@ -123,6 +123,10 @@ class OnnxSpec:
     batch_size: int
     threads: int
     chunk_size: int | None
+    #: with int8 kernels: the shipped file and its sha256, so a worker on another machine
+    #: derives the same copy when ``model_path`` is not there
+    source_path: str | None = None
+    source_sha256: str | None = None
 
 
 #: loaded (session, tokenizer, input names, dim) per (model, tokenizer, max_length, threads)
@@ -360,6 +364,8 @@ class OnnxTextEncoder:
             batch_size=batch_size,
             threads=threads,
             chunk_size=chunk_size,
+            source_path=str(onnx) if kernels == "int8" else None,
+            source_sha256=digest if kernels == "int8" else None,
         )
         self._attach(self.spec)
 
@@ -389,7 +395,11 @@ class OnnxTextEncoder:
     def _attach(self, spec: OnnxSpec) -> None:
         """Settings from ``spec`` and the session of this process (loaded once per spec)."""
         self.spec = spec
-        self.model_path = Path(spec.model_path)
+        path = spec.model_path
+        if spec.source_path and spec.source_sha256 and not Path(path).is_file():
+            # a worker on another machine (or a cleared cache): derive the same copy here
+            path = str(quantized_model(spec.source_path, spec.source_sha256))
+        self.model_path = Path(path)
         self.max_length = spec.max_length
         self.batch_size = spec.batch_size
         self.threads = spec.threads
@@ -397,7 +407,7 @@ class OnnxTextEncoder:
         self.name = spec.name
         self.identity = spec.identity
         self._session, self._tokenizer, self._inputs, self.dim = _runtime(
-            spec.model_path, spec.tokenizer_path, spec.max_length, spec.threads
+            path, spec.tokenizer_path, spec.max_length, spec.threads
         )
 
     def __reduce__(self) -> tuple[Any, tuple[OnnxSpec]]:
