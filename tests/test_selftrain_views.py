@@ -56,7 +56,9 @@ class Counting:
 
 @pytest.fixture(scope="module")
 def encoder() -> OnnxTextEncoder:
-    return OnnxTextEncoder()
+    # float32 kernels: the oracles refit on other sets of texts, which batch differently
+    # (int8 kernels scale activations per batch: tests/encode/test_int8.py)
+    return OnnxTextEncoder(quantize=False)
 
 
 def data():

