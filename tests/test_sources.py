@@ -3,6 +3,8 @@ reads stay within a chunk, bad files are refused by name; the chunk-wise Parquet
 
 from __future__ import annotations
 
+import gc
+import os
 import pickle
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from truelabel import Audit
+from truelabel._spill import spill_folder
 from truelabel.data import (
     ArraySource,
     NpySource,
@@ -98,6 +101,12 @@ def test_to_array_reads_parquet_at_most_chunk_size_rows_at_a_time(files: dict[st
     assert sum(stop - start for start, stop in src.reads) == 600  # every row read once
     np.testing.assert_array_equal(out, files["p"])
     assert isinstance(out, np.memmap)  # the copy is a scratch file, not memory
+    name = str(out.filename)
+    assert os.path.dirname(name) == spill_folder() and os.path.isfile(name)
+    assert not out.flags.writeable  # what the passes read, never write
+    del out
+    gc.collect()
+    assert not os.path.exists(name)  # deleted with the array
 
 
 _ISSUES = {"label": {}, "outlier": {}, "near_duplicate": {}}
