@@ -131,3 +131,35 @@ def test_half_norms_block_by_block_equal_the_whole_computation() -> None:
     with spill_at(0):
         got = _ivf._half_sq(z, scratch(z.shape[0], np.float32))
     assert is_spilled(got) and np.array_equal(got, whole)
+
+
+@pytest.mark.parametrize("duplicates", ["all", "first"])
+def test_spilled_answer_table_and_consensus_equal_the_in_memory_ones(
+    duplicates: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from truelabel.aggregate import _table
+
+    monkeypatch.setattr(_table, "_INDEX_BLOCK", 10)  # the columns computed in 28 blocks
+    crowd = _crowd()
+    crowd = pd.concat([crowd, crowd.iloc[:9]])  # repeated answers: counted or dropped
+    fits = []
+    for threshold in (NEVER, 0):
+        with spill_at(threshold):
+            table = Annotations(crowd, duplicates=duplicates)
+            model = DawidSkene(chunk_size=16, backend=LocalBackend(2)).fit(table)
+        fits.append((table, model))
+    (mem, mem_fit), (disk, disk_fit) = fits
+    assert not is_spilled(mem.item_codes) and is_spilled(disk.item_codes)
+    assert is_spilled(disk.label_codes) and not is_spilled(mem.counts.data)
+    for name in ("item_codes", "annotator_codes", "label_codes"):
+        assert np.array_equal(getattr(mem, name), getattr(disk, name)), name
+    assert (mem.counts != disk.counts).nnz == 0
+    k = mem.n_classes  # the oracle of the count matrix: one column per (annotator, label)
+    oracle = sp.csr_matrix(
+        (np.ones(mem.n_labels), (mem.item_codes, mem.annotator_codes * k + mem.label_codes)),
+        shape=mem.counts.shape,
+    )
+    assert (disk.counts != oracle).nnz == 0
+    assert mem.counts.indptr.tolist() == disk.counts.indptr.tolist()
+    pd.testing.assert_frame_equal(mem_fit.probas_, disk_fit.probas_, check_exact=True)
+    assert np.array_equal(mem_fit.confusions_, disk_fit.confusions_)
