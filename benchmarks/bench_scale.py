@@ -263,18 +263,31 @@ def render(result: dict[str, Any]) -> str:
             "",
             f"Before: `{result['before']['command']}`.",
             "",
-            "| N | step | peak anon MB before | after | output MB | after - output, bytes per "
-            "item |",
-            "|---:|---|---:|---:|---:|---:|",
+            "Growth = (rise of the peak - rise of the output) / added items, from the previous "
+            "size: the bytes per item the step holds beyond its output (the fixed costs, "
+            "imports and thread heaps, cancel out).",
+            "",
+            "| N | step | peak anon MB before | after | output MB | growth before, B/item "
+            "| growth after, B/item |",
+            "|---:|---|---:|---:|---:|---:|---:|",
         ]
+        prev: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         for r in result["rows"]:
             b = old.get((r["N"], r["step"]))
             if b is None:
                 continue
-            extra = (r["peak_anon_mb"] - r["anon_after_imports_mb"] - r["output_mb"]) * 2**20
+            growth = ["", ""]
+            if r["step"] in prev:
+                pb, pr = prev[r["step"]]
+                dn = (r["N"] - pr["N"]) / 2**20
+                for i, (now, was) in enumerate(((b, pb), (r, pr))):
+                    rise = now["peak_anon_mb"] - was["peak_anon_mb"]
+                    grew = rise - (now["output_mb"] - was["output_mb"])
+                    growth[i] = f"{grew / dn:.0f}"
+            prev[r["step"]] = (b, r)
             lines.append(
                 f"| {r['N']:,} | {r['step']} | {b['peak_anon_mb']:.0f} | {r['peak_anon_mb']:.0f} "
-                f"| {r['output_mb']:.1f} | {extra / r['N']:.0f} |"
+                f"| {r['output_mb']:.1f} | {growth[0]} | {growth[1]} |"
             )
         lines.append("")
     return "\n".join(lines)
