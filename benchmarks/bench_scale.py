@@ -234,6 +234,7 @@ def render(result: dict[str, Any]) -> str:
         "",
         f"Command: `{result['command']}`",
         "",
+        *([result["notes"], ""] if result.get("notes") else []),
         "| N | step | wall s | s per 1e6 items | peak RSS MB | peak anon MB | after imports MB "
         "| output MB | inputs on disk MB |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
