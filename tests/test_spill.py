@@ -163,3 +163,27 @@ def test_spilled_answer_table_and_consensus_equal_the_in_memory_ones(
     assert mem.counts.indptr.tolist() == disk.counts.indptr.tolist()
     pd.testing.assert_frame_equal(mem_fit.probas_, disk_fit.probas_, check_exact=True)
     assert np.array_equal(mem_fit.confusions_, disk_fit.confusions_)
+
+
+def test_spill_files_have_no_name_and_the_folder_is_the_processs_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from truelabel import _spill
+
+    folder = _spill.spill_folder()
+    assert oct(os.stat(folder).st_mode & 0o777) == "0o700"
+    before = set(os.listdir(folder))
+    with spill_at(0):
+        held = scratch(1000, np.float64)
+    assert is_spilled(held) and set(os.listdir(folder)) == before  # unlinked: nothing named
+    monkeypatch.setattr(os, "getpid", lambda: -1)  # as a forked child sees it
+    _spill._remove_folder()  # a child's exit leaves the parent's folder alone
+    assert os.path.isdir(folder)
+    child = _spill.spill_folder()  # and a child makes its own
+    assert child != folder and os.path.isdir(child)
+    os.rmdir(child)
+    monkeypatch.undo()
+    _spill._DIR[:], _spill._DIR_PID[:] = [folder], [os.getpid()]  # this process's again
+    assert _spill.spill_folder() == folder

@@ -8,9 +8,11 @@ lives in the page cache (file-backed pages the kernel writes back and drops unde
 and not in the process's anonymous memory: what a pass holds in anonymous memory stays
 bounded by its chunks and its outputs, whatever the number of items.
 
-The file is unlinked as soon as it is mapped (``tempfile.TemporaryFile``): it disappears with
-the last reference to the array, also when the process is killed. The folder
-(``truelabel-spill-*`` under ``$TMPDIR``, mode 0700) is removed when the process exits.
+The file is unlinked as soon as it is mapped (``tempfile.TemporaryFile`` in ``$TMPDIR``; on
+Linux it never has a name): nobody else can open it, and it disappears with the last reference
+to the array, also when the process is killed. Scratch files that must keep a name (the copy of
+a Parquet input, which a local Ray worker maps by path) live in :func:`spill_folder`
+(``truelabel-spill-*`` under ``$TMPDIR``, mode 0700), removed when the process exits.
 Values are the same in either case: only where the bytes live changes.
 
 The threshold is read from ``TRUELABEL_SPILL_BYTES`` (bytes; ``0`` spills every array) when
@@ -67,7 +69,8 @@ SPILL_ENV = "TRUELABEL_SPILL_BYTES"
 
 _LOCK = threading.Lock()
 _THRESHOLD = [DEFAULT_SPILL_BYTES]
-_DIR: list[str] = []
+_DIR: list[str] = []  # this process's spill folder, if made
+_DIR_PID: list[int] = []  # the process that made it (a forked child makes its own)
 
 
 def spill_bytes() -> int:
@@ -106,24 +109,26 @@ def spill_at(nbytes: int) -> Iterator[None]:
 def spill_folder() -> str:
     """The process's private spill folder (made on first use, mode 0700, removed at exit)."""
     with _LOCK:
-        if _DIR and os.path.isdir(_DIR[0]):
+        if _DIR and _DIR_PID == [os.getpid()] and os.path.isdir(_DIR[0]):
             return _DIR[0]
         path = tempfile.mkdtemp(prefix="truelabel-spill-")  # mode 0700
-        if not _DIR:
+        if not _DIR_PID:
             atexit.register(_remove_folder)
-        _DIR[:] = [path]
+        _DIR[:], _DIR_PID[:] = [path], [os.getpid()]
         return path
 
 
 def _remove_folder() -> None:
+    """At exit: remove this process's folder (never one a forked parent still uses)."""
     with _LOCK:
-        for path in _DIR:
-            shutil.rmtree(path, ignore_errors=True)
+        if _DIR_PID == [os.getpid()]:
+            for path in _DIR:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def scratch(shape: int | tuple[int, ...], dtype: Any, *, fill: Any = None) -> np.ndarray:
     """An uninitialised array (or filled with ``fill``): in memory below the spill threshold,
-    else backed by an unlinked file in the private spill folder (zero-filled on creation).
+    else backed by an unlinked file in ``$TMPDIR`` (zero-filled on creation).
 
     The result is a plain ``ndarray`` view either way (it keeps the mapping alive); pickling
     it copies its values.
@@ -133,7 +138,9 @@ def scratch(shape: int | tuple[int, ...], dtype: Any, *, fill: Any = None) -> np
     nbytes = int(np.prod(dims, dtype=np.int64)) * dt.itemsize
     if nbytes == 0 or nbytes < spill_bytes():
         return np.empty(dims, dtype=dt) if fill is None else np.full(dims, fill, dtype=dt)
-    with tempfile.TemporaryFile(prefix="truelabel-", suffix=".spill", dir=spill_folder()) as f:
+    # unlinked at once (Linux: O_TMPFILE, never named): nothing is left behind, even when the
+    # process is killed; only named scratch files (a Parquet input's copy) use spill_folder()
+    with tempfile.TemporaryFile(prefix="truelabel-", suffix=".spill") as f:
         f.truncate(nbytes)
         buf = mmap.mmap(f.fileno(), nbytes)  # the mapping outlives the (unlinked) file object
     out = np.frombuffer(buf, dtype=dt).reshape(dims)
