@@ -160,6 +160,16 @@ def main() -> None:
     ap.add_argument("--dir", default="/tmp/truelabel_scale")
     ap.add_argument("--steps", default="audit,dawid_skene")
     ap.add_argument("--json", default=None)
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the rows of --json at other sizes (a run per size, one table)",
+    )
+    ap.add_argument(
+        "--before",
+        default=None,
+        help="a scale.json of an earlier version: its peaks are shown beside these",
+    )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -186,14 +196,29 @@ def main() -> None:
                 f"output {row['output_mb']:>6.1f} MB",
                 flush=True,
             )
+    command = "PYTHONPATH=src python benchmarks/bench_scale.py " + " ".join(sys.argv[1:])
     result = {
-        "command": "PYTHONPATH=src python benchmarks/bench_scale.py " + " ".join(sys.argv[1:]),
+        "command": command,
         "K": args.K,
         "D": args.D,
         "cpus": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),
         "rows": rows,
     }
+    if args.json and args.merge and Path(args.json).is_file():
+        old = json.loads(Path(args.json).read_text())
+        sizes = {r["N"] for r in rows}
+        result["rows"] = sorted(
+            [r for r in old["rows"] if r["N"] not in sizes] + rows,
+            key=lambda r: (r["N"], r["step"]),
+        )
+        result["command"] = f"{old['command']} ; then {command} (rows merged)"
+        result["load_average_at_end"] = old["load_average_at_end"]
+        if "before" in old and not args.before:
+            result["before"] = old["before"]
+    if args.before:
+        before = json.loads(Path(args.before).read_text())
+        result["before"] = {"command": before["command"], "rows": before["rows"]}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
         Path(args.json).with_suffix(".md").write_text(render(result))
@@ -209,6 +234,7 @@ def render(result: dict[str, Any]) -> str:
         "",
         f"Command: `{result['command']}`",
         "",
+        *([result["notes"], ""] if result.get("notes") else []),
         "| N | step | wall s | s per 1e6 items | peak RSS MB | peak anon MB | after imports MB "
         "| output MB | inputs on disk MB |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -226,10 +252,45 @@ def render(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Peak RSS counts the pages of the memory-mapped inputs the process touched (the kernel "
-        "may drop them under pressure); peak anon is the memory the process allocated itself.",
+        "Peak RSS counts the pages of the memory-mapped inputs the process touched and of the "
+        "spill files of its intermediates (file-backed: the kernel writes them back and drops "
+        "them under pressure); peak anon is the memory the process allocated itself.",
         "",
     ]
+    if "before" in result:
+        old = {(r["N"], r["step"]): r for r in result["before"]["rows"]}
+        lines += [
+            "## Peak anonymous memory before / after spilling the intermediates",
+            "",
+            f"Before: `{result['before']['command']}`.",
+            "",
+            "Growth = (rise of the peak - rise of the output) / added items, from the previous "
+            "size: the bytes per item the step holds beyond its output (the fixed costs, "
+            "imports and thread heaps, cancel out).",
+            "",
+            "| N | step | peak anon MB before | after | output MB | growth before, B/item "
+            "| growth after, B/item |",
+            "|---:|---|---:|---:|---:|---:|---:|",
+        ]
+        prev: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        for r in result["rows"]:
+            b = old.get((r["N"], r["step"]))
+            if b is None:
+                continue
+            growth = ["", ""]
+            if r["step"] in prev:
+                pb, pr = prev[r["step"]]
+                dn = (r["N"] - pr["N"]) / 2**20
+                for i, (now, was) in enumerate(((b, pb), (r, pr))):
+                    rise = now["peak_anon_mb"] - was["peak_anon_mb"]
+                    grew = rise - (now["output_mb"] - was["output_mb"])
+                    growth[i] = f"{grew / dn:.0f}"
+            prev[r["step"]] = (b, r)
+            lines.append(
+                f"| {r['N']:,} | {r['step']} | {b['peak_anon_mb']:.0f} | {r['peak_anon_mb']:.0f} "
+                f"| {r['output_mb']:.1f} | {growth[0]} | {growth[1]} |"
+            )
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from truelabel.detect import _knn_common
+from truelabel import _spill
 from truelabel.detect._knn_common import (
     Projection,
     _drop_self,
@@ -113,26 +113,26 @@ def test_release_free_memory_calls_malloc_trim_zero_on_linux_only(monkeypatch):
         opened.append(name)
         return Libc()
 
-    monkeypatch.setattr(_knn_common.ctypes, "CDLL", cdll)
-    monkeypatch.setattr(_knn_common.ctypes.util, "find_library", lambda name: None)
-    monkeypatch.setattr(_knn_common.sys, "platform", "linux")
+    monkeypatch.setattr(_spill.ctypes, "CDLL", cdll)
+    monkeypatch.setattr(_spill.ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setattr(_spill.sys, "platform", "linux")
     assert release_free_memory() is None
     assert calls == [0] and opened == ["libc.so.6"]
-    monkeypatch.setattr(_knn_common.sys, "platform", "darwin")
+    monkeypatch.setattr(_spill.sys, "platform", "darwin")
     release_free_memory()
     assert calls == [0] and len(opened) == 1
 
     class Musl:
         pass
 
-    monkeypatch.setattr(_knn_common.sys, "platform", "linux")
-    monkeypatch.setattr(_knn_common.ctypes, "CDLL", lambda name: Musl())
+    monkeypatch.setattr(_spill.sys, "platform", "linux")
+    monkeypatch.setattr(_spill.ctypes, "CDLL", lambda name: Musl())
     assert release_free_memory() is None  # no malloc_trim: nothing to do
 
     def missing(name):
         raise OSError("no libc")
 
-    monkeypatch.setattr(_knn_common.ctypes, "CDLL", missing)
+    monkeypatch.setattr(_spill.ctypes, "CDLL", missing)
     assert release_free_memory() is None
 
 

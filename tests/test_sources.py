@@ -3,6 +3,8 @@ reads stay within a chunk, bad files are refused by name; the chunk-wise Parquet
 
 from __future__ import annotations
 
+import gc
+import os
 import pickle
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from truelabel import Audit
+from truelabel._spill import spill_folder
 from truelabel.data import (
     ArraySource,
     NpySource,
@@ -98,6 +101,12 @@ def test_to_array_reads_parquet_at_most_chunk_size_rows_at_a_time(files: dict[st
     assert sum(stop - start for start, stop in src.reads) == 600  # every row read once
     np.testing.assert_array_equal(out, files["p"])
     assert isinstance(out, np.memmap)  # the copy is a scratch file, not memory
+    name = str(out.filename)
+    assert os.path.dirname(name) == spill_folder() and os.path.isfile(name)
+    assert not out.flags.writeable  # what the passes read, never write
+    del out
+    gc.collect()
+    assert not os.path.exists(name)  # deleted with the array
 
 
 _ISSUES = {"label": {}, "outlier": {}, "near_duplicate": {}}
@@ -269,3 +278,42 @@ def test_labels_from_files_and_issues_written_a_row_group_per_chunk(
     pq.write_table(pa.table({"label": y.astype(str)}), d / "ys.parquet")
     with pytest.raises(ValidationError, match=r"labels: column 'label' .* holds string, not"):
         _audit(files["p"], files["X"], str(d / "ys.parquet") + ":label")  # type: ignore[arg-type]
+
+
+def test_parquet_reads_keep_dtype_offsets_and_name_the_fix(tmp_path: Path) -> None:
+    """What the mutants of _source.py left untested: the dtype of mixed and empty reads, a bad
+    row found in a read that does not start at 0, each error's fix, to_array's dtype= and its
+    1-row, empty and chunk_size=1 inputs."""
+    ints = np.arange(6, dtype=np.int32)
+    floats = np.linspace(0.0, 1.0, 6, dtype=np.float32)
+    pq.write_table(pa.table({"a": ints, "b": floats}), tmp_path / "m.parquet", row_group_size=4)
+    src = ParquetSource(tmp_path / "m.parquet", ["a", "b"])
+    assert src.dtype == np.float64  # int32 with float32: float64, as numpy would
+    got = src.read(3, 6)
+    assert got.dtype == np.float64 and got.tolist() == np.column_stack([ints, floats])[3:].tolist()
+    empty = src.read(4, 4)
+    assert empty.shape == (0, 2) and empty.dtype == np.float64
+    assert to_array(src, chunk_size=1).tolist() == np.column_stack([ints, floats]).tolist()
+    as32 = to_array(src, chunk_size=4, dtype=np.float32)
+    assert (
+        as32.dtype == np.float32
+        and as32.tolist() == np.column_stack([ints, floats]).astype(np.float32).tolist()
+    )
+    with pytest.raises(ValidationError, match=r"chunk_size: got 0; pass a positive number"):
+        to_array(src, chunk_size=0)
+    pq.write_table(pa.table({"a": ints[:1]}), tmp_path / "one.parquet")
+    assert to_array(str(tmp_path / "one.parquet:a")).tolist() == [0]
+    pq.write_table(pa.table({"a": ints[:0]}), tmp_path / "none.parquet")
+    nothing = to_array(str(tmp_path / "none.parquet:a"), dtype=np.int64)
+    assert nothing.shape == (0,) and nothing.dtype == np.int64
+    vectors = [[0.5, 0.5]] * 5 + [[0.1, 0.2, 0.7]]
+    pq.write_table(pa.table({"v": vectors}), tmp_path / "r.parquet", row_group_size=2)
+    ragged = ParquetSource(tmp_path / "r.parquet", "v", argument="features")
+    assert ragged.read(1, 3).dtype == np.float64
+    with pytest.raises(
+        ValidationError, match=r"features: .*vector of length 3 at row 5, expected 2.*one length"
+    ):
+        ragged.read(4, 6)  # the bad row is the read's second
+    pq.write_table(pa.table({"p": [0.1, 0.2, 0.3, None]}), tmp_path / "n.parquet")
+    with pytest.raises(ValidationError, match=r"'p' of '.*n.parquet' is null at row 3.*drop"):
+        ParquetSource(tmp_path / "n.parquet", "p").read(2, 4)

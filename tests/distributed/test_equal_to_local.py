@@ -10,8 +10,12 @@ To add a step: append ``Case("name", lambda be, d: step(..., backend=be, chunk_s
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -374,6 +378,22 @@ def _scale_out() -> list[Case]:
         result = run.run(labels=d["labels"], pred_probs=d["pred_probs"], features=d["X"])
         return result.issues
 
+    def audit_npy(be: Any, d: dict[str, Any]) -> Any:
+        """Inputs given as .npy files: memory-mapped here, mapped again by each Ray worker."""
+        if "npy_dir" not in d:
+            d["npy_dir"] = tempfile.mkdtemp(prefix="truelabel-test-")
+            atexit.register(shutil.rmtree, d["npy_dir"], True)
+        folder = Path(d["npy_dir"])
+        for name in ("pred_probs", "X"):
+            np.save(folder / f"{name}.npy", d[name].astype(np.float32))
+        run = Audit(n_neighbors=5, backend=be, chunk_size=CS)
+        result = run.run(
+            labels=d["labels"],
+            pred_probs=str(folder / "pred_probs.npy"),
+            features=str(folder / "X.npy"),
+        )
+        return result.issues
+
     def encode(be: Any, d: dict[str, Any]) -> Any:
         pytest.importorskip("onnxruntime", reason="the [text] extra is not installed")
         from truelabel.encode import OnnxTextEncoder
@@ -398,6 +418,7 @@ def _scale_out() -> list[Case]:
         Case("SplitConformalClassifier", split),
         Case("CrossConformalClassifier", cross),
         Case("Audit", audit),
+        Case("Audit[npy sources]", audit_npy),
         Case(  # no pred_probs: the out-of-fold folds run on the backend too
             "Audit[oof]",
             lambda be, d: (

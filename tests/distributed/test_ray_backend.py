@@ -240,3 +240,28 @@ def test_local_cluster_files_stay_in_its_temp_folder(ray_backend: Any) -> None:
     assert any(p.name.startswith("session_") for p in temp.iterdir())
     assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
     assert not (Path.home() / ".ray" / "auth_token").exists()
+
+
+def _rows_from_a_file_map(chunk: Chunk, arr: np.ndarray) -> tuple[str, list[float]]:
+    """Where this task's array lives (a file map, seen through its bases) and its rows' sums."""
+    base: Any = arr
+    while isinstance(base, np.ndarray) and not isinstance(base, np.memmap):
+        base = base.base
+    where = str(getattr(base, "filename", None))
+    return where, arr[chunk.slice].sum(axis=1).tolist()
+
+
+def test_an_npy_input_reaches_the_tasks_as_a_file_map(ray_backend: Any, tmp_path: Path) -> None:
+    """The workers map the .npy themselves (each reads only its rows' pages); the object
+    store never holds the array, and the rows are those of the local run."""
+    from truelabel.data import NpySource
+
+    want = np.arange(40 * 3, dtype=np.float64).reshape(40, 3)
+    np.save(tmp_path / "p.npy", want)
+    mapped = np.asarray(NpySource(tmp_path / "p.npy").memmap())[5:]  # a row slice of it
+    chunks = chunk_ranges(35, 8)
+    got = list(ray_backend.map(_rows_from_a_file_map, chunks, mapped))
+    assert {where for where, _ in got} == {str(tmp_path / "p.npy")}
+    assert [s for _, part in got for s in part] == want[5:].sum(axis=1).tolist()
+    held = list(ray_backend.map(_rows_from_a_file_map, chunks, np.array(mapped)))
+    assert {where for where, _ in held} == {"None"}  # an ordinary array: by value

@@ -10,19 +10,23 @@ from .._validation import check_choice
 from ..backend import Backend
 from ..exceptions import ValidationError
 from ._base import Aggregator, check_positive, check_positive_int
-from ._em import EMResult, MStep, run_em
+from ._em import VOTE_SHARES, EMResult, MStep, run_em
 from ._table import Annotations
 
 __all__ = ["DawidSkene", "OneCoinDawidSkene", "initial_posteriors", "log_class_prior"]
 
 
-def initial_posteriors(
-    table: Annotations, n_init: int, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """The vote shares, then ``n_init - 1`` random starts: half vote shares, half Dirichlet(1)."""
+def initial_posteriors(table: Annotations, n_init: int, rng: np.random.Generator) -> list[Any]:
+    """The vote shares, then ``n_init - 1`` random starts: half vote shares, half Dirichlet(1).
+
+    The vote shares are :data:`~truelabel.aggregate._em.VOTE_SHARES` (computed per chunk by
+    :func:`run_em`, never held whole); the random starts are arrays.
+    """
+    starts: list[Any] = [VOTE_SHARES]
+    if n_init <= 1:
+        return starts
     mv = np.asarray(table.vote_counts(), dtype=np.float64)
     mv /= mv.sum(axis=1, keepdims=True)  # in place: no second (n_items, n_classes) array
-    starts = [mv]
     for _ in range(n_init - 1):
         noise = rng.dirichlet(np.ones(table.n_classes), size=table.n_items)
         starts.append(0.5 * mv + 0.5 * noise)

@@ -24,10 +24,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from .._spill import release_free_memory
 from ..backend import Backend, Chunk, chunk_ranges, get_backend, map_reduce
 from ..exceptions import TruelabelWarning, ValidationError
 
 __all__ = [
+    "VOTE_SHARES",
     "EMResult",
     "MStep",
     "counts_from_codes",
@@ -42,6 +44,19 @@ _SCALE_T = float(2**26)
 #: fixed-point scale of per-item log-likelihoods
 _SCALE_LL = float(2**20)
 _TINY = 1e-300
+
+
+class _VoteShares:
+    """The initial posteriors "each item's share of its votes per class", computed chunk by
+    chunk from the count matrix (never held whole): pass :data:`VOTE_SHARES` in ``inits``."""
+
+    def __repr__(self) -> str:
+        return "VOTE_SHARES"
+
+
+#: an ``inits`` entry of :func:`run_em`: the vote shares, computed per chunk (equal to
+#: ``votes / votes.sum(axis=1, keepdims=True)`` of ``Annotations.vote_counts()``)
+VOTE_SHARES = _VoteShares()
 
 
 class MStep(NamedTuple):
@@ -162,6 +177,7 @@ class _Shared:
     log_prior: np.ndarray | None = None
     posteriors: np.ndarray | None = None
     item_log_prior: np.ndarray | None = None
+    n_classes: int = 0  # for the vote shares of an init without posteriors
 
 
 def _rows(shared: _Shared, chunk: Chunk) -> np.ndarray | None:
@@ -185,16 +201,31 @@ def _em_chunk(chunk: Chunk, shared: _Shared) -> tuple[np.ndarray, np.ndarray, in
     return n, tot, int(np.rint(loglik * _SCALE_LL).astype(np.int64).sum())
 
 
+def _vote_shares(block: sp.csr_matrix, n_classes: int) -> np.ndarray:
+    """Each row's votes per class over its annotators, divided by its number of votes (exact
+    integer sums in float64: the values of ``vote_counts()`` and its division)."""
+    cols = np.arange(block.shape[1]) % n_classes
+    pick = sp.csr_matrix(
+        (np.ones(cols.size), (np.arange(cols.size), cols)), shape=(cols.size, n_classes)
+    )
+    votes = np.asarray((block @ pick).toarray(), dtype=np.float64)
+    votes /= votes.sum(axis=1, keepdims=True)
+    return votes
+
+
 def _init_chunk(chunk: Chunk, shared: _Shared) -> tuple[np.ndarray, np.ndarray, int]:
-    """Statistics of given (initial) posteriors, gold rows clamped."""
-    assert shared.posteriors is not None
-    post = shared.posteriors[chunk.slice].copy()
+    """Statistics of given (initial) posteriors (or of the vote shares), gold rows clamped."""
+    block = shared.blocks[chunk.index]
+    if shared.posteriors is None:
+        post = _vote_shares(block, shared.n_classes)
+    else:
+        post = shared.posteriors[chunk.slice].copy()
     gold = shared.gold[chunk.index]
     if gold is not None and (gold >= 0).any():
         rows = np.flatnonzero(gold >= 0)
         post[rows] = 0.0
         post[rows, gold[rows]] = 1.0
-    n, tot = _stats(shared.blocks[chunk.index], post)
+    n, tot = _stats(block, post)
     return n, tot, 0
 
 
@@ -208,6 +239,19 @@ def _posterior_chunk(chunk: Chunk, shared: _Shared) -> tuple[np.ndarray, int]:
         _rows(shared, chunk),
     )
     return post, int(np.rint(loglik * _SCALE_LL).astype(np.int64).sum())
+
+
+def _row_block(counts: sp.csr_matrix, chunk: Chunk) -> sp.csr_matrix:
+    """Rows ``chunk`` of ``counts`` as a CSR matrix over views of its data and indices (the
+    values of ``counts[chunk.slice]``, no copy of the answers). The arrays are set on an
+    empty matrix: scipy's constructor copies a view that is much smaller than its base."""
+    ptr = counts.indptr[chunk.start : chunk.stop + 1]
+    a, b = int(ptr[0]), int(ptr[-1])
+    block = sp.csr_matrix((len(chunk), counts.shape[1]), dtype=counts.dtype)
+    block.indptr = ptr - ptr[0]
+    block.indices = counts.indices[a:b]
+    block.data = counts.data[a:b]
+    return block
 
 
 def _add3(
@@ -260,8 +304,9 @@ def run_em(
     m_step : callable
         ``m_step(N, class_totals, previous) -> MStep`` with ``N[j, k, l]`` the expected counts
         and ``previous`` the last parameters (None on the first step).
-    inits : sequence of ndarray, shape (n_items, n_classes)
-        Initial posteriors (e.g. vote shares); the first M-step starts from each.
+    inits : sequence of ndarray, shape (n_items, n_classes), or VOTE_SHARES
+        Initial posteriors; the first M-step starts from each. :data:`VOTE_SHARES` stands
+        for the vote shares, computed chunk by chunk (no ``(n_items, n_classes)`` array).
     gold : ndarray of int, shape (n_items,), optional
         Known class per item (-1 = unknown); clamped in every E-step.
     item_log_prior : ndarray, shape (n_items, n_classes), optional
@@ -280,10 +325,14 @@ def run_em(
         :mod:`truelabel.weak` passes its weighted number of (item, LF) cells, so that LF
         copies sharing one weight stop where the single LF does.
     """
+    # the heap a table's loading freed (glibc keeps it otherwise) goes back to the OS before
+    # the posteriors are allocated: ~70 MiB at 1e6 items read from Parquet
+    release_free_memory()
     n_items = counts.shape[0]
     n_labels = max(float(counts.sum() if tol_scale is None else tol_scale), 1.0)
     chunks = chunk_ranges(n_items, chunk_size)
-    blocks = [counts if len(chunks) == 1 else counts[c.slice] for c in chunks]
+    # views, not copies: the answers are held once (by ``counts``)
+    blocks = [counts if len(chunks) == 1 else _row_block(counts, c) for c in chunks]
     golds = [None if gold is None else np.asarray(gold)[c.slice] for c in chunks]
 
     def fit_params(stats: tuple[np.ndarray, np.ndarray, int], prev: MStep | None) -> MStep:
@@ -292,7 +341,8 @@ def run_em(
     best: EMResult | None = None
     objectives: list[float] = []
     for index, init in enumerate(inits):
-        shared = _Shared(blocks=blocks, gold=golds, posteriors=np.asarray(init, dtype=np.float64))
+        start = None if init is VOTE_SHARES else np.asarray(init, dtype=np.float64)
+        shared = _Shared(blocks=blocks, gold=golds, posteriors=start, n_classes=n_classes)
         stats = map_reduce(_init_chunk, chunks, shared, combine=_add3, backend=backend)
         params = fit_params(stats, None)
         prev = None

@@ -18,13 +18,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._validation import check_choice, check_column
+from .._spill import scratch
+from .._validation import check_choice, check_column, iter_chunks
 from ..exceptions import TruelabelWarning, ValidationError
 
 __all__ = ["DUPLICATE_MODES", "Annotations", "as_annotations"]
 
 #: what to do when one annotator answered the same item more than once
 DUPLICATE_MODES = ("raise", "first", "last", "all")
+#: answers whose count-matrix column is computed at once
+_INDEX_BLOCK = 1 << 20
 
 
 def _py(value: Any) -> Any:
@@ -237,17 +240,21 @@ class Annotations:
         if self.n_duplicates and self.duplicates != "all":
             keep = self._resolve_duplicates(order, first, (items, annots, labels), data)
         del first
-        self.item_codes = items[keep]
-        self.annotator_codes = annots[keep]
-        self.label_codes = labels[keep]
+        # the table's arrays grow with the answers: spill files when large (truelabel._spill)
+        self.item_codes, self.annotator_codes, self.label_codes = (
+            _gathered(codes, keep) for codes in (items, annots, labels)
+        )
         del keep, order
         # rows are already sorted by item: build the CSR arrays directly (no COO copy)
         width = n_a * k
         idx_dtype = np.int32 if max(width, self.n_labels) < 2**31 else np.int64
         indptr = np.zeros(n_i + 1, dtype=idx_dtype)
         np.cumsum(np.bincount(self.item_codes, minlength=n_i), out=indptr[1:])
-        indices = (self.annotator_codes * k + self.label_codes).astype(idx_dtype)
-        self.counts = sp.csr_matrix((np.ones(self.n_labels), indices, indptr), shape=(n_i, width))
+        indices = scratch(self.n_labels, idx_dtype)
+        for sl in iter_chunks(self.n_labels, _INDEX_BLOCK):
+            indices[sl] = self.annotator_codes[sl] * k + self.label_codes[sl]
+        ones = scratch(self.n_labels, np.float64, fill=1.0)
+        self.counts = sp.csr_matrix((ones, indices, indptr), shape=(n_i, width))
         if self.duplicates == "all" and self.n_duplicates:
             self.counts.sum_duplicates()  # repeats of one answer: one cell with count > 1
         else:
@@ -377,3 +384,11 @@ def as_annotations(annotations: Any, gold: Any = None) -> Annotations:
     if isinstance(annotations, Annotations):
         return annotations if gold is None else annotations.with_gold(gold)
     return Annotations(annotations, gold=gold)
+
+
+def _gathered(codes: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``codes[keep]`` into a scratch array (``keep`` holds valid positions: ``clip`` only
+    spares ``take`` the buffered copy it makes for ``raise``)."""
+    out = scratch(keep.size, codes.dtype)
+    np.take(codes, keep, out=out, mode="clip")
+    return out

@@ -15,20 +15,22 @@ pickles as its path and column spec, never as its data) and reads only its own r
 
 :func:`open_source` turns what a user passes (array, path, ``data.parquet:COLUMN``) into a
 source; :func:`to_array` gives the array-based passes an ndarray without loading the data:
-an ``.npy`` stays memory-mapped, a Parquet file is copied chunk by chunk into an anonymous
-memory-mapped scratch file (disk, not memory; freed when the array is).
+an ``.npy`` stays memory-mapped, a Parquet file is copied chunk by chunk into a read-only
+memory-mapped scratch file (disk, not memory; deleted when the array is freed).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._spill import spill_folder
 from .._validation import closest
 from ..backend import DEFAULT_CHUNK_ROWS
 from ..exceptions import DataFormatError, ValidationError
@@ -352,9 +354,10 @@ def to_array(
     """An ndarray over ``data`` for the array-based passes, never loading it whole.
 
     An array is returned as is; an ``.npy`` file as its read-only memory map; any other
-    source (Parquet) is copied ``chunk_size`` rows at a time into an anonymous
-    memory-mapped scratch file (``$TMPDIR``; deleted when the array is freed), so the
-    driver's memory holds one chunk at a time.
+    source (Parquet) is copied ``chunk_size`` rows at a time into a scratch file in the
+    process's private spill folder (:func:`truelabel._spill.spill_folder` under ``$TMPDIR``;
+    deleted when the array is freed, the folder at exit), returned as its read-only memory
+    map, so the driver's memory holds one chunk at a time.
 
     Examples
     --------
@@ -375,12 +378,28 @@ def to_array(
     n = len(src)
     if n == 0:
         return np.empty(src.shape, dtype=out_dtype)
-    with tempfile.TemporaryFile(prefix="truelabel-", suffix=".scratch") as f:
-        nbytes = max(1, int(np.prod(src.shape)) * out_dtype.itemsize)
-        f.truncate(nbytes)
-        out = np.memmap(f, dtype=out_dtype, mode="r+", shape=src.shape)
-    for start in range(0, n, size):
-        stop = min(start + size, n)
-        out[start:stop] = src.read(start, stop)
-    out.flush()
-    return out
+    # a named file in the private spill folder (removed when the array is freed, or at exit):
+    # a Ray cluster started here maps it by path (distributed/_ship.py) instead of receiving it
+    fd, name = tempfile.mkstemp(prefix="truelabel-", suffix=".scratch", dir=spill_folder())
+    with os.fdopen(fd, "r+b") as f:
+        f.truncate(max(1, int(np.prod(src.shape)) * out_dtype.itemsize))
+    try:
+        out = np.memmap(name, dtype=out_dtype, mode="r+", shape=src.shape)
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            out[start:stop] = src.read(start, stop)
+        out.flush()
+        del out
+        done = np.memmap(name, dtype=out_dtype, mode="r", shape=src.shape)
+    except BaseException:
+        os.unlink(name)
+        raise
+    weakref.finalize(done, _unlink, name)
+    return done
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:  # already gone (the spill folder removed at exit)
+        pass

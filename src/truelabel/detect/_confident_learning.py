@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._spill import scratch
 from .._validation import check_labels, check_pred_probs
 from ..backend import Backend, chunk_ranges, get_backend
 from ._confident_passes import _EPS, _confident_chunk, _pass_one_chunk, _PassOne, _projection
@@ -121,8 +122,9 @@ def _confident_stats(
     be = get_backend(backend)
     y = np.ascontiguousarray(labels)
     chunks = chunk_ranges(y.shape[0], chunk_size)
-    argmax = np.empty(y.shape[0], dtype=np.int32)
-    rows = np.empty(y.shape[0], dtype=pred_probs.dtype)
+    # per-item arrays kept with the cache: spill files when large (truelabel._spill)
+    argmax = scratch(y.shape[0], np.int32)
+    rows = scratch(y.shape[0], pred_probs.dtype)
     first: _PassOne | None = None
     shared = (y, pred_probs, _projection(pred_probs.shape[1], pred_probs.dtype), validate)
     for chunk, (part, am, fp) in zip(chunks, be.map(_pass_one_chunk, chunks, shared), strict=True):
@@ -144,7 +146,7 @@ def _confident_stats(
     thresholds = first.thresholds()
     t = (thresholds - _EPS).astype(pred_probs.dtype)
     k = pred_probs.shape[1]
-    guess = np.empty(y.shape[0], dtype=np.int32)
+    guess = scratch(y.shape[0], np.int32)
     cj = np.zeros((k, k), dtype=np.int64)
     for chunk, (part_cj, g) in zip(
         chunks, be.map(_confident_chunk, chunks, (y, pred_probs, t)), strict=True

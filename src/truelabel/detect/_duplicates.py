@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._spill import scratch
 from .._validation import check_choice, iter_chunks
 from ..backend import Backend, Chunk, chunk_ranges, map_reduce
 from ..exceptions import ValidationError
@@ -55,7 +56,7 @@ def _exact_groups(features: np.ndarray) -> np.ndarray:
     words = rows.view(np.uint32).reshape(rows.shape[0], -1)
     mult = _hash_multipliers(words.shape[1])
     step = max(1, _HASH_BLOCK_WORDS // max(words.shape[1], 1))
-    h = np.empty(rows.shape[0], dtype=np.uint64)
+    h = scratch(rows.shape[0], np.uint64)
     for sl in iter_chunks(rows.shape[0], step):
         block = words[sl].astype(np.uint64)
         block *= mult  # in place: wraps modulo 2**64 exactly as the out-of-place product
@@ -272,9 +273,12 @@ class NearDuplicateDetector(Detector):
         # float32 distances against the largest float32 <= radius: the same pairs as comparing
         # them in float64, with a float32 copy (4 bytes per neighbour, not 8)
         r32 = _float32_at_most(radius)
+        neg = scratch(ctx.knn.distances.shape, np.float32)  # a spill file when large
+        for sl in iter_chunks(neg.shape[0], 1 << 16):
+            np.negative(ctx.knn.distances[sl], out=neg[sl])
         sets = near_duplicate_sets(
             ctx.knn.indices,
-            np.negative(ctx.knn.distances, dtype=np.float32),
+            neg,
             -float(r32),
             leaders=leaders,
             backend=ctx.backend,

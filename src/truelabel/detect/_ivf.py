@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .._spill import scratch
 from .._validation import iter_chunks
 from ..backend import Backend, Chunk, LocalBackend
 from ._knn_common import Projection, finish_rows, project_rows
@@ -81,8 +82,35 @@ class Cells:
     half_sq: np.ndarray
 
 
-def _half_sq(z: np.ndarray) -> np.ndarray:
-    return (0.5 * np.einsum("ij,ij->i", z, z, dtype=np.float64)).astype(np.float32)
+def _half_sq(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Half the squared norm of each row (float64 sums, stored as float32), 65536 rows at a
+    time into ``out`` when given (row sums do not depend on the blocks)."""
+    if out is None:
+        return (0.5 * np.einsum("ij,ij->i", z, z, dtype=np.float64)).astype(np.float32)
+    for sl in iter_chunks(z.shape[0], 65536):
+        out[sl] = 0.5 * np.einsum("ij,ij->i", z[sl], z[sl], dtype=np.float64)
+    return out
+
+
+#: rows sorted at once by :func:`_group_order`
+_ORDER_BLOCK = 1 << 20
+
+
+def _group_order(lab: np.ndarray, n_groups: int) -> np.ndarray:
+    """``np.argsort(lab, kind="stable")`` for labels in ``[0, n_groups)``, sorted block by
+    block and scattered to each group's next free positions (a counting sort): the result is
+    a scratch array (spilled when large), the temporaries one block."""
+    cursor = np.concatenate([[0], np.cumsum(np.bincount(lab, minlength=n_groups))[:-1]])
+    out = scratch(lab.size, np.int64)
+    for sl in iter_chunks(lab.size, _ORDER_BLOCK):
+        part = np.asarray(lab[sl])
+        srt = np.argsort(part, kind="stable")
+        sorted_lab = part[srt]
+        counts = np.bincount(part, minlength=n_groups)
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        out[cursor[sorted_lab] + np.arange(part.size) - first[sorted_lab]] = sl.start + srt
+        cursor += counts
+    return out
 
 
 def _nearest(z: np.ndarray, cent: np.ndarray) -> np.ndarray:
@@ -215,7 +243,7 @@ def build_cells(
     projection passes run on ``backend`` in fixed chunks (same cells for any backend)."""
     n = X.shape[0]
     n_top = int(min(max(1, round(n / _TOP_ROWS)), sample.size // 64 or 1))
-    top_lab = np.zeros(n, dtype=np.int64)
+    top_lab = scratch(n, np.int64, fill=0)
     if n_top > 1:
         rng = np.random.default_rng([random_state, 1 << 20])
         top = _kmeans(project_rows(X, sample, pca), n_top, rng)
@@ -224,15 +252,20 @@ def build_cells(
             top_lab[c.slice] = lab
         keep = _kept(np.bincount(top_lab, minlength=n_top), min_rows)
         if not keep.all():  # rows of tiny top cells join the nearest remaining one
-            small = np.flatnonzero(~keep[top_lab])
+            blocks = list(iter_chunks(n, _ORDER_BLOCK))
+            small = np.concatenate([b.start + np.flatnonzero(~keep[top_lab[b]]) for b in blocks])
             kept = np.flatnonzero(keep)
             top_lab[small] = kept[_nearest(project_rows(X, small, pca), top[kept])]
-            top_lab = (np.cumsum(keep) - 1)[top_lab]
+            renumber = np.cumsum(keep) - 1
+            for b in blocks:  # in place, a block at a time
+                top_lab[b] = renumber[top_lab[b]]
             n_top = int(keep.sum())
-    srt = np.argsort(top_lab, kind="stable")
+    srt = _group_order(top_lab, n_top)
     members = np.split(srt, np.cumsum(np.bincount(top_lab, minlength=n_top))[:-1])
     del srt, top_lab
-    order = np.empty(n, dtype=np.int64)
+    # the arrays that grow with n are scratch arrays: memory-mapped files above the spill
+    # threshold (truelabel._spill), so the build's anonymous memory is its chunks
+    order = scratch(n, np.int64)
     z_all: np.ndarray | None = None
     counts_all, cents = [], []
     pos = 0
@@ -248,16 +281,16 @@ def build_cells(
     # heaps (about 100 MiB held at 1e6 rows that malloc_trim does not return)
     dims = X.shape[1] if pca is None else pca.components.shape[1]
     widest = max(m.size for m in members)
-    scratch = (
+    slots = (
         np.empty((min(per_batch, n_top), widest, dims), dtype=np.float32)
         if isinstance(backend, LocalBackend)
         else None
     )
-    shared = (X, pca, members, min_rows, random_state, scratch)
+    shared = (X, pca, members, min_rows, random_state, slots)
     results = (r for batch in batches for r in backend.map(_split_chunk, batch, shared))
     for rows, z, srt, counts, cent in results:
         if z_all is None:
-            z_all = np.empty((n, z.shape[1]), dtype=np.float32)
+            z_all = scratch((n, z.shape[1]), np.float32)
         order[pos : pos + rows.size] = rows
         np.take(z, srt, axis=0, out=z_all[pos : pos + rows.size])
         del z, srt  # the in-flight chunks hold the only other copies (or the scratch slot)
@@ -265,7 +298,7 @@ def build_cells(
         counts_all.append(counts)
         cents.append(cent)
     assert z_all is not None
-    del scratch, shared
+    del slots, shared
     centroids = np.vstack(cents)
     offsets = np.concatenate([[0], np.cumsum(np.concatenate(counts_all))]).astype(np.int64)
     return Cells(
@@ -274,7 +307,7 @@ def build_cells(
         centroids=centroids,
         links=_links(centroids, _CELL_LINKS),
         z=z_all,
-        half_sq=_half_sq(z_all),
+        half_sq=_half_sq(z_all, scratch(n, np.float32)),
     )
 
 

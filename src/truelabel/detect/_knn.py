@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress
+from .._spill import scratch
 from .._validation import check_choice, check_features, iter_chunks
 from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ..exceptions import MissingDependencyError, ValidationError
@@ -323,8 +324,9 @@ def build_knn_graph(
         raise MissingDependencyError("faiss-cpu", "ann", "the HNSW kNN graph")
     Xf = np.ascontiguousarray(X, dtype=np.float32)
     # the final graph is written chunk by chunk: no (n, k + 1) intermediate copies
-    idx = np.empty((n, k), dtype=index_dtype(n))
-    dist = np.empty((n, k), dtype=np.float32)
+    # (in a memory-mapped spill file above the spill threshold: truelabel._spill)
+    idx = scratch((n, k), index_dtype(n))
+    dist = scratch((n, k), np.float32)
     with progress(n, f"kNN graph ({method}, k={k})") as advance:
         if method == "exact":
             be = get_backend(backend)

@@ -3,32 +3,12 @@ and the exact re-rank of their candidates in the original space."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import sys
-
 import numpy as np
 
+from .._spill import release_free_memory
 from .._validation import iter_chunks
 
 __all__ = ["Projection", "finish_rows", "fit_pca", "project_rows", "release_free_memory"]
-
-
-def release_free_memory() -> None:
-    """Hand the C heap's free pages back to the OS (glibc ``malloc_trim``; elsewhere a no-op).
-
-    Arrays of a few MiB made and freed on worker threads stay in glibc's per-thread heaps,
-    out of reach of the next stage's allocations: at 1e6 rows the inverted file's build leaves
-    about 90 MiB there, which would otherwise sit under the search's peak. Values untouched.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
-        return
-    trim(0)
 
 
 def _drop_self(

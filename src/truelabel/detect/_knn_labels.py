@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._spill import scratch
 from ..backend import Backend, Chunk, chunk_ranges, get_backend, map_reduce
 from ._knn import KNNGraph
 
@@ -60,7 +61,7 @@ def knn_pred_probs(
     valid = labels >= 0
     prior = np.bincount(labels[valid], minlength=n_classes).astype(np.float64)
     prior /= prior.sum()
-    out = np.empty((n, n_classes), dtype=np.float32)
+    out = scratch((n, n_classes), np.float32)  # a spill file when large (truelabel._spill)
     scale = float(np.median(graph.distances[:, -1]) or 1.0)
     chunks = chunk_ranges(n, chunk_size)
     shared = (graph, labels, n_classes, smoothing, scale, prior)

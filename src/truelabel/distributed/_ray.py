@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from ..backend import Chunk, resolve_shared
 from ..exceptions import MissingDependencyError, ValidationError
 from ._settings import RaySettings, check_address, ray_settings
+from ._ship import by_path
 
 __all__ = ["RayBackend", "Shared", "ray_backend"]
 
@@ -103,7 +104,9 @@ class RayBackend:
     results in chunk order. An exception in a task is raised here as the original exception;
     ``KeyboardInterrupt`` (or leaving the loop early) cancels the pending tasks. Tasks get a
     read-only copy of ``shared``: a per-chunk function returns its block, it never writes into
-    ``shared``. Warnings raised inside tasks stay on the workers. Ray starts on first use
+    ``shared``. A read-only memory-mapped file in ``shared`` (an ``.npy`` input) travels as
+    its path and is mapped again on the worker (:mod:`._ship`): each task reads only the pages
+    of its own rows, the object store never holds it. Warnings raised inside tasks stay on the workers. Ray starts on first use
     (about 5 s and a few hundred MB for a local cluster).
     """
 
@@ -226,6 +229,11 @@ class RayBackend:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def _local(self) -> bool:
+        """Whether the workers run on this machine (a cluster this backend started)."""
+        return self.address is None and self._started
+
     # -- the Backend protocol -------------------------------------------------------------
     @property
     def n_workers(self) -> int:
@@ -238,7 +246,7 @@ class RayBackend:
         of a ``shared`` tuple) to many ``map`` calls. Tasks receive ``obj`` itself."""
         if isinstance(obj, Shared):
             return obj
-        return Shared(self._ensure().put(obj))  # type: ignore[return-value]
+        return Shared(self._ensure().put(by_path(obj, local=self._local)))  # type: ignore[return-value]
 
     def map(self, fn: Callable[[Chunk, S], R], chunks: Sequence[Chunk], shared: S) -> Iterator[R]:
         chunks = list(chunks)
@@ -253,9 +261,9 @@ class RayBackend:
         elif type(parts) is tuple and any(isinstance(s, Shared) for s in parts):
             pos = [i for i, s in enumerate(parts) if isinstance(s, Shared)]
             rest = tuple(None if isinstance(s, Shared) else s for s in parts)
-            args = (ray.put(rest), *pos, *(parts[i].ref for i in pos))
+            args = (ray.put(by_path(rest, local=self._local)), *pos, *(parts[i].ref for i in pos))
         else:
-            args = (ray.put(parts),)
+            args = (ray.put(by_path(parts, local=self._local)),)
         window = 2 * self.n_workers
         pending: deque[Any] = deque()
         it = iter(chunks)
