@@ -209,7 +209,7 @@ def test_the_label_model_is_the_mean_of_tfidf_and_embedding_models(monkeypatch):
     (x1, kw1, p1), (x2, kw2, p2) = calls
     np.testing.assert_array_equal(x1.toarray(), sparse.toarray())
     np.testing.assert_array_equal(x2, _Fake(table).encode(ds.texts))
-    assert kw1 == kw2 == {"max_iter": 1000}
+    assert kw1 == kw2 == {"max_iter": 1000, "backend": None}
     assert not np.allclose(p1, p2)
     np.testing.assert_array_equal(given[-1], (p1 + p2) / 2)
     assert res.info["label"]["pred_probs_source"] == (
@@ -219,7 +219,7 @@ def test_the_label_model_is_the_mean_of_tfidf_and_embedding_models(monkeypatch):
     res = audit_dataset(ds, encoder="tfidf")
     ((x, kw, p),) = calls
     np.testing.assert_array_equal(x.toarray(), sparse.toarray())
-    assert kw == {} and np.array_equal(given[-1], p)
+    assert kw == {"backend": None} and np.array_equal(given[-1], p)
     assert res.info["label"]["pred_probs_source"] == "out-of-fold (logistic regression on TF-IDF)"
 
 

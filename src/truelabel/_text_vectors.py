@@ -32,10 +32,10 @@ def encoder_line(info: dict[str, str]) -> str:
 
 
 def text_pred_probs(
-    dataset: Dataset, X: Any, random_state: int, *, max_iter: int = 300
+    dataset: Dataset, X: Any, random_state: int, *, max_iter: int = 300, backend: Any = None
 ) -> np.ndarray:
     """Out-of-fold probabilities from ``LogisticRegression(C=10)`` on ``X`` (labelled rows;
-    uniform on the others)."""
+    uniform on the others); one fold per task on ``backend``."""
     from sklearn.linear_model import LogisticRegression
 
     from .model import out_of_fold_pred_probs
@@ -48,6 +48,7 @@ def text_pred_probs(
         n_classes=dataset.n_classes,
         random_state=random_state,
         class_names=dataset.classes,
+        backend=backend,
     )
     p = np.full((dataset.n_items, dataset.n_classes), 1.0 / dataset.n_classes)
     p[lab] = oof
@@ -61,11 +62,14 @@ def encode_texts(
     *,
     need_pred_probs: bool,
     random_state: int,
+    backend: Any = None,
 ) -> tuple[np.ndarray, Any, tuple[np.ndarray, str] | None, dict[str, str]]:
     """(features, raw TF-IDF rows, (pred_probs, source) or None, encoder info) of the texts.
 
     ``sentence`` is the sentence encoder, or None for TF-IDF/LSA (``why``: the reason it
     was not available, said with :data:`TEXT_EXTRA`; None when TF-IDF was asked for).
+    ``backend``: where the out-of-fold folds run (one task per fold); the encoder carries
+    its own.
     """
     from .encode import TfidfEncoder
 
@@ -89,7 +93,7 @@ def encode_texts(
         if need_pred_probs:
             sparse = tfidf.transform_sparse(dataset.texts)
             probs = (
-                text_pred_probs(dataset, sparse, random_state),
+                text_pred_probs(dataset, sparse, random_state, backend=backend),
                 "out-of-fold (logistic regression on TF-IDF)",
             )
         return lsa, raw, probs, info
@@ -105,8 +109,8 @@ def encode_texts(
         # better label-error detection than either alone or one model on both side by side
         # (benchmarks/results/text_issues.md); as measured there, max_iter=1000
         sparse = tfidf.transform_sparse(dataset.texts)
-        p_tfidf = text_pred_probs(dataset, sparse, random_state, max_iter=1000)
-        p_emb = text_pred_probs(dataset, emb, random_state, max_iter=1000)
+        p_tfidf = text_pred_probs(dataset, sparse, random_state, max_iter=1000, backend=backend)
+        p_emb = text_pred_probs(dataset, emb, random_state, max_iter=1000, backend=backend)
         source = "out-of-fold (mean of logistic regressions on TF-IDF and on sentence embeddings)"
         probs = ((p_tfidf + p_emb) / 2.0, source)
     return emb, raw, probs, info

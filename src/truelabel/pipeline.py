@@ -121,7 +121,9 @@ def _check_column_order(dataset: Dataset, pred_probs: np.ndarray) -> None:
 TFIDF = "tfidf"
 
 
-def _text_encoder(spec: Any, cache: bool = False) -> tuple[Any, str | None]:
+def _text_encoder(
+    spec: Any, cache: bool = False, run_on: dict[str, Any] | None = None
+) -> tuple[Any, str | None]:
     """The sentence encoder for ``encoder=spec``; ``(None, why)`` means TF-IDF/LSA.
 
     ``None``: the default ONNX encoder when the ``[text]`` extra is installed, else the
@@ -129,8 +131,10 @@ def _text_encoder(spec: Any, cache: bool = False) -> tuple[Any, str | None]:
     sentence-transformers folder (:func:`truelabel.encode.load_encoder`; errors are
     raised: the user asked for it); an object with ``encode``: used as given. With
     ``cache``, an encoder built here keeps its vectors on disk (:class:`CachedEncoder`).
+    ``run_on`` (``{"backend": ..., "chunk_size": ...}``): an ONNX encoder built here
+    encodes its chunks of whole batches there (the vectors do not depend on it).
     """
-    from .encode import CachedEncoder, load_encoder
+    from .encode import CachedEncoder, OnnxTextEncoder, load_encoder
     from .exceptions import MissingDependencyError
 
     if isinstance(spec, str) and spec.lower() == TFIDF:
@@ -142,6 +146,8 @@ def _text_encoder(spec: Any, cache: bool = False) -> tuple[Any, str | None]:
             if spec is None:
                 return None, str(err)
             raise
+        if run_on and isinstance(built, OnnxTextEncoder):
+            built = load_encoder(spec, **run_on)
         return (CachedEncoder(built) if cache else built), None
     if callable(getattr(spec, "encode", None)):
         return spec, None
@@ -268,9 +274,14 @@ def _audit(
             "pass a text column (--text-col) and no features, or drop the encoder",
         )
     if features is None and dataset.texts is not None:
-        sentence, why = _text_encoder(encoder_spec, cache=cache_embeddings)
+        sentence, why = _text_encoder(encoder_spec, cache=cache_embeddings, run_on=run_on)
         features, raw_features, text_pred_probs, encoder = encode_texts(
-            dataset, sentence, why, need_pred_probs=pred_probs is None, random_state=random_state
+            dataset,
+            sentence,
+            why,
+            need_pred_probs=pred_probs is None,
+            random_state=random_state,
+            backend=(run_on or {}).get("backend"),
         )
         if text_pred_probs is not None:
             pred_probs, source = text_pred_probs
