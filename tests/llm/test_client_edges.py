@@ -13,23 +13,8 @@ from truelabel.exceptions import MissingDependencyError, ValidationError
 from truelabel.llm import LLMClient, LLMConnectionError, LLMRateLimitError, Usage
 from truelabel.llm._scoring import parse_top_logprobs
 
-from ._stub import KEY, StubServer
-
-URL = "http://llm.test/v1"
-OK = {"choices": [{"text": "a"}], "usage": {"prompt_tokens": 7, "completion_tokens": 2}}
-
-
-def make(server: StubServer, sleeps: list[float] | None = None, **kw) -> LLMClient:
-    kw.setdefault("cache", False)
-    kw.setdefault("random_state", 0)
-    return LLMClient(
-        URL,
-        "m",
-        KEY,
-        transport=server.transport,
-        sleep=(sleeps.append if sleeps is not None else lambda s: None),
-        **kw,
-    )
+from ._stub import StubServer
+from .test_client import OK, URL, make
 
 
 def test_one_request_at_a_time_still_fills_and_reads_the_cache(tmp_path):

@@ -13,7 +13,6 @@ sentence-transformers computes them for this model.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 import threading
@@ -30,7 +29,7 @@ from .._progress import progress
 from ..backend import Backend, Chunk, LocalBackend, get_backend
 from ..exceptions import MissingDependencyError, TruelabelWarning, ValidationError
 from ._base import check_text_items
-from ._quantize import quantized_model
+from ._quantize import _sha256, quantized_model
 
 __all__ = ["OnnxTextEncoder"]
 
@@ -43,14 +42,6 @@ BATCH_TOKENS = 256
 _ASSETS = Path(__file__).parent / "assets" / "all-MiniLM-L6-v2"
 #: the default model's name, shared by its cache keys
 DEFAULT_MODEL = "all-MiniLM-L6-v2-int8"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _default_model() -> tuple[Path, str]:

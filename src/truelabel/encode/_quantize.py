@@ -64,6 +64,7 @@ def model_dir() -> Path:
 
 
 def _sha256(path: Path) -> str:
+    """The hex SHA-256 of a file, read in 1 MiB blocks (the model files and the derived copy)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
