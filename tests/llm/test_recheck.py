@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from truelabel.exceptions import ValidationError
+from truelabel.exceptions import TruelabelWarning, ValidationError
 from truelabel.llm import LLMClient, LLMJudge, recheck_issues
 
 from ._stub import KEY, StubServer, last_text
@@ -66,3 +66,13 @@ def test_recheck_refusals():
     with pytest.raises(ValidationError, match=r"issues: has no column\(s\) \['label_score'\]"):
         recheck_issues(issues.drop(columns="label_score"), texts, judge)
     assert server.requests == []  # nothing asked before the inputs are checked
+
+
+def test_an_answer_outside_the_classes_is_named_by_its_row():
+    # "dull film" (row d, the 3rd text re-checked: position 2) gets no class at all
+    tops = {**TOPS, "dull film": {" maybe": 1.0}}
+    server = StubServer(tops=lambda prompt: tops[last_text(prompt)])
+    issues, texts = _issues()
+    with pytest.warns(TruelabelWarning, match=r"for 1 of 3 texts \(first: row 'd'\)"):
+        got = recheck_issues(issues, texts, _judge(server), top=3)
+    assert got["d"] == pytest.approx(0.5)  # a uniform row: p(given) = 1/2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -272,8 +273,21 @@ def recheck_issues(
     values = np.full(len(issues), np.nan)
     if pick.size:
         given = issues["given_label"].to_numpy(dtype=object)[pick]
-        values[pick] = judge.score([str(texts[i]) for i in pick], [str(g) for g in given])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            values[pick] = judge.score([str(texts[i]) for i in pick], [str(g) for g in given])
+        for w in caught:  # the judge counts positions among the re-checked texts: name the row
+            message = str(w.message)
+            if issubclass(w.category, TruelabelWarning):
+                message = _FIRST_ITEM.sub(
+                    lambda m: f"(first: row {issues.index[pick[int(m.group(1))]]!r})", message
+                )
+            warnings.warn(message, w.category, stacklevel=2)
     return pd.Series(values, index=issues.index, name="judge_score")
+
+
+#: "(first: item K)" in the classifier's and judge's warnings: K counts the texts scored
+_FIRST_ITEM = re.compile(r"\(first: item (\d+)\)")
 
 
 from . import _detector as _detector  # noqa: E402  (registers the "llm_judge" issue type)
