@@ -50,13 +50,9 @@ def test_calibrate_through_noise_maximises_the_answers_marginal_likelihood():
     assert calibrate(logits, y)[1] != temp
 
 
-@pytest.mark.parametrize("slip", [0.0, 0.3, "per_row"])
-def test_calibrate_noisy_is_the_posterior_average_over_the_grid(slip):
+def test_calibrate_noisy_is_the_posterior_average_over_the_grid():
     logits, y, item, label = _case(seed=1)
     n, k = logits.shape
-    if slip == "per_row":
-        slip = 1.0 / (1.0 + np.arange(n) % 3)  # the learner's 1 / (1 + examples seen)
-    slips = np.broadcast_to(slip, (n,))
     qs = 1 / k + (1 - 1 / k) * ACCURACY_STEPS
     prior, strength = 0.85, 10.0
     logpost = np.zeros((TEMPERATURES.size, qs.size))
@@ -67,26 +63,19 @@ def test_calibrate_noisy_is_the_posterior_average_over_the_grid(slip):
                 lik = np.ones(k)
                 for ans in label[item == i]:
                     lik *= np.where(np.arange(k) == ans, q, (1 - q) / (k - 1))
-                truth = (1 - slips[i]) * _softmax(logits[i] / t) + slips[i] / k
-                lp += np.log((truth * lik).sum())
+                lp += np.log((_softmax(logits[i] / t) * lik).sum())
             logpost[a, b] = lp
     w = np.exp(logpost - logpost.max())
     w /= w.sum()
     want_probs = sum(w[a].sum() * np.array([_softmax(r / t) for r in logits])
                      for a, t in enumerate(TEMPERATURES))  # fmt: skip
-    want_probs = (1 - slips[:, None]) * want_probs + slips[:, None] / k
     want_probs[0] = 1 / k
-    probs, temp, q = calibrate_noisy(
-        logits, y, item, label, prior=prior, strength=strength, slip=slip
-    )
+    probs, temp, q = calibrate_noisy(logits, y, item, label, prior=prior, strength=strength)
     assert q == pytest.approx((w.sum(axis=0) * qs).sum(), rel=1e-9)
     assert temp == pytest.approx(np.exp((w.sum(axis=1) * np.log(TEMPERATURES)).sum()), rel=1e-9)
     np.testing.assert_allclose(probs, want_probs, atol=1e-6)
     # the prior counts: a stronger prior at 0.99 pulls the accuracy up
-    assert (
-        calibrate_noisy(logits, y, item, label, prior=0.99, strength=1000.0, slip=slip)[2]
-        > q + 0.05
-    )
+    assert calibrate_noisy(logits, y, item, label, prior=0.99, strength=1000.0)[2] > q + 0.05
 
 
 def test_calibrate_noisy_recovers_the_annotator_accuracy_from_single_answers():
@@ -101,43 +90,6 @@ def test_calibrate_noisy_recovers_the_annotator_accuracy_from_single_answers():
     assert q == pytest.approx(0.8, abs=0.02)
     clean = calibrate_noisy(logits, truth, np.arange(n), truth, prior=0.8, strength=10.0)[2]
     assert clean > 0.97
-
-
-def test_a_weak_model_does_not_re_ask_clean_cold_start_labels(monkeypatch):
-    # 10 overlapping classes, 2 clean labels each: a fold model saw one example of an item's
-    # class and is sure it is another; its truth prior is slipped half-way to uniform
-    # (1 / (1 + 1 example)), so that doubt is not read as a wrong answer
-    rng = np.random.default_rng(1)
-    centers = rng.normal(0, 1, (10, 16))
-    y = np.repeat(np.arange(10), 30)
-    X = centers[y] + rng.normal(0, 1.0, (y.size, 16))
-    start = np.concatenate(
-        [rng.choice(np.flatnonzero(y == c), 2, replace=False) for c in range(10)]
-    )
-
-    def first_batch():
-        al = ActiveLearner(X, random_state=0).teach(start, y[start])
-        return al, al.suggest(10)
-
-    al, batch = first_batch()
-    assert (batch.action == "label").all()
-    import truelabel.active._learner as learner
-
-    plain = learner.calibrate_noisy
-    seen = {}
-
-    def spy(*a, **kw):
-        seen["slip"] = kw["slip"]
-        return plain(*a, **kw)
-
-    monkeypatch.setattr(learner, "calibrate_noisy", spy)
-    first_batch()
-    # stratified folds split each class's 2 labels: every fold model saw 1 example of the label
-    np.testing.assert_array_equal(seen["slip"], np.full(20, 0.5))
-    monkeypatch.setattr(
-        learner, "calibrate_noisy", lambda *a, **kw: plain(*a, **{**kw, "slip": 0.0})
-    )
-    assert (first_batch()[1].action == "relabel").sum() == 2  # without the slip: 2 re-asked
 
 
 def test_new_item_gain_hand_values():

@@ -71,8 +71,7 @@ class ActiveLearner:
         Prior accuracy of an annotator, worth 10 answers. Without several annotators on one
         item, one accuracy shared by all is averaged over its posterior jointly with the
         model's temperature (:func:`calibrate_noisy`: the out-of-fold model never saw an
-        item's answers, so its confident disagreements measure the noise, trusted as far as the
-        fold model saw examples of the label); with overlapping
+        item's answers, so its confident disagreements measure the noise); with overlapping
         annotators, Dawid-Skene's per-annotator accuracies.
     C : float, default 10.0
         Inverse L2 strength of the logistic regression (10: unit-norm sentence embeddings
@@ -261,7 +260,6 @@ class ActiveLearner:
         oof = np.zeros((items.size, k))
         full_pred = np.argmax(fit.pool_probs[self._holdout], axis=1)
         changed = []
-        support = np.zeros(items.size)  # examples of the item's label its fold model saw
         for f in range(n_folds):
             train = folds != f
             if not train.any() or train.all():
@@ -270,7 +268,6 @@ class ActiveLearner:
                 self._X[items[train]], y[train], k, C=self.C, warm=fit.model
             )
             oof[~train] = model.logits(self._X[items[~train]])
-            support[~train] = np.bincount(y[train], minlength=k)[y[~train]]
             pred = np.argmax(model.proba(self._X[self._holdout]), axis=1)
             changed.append(float(np.mean(pred != full_pred)))
         fit.weakness = float(np.mean(changed)) if changed else 1.0
@@ -281,7 +278,7 @@ class ActiveLearner:
             return
         fit.oof_probs, fit.temperature, q = calibrate_noisy(
             oof, y, state.answer_item, state.answer_label,
-            prior=self.annotator_accuracy, strength=PRIOR_PAIRS, slip=1.0 / (1.0 + support),
+            prior=self.annotator_accuracy, strength=PRIOR_PAIRS,
         )  # fmt: skip
         state.accuracy = pd.Series(q, index=state.accuracy.index, name="accuracy")
         state.answer_q = np.full(state.answer_item.size, q)

@@ -94,7 +94,6 @@ def calibrate_noisy(
     *,
     prior: float,
     strength: float,
-    slip: float | np.ndarray = 0.0,
 ) -> tuple[np.ndarray, float, float]:
     """Probabilities of the true class and one shared annotator accuracy, averaged over the
     posterior of the temperature ``T`` and the accuracy ``q``: ``(probs, T, q)``.
@@ -110,20 +109,13 @@ def calibrate_noisy(
     ``probs`` is the posterior mean of ``softmax(z / T)``, ``q`` the posterior mean accuracy
     and ``T`` the posterior geometric mean temperature (for the pool's probabilities).
     Rows whose label the fold model never saw (logit -inf) are left out and become uniform.
-
-    ``slip`` (a float or one per row): how far each row's truth prior is slipped towards
-    uniform, ``(1 - slip) softmax(z / T) + slip / K``. The learner passes ``1 / (1 + n)``, ``n``
-    the examples of the row's label its fold model was trained on: 0 examples gives uniform
-    (as a never-seen label does), 1 example (2 labels per class, 3 folds) half: such a model
-    is sure an item of that class is another, and that read as a wrong answer.
     """
     n, k = logits.shape
     qs = 1.0 / k + (1.0 - 1.0 / k) * ACCURACY_STEPS
-    slips = np.broadcast_to(np.asarray(slip, dtype=np.float64), (n,))
     seen = np.isfinite(logits[np.arange(n), y])
     counts = np.zeros((n, k))
     np.add.at(counts, (answer_item, answer_label), 1.0)
-    z, m, s_seen = logits[seen], counts[seen], slips[seen]
+    z, m = logits[seen], counts[seen]
     total = float(m.sum())
     beta = np.log(qs * (k - 1) / (1.0 - qs))  # log P(a = c | c) - log P(a = d | c)
     alpha = np.log((1.0 - qs) / (k - 1))
@@ -134,8 +126,6 @@ def calibrate_noisy(
     rows, cols = np.nonzero(m)  # row-major: each seen item has at least one answer
     starts = np.flatnonzero(np.r_[True, np.diff(rows) != 0])
     grow = np.expm1(beta[:, None] * m[rows, cols][None, :])  # (n_q, cells)
-    s_item = s_seen[rows[starts]] if rows.size else s_seen[:0]
-    flat = s_item / k * np.add.reduceat(grow, starts, axis=1) if rows.size else 0.0
     for a, temp in enumerate(TEMPERATURES):
         if rows.size == 0:
             break
@@ -143,8 +133,7 @@ def calibrate_noisy(
         top = zt.max(axis=1)
         lse = top + np.log(np.exp(zt - top[:, None]).sum(axis=1))
         p = np.exp(zt[rows, cols] - lse[rows])
-        model = np.add.reduceat(grow * p[None, :], starts, axis=1)
-        logpost[a] += np.log1p((1.0 - s_item) * model + flat).sum(axis=1)
+        logpost[a] += np.log1p(np.add.reduceat(grow * p[None, :], starts, axis=1)).sum(axis=1)
     w = np.exp(logpost - logpost.max())
     w /= w.sum()
     w_t, w_q = w.sum(axis=1), w.sum(axis=0)
@@ -152,7 +141,6 @@ def calibrate_noisy(
     for kept in np.flatnonzero(w_t > 1e-6 * w_t.max()):
         probs += w_t[kept] * softmax(logits / TEMPERATURES[kept])
     probs /= w_t[w_t > 1e-6 * w_t.max()].sum()
-    probs = (1.0 - slips[:, None]) * probs + slips[:, None] / k
     probs[~seen] = 1.0 / k
     return probs, float(np.exp(w_t @ np.log(TEMPERATURES))), float(w_q @ qs)
 
