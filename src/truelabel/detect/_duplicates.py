@@ -11,6 +11,7 @@ chunk map: each chunk reduces its pairs to a spanning forest, forests are merged
 
 from __future__ import annotations
 
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
@@ -128,7 +129,7 @@ def _exact_leaders(features: np.ndarray) -> np.ndarray:
     # runs of whole buckets of about `block` rows: a hash group never spans two runs
     cuts = np.unique(np.searchsorted(starts, np.arange(0, n, block), side="right") - 1)
     edges = np.append(starts[cuts], n)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in pairwise(edges.tolist()):
         r = part[lo:hi]
         hh = h[r]
         order = np.argsort(hh, kind="stable")  # hash, then row (rows are in order)
