@@ -98,3 +98,26 @@ def test_audit_with_everything_spilled_equals_in_memory(monkeypatch: pytest.Monk
     assert (sets[200:230] == sets[:30]).all() and (sets[:30] >= 0).all()
     assert base["given_label"].isna().sum() == (y == -1).sum()
     assert base["given_label"].iloc[1] == ["a", "b", "c"][y[1]]
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_cosine_copies_join_through_their_leaders_alone(spill: bool) -> None:
+    """Rows 0, 2 and 5 are the same unit vector, but no candidate of the (fake) graph links
+    them: only the exact-copy leaders can join them, with score 0 (cosine 1)."""
+    from truelabel.detect._base import AuditContext
+    from truelabel.detect._duplicates import NearDuplicateDetector
+    from truelabel.detect._original_space import OriginalGraph
+
+    rng = np.random.default_rng(5)
+    unit = rng.standard_normal((6, 4)).astype(np.float32)
+    unit[[2, 5]] = unit[0]
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    ctx = AuditContext(labels=None, pred_probs=None, features=unit, n_classes=0, n_neighbors=1)
+    idx = ((np.arange(6) + 1) % 6)[:, None]  # 0-1, 1-2, ...: never two copies
+    ctx.__dict__["original_graph"] = OriginalGraph(idx, np.full((6, 1), 0.1, np.float32), unit)
+    with spill_at(0 if spill else 1 << 62):
+        cols = NearDuplicateDetector(metric="cosine").detect(ctx).columns
+    assert cols["near_duplicate_set"].tolist() == [0, -1, 0, -1, -1, 0]
+    score = cols["near_duplicate_score"].to_numpy()
+    assert np.allclose(score[[0, 2, 5]], 0.0, atol=1e-6)
+    assert np.allclose(score[[1, 3, 4]], 0.9)
