@@ -375,7 +375,8 @@ def _class_names_of(codes: np.ndarray, names: list[str]) -> Any:
     blocks = [
         table.take(codes[sl], allow_fill=True) for sl in iter_chunks(codes.size, _NAMES_BLOCK)
     ]
-    return type(table)._concat_same_type(blocks) if blocks else table[:0]
+    # _concat_same_type: the ExtensionArray interface (absent from the stubs); chunks, no copy
+    return type(table)._concat_same_type(blocks) if blocks else table[:0]  # type: ignore[attr-defined]
 
 
 def _flagged_neighbors(
