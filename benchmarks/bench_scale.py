@@ -170,6 +170,7 @@ def main() -> None:
         default=None,
         help="a scale.json of an earlier version: its peaks are shown beside these",
     )
+    ap.add_argument("--before-title", default=None, help="the heading of the --before table")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -207,21 +208,32 @@ def main() -> None:
     }
     if args.json and args.merge and Path(args.json).is_file():
         old = json.loads(Path(args.json).read_text())
-        sizes = {r["N"] for r in rows}
+        ran = {(r["N"], r["step"]) for r in rows}
         result["rows"] = sorted(
-            [r for r in old["rows"] if r["N"] not in sizes] + rows,
+            [r for r in old["rows"] if (r["N"], r["step"]) not in ran] + rows,
             key=lambda r: (r["N"], r["step"]),
         )
         result["command"] = f"{old['command']} ; then {command} (rows merged)"
         result["load_average_at_end"] = old["load_average_at_end"]
-        if "before" in old and not args.before:
-            result["before"] = old["before"]
+        result["baselines"] = _baselines(old)
     if args.before:
         before = json.loads(Path(args.before).read_text())
-        result["before"] = {"command": before["command"], "rows": before["rows"]}
+        title = args.before_title or "before / after"
+        base = {"title": title, "command": before["command"], "rows": before["rows"]}
+        result["baselines"] = [base, *result.get("baselines", [])]
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
         Path(args.json).with_suffix(".md").write_text(render(result))
+
+
+def _baselines(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The earlier versions a result is compared with, newest first (an old file's single
+    ``before`` was the spill files' baseline)."""
+    if "baselines" in result:
+        return list(result["baselines"])
+    if "before" in result:
+        return [{"title": "before / after spilling the intermediates", **result["before"]}]
+    return []
 
 
 def render(result: dict[str, Any]) -> str:
@@ -257,12 +269,12 @@ def render(result: dict[str, Any]) -> str:
         "them under pressure); peak anon is the memory the process allocated itself.",
         "",
     ]
-    if "before" in result:
-        old = {(r["N"], r["step"]): r for r in result["before"]["rows"]}
+    for base in _baselines(result):
+        old = {(r["N"], r["step"]): r for r in base["rows"]}
         lines += [
-            "## Peak anonymous memory before / after spilling the intermediates",
+            f"## Peak anonymous memory {base['title']}",
             "",
-            f"Before: `{result['before']['command']}`.",
+            f"Before: `{base['command']}`.",
             "",
             "Growth = (rise of the peak - rise of the output) / added items, from the previous "
             "size: the bytes per item the step holds beyond its output (the fixed costs, "

@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 
 from .._progress import progress
-from .._validation import check_choice, check_features, check_labels, check_pred_probs
+from .._validation import (
+    check_choice,
+    check_features,
+    check_labels,
+    check_pred_probs,
+    iter_chunks,
+)
 from ..backend import Backend, chunk_ranges, get_backend
 from ..exceptions import TruelabelWarning, ValidationError
 from . import (  # noqa: F401  (register detectors)
@@ -340,10 +346,7 @@ class Audit:
         issues.index = index
         for col in ("given_label", "suggested_label"):
             if col in issues:
-                codes = issues[col].to_numpy()
-                issues[col] = np.where(  # type: ignore[assignment]
-                    codes >= 0, np.asarray(names, dtype=object)[codes], None
-                )
+                issues[col] = _class_names_of(issues[col].to_numpy(), names)
         noise = info.get("label", {}).get("noise")
         summary = _summarize(issues, names, noise, [d.name for d in detectors])
         if noise is not None:
@@ -356,6 +359,24 @@ class Audit:
             info={k: {kk: vv for kk, vv in v.items() if kk != "noise"} for k, v in info.items()},
             neighbors=neighbors,
         )
+
+
+#: rows per block of :func:`_class_names_of`
+_NAMES_BLOCK = 1 << 18
+
+
+def _class_names_of(codes: np.ndarray, names: list[str]) -> Any:
+    """The class name of each code, missing for -1: the column pandas infers from the names
+    as objects (``None`` for -1), built block by block from the K names when that column is
+    an extension array (pandas' Arrow strings), so no Python object per item is made."""
+    table = pd.Series(np.asarray(names, dtype=object)).array
+    if table.dtype == object:  # pandas without string inference: object column, None for -1
+        return np.where(codes >= 0, np.asarray(names, dtype=object)[codes], None)
+    blocks = [
+        table.take(codes[sl], allow_fill=True) for sl in iter_chunks(codes.size, _NAMES_BLOCK)
+    ]
+    # _concat_same_type: the ExtensionArray interface (absent from the stubs); chunks, no copy
+    return type(table)._concat_same_type(blocks) if blocks else table[:0]  # type: ignore[attr-defined]
 
 
 def _flagged_neighbors(

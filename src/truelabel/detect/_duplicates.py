@@ -11,6 +11,7 @@ chunk map: each chunk reduces its pairs to a spanning forest, forests are merged
 
 from __future__ import annotations
 
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
@@ -36,6 +37,8 @@ _Forest = tuple[np.ndarray, np.ndarray]
 
 #: 32-bit words of the features hashed per block by _exact_groups (16 MiB as uint64)
 _HASH_BLOCK_WORDS = 1 << 21
+#: _exact_leaders: about 2**_BUCKET_BITS rows per hash bucket and per sorted run of buckets
+_BUCKET_BITS = 16
 
 
 def _hash_multipliers(n_words: int) -> np.ndarray:
@@ -44,23 +47,29 @@ def _hash_multipliers(n_words: int) -> np.ndarray:
     return mult | np.uint64(1)
 
 
-def _exact_groups(features: np.ndarray) -> np.ndarray:
-    """Group id per row; rows with identical bytes share an id.
-
-    Rows are hashed to 64 bits (a random linear hash of their 32-bit words, streamed in
-    chunks of about 2**21 words, so the 64-bit temporary is 16 MiB whatever the size), then
-    every member of a hash group is compared with the group's first row, so a hash
-    collision can never merge different rows.
-    """
-    rows = np.ascontiguousarray(features)
-    words = rows.view(np.uint32).reshape(rows.shape[0], -1)
+def _row_hashes(words: np.ndarray) -> np.ndarray:
+    """64-bit hash of each row of 32-bit words (a random linear hash, streamed in blocks of
+    about 2**21 words, so the 64-bit temporary is 16 MiB whatever the size); a scratch array."""
     mult = _hash_multipliers(words.shape[1])
     step = max(1, _HASH_BLOCK_WORDS // max(words.shape[1], 1))
-    h = scratch(rows.shape[0], np.uint64)
-    for sl in iter_chunks(rows.shape[0], step):
+    h = scratch(words.shape[0], np.uint64)
+    for sl in iter_chunks(words.shape[0], step):
         block = words[sl].astype(np.uint64)
         block *= mult  # in place: wraps modulo 2**64 exactly as the out-of-place product
         h[sl] = block.sum(axis=1, dtype=np.uint64)
+    return h
+
+
+def _exact_groups(features: np.ndarray) -> np.ndarray:
+    """Group id per row; rows with identical bytes share an id.
+
+    Rows are hashed to 64 bits (:func:`_row_hashes`), then every member of a hash group is
+    compared with the group's first row, so a hash collision can never merge different rows.
+    """
+    rows = np.ascontiguousarray(features)
+    words = rows.view(np.uint32).reshape(rows.shape[0], -1)
+    step = max(1, _HASH_BLOCK_WORDS // max(words.shape[1], 1))
+    h = _row_hashes(words)
     _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
     del h
     inverse = inverse.ravel()
@@ -73,6 +82,69 @@ def _exact_groups(features: np.ndarray) -> np.ndarray:
     clash = check[~same]
     inverse[clash] = inverse.max() + 1 + np.arange(clash.size)
     return inverse
+
+
+def _bucket_of(h: np.ndarray, bits: int) -> np.ndarray:
+    """The top ``bits`` bits of 64-bit hashes, as bucket numbers (0 when ``bits`` is 0)."""
+    if bits == 0:
+        return np.zeros(h.shape[0], dtype=np.intp)
+    return (h >> np.uint64(64 - bits)).astype(np.intp)
+
+
+def _exact_leaders(features: np.ndarray) -> np.ndarray:
+    """First row with the same bytes, per row (``_leaders(_exact_groups(features))``),
+    with memory bounded by blocks: int64, a scratch array (a spill file when large).
+
+    Rows are hashed (:func:`_row_hashes`, a scratch array) and partitioned, block by block, into
+    buckets by the hash's top bits (about 2**:data:`_BUCKET_BITS` rows per bucket), keeping row order within a
+    bucket (a scratch array of row numbers); each run of whole buckets is then sorted by hash
+    on its own (stable, so a hash group's first row is its smallest), and every member of a
+    hash group is compared with that first row, so a hash collision never joins different rows:
+    a member that differs leads itself, as in :func:`_exact_groups`. No array of the full size
+    other than these three is made, so nothing beyond blocks lives in anonymous memory.
+    """
+    rows = np.ascontiguousarray(features)
+    n = rows.shape[0]
+    words = rows.view(np.uint32).reshape(n, -1)
+    step = max(1, _HASH_BLOCK_WORDS // max(words.shape[1], 1))
+    block = 1 << _BUCKET_BITS
+    h = _row_hashes(words)
+    bits = min(63, max(0, (max(n, 1) - 1).bit_length() - _BUCKET_BITS))
+    n_buckets = 1 << bits
+    counts = np.zeros(n_buckets, dtype=np.int64)
+    for sl in iter_chunks(n, block):
+        counts += np.bincount(_bucket_of(h[sl], bits), minlength=n_buckets)
+    starts = np.zeros(n_buckets + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    cursor = starts[:-1].copy()
+    part = scratch(n, np.int64)  # row numbers, bucket by bucket, in row order within one
+    for sl in iter_chunks(n, block):
+        b = _bucket_of(h[sl], bits)
+        order = np.argsort(b, kind="stable")
+        bs = b[order]
+        rank = np.arange(bs.size) - np.searchsorted(bs, bs, side="left")
+        part[cursor[bs] + rank] = order + sl.start
+        cursor += np.bincount(b, minlength=n_buckets)
+    leader = scratch(n, np.int64)
+    # runs of whole buckets of about `block` rows: a hash group never spans two runs
+    cuts = np.unique(np.searchsorted(starts, np.arange(0, n, block), side="right") - 1)
+    edges = np.append(starts[cuts], n)
+    for lo, hi in pairwise(edges.tolist()):
+        r = part[lo:hi]
+        hh = h[r]
+        order = np.argsort(hh, kind="stable")  # hash, then row (rows are in order)
+        hs, rs = hh[order], r[order]
+        new = np.ones(hs.size, dtype=bool)
+        np.not_equal(hs[1:], hs[:-1], out=new[1:])
+        first = rs[new]
+        leader[rs] = first[np.cumsum(new) - 1]
+    del part, h
+    for sl in iter_chunks(n, step):
+        own = np.arange(sl.start, sl.stop)
+        c = own[leader[sl] != own]
+        differ = c[~(words[c] == words[leader[c]]).all(axis=1)]
+        leader[differ] = differ  # a hash collision: not a copy of its group's first row
+    return leader
 
 
 def _float32_at_most(x: float) -> np.float32:
@@ -235,8 +307,7 @@ class NearDuplicateDetector(Detector):
         graph = ctx.original_graph
         assert graph is not None
         unit = graph.unit
-        groups = _sparse_row_hash(unit) if sp.issparse(unit) else _exact_groups(unit)
-        lead = _leaders(groups)
+        lead = _leaders(_sparse_row_hash(unit)) if sp.issparse(unit) else _exact_leaders(unit)
         own = np.arange(lead.size)
         copy = np.flatnonzero(lead != own)
         lead_sim = np.zeros(lead.size, dtype=np.float32)
@@ -257,7 +328,8 @@ class NearDuplicateDetector(Detector):
                 "is_near_duplicate_issue": sets >= 0,
                 "near_duplicate_score": np.clip(1.0 - best, 0.0, 1.0),
                 "near_duplicate_set": sets,
-            }
+            },
+            copy=False,  # the frame holds these arrays, not a copy of them
         )
         info = {"metric": "cosine", "threshold": threshold, "n_sets": int(sets.max() + 1)}
         return DetectorResult(columns=cols, info=info)
@@ -269,7 +341,7 @@ class NearDuplicateDetector(Detector):
         med = float(np.median(d1))
         scale = med if med > 0 else float(d1[d1 > 0].mean()) if (d1 > 0).any() else 1.0
         radius = threshold * scale
-        leaders = _leaders(_exact_groups(ctx.features))  # before the copy below: lower peak
+        leaders = _exact_leaders(ctx.features)  # before the copy below: lower peak
         # float32 distances against the largest float32 <= radius: the same pairs as comparing
         # them in float64, with a float32 copy (4 bytes per neighbour, not 8)
         r32 = _float32_at_most(radius)
@@ -289,7 +361,8 @@ class NearDuplicateDetector(Detector):
                 "is_near_duplicate_issue": sets >= 0,
                 "near_duplicate_score": 1.0 - np.exp(-d1 / scale),
                 "near_duplicate_set": sets,
-            }
+            },
+            copy=False,  # the frame holds these arrays, not a copy of them
         )
         info = {"metric": "euclidean", "radius": radius, "n_sets": int(sets.max() + 1)}
         return DetectorResult(columns=cols, info=info)

@@ -138,6 +138,7 @@ class LabelDetector(Detector):
                 "label_score": score,
                 "given_label": ctx.labels,
                 "suggested_label": suggested,
-            }
+            },
+            copy=False,  # the frame holds these arrays, not a copy of them
         )
         return DetectorResult(columns=cols, info=info)

@@ -77,5 +77,5 @@ class OutlierDetector(Detector):
             score = np.minimum(1.0, pmax / np.maximum(t[pred], 1e-12))
             flagged = robust_upper_outliers(-np.log(np.maximum(score, 1e-12)), z)
             info = {"source": "pred_probs"}
-        cols = pd.DataFrame({"is_outlier_issue": flagged, "outlier_score": score})
+        cols = pd.DataFrame({"is_outlier_issue": flagged, "outlier_score": score}, copy=False)
         return DetectorResult(columns=cols, info=info)
