@@ -18,12 +18,26 @@ _Z = 3.5
 
 
 def robust_upper_outliers(values: np.ndarray, z: float = _Z) -> np.ndarray:
-    """Mask of values whose modified z-score (median/MAD) exceeds ``z`` on the high side."""
-    med = np.median(values)
-    mad = np.median(np.abs(values - med))
+    """Mask of values whose modified z-score (median/MAD) exceeds ``z`` on the high side.
+
+    One float64 work array beside ``values`` (both medians partition it in place), the
+    same operations in the same order as ``0.6745 * (values - med) / mad > z``: at 1e7
+    items 80 MB of temporaries instead of five such arrays.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    work = values.copy()
+    med = np.median(work, overwrite_input=True)
+    np.subtract(values, med, out=work)
+    np.abs(work, out=work)
+    mad = np.median(work, overwrite_input=True)
     if mad == 0:
-        mad = np.mean(np.abs(values - med)) or 1.0
-    return (0.6745 * (values - med) / mad) > z
+        np.subtract(values, med, out=work)
+        np.abs(work, out=work)
+        mad = np.mean(work) or 1.0
+    np.subtract(values, med, out=work)
+    np.multiply(0.6745, work, out=work)
+    np.divide(work, mad, out=work)
+    return work > z
 
 
 @register_detector
