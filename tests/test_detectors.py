@@ -120,8 +120,8 @@ def test_audit_finds_planted_issues(blobs):
     res = Audit(random_state=0).run(labels=noisy, features=X)
     issues = res.issues
     ran = {c[3:-6] for c in issues if c.startswith("is_")}
-    # consensus needs annotations; llm_judge (registered once truelabel.llm's judge is
-    # imported) needs a judge in its settings
+    # consensus needs annotations; llm_judge (registered once truelabel.llm is imported)
+    # needs a judge in its settings
     assert set(available_detectors()) - {"consensus", "llm_judge"} <= ran
     for col in ("label_score", "outlier_score", "near_duplicate_score"):
         assert issues[col].between(0, 1).all(), col

@@ -206,3 +206,19 @@ def test_detector_contract_order_invariance_untouched_settings_and_typos():
         ValidationError, match=r"issue_types\['llm_judge'\]: unknown setting 'weightt'; did you"
     ):
         get_detector("llm_judge", weightt=0.5)
+
+
+def test_importing_the_package_registers_the_issue_type_and_the_judge_module_stays_lazy():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from truelabel.detect import available_detectors\n"
+        "assert 'llm_judge' not in available_detectors()\n"
+        "import truelabel.llm\n"
+        "assert 'llm_judge' in available_detectors(), available_detectors()\n"
+        "assert 'truelabel.llm._judge' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

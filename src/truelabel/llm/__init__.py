@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib as _importlib
 import typing as _typing
 
+from . import _detector as _detector  # registers the "llm_judge" issue type
 from ._cache import ResponseCache
 from ._client import LLMClient, Usage
 from ._errors import LLMAuthError, LLMConnectionError, LLMError, LLMRateLimitError, LLMResponseError

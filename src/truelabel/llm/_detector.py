@@ -1,7 +1,7 @@
 """The ``llm_judge`` issue type: an LLMJudge re-checks the label check's top suspects.
 
-Registered with the audit's detector registry when :mod:`truelabel.llm._judge` is imported
-(building an :class:`~truelabel.llm.LLMJudge` does it). Cost is bounded by ``top``: only
+Registered with the audit's detector registry when :mod:`truelabel.llm` is imported (any
+import from the package does it; the judge itself is imported on first use). Cost is bounded by ``top``: only
 the ``top`` lowest ``label_score`` rows are sent to the LLM, whatever the data size.
 """
 

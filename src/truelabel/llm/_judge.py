@@ -288,6 +288,3 @@ def recheck_issues(
 
 #: "(first: item K)" in the classifier's and judge's warnings: K counts the texts scored
 _FIRST_ITEM = re.compile(r"\(first: item (\d+)\)")
-
-
-from . import _detector as _detector  # noqa: E402  (registers the "llm_judge" issue type)
