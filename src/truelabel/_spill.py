@@ -8,11 +8,15 @@ lives in the page cache (file-backed pages the kernel writes back and drops unde
 and not in the process's anonymous memory: what a pass holds in anonymous memory stays
 bounded by its chunks and its outputs, whatever the number of items.
 
-The file is unlinked as soon as it is mapped (``tempfile.TemporaryFile`` in ``$TMPDIR``; on
-Linux it never has a name): nobody else can open it, and it disappears with the last reference
-to the array, also when the process is killed. Scratch files that must keep a name (the copy of
-a Parquet input, which a local Ray worker maps by path) live in :func:`spill_folder`
-(``truelabel-spill-*`` under ``$TMPDIR``, mode 0700), removed when the process exits.
+The file never has a name (Linux: ``O_TMPFILE`` in ``$TMPDIR``; elsewhere a
+``tempfile.TemporaryFile``, unlinked at once): nobody else can open it, and it disappears with
+the last reference to the array, also when the process is killed. Only when a Ray cluster this
+process started on this machine reads it (``truelabel.distributed``) does :func:`spill_file`
+give it a name in :func:`spill_folder` (``truelabel-spill-*`` under ``$TMPDIR``, mode 0700), so
+the workers map the same pages instead of receiving a copy; the name goes when the array is
+freed, and the folder when the process exits (normally or through Ctrl-C; a process killed
+outright leaves the folder, as Ray leaves its session folder). Scratch files that are named
+from the start (the copy of a Parquet input) live in that folder too.
 Values are the same in either case: only where the bytes live changes.
 
 The threshold is read from ``TRUELABEL_SPILL_BYTES`` (bytes; ``0`` spills every array) when

@@ -114,6 +114,30 @@ def test_the_names_are_removed_at_exit_and_on_an_interrupt(how: str, tmp_path: P
     assert list(tmp_path.iterdir()) == []  # nothing else left in TMPDIR either
 
 
+def test_a_forked_child_ending_normally_leaves_its_parents_name(tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        """
+        import os, sys
+        import numpy as np
+        from truelabel._spill import scratch, spill_at
+        from truelabel.distributed._ship import by_path
+        with spill_at(0):
+            held = scratch((50, 2), np.float64)
+        path = by_path(held, local=True).path
+        pid = os.fork()
+        if pid == 0:
+            sys.exit(0)  # runs the child's exit hooks (its copy of the array's finalizer)
+        os.waitpid(pid, 0)
+        print(os.path.exists(path), flush=True)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": SRC, "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- on the session's local cluster ---------------------------------------------------------
 
 
