@@ -176,7 +176,6 @@ class SentenceTransformerEncoder:
                 f"{str(path)!r} has no weights ({' or '.join(_WEIGHTS)})",
                 "copy the whole saved model folder",
             )
-        self._torch: Any = _import_st()[0]
         self.threads = threads or (os.cpu_count() or 1)
         self.backend = get_backend(backend)
         self.chunk_size = chunk_size
@@ -202,10 +201,10 @@ class SentenceTransformerEncoder:
         order = np.argsort([-len(t) for t in texts], kind="stable")
         bounds = np.append(np.arange(0, len(texts), self.batch_size), len(texts))
         local = isinstance(self.backend, LocalBackend)
-        if local:  # in this process, torch on `threads` cores: one chunk per batch
+        if local:  # in this process, serially, torch on `threads` cores
             backend: Backend = LocalBackend(1)
             shared = (self._model, texts, order, self.batch_size, self.threads)
-            rows = self.batch_size
+            rows = _chunk_rows(len(texts), self.batch_size, None, backend)
         else:
             backend = self.backend
             shared = (self._per_worker, texts, order, self.batch_size, 1)
