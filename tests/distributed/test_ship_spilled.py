@@ -244,3 +244,55 @@ def test_share_keeps_the_name_while_the_handle_lives(ray_backend: Any) -> None:
     del held
     gc.collect()
     assert _names() == set()
+
+
+def test_an_audit_with_spilled_intermediates_on_ray_equals_local(
+    ray_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every intermediate a spill file (threshold 0): the kNN graph and the neighbour label
+    distribution reach the tasks by name, and the audit's table is the local one."""
+    from truelabel import Audit
+    from truelabel.detect import _confident_learning
+
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 3, 600)
+    X = (rng.normal(size=(600, 8)) + 3.0 * np.eye(3, 8)[truth]).astype(np.float32)
+    X[100] = X[101]  # a near-duplicate pair
+    labels = truth.copy()
+    labels[:30] = (labels[:30] + 1) % 3
+    p = np.full((600, 3), 0.1)
+    p[np.arange(600), truth] = 0.8
+    issues: dict[str, dict[str, Any]] = {"label": {}, "outlier": {}, "near_duplicate": {}}
+
+    def run(backend: Any) -> Any:
+        _confident_learning._CACHE.clear()
+        with spill_at(0):
+            audit = Audit(issues, random_state=0, backend=backend, chunk_size=128)
+            return audit.run(labels=labels, pred_probs=p, features=X).issues
+
+    want = run(LocalBackend(n_jobs=2))
+    rec = Recorder(monkeypatch)
+    got = run(ray_backend)
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(want, got, check_exact=False, rtol=1e-9)
+    assert want["is_label_issue"].sum() > 0 and want["is_near_duplicate_issue"].sum() >= 2
+
+    def named(obj: Any) -> list[MappedFile]:
+        found = []
+        for part in obj if isinstance(obj, tuple | list) else [obj]:
+            if isinstance(part, MappedFile):
+                found.append(part)
+            elif hasattr(part, "__dataclass_fields__"):
+                found += named([getattr(part, f) for f in part.__dataclass_fields__])
+            elif isinstance(part, dict):
+                found += named(list(part.values()))
+        return found
+
+    spilled = [m for s in rec.shipped for m in named(s) if m.path.startswith(spill_folder())]
+    assert len(spilled) >= 3  # the graph's indices and distances, the neighbour labels, ...
+    shapes = {m.shape for m in spilled}
+    assert (600, 10) in shapes and (600, 3) in shapes
+    del want, got, rec
+    gc.collect()
+    assert _names() == set()
