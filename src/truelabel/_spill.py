@@ -8,11 +8,15 @@ lives in the page cache (file-backed pages the kernel writes back and drops unde
 and not in the process's anonymous memory: what a pass holds in anonymous memory stays
 bounded by its chunks and its outputs, whatever the number of items.
 
-The file is unlinked as soon as it is mapped (``tempfile.TemporaryFile`` in ``$TMPDIR``; on
-Linux it never has a name): nobody else can open it, and it disappears with the last reference
-to the array, also when the process is killed. Scratch files that must keep a name (the copy of
-a Parquet input, which a local Ray worker maps by path) live in :func:`spill_folder`
-(``truelabel-spill-*`` under ``$TMPDIR``, mode 0700), removed when the process exits.
+The file never has a name (Linux: ``O_TMPFILE`` in ``$TMPDIR``; elsewhere a
+``tempfile.TemporaryFile``, unlinked at once): nobody else can open it, and it disappears with
+the last reference to the array, also when the process is killed. Only when a Ray cluster this
+process started on this machine reads it (``truelabel.distributed``) does :func:`spill_file`
+give it a name in :func:`spill_folder` (``truelabel-spill-*`` under ``$TMPDIR``, mode 0700), so
+the workers map the same pages instead of receiving a copy; the name goes when the array is
+freed, and the folder when the process exits (normally or through Ctrl-C; a process killed
+outright leaves the folder, as Ray leaves its session folder). Scratch files that are named
+from the start (the copy of a Parquet input) live in that folder too.
 Values are the same in either case: only where the bytes live changes.
 
 The threshold is read from ``TRUELABEL_SPILL_BYTES`` (bytes; ``0`` spills every array) when
@@ -42,6 +46,8 @@ import shutil
 import sys
 import tempfile
 import threading
+import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -58,6 +64,7 @@ __all__ = [
     "scratch",
     "spill_at",
     "spill_bytes",
+    "spill_file",
     "spill_folder",
 ]
 
@@ -140,9 +147,22 @@ def scratch(shape: int | tuple[int, ...], dtype: Any, *, fill: Any = None) -> np
         return np.empty(dims, dtype=dt) if fill is None else np.full(dims, fill, dtype=dt)
     # unlinked at once (Linux: O_TMPFILE, never named): nothing is left behind, even when the
     # process is killed; only named scratch files (a Parquet input's copy) use spill_folder()
-    with tempfile.TemporaryFile(prefix="truelabel-", suffix=".spill") as f:
-        f.truncate(nbytes)
-        buf = mmap.mmap(f.fileno(), nbytes)  # the mapping outlives the (unlinked) file object
+    fd = _unnamed_fd()
+    if fd is not None:  # kept open: spill_file() can give it a name for a local Ray cluster
+        try:
+            os.ftruncate(fd, nbytes)
+            buf = mmap.mmap(fd, nbytes)
+        except BaseException:
+            os.close(fd)
+            raise
+        record = _SpillFile(fd, np.frombuffer(buf, np.uint8).ctypes.data)
+        with _LOCK:
+            _FILES[buf] = record
+        weakref.finalize(buf, _forget, fd, record.names, os.getpid())
+    else:
+        with tempfile.TemporaryFile(prefix="truelabel-", suffix=".spill") as f:
+            f.truncate(nbytes)
+            buf = mmap.mmap(f.fileno(), nbytes)  # the mapping outlives the unlinked file
     out = np.frombuffer(buf, dtype=dt).reshape(dims)
     if fill is not None and fill != 0:
         out[...] = fill
@@ -174,3 +194,88 @@ def release_free_memory() -> None:
     except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
         return
     trim(0)
+
+
+# -- a name for a spill file, while a local Ray cluster maps it (distributed/_ship.py) ------
+
+
+class _SpillFile:
+    """A spill file's open descriptor (of an ``O_TMPFILE`` file, linkable), the address its
+    mapping starts at in this process, and its name once it has one."""
+
+    def __init__(self, fd: int, address: int) -> None:
+        self.fd = fd
+        self.address = address
+        self.names: list[str] = []
+
+
+#: the spill files made by :func:`scratch` that can be given a name, by their mapping
+_FILES: weakref.WeakKeyDictionary[mmap.mmap, _SpillFile] = weakref.WeakKeyDictionary()
+
+
+def _unnamed_fd() -> int | None:
+    """An unnamed, linkable file in ``$TMPDIR`` (``O_TMPFILE`` without ``O_EXCL``, mode
+    0600), or None where there is no such thing (then :func:`scratch` uses an unlinked
+    ``TemporaryFile``, which can never be named)."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None:
+        return None
+    try:
+        return os.open(tempfile.gettempdir(), os.O_RDWR | flag | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError:  # a file system without O_TMPFILE
+        return None
+
+
+def _forget(fd: int, names: list[str], pid: int) -> None:
+    """When the mapping is freed: remove the file's name, if it got one (never from a forked
+    child: the name is its parent's), and close it."""
+    for name in names if os.getpid() == pid else ():
+        try:
+            os.unlink(name)
+        except OSError:  # the spill folder already removed at exit
+            pass
+    os.close(fd)
+
+
+def spill_file(arr: np.ndarray) -> tuple[str, int] | None:
+    """``(path, offset)`` of the spill file ``arr`` views (``offset``: bytes to its first
+    element), or None when ``arr`` is not in a spill file of :func:`scratch` or the file
+    cannot be named.
+
+    The hook by which ``truelabel.distributed`` sends a spilled intermediate to Ray workers
+    on this machine by path: the first call gives the unnamed file a name in
+    :func:`spill_folder` (``linkat`` of its descriptor: the same inode, so the workers read
+    the very pages this process writes); the name is removed when the array is freed (or
+    with the folder at exit). Only a process killed outright leaves it behind, in
+    ``$TMPDIR/truelabel-spill-*``.
+    """
+    base: Any = arr
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    if not isinstance(base, mmap.mmap):
+        return None
+    with _LOCK:
+        record = _FILES.get(base)
+    if record is None:
+        return None
+    offset = int(arr.ctypes.data) - record.address
+    if offset < 0 or offset + arr.nbytes > len(base):
+        return None
+    folder = spill_folder()
+    with _LOCK:
+        if not record.names:
+            base_name = f"truelabel-{uuid.uuid4().hex}.spill"
+            try:
+                # linkat(fd of /proc/self/fd/N, AT_SYMLINK_FOLLOW) (a dir fd makes Python use
+                # linkat; plain link() would try to link the /proc symlink itself)
+                folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+                try:
+                    os.link(f"/proc/self/fd/{record.fd}", base_name, dst_dir_fd=folder_fd)
+                finally:
+                    os.close(folder_fd)
+            except OSError:  # no /proc, or a file that cannot be linked: by value then
+                return None
+            record.names.append(os.path.join(folder, base_name))
+        return record.names[0], offset

@@ -131,23 +131,22 @@ def _text_encoder(
     sentence-transformers folder (:func:`truelabel.encode.load_encoder`; errors are
     raised: the user asked for it); an object with ``encode``: used as given. With
     ``cache``, an encoder built here keeps its vectors on disk (:class:`CachedEncoder`).
-    ``run_on`` (``{"backend": ..., "chunk_size": ...}``): an ONNX encoder built here
-    encodes its chunks of whole batches there (the vectors do not depend on it).
+    ``run_on`` (``{"backend": ..., "chunk_size": ...}``): an encoder built here (ONNX or
+    sentence-transformers) encodes its chunks of whole batches there, a model per worker
+    (the vectors do not depend on it). It is built once, with these settings.
     """
-    from .encode import CachedEncoder, OnnxTextEncoder, load_encoder
+    from .encode import CachedEncoder, load_encoder
     from .exceptions import MissingDependencyError
 
     if isinstance(spec, str) and spec.lower() == TFIDF:
         return None, None
     if spec is None or isinstance(spec, str | os.PathLike):
         try:
-            built = load_encoder(spec)
+            built = load_encoder(spec, **(run_on or {}))
         except MissingDependencyError as err:
             if spec is None:
                 return None, str(err)
             raise
-        if run_on and isinstance(built, OnnxTextEncoder):
-            built = load_encoder(spec, **run_on)
         return (CachedEncoder(built) if cache else built), None
     if callable(getattr(spec, "encode", None)):
         return spec, None

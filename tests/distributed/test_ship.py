@@ -45,10 +45,11 @@ def test_arrays_that_are_not_read_only_file_maps_ship_by_value(tmp_path: Path) -
     plain = np.arange(12.0).reshape(4, 3)
     mapped = _npy(tmp_path, plain)
     with spill_at(0):
-        spilled = scratch((4, 3), np.float64)  # an unlinked spill file: no path to send
+        spilled = scratch((4, 3), np.float64)  # a spill file: by path only to this machine
     strided = np.asarray(mapped)[:, ::2]  # not contiguous
-    shared = (plain, spilled, strided, np.asarray(mapped)[:0])
+    shared = (plain, strided, np.asarray(mapped)[:0])
     assert by_path(shared) is shared
+    assert by_path((spilled,), local=False)[0] is spilled  # test_ship_spilled.py: local
     assert by_path({"a": plain}) == {"a": plain}
 
 

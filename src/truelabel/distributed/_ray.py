@@ -42,10 +42,12 @@ def _import_ray() -> Any:
 
 
 class Shared:
-    """``shared`` stored once in Ray's object store (:meth:`RayBackend.share`)."""
+    """``shared`` stored once in Ray's object store (:meth:`RayBackend.share`); it holds the
+    original too, so a file the workers map by path (a spilled array's name) lives as long."""
 
-    def __init__(self, ref: Any) -> None:
+    def __init__(self, ref: Any, keep: Any = None) -> None:
         self.ref = ref
+        self.keep = keep
 
     def __repr__(self) -> str:
         return f"Shared({self.ref!r})"
@@ -246,7 +248,8 @@ class RayBackend:
         of a ``shared`` tuple) to many ``map`` calls. Tasks receive ``obj`` itself."""
         if isinstance(obj, Shared):
             return obj
-        return Shared(self._ensure().put(by_path(obj, local=self._local)))  # type: ignore[return-value]
+        ref = self._ensure().put(by_path(obj, local=self._local))
+        return Shared(ref, keep=obj)  # type: ignore[return-value]
 
     def map(self, fn: Callable[[Chunk, S], R], chunks: Sequence[Chunk], shared: S) -> Iterator[R]:
         chunks = list(chunks)

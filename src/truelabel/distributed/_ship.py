@@ -9,7 +9,11 @@ offset, dtype, shape) and unpickles as a read-only memory map of the same bytes:
 then touches only the pages of the rows it reads. The file must be visible to the workers
 under the same path (always on one machine; shared storage on a cluster). The read-only
 copy of a Parquet input (``to_array``, in the driver's private spill folder) goes by path
-only to a cluster this process started on this machine, by value to any other.
+only to a cluster this process started on this machine, by value to any other. So does a
+spilled intermediate (:func:`truelabel._spill.scratch` above the spill threshold: the kNN
+graph, the neighbour label distribution): its unnamed file gets a name in the private spill
+folder the first time it is shipped (:func:`truelabel._spill.spill_file`), kept until the
+array is freed; the workers map that name read-only and see the driver's pages themselves.
 
 It looks inside tuples, lists, dicts and dataclasses (``shared`` of the chunked passes);
 anything else is shipped as it is.
@@ -23,6 +27,8 @@ import os
 from typing import Any
 
 import numpy as np
+
+from .._spill import spill_file
 
 __all__ = ["MappedFile", "by_path", "mapped_file"]
 
@@ -75,19 +81,27 @@ def _private(path: str) -> bool:
 
 def mapped_file(arr: np.ndarray, *, local: bool = True) -> MappedFile | None:
     """``arr`` as a :class:`MappedFile` when it is a contiguous, read-only window of a
-    memory-mapped file that still exists; else None. A file in this process's private
-    spill folder (the copy of a Parquet input) only when ``local`` (the workers run on this
-    machine)."""
-    if arr.flags.writeable or arr.size == 0:
-        return None
-    root = _root_map(arr)
-    if root is None or root.flags.writeable or root.mode not in ("r", "c"):
+    memory-mapped file that still exists, or (only when ``local``: the workers run on this
+    machine) a contiguous window of a spill file (:func:`truelabel._spill.spill_file`, named
+    now if it is not yet); else None. A file in this process's private spill folder (the
+    copy of a Parquet input) also only when ``local``."""
+    if arr.size == 0:
         return None
     if arr.flags.c_contiguous:
         order = "C"
     elif arr.flags.f_contiguous:
         order = "F"
     else:
+        return None
+    if local:
+        spilled = spill_file(arr)
+        if spilled is not None:
+            # writable on this side: tasks see this process's later writes, as threads do
+            return MappedFile(spilled[0], spilled[1], arr.dtype, tuple(arr.shape), order)
+    if arr.flags.writeable:
+        return None
+    root = _root_map(arr)
+    if root is None or root.flags.writeable or root.mode not in ("r", "c"):
         return None
     start = arr.__array_interface__["data"][0] - root.__array_interface__["data"][0]
     path = os.fspath(root.filename)  # type: ignore[arg-type]
