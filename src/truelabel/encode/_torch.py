@@ -27,6 +27,7 @@ from .._progress import progress
 from ..backend import Backend, Chunk, LocalBackend, PerWorker, get_backend
 from ..exceptions import MissingDependencyError, ValidationError
 from ._base import check_text_items
+from ._torchvision import ensure_torchvision
 
 __all__ = ["SentenceTransformerEncoder", "encode_chunk", "is_sentence_transformers_folder"]
 
@@ -63,6 +64,8 @@ def _files_digest(folder: Path) -> str:
 def _import_st() -> tuple[Any, Any]:
     try:
         import torch
+
+        ensure_torchvision(torch)  # transformers imports it whenever it is installed
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise MissingDependencyError(
