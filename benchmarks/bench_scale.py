@@ -233,7 +233,9 @@ def child(step: str, folder: Path) -> dict[str, Any]:
             else:  # a version without it: its chunk-wise frame writer
                 from truelabel.data import write_frame_parquet
 
-                frame = pd.concat([model.labels_, probas.rename(columns=lambda c: f"p_{c}")], axis=1)
+                frame = pd.concat(
+                    [model.labels_, probas.rename(columns=lambda c: f"p_{c}")], axis=1
+                )
                 write_frame_parquet(written, frame)
         wall = time.perf_counter() - t0
         write_s = time.perf_counter() - t1
@@ -312,20 +314,26 @@ def main() -> None:
         "load_average_at_end": os.getloadavg(),
         "rows": rows,
     }
+    old: dict[str, Any] | None = None
     if args.json and args.merge and Path(args.json).is_file():
         old = json.loads(Path(args.json).read_text())
         ran = {(r["N"], r["step"]) for r in rows}
-        result["rows"] = sorted(
-            [r for r in old["rows"] if (r["N"], r["step"]) not in ran] + rows,
-            key=lambda r: (r["N"], r["step"]),
-        )
-        result["command"] = f"{old['command']} ; then {command} (rows merged)"
+        kept = [r for r in old["rows"] if (r["N"], r["step"]) not in ran]
+        result["rows"] = sorted(kept + rows, key=lambda r: (r["N"], r["step"]))
+        if args.before and not kept:  # a new version measured at every size: its own command
+            result["command"] = command
+        else:
+            result["command"] = f"{old['command']} ; then {command} (rows merged)"
         result["load_average_at_end"] = old["load_average_at_end"]
         result["baselines"] = _baselines(old)
     if args.before:
         before = json.loads(Path(args.before).read_text())
         title = args.before_title or "before / after"
         base = {"title": title, "command": before["command"], "rows": before["rows"]}
+        for earlier in result.get("baselines", []):  # their "after" was the code replaced now
+            if old is not None and "after_rows" not in earlier:
+                earlier["after_rows"] = old["rows"]
+                earlier["after_command"] = old["command"]
         result["baselines"] = [base, *result.get("baselines", [])]
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
@@ -342,6 +350,16 @@ def _baselines(result: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
+def _anon_output(r: dict[str, Any]) -> float:
+    """The part of a row's output in anonymous memory (rows measured before the outputs were
+    spill files did not record it: all of it was)."""
+    return float(r.get("output_anon_mb", r["output_mb"]))
+
+
+def _opt(r: dict[str, Any], key: str, fmt: str) -> str:
+    return "-" if r.get(key) is None else format(r[key], fmt)
+
+
 def render(result: dict[str, Any]) -> str:
     lines = [
         "# Local scaling curve (out of core)",
@@ -353,9 +371,9 @@ def render(result: dict[str, Any]) -> str:
         f"Command: `{result['command']}`",
         "",
         *([result["notes"], ""] if result.get("notes") else []),
-        "| N | step | wall s | s per 1e6 items | peak RSS MB | peak anon MB | after imports MB "
-        "| output MB | inputs on disk MB |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| N | step | wall s | s per 1e6 items | writing s | peak RSS MB | peak anon MB "
+        "| after imports MB | output MB | of it anon MB | inputs on disk MB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         per = r["wall_s"] / r["N"] * 1e6
@@ -364,34 +382,41 @@ def render(result: dict[str, Any]) -> str:
         else:
             disk = r["inputs_mb_on_disk"].get("answers.parquet", 0.0)
         lines.append(
-            f"| {r['N']:,} | {r['step']} | {r['wall_s']:.1f} | {per:.1f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['N']:,} | {r['step']} | {r['wall_s']:.1f} | {per:.1f} "
+            f"| {_opt(r, 'write_s', '.1f')} | {r['peak_rss_mb']:.0f} "
             f"| {r['peak_anon_mb']:.0f} | {r['anon_after_imports_mb']:.0f} | {r['output_mb']:.1f} "
-            f"| {disk:.0f} |"
+            f"| {_opt(r, 'output_anon_mb', '.1f')} | {disk:.0f} |"
         )
     lines += [
         "",
-        "Peak RSS counts the pages of the memory-mapped inputs the process touched and of the "
-        "spill files of its intermediates (file-backed: the kernel writes them back and drops "
-        "them under pressure); peak anon is the memory the process allocated itself.",
+        "Peak RSS counts the pages of the memory-mapped inputs the process touched, of the "
+        "spill files of its intermediates and of its outputs (file-backed: the kernel writes "
+        "them back and drops them under pressure); peak anon is the memory the process "
+        "allocated itself. Writing s: the Parquet output written chunk-wise (inside wall s "
+        "and the peaks; '-': a row measured before the steps wrote their output). Output MB: "
+        "the result (the audit's issue table; Dawid-Skene's probas_ with its index), of which "
+        "'of it anon' is in anonymous memory; the rest lives in spill files.",
         "",
     ]
     for base in _baselines(result):
         old = {(r["N"], r["step"]): r for r in base["rows"]}
+        after = base.get("after_rows", result["rows"])
         lines += [
             f"## Peak anonymous memory {base['title']}",
             "",
             f"Before: `{base['command']}`.",
+            *([f"After: `{base['after_command']}`."] if base.get("after_command") else []),
             "",
-            "Growth = (rise of the peak - rise of the output) / added items, from the previous "
-            "size: the bytes per item the step holds beyond its output (the fixed costs, "
-            "imports and thread heaps, cancel out).",
+            "Growth = (rise of the peak - rise of the output held in anonymous memory) / added "
+            "items, from the previous size: the bytes per item the step holds beyond its "
+            "output (the fixed costs, imports and thread heaps, cancel out).",
             "",
-            "| N | step | peak anon MB before | after | output MB | growth before, B/item "
-            "| growth after, B/item |",
-            "|---:|---|---:|---:|---:|---:|---:|",
+            "| N | step | peak anon MB before | after | output MB | of it anon before / after "
+            "| growth before, B/item | growth after, B/item |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|",
         ]
         prev: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-        for r in result["rows"]:
+        for r in after:
             b = old.get((r["N"], r["step"]))
             if b is None:
                 continue
@@ -401,12 +426,13 @@ def render(result: dict[str, Any]) -> str:
                 dn = (r["N"] - pr["N"]) / 2**20
                 for i, (now, was) in enumerate(((b, pb), (r, pr))):
                     rise = now["peak_anon_mb"] - was["peak_anon_mb"]
-                    grew = rise - (now["output_mb"] - was["output_mb"])
+                    grew = rise - (_anon_output(now) - _anon_output(was))
                     growth[i] = f"{grew / dn:.0f}"
             prev[r["step"]] = (b, r)
             lines.append(
                 f"| {r['N']:,} | {r['step']} | {b['peak_anon_mb']:.0f} | {r['peak_anon_mb']:.0f} "
-                f"| {r['output_mb']:.1f} | {growth[0]} | {growth[1]} |"
+                f"| {r['output_mb']:.1f} | {_anon_output(b):.1f} / {_anon_output(r):.1f} "
+                f"| {growth[0]} | {growth[1]} |"
             )
         lines.append("")
     return "\n".join(lines)

@@ -254,7 +254,9 @@ def _old_writer_tables(frame: pd.DataFrame, chunk: int) -> list[pa.Table]:
     """The writer before this change: a DataFrame per chunk from ``iloc`` + ``reset_index``."""
     name = frame.index.name or "item"
     return [
-        pa.Table.from_pandas(frame.iloc[s : s + chunk].reset_index(names=name), preserve_index=False)
+        pa.Table.from_pandas(
+            frame.iloc[s : s + chunk].reset_index(names=name), preserve_index=False
+        )
         for s in range(0, len(frame), chunk)
     ]
 
@@ -349,3 +351,36 @@ def test_scratch_posteriors_are_plain_arrays_below_the_threshold() -> None:
     assert not is_spilled(model.probas_.to_numpy())
     assert not is_spilled(model.labels_.to_numpy())
     assert isinstance(scratch(3, np.float64), np.ndarray)
+
+
+@linux_only
+@pytest.mark.parametrize("labels", [[4, 9, 2], ["no", "yes", "perhaps"]])
+def test_consensus_table_over_spill_files_equals_the_former_table(labels: list[object]) -> None:
+    from truelabel.aggregate._run import run_consensus
+
+    table = Annotations(_crowd(labels), duplicates="all")
+    memory = run_consensus(table, doubtful_below=0.9)
+    with spill_at(0):
+        spilled = run_consensus(table, doubtful_below=0.9)
+    # the former construction: object labels inferred back, the columns copied in
+    model = DawidSkene().fit(table)
+    probas = model.probas_.to_numpy()
+    former = pd.DataFrame(
+        {
+            "label": model.labels_.to_numpy(),
+            "confidence": probas.max(axis=1),
+            "n_labels": np.bincount(table.item_codes, minlength=table.n_items),
+            "is_doubtful": probas.max(axis=1) < 0.9,
+        },
+        index=table.items.rename("item"),
+    )
+    former["is_gold"] = table.gold_codes >= 0
+    for got in (memory.consensus, spilled.consensus):
+        pd.testing.assert_frame_equal(got, former, check_exact=True)
+    assert 0 < former["is_doubtful"].sum() < 40
+    assert is_spilled(spilled.consensus["confidence"].to_numpy())
+    assert is_spilled(spilled.consensus["n_labels"].to_numpy())
+    assert not is_spilled(memory.consensus["confidence"].to_numpy())
+    names = spilled.consensus["label"].array
+    if not isinstance(names, pd.arrays.NumpyExtensionArray):  # the model's labels, not copied
+        assert all(_file_backed(_arrow_buffers(names)))

@@ -70,9 +70,7 @@ def take_names(codes: np.ndarray, names: Any, *, block: int = _NAMES_BLOCK) -> A
         return np.where(codes >= 0, np.asarray(list(names), dtype=object)[codes], None)
     if spills(8 * (codes.size + 1)):  # the offsets are the largest buffer
         return _spilled_names(codes, [str(v) for v in names], table.dtype)
-    blocks = [
-        table.take(codes[sl], allow_fill=True) for sl in iter_chunks(codes.size, block)
-    ]
+    blocks = [table.take(codes[sl], allow_fill=True) for sl in iter_chunks(codes.size, block)]
     # _concat_same_type: the ExtensionArray interface (absent from the stubs); chunks, no copy
     return type(table)._concat_same_type(blocks) if blocks else table[:0]  # type: ignore[attr-defined]
 
@@ -113,7 +111,7 @@ def _spilled_names(codes: np.ndarray, names: list[str], dtype: Any) -> Any:
     arr = pa.Array.from_buffers(
         pa.large_string(), n, [*buffers, pa.py_buffer(data)], null_count=missing
     )
-    return pd.arrays.ArrowStringArray(pa.chunked_array([arr]), dtype=dtype)
+    return pd.arrays.ArrowStringArray(pa.chunked_array([arr]), dtype=dtype)  # type: ignore[call-arg]
 
 
 def take_values(values: pd.Index, codes: np.ndarray) -> Any:

@@ -156,7 +156,9 @@ def write_frame_parquet(
                 yield frame.iloc[c.slice].reset_index(names=list(index.names))
                 continue
             cols = {name: index[c.slice]}
-            cols.update((col, values[c.slice]) for col, values in zip(frame.columns, columns, strict=True))
+            cols.update(
+                (col, values[c.slice]) for col, values in zip(frame.columns, columns, strict=True)
+            )
             yield pd.DataFrame(cols, copy=False)
 
     return write_parquet_chunks(path, parts())
