@@ -11,9 +11,20 @@ batches:
   features="...npy")``
 - dawid_skene: ``DawidSkene().fit(Annotations.from_parquet("answers.parquet"))``
 
-Per step: wall time, the process's peak RSS (VmHWM; includes the pages of the memory-mapped
-inputs it touched, which the kernel can drop), the peak of its anonymous memory (RssAnon
-sampled every 10 ms: what the process itself allocated) and the RSS after imports.
+Each step also writes its output to Parquet chunk-wise, inside the measured time and peak
+(the audit: ``AuditResult.to_parquet``; Dawid-Skene: the consensus label and posteriors per
+item, ``Aggregator.to_parquet``, or on a version without it ``write_frame_parquet`` of the
+posteriors and labels), then removes the file.
+
+Per step: wall time (and the writing's share), the process's peak RSS (VmHWM; includes the
+pages of the memory-mapped inputs it touched and of file-backed outputs and spill files, which
+the kernel can write back and drop), the peak of its anonymous memory (RssAnon sampled every
+10 ms: what the process itself allocated), the RSS after imports, the output's size and how
+much of it is anonymous memory (its buffers located in ``/proc/self/maps``; the rest lives in
+spill files).
+
+Inputs of a size are generated once into ``--dir``; a later run with the same K and D reuses
+them.
 
 Usage: python benchmarks/bench_scale.py [--sizes 1e4,1e5,1e6] [--K 20] [--D 64]
                                        [--json benchmarks/results/scale.json]
@@ -44,12 +55,18 @@ def _status_mb(field: str) -> float:
     return float("nan")
 
 
-def generate(n: int, k: int, d: int, folder: Path, seed: int = 0) -> None:
-    """The inputs of size ``n``, written block by block (memory O(block))."""
+def generate(n: int, k: int, d: int, folder: Path, seed: int = 0) -> bool:
+    """The inputs of size ``n``, written block by block (memory O(block)); False when the
+    folder already holds them (same n, K, D and seed)."""
     from numpy.lib.format import open_memmap
 
     from truelabel.data import ParquetChunkWriter
 
+    stamp = folder / "inputs.json"
+    want = {"n": n, "K": k, "D": d, "seed": seed}
+    if stamp.is_file() and json.loads(stamp.read_text()) == want:
+        return False
+    stamp.unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     mu = (rng.standard_normal((k, d)) * (5.2 / np.sqrt(2 * d))).astype(np.float32)
@@ -86,6 +103,70 @@ def generate(n: int, k: int, d: int, folder: Path, seed: int = 0) -> None:
             )
     for arr in (P, X, Y):
         arr.flush()
+    stamp.write_text(json.dumps(want))
+    return True
+
+
+def _file_ranges() -> tuple[list[int], list[int]]:
+    """Start and end addresses of this process's file-backed mappings (sorted)."""
+    starts, ends = [], []
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 5 and parts[4] != "0":  # an inode: a file (also an unlinked one)
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                starts.append(lo)
+                ends.append(hi)
+    order = np.argsort(starts)
+    return [starts[i] for i in order], [ends[i] for i in order]
+
+
+def _buffers(values: Any) -> list[tuple[int, int]]:
+    """(address, size) of the memory behind a column, an index or an array."""
+    import pandas as pd
+
+    arr = values.array if isinstance(values, pd.Series | pd.Index) else values
+    if isinstance(values, pd.RangeIndex):
+        return []
+    pa_array = getattr(arr, "_pa_array", None)
+    if pa_array is not None:
+        return [
+            (buf.address, buf.size)
+            for chunk in pa_array.chunks
+            for buf in chunk.buffers()
+            if buf is not None
+        ]
+    if isinstance(arr, pd.Categorical):
+        return _buffers(arr.codes) + _buffers(arr.categories)
+    a = np.asarray(arr)
+    if a.dtype == object:  # the pointers; the objects themselves are in the heap too
+        return [(a.__array_interface__["data"][0], a.nbytes)]
+    return [(a.__array_interface__["data"][0], a.nbytes)]
+
+
+def anon_mb_of(frame: Any) -> float:
+    """MiB of ``frame`` (a DataFrame or Series, with its index) in anonymous memory: its
+    buffers not inside a file-backed mapping."""
+    import bisect
+
+    import pandas as pd
+
+    starts, ends = _file_ranges()
+    parts = [frame.index] + (
+        [frame.iloc[:, i] for i in range(frame.shape[1])]
+        if isinstance(frame, pd.DataFrame)
+        else [frame]
+    )
+    seen: dict[int, int] = {}
+    for part in parts:
+        for addr, size in _buffers(part):
+            seen[addr] = max(seen.get(addr, 0), size)
+    anon = 0
+    for addr, size in seen.items():
+        i = bisect.bisect_right(starts, addr) - 1
+        if not (i >= 0 and addr + size <= ends[i]):
+            anon += size
+    return anon / 2**20
 
 
 class _AnonPeak:
@@ -118,6 +199,7 @@ def child(step: str, folder: Path) -> dict[str, Any]:
     from truelabel.aggregate import Annotations, DawidSkene
 
     base_rss, base_anon = _status_mb("VmRSS"), _status_mb("RssAnon")
+    written = folder / f"out_{step}.parquet"
     with _AnonPeak() as anon:
         t0 = time.perf_counter()
         if step == "audit":
@@ -129,25 +211,46 @@ def child(step: str, folder: Path) -> dict[str, Any]:
                 features=str(folder / "features.npy"),
             )
             out_mb = float(res.issues.memory_usage(deep=True).sum()) / 2**20
+            out_anon = anon_mb_of(res.issues)
             flagged = {
                 c: int(res.issues[c].sum()) for c in res.issues.columns if c.startswith("is_")
             }
+            anon_fit = _status_mb("RssAnon")
+            t1 = time.perf_counter()
+            res.to_parquet(written)
         else:
             ann = Annotations.from_parquet(folder / "answers.parquet")
             model = DawidSkene().fit(ann)
             probas = model.probas_
             out_mb = float(probas.memory_usage(deep=True).sum()) / 2**20
+            out_anon = anon_mb_of(probas)
             truth_free = pd.Series(model.labels_).value_counts().size
             flagged = {"n_answers": int(ann.n_labels), "classes_in_consensus": int(truth_free)}
+            anon_fit = _status_mb("RssAnon")
+            t1 = time.perf_counter()
+            if hasattr(model, "to_parquet"):
+                model.to_parquet(written)
+            else:  # a version without it: its chunk-wise frame writer
+                from truelabel.data import write_frame_parquet
+
+                frame = pd.concat(
+                    [model.labels_, probas.rename(columns=lambda c: f"p_{c}")], axis=1
+                )
+                write_frame_parquet(written, frame)
         wall = time.perf_counter() - t0
+        write_s = time.perf_counter() - t1
+    written.unlink()
     return {
         "step": step,
         "wall_s": round(wall, 2),
+        "write_s": round(write_s, 2),
         "peak_rss_mb": round(_status_mb("VmHWM"), 1),
         "peak_anon_mb": round(anon.peak, 1),
         "rss_after_imports_mb": round(base_rss, 1),
         "anon_after_imports_mb": round(base_anon, 1),
         "output_mb": round(out_mb, 1),
+        "output_anon_mb": round(out_anon, 1),
+        "anon_before_write_mb": round(anon_fit, 1),
         "counts": flagged,
     }
 
@@ -180,21 +283,26 @@ def main() -> None:
     for size in [int(float(s)) for s in args.sizes.split(",")]:
         folder = Path(args.dir) / f"n{size}"
         t0 = time.perf_counter()
-        generate(size, args.K, args.D, folder)
-        gen_s = time.perf_counter() - t0
-        disk = {p.name: round(p.stat().st_size / 2**20, 1) for p in sorted(folder.iterdir())}
+        made = generate(size, args.K, args.D, folder)
+        gen_s = time.perf_counter() - t0 if made else None
+        disk = {
+            p.name: round(p.stat().st_size / 2**20, 1)
+            for p in sorted(folder.iterdir())
+            if p.suffix in (".npy", ".parquet") and not p.name.startswith("out_")
+        }
         for step in args.steps.split(","):
             cmd = [sys.executable, __file__, "--child", step, "--dir", str(folder)]
             env = dict(os.environ)
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
             row = {"N": size, **json.loads(out.stdout.strip().splitlines()[-1])}
             row["inputs_mb_on_disk"] = disk
-            row["generate_s"] = round(gen_s, 1)
+            row["generate_s"] = None if gen_s is None else round(gen_s, 1)
             rows.append(row)
             print(
                 f"N={size:>9,} {step:<12} {row['wall_s']:>8.1f} s  peak RSS "
                 f"{row['peak_rss_mb']:>7.0f} MB  peak anon {row['peak_anon_mb']:>7.0f} MB  "
-                f"output {row['output_mb']:>6.1f} MB",
+                f"output {row['output_mb']:>6.1f} MB ({row['output_anon_mb']:.1f} anon), "
+                f"writing {row['write_s']:.1f} s",
                 flush=True,
             )
     command = "PYTHONPATH=src python benchmarks/bench_scale.py " + " ".join(sys.argv[1:])
@@ -206,20 +314,26 @@ def main() -> None:
         "load_average_at_end": os.getloadavg(),
         "rows": rows,
     }
+    old: dict[str, Any] | None = None
     if args.json and args.merge and Path(args.json).is_file():
         old = json.loads(Path(args.json).read_text())
         ran = {(r["N"], r["step"]) for r in rows}
-        result["rows"] = sorted(
-            [r for r in old["rows"] if (r["N"], r["step"]) not in ran] + rows,
-            key=lambda r: (r["N"], r["step"]),
-        )
-        result["command"] = f"{old['command']} ; then {command} (rows merged)"
+        kept = [r for r in old["rows"] if (r["N"], r["step"]) not in ran]
+        result["rows"] = sorted(kept + rows, key=lambda r: (r["N"], r["step"]))
+        if args.before and not kept:  # a new version measured at every size: its own command
+            result["command"] = command
+        else:
+            result["command"] = f"{old['command']} ; then {command} (rows merged)"
         result["load_average_at_end"] = old["load_average_at_end"]
         result["baselines"] = _baselines(old)
     if args.before:
         before = json.loads(Path(args.before).read_text())
         title = args.before_title or "before / after"
         base = {"title": title, "command": before["command"], "rows": before["rows"]}
+        for earlier in result.get("baselines", []):  # their "after" was the code replaced now
+            if old is not None and "after_rows" not in earlier:
+                earlier["after_rows"] = old["rows"]
+                earlier["after_command"] = old["command"]
         result["baselines"] = [base, *result.get("baselines", [])]
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
@@ -236,6 +350,16 @@ def _baselines(result: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
+def _anon_output(r: dict[str, Any]) -> float:
+    """The part of a row's output in anonymous memory (rows measured before the outputs were
+    spill files did not record it: all of it was)."""
+    return float(r.get("output_anon_mb", r["output_mb"]))
+
+
+def _opt(r: dict[str, Any], key: str, fmt: str) -> str:
+    return "-" if r.get(key) is None else format(r[key], fmt)
+
+
 def render(result: dict[str, Any]) -> str:
     lines = [
         "# Local scaling curve (out of core)",
@@ -247,9 +371,9 @@ def render(result: dict[str, Any]) -> str:
         f"Command: `{result['command']}`",
         "",
         *([result["notes"], ""] if result.get("notes") else []),
-        "| N | step | wall s | s per 1e6 items | peak RSS MB | peak anon MB | after imports MB "
-        "| output MB | inputs on disk MB |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| N | step | wall s | s per 1e6 items | writing s | peak RSS MB | peak anon MB "
+        "| after imports MB | output MB | of it anon MB | inputs on disk MB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         per = r["wall_s"] / r["N"] * 1e6
@@ -258,34 +382,41 @@ def render(result: dict[str, Any]) -> str:
         else:
             disk = r["inputs_mb_on_disk"].get("answers.parquet", 0.0)
         lines.append(
-            f"| {r['N']:,} | {r['step']} | {r['wall_s']:.1f} | {per:.1f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['N']:,} | {r['step']} | {r['wall_s']:.1f} | {per:.1f} "
+            f"| {_opt(r, 'write_s', '.1f')} | {r['peak_rss_mb']:.0f} "
             f"| {r['peak_anon_mb']:.0f} | {r['anon_after_imports_mb']:.0f} | {r['output_mb']:.1f} "
-            f"| {disk:.0f} |"
+            f"| {_opt(r, 'output_anon_mb', '.1f')} | {disk:.0f} |"
         )
     lines += [
         "",
-        "Peak RSS counts the pages of the memory-mapped inputs the process touched and of the "
-        "spill files of its intermediates (file-backed: the kernel writes them back and drops "
-        "them under pressure); peak anon is the memory the process allocated itself.",
+        "Peak RSS counts the pages of the memory-mapped inputs the process touched, of the "
+        "spill files of its intermediates and of its outputs (file-backed: the kernel writes "
+        "them back and drops them under pressure); peak anon is the memory the process "
+        "allocated itself. Writing s: the Parquet output written chunk-wise (inside wall s "
+        "and the peaks; '-': a row measured before the steps wrote their output). Output MB: "
+        "the result (the audit's issue table; Dawid-Skene's probas_ with its index), of which "
+        "'of it anon' is in anonymous memory; the rest lives in spill files.",
         "",
     ]
     for base in _baselines(result):
         old = {(r["N"], r["step"]): r for r in base["rows"]}
+        after = base.get("after_rows", result["rows"])
         lines += [
             f"## Peak anonymous memory {base['title']}",
             "",
             f"Before: `{base['command']}`.",
+            *([f"After: `{base['after_command']}`."] if base.get("after_command") else []),
             "",
-            "Growth = (rise of the peak - rise of the output) / added items, from the previous "
-            "size: the bytes per item the step holds beyond its output (the fixed costs, "
-            "imports and thread heaps, cancel out).",
+            "Growth = (rise of the peak - rise of the output held in anonymous memory) / added "
+            "items, from the previous size: the bytes per item the step holds beyond its "
+            "output (the fixed costs, imports and thread heaps, cancel out).",
             "",
-            "| N | step | peak anon MB before | after | output MB | growth before, B/item "
-            "| growth after, B/item |",
-            "|---:|---|---:|---:|---:|---:|---:|",
+            "| N | step | peak anon MB before | after | output MB | of it anon before / after "
+            "| growth before, B/item | growth after, B/item |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|",
         ]
         prev: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-        for r in result["rows"]:
+        for r in after:
             b = old.get((r["N"], r["step"]))
             if b is None:
                 continue
@@ -295,12 +426,13 @@ def render(result: dict[str, Any]) -> str:
                 dn = (r["N"] - pr["N"]) / 2**20
                 for i, (now, was) in enumerate(((b, pb), (r, pr))):
                     rise = now["peak_anon_mb"] - was["peak_anon_mb"]
-                    grew = rise - (now["output_mb"] - was["output_mb"])
+                    grew = rise - (_anon_output(now) - _anon_output(was))
                     growth[i] = f"{grew / dn:.0f}"
             prev[r["step"]] = (b, r)
             lines.append(
                 f"| {r['N']:,} | {r['step']} | {b['peak_anon_mb']:.0f} | {r['peak_anon_mb']:.0f} "
-                f"| {r['output_mb']:.1f} | {growth[0]} | {growth[1]} |"
+                f"| {r['output_mb']:.1f} | {_anon_output(b):.1f} / {_anon_output(r):.1f} "
+                f"| {growth[0]} | {growth[1]} |"
             )
         lines.append("")
     return "\n".join(lines)

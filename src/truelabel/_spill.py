@@ -66,6 +66,7 @@ __all__ = [
     "spill_bytes",
     "spill_file",
     "spill_folder",
+    "spills",
 ]
 
 #: arrays of at least this many bytes are memory-mapped files (32 MiB: a 32k-row chunk of
@@ -95,6 +96,11 @@ def spill_bytes() -> int:
             SPILL_ENV, f"must be a number of bytes >= 0, got {env!r}", "e.g. 33554432, or unset it"
         )
     return value
+
+
+def spills(nbytes: int) -> bool:
+    """Whether :func:`scratch` puts an array of ``nbytes`` bytes in a spill file."""
+    return nbytes != 0 and nbytes >= spill_bytes()
 
 
 @contextmanager
@@ -143,7 +149,7 @@ def scratch(shape: int | tuple[int, ...], dtype: Any, *, fill: Any = None) -> np
     dims = (int(shape),) if isinstance(shape, int | np.integer) else tuple(int(s) for s in shape)
     dt = np.dtype(dtype)
     nbytes = int(np.prod(dims, dtype=np.int64)) * dt.itemsize
-    if nbytes == 0 or nbytes < spill_bytes():
+    if not spills(nbytes):
         return np.empty(dims, dtype=dt) if fill is None else np.full(dims, fill, dtype=dt)
     # unlinked at once (Linux: O_TMPFILE, never named): nothing is left behind, even when the
     # process is killed; only named scratch files (a Parquet input's copy) use spill_folder()

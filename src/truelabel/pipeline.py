@@ -307,7 +307,7 @@ def _audit(
 
 
 def _issues_table(result: AuditResult, texts: list[str] | None) -> pd.DataFrame:
-    table = result.issues.copy()
+    table = result.issues.copy(deep=False)  # copy-on-write: no copy of the whole table
     if "consensus_score" in table:  # one row per annotated item, not per input row
         return table.sort_values("consensus_score", kind="stable", na_position="last")
     table.insert(0, "row", np.arange(len(table)))  # position in the input, for joins

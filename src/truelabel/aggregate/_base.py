@@ -14,12 +14,16 @@ Subclasses implement ``_fit_encoded(table, rng) -> (posteriors, skills)`` on enc
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from .._spill import scratch
+from .._spill_frame import take_values
 from .._validation import check_random_state
 from ..backend import DEFAULT_CHUNK_ROWS
 from ..exceptions import NotFittedError, ValidationError
@@ -42,7 +46,7 @@ def break_ties(posteriors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     1
     """
     n = posteriors.shape[0]
-    out = np.empty(n, dtype=np.intp)
+    out = scratch(n, np.intp)  # a spill file when large
     # blocks of rows: O(block x n_classes) temporaries, not four (n_items, n_classes) arrays;
     # the blocks' draws are consecutive, so they are exactly those of one rng.random((n, k))
     for start in range(0, n, _TIE_BLOCK):
@@ -101,10 +105,14 @@ class Aggregator(BaseEstimator):
         items = table.items.rename(table.columns[0])
         self.annotations_ = table
         self.classes_ = np.asarray(classes)
-        # a view, not a copy (pandas copies an ndarray by default): copy-on-write keeps it safe
+        # a view, not a copy (pandas copies an ndarray by default): copy-on-write keeps it safe;
+        # one 2-D block over the posteriors, a spill file when large (:func:`run_em`)
         self.probas_ = pd.DataFrame(posteriors, index=items, columns=classes, copy=False)
         codes = break_ties(posteriors, rng)
-        self.labels_ = pd.Series(classes[codes], index=items, name="label")
+        # the values of classes[codes], in a spill file when large (names: Arrow buffers)
+        labels = take_values(classes, codes)
+        del codes
+        self.labels_ = pd.Series(labels, index=items, name="label", copy=False)
         self.skills_ = pd.Series(
             np.clip(skills, 0.0, 1.0), index=table.annotators.rename(table.columns[1]), name="skill"
         )
@@ -119,6 +127,28 @@ class Aggregator(BaseEstimator):
     def fit_predict_proba(self, annotations: Any, *, gold: Any = None) -> pd.DataFrame:
         """Consensus probabilities: a DataFrame ``(n_items, n_classes)`` indexed by item id."""
         return self.fit(annotations, gold=gold).probas_
+
+    def to_parquet(self, path: str | os.PathLike[str], *, chunk_size: int | None = None) -> Path:
+        """Write the consensus of every item: its id (named like the table's item column),
+        ``label`` and ``p_<class>`` (each class's posterior, in ``classes_`` order), one row
+        group per ``chunk_size`` rows (default 32,768), atomically
+        (:func:`truelabel.data.write_frame_parquet`: built from slices, never a copy of the
+        whole table; ``probas_`` and ``labels_`` may be spill files).
+
+        >>> import os, tempfile, pandas as pd
+        >>> from truelabel.aggregate import DawidSkene
+        >>> df = pd.DataFrame({"item_id": [1, 1, 2, 2], "annotator_id": list("abab"),
+        ...                    "label": ["x", "x", "y", "x"]})
+        >>> path = DawidSkene().fit(df).to_parquet(os.path.join(tempfile.mkdtemp(), "c.parquet"))
+        >>> pd.read_parquet(path).columns.tolist()
+        ['item_id', 'label', 'p_x', 'p_y']
+        """
+        from ..data import write_frame_parquet
+
+        probas = self.probas_
+        named = probas.rename(columns=lambda c: f"p_{c}")  # copy-on-write: no copy
+        frame = pd.concat([self.labels_, named], axis=1)
+        return write_frame_parquet(path, frame, chunk_size=chunk_size)
 
     def __getattr__(self, name: str) -> Any:
         if name.endswith("_") and not name.startswith("__"):

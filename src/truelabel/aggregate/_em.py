@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from .._spill import release_free_memory
+from .._spill import release_free_memory, scratch
 from ..backend import Backend, Chunk, chunk_ranges, get_backend, map_reduce
 from ..exceptions import TruelabelWarning, ValidationError
 
@@ -363,8 +363,9 @@ def run_em(
             blocks, golds, _conf_t(params.log_conf), params.log_prior, None, item_log_prior
         )
         # each chunk's posteriors go straight into one array (no list of parts + concatenate:
-        # that held two (n_items, n_classes) copies at the peak)
-        post = np.empty((n_items, n_classes))
+        # that held two (n_items, n_classes) copies at the peak); a spill file when large, so
+        # the output (the aggregator's probas_) is file-backed, not anonymous memory
+        post = scratch((n_items, n_classes), np.float64)
         scaled = 0  # exact: the chunks' scaled log-likelihoods are ints
         for chunk, (block, ll) in zip(
             chunks, get_backend(backend).map(_posterior_chunk, chunks, shared), strict=True

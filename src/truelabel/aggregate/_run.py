@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._spill import scratch
+from .._spill_frame import spill_copy
 from .._validation import check_choice
 from ..exceptions import ValidationError
 from ._agreement import cohen_kappa_pairwise, fleiss_kappa, krippendorff_alpha
@@ -124,16 +126,19 @@ def run_consensus(
             ),
         }
     probas = model.probas_.to_numpy()
-    confidence = probas.max(axis=1)
-    n_labels = np.bincount(table.item_codes, minlength=table.n_items)
+    # per-item columns in spill files when large (the posteriors already are), wrapped without
+    # a copy; the labels as the model holds them (no Python string per item)
+    confidence = np.max(probas, axis=1, out=scratch(probas.shape[0], probas.dtype))
+    n_labels = spill_copy(np.bincount(table.item_codes, minlength=table.n_items))
     consensus = pd.DataFrame(
         {
-            "label": model.labels_.to_numpy(),
+            "label": model.labels_.array,
             "confidence": confidence,
             "n_labels": n_labels,
             "is_doubtful": confidence < doubtful_below,
         },
         index=table.items.rename("item"),
+        copy=False,
     )
     gold = table.gold_codes >= 0
     consensus["is_gold"] = gold

@@ -8,7 +8,7 @@ appears under its name only when every chunk was written (temporary file + ``os.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -129,11 +129,36 @@ def write_frame_parquet(
     path: str | os.PathLike[str], frame: pd.DataFrame, *, chunk_size: int | None = None
 ) -> Path:
     """Write ``frame`` (its index as the first column, named after it or ``item``) one row
-    group per ``chunk_size`` rows (default 32,768), so a reader can stream it."""
+    group per ``chunk_size`` rows (default 32,768), so a reader can stream it; atomically
+    (an interrupted write leaves no file).
+
+    Each row group is built from slices of the frame's columns and index (views: no copy
+    of the whole frame is ever made, so a frame over spill files is written holding one
+    chunk in memory); the file equals ``frame.reset_index()`` written chunk by chunk.
+    """
     from ..backend import chunk_ranges
 
     name = frame.index.name or "item"
-    parts = (
-        frame.iloc[c.slice].reset_index(names=name) for c in chunk_ranges(len(frame), chunk_size)
-    )
-    return write_parquet_chunks(path, parts)
+    if not isinstance(frame.index, pd.MultiIndex) and name in frame.columns:
+        raise ValidationError(
+            "frame",
+            f"has a column {name!r}, the name its index is written under",
+            "rename the index or that column",
+        )
+    if not frame.columns.is_unique:
+        raise ValidationError("frame", "has repeated column names", "give each column one name")
+    columns = [frame.iloc[:, i].array for i in range(frame.shape[1])]  # views
+    index = frame.index
+
+    def parts() -> Iterator[pd.DataFrame]:
+        for c in chunk_ranges(len(frame), chunk_size):
+            if isinstance(index, pd.MultiIndex):  # its levels become columns
+                yield frame.iloc[c.slice].reset_index(names=list(index.names))
+                continue
+            cols = {name: index[c.slice]}
+            cols.update(
+                (col, values[c.slice]) for col, values in zip(frame.columns, columns, strict=True)
+            )
+            yield pd.DataFrame(cols, copy=False)
+
+    return write_parquet_chunks(path, parts())

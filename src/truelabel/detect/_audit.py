@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from .._progress import progress
+from .._spill_frame import spill_copy, take_names
 from .._validation import (
     check_choice,
     check_features,
     check_labels,
     check_pred_probs,
-    iter_chunks,
 )
 from ..backend import Backend, chunk_ranges, get_backend
 from ..exceptions import TruelabelWarning, ValidationError
@@ -337,16 +337,16 @@ class Audit:
         with progress(len(detectors), "audit") as advance:
             for det in detectors:
                 res = det.detect(ctx)
-                frames.append(res.columns)
+                # its per-item columns move to spill files at once (when large), before the
+                # next detector runs: the table being built is never in anonymous memory
+                frames.append(_settled(res.columns, ctx))
                 info[det.name] = res.info
+                del res
                 advance(1)
         neighbors = _flagged_neighbors(ctx, frames)
         ctx.release_graphs()  # the graph (120 MB at 1e6 items) is not needed for the table
-        issues = pd.concat(frames, axis=1)
-        issues.index = index
-        for col in ("given_label", "suggested_label"):
-            if col in issues:
-                issues[col] = _class_names_of(issues[col].to_numpy(), names)
+        issues = _issue_table(frames, index, names)
+        del frames
         noise = info.get("label", {}).get("noise")
         summary = _summarize(issues, names, noise, [d.name for d in detectors])
         if noise is not None:
@@ -361,22 +361,66 @@ class Audit:
         )
 
 
-#: rows per block of :func:`_class_names_of`
+#: rows per block of :func:`_class_names_of` (below the spill threshold)
 _NAMES_BLOCK = 1 << 18
 
 
 def _class_names_of(codes: np.ndarray, names: list[str]) -> Any:
-    """The class name of each code, missing for -1: the column pandas infers from the names
-    as objects (``None`` for -1), built block by block from the K names when that column is
-    an extension array (pandas' Arrow strings), so no Python object per item is made."""
-    table = pd.Series(np.asarray(names, dtype=object)).array
-    if table.dtype == object:  # pandas without string inference: object column, None for -1
-        return np.where(codes >= 0, np.asarray(names, dtype=object)[codes], None)
-    blocks = [
-        table.take(codes[sl], allow_fill=True) for sl in iter_chunks(codes.size, _NAMES_BLOCK)
-    ]
-    # _concat_same_type: the ExtensionArray interface (absent from the stubs); chunks, no copy
-    return type(table)._concat_same_type(blocks) if blocks else table[:0]  # type: ignore[attr-defined]
+    """The class name of each code, missing for -1 (:func:`truelabel._spill_frame.take_names`:
+    Arrow strings taken block by block, or over spill files when large)."""
+    return take_names(codes, names, block=_NAMES_BLOCK)
+
+
+def _settled(frame: pd.DataFrame, ctx: AuditContext) -> pd.DataFrame:
+    """A detector's columns, each NumPy column of at least the spill threshold copied to a
+    spill file (:func:`~truelabel._spill_frame.spill_copy`; the labels the context holds are
+    kept as they are), in a frame that wraps them without a copy. Arrays the detector also
+    left in ``ctx.cache`` are replaced by the same copies, so the originals are freed."""
+    cols: dict[str, Any] = {}
+    moved: list[tuple[np.ndarray, np.ndarray]] = []
+    for name in frame.columns:
+        values = frame[name].array
+        if not isinstance(values, pd.arrays.NumpyExtensionArray):
+            cols[name] = values  # Arrow strings, nullable types: kept as they are
+            continue
+        arr = values.to_numpy()
+        if ctx.labels is not None and np.may_share_memory(arr, ctx.labels):
+            cols[name] = arr
+            continue
+        cols[name] = spill_copy(arr)
+        if cols[name] is not arr:
+            moved.append((arr, cols[name]))
+    for key, value in list(ctx.cache.items()):
+        for arr, copy in moved:
+            if _same_array(value, arr):
+                ctx.cache[key] = copy
+    return pd.DataFrame(cols, index=frame.index, copy=False)
+
+
+def _same_array(a: Any, b: np.ndarray) -> bool:
+    """Whether ``a`` is an array over exactly the memory, shape and dtype of ``b``."""
+    return (
+        isinstance(a, np.ndarray)
+        and a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.strides == b.strides
+        and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    )
+
+
+def _issue_table(frames: list[pd.DataFrame], index: pd.Index, names: list[str]) -> pd.DataFrame:
+    """The detectors' columns side by side, indexed like the input, the label codes as class
+    names: one frame over the settled arrays (no copy; pandas keeps a block per column)."""
+    cols: dict[str, Any] = {}
+    for frame in frames:
+        for name in frame.columns:
+            values = frame[name].array
+            if name in ("given_label", "suggested_label"):
+                values = _class_names_of(values.to_numpy(), names)
+            elif isinstance(values, pd.arrays.NumpyExtensionArray):
+                values = values.to_numpy()
+            cols[name] = values
+    return pd.DataFrame(cols, index=index, copy=False)
 
 
 def _flagged_neighbors(
