@@ -12,7 +12,7 @@ from ..backend import Backend
 from ..exceptions import ValidationError
 from ._checks import check_costs, check_number, check_teach
 from ._model import LinearModel, calibrate, calibrate_noisy, fit_linear, fold_ids, pool_proba
-from ._relabel import consensus_loglik, new_item_gain, pair_accuracy, relabel_gain
+from ._relabel import consensus_loglik, new_item_gain, pair_accuracy, relabel_gain, repeat_yield
 from ._select import pick_new
 from ._state import PRIOR_PAIRS, Refit, consensus
 from ._stopping import StopEstimate, StopTracker
@@ -23,6 +23,9 @@ __all__ = ["ActiveLearner"]
 _DEFAULT_ANNOTATOR = "annotator"
 #: a re-label's gain below this is rounding (an exact zero computed as 1e-16), not a gain
 GAIN_TOL = 1e-9
+#: pseudo-disagreements at the predicted rate behind the re-label yield (one expected change:
+#: the model is trusted until repeats have had the chance to show one disagreement)
+YIELD_PRIOR = 1.0
 
 
 def _show(label: Any) -> str:
@@ -368,15 +371,21 @@ class ActiveLearner:
     def _relabels(self, fit: Refit, n: int, must: int) -> pd.DataFrame:
         """Re-labels among the ``n`` questions, in one currency with new items: the expected
         gain in the probability that the item's current answer is right, per unit of cost
-        (:mod:`._relabel`). The ``r``-th best re-label is taken when it beats the
-        ``(n - r)``-th best new item (``must`` at least, when too few items are new)."""
+        (:mod:`._relabel`), times the rate at which repeated answers so far changed labels
+        against the rate the model predicted (:func:`repeat_yield`, ``YIELD_PRIOR``
+        pseudo-changes at the predicted rate). The ``r``-th best re-label is taken when it
+        beats the ``(n - r)``-th best new item (``must`` at least, when too few are new)."""
         state = fit.state
         k = fit.classes.size
         q_new = float(state.accuracy.mean())
         ll = consensus_loglik(
             state.answer_item, state.answer_label, state.answer_q, state.items.size, k
         )
-        gain = relabel_gain(ll, fit.oof_probs, q_new)
+        observed, expected = repeat_yield(
+            state.answer_item, state.answer_label, state.answer_q, fit.oof_probs
+        )
+        rate = (YIELD_PRIOR + observed) / (YIELD_PRIOR + expected)
+        gain = rate * relabel_gain(ll, fit.oof_probs, q_new)
         a_cost = self._mean_annotator_cost()
         value = gain / (self._item_costs[state.items] * a_cost)
         unl = np.setdiff1d(np.arange(self._X.shape[0]), state.items)
@@ -392,10 +401,16 @@ class ActiveLearner:
         worth = order[: max(int(wins.sum()), must)]
         counts = np.bincount(state.answer_item, minlength=state.items.size)
         p_label = fit.oof_probs[np.arange(state.items.size), state.codes]
+        track = ""
+        if expected > 0:
+            track = (
+                f" (repeated answers so far disagreed {observed:.0f} times where the model "
+                f"expected {expected:.1f}: its estimate scaled by {rate:.2f})"
+            )
         reasons = [
             f"label {_show(fit.classes[state.codes[i]])} doubtful: {counts[i]} answer(s), the model "
             f"(not trained on it) gives it {p_label[i]:.2f}; one more answer is expected to "
-            f"raise P(label right) by {gain[i]:.2f}, more than a new item's answer would"
+            f"raise P(label right) by {gain[i]:.2f}{track}, more than a new item's answer would"
             for i in worth
         ]
         return pd.DataFrame(
