@@ -354,3 +354,23 @@ def test_gold_codes_in_a_scratch_array_keep_their_values() -> None:
     want = np.full(50, -1)
     want[[0, 1]] = [1, 2]
     assert is_spilled(ann.gold_codes) and ann.gold_codes.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("rows", [1, 3, 1 << 16])
+def test_unit_norm_check_by_blocks(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
+    from truelabel.detect import _base
+
+    monkeypatch.setattr(_base, "_NORM_ROWS", rows)
+    x = np.random.default_rng(0).standard_normal((10, 3))
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    def cosine(features: np.ndarray) -> bool:
+        ctx = AuditContext(labels=None, pred_probs=None, features=features, n_classes=0)
+        return bool(ctx.uses_cosine)
+
+    assert cosine(unit)
+    for row, factor in ((9, 1.01), (0, 0.99), (5, 1.0009)):
+        off = unit.copy()
+        off[row] *= factor
+        assert cosine(off) == (factor == 1.0009)  # within 1e-3 of unit norm still counts
+    assert not cosine(x)
