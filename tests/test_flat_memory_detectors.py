@@ -374,3 +374,46 @@ def test_unit_norm_check_by_blocks(monkeypatch: pytest.MonkeyPatch, rows: int) -
         off[row] *= factor
         assert cosine(off) == (factor == 1.0009)  # within 1e-3 of unit norm still counts
     assert not cosine(x)
+
+
+def _cosine_oracle(ctx: AuditContext, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """The cosine outlier path's former whole-array expressions."""
+    from truelabel.detect._original_space import normalize_rows, row_cosines
+
+    assert ctx.original_graph is not None and ctx.knn is not None
+    k = ctx.knn.n_neighbors
+    orig = np.clip(ctx.original_graph.similarities.mean(axis=1), 0.0, 1.0)
+    unit = normalize_rows(ctx.features)
+    rows = np.repeat(np.arange(ctx.n_items), k)
+    feat = row_cosines(unit, rows, ctx.knn.indices.ravel()).reshape(-1, k)
+    score = orig * np.clip(feat.mean(axis=1), 0.0, 1.0)
+    return score, out.robust_upper_outliers(-np.log(np.maximum(score, 1e-6)), z)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 1 << 16])
+@pytest.mark.parametrize("raw", [False, True])
+def test_cosine_outliers_by_row_blocks_equal_the_whole_array_expressions(
+    monkeypatch: pytest.MonkeyPatch, rows: int, raw: bool
+) -> None:
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(rows)
+    n, k = 400, 6
+    centers = rng.standard_normal((5, 8))
+    x = centers[rng.integers(0, 5, n)] + 0.3 * rng.standard_normal((n, 8))
+    x[::41] = rng.standard_normal((len(x[::41]), 8)) * 3  # off-topic rows
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    ctx = AuditContext(labels=None, pred_probs=None, features=x, n_classes=0, n_neighbors=k)
+    if raw:  # raw rows (sparse counts) given: the features' unit rows are computed apart
+        counts = rng.poisson(0.4, (n, 30)).astype(np.float64)
+        counts[:, 0] += 1  # no empty row
+        ctx.raw_features = sp.csr_matrix(counts)
+    assert ctx.uses_cosine
+    monkeypatch.setattr(out, "_ROWS", rows)
+    with spill_at(0):
+        cols = out.OutlierDetector().detect(ctx).columns
+    score, flagged = _cosine_oracle(ctx, 3.5)
+    got = cols["outlier_score"].to_numpy()
+    assert got.dtype == score.dtype and np.array_equal(got, score)
+    assert np.array_equal(cols["is_outlier_issue"].to_numpy(), flagged)
+    assert 0 < flagged.sum() < 60

@@ -76,6 +76,20 @@ def _distance_outliers(distances: np.ndarray, z: float) -> tuple[np.ndarray, np.
     return score, robust_upper_outliers(d, z), float(scale)
 
 
+def _mean_cosines(unit: Any, indices: np.ndarray) -> np.ndarray:
+    """Mean cosine of each row to its neighbours, a block of rows at a time: the values of
+    ``row_cosines(unit, np.repeat(arange(n), k), indices.ravel()).reshape(-1, k).mean(axis=1)``
+    (each pair's cosine and each row's mean do not depend on the block) without its two
+    (n * k, d) gathers of rows and the (n * k,) pair lists."""
+    n, k = indices.shape
+    out = np.empty(n, dtype=np.float32)
+    step = max(1, _ROWS // max(k, 1))
+    for sl in iter_chunks(n, step):
+        rows = np.repeat(np.arange(sl.start, sl.stop), k)
+        out[sl] = row_cosines(unit, rows, indices[sl].ravel()).reshape(-1, k).mean(axis=1)
+    return out
+
+
 @register_detector
 class OutlierDetector(Detector):
     """Atypical items.
@@ -103,12 +117,11 @@ class OutlierDetector(Detector):
         z = float(self.params.get("z", _Z))
         if ctx.knn is not None and ctx.uses_cosine:
             assert ctx.original_graph is not None and ctx.features is not None
-            k = ctx.knn.n_neighbors
             orig = np.clip(ctx.original_graph.similarities.mean(axis=1), 0.0, 1.0)
-            unit = normalize_rows(ctx.features)
-            rows = np.repeat(np.arange(ctx.n_items), k)
-            feat = row_cosines(unit, rows, ctx.knn.indices.ravel()).reshape(-1, k)
-            score = orig * np.clip(feat.mean(axis=1), 0.0, 1.0)
+            # the features' unit rows: the original graph's own when it was built on them
+            same = ctx.raw_features is None
+            unit = ctx.original_graph.unit if same else normalize_rows(ctx.features)
+            score = orig * np.clip(_mean_cosines(unit, ctx.knn.indices), 0.0, 1.0)
             flagged = robust_upper_outliers(-np.log(np.maximum(score, 1e-6)), z)
             info: dict[str, Any] = {"source": "features (cosine, original space)"}
         elif ctx.knn is not None:
