@@ -417,3 +417,28 @@ def test_cosine_outliers_by_row_blocks_equal_the_whole_array_expressions(
     assert got.dtype == score.dtype and np.array_equal(got, score)
     assert np.array_equal(cols["is_outlier_issue"].to_numpy(), flagged)
     assert 0 < flagged.sum() < 60
+
+
+@pytest.mark.parametrize("block", [1, 37, 1 << 22])
+def test_cell_links_by_blocks_equal_the_1024_row_blocks_and_a_naive_ranking(
+    monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """Each cell, then its nearest other cells: the same for any block of cells (the block
+    shrinks as the number of cells grows; 1 << 22 keeps the former 1024-cell blocks here),
+    with ties (integer centroids) as well as without (equal to a naive ranking then)."""
+    from truelabel.detect import _ivf
+
+    rng = np.random.default_rng(block)
+    tied = rng.integers(-3, 4, (1500, 2)).astype(np.float32)  # many tied distances
+    plain = rng.standard_normal((120, 3)).astype(np.float32)
+    monkeypatch.setattr(_ivf, "_LINK_BLOCK", 1 << 22)
+    want = _ivf._links(tied, 6)
+    monkeypatch.setattr(_ivf, "_LINK_BLOCK", block)
+    assert np.array_equal(_ivf._links(tied, 6), want)
+    got = _ivf._links(plain, 6)
+    hs = 0.5 * (plain.astype(np.float64) ** 2).sum(axis=1)
+    for c in range(plain.shape[0]):
+        d = hs - plain[c].astype(np.float64) @ plain.T.astype(np.float64)
+        others = sorted((float(d[j]), j) for j in range(plain.shape[0]) if j != c)
+        assert got[c, 0] == c
+        assert [j for _, j in others[:5]] == got[c, 1:].tolist()
