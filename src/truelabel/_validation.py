@@ -214,6 +214,17 @@ def check_pred_probs_block(
     return sums
 
 
+def _as_int64(arr: np.ndarray) -> np.ndarray:
+    """``arr.astype(np.int64)`` into a scratch array: a spill file above the spill threshold
+    (:mod:`truelabel._spill`), so converted labels (int32, floats) are not 8 bytes per item
+    of anonymous memory; int64 input is never copied."""
+    from ._spill import scratch
+
+    out = scratch(arr.shape, np.int64)
+    np.copyto(out, arr, casting="unsafe")
+    return out
+
+
 def check_labels(
     labels: Any,
     *,
@@ -245,9 +256,9 @@ def check_labels(
             raise ValidationError(
                 argument, f"item {i} has non-integer label {arr[i]}", "pass integer class indices"
             )
-        arr = arr.astype(np.int64)
+        arr = _as_int64(arr)
     elif arr.dtype.kind in "iu":
-        arr = arr.astype(np.int64, copy=False)
+        arr = arr if arr.dtype == np.dtype(np.int64) else _as_int64(arr)
     else:
         raise ValidationError(
             argument,

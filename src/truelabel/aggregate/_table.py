@@ -248,7 +248,7 @@ class Annotations:
         # rows are already sorted by item: build the CSR arrays directly (no COO copy)
         width = n_a * k
         idx_dtype = np.int32 if max(width, self.n_labels) < 2**31 else np.int64
-        indptr = np.zeros(n_i + 1, dtype=idx_dtype)
+        indptr = scratch(n_i + 1, idx_dtype, fill=0)
         np.cumsum(np.bincount(self.item_codes, minlength=n_i), out=indptr[1:])
         indices = scratch(self.n_labels, idx_dtype)
         for sl in iter_chunks(self.n_labels, _INDEX_BLOCK):
@@ -308,7 +308,8 @@ class Annotations:
         return order[last]
 
     def _gold_codes(self, gold: Any) -> np.ndarray:
-        codes = np.full(self.n_items, -1, dtype=np.int64)
+        # one int64 per item, -1 where unknown: a scratch array (a spill file when large)
+        codes = scratch(self.n_items, np.int64, fill=-1)
         if gold is None:
             return codes
         if isinstance(gold, Mapping):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .._progress import progress
+from .._spill import scratch
 from .._spill_frame import spill_copy, take_names
 from .._validation import (
     check_choice,
@@ -234,7 +235,7 @@ class Audit:
                     raise ValidationError(
                         "labels", "no labelled rows", "label at least a few items"
                     )
-                y = np.full(raw.shape[0], -1, dtype=np.int64)
+                y = scratch(raw.shape[0], np.int64, fill=-1)  # a spill file when large
                 y[lab] = check_labels(raw[lab], n_classes=k)
             else:
                 y = check_labels(raw, n_classes=k)

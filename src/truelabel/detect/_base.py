@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from .._validation import closest
+from .._validation import closest, iter_chunks
 from ..exceptions import ValidationError
 from ._knn import KNNGraph, build_knn_graph
 from ._knn_common import release_free_memory
@@ -36,6 +36,8 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, type[Detector]] = {}
+#: rows whose norms :attr:`AuditContext.uses_cosine` checks at once
+_NORM_ROWS = 1 << 16
 
 
 @dataclass
@@ -95,8 +97,12 @@ class AuditContext:
             return True
         if self.features is None:
             return False
-        norms = np.sqrt(np.einsum("ij,ij->i", self.features, self.features, dtype=np.float64))
-        return bool(np.all(np.abs(norms - 1.0) < 1e-3))
+        x = self.features
+        for sl in iter_chunks(x.shape[0], _NORM_ROWS):  # a block of norms at a time, not N
+            norms = np.sqrt(np.einsum("ij,ij->i", x[sl], x[sl], dtype=np.float64))
+            if not np.all(np.abs(norms - 1.0) < 1e-3):
+                return False
+        return True
 
     def release_graphs(self) -> None:
         """Drop the kNN graphs built for the detectors (rebuilt if asked for again) and hand

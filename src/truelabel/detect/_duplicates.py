@@ -337,8 +337,15 @@ class NearDuplicateDetector(Detector):
     def _euclidean(self, ctx: AuditContext) -> DetectorResult:
         threshold = self._threshold(RADIUS_FRACTION, 0.0, np.inf)
         assert ctx.knn is not None and ctx.features is not None
-        d1 = ctx.knn.distances[:, 0].astype(np.float64)
-        med = float(np.median(d1))
+        # the nearest distance as float64, and the median's copy: scratch arrays (spill files
+        # when large), filled a block at a time; the values of the whole-array expressions
+        d1 = scratch(ctx.knn.distances.shape[0], np.float64)
+        for sl in iter_chunks(d1.size, 1 << 16):
+            d1[sl] = ctx.knn.distances[sl, 0]
+        work = scratch(d1.size, np.float64)
+        np.copyto(work, d1)
+        med = float(np.median(work, overwrite_input=True))  # = np.median(d1)
+        del work
         scale = med if med > 0 else float(d1[d1 > 0].mean()) if (d1 > 0).any() else 1.0
         radius = threshold * scale
         leaders = _exact_leaders(ctx.features)  # before the copy below: lower peak
@@ -356,10 +363,16 @@ class NearDuplicateDetector(Detector):
             backend=ctx.backend,
             chunk_size=ctx.chunk_size,
         )
+        del neg, leaders
+        score = np.negative(d1)  # 1 - exp(-d1 / scale), in place: no temporaries
+        np.divide(score, scale, out=score)
+        np.exp(score, out=score)
+        np.subtract(1.0, score, out=score)
+        del d1
         cols = pd.DataFrame(
             {
                 "is_near_duplicate_issue": sets >= 0,
-                "near_duplicate_score": 1.0 - np.exp(-d1 / scale),
+                "near_duplicate_score": score,
                 "near_duplicate_set": sets,
             },
             copy=False,  # the frame holds these arrays, not a copy of them

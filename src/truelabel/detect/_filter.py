@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._spill import scratch
 from .._validation import CHUNK_ROWS, ValidationError, check_choice
 from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ._confident_learning import (
@@ -255,15 +256,20 @@ def _compute_issue_mask(
     if filter_by in _LOW_SCORE:
         # the estimated number of errors with the lowest score
         score_method, only_disagreeing = _LOW_SCORE[filter_by]
-        all_scores = np.empty(labels.shape[0], dtype=np.float64)
+        # the scores kept for a later get_label_quality_scores (they live as long as the
+        # cached statistics): a scratch array, a spill file when large (truelabel._spill)
+        kept = scratch(labels.shape[0], np.float64)
+        all_scores: np.ndarray | None = kept
         also = None
         if filter_by == "noise_aware":
             # among disagreeing items the full estimated matrix ranks best (no shrinkage by
             # regime, unlike the default score): see docs/ARCHITECTURE.md. The default score
-            # (shrunk matrix) is computed in the same pass and remembered instead.
+            # (shrunk matrix) is computed in the same pass and remembered instead; the
+            # full-matrix scores of every item are not kept (only the lowest n are needed)
             g = _smoothed_noise_matrix(stats)
             default = _global_stats(labels, pred_probs, score_method, stats)
-            also = (score_method, default, np.empty(labels.shape[0], dtype=np.float64))
+            also = (score_method, default, kept)
+            all_scores = None
         else:
             g = _global_stats(labels, pred_probs, score_method, stats)
         idx, scores = _lowest_n(
@@ -278,7 +284,8 @@ def _compute_issue_mask(
             also=also,
         )
         # a get_label_quality_scores call on the same arrays returns these
-        _remember_scores(stats, score_method, all_scores if also is None else also[2])
+        _remember_scores(stats, score_method, kept)
+        del kept, all_scores, also
         if only_disagreeing:
             keep = disagrees[idx]
             idx, scores = idx[keep], scores[keep]

@@ -214,13 +214,20 @@ def _split_chunk(
     return rows[srt], z, srt, counts, cent
 
 
+#: cell-to-cell distances computed at once by :func:`_links` (16 MiB of float32)
+_LINK_BLOCK = 1 << 22
+
+
 def _links(cent: np.ndarray, n_links: int) -> np.ndarray:
-    """Each cell, then its ``n_links - 1`` nearest other cells (ties by id), 1024 at a time."""
+    """Each cell, then its ``n_links - 1`` nearest other cells (ties by id), a block of cells
+    at a time: at most 1024 and at most ``_LINK_BLOCK / n`` (the block of distances, and its
+    int64 argpartition, stay bounded as the number of cells grows with N; rows are
+    independent, so the links do not depend on the block)."""
     n = cent.shape[0]
     n_links = min(n_links, n)
     hs = _half_sq(cent)
     out = np.empty((n, n_links), dtype=np.int64)
-    for sl in iter_chunks(n, 1024):
+    for sl in iter_chunks(n, max(1, min(1024, _LINK_BLOCK // max(n, 1)))):
         d = hs[None, :] - cent[sl] @ cent.T
         d[np.arange(d.shape[0]), np.arange(sl.start, sl.stop)] = -np.inf
         ids = np.broadcast_to(np.arange(n), d.shape)

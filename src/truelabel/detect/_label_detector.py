@@ -7,7 +7,8 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from .._validation import check_choice
+from .._spill import scratch
+from .._validation import check_choice, iter_chunks
 from ..exceptions import ValidationError
 from ._base import AuditContext, Detector, DetectorResult, register_detector
 from ._calibration import CALIBRATION_METHODS, _compute_calibrated
@@ -17,6 +18,27 @@ from ._knn_labels import blend_pred_probs, knn_pred_probs
 from ._rank import QUALITY_METHODS, _compute_scores
 
 __all__ = ["LabelDetector", "audit_pred_probs"]
+
+
+#: rows gathered or converted at once by :func:`_rows` and :func:`_as_float32`
+_ROWS = 1 << 16
+
+
+def _rows(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``arr[idx]`` (rows) into a scratch array, a block of rows at a time: the same values,
+    in a spill file when large rather than in anonymous memory."""
+    out = scratch((idx.size, *arr.shape[1:]), arr.dtype)
+    for sl in iter_chunks(idx.size, _ROWS):
+        np.take(arr, idx[sl], axis=0, out=out[sl], mode="clip")  # valid rows: no buffer
+    return out
+
+
+def _as_float32(arr: np.ndarray) -> np.ndarray:
+    """``arr.astype(np.float32)`` (always a copy) into a scratch array, a block at a time."""
+    out = scratch(arr.shape, np.float32)
+    for sl in iter_chunks(arr.shape[0], _ROWS):
+        out[sl] = arr[sl]
+    return out
 
 
 def audit_pred_probs(ctx: AuditContext) -> np.ndarray:
@@ -105,30 +127,37 @@ class LabelDetector(Detector):
             kp = knn_pred_probs(ctx.knn, ctx.labels, ctx.n_classes, **run)
             if everything_labelled:  # blend chunk by chunk into kp itself: no extra copy
                 p, w = blend_pred_probs(ctx.labels, p, kp, out=kp, **run)
-            else:
-                blended, w = blend_pred_probs(ctx.labels[lab], p[lab], kp[lab], **run)
-                p = p.astype(np.float32, copy=True)
-                p[lab] = blended
+            else:  # the labelled rows blended; the copies are scratch arrays
+                rows = np.flatnonzero(lab)
+                blended = scratch((rows.size, p.shape[1]), np.float32)
+                _, w = blend_pred_probs(
+                    _rows(ctx.labels, rows), _rows(p, rows), _rows(kp, rows), out=blended, **run
+                )
+                p = _as_float32(p)
+                p[rows] = blended
+                del rows, blended
+            del kp
             info["knn_blend_weight_of_pred_probs"] = w
         ctx.cache["label_pred_probs"] = p
-        lab_idx = np.flatnonzero(lab)
-        y = ctx.labels if everything_labelled else ctx.labels[lab_idx]
-        pl = p if everything_labelled else p[lab_idx]
+        del lab  # every labelled row: no row list (8 bytes per item) nor copies are made
+        lab_idx = None if everything_labelled else np.flatnonzero(ctx.labels >= 0)
+        y = ctx.labels if lab_idx is None else _rows(ctx.labels, lab_idx)
+        pl = p if lab_idx is None else _rows(p, lab_idx)
         be, cs = ctx.backend, ctx.chunk_size
         stats = _compute_stats(y, pl, backend=be, chunk_size=cs)
         mask = _compute_issue_mask(y, pl, filter_by, stats=stats, backend=be, chunk_size=cs)
         n = ctx.n_items
-        is_issue = np.zeros(n, dtype=bool)
-        is_issue[lab_idx] = mask
-        if everything_labelled:  # no NaN-filled copy to fill
+        if lab_idx is None:  # the mask and the scores are the columns: nothing to fill
+            is_issue = mask
             score = _compute_scores(y, pl, method, stats, backend=be, chunk_size=cs)
-        else:
-            score = np.full(n, np.nan)
-            score[lab_idx] = _compute_scores(y, pl, method, stats, backend=be, chunk_size=cs)
-        if everything_labelled:
             suggested = stats.argmax.astype(np.int64)
         else:
+            is_issue = np.zeros(n, dtype=bool)
+            is_issue[lab_idx] = mask
+            score = np.full(n, np.nan)
+            score[lab_idx] = _compute_scores(y, pl, method, stats, backend=be, chunk_size=cs)
             suggested = np.asarray(p.argmax(axis=1), dtype=np.int64)
+        del mask, lab_idx
         info["noise"] = _estimate_from_stats(stats)
         ctx.cache["label_score"] = score  # for detectors that re-check the suspects (llm_judge)
         ctx.cache["label_issue"] = is_issue

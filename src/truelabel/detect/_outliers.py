@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._spill import scratch
+from .._validation import iter_chunks
 from ._base import AuditContext, Detector, DetectorResult, register_detector
 from ._original_space import normalize_rows, row_cosines
 
@@ -22,10 +24,12 @@ def robust_upper_outliers(values: np.ndarray, z: float = _Z) -> np.ndarray:
 
     One float64 work array beside ``values`` (both medians partition it in place), the
     same operations in the same order as ``0.6745 * (values - med) / mad > z``: at 1e7
-    items 80 MB of temporaries instead of five such arrays.
+    items 80 MB of temporaries instead of five such arrays, and that one a scratch array
+    (a spill file above the spill threshold, not anonymous memory).
     """
     values = np.asarray(values, dtype=np.float64)
-    work = values.copy()
+    work = scratch(values.shape, np.float64)  # a spill file when large (truelabel._spill)
+    np.copyto(work, values)
     med = np.median(work, overwrite_input=True)
     np.subtract(values, med, out=work)
     np.abs(work, out=work)
@@ -38,6 +42,52 @@ def robust_upper_outliers(values: np.ndarray, z: float = _Z) -> np.ndarray:
     np.multiply(0.6745, work, out=work)
     np.divide(work, mad, out=work)
     return work > z
+
+
+#: rows of the kNN distances averaged at once by :func:`_distance_outliers`
+_ROWS = 1 << 16
+
+
+def _distance_outliers(distances: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """``exp(-d / median(d))`` and the outlier mask of ``log(d)``, ``d`` the mean distance to
+    the neighbours (float64): the values of the whole-array expressions
+
+        d = distances.mean(axis=1).astype(np.float64); scale = np.median(d) or 1.0
+        score = np.exp(-d / scale); flagged = robust_upper_outliers(np.log(d + 1e-12 * scale))
+
+    (the same operations on the same values: row means do not depend on the row blocks) with
+    ``d`` and the median's copy in scratch arrays (spill files when large) and every other
+    step in place, so only the two outputs are new anonymous memory (the whole-array form
+    held five float64 arrays of N at once).
+    """
+    n = distances.shape[0]
+    d = scratch(n, np.float64)
+    for sl in iter_chunks(n, _ROWS):
+        d[sl] = distances[sl].mean(axis=1)  # float32 row means, widened as astype did
+    work = scratch(n, np.float64)
+    np.copyto(work, d)
+    scale = np.median(work, overwrite_input=True) or 1.0
+    del work
+    score = np.negative(d)
+    np.divide(score, scale, out=score)
+    np.exp(score, out=score)
+    np.add(d, 1e-12 * scale, out=d)  # d is not needed any more: its log in place
+    np.log(d, out=d)
+    return score, robust_upper_outliers(d, z), float(scale)
+
+
+def _mean_cosines(unit: Any, indices: np.ndarray) -> np.ndarray:
+    """Mean cosine of each row to its neighbours, a block of rows at a time: the values of
+    ``row_cosines(unit, np.repeat(arange(n), k), indices.ravel()).reshape(-1, k).mean(axis=1)``
+    (each pair's cosine and each row's mean do not depend on the block) without its two
+    (n * k, d) gathers of rows and the (n * k,) pair lists."""
+    n, k = indices.shape
+    out = np.empty(n, dtype=np.float32)
+    step = max(1, _ROWS // max(k, 1))
+    for sl in iter_chunks(n, step):
+        rows = np.repeat(np.arange(sl.start, sl.stop), k)
+        out[sl] = row_cosines(unit, rows, indices[sl].ravel()).reshape(-1, k).mean(axis=1)
+    return out
 
 
 @register_detector
@@ -67,19 +117,15 @@ class OutlierDetector(Detector):
         z = float(self.params.get("z", _Z))
         if ctx.knn is not None and ctx.uses_cosine:
             assert ctx.original_graph is not None and ctx.features is not None
-            k = ctx.knn.n_neighbors
             orig = np.clip(ctx.original_graph.similarities.mean(axis=1), 0.0, 1.0)
-            unit = normalize_rows(ctx.features)
-            rows = np.repeat(np.arange(ctx.n_items), k)
-            feat = row_cosines(unit, rows, ctx.knn.indices.ravel()).reshape(-1, k)
-            score = orig * np.clip(feat.mean(axis=1), 0.0, 1.0)
+            # the features' unit rows: the original graph's own when it was built on them
+            same = ctx.raw_features is None
+            unit = ctx.original_graph.unit if same else normalize_rows(ctx.features)
+            score = orig * np.clip(_mean_cosines(unit, ctx.knn.indices), 0.0, 1.0)
             flagged = robust_upper_outliers(-np.log(np.maximum(score, 1e-6)), z)
             info: dict[str, Any] = {"source": "features (cosine, original space)"}
         elif ctx.knn is not None:
-            d = ctx.knn.distances.mean(axis=1).astype(np.float64)
-            scale = np.median(d) or 1.0
-            score = np.exp(-d / scale)
-            flagged = robust_upper_outliers(np.log(d + 1e-12 * scale), z)
+            score, flagged, scale = _distance_outliers(ctx.knn.distances, z)
             info = {"source": "features", "median_knn_distance": float(scale)}
         else:
             assert ctx.pred_probs is not None
