@@ -28,6 +28,8 @@ __all__ = ["DUPLICATE_MODES", "Annotations", "as_annotations"]
 DUPLICATE_MODES = ("raise", "first", "last", "all")
 #: answers whose count-matrix column is computed at once
 _INDEX_BLOCK = 1 << 20
+#: widest sort key (pair code and row number in one int64) before the argsort fallback
+_KEY_BITS = 63
 
 
 def _py(value: Any) -> Any:
@@ -228,15 +230,11 @@ class Annotations:
         data: pd.DataFrame | None,
     ) -> None:
         n_i, n_a, k = len(self.items), len(self.annotators), len(self.classes)
-        pair = items.astype(np.int64) * n_a + annots
-        order = np.argsort(pair, kind="stable")  # by item, then annotator, then row order
-        pair_sorted = pair[order]
-        del pair
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = pair_sorted[1:] != pair_sorted[:-1]
-        del pair_sorted
+        # order: the rows by item, then annotator, then row order; first: the first row of
+        # each (item, annotator) pair in that order
+        order, first = _pair_order(items, annots, n_i, n_a)
         keep = order
-        self.n_duplicates = int(len(order) - first.sum())
+        self.n_duplicates = int(len(order) - np.count_nonzero(first))
         if self.n_duplicates and self.duplicates != "all":
             keep = self._resolve_duplicates(order, first, (items, annots, labels), data)
         del first
@@ -248,8 +246,10 @@ class Annotations:
         # rows are already sorted by item: build the CSR arrays directly (no COO copy)
         width = n_a * k
         idx_dtype = np.int32 if max(width, self.n_labels) < 2**31 else np.int64
-        indptr = scratch(n_i + 1, idx_dtype, fill=0)
-        np.cumsum(np.bincount(self.item_codes, minlength=n_i), out=indptr[1:])
+        indptr = scratch(n_i + 1, idx_dtype)
+        for sl in iter_chunks(n_i + 1, _INDEX_BLOCK):  # the sorted item codes' row starts
+            starts = np.arange(sl.start, sl.stop, dtype=self.item_codes.dtype)  # no cast of codes
+            indptr[sl] = np.searchsorted(self.item_codes, starts)
         indices = scratch(self.n_labels, idx_dtype)
         for sl in iter_chunks(self.n_labels, _INDEX_BLOCK):
             indices[sl] = self.annotator_codes[sl] * k + self.label_codes[sl]
@@ -388,8 +388,52 @@ def as_annotations(annotations: Any, gold: Any = None) -> Annotations:
 
 
 def _gathered(codes: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """``codes[keep]`` into a scratch array (``keep`` holds valid positions: ``clip`` only
-    spares ``take`` the buffered copy it makes for ``raise``)."""
+    """``codes[keep]`` into a scratch array, a block of ``keep`` at a time (``np.take`` of a
+    whole int32 ``keep`` would first copy it to int64)."""
     out = scratch(keep.size, codes.dtype)
-    np.take(codes, keep, out=out, mode="clip")
+    for sl in iter_chunks(keep.size, _INDEX_BLOCK):
+        np.take(codes, keep[sl], out=out[sl], mode="clip")
     return out
+
+
+def _pair_order(
+    items: np.ndarray, annots: np.ndarray, n_items: int, n_annots: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows ordered by (item, annotator, row) and the first row of each pair in that order.
+
+    What ``np.argsort(items * n_annots + annots, kind="stable")`` gives, without its N-sized
+    temporaries (the int64 pair codes, the int64 permutation, the sorted copy and the sort's
+    buffer: about 1.3 GB beside the codes at 3e7 answers): each row becomes one int64 key
+    ``pair << bits(row) | row`` in a scratch array (a spill file when large), sorted in place;
+    the keys are distinct, so any sort is the stable one. The permutation comes out as int32
+    (int64 from 2**31 rows), a scratch array too. Keys wider than :data:`_KEY_BITS` (about
+    2**63 pairs x rows) take the argsort.
+    """
+    n = len(items)
+    shift = max(int(n - 1).bit_length(), 1)
+    if max(int(n_items * n_annots - 1).bit_length(), 1) + shift > _KEY_BITS:
+        pair = items.astype(np.int64) * n_annots + annots
+        order = np.argsort(pair, kind="stable")
+        pair = pair[order]
+        first = np.ones(n, dtype=bool)
+        first[1:] = pair[1:] != pair[:-1]
+        return order, first
+    key = scratch(n, np.int64)
+    for sl in iter_chunks(n, _INDEX_BLOCK):
+        block = items[sl].astype(np.int64)
+        block *= n_annots
+        block += annots[sl]
+        block <<= shift
+        block += np.arange(sl.start, sl.stop, dtype=np.int64)
+        key[sl] = block
+    key.sort()  # in place (introsort): no N-sized buffer
+    mask = (1 << shift) - 1
+    order = scratch(n, np.int32 if n < 2**31 else np.int64)
+    first = scratch(n, bool)
+    for sl in iter_chunks(n, _INDEX_BLOCK):
+        block = key[sl]
+        order[sl] = block & mask
+        pair = block >> shift
+        first[sl.start + 1 : sl.stop] = pair[1:] != pair[:-1]
+        first[sl.start] = sl.start == 0 or bool(pair[0] != key[sl.start - 1] >> shift)
+    return order, first

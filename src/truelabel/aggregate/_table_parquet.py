@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._spill import scratch
 from .._validation import check_choice, check_column
 from ..exceptions import DataFormatError, TruelabelWarning, ValidationError
 from ._table import DUPLICATE_MODES, Annotations, _classes_index, _codes, _label_values, _py
@@ -152,7 +153,7 @@ def annotations_from_parquet(
         class_index = _classes_index(uniq[2].iloc[:0], classes, args[2])[1]
     # pass 2: codes, batch by batch
     dtype = np.int32 if n < 2**31 else np.int64
-    codes = [np.empty(n, dtype=dtype) for _ in range(3)]
+    codes = [scratch(n, dtype) for _ in range(3)]  # spill files when large
     item_codes = _sorted_indexer(items_index)
     for start, frame in _batches(pf, cols, batch_rows):
         stop = start + len(frame)
