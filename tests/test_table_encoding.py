@@ -69,7 +69,7 @@ def _check(ann: Annotations, want: dict[str, Any]) -> None:
         assert got.dtype == np.int32
         assert got.tolist() == want[name], name
     np.testing.assert_array_equal(ann.counts.toarray(), want["counts"])
-    counts = want["counts"]
+    counts = np.asarray(want["counts"])
     nnz_per_row = (counts > 0).sum(axis=1)
     np.testing.assert_array_equal(ann.counts.indptr, np.r_[0, np.cumsum(nnz_per_row)])
     assert ann.n_duplicates == want["n_duplicates"]
