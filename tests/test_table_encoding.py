@@ -139,3 +139,24 @@ def test_dawid_skene_on_1e5_answers_equals_the_argsort_encoding(
     np.testing.assert_array_equal(new.probas_.to_numpy(), old.probas_.to_numpy())
     assert new.labels_.equals(old.labels_)
     pd.testing.assert_series_equal(new.skills_, old.skills_, check_exact=True)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint16", "str"])
+def test_parquet_id_index_equals_the_dataframe_one(tmp_path: Path, dtype: str) -> None:
+    rng = np.random.default_rng(5)
+    item = rng.integers(0, 60, 500)
+    df = pd.DataFrame(
+        {
+            "item_id": item.astype(str) if dtype == "str" else item.astype(dtype),
+            "annotator_id": rng.integers(0, 9, 500).astype(dtype if dtype != "str" else "int8"),
+            "label": rng.choice([3, 1, 2], 500),
+        }
+    )
+    df.to_parquet(tmp_path / "a.parquet", row_group_size=37)
+    ref = Annotations(df, duplicates="all")
+    got = Annotations.from_parquet(tmp_path / "a.parquet", duplicates="all", batch_rows=37)
+    for name in ("items", "annotators"):
+        a, b = getattr(ref, name), getattr(got, name)
+        assert a.dtype == b.dtype and a.tolist() == b.tolist(), name
+    assert got.items.tolist() == sorted(set(df["item_id"]))
+    np.testing.assert_array_equal(got.counts.toarray(), ref.counts.toarray())
