@@ -160,3 +160,13 @@ def test_parquet_id_index_equals_the_dataframe_one(tmp_path: Path, dtype: str) -
         assert a.dtype == b.dtype and a.tolist() == b.tolist(), name
     assert got.items.tolist() == sorted(set(df["item_id"]))
     np.testing.assert_array_equal(got.counts.toarray(), ref.counts.toarray())
+
+
+def test_tables_whose_keys_fit_are_never_argsorted(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("np.argsort called: the N-sized int64 temporaries are back")
+
+    df = _answers(2000, seed=6, ids="str")
+    want = _oracle(df, "first")
+    monkeypatch.setattr(np, "argsort", refuse)
+    _check(Annotations(df, duplicates="first"), want)
