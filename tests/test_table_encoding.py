@@ -1,6 +1,6 @@
-"""The answer ordering of ``aggregate/_table.py`` (one in-place sort of (pair, row) keys) equals
-a naive Python oracle for any block size, row-group size and spill threshold, and equals the
-argsort it replaced (the fallback for keys wider than 63 bits), bit for bit."""
+"""The answer ordering of ``aggregate/_table.py`` (``_table_sort.py``: one in-place sort of
+(pair, row) keys) equals a naive Python oracle for any block size, row-group size and spill
+threshold, and equals the argsort it replaced (the fallback for keys wider than 63 bits), bit for bit."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from truelabel import _spill
 from truelabel.aggregate import DawidSkene
 from truelabel.aggregate import _table as table
+from truelabel.aggregate import _table_sort as table_sort
 from truelabel.aggregate._table import Annotations
 
 
@@ -120,7 +121,7 @@ def test_the_key_sort_equals_the_argsort_it_replaced(
 ) -> None:
     df = _answers(5000, seed=3, ids="int")
     new = Annotations(df, duplicates=duplicates)
-    monkeypatch.setattr(table, "_KEY_BITS", 0)  # every table takes the stable argsort
+    monkeypatch.setattr(table_sort, "_KEY_BITS", 0)  # every table takes the stable argsort
     old = Annotations(df, duplicates=duplicates)
     for name in ("item_codes", "annotator_codes", "label_codes"):
         np.testing.assert_array_equal(getattr(new, name), getattr(old, name))
@@ -134,7 +135,7 @@ def test_dawid_skene_on_1e5_answers_equals_the_argsort_encoding(
     df = _answers(100_000, seed=4, ids="int").drop_duplicates(["item_id", "annotator_id"])
     df = df.sample(frac=1.0, random_state=0)  # rows in no order
     new = DawidSkene().fit(df)
-    monkeypatch.setattr(table, "_KEY_BITS", 0)
+    monkeypatch.setattr(table_sort, "_KEY_BITS", 0)
     old = DawidSkene().fit(df)
     np.testing.assert_array_equal(new.probas_.to_numpy(), old.probas_.to_numpy())
     assert new.labels_.equals(old.labels_)

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from .._spill import scratch
 from .._validation import check_choice, check_column, iter_chunks
 from ..exceptions import TruelabelWarning, ValidationError
+from ._table_sort import gathered, pair_order
 
 __all__ = ["DUPLICATE_MODES", "Annotations", "as_annotations"]
 
@@ -28,8 +29,6 @@ __all__ = ["DUPLICATE_MODES", "Annotations", "as_annotations"]
 DUPLICATE_MODES = ("raise", "first", "last", "all")
 #: answers whose count-matrix column is computed at once
 _INDEX_BLOCK = 1 << 20
-#: widest sort key (pair code and row number in one int64) before the argsort fallback
-_KEY_BITS = 63
 
 
 def _py(value: Any) -> Any:
@@ -232,7 +231,7 @@ class Annotations:
         n_i, n_a, k = len(self.items), len(self.annotators), len(self.classes)
         # order: the rows by item, then annotator, then row order; first: the first row of
         # each (item, annotator) pair in that order
-        order, first = _pair_order(items, annots, n_i, n_a)
+        order, first = pair_order(items, annots, n_i, n_a, _INDEX_BLOCK)
         keep = order
         self.n_duplicates = int(len(order) - np.count_nonzero(first))
         if self.n_duplicates and self.duplicates != "all":
@@ -240,7 +239,7 @@ class Annotations:
         del first
         # the table's arrays grow with the answers: spill files when large (truelabel._spill)
         self.item_codes, self.annotator_codes, self.label_codes = (
-            _gathered(codes, keep) for codes in (items, annots, labels)
+            gathered(codes, keep, _INDEX_BLOCK) for codes in (items, annots, labels)
         )
         del keep, order
         # rows are already sorted by item: build the CSR arrays directly (no COO copy)
@@ -385,55 +384,3 @@ def as_annotations(annotations: Any, gold: Any = None) -> Annotations:
     if isinstance(annotations, Annotations):
         return annotations if gold is None else annotations.with_gold(gold)
     return Annotations(annotations, gold=gold)
-
-
-def _gathered(codes: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """``codes[keep]`` into a scratch array, a block of ``keep`` at a time (``np.take`` of a
-    whole int32 ``keep`` would first copy it to int64)."""
-    out = scratch(keep.size, codes.dtype)
-    for sl in iter_chunks(keep.size, _INDEX_BLOCK):
-        np.take(codes, keep[sl], out=out[sl], mode="clip")
-    return out
-
-
-def _pair_order(
-    items: np.ndarray, annots: np.ndarray, n_items: int, n_annots: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The rows ordered by (item, annotator, row) and the first row of each pair in that order.
-
-    What ``np.argsort(items * n_annots + annots, kind="stable")`` gives, without its N-sized
-    temporaries (the int64 pair codes, the int64 permutation, the sorted copy and the sort's
-    buffer: about 1.3 GB beside the codes at 3e7 answers): each row becomes one int64 key
-    ``pair << bits(row) | row`` in a scratch array (a spill file when large), sorted in place;
-    the keys are distinct, so any sort is the stable one. The permutation comes out as int32
-    (int64 from 2**31 rows), a scratch array too. Keys wider than :data:`_KEY_BITS` (about
-    2**63 pairs x rows) take the argsort.
-    """
-    n = len(items)
-    shift = max(int(n - 1).bit_length(), 1)
-    if max(int(n_items * n_annots - 1).bit_length(), 1) + shift > _KEY_BITS:
-        pair = items.astype(np.int64) * n_annots + annots
-        order = np.argsort(pair, kind="stable")
-        pair = pair[order]
-        first = np.ones(n, dtype=bool)
-        first[1:] = pair[1:] != pair[:-1]
-        return order, first
-    key = scratch(n, np.int64)
-    for sl in iter_chunks(n, _INDEX_BLOCK):
-        block = items[sl].astype(np.int64)
-        block *= n_annots
-        block += annots[sl]
-        block <<= shift
-        block += np.arange(sl.start, sl.stop, dtype=np.int64)
-        key[sl] = block
-    key.sort()  # in place (introsort): no N-sized buffer
-    mask = (1 << shift) - 1
-    order = scratch(n, np.int32 if n < 2**31 else np.int64)
-    first = scratch(n, bool)
-    for sl in iter_chunks(n, _INDEX_BLOCK):
-        block = key[sl]
-        order[sl] = block & mask
-        pair = block >> shift
-        first[sl.start + 1 : sl.stop] = pair[1:] != pair[:-1]
-        first[sl.start] = sl.start == 0 or bool(pair[0] != key[sl.start - 1] >> shift)
-    return order, first
