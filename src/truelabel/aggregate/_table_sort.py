@@ -2,7 +2,7 @@
 temporaries beyond the outputs (issue 11: memory flat in the number of answers).
 
 :func:`pair_order` replaces a stable ``np.argsort`` of the int64 pair codes (at 3e7 answers:
-the pair codes, the permutation, its sorted copy and the sort's buffer, about 1.3 GB of
+the pair codes, the permutation, its sorted copy and the sort's buffer, about 1 GB of
 anonymous memory) by one in-place sort of int64 keys in a scratch array
 (``truelabel._spill``: a spill file when large); :func:`gathered` applies the permutation a
 block at a time. ``Annotations._encode`` (``_table.py``) uses both.
@@ -37,7 +37,7 @@ def pair_order(
 
     What ``np.argsort(items * n_annots + annots, kind="stable")`` gives, without its N-sized
     temporaries (the int64 pair codes, the int64 permutation, the sorted copy and the sort's
-    buffer: about 1.3 GB beside the codes at 3e7 answers): each row becomes one int64 key
+    buffer: about 1 GB beside the codes at 3e7 answers): each row becomes one int64 key
     ``pair << bits(row) | row`` in a scratch array (a spill file when large), sorted in place;
     the keys are distinct, so any sort is the stable one. The permutation comes out as int32
     (int64 from 2**31 rows), a scratch array too. Keys wider than :data:`_KEY_BITS` (about
