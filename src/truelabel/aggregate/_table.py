@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from .._spill import scratch
 from .._validation import check_choice, check_column, iter_chunks
 from ..exceptions import TruelabelWarning, ValidationError
+from ._table_sort import gathered, pair_order
 
 __all__ = ["DUPLICATE_MODES", "Annotations", "as_annotations"]
 
@@ -228,28 +229,26 @@ class Annotations:
         data: pd.DataFrame | None,
     ) -> None:
         n_i, n_a, k = len(self.items), len(self.annotators), len(self.classes)
-        pair = items.astype(np.int64) * n_a + annots
-        order = np.argsort(pair, kind="stable")  # by item, then annotator, then row order
-        pair_sorted = pair[order]
-        del pair
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = pair_sorted[1:] != pair_sorted[:-1]
-        del pair_sorted
+        # order: the rows by item, then annotator, then row order; first: the first row of
+        # each (item, annotator) pair in that order
+        order, first = pair_order(items, annots, n_i, n_a, _INDEX_BLOCK)
         keep = order
-        self.n_duplicates = int(len(order) - first.sum())
+        self.n_duplicates = int(len(order) - np.count_nonzero(first))
         if self.n_duplicates and self.duplicates != "all":
             keep = self._resolve_duplicates(order, first, (items, annots, labels), data)
         del first
         # the table's arrays grow with the answers: spill files when large (truelabel._spill)
         self.item_codes, self.annotator_codes, self.label_codes = (
-            _gathered(codes, keep) for codes in (items, annots, labels)
+            gathered(codes, keep, _INDEX_BLOCK) for codes in (items, annots, labels)
         )
         del keep, order
         # rows are already sorted by item: build the CSR arrays directly (no COO copy)
         width = n_a * k
         idx_dtype = np.int32 if max(width, self.n_labels) < 2**31 else np.int64
-        indptr = scratch(n_i + 1, idx_dtype, fill=0)
-        np.cumsum(np.bincount(self.item_codes, minlength=n_i), out=indptr[1:])
+        indptr = scratch(n_i + 1, idx_dtype)
+        for sl in iter_chunks(n_i + 1, _INDEX_BLOCK):  # the sorted item codes' row starts
+            starts = np.arange(sl.start, sl.stop, dtype=self.item_codes.dtype)  # no cast of codes
+            indptr[sl] = np.searchsorted(self.item_codes, starts)
         indices = scratch(self.n_labels, idx_dtype)
         for sl in iter_chunks(self.n_labels, _INDEX_BLOCK):
             indices[sl] = self.annotator_codes[sl] * k + self.label_codes[sl]
@@ -385,11 +384,3 @@ def as_annotations(annotations: Any, gold: Any = None) -> Annotations:
     if isinstance(annotations, Annotations):
         return annotations if gold is None else annotations.with_gold(gold)
     return Annotations(annotations, gold=gold)
-
-
-def _gathered(codes: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """``codes[keep]`` into a scratch array (``keep`` holds valid positions: ``clip`` only
-    spares ``take`` the buffered copy it makes for ``raise``)."""
-    out = scratch(keep.size, codes.dtype)
-    np.take(codes, keep, out=out, mode="clip")
-    return out

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._spill import scratch
 from .._validation import check_choice, check_column
 from ..exceptions import DataFormatError, TruelabelWarning, ValidationError
 from ._table import DUPLICATE_MODES, Annotations, _classes_index, _codes, _label_values, _py
@@ -45,6 +46,25 @@ def _batches(pf: Any, columns: list[str], batch_rows: int) -> Any:
         frame.index = pd.RangeIndex(start, start + len(frame))
         yield start, frame
         start += len(frame)
+
+
+def _id_index(pieces: list[Any], argument: str) -> pd.Index:
+    """The sorted distinct ids from each batch's distinct values (what ``_codes`` gives).
+
+    Integer ids (each piece sorted by ``np.unique``) are merged by one in-place sort of
+    their concatenation and a comparison with the next value: no hash table of all ids
+    (``pd.factorize`` of 1e7 item ids holds several hundred MB at once); other ids take
+    ``_codes``.
+    """
+    if not all(isinstance(p, np.ndarray) and p.dtype.kind in "iu" for p in pieces):
+        return _codes(pd.Series(np.concatenate(pieces)).drop_duplicates(), argument)[1]
+    ids = np.concatenate(pieces)
+    pieces.clear()
+    ids.sort()
+    new = np.empty(ids.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(ids[1:], ids[:-1], out=new[1:])
+    return pd.Index(ids[new])
 
 
 def _sorted_indexer(index: pd.Index) -> Any:
@@ -142,17 +162,19 @@ def annotations_from_parquet(
             _check_present(values, start, arg, "label" if j == 2 else "value")
             if j == 2:
                 values = _label_values(values, arg)
-            seen[j].append(pd.unique(values))
-    uniq = [pd.Series(np.concatenate(s)).drop_duplicates() for s in seen]
-    items_index = _codes(uniq[0], args[0])[1]
-    annot_index = _codes(uniq[1], args[1])[1]
+            if j < 2 and values.dtype.kind in "iu":  # integer ids: sorted, no hash table
+                seen[j].append(np.unique(values.to_numpy()))
+            else:
+                seen[j].append(pd.unique(values))
+    items_index, annot_index = (_id_index(seen[j], args[j]) for j in (0, 1))
+    labels_seen = pd.Series(np.concatenate(seen[2])).drop_duplicates()
     if classes is None:
-        class_index = _classes_index(uniq[2], None, args[2])[1]
+        class_index = _classes_index(labels_seen, None, args[2])[1]
     else:
-        class_index = _classes_index(uniq[2].iloc[:0], classes, args[2])[1]
+        class_index = _classes_index(labels_seen.iloc[:0], classes, args[2])[1]
     # pass 2: codes, batch by batch
     dtype = np.int32 if n < 2**31 else np.int64
-    codes = [np.empty(n, dtype=dtype) for _ in range(3)]
+    codes = [scratch(n, dtype) for _ in range(3)]  # spill files when large
     item_codes = _sorted_indexer(items_index)
     for start, frame in _batches(pf, cols, batch_rows):
         stop = start + len(frame)
