@@ -93,6 +93,9 @@ def test_outputs_spilled_in_place_and_bit_identical(case, monkeypatch):
             assert is_spilled(forced.issues[c].to_numpy()), c
     if "is_label_issue" in plain.issues:  # the unforced run's values are the real ones
         assert plain.issues["is_label_issue"].any()
+        unlabelled = y < 0  # no score, no flag (the fill of the scratch columns)
+        assert forced.issues["label_score"].isna().to_numpy().tolist() == unlabelled.tolist()
+        assert not forced.issues["is_label_issue"].to_numpy()[unlabelled].any()
 
 
 ROWS = [
