@@ -55,7 +55,7 @@ def test_distance_outliers_equal_the_whole_array_expressions(
     assert scale == w_scale
     assert score.dtype == np.float64 and np.array_equal(score, w_score)
     assert np.array_equal(flagged, w_flagged)
-    assert not is_spilled(score)  # an output: not a scratch array
+    assert is_spilled(score) == is_spilled(flagged) == spill  # outputs: filled in place
     if kind == "spread":
         assert flagged[::50].all() and 0 < flagged.sum() < 30
     if kind != "spread":

@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_write
+from ._issues_csv import sort_order, write_csv_blocks
+from ._spill import scratch
 from ._text_vectors import encode_texts, encoder_info, encoder_line
-from ._validation import check_pred_probs, relay_warnings
+from ._validation import check_pred_probs, iter_chunks, relay_warnings
 from .data import Dataset
 from .detect import Audit, AuditResult
 from .exceptions import ValidationError
@@ -306,16 +308,28 @@ def _audit(
     return result
 
 
-def _issues_table(result: AuditResult, texts: list[str] | None) -> pd.DataFrame:
+def _issues_table(
+    result: AuditResult, texts: list[str] | None
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The issue table as issues.csv lists it, unsorted, and the order to list its rows in
+    (None: as they are): by consensus score for annotations (one row per annotated item),
+    else with the input position ``row`` (for joins) and by label score when checked."""
     table = result.issues.copy(deep=False)  # copy-on-write: no copy of the whole table
-    if "consensus_score" in table:  # one row per annotated item, not per input row
-        return table.sort_values("consensus_score", kind="stable", na_position="last")
-    table.insert(0, "row", np.arange(len(table)))  # position in the input, for joins
+    if "consensus_score" in table:
+        return table, sort_order(table["consensus_score"])
+    row = pd.Series(_positions(len(table)), index=table.index, copy=False)  # no copy
+    table.insert(0, "row", row)  # position in the input, for joins
     if texts is not None:
         table["text"] = texts
-    if "label_score" in table:
-        table = table.sort_values("label_score", kind="stable", na_position="last")
-    return table
+    return table, sort_order(table["label_score"]) if "label_score" in table else None
+
+
+def _positions(n: int) -> np.ndarray:
+    """0..n-1, a spill file when large (filled by blocks)."""
+    out = scratch(n, np.int64)
+    for sl in iter_chunks(n):
+        out[sl] = np.arange(sl.start, sl.stop, dtype=np.int64)
+    return out
 
 
 def _top_confused_pairs(result: AuditResult, top: int) -> list[dict[str, Any]]:
@@ -388,14 +402,14 @@ def write_audit(
 
     out = check_output_dir(out_dir, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    table = _issues_table(result, texts)
+    table, order = _issues_table(result, texts)
     paths = {
         "issues": out / "issues.csv",
         "summary": out / "summary.json",
         "report": out / "report.html",
     }
-    with atomic_write(paths["issues"]) as fh:
-        table.to_csv(fh, index_label="id")
+    with atomic_write(paths["issues"]) as fh:  # in blocks of rows taken in order: no sorted copy
+        write_csv_blocks(fh, table, order, index_label="id")
     annotators = result.info.get("consensus", {}).get("annotators")
     if annotators is not None:  # audit of annotations: the annotator table
         paths["annotators"] = out / "annotators.csv"
@@ -414,6 +428,7 @@ def write_audit(
         report_summary["settings"]["encoder"] = encoder_line(info)
         if "note" in info:
             report_summary["notes"] = [*report_summary.get("notes", []), info["note"]]
+    # the report sorts by the same score itself (stable, missing last): the unsorted table
     write_report(paths["report"], table, report_summary, item_link=item_link)
     if result.pred_probs is not None:
         paths["pred_probs"] = out / "pred_probs.npy"

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._spill import scratch
 from ..exceptions import ValidationError
 from ._base import Aggregator, check_positive_int
 from ._table import Annotations
@@ -31,6 +32,14 @@ def agreement_with(table: Annotations, posteriors: np.ndarray) -> tuple[np.ndarr
     agree = np.bincount(table.annotator_codes, weights=hit, minlength=table.n_annotators)
     n = np.bincount(table.annotator_codes, minlength=table.n_annotators).astype(np.float64)
     return agree, n
+
+
+def vote_shares(votes: np.ndarray) -> np.ndarray:
+    """``votes / votes.sum(axis=1, keepdims=True)`` in a scratch array (the posteriors: an
+    (n_items, n_classes) output, a spill file when large)."""
+    post = scratch(votes.shape, np.float64)
+    np.divide(votes, votes.sum(axis=1, keepdims=True), out=post)
+    return post
 
 
 class MajorityVote(Aggregator):
@@ -61,8 +70,7 @@ class MajorityVote(Aggregator):
     def _fit_encoded(
         self, table: Annotations, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        votes = table.vote_counts()
-        post = clamp_gold(votes / votes.sum(axis=1, keepdims=True), table.gold_codes)
+        post = clamp_gold(vote_shares(table.vote_counts()), table.gold_codes)
         agree, n = agreement_with(table, post)
         return post, agree / np.maximum(n, 1)
 
@@ -114,19 +122,23 @@ class WeightedMajorityVote(Aggregator):
             w = self._given_weights(table)
             votes = np.asarray(table.counts @ (onehot * np.repeat(w, k)[:, None]))
             total = votes.sum(axis=1, keepdims=True)
-            post = np.where(total > 0, votes / np.where(total > 0, total, 1.0), 1.0 / k)
+            # np.where(total > 0, votes / where(total > 0, total, 1), 1 / k), in a scratch array
+            post = scratch(votes.shape, np.float64)
+            np.divide(votes, np.where(total > 0, total, 1.0), out=post)
+            post[total[:, 0] <= 0] = 1.0 / k
             post = clamp_gold(post, gold)
             agree, n = agreement_with(table, post)
             return post, agree / np.maximum(n, 1)
         rounds = check_positive_int("n_rounds", self.n_rounds)
-        votes = table.vote_counts()
-        post = clamp_gold(votes / votes.sum(axis=1, keepdims=True), gold)
-        for _ in range(rounds):
+        post = clamp_gold(vote_shares(table.vote_counts()), gold)
+        for _ in range(rounds):  # each round's softmax in place in post (a scratch array)
             agree, n = agreement_with(table, post)
             p = (agree + 1.0) / (n + 2.0)
             w = np.maximum(0.0, np.log((k - 1) * p / (1.0 - p)))
             logits = np.asarray(table.counts @ (onehot * np.repeat(w, k)[:, None]))
-            post = np.exp(logits - logits.max(axis=1, keepdims=True))
-            post = clamp_gold(post / post.sum(axis=1, keepdims=True), gold)
+            np.subtract(logits, logits.max(axis=1, keepdims=True), out=post)
+            del logits
+            np.exp(post, out=post)
+            clamp_gold(np.divide(post, post.sum(axis=1, keepdims=True), out=post), gold)
         agree, n = agreement_with(table, post)
         return post, agree / np.maximum(n, 1)

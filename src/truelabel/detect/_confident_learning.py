@@ -91,7 +91,10 @@ def _cached_scores(stats: _ConfidentStats, method: str) -> np.ndarray | None:
     """A copy of the scores of ``method`` computed from these very statistics, if kept."""
     hit = _CACHE.get("last")
     if hit is not None and hit.stats is stats and method in hit.scores:
-        return hit.scores[method].copy()
+        kept = hit.scores[method]
+        out = scratch(kept.shape, kept.dtype)  # an output column: a spill file when large
+        np.copyto(out, kept)
+        return out
     return None
 
 

@@ -260,11 +260,18 @@ def near_duplicate_sets(
     child, root = map_reduce(
         _pairs_chunk, chunks, shared, combine=_merge_forests, backend=backend, initial=empty
     )
-    set_ids = np.full(n, -1, dtype=np.int64)
+    set_ids = scratch(n, np.int64, fill=-1)  # an output column: a spill file when large
     roots = np.unique(root)  # a set's root is its smallest item: numbering by first item
     set_ids[roots] = np.arange(roots.size)
     set_ids[child] = set_ids[root]
     return set_ids
+
+
+def _in_a_set(sets: np.ndarray) -> np.ndarray:
+    """``sets >= 0`` as a scratch array (a spill file when large)."""
+    out = scratch(sets.shape, bool)
+    np.greater_equal(sets, 0, out=out)
+    return out
 
 
 @register_detector
@@ -321,12 +328,17 @@ class NearDuplicateDetector(Detector):
             backend=ctx.backend,
             chunk_size=ctx.chunk_size,
         )
-        best = np.maximum(graph.similarities[:, 0], lead_sim).astype(np.float64)
+        # the output columns are scratch arrays (spill files when large) filled in place:
+        # the values of max(...).astype(float64) (a max is exact) and clip(1 - best, 0, 1)
+        best = scratch(lead.size, np.float64)
+        np.maximum(graph.similarities[:, 0], lead_sim, out=best)
         np.maximum.at(best, lead[copy], lead_sim[copy])  # a group's first row: its copies
+        np.subtract(1.0, best, out=best)
+        np.clip(best, 0.0, 1.0, out=best)
         cols = pd.DataFrame(
             {
-                "is_near_duplicate_issue": sets >= 0,
-                "near_duplicate_score": np.clip(1.0 - best, 0.0, 1.0),
+                "is_near_duplicate_issue": _in_a_set(sets),
+                "near_duplicate_score": best,
                 "near_duplicate_set": sets,
             },
             copy=False,  # the frame holds these arrays, not a copy of them
@@ -364,14 +376,14 @@ class NearDuplicateDetector(Detector):
             chunk_size=ctx.chunk_size,
         )
         del neg, leaders
-        score = np.negative(d1)  # 1 - exp(-d1 / scale), in place: no temporaries
+        score = np.negative(d1, out=d1)  # 1 - exp(-d1 / scale), in d1 (a scratch array)
         np.divide(score, scale, out=score)
         np.exp(score, out=score)
         np.subtract(1.0, score, out=score)
         del d1
         cols = pd.DataFrame(
             {
-                "is_near_duplicate_issue": sets >= 0,
+                "is_near_duplicate_issue": _in_a_set(sets),
                 "near_duplicate_score": score,
                 "near_duplicate_set": sets,
             },

@@ -292,7 +292,7 @@ def _compute_issue_mask(
         # leave at least min_examples_per_class items of every given class unflagged
         n_per_class = stats.label_counts.astype(np.int64)
         allowed = np.maximum(n_per_class - min_examples_per_class, 0)
-        mask = np.zeros(labels.shape[0], dtype=bool)
+        mask = scratch(labels.shape[0], bool, fill=False)  # the output: a spill file when large
         over = np.bincount(labels[idx], minlength=allowed.size) > allowed
         if not over.any():  # the limit binds nowhere: no ranking needed
             mask[idx] = True

@@ -150,13 +150,17 @@ class LabelDetector(Detector):
         if lab_idx is None:  # the mask and the scores are the columns: nothing to fill
             is_issue = mask
             score = _compute_scores(y, pl, method, stats, backend=be, chunk_size=cs)
-            suggested = stats.argmax.astype(np.int64)
+            suggested = scratch(n, np.int64)  # the output columns: spill files when large
+            for sl in iter_chunks(n, _ROWS):
+                suggested[sl] = stats.argmax[sl]
         else:
-            is_issue = np.zeros(n, dtype=bool)
+            is_issue = scratch(n, bool, fill=False)
             is_issue[lab_idx] = mask
-            score = np.full(n, np.nan)
+            score = scratch(n, np.float64, fill=np.nan)
             score[lab_idx] = _compute_scores(y, pl, method, stats, backend=be, chunk_size=cs)
-            suggested = np.asarray(p.argmax(axis=1), dtype=np.int64)
+            suggested = scratch(n, np.int64)
+            for sl in iter_chunks(n, _ROWS):
+                suggested[sl] = p[sl].argmax(axis=1)
         del mask, lab_idx
         info["noise"] = _estimate_from_stats(stats)
         ctx.cache["label_score"] = score  # for detectors that re-check the suspects (llm_judge)

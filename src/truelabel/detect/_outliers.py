@@ -41,7 +41,9 @@ def robust_upper_outliers(values: np.ndarray, z: float = _Z) -> np.ndarray:
     np.subtract(values, med, out=work)
     np.multiply(0.6745, work, out=work)
     np.divide(work, mad, out=work)
-    return work > z
+    flags = scratch(values.shape, bool)  # the output: a spill file when large
+    np.greater(work, z, out=flags)
+    return flags
 
 
 #: rows of the kNN distances averaged at once by :func:`_distance_outliers`
@@ -68,7 +70,8 @@ def _distance_outliers(distances: np.ndarray, z: float) -> tuple[np.ndarray, np.
     np.copyto(work, d)
     scale = np.median(work, overwrite_input=True) or 1.0
     del work
-    score = np.negative(d)
+    score = scratch(n, np.float64)  # an output: a spill file when large
+    np.negative(d, out=score)
     np.divide(score, scale, out=score)
     np.exp(score, out=score)
     np.add(d, 1e-12 * scale, out=d)  # d is not needed any more: its log in place
@@ -121,7 +124,10 @@ class OutlierDetector(Detector):
             # the features' unit rows: the original graph's own when it was built on them
             same = ctx.raw_features is None
             unit = ctx.original_graph.unit if same else normalize_rows(ctx.features)
-            score = orig * np.clip(_mean_cosines(unit, ctx.knn.indices), 0.0, 1.0)
+            cos = np.clip(_mean_cosines(unit, ctx.knn.indices), 0.0, 1.0)
+            score = scratch(orig.shape, np.result_type(orig, cos))  # a spill file when large
+            np.multiply(orig, cos, out=score)
+            del orig, cos
             flagged = robust_upper_outliers(-np.log(np.maximum(score, 1e-6)), z)
             info: dict[str, Any] = {"source": "features (cosine, original space)"}
         elif ctx.knn is not None:
@@ -134,7 +140,8 @@ class OutlierDetector(Detector):
             pmax = p[np.arange(p.shape[0]), pred].astype(np.float64)
             counts = np.bincount(pred, minlength=ctx.n_classes)
             t = np.bincount(pred, weights=pmax, minlength=ctx.n_classes) / np.maximum(counts, 1)
-            score = np.minimum(1.0, pmax / np.maximum(t[pred], 1e-12))
+            score = scratch(pmax.shape, np.float64)  # a spill file when large
+            np.minimum(1.0, pmax / np.maximum(t[pred], 1e-12), out=score)
             flagged = robust_upper_outliers(-np.log(np.maximum(score, 1e-12)), z)
             info = {"source": "pred_probs"}
         cols = pd.DataFrame({"is_outlier_issue": flagged, "outlier_score": score}, copy=False)

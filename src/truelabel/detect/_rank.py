@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .._spill import scratch
 from .._validation import check_choice, check_labels, check_pred_probs, check_pred_probs_block
 from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ._confident_learning import (
@@ -202,7 +203,7 @@ def _compute_scores(
         return cached  # computed by find_label_issues from these very statistics
     g = _global_stats(labels, pred_probs, method, stats, backend, chunk_size)
     chunks = chunk_ranges(labels.shape[0], chunk_size)
-    out = np.empty(labels.shape[0], dtype=np.float64)
+    out = scratch(labels.shape[0], np.float64)  # an output column: a spill file when large
     shared = (labels, pred_probs, method, g, validate)
     for chunk, part in zip(
         chunks, get_backend(backend).map(_score_chunk, chunks, shared), strict=True
