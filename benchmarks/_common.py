@@ -143,3 +143,12 @@ def wait_for_idle(max_busy_frac: float = 0.25, window_s: float = 3.0, max_wait_s
         quiet_since = (quiet_since or t0) if frac < max_busy_frac else None
         if (quiet_since is not None and now - quiet_since >= quiet_s) or now - t_start > max_wait_s:
             return {"waited_s": round(now - t_start, 1), "busy_frac": round(frac, 3)}
+
+
+def anon_mb() -> float:
+    """This process's anonymous resident memory (``RssAnon`` of /proc/self/status), in MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")

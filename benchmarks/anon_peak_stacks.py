@@ -25,14 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-
-def _anon_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from _common import anon_mb
 
 
 def _frames(frame: Any, depth: int) -> list[str]:
@@ -55,7 +48,7 @@ class PeakStacks:
 
     def __init__(self, interval_s: float, step_mb: float, depth: int) -> None:
         self.interval_s, self.step_mb, self.depth = interval_s, step_mb, depth
-        self.base = _anon_mb()
+        self.base = anon_mb()
         self.peak = self.base
         self.t0 = time.monotonic()
         self.records: list[dict[str, Any]] = []
@@ -68,7 +61,7 @@ class PeakStacks:
         me = threading.get_ident()
         recorded = self.base
         while not self._stop.wait(self.interval_s):
-            now = _anon_mb()
+            now = anon_mb()
             frames = sys._current_frames()
             main = _frames(frames.get(self._main), self.depth)
             key = " > ".join(f.split(" ", 1)[1] for f in main) or "(outside truelabel)"
@@ -104,7 +97,7 @@ class PeakStacks:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, _anon_mb())
+        self.peak = max(self.peak, anon_mb())
 
 
 def run_step(step: str, folder: Path) -> float:

@@ -18,14 +18,7 @@ import threading
 import time
 
 import numpy as np
-
-
-def _anon_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from _common import anon_mb
 
 
 class Peak:
@@ -38,18 +31,18 @@ class Peak:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.mb = max(self.mb, _anon_mb())
+            self.mb = max(self.mb, anon_mb())
             time.sleep(0.005)
 
     def __enter__(self) -> Peak:
-        self.mb = _anon_mb()
+        self.mb = anon_mb()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.mb = max(self.mb, _anon_mb())
+        self.mb = max(self.mb, anon_mb())
 
 
 def main() -> None:
@@ -71,13 +64,13 @@ def main() -> None:
     y = np.where(rng.random(n) < 0.1, (y + 1) % k, y)
     x = (rng.normal(size=(n, d)) + y[:, None]).astype(np.float32)
     release_free_memory()
-    base = _anon_mb()
+    base = anon_mb()
     with Peak() as run:
         res = Audit({"label": {}, "outlier": {}, "near_duplicate": {}}).run(
             labels=y, pred_probs=p, features=x
         )
     release_free_memory()
-    held = _anon_mb()
+    held = anon_mb()
     out = tempfile.mkdtemp(prefix="outputs-anon-")
     try:
         with Peak() as write:

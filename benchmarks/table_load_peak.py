@@ -19,13 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
-
-def _anon_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from _common import anon_mb
 
 
 def main() -> None:
@@ -39,13 +33,13 @@ def main() -> None:
     from truelabel._spill import release_free_memory
     from truelabel.aggregate import Annotations
 
-    base = _anon_mb()
+    base = anon_mb()
     peak, where, done = [base], [[""]], threading.Event()
     main_id = threading.get_ident()
 
     def sample() -> None:
         while not done.is_set():
-            now = _anon_mb()
+            now = anon_mb()
             if now > peak[0]:
                 peak[0] = now
                 frame = sys._current_frames().get(main_id)
@@ -64,7 +58,7 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     gc.collect()
     release_free_memory()
-    held = _anon_mb()
+    held = anon_mb()
     done.set()
     thread.join()
     out = {
