@@ -58,10 +58,13 @@ def _id_index(pieces: list[Any], argument: str) -> pd.Index:
     """
     if not all(isinstance(p, np.ndarray) and p.dtype.kind in "iu" for p in pieces):
         return _codes(pd.Series(np.concatenate(pieces)).drop_duplicates(), argument)[1]
-    ids = np.concatenate(pieces)
+    # the concatenation and the first-of-run flags are scratch arrays (spill files when
+    # large): only the distinct ids, the index itself, are made in anonymous memory
+    ids = scratch(sum(p.size for p in pieces), np.result_type(*pieces))
+    np.concatenate(pieces, out=ids)
     pieces.clear()
     ids.sort()
-    new = np.empty(ids.size, dtype=bool)
+    new = scratch(ids.size, bool)
     new[:1] = True
     np.not_equal(ids[1:], ids[:-1], out=new[1:])
     return pd.Index(ids[new])
