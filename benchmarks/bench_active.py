@@ -41,6 +41,19 @@ Setup: ``bash benchmarks/setup.sh --active`` (benchmarks/.venv-active). Runs::
 
 ``--merge`` keeps every row of --out that this run does not redo (peers' curves are cached
 there, so re-running truelabel's rows is cheap). Writes benchmarks/results/active.json / .md.
+
+Embeddings: --out records a fingerprint of each dataset's embedding files ("embeddings") and a
+``--merge`` run on other embeddings is refused. ``--embed`` writes what the *current*
+``OnnxTextEncoder`` gives; since 171801a (integer kernels) that differs from the vectors the
+committed rows were measured on (float kernels; cosine 0.99: 5-seed TREC AULCs move by -0.02
+to +0.03 per strategy).
+Those are reproduced bit for bit by the encoder of a5c0f1f::
+
+    git archive a5c0f1f src | tar -x -C /tmp/enc_a5c0f1f   # (mkdir it first)
+    PYTHONPATH=/tmp/enc_a5c0f1f/src python - <<'EOF'
+    import sys; sys.path.insert(0, "benchmarks"); from pathlib import Path; import bench_active as b
+    b.embed(Path("../shared/datasets"), Path("../_cache"), b.DATASETS)
+    EOF
 """
 
 from __future__ import annotations
@@ -104,7 +117,21 @@ def load(dataset: str, data_dir: Path, emb_dir: Path) -> dict:
             sys.exit(f"{path}: {len(X)} rows for {len(y)} CSV rows")
         out["X" if split == "train" else "Xt"] = X
         out["y" if split == "train" else "yt"] = y.astype(np.int64)
+    out["emb_sha"] = emb_fingerprint(emb_dir, dataset)
     return out
+
+
+def emb_fingerprint(emb_dir: Path, dataset: str) -> str:
+    """sha256 (first 16 hex digits) of the dataset's train then test embedding files: which
+    embeddings a row was measured on. The encoder's numerics have changed under the same model
+    name (integer kernels since 171801a: cosine 0.99 to the float-kernel vectors, and enough to
+    move 5-seed TREC AULCs by -0.02 to +0.03), so rows from other embeddings are never merged."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for split in ("train", "test"):
+        h.update((emb_dir / f"{dataset}_{split}_minilm.npy").read_bytes())
+    return h.hexdigest()[:16]
 
 
 def embed(data_dir: Path, emb_dir: Path, datasets: list[str]) -> None:
@@ -792,8 +819,9 @@ def main() -> None:
     cmd = "PY=benchmarks/.venv-active/bin/python; $PY benchmarks/bench_active.py " + " ".join(
         sys.argv[1:]
     )
-    saver = Saver(out, a.merge, cmd)
     data = {ds: load(ds, data_dir, Path(a.emb_dir)) for ds in datasets}
+    saver = Saver(out, a.merge, cmd, {ds: d["emb_sha"] for ds, d in data.items()})
+    saver.check_out()
     if "curves" in parts:  # seed-major, saved after every run: a stopped run keeps whole seeds
         for seed in seeds:
             for ds in datasets:
@@ -820,8 +848,27 @@ class Saver:
     """Read-merge-write of --out after each finished piece (re-read every time, so runs in
     parallel with --merge keep each other's rows)."""
 
-    def __init__(self, out: Path, merge: bool, cmd: str) -> None:
+    def __init__(self, out: Path, merge: bool, cmd: str,
+                 fingerprints: dict[str, str] | None = None) -> None:  # fmt: skip
         self.out, self.merge, self.cmd, self.first = out, merge, cmd, True
+        self.fingerprints = dict(fingerprints or {})
+
+    def check(self, res: dict) -> None:
+        """Refuse to merge into rows measured on other embeddings (``res["embeddings"]``)."""
+        for ds, have in res.get("embeddings", {}).items():
+            new = self.fingerprints.get(ds)
+            if new is not None and new != have:
+                sys.exit(
+                    f"{self.out}: its {ds} rows were measured on embeddings {have}, this run's "
+                    f"--emb-dir holds {new}; merging would compare strategies on different "
+                    "features. Point --emb-dir at the embeddings of those rows, or re-run every "
+                    "strategy into another --out."
+                )
+
+    def check_out(self) -> None:
+        """:meth:`check` against --out before any work (only when merging into it)."""
+        if self.merge and self.out.exists():
+            self.check(json.loads(self.out.read_text()))
 
     def done(self, part: str, ds: str, strategy: str) -> set[str]:
         """Seeds of ``strategy`` already in --out (for --skip-done)."""
@@ -841,6 +888,9 @@ class Saver:
     def _save(self, part: str, ds: str, rows: dict) -> None:
         keep = self.merge or not self.first
         res = json.loads(self.out.read_text()) if keep and self.out.exists() else {}
+        self.check(res)
+        if ds and ds in self.fingerprints:
+            res.setdefault("embeddings", {})[ds] = self.fingerprints[ds]
         res["versions"] = versions(PACKAGES)
         res["machine"] = res.get("machine") or machine()
         res["settings"] = {"lr_C": LR_C, "start_per_class": START_PER_CLASS, "batch": BATCH,

@@ -4,6 +4,8 @@ scikit-activeml and small-text in benchmarks/.venv-active and never runs in test
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,38 @@ def test_noisy_target_needs_the_default_above_both_baselines():
     res["noisy"]["d"]["three_times"] = rows(0.8)  # a tie is not "above"
     (t,) = [x for x in ba.targets(res) if x["target"] == "noisy"]
     assert t["met"] is False
+
+
+def _embeddings(folder, values: float) -> None:
+    for split in ("train", "test"):
+        np.save(folder / f"d_{split}_minilm.npy", np.full((3, 2), values, dtype=np.float32))
+
+
+def test_merge_refuses_rows_measured_on_other_embeddings(tmp_path, monkeypatch):
+    monkeypatch.setattr(ba, "WORK", tmp_path)  # the lock file
+    _embeddings(tmp_path, 0.5)
+    fp = ba.emb_fingerprint(tmp_path, "d")
+    assert len(fp) == 16 and fp == ba.emb_fingerprint(tmp_path, "d")
+    out = tmp_path / "active.json"
+    ba.Saver(out, True, "run 1", {"d": fp}).save("curves", "d", {"random": {"0": _run([0.5] * 3)}})
+    assert json.loads(out.read_text())["embeddings"] == {"d": fp}
+    # same embeddings: merged, the first run's rows kept
+    same = ba.Saver(out, True, "run 2", {"d": fp})
+    same.check_out()
+    same.save("curves", "d", {"random": {"1": _run([0.6] * 3)}})
+    assert set(json.loads(out.read_text())["curves"]["d"]["random"]) == {"0", "1"}
+    # one float changed (another encoder's numerics): refused before any work and at saving
+    _embeddings(tmp_path, 0.5000001)
+    other = ba.emb_fingerprint(tmp_path, "d")
+    assert other != fp
+    moved = ba.Saver(out, True, "run 3", {"d": other})
+    with pytest.raises(SystemExit, match=f"measured on embeddings {fp}.*holds {other}"):
+        moved.check_out()
+    with pytest.raises(SystemExit, match="re-run every strategy into another --out"):
+        moved.save("curves", "d", {"random": {"2": _run([0.9] * 3)}})
+    assert "2" not in json.loads(out.read_text())["curves"]["d"]["random"]
+    # a dataset --out has no fingerprint for is recorded, not refused
+    ba.Saver(out, True, "run 4", {"e": other}).save(
+        "curves", "e", {"random": {"0": _run([0.5] * 3)}}
+    )
+    assert json.loads(out.read_text())["embeddings"] == {"d": fp, "e": other}
