@@ -171,3 +171,26 @@ def test_tables_whose_keys_fit_are_never_argsorted(monkeypatch: pytest.MonkeyPat
     want = _oracle(df, "first")
     monkeypatch.setattr(np, "argsort", refuse)
     _check(Annotations(df, duplicates="first"), want)
+
+
+@pytest.mark.parametrize(("n_items", "n_annots", "n_rows"), [(2, 2, 4), (4, 1, 4), (2, 3, 5)])
+def test_the_key_path_is_taken_exactly_up_to_its_width(
+    monkeypatch: pytest.MonkeyPatch, n_items: int, n_annots: int, n_rows: int
+) -> None:
+    """Pair codes 0..n_items*n_annots-1 need bits(n_items*n_annots - 1) bits and rows
+    bits(n_rows - 1): at exactly _KEY_BITS the in-place key sort runs (int32 permutation), one
+    bit narrower the argsort (int64), both equal to the stable argsort."""
+    rng = np.random.default_rng(n_rows)
+    items = rng.integers(0, n_items, n_rows)
+    annots = rng.integers(0, n_annots, n_rows)
+    items[0], annots[0] = n_items - 1, n_annots - 1  # the widest pair code is present
+    pair = items * n_annots + annots
+    want = np.argsort(pair, kind="stable")
+    want_first = np.r_[True, pair[want][1:] != pair[want][:-1]]
+    width = (n_items * n_annots - 1).bit_length() + (n_rows - 1).bit_length()
+    for bits, dtype in ((width, np.int32), (width - 1, np.int64)):
+        monkeypatch.setattr(table_sort, "_KEY_BITS", bits)
+        order, first = table_sort.pair_order(items, annots, n_items, n_annots, chunk=2)
+        assert order.dtype == dtype, bits
+        np.testing.assert_array_equal(order, want)
+        np.testing.assert_array_equal(first, want_first)
