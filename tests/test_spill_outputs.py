@@ -127,6 +127,51 @@ def test_spill_copy_copies_only_large_in_memory_arrays() -> None:
     assert is_spilled(b) and b.tolist() == a.tolist() and b.dtype == a.dtype
 
 
+@linux_only
+def test_class_names_spill_from_exactly_the_size_of_their_offsets() -> None:
+    """The offsets (8 bytes a row, plus one) are the names' largest buffer: from that many
+    bytes the names are built over spill files, one byte more and they stay in memory."""
+    codes = np.array([2, 0, 1, -1, 0, 2, 2])
+    offsets = 8 * (codes.size + 1)
+    classes = pd.Index(["x", "yy", "zzz"])
+    for build in (
+        lambda: sf.take_names(codes, list(classes)),
+        lambda: getattr(v := sf.take_values(classes, np.maximum(codes, 0)), "array", v),
+    ):
+        for threshold, where in ((offsets, True), (offsets + 1, False)):
+            with spill_at(threshold):
+                got = build()
+            assert str(got.dtype) == "str"
+            buffers = _arrow_buffers(got)
+            backed = dict(zip([size for _, size in buffers], _file_backed(buffers), strict=True))
+            assert backed[offsets] is where, threshold  # the smaller ones stay in memory
+            assert any(backed.values()) is where, threshold
+
+
+def test_names_without_string_inference_are_taken_by_pandas() -> None:
+    """pandas 2's object columns (``future.infer_string`` off): pandas' own take, never the
+    Arrow buffers (the spill path would build an Arrow array for an object dtype)."""
+    import warnings
+
+    codes = np.array([1, -1, 0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the option is deprecated in pandas 3
+        try:
+            ctx = pd.option_context("future.infer_string", False)
+        except (KeyError, pd.errors.OptionError):  # pragma: no cover - pandas 4
+            pytest.skip("this pandas always infers strings")
+        with ctx:
+            want = pd.Series(np.asarray(["a", "b"], dtype=object)).array.take(
+                codes, allow_fill=True
+            )
+            for threshold in (NEVER, 0):
+                with spill_at(threshold):
+                    got = sf.take_names(codes, ["a", "b"])
+                assert got.dtype == want.dtype and str(got.dtype) != "str"
+                assert pd.Series(got).tolist()[::2] == ["b", "a"] and pd.isna(got[1])
+                pd.testing.assert_extension_array_equal(got, want)
+
+
 # --- the audit ------------------------------------------------------------------------------
 
 

@@ -62,13 +62,13 @@ def take_names(codes: np.ndarray, names: Any, *, block: int = _NAMES_BLOCK) -> A
 
     Below the spill threshold it is exactly that (taken in blocks of ``block`` rows, no
     Python object per item); above it the Arrow buffers are spill files, filled by blocks.
-    With pandas not inferring strings, an object array with ``None`` for -1.
+    Names that pandas does not hold as an Arrow ``str`` array (string inference switched off)
+    are taken by pandas itself, in memory.
     """
     codes = np.asarray(codes)
     table = pd.Series(np.asarray(list(names), dtype=object)).array
-    if table.dtype == object:  # pandas without string inference: object column, None for -1
-        return np.where(codes >= 0, np.asarray(list(names), dtype=object)[codes], None)
-    if spills(8 * (codes.size + 1)):  # the offsets are the largest buffer
+    # the offsets are the largest buffer
+    if isinstance(table, pd.arrays.ArrowStringArray) and spills(8 * (codes.size + 1)):
         return _spilled_names(codes, [str(v) for v in names], table.dtype)
     blocks = [table.take(codes[sl], allow_fill=True) for sl in iter_chunks(codes.size, block)]
     # _concat_same_type: the ExtensionArray interface (absent from the stubs); chunks, no copy
