@@ -7,7 +7,7 @@ accuracy, one row group per 2**18 answers). Each step then runs in a fresh Pytho
 on the local backend, reading the ``.npy`` files memory-mapped and the Parquet file in record
 batches:
 
-- audit: ``Audit({"label", "outlier", "near_duplicate"}).run(labels, pred_probs="...npy",
+- audit: ``Audit({"label", "outlier", "near_duplicate"}).run(labels="...npy", pred_probs="...npy",
   features="...npy")``
 - dawid_skene: ``DawidSkene().fit(Annotations.from_parquet("answers.parquet"))``
 
@@ -203,10 +203,9 @@ def child(step: str, folder: Path) -> dict[str, Any]:
     with _AnonPeak() as anon:
         t0 = time.perf_counter()
         if step == "audit":
-            labels = np.load(folder / "labels.npy", mmap_mode="r")
             issues = {"label": {}, "outlier": {}, "near_duplicate": {}}
             res = Audit(issues, random_state=0).run(
-                labels=np.asarray(labels),
+                labels=str(folder / "labels.npy"),
                 pred_probs=str(folder / "pred_probs.npy"),
                 features=str(folder / "features.npy"),
             )
