@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from _common import anon_mb
 
 
@@ -105,10 +104,9 @@ def run_step(step: str, folder: Path) -> float:
     if step == "audit":
         from truelabel import Audit
 
-        labels = np.load(folder / "labels.npy", mmap_mode="r")
         issues = {"label": {}, "outlier": {}, "near_duplicate": {}}
         res = Audit(issues, random_state=0).run(
-            labels=np.asarray(labels),
+            labels=str(folder / "labels.npy"),
             pred_probs=str(folder / "pred_probs.npy"),
             features=str(folder / "features.npy"),
         )

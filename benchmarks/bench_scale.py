@@ -7,7 +7,7 @@ accuracy, one row group per 2**18 answers). Each step then runs in a fresh Pytho
 on the local backend, reading the ``.npy`` files memory-mapped and the Parquet file in record
 batches:
 
-- audit: ``Audit({"label", "outlier", "near_duplicate"}).run(labels, pred_probs="...npy",
+- audit: ``Audit({"label", "outlier", "near_duplicate"}).run(labels="...npy", pred_probs="...npy",
   features="...npy")``
 - dawid_skene: ``DawidSkene().fit(Annotations.from_parquet("answers.parquet"))``
 
@@ -21,7 +21,9 @@ pages of the memory-mapped inputs it touched and of file-backed outputs and spil
 the kernel can write back and drop), the peak of its anonymous memory (RssAnon sampled every
 10 ms: what the process itself allocated), the RSS after imports, the output's size and how
 much of it is anonymous memory (its buffers located in ``/proc/self/maps``; the rest lives in
-spill files).
+spill files). The audit's output is its issue table and the neighbours of its flagged rows
+(``AuditResult.neighbors``: their row numbers and first five neighbours), recorded apart as
+``neighbors_mb``.
 
 Inputs of a size are generated once into ``--dir``; a later run with the same K and D reuses
 them.
@@ -144,9 +146,9 @@ def _buffers(values: Any) -> list[tuple[int, int]]:
     return [(a.__array_interface__["data"][0], a.nbytes)]
 
 
-def anon_mb_of(frame: Any) -> float:
-    """MiB of ``frame`` (a DataFrame or Series, with its index) in anonymous memory: its
-    buffers not inside a file-backed mapping."""
+def anon_mb_of(frame: Any, *arrays: np.ndarray) -> float:
+    """MiB of ``frame`` (a DataFrame or Series, with its index) and of ``arrays`` in anonymous
+    memory: their buffers not inside a file-backed mapping."""
     import bisect
 
     import pandas as pd
@@ -157,6 +159,7 @@ def anon_mb_of(frame: Any) -> float:
         if isinstance(frame, pd.DataFrame)
         else [frame]
     )
+    parts += list(arrays)
     seen: dict[int, int] = {}
     for part in parts:
         for addr, size in _buffers(part):
@@ -203,15 +206,17 @@ def child(step: str, folder: Path) -> dict[str, Any]:
     with _AnonPeak() as anon:
         t0 = time.perf_counter()
         if step == "audit":
-            labels = np.load(folder / "labels.npy", mmap_mode="r")
             issues = {"label": {}, "outlier": {}, "near_duplicate": {}}
             res = Audit(issues, random_state=0).run(
-                labels=np.asarray(labels),
+                labels=str(folder / "labels.npy"),
                 pred_probs=str(folder / "pred_probs.npy"),
                 features=str(folder / "features.npy"),
             )
-            out_mb = float(res.issues.memory_usage(deep=True).sum()) / 2**20
-            out_anon = anon_mb_of(res.issues)
+            # the output: the issue table and the flagged rows' neighbours (AuditResult.neighbors)
+            near = list((res.neighbors or {}).values())
+            neighbors_mb = sum(a.nbytes for a in near) / 2**20
+            out_mb = float(res.issues.memory_usage(deep=True).sum()) / 2**20 + neighbors_mb
+            out_anon = anon_mb_of(res.issues, *near)
             flagged = {
                 c: int(res.issues[c].sum()) for c in res.issues.columns if c.startswith("is_")
             }
@@ -226,6 +231,7 @@ def child(step: str, folder: Path) -> dict[str, Any]:
             out_anon = anon_mb_of(probas)
             truth_free = pd.Series(model.labels_).value_counts().size
             flagged = {"n_answers": int(ann.n_labels), "classes_in_consensus": int(truth_free)}
+            neighbors_mb = 0.0
             anon_fit = _status_mb("RssAnon")
             t1 = time.perf_counter()
             if hasattr(model, "to_parquet"):
@@ -250,6 +256,7 @@ def child(step: str, folder: Path) -> dict[str, Any]:
         "anon_after_imports_mb": round(base_anon, 1),
         "output_mb": round(out_mb, 1),
         "output_anon_mb": round(out_anon, 1),
+        "neighbors_mb": round(neighbors_mb, 1),
         "anon_before_write_mb": round(anon_fit, 1),
         "counts": flagged,
     }
@@ -394,7 +401,9 @@ def render(result: dict[str, Any]) -> str:
         "them back and drops them under pressure); peak anon is the memory the process "
         "allocated itself. Writing s: the Parquet output written chunk-wise (inside wall s "
         "and the peaks; '-': a row measured before the steps wrote their output). Output MB: "
-        "the result (the audit's issue table; Dawid-Skene's probas_ with its index), of which "
+        "the result (the audit's issue table and, in rows that record neighbors_mb, the "
+        "flagged rows' neighbours it returns beside it; Dawid-Skene's probas_ with its index), "
+        "of which "
         "'of it anon' is in anonymous memory; the rest lives in spill files.",
         "",
     ]

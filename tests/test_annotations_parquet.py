@@ -101,3 +101,49 @@ def test_bad_files_are_refused_naming_the_column_and_global_row(tmp_path: Path) 
         Annotations.from_parquet(tmp_path / "a.parquet", batch_rows=0)
     with pytest.raises(ValidationError, match=r"annotations: file .*nope.parquet' does not exist"):
         as_annotations(tmp_path / "nope.parquet")
+
+
+@pytest.mark.parametrize("spill", [False, True])
+@pytest.mark.parametrize("batch_rows", [1, 7, 333, 10**6])
+def test_integer_ids_collected_in_one_scratch_array_give_the_in_memory_table(
+    tmp_path: Path, spill: bool, batch_rows: int
+) -> None:
+    """Integer item and annotator ids: each batch's distinct ids go to one scratch array (a
+    spill file when spilling is forced) and give the same table as the DataFrame."""
+    from truelabel._spill import is_spilled, spill_at
+    from truelabel.aggregate import _table_parquet
+
+    df = _crowd(300 if batch_rows == 1 else 2500, seed=2)
+    df["annotator_id"] = df["annotator_id"].map({"w1": 7, "w2": -3, "w10": 10, "w3": 3, "spam": 0})
+    path = tmp_path / "i.parquet"
+    df.to_parquet(path, row_group_size=400)
+    collected: list[np.ndarray] = []
+    real = _table_parquet._DistinctIds.pieces
+
+    def recording(self: object) -> list[object]:
+        out = real(self)  # type: ignore[arg-type]
+        collected.append(out[0])
+        return out
+
+    with pytest.MonkeyPatch.context() as mp, spill_at(0 if spill else 1 << 40):
+        mp.setattr(_table_parquet._DistinctIds, "pieces", recording)
+        got = Annotations.from_parquet(path, batch_rows=batch_rows, duplicates="first")
+    _same(Annotations(df, duplicates="first"), got)
+    assert [is_spilled(c) for c in collected] == [spill, spill]
+    assert collected[0].dtype.kind == "i" and collected[0].size >= got.n_items
+
+
+def test_distinct_ids_of_mixed_batches_keep_their_order() -> None:
+    """A batch of another dtype (and every later one) is kept as its own piece, after the
+    integer ones: the pieces are those of the list they replace."""
+    from truelabel.aggregate._table_parquet import _DistinctIds
+
+    d = _DistinctIds(10)
+    d.add(pd.Series([3, 1, 3], dtype=np.int64))
+    d.add(pd.Series([2, 2], dtype=np.int64))
+    d.add(pd.Series([5], dtype=np.int32))
+    d.add(pd.Series([4], dtype=np.int64))
+    d.add(pd.Series(["b", "a", "b"]))
+    got = d.pieces()
+    assert [p.tolist() for p in got] == [[1, 3, 2], [5], [4], ["b", "a"]]
+    assert got[1].dtype == np.int32

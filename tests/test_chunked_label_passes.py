@@ -13,7 +13,7 @@ from truelabel.detect import _rank as rank
 from truelabel.detect import compute_confident_joint, estimate_noise_matrices
 from truelabel.detect._filter import FILTER_METHODS
 from truelabel.detect._rank import QUALITY_METHODS
-from truelabel.detect._topn import _keep_lowest
+from truelabel.detect._topn import _lowest_of
 
 SETUPS = [(LocalBackend(1), None), (LocalBackend(2), 7), (LocalBackend(2), 100), (None, 1000)]
 
@@ -101,15 +101,23 @@ def test_thresholds_are_exact_sums_whatever_the_grouping(problem):
     np.testing.assert_allclose(left.thresholds(), naive, rtol=0, atol=1e-11)
 
 
-def test_keep_lowest_is_the_n_smallest_by_score_then_index():
+@pytest.mark.parametrize("spill", [False, True])
+def test_lowest_of_is_the_n_smallest_by_score_then_index(monkeypatch, spill):
+    """The n lowest values, ties by the lower index, in index order, over several blocks of
+    the selection pass (the tied ones split across blocks), spilled or not."""
+    from truelabel._spill import spill_at
+    from truelabel.detect import _topn
+
+    monkeypatch.setattr(_topn, "_BLOCK", 7)
     rng = np.random.default_rng(0)
-    val = rng.integers(0, 5, 200).astype(float)  # many ties
-    idx = rng.permutation(200)
-    for n in (0, 1, 17, 199, 200, 500):
-        got_i, got_v = _keep_lowest(idx, val, n)
-        order = np.lexsort((idx, val))[:n]
-        assert sorted(got_i.tolist()) == sorted(idx[order].tolist())
-        np.testing.assert_array_equal(np.sort(got_v), np.sort(val[order]))
+    for val in (rng.integers(0, 5, 200).astype(float), rng.random(200), np.zeros(200)):
+        for n in (0, 1, 17, 199, 200, 500):
+            with spill_at(0 if spill else 1 << 40):
+                got_i, got_v = _lowest_of(val, n)
+            want = np.sort(np.lexsort((np.arange(200), val))[:n])
+            np.testing.assert_array_equal(got_i, want)
+            np.testing.assert_array_equal(got_v, val[want])
+            assert got_v.dtype == val.dtype
 
 
 @pytest.mark.parametrize("chunk_size", [1, 3, 1000])
@@ -186,7 +194,7 @@ def test_second_call_on_the_same_arrays_skips_the_confident_pass(problem):
     # the default score shrinks the noise matrix by regime, the noise_aware filter does not:
     # the filter's single pass scores both matrices and keeps the default score
     assert "_score_chunk" not in be.calls
-    assert be.calls["_lowest_chunk"] == 1
+    assert be.calls["_ranked_chunk"] == 1
     cl._CACHE.clear()
     np.testing.assert_array_equal(scores, get_label_quality_scores(labels, p))
     scores[:] = -1.0  # the caller owns what it got back: the kept copy is unchanged

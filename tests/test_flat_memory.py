@@ -121,3 +121,35 @@ def test_cosine_copies_join_through_their_leaders_alone(spill: bool) -> None:
     score = cols["near_duplicate_score"].to_numpy()
     assert np.allclose(score[[0, 2, 5]], 0.0, atol=1e-6)
     assert np.allclose(score[[1, 3, 4]], 0.9)
+
+
+@pytest.mark.parametrize("block", [1, 7, 1 << 18])
+def test_flagged_neighbors_and_per_class_counts_by_blocks_equal_the_whole_columns(
+    monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """The flagged rows (any issue) and each issue type's flagged count per given class, a
+    block of rows at a time: the values of the whole-column mask and value_counts."""
+
+    rng = np.random.default_rng(21)
+    n, k = 160, 3
+    y = rng.integers(0, k, n)
+    p = np.full((n, k), 0.1)
+    p[np.arange(n), np.where(rng.random(n) < 0.25, (y + 1) % k, y)] = 0.8
+    p /= p.sum(axis=1, keepdims=True)
+    x = rng.normal(size=(n, 4))
+    x[[3, 50, 90]] = x[7]  # near-duplicates
+    x[11] += 30.0  # an outlier
+    monkeypatch.setattr(_audit, "_NAMES_BLOCK", block)
+    res = Audit({"label": {}, "outlier": {}, "near_duplicate": {}}).run(
+        labels=y, pred_probs=p, features=x, classes=["a", "b", "c"]
+    )
+    issues = res.issues
+    flags = [c for c in issues.columns if c.startswith("is_") and c.endswith("_issue")]
+    anyflag = issues[flags].to_numpy(dtype=bool).any(axis=1)
+    assert res.neighbors is not None
+    assert res.neighbors["rows"].tolist() == np.flatnonzero(anyflag).tolist()
+    for t in ("label", "outlier", "near_duplicate"):
+        want = issues.loc[issues[f"is_{t}_issue"], "given_label"].value_counts()
+        got = res.summary["issues_per_class"][t]
+        assert got == {c: int(want.get(c, 0)) for c in ["a", "b", "c"]}
+    assert all(issues[f].any() for f in flags)  # every type flags some rows here

@@ -442,3 +442,22 @@ def test_cell_links_by_blocks_equal_the_1024_row_blocks_and_a_naive_ranking(
         others = sorted((float(d[j]), j) for j in range(plain.shape[0]) if j != c)
         assert got[c, 0] == c
         assert [j for _, j in others[:5]] == got[c, 1:].tolist()
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_confidence_weighted_entropy_rescaled_in_place_equals_the_whole_array_form(
+    spill: bool,
+) -> None:
+    """The rescaling by the largest score happens in the pass's own array (a spill file when
+    spilling is forced): the values of ``clip(raw / max(raw.max(), CLIP), 0, 1)``."""
+    from truelabel.detect import _rank
+
+    y, p = _noisy()
+    method = "confidence_weighted_entropy"
+    raw = _rank._SCORE_CHUNK[method](y, p, _rank._global_stats(y, p, method, None))
+    want = np.clip(raw / max(raw.max(), _rank._CLIP), 0.0, 1.0)
+    with spill_at(0 if spill else NEVER):
+        got = _rank._compute_scores(y, p, method, chunk_size=7)
+    assert is_spilled(got) == spill
+    np.testing.assert_array_equal(got, want)
+    assert got.max() == 1.0

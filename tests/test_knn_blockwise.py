@@ -373,6 +373,68 @@ def test_build_cells_with_scratch_equals_a_backend_without_it(small_cells):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
 
 
+@pytest.mark.parametrize("project", [True, False])
+def test_build_cells_with_spilled_slots_equals_a_backend_without_them(
+    small_cells, monkeypatch, project
+):
+    """Forced spilling: the local backend's projection slots are a spill file (asserted on
+    the array build_cells makes), and the cells equal a serial backend's without slots, bit
+    for bit, with a PCA projection or the rows as they are (gathered by row ids)."""
+    from truelabel._spill import is_spilled, spill_at
+
+    X = _clustered(3000, 12, 10)
+    pca, sample = _knn_common.fit_pca(X, 4 if project else 12, 0)
+    assert (pca is None) == (not project)
+    made: list[np.ndarray] = []
+    real = _ivf.scratch
+
+    def recording(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(_ivf, "scratch", recording)
+    with spill_at(0):
+        a = _ivf.build_cells(X, pca, sample, 20, 0, LocalBackend(2))
+    slots = [m for m in made if m.ndim == 3]
+    assert len(slots) == 1 and is_spilled(slots[0]) and slots[0].shape[0] == 2
+    b = _ivf.build_cells(X, pca, sample, 20, 0, _SerialBackend())
+    assert a.offsets.size > 20
+    for field in ("order", "offsets", "centroids", "links", "z", "half_sq"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_project_rows_without_pca_gathers_row_ids_into_out_by_blocks():
+    X = _clustered(9000, 6, 13)
+    rows = np.random.default_rng(1).permutation(9000)[:8500]  # three 4096-row blocks
+    out = np.full((8500, 6), np.nan, dtype=np.float32)
+    assert _knn_common.project_rows(X, rows, None, out=out) is out
+    np.testing.assert_array_equal(out, X[rows])
+    sl_out = np.empty((5000, 6), dtype=np.float32)
+    np.testing.assert_array_equal(
+        _knn_common.project_rows(X, slice(100, 5100), None, out=sl_out), X[100:5100]
+    )
+
+
+def test_project_rows_by_slice_with_pca_never_makes_an_n_row_index(monkeypatch):
+    """A slice's rows are its own ids: no ``np.arange(n)`` of every row per call."""
+    X = _clustered(6000, 12, 14)
+    pca, _ = _knn_common.fit_pca(X, 4, 0)
+    want = pca.transform(X[1000:1500])
+    sizes: list[int] = []
+    real = np.arange
+
+    def counting(*args, **kwargs):
+        out = real(*args, **kwargs)
+        sizes.append(out.size)
+        return out
+
+    monkeypatch.setattr(_knn_common.np, "arange", counting)
+    got = _knn_common.project_rows(X, slice(1000, 1500), pca)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(got, want)
+    assert max(sizes) == 500
+
+
 def test_project_rows_into_out_equals_the_plain_projection():
     X = _clustered(5000, 12, 11)
     pca, _ = _knn_common.fit_pca(X, 4, 0)

@@ -66,6 +66,30 @@ def test_row_blocks_are_views_with_the_slices_values() -> None:
         assert block.indptr.tolist() == want.indptr.tolist()
         if stop > start and block.nnz:
             assert np.shares_memory(block.data, counts.data)  # no copy of the answers
+        slots = np.full(stop - start + 3, -7, dtype=counts.indptr.dtype)
+        into = _row_block(counts, Chunk(0, start, stop), slots[1 : stop - start + 2])
+        assert into.indptr.tolist() == want.indptr.tolist() and (into != want).nnz == 0
+        assert np.shares_memory(into.indptr, slots) and slots[[0, -1]].tolist() == [-7, -7]
+
+
+def test_em_row_pointers_spill_and_give_the_same_fit() -> None:
+    """The chunks' row pointers live in one scratch array (a spill file when large); the
+    fit is bit for bit the one of a single chunk and of the in-memory pointers."""
+    from truelabel.aggregate import Annotations, DawidSkene
+
+    rng = np.random.default_rng(8)
+    items = np.repeat(np.arange(500), 3)
+    truth = rng.integers(0, 4, 500)
+    said = np.where(rng.random(items.size) < 0.7, truth[items], rng.integers(0, 4, items.size))
+    who = (np.tile([0, 1, 2], 500) + rng.integers(0, 3, items.size) * 3) % 7
+    frame = pd.DataFrame({"item_id": items, "annotator_id": who, "label": said})
+    frame = frame.drop_duplicates(["item_id", "annotator_id"])
+    want = DawidSkene(chunk_size=None).fit(Annotations(frame)).probas_.to_numpy()
+    for chunk in (1, 37, 128):
+        for spill in (False, True):
+            with spill_at(0 if spill else 1 << 40):
+                got = DawidSkene(chunk_size=chunk).fit(Annotations(frame)).probas_.to_numpy()
+            assert np.array_equal(got, want), (chunk, spill)
 
 
 def _crowd() -> pd.DataFrame:

@@ -241,14 +241,18 @@ def _posterior_chunk(chunk: Chunk, shared: _Shared) -> tuple[np.ndarray, int]:
     return post, int(np.rint(loglik * _SCALE_LL).astype(np.int64).sum())
 
 
-def _row_block(counts: sp.csr_matrix, chunk: Chunk) -> sp.csr_matrix:
+def _row_block(
+    counts: sp.csr_matrix, chunk: Chunk, ptr_out: np.ndarray | None = None
+) -> sp.csr_matrix:
     """Rows ``chunk`` of ``counts`` as a CSR matrix over views of its data and indices (the
     values of ``counts[chunk.slice]``, no copy of the answers). The arrays are set on an
-    empty matrix: scipy's constructor copies a view that is much smaller than its base."""
+    empty matrix: scipy's constructor copies a view that is much smaller than its base.
+    ``ptr_out`` (``len(chunk) + 1`` slots of the indptr's dtype) receives the block's own
+    row pointers when given (else a new array)."""
     ptr = counts.indptr[chunk.start : chunk.stop + 1]
     a, b = int(ptr[0]), int(ptr[-1])
     block = sp.csr_matrix((len(chunk), counts.shape[1]), dtype=counts.dtype)
-    block.indptr = ptr - ptr[0]
+    block.indptr = ptr - ptr[0] if ptr_out is None else np.subtract(ptr, ptr[0], out=ptr_out)
     block.indices = counts.indices[a:b]
     block.data = counts.data[a:b]
     return block
@@ -331,8 +335,14 @@ def run_em(
     n_items = counts.shape[0]
     n_labels = max(float(counts.sum() if tol_scale is None else tol_scale), 1.0)
     chunks = chunk_ranges(n_items, chunk_size)
-    # views, not copies: the answers are held once (by ``counts``)
-    blocks = [counts if len(chunks) == 1 else _row_block(counts, c) for c in chunks]
+    # views, not copies: the answers are held once (by ``counts``); the blocks' own row
+    # pointers (one per item and chunk) share one scratch array, a spill file when large
+    blocks = [counts]
+    if len(chunks) > 1:
+        ptrs = scratch(n_items + len(chunks), counts.indptr.dtype)
+        blocks = [
+            _row_block(counts, c, ptrs[c.start + i : c.stop + i + 1]) for i, c in enumerate(chunks)
+        ]
     golds = [None if gold is None else np.asarray(gold)[c.slice] for c in chunks]
 
     def fit_params(stats: tuple[np.ndarray, np.ndarray, int], prev: MStep | None) -> MStep:

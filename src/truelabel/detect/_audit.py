@@ -18,6 +18,7 @@ from .._validation import (
     check_features,
     check_labels,
     check_pred_probs,
+    iter_chunks,
 )
 from ..backend import Backend, chunk_ranges, get_backend
 from ..exceptions import TruelabelWarning, ValidationError
@@ -432,12 +433,19 @@ def _flagged_neighbors(
     graph = ctx.__dict__.get("knn")  # the cached graph, only if a detector asked for it
     if graph is None:
         return None
-    flagged = np.zeros(ctx.n_items, dtype=bool)
-    for frame in frames:
-        for col in frame.columns:
-            if col.startswith("is_") and col.endswith("_issue"):
-                flagged |= frame[col].to_numpy(dtype=bool, na_value=False)
-    rows = np.flatnonzero(flagged).astype(np.int64)
+    flags = [
+        frame[col]
+        for frame in frames
+        for col in frame.columns
+        if col.startswith("is_") and col.endswith("_issue")
+    ]
+    parts = []
+    for sl in iter_chunks(ctx.n_items, _NAMES_BLOCK):  # a block's mask at a time, not n bytes
+        flagged = np.zeros(sl.stop - sl.start, dtype=bool)
+        for col in flags:
+            flagged |= col.iloc[sl].to_numpy(dtype=bool, na_value=False)
+        parts.append(sl.start + np.flatnonzero(flagged))
+    rows = np.concatenate(parts).astype(np.int64)
     return {"rows": rows, "indices": np.array(graph.indices[rows, :NEIGHBORS_KEPT])}
 
 
@@ -463,9 +471,16 @@ def _summarize(
     counts = {t: int(issues[f"is_{t}_issue"].sum()) for t in types}
     per_class: dict[str, dict[str, int]] = {}
     if "given_label" in issues:
+        given = issues["given_label"]
         for t in types:
-            flagged = issues.loc[issues[f"is_{t}_issue"], "given_label"].value_counts()
-            per_class[t] = {n: int(flagged.get(n, 0)) for n in names}
+            flags = issues[f"is_{t}_issue"]
+            per_class[t] = dict.fromkeys(names, 0)
+            # the flagged rows' names counted a block at a time (no subset of all of them)
+            for sl in iter_chunks(len(issues), _NAMES_BLOCK):
+                pick = flags.iloc[sl].to_numpy(dtype=bool, na_value=False)
+                flagged = given.iloc[sl][pick].value_counts()
+                for n in per_class[t]:
+                    per_class[t][n] += int(flagged.get(n, 0))
     summary: dict[str, Any] = {
         "n_items": len(issues),
         "n_classes": len(names),

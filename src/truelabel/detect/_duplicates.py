@@ -204,10 +204,11 @@ def _pairs_chunk(chunk: Chunk, shared: dict[str, Any]) -> _Forest:
     rows, cols = np.nonzero(shared["similarities"][sl] >= shared["threshold"])
     a = [rows + chunk.start]
     b = [shared["indices"][sl][rows, cols]]
-    lead = shared["leaders"][sl]
-    own = np.arange(chunk.start, chunk.stop)
-    a.append(own[lead != own])
-    b.append(lead[lead != own])
+    if shared["leaders"] is not None:
+        lead = shared["leaders"][sl]
+        own = np.arange(chunk.start, chunk.stop)
+        a.append(own[lead != own])
+        b.append(lead[lead != own])
     return _forest(np.concatenate(a).astype(np.int64), np.concatenate(b).astype(np.int64))
 
 
@@ -253,7 +254,8 @@ def near_duplicate_sets(
     if idx.dtype.kind not in "iu":  # int32 graphs are used as they are (no int64 copy)
         idx = idx.astype(np.int64)
     n = idx.shape[0]
-    lead = np.arange(n) if leaders is None else np.asarray(leaders, dtype=np.int64)
+    # no leaders: no extra pairs (not an arange of every item, 8 bytes each)
+    lead = None if leaders is None else np.asarray(leaders, dtype=np.int64)
     shared = {"indices": idx, "similarities": similarities, "threshold": threshold, "leaders": lead}
     chunks = chunk_ranges(n, chunk_size)
     empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
@@ -315,11 +317,23 @@ class NearDuplicateDetector(Detector):
         assert graph is not None
         unit = graph.unit
         lead = _leaders(_sparse_row_hash(unit)) if sp.issparse(unit) else _exact_leaders(unit)
-        own = np.arange(lead.size)
-        copy = np.flatnonzero(lead != own)
-        lead_sim = np.zeros(lead.size, dtype=np.float32)
+        # the rows led by another, the cosine to it and the leaders kept: blocks into scratch
+        # arrays (spill files when large), the values of the whole-array expressions
+        n = lead.size
+        copy = np.concatenate(
+            [
+                sl.start + np.flatnonzero(lead[sl] != np.arange(sl.start, sl.stop))
+                for sl in iter_chunks(n, 1 << 16)
+            ]
+            or [np.zeros(0, dtype=np.intp)]
+        )
+        lead_sim = scratch(n, np.float32, fill=0.0)
         lead_sim[copy] = row_cosines(unit, copy, lead[copy])
-        lead = np.where(lead_sim >= threshold, lead, own)  # a hash collision never joins
+        kept = scratch(n, np.int64)
+        for sl in iter_chunks(n, 1 << 16):  # a hash collision never joins
+            own = np.arange(sl.start, sl.stop)
+            kept[sl] = np.where(lead_sim[sl] >= threshold, lead[sl], own)
+        lead = kept
         sets = near_duplicate_sets(
             graph.indices,
             graph.similarities,

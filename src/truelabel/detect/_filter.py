@@ -247,11 +247,10 @@ def _compute_issue_mask(
 ) -> np.ndarray:
     if stats is None:
         stats = _compute_stats(labels, pred_probs, backend=backend, chunk_size=chunk_size)
-    disagrees = stats.argmax != labels
     if filter_by == "predicted_neq_given":
-        return disagrees
+        return stats.argmax != labels
     if filter_by == "confident_learning":
-        return (stats.guess >= 0) & (stats.guess != labels) & disagrees
+        return (stats.guess >= 0) & (stats.guess != labels) & (stats.argmax != labels)
     counts = _prune_counts(stats, min_examples_per_class, frac_noise)
     if filter_by in _LOW_SCORE:
         # the estimated number of errors with the lowest score
@@ -286,8 +285,8 @@ def _compute_issue_mask(
         # a get_label_quality_scores call on the same arrays returns these
         _remember_scores(stats, score_method, kept)
         del kept, all_scores, also
-        if only_disagreeing:
-            keep = disagrees[idx]
+        if only_disagreeing:  # the selected rows only: no mask of every item
+            keep = stats.argmax[idx] != labels[idx]
             idx, scores = idx[keep], scores[keep]
         # leave at least min_examples_per_class items of every given class unflagged
         n_per_class = stats.label_counts.astype(np.int64)
@@ -311,7 +310,7 @@ def _compute_issue_mask(
     if filter_by in ("prune_by_noise_rate", "both"):
         by_rate = _prune_by_noise_rate(labels, pred_probs, counts, stats.argmax, backend)
         mask = mask & by_rate if filter_by == "both" else by_rate
-    return mask & disagrees
+    return mask & (stats.argmax != labels)
 
 
 def find_label_issues(

@@ -214,8 +214,9 @@ def _split_chunk(
     return rows[srt], z, srt, counts, cent
 
 
-#: cell-to-cell distances computed at once by :func:`_links` (16 MiB of float32)
-_LINK_BLOCK = 1 << 22
+#: cell-to-cell distances computed at once by :func:`_links` (4 MiB of float32; with the
+#: argpartition's int64 ids about 16 MiB, the same at 1e6 rows as at 1e8)
+_LINK_BLOCK = 1 << 20
 
 
 def _links(cent: np.ndarray, n_links: int) -> np.ndarray:
@@ -288,8 +289,10 @@ def build_cells(
     # heaps (about 100 MiB held at 1e6 rows that malloc_trim does not return)
     dims = X.shape[1] if pca is None else pca.components.shape[1]
     widest = max(m.size for m in members)
+    # (a scratch array: the widest top cell grows slowly with n, 96k rows at 1e6 and 175k at
+    # 1e7, so the slots, 49 and 90 MB at 64 dims, are spill files rather than anonymous)
     slots = (
-        np.empty((min(per_batch, n_top), widest, dims), dtype=np.float32)
+        scratch((min(per_batch, n_top), widest, dims), np.float32)
         if isinstance(backend, LocalBackend)
         else None
     )

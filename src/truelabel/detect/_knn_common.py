@@ -67,9 +67,14 @@ def project_rows(
     if pca is None:
         if out is None:
             return np.ascontiguousarray(X[sl], dtype=np.float32)
-        out[...] = X[sl]
+        if isinstance(sl, slice):
+            out[...] = X[sl]
+        else:  # gathered 4096 rows at a time: no copy of all the selected rows besides out
+            for sub in iter_chunks(sl.size, 4096):
+                out[sub] = X[sl[sub]]
         return out
-    rows = np.arange(X.shape[0])[sl] if isinstance(sl, slice) else sl
+    # a slice's row ids alone (not np.arange(n)[sl]: an n-row temporary per call)
+    rows = np.arange(*sl.indices(X.shape[0])) if isinstance(sl, slice) else sl
     if out is None:
         out = np.empty((rows.size, pca.components.shape[1]), dtype=np.float32)
     for sub in iter_chunks(rows.size, 4096):

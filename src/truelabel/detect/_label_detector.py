@@ -120,15 +120,15 @@ class LabelDetector(Detector):
             p = p.astype(np.float64, copy=True)
             p[lab] = _compute_calibrated(ctx.labels[lab], p[lab], calibrate)
             info["calibration"] = calibrate
-        lab = ctx.labels >= 0
-        everything_labelled = bool(lab.all())
+        # a reduction, not a mask (1 byte per item, alive through the kNN graph's build)
+        everything_labelled = int(ctx.labels.min()) >= 0
         if use_knn and ctx.knn is not None:
             run = {"backend": ctx.backend, "chunk_size": ctx.chunk_size}
             kp = knn_pred_probs(ctx.knn, ctx.labels, ctx.n_classes, **run)
             if everything_labelled:  # blend chunk by chunk into kp itself: no extra copy
                 p, w = blend_pred_probs(ctx.labels, p, kp, out=kp, **run)
             else:  # the labelled rows blended; the copies are scratch arrays
-                rows = np.flatnonzero(lab)
+                rows = np.flatnonzero(ctx.labels >= 0)
                 blended = scratch((rows.size, p.shape[1]), np.float32)
                 _, w = blend_pred_probs(
                     _rows(ctx.labels, rows), _rows(p, rows), _rows(kp, rows), out=blended, **run
@@ -139,7 +139,7 @@ class LabelDetector(Detector):
             del kp
             info["knn_blend_weight_of_pred_probs"] = w
         ctx.cache["label_pred_probs"] = p
-        del lab  # every labelled row: no row list (8 bytes per item) nor copies are made
+        # every labelled row: no row list (8 bytes per item) nor copies are made
         lab_idx = None if everything_labelled else np.flatnonzero(ctx.labels >= 0)
         y = ctx.labels if lab_idx is None else _rows(ctx.labels, lab_idx)
         pl = p if lab_idx is None else _rows(p, lab_idx)

@@ -27,7 +27,12 @@ def robust_upper_outliers(values: np.ndarray, z: float = _Z) -> np.ndarray:
     items 80 MB of temporaries instead of five such arrays, and that one a scratch array
     (a spill file above the spill threshold, not anonymous memory).
     """
-    values = np.asarray(values, dtype=np.float64)
+    values = np.asarray(values)
+    if values.dtype != np.float64:  # widened a block at a time into a scratch array
+        wide = scratch(values.shape, np.float64)
+        for sl in iter_chunks(values.shape[0], _ROWS):
+            wide[sl] = values[sl]
+        values = wide
     work = scratch(values.shape, np.float64)  # a spill file when large (truelabel._spill)
     np.copyto(work, values)
     med = np.median(work, overwrite_input=True)
@@ -85,7 +90,7 @@ def _mean_cosines(unit: Any, indices: np.ndarray) -> np.ndarray:
     (each pair's cosine and each row's mean do not depend on the block) without its two
     (n * k, d) gathers of rows and the (n * k,) pair lists."""
     n, k = indices.shape
-    out = np.empty(n, dtype=np.float32)
+    out = scratch(n, np.float32)  # a spill file when large
     step = max(1, _ROWS // max(k, 1))
     for sl in iter_chunks(n, step):
         rows = np.repeat(np.arange(sl.start, sl.stop), k)
@@ -120,15 +125,26 @@ class OutlierDetector(Detector):
         z = float(self.params.get("z", _Z))
         if ctx.knn is not None and ctx.uses_cosine:
             assert ctx.original_graph is not None and ctx.features is not None
-            orig = np.clip(ctx.original_graph.similarities.mean(axis=1), 0.0, 1.0)
+            sims = ctx.original_graph.similarities
+            # row means clipped a block at a time into a scratch array (spill file when large)
+            orig = scratch(sims.shape[0], np.result_type(sims.dtype, np.float32))
+            for sl in iter_chunks(orig.size, _ROWS):
+                np.clip(sims[sl].mean(axis=1), 0.0, 1.0, out=orig[sl])
             # the features' unit rows: the original graph's own when it was built on them
             same = ctx.raw_features is None
             unit = ctx.original_graph.unit if same else normalize_rows(ctx.features)
-            cos = np.clip(_mean_cosines(unit, ctx.knn.indices), 0.0, 1.0)
+            cos = _mean_cosines(unit, ctx.knn.indices)
+            np.clip(cos, 0.0, 1.0, out=cos)
             score = scratch(orig.shape, np.result_type(orig, cos))  # a spill file when large
             np.multiply(orig, cos, out=score)
             del orig, cos
-            flagged = robust_upper_outliers(-np.log(np.maximum(score, 1e-6)), z)
+            # -log(max(score, 1e-6)) in one scratch array, each step in place
+            work = scratch(score.shape, np.result_type(score, 1e-6))
+            np.maximum(score, 1e-6, out=work)
+            np.log(work, out=work)
+            np.negative(work, out=work)
+            flagged = robust_upper_outliers(work, z)
+            del work
             info: dict[str, Any] = {"source": "features (cosine, original space)"}
         elif ctx.knn is not None:
             score, flagged, scale = _distance_outliers(ctx.knn.distances, z)

@@ -102,9 +102,11 @@ def _score_chunk(chunk: Chunk, shared: tuple[np.ndarray, np.ndarray, str, Any, b
 
 
 def _finish(method: str, scores: np.ndarray) -> np.ndarray:
-    """Whole-set step after the chunk pass (confidence_weighted_entropy: largest score = 1)."""
+    """Whole-set step after the chunk pass (confidence_weighted_entropy: largest score = 1),
+    in place in ``scores`` (the pass's own array: no two more arrays of every item)."""
     if method == "confidence_weighted_entropy":
-        return np.clip(scores / max(scores.max(), _CLIP), 0.0, 1.0)
+        np.divide(scores, max(scores.max(), _CLIP), out=scores)
+        np.clip(scores, 0.0, 1.0, out=scores)
     return scores
 
 
