@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -160,3 +161,74 @@ def test_model_posteriors_come_with_their_caveat_unless_gold_measures_them(table
     res = _run(table, "--label-col", "answer", "--gold", gold, "--out", tmp_path / "g")
     assert res.exit_code == 0, res.output
     assert "model's posterior" not in " ".join(res.output.split())
+
+
+
+class _Bar:
+    """Records what a ``progress`` bar was asked to show."""
+
+    def __init__(self) -> None:
+        self.bars: list[tuple[int | None, str]] = []
+        self.steps = 0
+
+    def __call__(self, total, description, **kw):
+        from contextlib import contextmanager
+
+        self.bars.append((total, description))
+
+        @contextmanager
+        def bar():
+            def advance(n=1):
+                self.steps += n
+
+            yield advance
+
+        return bar()
+
+
+def test_the_em_bar_counts_every_iteration_of_every_start(table, monkeypatch):
+    from truelabel.aggregate import DawidSkene, _em
+    from truelabel.weak import LabelModel
+
+    t = read_annotations(table, label_col="answer")
+    for n_init in (1, 3):
+        rec = _Bar()
+        monkeypatch.setattr(_em, "progress", rec)
+        ds = DawidSkene(n_init=n_init, random_state=0).fit(t)
+        assert rec.bars == [(None, "DawidSkene: EM iterations")]
+        if n_init == 1:
+            assert rec.steps == ds.n_iter_ >= 2
+        else:  # each start runs at least two iterations (the second can first converge)
+            assert rec.steps >= 2 * n_init and rec.steps >= ds.n_iter_
+    rec = _Bar()
+    monkeypatch.setattr(_em, "progress", rec)
+    votes = np.array([[0, 0, 1], [1, 1, 1], [1, -1, 0], [-1, 1, 0], [0, 0, -1]])
+    LabelModel(random_state=0).fit(votes)
+    assert rec.bars == []  # a label model's EM is one step of a longer run: no bar of its own
+
+
+def test_em_iterations_show_on_a_progress_bar_unless_quiet(table, tmp_path):
+    res = _run(table, "--label-col", "answer", "--out", tmp_path / "a")
+    assert res.exit_code == 0, res.output
+    assert "DawidSkene: EM iterations" in res.output
+    quiet = _run(table, "--label-col", "answer", "--out", tmp_path / "b", "--quiet")
+    assert quiet.exit_code == 0, quiet.output
+    assert "EM iterations" not in quiet.output
+    for name in ("consensus.csv", "annotators.csv"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+
+
+def test_multi_label_consensus_counts_its_classes_not_each_class_em(monkeypatch):
+    from truelabel.aggregate import MultiLabelDawidSkene, _em, _multilabel
+
+    per_class, classes = _Bar(), _Bar()
+    monkeypatch.setattr(_em, "progress", per_class)
+    monkeypatch.setattr(_multilabel, "progress", classes)
+    df = pd.DataFrame(
+        {"item_id": ["i1", "i1", "i2", "i2", "i3"], "annotator_id": ["a", "b", "a", "b", "a"],
+         "label": ["x|y", "x", "z", "y|z", ""]}
+    )  # fmt: skip
+    ml = MultiLabelDawidSkene().fit(df)
+    assert classes.bars == [(3, "MultiLabelDawidSkene: classes")] and classes.steps == 3
+    assert list(ml.classes_) == ["x", "y", "z"]
+    assert per_class.bars == []  # one bar for the run, not one per class

@@ -67,6 +67,7 @@ class _EMAggregator(Aggregator):
             backend=self.backend,
             chunk_size=self.chunk_size,
             name=type(self).__name__,
+            show_progress=True,
         )
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged

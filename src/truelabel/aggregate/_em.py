@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
+from .._progress import progress
 from .._spill import release_free_memory, scratch
 from ..backend import Backend, Chunk, chunk_ranges, get_backend, map_reduce
 from ..exceptions import TruelabelWarning, ValidationError
@@ -299,6 +301,7 @@ def run_em(
     name: str = "EM",
     warn: bool = True,
     tol_scale: float | None = None,
+    show_progress: bool = False,
 ) -> EMResult:
     """Run EM from each initial posterior matrix; keep the run with the best objective.
 
@@ -328,6 +331,9 @@ def run_em(
         The number of answers ``tol`` is per (default ``counts.sum()``); the label model of
         :mod:`truelabel.weak` passes its weighted number of (item, LF) cells, so that LF
         copies sharing one weight stop where the single LF does.
+    show_progress : bool
+        Count the EM iterations on a progress bar (when progress is on: the CLI; see
+        :mod:`truelabel._progress`), for a caller whose EM is the long step.
     """
     # the heap a table's loading freed (glibc keeps it otherwise) goes back to the OS before
     # the posteriors are allocated: ~70 MiB at 1e6 items read from Parquet
@@ -348,6 +354,46 @@ def run_em(
     def fit_params(stats: tuple[np.ndarray, np.ndarray, int], prev: MStep | None) -> MStep:
         return m_step(_as_counts(stats[0], n_annotators, n_classes), stats[1] / _SCALE_T, prev)
 
+    bar = progress(None, f"{name}: EM iterations") if show_progress else nullcontext(_no_advance)
+    with bar as advance:
+        best, objectives = _em_runs(
+            inits, blocks, golds, chunks, n_items, n_classes, fit_params, item_log_prior,
+            tol, n_labels, max_iter, backend, advance,
+        )  # fmt: skip
+    if best is None:
+        raise ValidationError("inits", "is empty", "pass at least one initialization")
+    best.objectives = objectives
+    if warn and not best.converged:
+        warnings.warn(
+            f"{name} did not converge in max_iter={max_iter} iterations (tol={tol}); the "
+            "result may change with more iterations: raise max_iter or tol",
+            TruelabelWarning,
+            stacklevel=3,
+        )
+    return best
+
+
+def _no_advance(n: int = 1) -> None:
+    return None
+
+
+def _em_runs(
+    inits: Sequence[np.ndarray],
+    blocks: list[sp.csr_matrix],
+    golds: list[np.ndarray | None],
+    chunks: list[Chunk],
+    n_items: int,
+    n_classes: int,
+    fit_params: Callable[[tuple[np.ndarray, np.ndarray, int], MStep | None], MStep],
+    item_log_prior: np.ndarray | None,
+    tol: float,
+    n_labels: float,
+    max_iter: int,
+    backend: Backend | str | None,
+    advance: Callable[[int], None],
+) -> tuple[EMResult | None, list[float]]:
+    """EM from each initialization (the loop of :func:`run_em`); the best run and every run's
+    objective. ``advance(1)`` at each iteration's E-step (``n_iter`` per initialization)."""
     best: EMResult | None = None
     objectives: list[float] = []
     for index, init in enumerate(inits):
@@ -364,6 +410,7 @@ def run_em(
             )
             stats = map_reduce(_em_chunk, chunks, shared, combine=_add3, backend=backend)
             objective = stats[2] / _SCALE_LL + params.penalty
+            advance(1)
             if prev is not None and abs(objective - prev) <= tol * n_labels:
                 converged = True
                 break
@@ -388,14 +435,4 @@ def run_em(
         if best is None or objective > best.objective:
             best = EMResult(post, params, objective, loglik, n_iter, converged, index)
         del post
-    if best is None:
-        raise ValidationError("inits", "is empty", "pass at least one initialization")
-    best.objectives = objectives
-    if warn and not best.converged:
-        warnings.warn(
-            f"{name} did not converge in max_iter={max_iter} iterations (tol={tol}); the "
-            "result may change with more iterations: raise max_iter or tol",
-            TruelabelWarning,
-            stacklevel=3,
-        )
-    return best
+    return best, objectives

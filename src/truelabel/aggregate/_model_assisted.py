@@ -317,6 +317,7 @@ class ModelAssistedConsensus(Aggregator):
                 backend=inner.backend,
                 chunk_size=inner.chunk_size,
                 name=type(self).__name__,
+                show_progress=True,
             )
 
         multi = (np.diff(table.counts.indptr) >= 2) & (table.gold_codes < 0)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from .._progress import progress
 from ..backend import Backend
 from ..exceptions import NotFittedError, ValidationError
 from ._base import check_positive, check_positive_int
@@ -170,23 +171,25 @@ class MultiLabelDawidSkene(BaseEstimator):
         conf = np.empty((k, table.n_annotators, 2, 2))
         skills = np.empty((table.n_annotators, k))
         n_iter, converged = [], []
-        for c in range(k):  # one binary EM per class, each vectorized over items
-            counts = counts_from_codes(
-                table.item_codes, table.annotator_codes, answers[:, c], shape
-            )
-            votes = np.asarray(counts.sum(axis=1)).ravel()
-            yes = np.bincount(table.item_codes, weights=answers[:, c], minlength=table.n_items)
-            share = np.column_stack([votes - yes, yes]) / np.maximum(votes, 1)[:, None]
-            res = run_em(
-                counts, n_annotators=table.n_annotators, n_classes=2, m_step=ds._m_step,
-                inits=[share], tol=tol, max_iter=max_iter, backend=self.backend,
-                chunk_size=self.chunk_size, name=f"MultiLabelDawidSkene (class {names[c]!r})",
-            )  # fmt: skip
-            probas[:, c] = res.posteriors[:, 1]
-            conf[c] = np.exp(res.model.log_conf)
-            skills[:, c] = np.einsum("k,jkk->j", np.exp(res.model.log_prior), conf[c])
-            n_iter.append(res.n_iter)
-            converged.append(res.converged)
+        with progress(k, "MultiLabelDawidSkene: classes") as advance:
+            for c in range(k):  # one binary EM per class, each vectorized over items
+                counts = counts_from_codes(
+                    table.item_codes, table.annotator_codes, answers[:, c], shape
+                )
+                votes = np.asarray(counts.sum(axis=1)).ravel()
+                yes = np.bincount(table.item_codes, weights=answers[:, c], minlength=table.n_items)
+                share = np.column_stack([votes - yes, yes]) / np.maximum(votes, 1)[:, None]
+                res = run_em(
+                    counts, n_annotators=table.n_annotators, n_classes=2, m_step=ds._m_step,
+                    inits=[share], tol=tol, max_iter=max_iter, backend=self.backend,
+                    chunk_size=self.chunk_size, name=f"MultiLabelDawidSkene (class {names[c]!r})",
+                )  # fmt: skip
+                probas[:, c] = res.posteriors[:, 1]
+                conf[c] = np.exp(res.model.log_conf)
+                skills[:, c] = np.einsum("k,jkk->j", np.exp(res.model.log_prior), conf[c])
+                n_iter.append(res.n_iter)
+                converged.append(res.converged)
+                advance(1)
         items = table.items.rename(item)
         self.classes_ = np.asarray(names, dtype=object)
         self.probas_ = pd.DataFrame(probas, index=items, columns=names)

@@ -89,6 +89,7 @@ def consensus(
     backend: BackendOption = "local",
     address: AddressOption = None,
     chunk_size: ChunkSizeOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
 ) -> None:
     """Consensus labels with confidence, annotator quality and agreement from many annotators.
 
@@ -97,11 +98,12 @@ def consensus(
     the probability that it is exactly right, and P(class in the set) per class (p_CLASS).
     """
     from .._consensus import CONSENSUS_FILES, read_annotations, run_consensus, write_consensus
+    from .._progress import progress_enabled
     from ..aggregate import DUPLICATE_MODES
     from ..pipeline import check_output_dir
 
     try:
-        with _shown_warnings():
+        with _shown_warnings(), progress_enabled(not quiet):
             if duplicates not in DUPLICATE_MODES:
                 raise ValidationError(
                     "--duplicates",
@@ -265,6 +267,7 @@ def audit_annotations_command(
     """``truelabel audit DATA --annotations [--items ITEMS --text-col COL]``: the consensus
     issue type and annotators.csv; with item texts, model-assisted consensus."""
     from .._consensus import audit_annotations, read_annotations
+    from .._progress import progress_enabled
     from ..aggregate import DUPLICATE_MODES
     from ..pipeline import check_output_dir, write_audit
 
@@ -305,16 +308,17 @@ def audit_annotations_command(
             item_model = None
             if items is not None:
                 from .._crowd_text import item_text_pred_probs, read_item_texts
-                from .._progress import progress_enabled
 
                 texts = read_item_texts(items, table, text_col=text_col)
                 with progress_enabled(not quiet):
                     item_model = item_text_pred_probs(
                         table, texts, encoder=encoder, cache=cache, random_state=seed
                     )
-            result = audit_annotations(
-                table, method=method, random_state=seed, item_model=item_model, **(run_on or {})
-            )
+            with progress_enabled(not quiet):
+                result = audit_annotations(
+                    table, method=method, random_state=seed, item_model=item_model,
+                    **(run_on or {}),
+                )  # fmt: skip
             settings = {"data": str(data), "columns": ", ".join(table.columns), "method": method}
             model = result.summary.get("consensus_model")
             if model is not None:
