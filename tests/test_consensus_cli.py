@@ -163,7 +163,6 @@ def test_model_posteriors_come_with_their_caveat_unless_gold_measures_them(table
     assert "model's posterior" not in " ".join(res.output.split())
 
 
-
 class _Bar:
     """Records what a ``progress`` bar was asked to show."""
 
