@@ -359,22 +359,42 @@ def main() -> None:
     if args.before:
         before = json.loads(Path(args.before).read_text())
         title = args.before_title or "before / after"
-        base = {"title": title, "command": before["command"], "rows": before["rows"]}
-        for earlier in result.get("baselines", []):  # their "after" was the code replaced now
-            if old is not None and "after_rows" not in earlier:
-                earlier["after_rows"] = old["rows"]
-                earlier["after_command"] = old["command"]
-        result["baselines"] = [base, *result.get("baselines", [])]
+        add_baseline(
+            result, {"title": title, "command": before["command"], "rows": before["rows"]}, old
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
         Path(args.json).with_suffix(".md").write_text(render(result))
 
 
+def add_baseline(result: dict[str, Any], base: dict[str, Any], old: dict[str, Any] | None) -> None:
+    """Make ``base`` (title, command, rows of an earlier version) the newest comparison of
+    ``result``. The comparisons already there get ``old``'s rows as their "after" (the code
+    now replaced) unless they have one; one with ``base``'s title is the same comparison run
+    again, so it is replaced, not listed twice."""
+    kept = []
+    for earlier in result.get("baselines", []):
+        if earlier["title"] == base["title"]:
+            continue
+        if old is not None and "after_rows" not in earlier:
+            earlier["after_rows"] = old["rows"]
+            earlier["after_command"] = old["command"]
+        kept.append(earlier)
+    result["baselines"] = [base, *kept]
+
+
 def _baselines(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The earlier versions a result is compared with, newest first (an old file's single
-    ``before`` was the spill files' baseline)."""
+    """The earlier versions a result is compared with, newest first, each title once (the
+    newest of a comparison listed twice; an old file's single ``before`` was the spill
+    files' baseline)."""
     if "baselines" in result:
-        return list(result["baselines"])
+        seen: set[str] = set()
+        out = []
+        for base in result["baselines"]:
+            if base["title"] not in seen:
+                seen.add(base["title"])
+                out.append(base)
+        return out
     if "before" in result:
         return [{"title": "before / after spilling the intermediates", **result["before"]}]
     return []
