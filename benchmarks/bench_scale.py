@@ -127,9 +127,11 @@ def _buffers(values: Any) -> list[tuple[int, int]]:
     """(address, size) of the memory behind a column, an index or an array."""
     import pandas as pd
 
-    arr = values.array if isinstance(values, pd.Series | pd.Index) else values
     if isinstance(values, pd.RangeIndex):
+        # before `.array`: a RangeIndex's `.array` materialises its n int64 values and caches
+        # them on the index (8 bytes per item held as long as the output, the benchmark's own)
         return []
+    arr = values.array if isinstance(values, pd.Series | pd.Index) else values
     pa_array = getattr(arr, "_pa_array", None)
     if pa_array is not None:
         return [
