@@ -1,7 +1,8 @@
 """Where a scale step's anonymous memory peaks: RssAnon sampled with the stacks at each new peak.
 
-Runs one step of ``bench_scale.py`` exactly as its child process does (the same calls on the
-same inputs, generated there into ``--dir``/n<N>) while a thread reads ``RssAnon`` from
+Runs one step of ``bench_scale.py`` exactly as its child process does (its ``run_step``: the
+same calls on the same inputs, generated there into ``--dir``/n<N>, the output's inspection
+and its Parquet writing, the file removed after) while a thread reads ``RssAnon`` from
 ``/proc/self/status`` every ``--interval-ms``; whenever the reading passes the highest one
 seen by more than ``--step-mb``, it records the stacks of every thread then inside truelabel
 (``sys._current_frames``). Prints the recorded peaks (MB above the RssAnon after imports) with
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import anon_mb
+from bench_scale import import_step_modules, run_step
 
 
 def _frames(frame: Any, depth: int) -> list[str]:
@@ -99,25 +101,6 @@ class PeakStacks:
         self.peak = max(self.peak, anon_mb())
 
 
-def run_step(step: str, folder: Path) -> float:
-    """``bench_scale.py``'s child: the step's calls; returns the output's size in MB."""
-    if step == "audit":
-        from truelabel import Audit
-
-        issues = {"label": {}, "outlier": {}, "near_duplicate": {}}
-        res = Audit(issues, random_state=0).run(
-            labels=str(folder / "labels.npy"),
-            pred_probs=str(folder / "pred_probs.npy"),
-            features=str(folder / "features.npy"),
-        )
-        return float(res.issues.memory_usage(deep=True).sum()) / 2**20
-    from truelabel.aggregate import Annotations, DawidSkene
-
-    ann = Annotations.from_parquet(folder / "answers.parquet")
-    model = DawidSkene().fit(ann)
-    return float(model.probas_.memory_usage(deep=True).sum()) / 2**20
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", type=Path, required=True, help="a bench_scale.py input folder")
@@ -128,17 +111,19 @@ def main() -> None:
     ap.add_argument("--show", type=int, default=12, help="peaks printed (the highest ones)")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
-    import pandas  # noqa: F401  (imports outside the measured span, as in bench_scale.py)
-
-    import truelabel  # noqa: F401
-
+    import_step_modules()  # outside the measured span, as in bench_scale.py's child
+    written = a.dir / f"out_{a.step}_stacks.parquet"
     with PeakStacks(a.interval_ms / 1000, a.step_mb, a.depth) as ps:
         t0 = time.perf_counter()
-        out_mb = run_step(a.step, a.dir)
+        out = run_step(a.step, a.dir, written)
         wall = time.perf_counter() - t0
+    written.unlink()
+    out_mb = out["output_mb"]
     print(
-        f"{a.step} on {a.dir}: {wall:.1f} s, RssAnon after imports {ps.base:.0f} MB, "
-        f"peak {ps.peak:.0f} MB (+{ps.peak - ps.base:.0f}), output {out_mb:.1f} MB"
+        f"{a.step} on {a.dir}: {wall:.1f} s (writing {out['write_s']:.1f}), RssAnon after "
+        f"imports {ps.base:.0f} MB, peak {ps.peak:.0f} MB (+{ps.peak - ps.base:.0f}), just "
+        f"before writing {out['anon_before_write_mb']:.0f} MB, output {out_mb:.1f} MB "
+        f"({out['output_anon_mb']:.1f} anonymous)"
     )
     print("\nstages by their highest RssAnon (MB above after-imports; main thread's stack):")
     ranked = sorted(ps.stages.items(), key=lambda kv: -kv[1]["max_mb"])[: a.show]
@@ -158,6 +143,7 @@ def main() -> None:
                     "anon_after_imports_mb": ps.base,
                     "peak_anon_mb": ps.peak,
                     "output_mb": out_mb,
+                    "output": out,
                     "peaks": ps.records,
                     "stages": ps.stages,
                 },

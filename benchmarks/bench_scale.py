@@ -127,9 +127,11 @@ def _buffers(values: Any) -> list[tuple[int, int]]:
     """(address, size) of the memory behind a column, an index or an array."""
     import pandas as pd
 
-    arr = values.array if isinstance(values, pd.Series | pd.Index) else values
     if isinstance(values, pd.RangeIndex):
+        # before `.array`: a RangeIndex's `.array` materialises its n int64 values and caches
+        # them on the index (8 bytes per item held as long as the output, the benchmark's own)
         return []
+    arr = values.array if isinstance(values, pd.Series | pd.Index) else values
     pa_array = getattr(arr, "_pa_array", None)
     if pa_array is not None:
         return [
@@ -194,71 +196,94 @@ class _AnonPeak:
         self.peak = max(self.peak, _status_mb("RssAnon"))
 
 
-def child(step: str, folder: Path) -> dict[str, Any]:
-    """One step in this (fresh) process; prints its figures as JSON."""
+def import_step_modules() -> None:
+    """The imports a step needs, made before its measurement starts (its base reading)."""
+    import pandas  # noqa: F401
+
+    import truelabel.aggregate  # noqa: F401
+    from truelabel import Audit  # noqa: F401
+
+
+def run_step(step: str, folder: Path, written: Path) -> dict[str, Any]:
+    """One step's measured work, as the benchmark times it: the library calls, the output's
+    inspection (its size, the part of it in anonymous memory, the counts) and its Parquet
+    writing to ``written``. The child process and ``anon_peak_stacks.py`` both run exactly
+    this. Returns the output figures, the RssAnon just before writing and the writing's
+    seconds."""
     import pandas as pd
 
     from truelabel import Audit
     from truelabel.aggregate import Annotations, DawidSkene
 
+    if step == "audit":
+        issues = {"label": {}, "outlier": {}, "near_duplicate": {}}
+        res = Audit(issues, random_state=0).run(
+            labels=str(folder / "labels.npy"),
+            pred_probs=str(folder / "pred_probs.npy"),
+            features=str(folder / "features.npy"),
+        )
+        # the output: the issue table and the flagged rows' neighbours (AuditResult.neighbors)
+        near = list((res.neighbors or {}).values())
+        neighbors_mb = sum(a.nbytes for a in near) / 2**20
+        out_mb = float(res.issues.memory_usage(deep=True).sum()) / 2**20 + neighbors_mb
+        out_anon = anon_mb_of(res.issues, *near)
+        flagged = {c: int(res.issues[c].sum()) for c in res.issues.columns if c.startswith("is_")}
+        anon_fit = _status_mb("RssAnon")
+        t1 = time.perf_counter()
+        res.to_parquet(written)
+    elif step == "dawid_skene":
+        ann = Annotations.from_parquet(folder / "answers.parquet")
+        model = DawidSkene().fit(ann)
+        probas = model.probas_
+        out_mb = float(probas.memory_usage(deep=True).sum()) / 2**20
+        out_anon = anon_mb_of(probas)
+        truth_free = pd.Series(model.labels_).value_counts().size
+        flagged = {"n_answers": int(ann.n_labels), "classes_in_consensus": int(truth_free)}
+        neighbors_mb = 0.0
+        anon_fit = _status_mb("RssAnon")
+        t1 = time.perf_counter()
+        if hasattr(model, "to_parquet"):
+            model.to_parquet(written)
+        else:  # a version without it: its chunk-wise frame writer
+            from truelabel.data import write_frame_parquet
+
+            frame = pd.concat([model.labels_, probas.rename(columns=lambda c: f"p_{c}")], axis=1)
+            write_frame_parquet(written, frame)
+    else:
+        raise ValueError(f"step must be 'audit' or 'dawid_skene', got {step!r}")
+    return {
+        "output_mb": out_mb,
+        "output_anon_mb": out_anon,
+        "neighbors_mb": neighbors_mb,
+        "anon_before_write_mb": anon_fit,
+        "write_s": time.perf_counter() - t1,
+        "counts": flagged,
+    }
+
+
+def child(step: str, folder: Path) -> dict[str, Any]:
+    """One step in this (fresh) process; prints its figures as JSON."""
+    import_step_modules()
     base_rss, base_anon = _status_mb("VmRSS"), _status_mb("RssAnon")
     written = folder / f"out_{step}.parquet"
     with _AnonPeak() as anon:
         t0 = time.perf_counter()
-        if step == "audit":
-            issues = {"label": {}, "outlier": {}, "near_duplicate": {}}
-            res = Audit(issues, random_state=0).run(
-                labels=str(folder / "labels.npy"),
-                pred_probs=str(folder / "pred_probs.npy"),
-                features=str(folder / "features.npy"),
-            )
-            # the output: the issue table and the flagged rows' neighbours (AuditResult.neighbors)
-            near = list((res.neighbors or {}).values())
-            neighbors_mb = sum(a.nbytes for a in near) / 2**20
-            out_mb = float(res.issues.memory_usage(deep=True).sum()) / 2**20 + neighbors_mb
-            out_anon = anon_mb_of(res.issues, *near)
-            flagged = {
-                c: int(res.issues[c].sum()) for c in res.issues.columns if c.startswith("is_")
-            }
-            anon_fit = _status_mb("RssAnon")
-            t1 = time.perf_counter()
-            res.to_parquet(written)
-        else:
-            ann = Annotations.from_parquet(folder / "answers.parquet")
-            model = DawidSkene().fit(ann)
-            probas = model.probas_
-            out_mb = float(probas.memory_usage(deep=True).sum()) / 2**20
-            out_anon = anon_mb_of(probas)
-            truth_free = pd.Series(model.labels_).value_counts().size
-            flagged = {"n_answers": int(ann.n_labels), "classes_in_consensus": int(truth_free)}
-            neighbors_mb = 0.0
-            anon_fit = _status_mb("RssAnon")
-            t1 = time.perf_counter()
-            if hasattr(model, "to_parquet"):
-                model.to_parquet(written)
-            else:  # a version without it: its chunk-wise frame writer
-                from truelabel.data import write_frame_parquet
-
-                frame = pd.concat(
-                    [model.labels_, probas.rename(columns=lambda c: f"p_{c}")], axis=1
-                )
-                write_frame_parquet(written, frame)
+        out = run_step(step, folder, written)
         wall = time.perf_counter() - t0
-        write_s = time.perf_counter() - t1
     written.unlink()
     return {
         "step": step,
         "wall_s": round(wall, 2),
-        "write_s": round(write_s, 2),
+        "write_s": round(out["write_s"], 2),
         "peak_rss_mb": round(_status_mb("VmHWM"), 1),
         "peak_anon_mb": round(anon.peak, 1),
         "rss_after_imports_mb": round(base_rss, 1),
         "anon_after_imports_mb": round(base_anon, 1),
-        "output_mb": round(out_mb, 1),
-        "output_anon_mb": round(out_anon, 1),
-        "neighbors_mb": round(neighbors_mb, 1),
-        "anon_before_write_mb": round(anon_fit, 1),
-        "counts": flagged,
+        "output_mb": round(out["output_mb"], 1),
+        "output_anon_mb": round(out["output_anon_mb"], 1),
+        "neighbors_mb": round(out["neighbors_mb"], 1),
+        "anon_before_write_mb": round(out["anon_before_write_mb"], 1),
+        "counts": out["counts"],
     }
 
 
@@ -336,22 +361,42 @@ def main() -> None:
     if args.before:
         before = json.loads(Path(args.before).read_text())
         title = args.before_title or "before / after"
-        base = {"title": title, "command": before["command"], "rows": before["rows"]}
-        for earlier in result.get("baselines", []):  # their "after" was the code replaced now
-            if old is not None and "after_rows" not in earlier:
-                earlier["after_rows"] = old["rows"]
-                earlier["after_command"] = old["command"]
-        result["baselines"] = [base, *result.get("baselines", [])]
+        add_baseline(
+            result, {"title": title, "command": before["command"], "rows": before["rows"]}, old
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
         Path(args.json).with_suffix(".md").write_text(render(result))
 
 
+def add_baseline(result: dict[str, Any], base: dict[str, Any], old: dict[str, Any] | None) -> None:
+    """Make ``base`` (title, command, rows of an earlier version) the newest comparison of
+    ``result``. The comparisons already there get ``old``'s rows as their "after" (the code
+    now replaced) unless they have one; one with ``base``'s title is the same comparison run
+    again, so it is replaced, not listed twice."""
+    kept = []
+    for earlier in result.get("baselines", []):
+        if earlier["title"] == base["title"]:
+            continue
+        if old is not None and "after_rows" not in earlier:
+            earlier["after_rows"] = old["rows"]
+            earlier["after_command"] = old["command"]
+        kept.append(earlier)
+    result["baselines"] = [base, *kept]
+
+
 def _baselines(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The earlier versions a result is compared with, newest first (an old file's single
-    ``before`` was the spill files' baseline)."""
+    """The earlier versions a result is compared with, newest first, each title once (the
+    newest of a comparison listed twice; an old file's single ``before`` was the spill
+    files' baseline)."""
     if "baselines" in result:
-        return list(result["baselines"])
+        seen: set[str] = set()
+        out = []
+        for base in result["baselines"]:
+            if base["title"] not in seen:
+                seen.add(base["title"])
+                out.append(base)
+        return out
     if "before" in result:
         return [{"title": "before / after spilling the intermediates", **result["before"]}]
     return []

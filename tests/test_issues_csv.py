@@ -136,13 +136,23 @@ def test_sort_order_by_ranges_holds_about_a_block(monkeypatch):
     assert max(sizes) < 4 * 4_096
 
 
+@pytest.mark.parametrize("block", [2, 1 << 20])
+def test_sort_order_of_an_object_column_of_floats_and_none_is_pandas_order(block):
+    """A score column of Python floats and None (object dtype) sorts as its float values,
+    missing last, as ``sort_values`` does; by one argsort or by ranges."""
+    key = pd.Series([0.5, None, 0.1, 0.5, None, 0.25, 0.1], dtype=object)
+    want = key.sort_values(kind="stable", na_position="last").index.tolist()
+    assert want == [2, 6, 5, 0, 3, 1, 4]
+    assert sort_order(key, block=block).tolist() == want
+
+
 def test_sort_order_block_is_checked():
-    with pytest.raises(ValidationError, match="block.*got 1"):
+    with pytest.raises(ValidationError, match=r"block.*got 1.*pass a number of rows >= 2"):
         sort_order(pd.Series([0.5, 0.1]), block=1)
 
 
 def test_block_size_is_checked():
-    with pytest.raises(ValidationError, match="block.*got 0"):
+    with pytest.raises(ValidationError, match=r"block.*got 0.*pass a number of rows >= 1"):
         write_csv_blocks(io.StringIO(), pd.DataFrame({"a": [1]}), None, block=0)
 
 

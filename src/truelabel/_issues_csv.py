@@ -31,7 +31,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from ._spill import scratch
+from ._spill import bucket_positions, scratch
 from ._validation import iter_chunks
 from .exceptions import ValidationError
 
@@ -61,28 +61,19 @@ def sort_order(key: pd.Series, *, block: int = SORT_BLOCK) -> np.ndarray:
     if not isinstance(block, int) or isinstance(block, bool) or block < 2:
         raise ValidationError("block", f"got {block!r}", "pass a number of rows >= 2")
     values = key.to_numpy(dtype=np.float64, na_value=np.nan)  # a float64 column: no copy
-    order = scratch(values.shape, np.intp)
     n = values.shape[0]
     if n <= block:
         # NumPy sorts NaN after every number and a stable sort keeps ties (NaN too) in input
         # order: pandas' nargsort for one float column (non-NaN argsorted, NaN appended)
+        order = scratch(values.shape, np.intp)
         order[:] = np.argsort(values, kind="stable")
         return order
     edges = _edges(values, -(-n // block))
     n_ranges = edges.size + 2  # range i < edges.size + 1: [edges[i - 1], edges[i]); last: NaN
-    counts = np.zeros(n_ranges, dtype=np.int64)
-    for sl in iter_chunks(n, block):
-        counts += np.bincount(_range_of(values[sl], edges), minlength=n_ranges)
-    starts = np.zeros(n_ranges + 1, dtype=np.int64)
-    np.cumsum(counts, out=starts[1:])
-    cursor = starts[:-1].copy()
-    for sl in iter_chunks(n, block):  # scatter: each range's rows in input order
-        r = _range_of(values[sl], edges)
-        by = np.argsort(r, kind="stable")
-        rs = r[by]
-        first = np.searchsorted(rs, np.arange(n_ranges))
-        order[cursor[rs] + np.arange(rs.size) - first[rs]] = sl.start + by
-        cursor += np.bincount(r, minlength=n_ranges)
+    # each range's rows in input order (a counting sort by range, block by block)
+    order, starts = bucket_positions(
+        n, lambda sl: _range_of(values[sl], edges), n_ranges, block=block
+    )
     for i in range(n_ranges - 1):  # the last range (missing values) stays in input order
         a, b = int(starts[i]), int(starts[i + 1])
         if b - a > 1:

@@ -48,7 +48,7 @@ import tempfile
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -59,6 +59,7 @@ from .exceptions import ValidationError
 __all__ = [
     "DEFAULT_SPILL_BYTES",
     "SPILL_ENV",
+    "bucket_positions",
     "is_spilled",
     "release_free_memory",
     "scratch",
@@ -173,6 +174,47 @@ def scratch(shape: int | tuple[int, ...], dtype: Any, *, fill: Any = None) -> np
     if fill is not None and fill != 0:
         out[...] = fill
     return out
+
+
+def bucket_positions(
+    n: int,
+    bucket_of: Callable[[slice], np.ndarray],
+    n_buckets: int,
+    *,
+    block: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``0 .. n-1`` grouped by bucket, input order within a bucket, without an n-row
+    sort: a counting sort into a :func:`scratch` array (a spill file when large).
+
+    ``bucket_of(rows)`` gives the bucket (``0 <= b < n_buckets``) of each row of a slice; it is
+    called twice per block of ``block`` rows: once to count the buckets' sizes, once to
+    scatter the rows into their bucket's part of the result. Returns ``(positions, starts)``:
+    bucket ``b``'s rows are ``positions[starts[b]:starts[b + 1]]``, int64. The positions are
+    ``np.argsort(buckets, kind="stable")``'s; besides them and ``starts`` (``n_buckets + 1``
+    values) memory is O(block + n_buckets).
+
+    Examples
+    --------
+    >>> b = np.array([2, 0, 2, 1, 0])
+    >>> pos, starts = bucket_positions(5, lambda sl: b[sl], 3, block=2)
+    >>> pos.tolist(), starts.tolist()
+    ([1, 4, 3, 0, 2], [0, 2, 3, 5])
+    """
+    counts = np.zeros(n_buckets, dtype=np.int64)
+    for start in range(0, n, block):
+        counts += np.bincount(bucket_of(slice(start, min(start + block, n))), minlength=n_buckets)
+    starts = np.zeros(n_buckets + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    positions = scratch(n, np.int64)
+    cursor = starts[:-1].copy()  # where each bucket's next row goes
+    for start in range(0, n, block):
+        b = bucket_of(slice(start, min(start + block, n)))
+        by = np.argsort(b, kind="stable")
+        bs = b[by]
+        rank = np.arange(bs.size) - np.searchsorted(bs, bs, side="left")  # within its bucket
+        positions[cursor[bs] + rank] = start + by
+        cursor += np.bincount(b, minlength=n_buckets)
+    return positions, starts
 
 
 def is_spilled(arr: np.ndarray) -> bool:

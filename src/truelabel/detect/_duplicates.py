@@ -11,6 +11,7 @@ chunk map: each chunk reduces its pairs to a spanning forest, forests are merged
 
 from __future__ import annotations
 
+from functools import partial
 from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._spill import scratch
+from .._spill import bucket_positions, scratch
 from .._validation import check_choice, iter_chunks
 from ..backend import Backend, Chunk, chunk_ranges, map_reduce
 from ..exceptions import ValidationError
@@ -91,12 +92,18 @@ def _bucket_of(h: np.ndarray, bits: int) -> np.ndarray:
     return (h >> np.uint64(64 - bits)).astype(np.intp)
 
 
+def _bucket_rows(h: np.ndarray, bits: int, rows: slice) -> np.ndarray:
+    """:func:`_bucket_of` the hashes of a slice of rows."""
+    return _bucket_of(h[rows], bits)
+
+
 def _exact_leaders(features: np.ndarray) -> np.ndarray:
     """First row with the same bytes, per row (``_leaders(_exact_groups(features))``),
     with memory bounded by blocks: int64, a scratch array (a spill file when large).
 
     Rows are hashed (:func:`_row_hashes`, a scratch array) and partitioned, block by block, into
-    buckets by the hash's top bits (about 2**:data:`_BUCKET_BITS` rows per bucket), keeping row order within a
+    buckets by the hash's top bits (about 2**:data:`_BUCKET_BITS` rows per bucket; the counting sort
+    :func:`truelabel._spill.bucket_positions`), keeping row order within a
     bucket (a scratch array of row numbers); each run of whole buckets is then sorted by hash
     on its own (stable, so a hash group's first row is its smallest), and every member of a
     hash group is compared with that first row, so a hash collision never joins different rows:
@@ -110,21 +117,8 @@ def _exact_leaders(features: np.ndarray) -> np.ndarray:
     block = 1 << _BUCKET_BITS
     h = _row_hashes(words)
     bits = min(63, max(0, (max(n, 1) - 1).bit_length() - _BUCKET_BITS))
-    n_buckets = 1 << bits
-    counts = np.zeros(n_buckets, dtype=np.int64)
-    for sl in iter_chunks(n, block):
-        counts += np.bincount(_bucket_of(h[sl], bits), minlength=n_buckets)
-    starts = np.zeros(n_buckets + 1, dtype=np.int64)
-    np.cumsum(counts, out=starts[1:])
-    cursor = starts[:-1].copy()
-    part = scratch(n, np.int64)  # row numbers, bucket by bucket, in row order within one
-    for sl in iter_chunks(n, block):
-        b = _bucket_of(h[sl], bits)
-        order = np.argsort(b, kind="stable")
-        bs = b[order]
-        rank = np.arange(bs.size) - np.searchsorted(bs, bs, side="left")
-        part[cursor[bs] + rank] = order + sl.start
-        cursor += np.bincount(b, minlength=n_buckets)
+    # row numbers, bucket by bucket, in row order within one (a counting sort by bucket)
+    part, starts = bucket_positions(n, partial(_bucket_rows, h, bits), 1 << bits, block=block)
     leader = scratch(n, np.int64)
     # runs of whole buckets of about `block` rows: a hash group never spans two runs
     cuts = np.unique(np.searchsorted(starts, np.arange(0, n, block), side="right") - 1)

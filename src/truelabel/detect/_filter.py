@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._spill import scratch
+from .._spill import bucket_positions, scratch
 from .._validation import CHUNK_ROWS, ValidationError, check_choice
 from ..backend import Backend, Chunk, chunk_ranges, get_backend
 from ._confident_learning import (
@@ -34,6 +34,8 @@ _LOW_SCORE = {
 
 #: elements of pred_probs read per block in the per-class passes (16 MiB of float32)
 _BLOCK_ELEMENTS = 1 << 22
+#: labels per block of the grouping by class (:func:`_class_slices`)
+_CLASS_BLOCK = 1 << 18
 
 FILTER_METHODS = (
     "noise_aware",
@@ -77,9 +79,10 @@ def _prune_counts(
 
 
 def _class_slices(labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(labels, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=k))])
-    return order, bounds
+    """Rows grouped by given class, in row order within a class (``np.argsort(labels,
+    kind="stable")``), and the classes' bounds (``k + 1``): a counting sort block by block
+    into a scratch array (a spill file when large), no n-row argsort."""
+    return bucket_positions(labels.shape[0], lambda sl: labels[sl], k, block=_CLASS_BLOCK)
 
 
 def _grouped_top(col: np.ndarray, val: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .._spill import scratch
+from .._spill import bucket_positions, scratch
 from .._validation import iter_chunks
 from ..backend import Backend, Chunk, LocalBackend
 from ._knn_common import Projection, finish_rows, project_rows
@@ -97,20 +97,13 @@ _ORDER_BLOCK = 1 << 20
 
 
 def _group_order(lab: np.ndarray, n_groups: int) -> np.ndarray:
-    """``np.argsort(lab, kind="stable")`` for labels in ``[0, n_groups)``, sorted block by
-    block and scattered to each group's next free positions (a counting sort): the result is
-    a scratch array (spilled when large), the temporaries one block."""
-    cursor = np.concatenate([[0], np.cumsum(np.bincount(lab, minlength=n_groups))[:-1]])
-    out = scratch(lab.size, np.int64)
-    for sl in iter_chunks(lab.size, _ORDER_BLOCK):
-        part = np.asarray(lab[sl])
-        srt = np.argsort(part, kind="stable")
-        sorted_lab = part[srt]
-        counts = np.bincount(part, minlength=n_groups)
-        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        out[cursor[sorted_lab] + np.arange(part.size) - first[sorted_lab]] = sl.start + srt
-        cursor += counts
-    return out
+    """``np.argsort(lab, kind="stable")`` for labels in ``[0, n_groups)``: the counting sort
+    of :func:`truelabel._spill.bucket_positions` (a scratch array, spilled when large; the
+    temporaries one block)."""
+    order, _ = bucket_positions(
+        lab.size, lambda rows: np.asarray(lab[rows]), n_groups, block=_ORDER_BLOCK
+    )
+    return order
 
 
 def _nearest(z: np.ndarray, cent: np.ndarray) -> np.ndarray:
