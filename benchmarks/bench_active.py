@@ -43,16 +43,17 @@ Setup: ``bash benchmarks/setup.sh --active`` (benchmarks/.venv-active). Runs::
 there, so re-running truelabel's rows is cheap). Writes benchmarks/results/active.json / .md.
 
 Embeddings: --out records a fingerprint of each dataset's embedding files ("embeddings") and a
-``--merge`` run on other embeddings is refused. ``--embed`` writes what the *current*
-``OnnxTextEncoder`` gives; since 171801a (integer kernels) that differs from the vectors the
-committed rows were measured on (float kernels; cosine 0.99: 5-seed TREC AULCs move by -0.02
-to +0.03 per strategy).
-Those are reproduced bit for bit by the encoder of a5c0f1f::
+``--merge`` run on other embeddings is refused. ``--embed`` (main venv: it needs onnxruntime)
+writes what the *current* ``OnnxTextEncoder`` gives: integer kernels since 171801a, the
+vectors results/active.json is measured on. The rows measured before on the float-kernel
+vectors (cosine 0.99 to these; 5-seed TREC AULCs move by -0.02 to +0.03 per strategy between
+the two) are kept in results/active_float_kernel_vectors.json / .md; those vectors are
+reproduced bit for bit by the encoder of a5c0f1f::
 
     git archive a5c0f1f src | tar -x -C /tmp/enc_a5c0f1f   # (mkdir it first)
     PYTHONPATH=/tmp/enc_a5c0f1f/src python - <<'EOF'
     import sys; sys.path.insert(0, "benchmarks"); from pathlib import Path; import bench_active as b
-    b.embed(Path("../shared/datasets"), Path("../_cache"), b.DATASETS)
+    b.embed(Path("../shared/datasets"), Path("../_cache_float"), b.DATASETS)
     EOF
 """
 
@@ -651,14 +652,25 @@ def render(res: dict) -> str:
     L += ["", "```", *res.get("commands", []), "```", ""]
     L += [
         "Re-measure only truelabel's rows against the cached peer curves (seconds per seed on "
-        "TREC / SMS; `--datasets text_banking77` for Banking77):",
+        "TREC / SMS; `--datasets text_banking77` for Banking77), on the embeddings the rows "
+        "were measured on (`--embed` writes what the current encoder gives; a `--merge` onto "
+        "other embeddings is refused):",
         "",
         "```",
-        "benchmarks/.venv-active/bin/python benchmarks/bench_active.py --data-dir "
-        "/work/shared/datasets --emb-dir /work/wt/_cache --parts curves,noisy --only truelabel --merge",
+        "PYTHONPATH=src .venv/bin/python benchmarks/bench_active.py --embed --emb-dir EMB "
+        "--datasets text_trec,text_sms_spam,text_banking77   # the main venv: onnxruntime",
+        "benchmarks/.venv-active/bin/python benchmarks/bench_active.py --emb-dir EMB "
+        "--parts curves,noisy --only truelabel --merge",
         "```",
         "",
     ]
+    if res.get("embeddings"):
+        L.append(
+            "Embeddings (sha256 of each dataset's train + test files, first 16 hex digits): "
+            + ", ".join(f"{k} {x}" for k, x in res["embeddings"].items())
+            + (f" ({res['embeddings_note']})" if res.get("embeddings_note") else "")
+            + "."
+        )
     v = res.get("versions", {})
     L.append("Versions: " + ", ".join(f"{k} {x}" for k, x in v.items()) + ".")
     if res.get("truelabel_code"):
@@ -686,6 +698,8 @@ def render(res: dict) -> str:
         "is one run, with CPU seconds too). Details in the docstring of bench_active.py."
     )
     L += ["", "## Targets", ""]
+    if res.get("embeddings_note"):
+        L += [f"Embeddings: {res['embeddings_note']}.", ""]
     L += [f"- {x['line']}: {x['verdict']}" for x in targets(res)]
     st = stopping(res)
     sc = res.get("scale")
