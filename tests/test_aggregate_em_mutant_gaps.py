@@ -6,6 +6,7 @@ test: the initial statistics with gold clamped, the stopping rule on log-likelih
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from truelabel import TruelabelWarning, ValidationError
@@ -122,3 +123,48 @@ def test_default_name_in_the_warning_and_empty_inits():
                inits=[np.full((5, 3), 1 / 3)], max_iter=1)  # fmt: skip
     with pytest.raises(ValidationError, match=r"inits: is empty"):
         run_em(COUNTS, n_annotators=3, n_classes=3, m_step=_uniform_step, inits=[])
+
+
+def test_the_warning_whole_and_converged_false(recwarn):
+    """The message is pinned whole (mutmut: its text upper-cased / wrapped survived), and an
+    aggregator stopped by max_iter reports a real False."""
+    from truelabel.aggregate import DawidSkene
+
+    run_em(COUNTS, n_annotators=3, n_classes=3, m_step=_uniform_step,
+           inits=[np.full((5, 3), 1 / 3)], max_iter=1, tol=1e-6)  # fmt: skip
+    (w,) = [x for x in recwarn if issubclass(x.category, TruelabelWarning)]
+    assert str(w.message) == (
+        "EM did not converge in max_iter=1 iterations (tol=1e-06); the result may change with "
+        "more iterations: raise max_iter or tol"
+    )
+    recwarn.clear()
+    rows = [(i, f"a{j}", int(lab)) for i, j, lab in zip(ITEM, ANNOT, LABEL, strict=True)]
+    table = pd.DataFrame(rows, columns=["item_id", "annotator_id", "label"])
+    ds = DawidSkene(max_iter=1).fit(table)
+    (w,) = [x for x in recwarn if issubclass(x.category, TruelabelWarning)]
+    assert "DawidSkene did not converge in max_iter=1" in str(w.message)
+    assert ds.converged_ is False
+
+
+def test_the_best_start_its_index_and_its_objective():
+    """``init`` is the winning start (the first on an exact tie), ``objective`` the final
+    log-likelihood plus the penalty, ``converged`` a real False when max_iter stops it."""
+
+    def step(N, totals, prev):
+        m = _uniform_step(N, totals, prev)
+        return MStep(m.log_conf, m.log_prior, -1.25)
+
+    same = [np.full((5, 3), 1 / 3)] * 2
+    res = run_em(COUNTS, n_annotators=3, n_classes=3, m_step=step, inits=same, max_iter=5)
+    assert res.init == 0 and res.objectives[0] == res.objectives[1]
+    assert res.objective == res.log_likelihood - 1.25
+    skew = np.tile([0.98, 0.01, 0.01], (5, 1))
+
+    def learned(N, totals, prev):  # the class prior follows the posteriors: starts differ
+        m = _uniform_step(N, totals, prev)
+        return MStep(m.log_conf, np.log(totals / totals.sum()), 0.0)
+
+    res = run_em(COUNTS, n_annotators=3, n_classes=3, m_step=learned, inits=[skew, same[0]],
+                 max_iter=1, warn=False)  # fmt: skip
+    assert res.objectives[1] > res.objectives[0] and res.init == 1
+    assert res.converged is False and res.n_iter == 1
