@@ -146,6 +146,33 @@ def test_the_warning_whole_and_converged_false(recwarn):
     assert ds.converged_ is False
 
 
+def test_the_warning_points_at_the_users_line_whatever_the_path(recwarn):
+    """Dawid-Skene, multi-label consensus and the label model reach ``run_em`` at different
+    depths; each one's warning is attributed to the caller's line here, not to a frame inside
+    truelabel (a fixed stacklevel pointed into ``_dawid_skene.py``)."""
+    import inspect
+
+    from truelabel.aggregate import DawidSkene, MultiLabelDawidSkene
+    from truelabel.weak import LabelModel
+
+    table = pd.DataFrame(
+        [(i, f"a{j}", int(lab)) for i, j, lab in zip(ITEM, ANNOT, LABEL, strict=True)],
+        columns=["item_id", "annotator_id", "label"],
+    )
+    sets = table.assign(label=table["label"].map({0: "x", 1: "y", 2: "x|y"}))
+    votes = np.array([[0, 0, 1], [1, 1, 1], [1, -1, 0], [-1, 1, 0], [0, 0, -1]])
+    lines = []
+    DawidSkene(max_iter=1).fit(table)
+    lines.append(inspect.currentframe().f_lineno - 1)
+    MultiLabelDawidSkene(max_iter=1).fit(sets)
+    lines.append(inspect.currentframe().f_lineno - 1)
+    LabelModel(max_iter=1, random_state=0).fit(votes)
+    lines.append(inspect.currentframe().f_lineno - 1)
+    got = [w for w in recwarn if "did not converge" in str(w.message)]
+    assert {w.filename for w in got} == {__file__}
+    assert sorted({w.lineno for w in got}) == lines
+
+
 def test_the_best_start_its_index_and_its_objective():
     """``init`` is the winning start (the first on an exact tie), ``objective`` the final
     log-likelihood plus the penalty, ``converged`` a real False when max_iter stops it."""

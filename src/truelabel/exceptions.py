@@ -74,3 +74,23 @@ class MissingDependencyError(TruelabelError, ImportError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.package, self.extra, self.purpose), self.__dict__)
+
+
+def warn_at_caller(message: str, category: type[Warning] = TruelabelWarning) -> None:
+    """``warnings.warn`` attributed to the first frame outside truelabel: the user's line
+    that called into the package, whatever the depth of the call chain inside it (a fixed
+    ``stacklevel`` points into truelabel when the same code is reached by different paths).
+    Python 3.12's ``skip_file_prefixes`` does this; 3.11 does not have it."""
+    import os
+    import sys
+    import warnings
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = sys._getframe(1)
+    level = 2  # stacklevel 2 = the frame that called this function
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        package
+    ):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

@@ -16,7 +16,6 @@ bit-for-bit the same for any backend and chunk size, and memory stays O(chunk + 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import scipy.sparse as sp
 from .._progress import progress
 from .._spill import release_free_memory, scratch
 from ..backend import Backend, Chunk, chunk_ranges, get_backend, map_reduce
-from ..exceptions import TruelabelWarning, ValidationError
+from ..exceptions import ValidationError, warn_at_caller
 
 __all__ = [
     "VOTE_SHARES",
@@ -364,11 +363,9 @@ def run_em(
         raise ValidationError("inits", "is empty", "pass at least one initialization")
     best.objectives = objectives
     if warn and not best.converged:
-        warnings.warn(
+        warn_at_caller(  # at the user's call, whichever estimator's path led here
             f"{name} did not converge in max_iter={max_iter} iterations (tol={tol}); the "
-            "result may change with more iterations: raise max_iter or tol",
-            TruelabelWarning,
-            stacklevel=3,
+            "result may change with more iterations: raise max_iter or tol"
         )
     return best
 
