@@ -173,7 +173,8 @@ class _Bar:
     def __call__(self, total, description, **kw):
         from contextlib import contextmanager
 
-        self.bars.append((total, description))
+        if kw.get("show", True):  # show=False: progress never draws a bar
+            self.bars.append((total, description))
 
         @contextmanager
         def bar():

@@ -66,13 +66,14 @@ class RateColumn(ProgressColumn):
 
 @contextmanager
 def progress(
-    total: int | None, description: str, *, unit: str | None = None
+    total: int | None, description: str, *, unit: str | None = None, show: bool = True
 ) -> Iterator[Callable[[int], None]]:
     """Context manager yielding ``advance(n)``; shows a Rich bar when enabled.
 
-    ``unit`` (e.g. ``"texts"``) adds a rate column, ``<n> texts/s``.
+    ``unit`` (e.g. ``"texts"``) adds a rate column, ``<n> texts/s``. ``show=False``: never a
+    bar (a caller whose step is part of a longer one).
     """
-    if not _enabled():
+    if not (show and _enabled()):
 
         def noop(n: int = 1) -> None:
             return None

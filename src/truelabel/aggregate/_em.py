@@ -17,7 +17,6 @@ bit-for-bit the same for any backend and chunk size, and memory stays O(chunk + 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -353,8 +352,7 @@ def run_em(
     def fit_params(stats: tuple[np.ndarray, np.ndarray, int], prev: MStep | None) -> MStep:
         return m_step(_as_counts(stats[0], n_annotators, n_classes), stats[1] / _SCALE_T, prev)
 
-    bar = progress(None, f"{name}: EM iterations") if show_progress else nullcontext(_no_advance)
-    with bar as advance:
+    with progress(None, f"{name}: EM iterations", show=show_progress) as advance:
         best, objectives = _em_runs(
             inits, blocks, golds, chunks, n_items, n_classes, fit_params, item_log_prior,
             tol, n_labels, max_iter, backend, advance,
@@ -368,10 +366,6 @@ def run_em(
             "result may change with more iterations: raise max_iter or tol"
         )
     return best
-
-
-def _no_advance(n: int = 1) -> None:
-    return None
 
 
 def _em_runs(

@@ -272,7 +272,7 @@ def audit_annotations_command(
     from ..pipeline import check_output_dir, write_audit
 
     try:
-        with _shown_warnings():
+        with _shown_warnings(), progress_enabled(not quiet):
             if unused:
                 raise ValidationError(
                     unused[0], "is not used with --annotations", "drop it (answers only)"
@@ -310,15 +310,12 @@ def audit_annotations_command(
                 from .._crowd_text import item_text_pred_probs, read_item_texts
 
                 texts = read_item_texts(items, table, text_col=text_col)
-                with progress_enabled(not quiet):
-                    item_model = item_text_pred_probs(
-                        table, texts, encoder=encoder, cache=cache, random_state=seed
-                    )
-            with progress_enabled(not quiet):
-                result = audit_annotations(
-                    table, method=method, random_state=seed, item_model=item_model,
-                    **(run_on or {}),
-                )  # fmt: skip
+                item_model = item_text_pred_probs(
+                    table, texts, encoder=encoder, cache=cache, random_state=seed
+                )
+            result = audit_annotations(
+                table, method=method, random_state=seed, item_model=item_model, **(run_on or {})
+            )
             settings = {"data": str(data), "columns": ", ".join(table.columns), "method": method}
             model = result.summary.get("consensus_model")
             if model is not None:
