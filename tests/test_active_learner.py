@@ -398,3 +398,28 @@ def test_calibrate_picks_the_grid_temperature_of_least_log_loss():
     np.testing.assert_allclose(probs[0], 1 / 3)
     z = logits[1] / best
     np.testing.assert_allclose(probs[1], np.exp(z - z.max()) / np.exp(z - z.max()).sum())
+
+
+def test_new_items_are_clustered_with_the_pool_probabilities_at_the_pool_rms_scale(monkeypatch):
+    import truelabel.active._learner as learner_mod
+
+    seen = []
+    real = learner_mod.pick_new
+
+    def spy(*args, **kw):
+        seen.append((kw["probs"], kw["scale"]))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(learner_mod, "pick_new", spy)
+    rng = np.random.default_rng(0)
+    X = 3.0 * np.r_[rng.normal(0, 1, (50, 4)), rng.normal(4, 1, (50, 4))]
+    rms = float(np.sqrt(np.mean(np.sum(X**2, axis=1))))
+    al = ActiveLearner(X, random_state=0, chunk_size=7)
+    first = al.suggest(4)  # cold start: no model, the embedding alone
+    assert seen[-1][0] is None and seen[-1][1] == pytest.approx(rms, rel=1e-12)
+    al.teach(first.item_id, (first.item_id >= 50).astype(int))
+    al.suggest(3)
+    probs, scale = seen[-1]
+    assert probs.shape == (100, 2) and np.allclose(probs.sum(axis=1), 1.0)
+    assert np.array_equal(np.argmax(probs, axis=1), np.arange(100) >= 50)
+    assert scale == pytest.approx(rms, rel=1e-12)

@@ -183,6 +183,7 @@ class ActiveLearner:
         self._fit: Refit | None = None
         self._typicality: np.ndarray | None = None
         self._mean: np.ndarray | None = None
+        self._rms: float | None = None
         self._last_fit: Refit | None = None
         self._n_suggest = 0
 
@@ -327,6 +328,18 @@ class ActiveLearner:
             self._mean = np.asarray(self._X, dtype=np.float64).mean(axis=0)
         return self._mean
 
+    def _rms_norm(self) -> float:
+        """Root mean square row norm of the pool (1 for unit-norm sentence embeddings): puts
+        the embeddings on the scale of the class probabilities they are joined with."""
+        if self._rms is None:
+            sq = 0.0
+            step = 65_536  # fixed blocks: the result does not depend on chunk_size
+            for s in range(0, self._X.shape[0], step):
+                block = np.asarray(self._X[s : s + step], dtype=np.float64)
+                sq += float(np.einsum("ij,ij->", block, block))
+            self._rms = max(float(np.sqrt(sq / self._X.shape[0])), 1e-12)
+        return self._rms
+
     def suggest(self, n: int) -> pd.DataFrame:
         """The next ``n`` questions: a DataFrame ``item_id, action, reason, score``.
 
@@ -453,6 +466,8 @@ class ActiveLearner:
             rng=rng,
             backend=self.backend,
             chunk_size=self.chunk_size,
+            probs=None if fit.model is None else fit.pool_probs,
+            scale=self._rms_norm(),
         )
         if fit.model is None:
             why = "cold start (no model yet): a typical item of a large unlabeled cluster"
