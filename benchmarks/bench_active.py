@@ -61,17 +61,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+# One BLAS / OpenMP thread unless told otherwise (before numpy loads): a run is a sequence of
+# small fits, where extra threads only contend. Banking77's 1,000-label runs take 15-40 s
+# each with one thread on a quiet machine; earlier sessions, with the default threads on a
+# loaded one, saw 8-12 min.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, WORK, default_datasets_dir, machine, versions, write_json
+from _common import RESULTS, WORK, default_datasets_dir, machine, versions, write_json  # noqa: E402
 
 DATASETS = ["text_trec", "text_sms_spam", "text_banking77"]
 PEERS = ["random", "st_least_confidence", "st_breaking_ties", "skal_badge", "skal_typiclust"]
@@ -505,6 +513,24 @@ def summarize(res: dict) -> dict:
     return summ
 
 
+def paired_se(ours: list, peer: list) -> float | None:
+    """Standard error of the mean per-seed difference ``ours - peer`` (None below 2 seeds):
+    how far a mean gap is from seed noise. A gap within one SE either way is a tie."""
+    if len(ours) != len(peer) or len(ours) < 2 or None in ours or None in peer:
+        return None
+    d = np.asarray(ours, dtype=float) - np.asarray(peer, dtype=float)
+    return float(np.std(d, ddof=1) / np.sqrt(d.size))
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` or ``"0-59"`` (inclusive) or a mix: ``"0-4,10"``."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    return out
+
+
 def targets(res: dict) -> list[dict]:
     """One entry per target and dataset: the figures and met / missed / not measured."""
     out = []
@@ -526,21 +552,23 @@ def targets(res: dict) -> list[dict]:
                 if None in pv or not pv:
                     continue
                 cmp[s] = (float(np.mean(pv)), float(np.mean(ov)) if ov and None not in ov
-                          else None, len(common), upto)  # fmt: skip
+                          else None, len(common), upto, paired_se(ov, pv))  # fmt: skip
             if not cmp:
                 continue
             if any(v[1] is None for v in cmp.values()):
                 best = max(cmp, key=lambda k: cmp[k][0])
-                p_, _, n_, _ = cmp[best]
+                p_, _, n_, _, _ = cmp[best]
                 line = f"{ds}, {metric}: best peer {LABEL[best]} {p_:.4f} ({n_} seeds)"
                 met = None
             else:
                 best = min(cmp, key=lambda k: cmp[k][1] - cmp[k][0])
-                p_, o_, n_, up_ = cmp[best]
+                p_, o_, n_, up_, se_ = cmp[best]
                 met = o_ >= p_
                 rng_ = f", labels up to {up_}" if metric == "aulc" else ""
+                se_txt = "" if se_ is None else f" ± {se_:.4f} SE"
                 line = (f"{ds}, {metric}: truelabel {o_:.4f} vs best peer {LABEL[best]} "
-                        f"{p_:.4f} ({o_ - p_:+.4f}; mean over the {n_} seeds both ran{rng_})")  # fmt: skip
+                        f"{p_:.4f} ({o_ - p_:+.4f}{se_txt}; mean over the {n_} seeds both "
+                        f"ran{rng_})")  # fmt: skip
             out.append({"target": "curve", "dataset": ds, "metric": metric, "met": met,
                         "line": line, "verdict": VERDICT[met]})  # fmt: skip
     # the issue's premise: no single peer strategy is at the top on every dataset and metric
@@ -784,7 +812,7 @@ def render(res: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", default="text_trec,text_sms_spam")
-    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--seeds", default="0,1,2,3,4", help="e.g. 0,1,2 or 0-59")
     ap.add_argument("--only", default=",".join(STRATEGIES), help="strategies to (re-)run")
     ap.add_argument("--parts", default="curves,noisy,scale", help="curves, noisy, scale")
     ap.add_argument("--budget", type=int, default=None, help="override (default 200 / 1,000)")
@@ -827,7 +855,7 @@ def main() -> None:
             out.with_suffix(".json.tmp").replace(out)
             out.with_suffix(".md").write_text(render(res))
         return
-    seeds = [int(s) for s in a.seeds.split(",")]
+    seeds = parse_seeds(a.seeds)
     only = a.only.split(",")
     parts = a.parts.split(",")
     cmd = "PY=benchmarks/.venv-active/bin/python; $PY benchmarks/bench_active.py " + " ".join(

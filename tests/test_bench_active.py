@@ -134,3 +134,32 @@ def test_merge_refuses_rows_measured_on_other_embeddings(tmp_path, monkeypatch):
         "curves", "e", {"random": {"0": _run([0.5] * 3)}}
     )
     assert json.loads(out.read_text())["embeddings"] == {"d": fp, "e": other}
+
+
+def test_paired_se_is_the_standard_error_of_the_per_seed_differences():
+    # differences 0.1, 0.3, 0.2: mean 0.2, sd (ddof 1) 0.1, SE 0.1 / sqrt(3)
+    assert ba.paired_se([0.6, 0.8, 0.7], [0.5, 0.5, 0.5]) == pytest.approx(0.1 / np.sqrt(3))
+    # a constant gap has no seed noise; one seed or a missing value has no SE
+    assert ba.paired_se([0.6, 0.7], [0.5, 0.6]) == pytest.approx(0.0, abs=1e-12)
+    assert ba.paired_se([0.6], [0.5]) is None
+    assert ba.paired_se([0.6, None], [0.5, 0.5]) is None
+
+
+def test_targets_line_carries_the_paired_standard_error():
+    res = {"curves": {"d": {
+        "truelabel": {"0": _run([0.5, 0.6, 0.7]), "1": _run([0.5, 0.6, 0.9])},
+        "random": {"0": _run([0.5, 0.5, 0.5]), "1": _run([0.5, 0.5, 0.5])},
+    }}}  # fmt: skip
+    aulc = next(x for x in ba.targets(res) if x["metric"] == "aulc")
+    ours = [ba.aulc(r["n"], r["acc"]) for r in res["curves"]["d"]["truelabel"].values()]
+    se = ba.paired_se(ours, [0.5, 0.5])
+    assert se == pytest.approx(abs(ours[1] - ours[0]) / 2)  # two seeds: |d1 - d0| / 2
+    assert f"± {se:.4f} SE" in aulc["line"]
+
+
+@pytest.mark.parametrize(
+    ("text", "seeds"),
+    [("0,1,2", [0, 1, 2]), ("0-3", [0, 1, 2, 3]), ("0-1,7", [0, 1, 7]), ("5", [5])],
+)
+def test_seeds_take_lists_and_inclusive_ranges(text, seeds):
+    assert ba.parse_seeds(text) == seeds
