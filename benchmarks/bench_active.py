@@ -43,7 +43,11 @@ Setup: ``bash benchmarks/setup.sh --active`` (benchmarks/.venv-active). Runs::
 there, so re-running truelabel's rows is cheap). Writes benchmarks/results/active.json / .md.
 
 Embeddings: --out records a fingerprint of each dataset's embedding files ("embeddings") and a
-``--merge`` run on other embeddings is refused. ``--embed`` (main venv: it needs onnxruntime)
+``--merge`` run on other embeddings is refused. The vectors depend on the CPU as well as on
+the encoder (onnxruntime picks other int8 and float kernels per instruction set: the AMD EPYC
+of the earlier rows and the Intel Xeon of the current ones give other fingerprints for the same
+code), so a machine that gives other fingerprints re-runs every strategy (with one thread the
+whole 5-seed run of the three datasets takes about 25 minutes). ``--embed`` (main venv: it needs onnxruntime)
 writes what the *current* ``OnnxTextEncoder`` gives: integer kernels since 171801a, the
 vectors results/active.json is measured on. The rows measured before on the float-kernel
 vectors (cosine 0.99 to these; 5-seed TREC AULCs move by -0.02 to +0.03 per strategy between
@@ -675,14 +679,20 @@ def _f(x: float | None, nd: int = 4) -> str:
 def render(res: dict) -> str:
     from _common import fmt_ratio, md_table
 
-    L = ["# Active learning: truelabel ActiveLearner vs small-text and scikit-activeml", ""]
+    title = res.get("title", "Active learning: truelabel ActiveLearner vs small-text and "
+                    "scikit-activeml")  # fmt: skip
+    L = [f"# {title}", ""]
+    if res.get("preface"):
+        L += [res["preface"], ""]
     L.append("Commands (in order; `--merge` keeps the rows a run does not redo):")
     L += ["", "```", *res.get("commands", []), "```", ""]
     L += [
         "Re-measure only truelabel's rows against the cached peer curves (seconds per seed on "
         "TREC / SMS; `--datasets text_banking77` for Banking77), on the embeddings the rows "
-        "were measured on (`--embed` writes what the current encoder gives; a `--merge` onto "
-        "other embeddings is refused):",
+        "were measured on (`--embed` writes what the current encoder gives on this CPU: the "
+        "vectors differ between CPUs, so on another machine every strategy is re-run, "
+        "`--seeds 0-4` of all three datasets in about 25 min with one thread; a `--merge` "
+        "onto other embeddings is refused):",
         "",
         "```",
         "PYTHONPATH=src .venv/bin/python benchmarks/bench_active.py --embed --emb-dir EMB "

@@ -388,7 +388,7 @@ def main() -> None:
     # sections rendered by their own benchmark scripts (title line demoted to a section)
     topics = ["text_issues", "mutation", "encode", "fewshot", "text_calibration"]
     topics += ["crowd", "crowdlab", "weak", "store", "web_load"]
-    topics += ["active", "encoder_profile", "scale", "ray", "ray_ship", "llm"]
+    topics += ["active", "active_seeds", "encoder_profile", "scale", "ray", "ray_ship", "llm"]
     for number, topic in enumerate(topics, start=5):
         frag = a.results / f"{topic}.md"
         if frag.exists():

@@ -254,7 +254,7 @@ def _pick(weakness, X, value, typ):
     return pick_new(
         X, np.arange(len(X)), 3, value=value, typicality=typ, weakness=weakness,
         predicted=None, class_counts=None, duplicate_cosine=0.999, center=X.mean(0),
-        rng=np.random.default_rng(0), backend=None, chunk_size=None,
+        rng=np.random.default_rng(0), backend=None, chunk_size=None, probs=None, scale=1.0,
     )  # fmt: skip
 
 

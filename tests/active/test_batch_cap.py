@@ -36,6 +36,8 @@ def test_a_binary_batch_takes_both_predicted_classes_even_when_one_holds_every_c
         rng=np.random.default_rng(1),
         backend=None,
         chunk_size=None,
+        probs=None,
+        scale=1.0,
     )
     assert pick.index.size == 10
     assert np.bincount(predicted[pick.index], minlength=2).tolist() == [5, 5]

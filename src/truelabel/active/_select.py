@@ -85,8 +85,8 @@ def pick_new(
     rng: np.random.Generator,
     backend: Backend | str | None,
     chunk_size: int | None,
-    probs: np.ndarray | None = None,
-    scale: float = 1.0,
+    probs: np.ndarray | None,
+    scale: float,
 ) -> Pick:
     """``m`` new items from ``unlabeled`` (row indices); ``value`` = uncertainty per cost;
     ``probs`` (the model's class probabilities per pool row, None before a model exists) are
@@ -152,7 +152,7 @@ def pick_new(
     taken: set[int] = set()
     take(heads, True, True)
     take(rest, True, True)
-    idx = cand[chosen] if chosen else np.zeros(0, dtype=np.int64)
+    idx = cand[np.asarray(chosen, dtype=np.int64)]  # never empty: the first head is free
     sc, cs = score[chosen], sizes[assign[chosen]]
     if len(chosen) < m:  # beyond the candidates: the most valuable unlabeled items, first
         # within the class caps, then without
@@ -190,7 +190,7 @@ def _fill(
     with ``cap``, items of a predicted class already at its cap) while any other item is left;
     scanned in blocks of 1024. Without ``cap`` it always returns ``k`` items."""
     rest = ordered[~np.isin(ordered, chosen)]
-    batch = _unit(X, chosen, center) if chosen.size else np.zeros((0, X.shape[1]))
+    batch = _unit(X, chosen, center)
     out: list[int] = []
     for s in range(0, rest.size, 1024):
         block = rest[s : s + 1024]

@@ -1,0 +1,228 @@
+"""``pick_new`` on hand-built pools where each rule decides the batch: the clusters' order by
+class-weighted mass, the seeded sample of a too-large net, the inclusive near-duplicate bound
+in the embedding centred on ``center``, and the per-class cap counted from zero."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import truelabel.active._select as sel
+from truelabel.active._select import _unit, pick_new
+
+
+def _pick(X, m, value, **kw):
+    args = dict(
+        value=value, typicality=np.asarray(value, dtype=float), weakness=0.0, predicted=None,
+        class_counts=None, duplicate_cosine=0.99, center=np.zeros(X.shape[1]),
+        rng=np.random.default_rng(0), backend=None, chunk_size=None, probs=None, scale=1.0,
+    )  # fmt: skip
+    args.update(kw)
+    return pick_new(X, np.arange(len(X)), m, **args)
+
+
+def test_clusters_are_visited_heaviest_first_by_class_weighted_mass():
+    # cluster A: 7 items predicted class 0 (3 labels: weight 1 / sqrt(4) = 1/2, mass 3.5);
+    # cluster B: 4 items predicted class 1 (no label: weight 1, mass 4). B is lighter by count
+    # and heavier by weight, so its best item leads the batch. Unweighted (7 > 4), weighted
+    # by sqrt(1 + count) instead of dividing, or by 1 / sqrt(2 + count) (3.13 > 2.83), or the
+    # lightest cluster first, A would lead.
+    rng = np.random.default_rng(0)
+    a, b = np.array([5.0, 0.0]), np.array([0.0, 5.0])
+    X = np.r_[rng.normal(0, 0.01, (7, 2)) + a, rng.normal(0, 0.01, (4, 2)) + b]
+    predicted = np.r_[np.zeros(7, dtype=np.int64), np.ones(4, dtype=np.int64)]
+    value = np.r_[np.linspace(0.9, 0.8, 7), np.linspace(0.5, 0.4, 4)]  # A more uncertain
+    for seed in range(5):
+        pick = _pick(
+            X,
+            2,
+            value,
+            weakness=0.9,
+            predicted=predicted,
+            class_counts=np.array([3, 0]),
+            rng=np.random.default_rng(seed),
+        )  # fmt: skip  (net: 2 m / (1 - 0.9) = 40 -> every item)
+        assert pick.index.tolist() == [7, 0]  # B's best first, then A's best
+        assert pick.cluster_size.tolist() == [4, 7]
+
+
+def test_a_net_above_max_candidates_is_a_seeded_sample_without_replacement(monkeypatch):
+    monkeypatch.setattr(sel, "MAX_CANDIDATES", 5)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 3))
+    value = np.linspace(1.0, 0.1, 12)
+    a = _pick(X, 5, value, weakness=0.5)  # net: 20 -> all 12 items, sampled down to 5
+    assert a.n_candidates == 5
+    # the sample is the first draw of the rng: 5 of the 12 without replacement, and the batch
+    # of 5 is exactly those five
+    drawn = np.random.default_rng(0).choice(12, size=5, replace=False)
+    assert sorted(a.index.tolist()) == sorted(drawn.tolist())
+    # all five are taken: five distinct items (a sample with replacement would repeat some)
+    assert len(set(a.index.tolist())) == 5
+    b = _pick(X, 5, value, weakness=0.5)
+    assert a.index.tolist() == b.index.tolist()  # the same rng seed: the same sample
+    other = [_pick(X, 5, value, weakness=0.5, rng=np.random.default_rng(s)) for s in range(1, 6)]
+    assert any(set(o.index.tolist()) != set(a.index.tolist()) for o in other)
+
+
+def test_unit_rows_are_centred_on_center_then_scaled_to_length_one():
+    X = np.array([[3.0, 4.0], [1.0, 1.0], [1.3, 1.4]])
+    u = _unit(X, np.array([0, 1, 2]), np.array([1.0, 1.0]))
+    assert u[0] == pytest.approx([2 / np.sqrt(13), 3 / np.sqrt(13)])
+    assert u[1].tolist() == [0.0, 0.0]  # the centre itself: no direction, not a NaN
+    assert u[2] == pytest.approx([0.6, 0.8])  # a row shorter than 1 is lengthened too
+
+
+def _dup_pool(shift):
+    # centred rows: a0 = (0.01, 0) and a1 = (-0.01, 0) (one tight cluster, opposite
+    # directions: cosine -1), b0 = (0, 1) far away (cosine exactly 0 to both)
+    return shift + np.array([[0.01, 0.0], [-0.01, 0.0], [0.0, 1.0]]), np.array([0.9, 0.8, 0.7])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_near_duplicate_bound_is_inclusive(seed):
+    X, value = _dup_pool(np.zeros(2))
+    pick = _pick(X, 2, value, weakness=0.9, duplicate_cosine=0.0, rng=np.random.default_rng(seed))
+    # b0 heads its own cluster but sits exactly at the bound to a0: a duplicate; a1 is not
+    assert pick.index.tolist() == [0, 1]
+    pick = _pick(X, 2, value, weakness=0.9, duplicate_cosine=0.01, rng=np.random.default_rng(seed))
+    assert pick.index.tolist() == [0, 2]
+
+
+def test_near_duplicates_are_judged_in_the_embedding_centred_on_center():
+    # far from the origin every raw row points the same way; centred, b0 is orthogonal to a0
+    center = np.array([10.0, 10.0])
+    X, value = _dup_pool(center)
+    pick = _pick(X, 2, value, weakness=0.9, duplicate_cosine=0.999, center=center)
+    assert pick.index.tolist() == [0, 2]
+
+
+def test_fill_skips_rows_at_the_duplicate_bound():
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    # item 1 is exactly at cosine 0 to the chosen item 0: a duplicate at bound 0; item 2 is not
+    out = sel._fill(X, np.array([1, 2]), np.array([0]), 1, np.zeros(2), 0.0)
+    assert out.tolist() == [2]
+    # only duplicates left: they are returned in order rather than too few items
+    out = sel._fill(X, np.array([1]), np.array([0]), 1, np.zeros(2), 0.0)
+    assert out.tolist() == [1]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_per_class_cap_counts_from_zero(seed):
+    # m = 2, K = 2: at most one item of each predicted class. The two most uncertain
+    # items are both predicted 0, so the batch is 0's best and then 1's best.
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(8, 3))
+    predicted = np.array([0, 0, 1, 1, 0, 1, 0, 1])
+    value = np.array([0.9, 0.85, 0.5, 0.45, 0.3, 0.25, 0.2, 0.1])
+    pick = _pick(
+        X, 2, value, weakness=0.5, predicted=predicted, class_counts=np.array([1, 1]),
+        rng=np.random.default_rng(seed), duplicate_cosine=1.5,
+    )  # fmt: skip
+    assert sorted(predicted[pick.index].tolist()) == [0, 1]
+    assert set(pick.index.tolist()) <= {0, 1, 2, 3, 4, 5, 6, 7}
+    assert len(set(pick.index.tolist())) == 2
+
+
+def test_rank01_maps_ranks_onto_zero_one_with_ties_by_position():
+    assert sel._rank01(np.array([3.0, 1.0, 2.0])).tolist() == [1.0, 0.0, 0.5]
+    assert sel._rank01(np.array([1.0, 1.0])).tolist() == [0.0, 1.0]
+    assert sel._rank01(np.array([5.0])).tolist() == [1.0]  # one candidate: the top rank
+    assert sel._rank01(np.zeros(0)).tolist() == []
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_duplicate_candidates_fewer_distinct_than_the_batch(seed):
+    # three identical candidates for m = 3: k-means leaves clusters empty; the batch is still
+    # three items (near-duplicates only when nothing else is left)
+    X = np.ones((3, 2))
+    pick = _pick(X, 3, np.array([0.9, 0.8, 0.7]), rng=np.random.default_rng(seed))
+    assert sorted(pick.index.tolist()) == [0, 1, 2]
+    assert pick.cluster_size.dtype == np.int64
+
+
+def _cap_pool():
+    # four tight groups far apart, each one item predicted 0 and one predicted 1
+    rng = np.random.default_rng(0)
+    corners = np.array([[5.0, 0.0], [0.0, 5.0], [-5.0, 0.0], [0.0, -5.0]])
+    X = np.r_[corners, corners] + rng.normal(0, 0.01, (8, 2))  # group g: items g and g + 4
+    predicted = np.r_[np.zeros(4, dtype=np.int64), np.ones(4, dtype=np.int64)]
+    return X, predicted
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cap_counts_each_pick_once(seed):
+    # m = 4, K = 2: cap 2 per class. The heads (each group's best) are 0, 1 (class 0) and
+    # 6, 7 (class 1): all four fit under the cap, each from a group of two. Counting a pick
+    # twice would block 1 and 7 and fill the batch from beyond the clusters (size 1).
+    X, predicted = _cap_pool()
+    value = np.array([0.9, 0.85, 0.7, 0.65, 0.3, 0.25, 0.8, 0.75])
+    pick = _pick(
+        X, 4, value, weakness=0.9, predicted=predicted, class_counts=np.array([2, 2]),
+        rng=np.random.default_rng(seed), duplicate_cosine=1.5,
+    )  # fmt: skip
+    assert sorted(pick.index.tolist()) == [0, 1, 6, 7]
+    assert pick.cluster_size.tolist() == [2, 2, 2, 2]
+    assert (pick.score > 0).all()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_capped_heads_give_way_to_the_next_best_members_of_the_clusters(seed):
+    # every head is predicted 0: two are taken (cap 2), the other two blocked; the batch is
+    # completed from the clusters' other members (class 1, by score), not from beyond them
+    X, predicted = _cap_pool()
+    value = np.array([0.9, 0.85, 0.8, 0.75, 0.6, 0.55, 0.5, 0.45])
+    pick = _pick(
+        X, 4, value, weakness=0.9, predicted=predicted, class_counts=np.array([2, 2]),
+        rng=np.random.default_rng(seed), duplicate_cosine=1.5,
+    )  # fmt: skip
+    assert np.bincount(predicted[pick.index], minlength=2).tolist() == [2, 2]
+    assert sorted(pick.index[predicted[pick.index] == 1].tolist()) == [4, 5]
+    assert pick.cluster_size.tolist() == [2, 2, 2, 2]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_duplicate_head_is_skipped_not_the_end_of_the_heads(seed):
+    # centred rows: a0 = (0.01, 0) and a1 = (-0.01, 0) (one cluster, cosine -1), b0 = (0.5, 1)
+    # (cosine 0.45 to a0: a duplicate at bound 0.01), c0 = (0, -1) (cosine 0 to both a's).
+    # Clusters by weighted mass: {a0, a1} 2, {b0} 1, {c0} 0.5 (its class has 3 labels).
+    X = np.array([[0.01, 0.0], [-0.01, 0.0], [0.5, 1.0], [0.0, -1.0]])
+    value = np.array([0.9, 0.8, 0.7, 0.85])
+    pick = _pick(
+        X, 3, value, weakness=0.9, predicted=np.array([0, 0, 0, 1]),
+        class_counts=np.array([0, 3]), duplicate_cosine=0.01, rng=np.random.default_rng(seed),
+    )  # fmt: skip
+    # heads in mass order: a0, b0 (skipped: duplicate), c0; then a1 from a0's cluster
+    assert pick.index.tolist() == [0, 3, 1]
+    assert (pick.score > 0).all()
+
+
+def test_fill_scans_in_order_from_the_first_row():
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [-1.0, -0.5]])
+    # 3 is free, then 2 is a duplicate of 3 (cosine 0.89): only duplicates are left, so 2
+    # comes last, after the free row
+    out = sel._fill(X, np.array([3, 2]), np.array([0]), 2, np.zeros(2), 0.0)
+    assert out.tolist() == [3, 2]
+    # the duplicates that fill a shortfall are the rows not already returned, k in all
+    out = sel._fill(X, np.array([3, 1, 2]), np.array([0]), 2, np.zeros(2), 0.0)
+    assert out.tolist() == [3, 1]
+
+
+def test_fill_scans_past_the_first_block_of_1024_rows():
+    # 1,100 rows all duplicates of the chosen row except the one at position 1024
+    X = np.tile([1.0, 0.0], (1101, 1))
+    X[1025] = [-1.0, 0.0]
+    out = sel._fill(X, np.arange(1, 1101), np.array([0]), 1, np.zeros(2), 0.5)
+    assert out.tolist() == [1025]
+
+
+def test_fill_counts_classes_against_the_cap():
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [-1.0, 0.0]])
+    predicted = np.array([9, 0, 0, 1])
+    # cap 1: the first item of class 0 is taken, the second blocked, class 1 taken
+    out = sel._fill(X, np.array([1, 2, 3]), np.array([0]), 3, np.zeros(2), 1.5, predicted, {}, 1)
+    assert out.tolist() == [1, 3]
+    # a class already at its cap in the batch is skipped from the start
+    out = sel._fill(X, np.array([1, 2, 3]), np.array([0]), 3, np.zeros(2), 1.5, predicted,
+                    {0: 1}, 1)  # fmt: skip
+    assert out.tolist() == [3]
