@@ -226,3 +226,52 @@ def test_fill_counts_classes_against_the_cap():
     out = sel._fill(X, np.array([1, 2, 3]), np.array([0]), 3, np.zeros(2), 1.5, predicted,
                     {0: 1}, 1)  # fmt: skip
     assert out.tolist() == [3]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_capped_head_is_skipped_not_the_end_of_the_heads(seed):
+    # groups {0, 4}, {1, 5}, {2, 6}, {3, 7}; items 0-2 predicted 0, the rest 1. Class 1 has 3
+    # labels (weight 1/2), so the group of 3 and 7 is the lightest and visited last: its head
+    # 3 comes after the third class-0 head, which the cap (2) blocks
+    X, _ = _cap_pool()
+    predicted = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    value = np.array([0.9, 0.85, 0.8, 0.75, 0.5, 0.45, 0.4, 0.3])
+    pick = _pick(
+        X, 4, value, weakness=0.9, predicted=predicted, class_counts=np.array([0, 3]),
+        rng=np.random.default_rng(seed), duplicate_cosine=1.5,
+    )  # fmt: skip
+    picked = pick.index.tolist()
+    assert 3 in picked and 4 in picked and 5 not in picked
+    assert np.bincount(predicted[pick.index], minlength=2).tolist() == [2, 2]
+
+
+def test_fill_returns_each_row_once_and_starts_without_a_batch():
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    # fewer rows than asked: each once (no second pass over rows already returned)
+    assert sel._fill(X, np.array([1, 2]), np.array([0]), 3, np.zeros(2), 1.5).tolist() == [1, 2]
+    # nothing chosen yet: the first row is free
+    none = np.zeros(0, dtype=np.int64)
+    assert sel._fill(X, np.array([1, 2]), none, 1, np.zeros(2), 0.0).tolist() == [1]
+    # more than one block of 1024 rows: each row once, in order
+    big = np.tile([1.0, 0.0], (1101, 1))
+    out = sel._fill(big, np.arange(1, 1101), np.array([0]), 2000, np.zeros(2), 1.5)
+    assert out.tolist() == list(range(1, 1101))
+
+
+def test_fill_cap_of_two_admits_two_of_a_class():
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [-1.0, 0.0]])
+    predicted = np.array([9, 0, 0, 0])
+    out = sel._fill(X, np.array([1, 2, 3]), np.array([0]), 3, np.zeros(2), 1.5, predicted, {}, 2)
+    assert out.tolist() == [1, 2]
+
+
+def test_a_net_of_exactly_max_candidates_is_not_resampled(monkeypatch):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(12, 4))
+    value = rng.uniform(size=12)
+    monkeypatch.setattr(sel, "MAX_CANDIDATES", 1000)
+    ref = [_pick(X, 3, value, weakness=0.9, rng=np.random.default_rng(s)).index for s in range(8)]
+    monkeypatch.setattr(sel, "MAX_CANDIDATES", 12)  # the net (all 12) is exactly the cap
+    for s in range(8):
+        got = _pick(X, 3, value, weakness=0.9, rng=np.random.default_rng(s)).index
+        assert got.tolist() == ref[s].tolist()

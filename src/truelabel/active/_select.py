@@ -129,29 +129,20 @@ def pick_new(
     chosen: list[int] = []
     per_class: dict[int, int] = {}
 
-    def take(pool: np.ndarray, check_cap: bool, check_dup: bool) -> None:
+    def take(pool: np.ndarray) -> None:  # heads, then the rest (disjoint): caps, no duplicates
         for j in pool:
             if len(chosen) == m:
                 return
-            if j in taken:
+            if cap is not None and pred is not None and per_class.get(int(pred[j]), 0) >= cap:
                 continue
-            if (
-                check_cap
-                and cap is not None
-                and pred is not None
-                and per_class.get(int(pred[j]), 0) >= cap
-            ):
-                continue
-            if check_dup and chosen and float((unit[chosen] @ unit[j]).max()) >= duplicate_cosine:
+            if chosen and float((unit[chosen] @ unit[j]).max()) >= duplicate_cosine:
                 continue
             chosen.append(int(j))
-            taken.add(int(j))
             if pred is not None:
                 per_class[int(pred[j])] = per_class.get(int(pred[j]), 0) + 1
 
-    taken: set[int] = set()
-    take(heads, True, True)
-    take(rest, True, True)
+    take(heads)
+    take(rest)
     idx = cand[np.asarray(chosen, dtype=np.int64)]  # never empty: the first head is free
     sc, cs = score[chosen], sizes[assign[chosen]]
     if len(chosen) < m:  # beyond the candidates: the most valuable unlabeled items, first
