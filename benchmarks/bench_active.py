@@ -974,7 +974,7 @@ def git_head() -> str | None:
     try:
         head = subprocess.run(["git", "-C", str(src), "log", "-1", "--format=%h", "--", "."],
                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "src"],
+        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--", "."],
                                capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return None
