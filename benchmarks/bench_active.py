@@ -35,7 +35,8 @@ Setup: ``bash benchmarks/setup.sh --active`` (benchmarks/.venv-active). Runs::
 
     PY=benchmarks/.venv-active/bin/python
     $PY benchmarks/bench_active.py --emb-dir ../_cache            # everything but Banking77
-    $PY benchmarks/bench_active.py --emb-dir ../_cache --datasets text_banking77 --merge
+    $PY benchmarks/bench_active.py --emb-dir ../_cache --datasets text_banking77 --merge \
+        --only random,st_least_confidence,st_breaking_ties,skal_falcun,truelabel
     $PY benchmarks/bench_active.py --emb-dir ../_cache --only truelabel --merge   # cheap re-run
     $PY benchmarks/bench_active.py --render-only
 
@@ -43,16 +44,17 @@ Setup: ``bash benchmarks/setup.sh --active`` (benchmarks/.venv-active). Runs::
 there, so re-running truelabel's rows is cheap). Writes benchmarks/results/active.json / .md.
 
 Embeddings: --out records a fingerprint of each dataset's embedding files ("embeddings") and a
-``--merge`` run on other embeddings is refused. The vectors depend on the CPU as well as on
-the encoder (onnxruntime picks other int8 and float kernels per instruction set: the AMD EPYC
-of the earlier rows and the Intel Xeon of the current ones give other fingerprints for the same
-code), so a machine that gives other fingerprints re-runs every strategy (with one thread the
-whole 5-seed run of the three datasets takes about 25 minutes). ``--embed`` (main venv: it needs onnxruntime)
-writes what the *current* ``OnnxTextEncoder`` gives: integer kernels since 171801a, the
-vectors results/active.json is measured on. The rows measured before on the float-kernel
-vectors (cosine 0.99 to these; 5-seed TREC AULCs move by -0.02 to +0.03 per strategy between
-the two) are kept in results/active_float_kernel_vectors.json / .md; those vectors are
-reproduced bit for bit by the encoder of a5c0f1f::
+``--merge`` run on other embeddings is refused. ``--embed`` (main venv: it needs onnxruntime)
+writes what the current ``OnnxTextEncoder`` gives on this machine. The vectors depend on the
+CPU as well as on the encoder: onnxruntime picks other int8 and float kernels per instruction
+set, and the Intel Xeon of the current rows gives other fingerprints than the AMD EPYC of
+earlier ones for the same code, so a machine with other fingerprints re-runs every strategy
+(with one thread the 5-seed curves of all three datasets take about 15 minutes on a quiet
+machine, the noisy-oracle part about 15 more, the 100k-pool timing about 15). The rows of
+earlier encoders and machines are in git history; results/active_float_kernel_vectors.json /
+.md keeps those of the float-kernel encoder of a5c0f1f (cosine 0.99 to the integer-kernel
+vectors; 5-seed TREC AULCs moved by -0.02 to +0.03 per strategy between the two), whose
+vectors that encoder gives back on the same CPU::
 
     git archive a5c0f1f src | tar -x -C /tmp/enc_a5c0f1f   # (mkdir it first)
     PYTHONPATH=/tmp/enc_a5c0f1f/src python - <<'EOF'
@@ -690,8 +692,8 @@ def render(res: dict) -> str:
         "Re-measure only truelabel's rows against the cached peer curves (seconds per seed on "
         "TREC / SMS; `--datasets text_banking77` for Banking77), on the embeddings the rows "
         "were measured on (`--embed` writes what the current encoder gives on this CPU: the "
-        "vectors differ between CPUs, so on another machine every strategy is re-run, "
-        "`--seeds 0-4` of all three datasets in about 25 min with one thread; a `--merge` "
+        "vectors differ between CPUs, so on another machine every strategy is re-run: the "
+        "5-seed curves of all three datasets take about 15 min with one thread; a `--merge` "
         "onto other embeddings is refused):",
         "",
         "```",
