@@ -275,3 +275,19 @@ def test_a_net_of_exactly_max_candidates_is_not_resampled(monkeypatch):
     for s in range(8):
         got = _pick(X, 3, value, weakness=0.9, rng=np.random.default_rng(s)).index
         assert got.tolist() == ref[s].tolist()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kmeans_is_weighted_towards_classes_with_fewer_labels(seed):
+    # (4, 0) and (3, 6) are predicted class 0 (no labels: weight 1); the other three class 1
+    # (99 labels: weight 0.1), so the two class-0 items anchor the weighted clusters:
+    # {(1, 7), (9, 7), (3, 6)} and {(6, 3), (4, 0)}, centres (3.3, 6.2) and (4.2, 0.3). The
+    # batch is each cluster's best: (3, 6) and (6, 3). Unweighted, (9, 7) leaves (3, 6)'s
+    # cluster on every seed here and, as its new cluster's best, takes (6, 3)'s place.
+    X = np.array([[1.0, 7.0], [9.0, 7.0], [6.0, 3.0], [4.0, 0.0], [3.0, 6.0]])
+    value = np.array([0.41, 0.6, 0.57, 0.22, 0.85])
+    pick = _pick(
+        X, 2, value, weakness=0.9, predicted=np.array([1, 1, 1, 0, 0]),
+        class_counts=np.array([0, 99, 3]), duplicate_cosine=1.5, rng=np.random.default_rng(seed),
+    )  # fmt: skip
+    assert pick.index.tolist() == [4, 2]
