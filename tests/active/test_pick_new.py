@@ -150,17 +150,22 @@ def _cap_pool():
     return X, predicted
 
 
+def _cap_pick(value, seed):
+    """m = 4 from the cap pool, 2 labels per class (cap 2 per predicted class), net = all."""
+    X, predicted = _cap_pool()
+    return _pick(
+        X, 4, value, weakness=0.9, predicted=predicted, class_counts=np.array([2, 2]),
+        rng=np.random.default_rng(seed), duplicate_cosine=1.5,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_cap_counts_each_pick_once(seed):
     # m = 4, K = 2: cap 2 per class. The heads (each group's best) are 0, 1 (class 0) and
     # 6, 7 (class 1): all four fit under the cap, each from a group of two. Counting a pick
     # twice would block 1 and 7 and fill the batch from beyond the clusters (size 1).
-    X, predicted = _cap_pool()
     value = np.array([0.9, 0.85, 0.7, 0.65, 0.3, 0.25, 0.8, 0.75])
-    pick = _pick(
-        X, 4, value, weakness=0.9, predicted=predicted, class_counts=np.array([2, 2]),
-        rng=np.random.default_rng(seed), duplicate_cosine=1.5,
-    )  # fmt: skip
+    pick = _cap_pick(value, seed)
     assert sorted(pick.index.tolist()) == [0, 1, 6, 7]
     assert pick.cluster_size.tolist() == [2, 2, 2, 2]
     assert (pick.score > 0).all()
@@ -170,12 +175,8 @@ def test_cap_counts_each_pick_once(seed):
 def test_capped_heads_give_way_to_the_next_best_members_of_the_clusters(seed):
     # every head is predicted 0: two are taken (cap 2), the other two blocked; the batch is
     # completed from the clusters' other members (class 1, by score), not from beyond them
-    X, predicted = _cap_pool()
     value = np.array([0.9, 0.85, 0.8, 0.75, 0.6, 0.55, 0.5, 0.45])
-    pick = _pick(
-        X, 4, value, weakness=0.9, predicted=predicted, class_counts=np.array([2, 2]),
-        rng=np.random.default_rng(seed), duplicate_cosine=1.5,
-    )  # fmt: skip
+    pick, predicted = _cap_pick(value, seed), _cap_pool()[1]
     assert np.bincount(predicted[pick.index], minlength=2).tolist() == [2, 2]
     assert sorted(pick.index[predicted[pick.index] == 1].tolist()) == [4, 5]
     assert pick.cluster_size.tolist() == [2, 2, 2, 2]
