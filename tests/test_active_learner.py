@@ -423,3 +423,14 @@ def test_new_items_are_clustered_with_the_pool_probabilities_at_the_pool_rms_sca
     assert probs.shape == (100, 2) and np.allclose(probs.sum(axis=1), 1.0)
     assert np.array_equal(np.argmax(probs, axis=1), np.arange(100) >= 50)
     assert scale == pytest.approx(rms, rel=1e-12)
+
+
+def test_pool_mean_and_rms_norm_over_more_than_one_block():
+    # 70,000 rows: two of the fixed 65,536-row blocks; float32 in, float64 sums
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(70_000, 3)) + np.array([1.0, -2.0, 3.0])).astype(np.float32)
+    al = ActiveLearner(X, random_state=0, chunk_size=1000)
+    ref = X.astype(np.float64)
+    assert al._center() == pytest.approx(ref.mean(axis=0), rel=1e-12, abs=1e-12)
+    assert al._rms_norm() == pytest.approx(np.sqrt((ref**2).sum(axis=1).mean()), rel=1e-12)
+    assert ActiveLearner(np.zeros((3, 2)))._rms_norm() == 1e-12  # an all-zero pool: no 0 / 0

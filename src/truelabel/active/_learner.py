@@ -323,21 +323,32 @@ class ActiveLearner:
             )
         return self._typicality
 
+    def _moments(self) -> None:
+        """The pool's mean row and RMS row norm in one pass of fixed 65,536-row blocks (float64
+        per block, never a float64 copy of the pool; the same for any ``chunk_size``)."""
+        n, step = self._X.shape[0], 65_536
+        total = np.zeros(self._X.shape[1])
+        sq = 0.0
+        for s in range(0, n, step):
+            block = np.asarray(self._X[s : s + step], dtype=np.float64)
+            total += block.sum(axis=0)
+            sq += float(np.einsum("ij,ij->", block, block))
+        self._mean = total / n
+        self._rms = max(float(np.sqrt(sq / n)), 1e-12)
+
     def _center(self) -> np.ndarray:
+        """Mean row of the pool: near-duplicates are judged on rows centred on it."""
         if self._mean is None:
-            self._mean = np.asarray(self._X, dtype=np.float64).mean(axis=0)
+            self._moments()
+        assert self._mean is not None
         return self._mean
 
     def _rms_norm(self) -> float:
         """Root mean square row norm of the pool (1 for unit-norm sentence embeddings): puts
         the embeddings on the scale of the class probabilities they are joined with."""
         if self._rms is None:
-            sq = 0.0
-            step = 65_536  # fixed blocks: the result does not depend on chunk_size
-            for s in range(0, self._X.shape[0], step):
-                block = np.asarray(self._X[s : s + step], dtype=np.float64)
-                sq += float(np.einsum("ij,ij->", block, block))
-            self._rms = max(float(np.sqrt(sq / self._X.shape[0])), 1e-12)
+            self._moments()
+        assert self._rms is not None
         return self._rms
 
     def suggest(self, n: int) -> pd.DataFrame:
