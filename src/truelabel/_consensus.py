@@ -23,7 +23,7 @@ from .aggregate._run import (
     check_choice_method,
     run_consensus,
 )
-from .exceptions import DataFormatError, ValidationError
+from .exceptions import DataFormatError, ValidationError, warn_at_caller
 
 __all__ = [
     "CONSENSUS_FILES",
@@ -216,7 +216,6 @@ def audit_annotations(
     annotator, items with one answer); each is also emitted as a
     :class:`~truelabel.exceptions.TruelabelWarning`.
     """
-    import warnings
 
     from .detect import Audit
     from .exceptions import TruelabelWarning
@@ -239,7 +238,7 @@ def audit_annotations(
         result.summary["encoder"] = item_model.encoder
     found = list(info.pop("warnings"))
     for message in found:
-        warnings.warn(message, TruelabelWarning, stacklevel=2)
+        warn_at_caller(message, TruelabelWarning)
     result.summary["warnings"] = found
     result.summary["n_annotators"] = table.n_annotators
     result.summary["n_answers"] = table.n_labels

@@ -8,7 +8,6 @@ items, when there are some, both clamp the consensus and measure each labeler di
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..exceptions import TruelabelWarning, ValidationError
+from ..exceptions import TruelabelWarning, ValidationError, warn_at_caller
 from ._base import Aggregator
 from ._dawid_skene import DawidSkene
 from ._quality import wilson_interval
@@ -153,12 +152,11 @@ def choose_best_labels(
         )
     has_gold = bool((table.gold_codes >= 0).any())
     if table.n_annotators == 2 and not has_gold:
-        warnings.warn(
+        warn_at_caller(
             "choose_best_labels: with two labelers and no gold, agreement cannot tell which "
             "one is right where they disagree; the accuracies are weakly identified. Add gold "
             "items or a third labeler",
             TruelabelWarning,
-            stacklevel=2,
         )
     model = DawidSkene() if consensus is None else consensus
     model.fit(table)

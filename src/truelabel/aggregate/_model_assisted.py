@@ -27,7 +27,6 @@ a weight near 0.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,7 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 from sklearn.base import clone
 
-from ..exceptions import TruelabelWarning, ValidationError
+from ..exceptions import TruelabelWarning, ValidationError, warn_at_caller
 from ._base import Aggregator, check_positive, check_positive_int
 from ._dawid_skene import OneCoinDawidSkene, _EMAggregator, initial_posteriors
 from ._em import EMResult, run_em
@@ -333,12 +332,11 @@ class ModelAssistedConsensus(Aggregator):
             result = em(weight * ratio, inits)
             self.n_rounds_ = 1
         elif not multi.any():
-            warnings.warn(
+            warn_at_caller(
                 "ModelAssistedConsensus: no item has two or more answers, so the model's "
                 "weight cannot be estimated; it is set to 0 (the base aggregator alone). Pass "
                 "model_weight= to use the model anyway",
                 TruelabelWarning,
-                stacklevel=4,
             )
             weight, result, self.n_rounds_ = 0.0, crowd, 0
         else:
@@ -356,11 +354,10 @@ class ModelAssistedConsensus(Aggregator):
                 weight = aitken(path) if len(path) % 3 == 0 else new
                 result = em(weight * ratio, [result.posteriors])
             else:
-                warnings.warn(
+                warn_at_caller(
                     f"ModelAssistedConsensus: the model weight did not settle in max_rounds="
                     f"{self.max_rounds} rounds (last {weight:.4g}); raise max_rounds or weight_tol",
                     TruelabelWarning,
-                    stacklevel=4,
                 )
             # a model with no weight leaves exactly the annotators-only result
             result = crowd if weight == 0.0 else em(weight * ratio, [result.posteriors])

@@ -10,7 +10,6 @@ on: ``counts[i, j * n_classes + l]`` = how many times annotator ``j`` gave item 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +19,7 @@ import scipy.sparse as sp
 
 from .._spill import scratch
 from .._validation import check_choice, check_column, iter_chunks
-from ..exceptions import TruelabelWarning, ValidationError
+from ..exceptions import TruelabelWarning, ValidationError, warn_at_caller
 from ._table_sort import gathered, pair_order
 
 __all__ = ["DUPLICATE_MODES", "Annotations", "as_annotations"]
@@ -195,11 +194,10 @@ class Annotations:
         values = _label_values(data[label], f"annotations[{label!r}]")
         labels, self.classes = _classes_index(values, classes, f"annotations[{label!r}]")
         if classes is None and len(self.classes) < 2:
-            warnings.warn(
+            warn_at_caller(
                 f"annotations: every answer is {_py(self.classes[0])!r}; pass classes= to name the "
                 "other classes",
                 TruelabelWarning,
-                stacklevel=2,
             )
         self._encode(items, annots, labels, data)
         self.gold_codes = self._gold_codes(gold)
@@ -293,11 +291,10 @@ class Annotations:
                     "resolve them, or encode with Annotations(df, duplicates='last') (keep the "
                     "latest answer), 'first', or 'all' (every answer is a vote)",
                 )
-            warnings.warn(
+            warn_at_caller(
                 f"annotations: {self.n_duplicates} repeated answer(s) (same annotator, item and "
                 "label) were counted once; pass duplicates='all' to count every repeat",
                 TruelabelWarning,
-                stacklevel=4,
             )
             return order[first]
         if self.duplicates == "first":
@@ -335,11 +332,10 @@ class Annotations:
         pos = self.items.get_indexer(gold.index)
         absent = pos < 0
         if absent.any():
-            warnings.warn(
+            warn_at_caller(
                 f"gold: {int(absent.sum())} of {len(gold)} gold item(s) have no annotation "
                 f"(e.g. {_py(gold.index[np.flatnonzero(absent)[0]])!r}); they are ignored",
                 TruelabelWarning,
-                stacklevel=3,
             )
         codes[pos[~absent]] = cls[~absent]
         return codes

@@ -10,7 +10,6 @@ so every aggregator runs on it unchanged.
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pandas as pd
 
 from .._spill import scratch
 from .._validation import check_choice, check_column
-from ..exceptions import DataFormatError, TruelabelWarning, ValidationError
+from ..exceptions import DataFormatError, TruelabelWarning, ValidationError, warn_at_caller
 from ._table import DUPLICATE_MODES, Annotations, _classes_index, _codes, _label_values, _py
 
 __all__ = ["annotations_from_parquet"]
@@ -238,11 +237,10 @@ def annotations_from_parquet(
     ann.columns = (item, annotator, label)
     ann.items, ann.annotators, ann.classes = items_index, annot_index, class_index
     if classes is None and len(class_index) < 2:
-        warnings.warn(
+        warn_at_caller(
             f"annotations: every answer is {_py(class_index[0])!r}; pass classes= to name the "
             "other classes",
             TruelabelWarning,
-            stacklevel=2,
         )
     ann._encode(codes[0], codes[1], codes[2], None)
     ann.gold_codes = ann._gold_codes(gold)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -10,7 +9,7 @@ from sklearn.base import BaseEstimator
 
 from .._validation import check_labels, check_pred_probs, check_random_state
 from ..backend import Backend, Chunk, chunk_ranges, get_backend
-from ..exceptions import NotFittedError, ValidationError
+from ..exceptions import NotFittedError, ValidationError, warn_at_caller
 from ._quantile import (
     _compute_group_quantiles,
     _compute_quantile,
@@ -210,14 +209,13 @@ class SplitConformalClassifier(BaseEstimator):
             quantile, _ = _compute_group_quantiles(scores, y, k, alpha)
             small = np.flatnonzero(quantile_rank(counts, alpha) > counts)
             if small.size:
-                warnings.warn(
+                warn_at_caller(
                     f"class(es) {small[:20].tolist()} have fewer than "
                     f"{min_calibration_size(alpha)} calibration items (counts "
                     f"{counts[small[:20]].tolist()}) for alpha={alpha:g}; their quantile is "
                     "+inf, so they are included in every prediction set. Add calibration "
                     "items of these classes or use a larger alpha.",
                     RuntimeWarning,
-                    stacklevel=2,
                 )
             self.quantile_: float | np.ndarray = quantile
         else:

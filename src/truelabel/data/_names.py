@@ -4,14 +4,13 @@ that were stripped of spaces or differ only in case or spacing (``"ham"`` / ``"H
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..exceptions import TruelabelWarning
+from ..exceptions import TruelabelWarning, warn_at_caller
 
 __all__ = ["natural_key", "natural_sorted"]
 
@@ -48,11 +47,10 @@ def _stripped_names(present: np.ndarray, argument: str) -> np.ndarray:
     if changed.any():
         examples = pd.unique(raw[changed])[:3].tolist()
         shown = ", ".join(f"{e!r} -> {e.strip()!r}" for e in examples)
-        warnings.warn(
+        warn_at_caller(
             f"{argument}: {int(changed.sum())} label(s) had leading or trailing spaces "
             f"({shown}); they were stripped, so they count as the stripped class",
             TruelabelWarning,
-            stacklevel=4,
         )
     return np.asarray(stripped.to_numpy(), dtype=object)
 
@@ -76,10 +74,9 @@ def _warn_case_variants(names: np.ndarray, argument: str) -> None:
     more = len(groups) - _MAX_VARIANT_GROUPS
     shown = "; ".join(described[:_MAX_VARIANT_GROUPS]) + (f"; and {more} more" if more > 0 else "")
     fix = dict(list(merge.items())[:10])
-    warnings.warn(
+    warn_at_caller(
         f"{argument}: {len(groups)} group(s) of labels differ only in case or spacing and are "
         f"kept as separate classes: {shown}. If each group is one class, merge them before "
         f"auditing, e.g. df[label_col] = df[label_col].replace({fix!r})",
         TruelabelWarning,
-        stacklevel=4,
     )

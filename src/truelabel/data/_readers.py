@@ -8,7 +8,6 @@ import fnmatch
 import itertools
 import json
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_column, closest
-from ..exceptions import DataFormatError, TruelabelWarning, ValidationError
+from ..exceptions import DataFormatError, TruelabelWarning, ValidationError, warn_at_caller
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -70,12 +69,11 @@ def sniff_delimiter(path: str | os.PathLike[str], default: str = ",") -> str:
 def _read_delimited(path: Path, id_col: str | None, default: str) -> pd.DataFrame:
     sep = sniff_delimiter(path, default)
     if sep != default:
-        warnings.warn(
+        warn_at_caller(
             f"path: {str(path)!r} is {_DELIMITER_NAMES[sep]}-separated, not "
             f"{_DELIMITER_NAMES[default]}-separated as its suffix says; reading it with "
             f"{_DELIMITER_NAMES[sep]} as the delimiter",
             TruelabelWarning,
-            stacklevel=5,
         )
     dtype = {id_col: str} if id_col is not None else None
     try:

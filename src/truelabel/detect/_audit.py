@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from .._validation import (
     iter_chunks,
 )
 from ..backend import Backend, chunk_ranges, get_backend
-from ..exceptions import TruelabelWarning, ValidationError
+from ..exceptions import TruelabelWarning, ValidationError, warn_at_caller
 from . import (  # noqa: F401  (register detectors)
     _consensus_detector,
     _duplicates,
@@ -453,7 +452,7 @@ def _warn_noise_rate(rate: float) -> None:
     """Warn that an estimated noise rate above :data:`NOISE_RATE_WARN` is unreliable."""
     if not rate > NOISE_RATE_WARN:
         return
-    warnings.warn(
+    warn_at_caller(
         f"the estimated label noise rate is {rate:.1%}, above {NOISE_RATE_WARN:.0%}: the "
         "estimate assumes most labels of each class are right, so at this level it is "
         "unreliable, and so are the flagged label issues. The usual causes are probabilities "
@@ -461,7 +460,6 @@ def _warn_noise_rate(rate: float) -> None:
         "uninformative features) or pred_probs columns not in the order of the classes; check "
         "the model's accuracy against the labels before acting on these results",
         TruelabelWarning,
-        stacklevel=3,
     )
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import numpy as np
 
 from .._progress import progress
 from ..backend import Backend, Chunk, LocalBackend, get_backend
-from ..exceptions import MissingDependencyError, TruelabelWarning, ValidationError
+from ..exceptions import MissingDependencyError, TruelabelWarning, ValidationError, warn_at_caller
 from ._base import check_text_items
 from ._quantize import _sha256, quantized_model
 
@@ -374,12 +373,11 @@ class OnnxTextEncoder:
         except (MissingDependencyError, OSError) as exc:
             if quantize:
                 raise
-            warnings.warn(
+            warn_at_caller(
                 f"the text encoder runs float32 kernels, about 2.5x the CPU time of int8 "
                 f"ones: {exc} (install onnx, part of pip install 'truelabel[text]', or set "
                 f"TRUELABEL_MODEL_DIR to a writable folder)",
                 TruelabelWarning,
-                stacklevel=4,
             )
             return onnx, "as given"
 

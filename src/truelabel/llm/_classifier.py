@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..exceptions import NotFittedError, TruelabelWarning, ValidationError
+from ..exceptions import NotFittedError, TruelabelWarning, ValidationError, warn_at_caller
 from ..model._textbase import TextClassifierBase, check_texts, softmax_rows
 from ._calibrate import fit_temperature, log_loss_at
 from ._client import LLMClient
@@ -304,12 +303,11 @@ class LLMClassifier(TextClassifierBase):
             method = "logprobs" if top is not None else "json"
             self.__dict__["_probe"] = (probe, top)
             if method == "json":
-                warnings.warn(
+                warn_at_caller(
                     "the LLM server sent no log-probabilities: falling back to constrained "
                     "JSON answers, whose probabilities are smoothed votes; fit(texts, labels) "
                     "to calibrate them, or use a server with logprobs (llama.cpp, vLLM)",
                     TruelabelWarning,
-                    stacklevel=3,
                 )
             self.__dict__["_method"] = (where, method)
         return str(method)
@@ -388,11 +386,10 @@ class LLMClassifier(TextClassifierBase):
         scores = self.score_texts(list(CONTENT_FREE), _content_free=True)
         kept = ~scores.outside
         if not kept.any():
-            warnings.warn(
+            warn_at_caller(
                 "contextual calibration skipped: the model answered no class for the "
                 "content-free inputs",
                 TruelabelWarning,
-                stacklevel=3,
             )
             return None
         p = scores.probs[kept].mean(axis=0)
@@ -429,12 +426,11 @@ class LLMClassifier(TextClassifierBase):
         scores = self.score_texts(texts)
         if scores.outside.any():
             idx = np.flatnonzero(scores.outside)
-            warnings.warn(
+            warn_at_caller(
                 f"the LLM answered outside the class set for {idx.size} of "
                 f"{scores.outside.size} texts (first: item {int(idx[0])}); they get uniform "
                 "probabilities: check the classes, the template or the model",
                 TruelabelWarning,
-                stacklevel=3,
             )
         T = float(getattr(self, "temperature_", 1.0))
         return softmax_rows(self._calibrated_logits(scores) / T), scores.outside

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..exceptions import TruelabelWarning, ValidationError
+from ..exceptions import TruelabelWarning, ValidationError, warn_at_caller
 from ..model._textbase import check_texts
 from ._calibrate import fit_temperature
 from ._classifier import LLMClassifier
@@ -161,12 +161,11 @@ class LLMJudge(LLMClassifier):
         """Calibrated ``logit p(yes)`` per (text, label); outside answers are 0 (warned)."""
         logits, outside = self._verify_logits(items, y)
         if outside.any():
-            warnings.warn(
+            warn_at_caller(
                 f"the LLM answered neither yes nor no for {int(outside.sum())} of "
                 f"{outside.size} labels (first: item {int(np.flatnonzero(outside)[0])}); "
                 "they get p(yes) = 0.5",
                 TruelabelWarning,
-                stacklevel=4,
             )
         if "verify_content_free_" in self.__dict__:
             p_cf = self.verify_content_free_
@@ -282,7 +281,7 @@ def recheck_issues(
                 message = _FIRST_ITEM.sub(
                     lambda m: f"(first: row {issues.index[pick[int(m.group(1))]]!r})", message
                 )
-            warnings.warn(message, w.category, stacklevel=2)
+            warn_at_caller(message, w.category)
     return pd.Series(values, index=issues.index, name="judge_score")
 
 

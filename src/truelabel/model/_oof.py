@@ -12,7 +12,7 @@ import numpy as np
 from .._progress import progress
 from .._validation import check_labels
 from ..backend import Backend, Chunk, chunk_ranges, get_backend
-from ..exceptions import TruelabelWarning, ValidationError
+from ..exceptions import TruelabelWarning, ValidationError, warn_at_caller
 
 __all__ = ["default_estimator", "fit_predict_fold", "out_of_fold_pred_probs"]
 
@@ -73,7 +73,7 @@ def _warn_small_classes(y: np.ndarray, k: int, cv: int, class_names: Sequence[st
         f"{names[c] if names is not None else c}: {counts[c]}" for c in order[:_MAX_NAMED]
     )
     more = f" and {small.size - _MAX_NAMED} more" if small.size > _MAX_NAMED else ""
-    warnings.warn(
+    warn_at_caller(
         f"{small.size} of {int((counts > 0).sum())} classes have fewer labelled items than "
         f"the {cv} folds ({shown}{more}): a fold's model sees at most n - 1 items of such a "
         "class (none when it has a single item), so their out-of-fold probabilities and the "
@@ -81,7 +81,6 @@ def _warn_small_classes(y: np.ndarray, k: int, cv: int, class_names: Sequence[st
         f"least {cv} labelled items (more is better), merge or drop the small classes, or pass "
         "pred_probs from a model trained elsewhere",
         TruelabelWarning,
-        stacklevel=3,
     )
 
 
@@ -114,11 +113,10 @@ def _translate(caught: list[tuple[str, str]], cv: int) -> None:
     for key in caught:
         seen[key] = seen.get(key, 0) + 1
     for (category, message), times in seen.items():
-        warnings.warn(
+        warn_at_caller(
             f"the estimator warned while fitting the out-of-fold models ({times} time(s) "
             f"over {cv} folds): {category}: {message}",
             TruelabelWarning,
-            stacklevel=3,
         )
 
 

@@ -13,7 +13,6 @@ training priors: over-confident outputs make the estimate overshoot.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,7 @@ import numpy as np
 
 from .._validation import check_pred_probs
 from ..backend import Backend, Chunk, chunk_ranges, get_backend
-from ..exceptions import TruelabelWarning, ValidationError
+from ..exceptions import TruelabelWarning, ValidationError, warn_at_caller
 
 __all__ = ["PriorShiftResult", "adjust_to_pool_priors"]
 
@@ -156,12 +155,11 @@ def adjust_to_pool_priors(
         raise ValidationError("tol", f"got {tol!r}", "pass a small positive float, e.g. 1e-6")
     n, k = p.shape
     if n < min_items_per_class * k:
-        warnings.warn(
+        warn_at_caller(
             f"adjust_to_pool_priors: the pool has {n} items for {k} classes (fewer than "
             f"{min_items_per_class} per class), so the estimated priors are noisy; "
             "use a larger pool or keep the training priors",
             TruelabelWarning,
-            stacklevel=2,
         )
     be = get_backend(backend)
     chunks = chunk_ranges(n, chunk_size)
@@ -181,13 +179,12 @@ def adjust_to_pool_priors(
             break
     _reweight(be, chunks, p, priors / pri, out, logz)
     if not converged:
-        warnings.warn(
+        warn_at_caller(
             f"adjust_to_pool_priors: EM did not converge in {max_iter} iterations (last "
             f"change of a prior {step:.2g} > tol={tol:g}); the priors may be heading to a "
             "boundary (a class vanishing from the pool) or pred_probs are over-confident; "
             "calibrate pred_probs first or raise max_iter",
             TruelabelWarning,
-            stacklevel=2,
         )
     return PriorShiftResult(
         pred_probs=out,

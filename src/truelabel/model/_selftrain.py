@@ -5,7 +5,6 @@ The rounds are in ``_strounds.py``, the base's side in ``_stbase.py``."""
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -13,7 +12,7 @@ from sklearn.base import BaseEstimator
 
 from .._validation import check_choice, check_features, check_random_state
 from ..backend import Backend
-from ..exceptions import NotFittedError, TruelabelWarning, ValidationError
+from ..exceptions import NotFittedError, TruelabelWarning, ValidationError, warn_at_caller
 from ._prior_shift import adjust_to_pool_priors
 from ._pseudo import fit_temperature, stratified_folds, temper, unit_rows
 from ._stbase import BaseFits, check_base, class_names
@@ -297,13 +296,12 @@ class SelfTrainingClassifier(RoundsMixin, TextEmbeddingMixin, BaseEstimator):
         if can_cf:
             self._folds = stratified_folds(y, n_folds, rng)
         elif self.calibrate or self.cache_weight == "auto" or self.stop == "holdout":
-            warnings.warn(
+            warn_at_caller(
                 "SelfTrainingClassifier: some class has fewer than 2 labeled items, so "
                 "nothing can be cross-fitted: the temperature stays 1 (uncalibrated), the "
                 "cache weight 0.5 and the holdout stopping rule is off. Label at least 2 "
                 "items per class.",
                 TruelabelWarning,
-                stacklevel=2,
             )
         li = np.arange(self._n_l)
         w0 = 0.5 if self.cache_weight == "auto" else float(self.cache_weight)

@@ -16,14 +16,13 @@ by a chunk map, so they do not depend on the chunking either.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
 from ..backend import Backend, Chunk, chunk_ranges, get_backend, map_reduce
-from ..exceptions import NotFittedError, TruelabelWarning, ValidationError
+from ..exceptions import NotFittedError, TruelabelWarning, ValidationError, warn_at_caller
 from ._em import e_step, vote_em
 from ._votes import check_votes
 
@@ -198,11 +197,10 @@ class LabelModel(BaseEstimator):
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         if not result.converged:
-            warnings.warn(
+            warn_at_caller(
                 f"LabelModel: EM did not converge in max_iter={self.max_iter} iterations "
                 f"(tol={self.tol}); the probabilities may still move: raise max_iter",
                 TruelabelWarning,
-                stacklevel=2,
             )
         self.log_likelihood_ = result.log_likelihood
         return self
