@@ -403,11 +403,12 @@ def test_calibrate_picks_the_grid_temperature_of_least_log_loss():
 def test_new_items_are_clustered_with_the_pool_probabilities_at_the_pool_rms_scale(monkeypatch):
     import truelabel.active._learner as learner_mod
 
-    seen = []
+    seen, labeled = [], []
     real = learner_mod.pick_new
 
     def spy(*args, **kw):
         seen.append((kw["probs"], kw["scale"]))
+        labeled.append(kw["labeled"])
         return real(*args, **kw)
 
     monkeypatch.setattr(learner_mod, "pick_new", spy)
@@ -420,6 +421,9 @@ def test_new_items_are_clustered_with_the_pool_probabilities_at_the_pool_rms_sca
     al.teach(first.item_id, (first.item_id >= 50).astype(int))
     al.suggest(3)
     probs, scale = seen[-1]
+    items, codes = labeled[-1]  # the taught items and their class codes, for the neighbours
+    assert items.tolist() == sorted(first.item_id.tolist())
+    assert codes.tolist() == [int(i >= 50) for i in sorted(first.item_id.tolist())]
     assert probs.shape == (100, 2) and np.allclose(probs.sum(axis=1), 1.0)
     assert np.array_equal(np.argmax(probs, axis=1), np.arange(100) >= 50)
     assert scale == pytest.approx(rms, rel=1e-12)

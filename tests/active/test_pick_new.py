@@ -292,3 +292,34 @@ def test_kmeans_is_weighted_towards_classes_with_fewer_labels(seed):
         class_counts=np.array([0, 99, 3]), duplicate_cosine=1.5, rng=np.random.default_rng(seed),
     )  # fmt: skip
     assert pick.index.tolist() == [4, 2]
+
+
+def test_unsure_candidates_count_as_their_nearest_taught_items_class():
+    # 8 candidates the model is unsure about (p = 0.55 / 0.45, predicted 0 and 1 alternately)
+    # all lie next to a taught item of class 1; two sure ones (p = 0.95, class 0) lie apart.
+    # m = 4, K = 2: cap 2 per class. Counted by the model, three of the eight enter (their
+    # clusters' heads: 2 + 1 by class); counted by their neighbour, they are all class 1, so
+    # only two of them are taken and the two sure class-0 items complete the batch.
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(0, 0.1, (8, 2)) + np.array([5.0, 5.0]),
+              rng.normal(0, 0.1, (2, 2)) + np.array([-5.0, 0.0]),
+              np.array([[5.0, 5.2], [-5.0, -5.0]])]  # fmt: skip
+    probs = np.r_[np.tile([[0.45, 0.55], [0.55, 0.45]], (4, 1)), [[0.95, 0.05]] * 2,
+                  [[0.1, 0.9], [0.9, 0.1]]]  # fmt: skip
+    predicted = probs.argmax(axis=1)
+    value = np.r_[np.linspace(0.9, 0.8, 8), [0.1, 0.05]]  # per unlabeled item (0-9)
+    labeled = (np.array([10, 11]), np.array([1, 0]))  # item 10 (class 1) sits with the eight
+    common = dict(
+        value=value, typicality=value, weakness=0.9, predicted=predicted,
+        class_counts=np.array([1, 1]), duplicate_cosine=1.5, center=np.zeros(2),
+        rng=np.random.default_rng(0), backend=None, chunk_size=None, probs=probs, scale=1.0,
+    )  # fmt: skip
+    by_neighbour = pick_new(X, np.arange(10), 4, labeled=labeled, **common)
+    assert len([i for i in by_neighbour.index.tolist() if i < 8]) == 2
+    assert {8, 9} <= set(by_neighbour.index.tolist())
+    by_model = pick_new(X, np.arange(10), 4, labeled=None, **common)
+    # counted by the model's coin flips, three of the eight pass the cap (2 + 1)
+    assert len([i for i in by_model.index.tolist() if i < 8]) == 3
+    # sure candidates keep the model's class whatever their neighbour says
+    got = sel._neighbour_classes(X, np.array([8, 0]), np.array([0, 0]), probs, labeled, None, None)
+    assert got.tolist() == [0, 1]

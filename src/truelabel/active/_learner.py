@@ -479,6 +479,7 @@ class ActiveLearner:
             chunk_size=self.chunk_size,
             probs=None if fit.model is None else fit.pool_probs,
             scale=self._rms_norm(),
+            labeled=(fit.state.items, fit.state.codes),
         )
         if fit.model is None:
             why = "cold start (no model yet): a typical item of a large unlabeled cluster"

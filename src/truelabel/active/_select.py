@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import Backend
+from ._distance import nearest_center
 from ._diversity import kmeans
 
 __all__ = ["Pick", "class_cap", "pick_new"]
@@ -89,10 +90,12 @@ def pick_new(
     chunk_size: int | None,
     probs: np.ndarray | None,
     scale: float,
+    labeled: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Pick:
     """``m`` new items from ``unlabeled`` (row indices); ``value`` = uncertainty per cost;
     ``probs`` (the model's class probabilities per pool row, None before a model exists) are
-    joined to the embeddings divided by ``scale`` (their RMS row norm) for the clustering."""
+    joined to the embeddings divided by ``scale`` (their RMS row norm) for the clustering;
+    ``labeled`` = (row indices, class codes) of the taught items (:func:`_neighbour_classes`)."""
     n_u = unlabeled.size
     size = int(min(n_u, np.ceil(CANDIDATES_PER_PICK * m / max(1.0 - weakness, 1e-9))))
     order = np.lexsort((unlabeled, -value))
@@ -106,7 +109,9 @@ def pick_new(
     cap: int | None = None
     pred = None
     if predicted is not None and class_counts is not None:
-        pred = predicted[cand]
+        pred = predicted[cand].copy()
+        if labeled is not None and probs is not None:
+            pred = _neighbour_classes(X, cand, pred, probs, labeled, backend, chunk_size)
         weights = 1.0 / np.sqrt(1.0 + class_counts[pred])
         cap = class_cap(m, class_counts.size)
     k = min(m, cand.size)
@@ -159,6 +164,42 @@ def pick_new(
         sc = np.r_[sc, np.zeros(idx.size - sc.size)]
         cs = np.r_[cs, np.ones(idx.size - cs.size, dtype=np.int64)]
     return Pick(idx.astype(np.int64), sc, cs, int(cand.size))
+
+
+#: below this top probability a candidate's class, for the batch's class weights and caps, is
+#: its nearest taught item's
+UNSURE_BELOW = 0.8
+
+
+def _neighbour_classes(
+    X: np.ndarray,
+    cand: np.ndarray,
+    pred: np.ndarray,
+    probs: np.ndarray,
+    labeled: tuple[np.ndarray, np.ndarray],
+    backend: Backend | str | None,
+    chunk_size: int | None,
+) -> np.ndarray:
+    """The class each candidate is counted as in the batch's class weights and caps: the
+    model's prediction where it is sure (top probability >= :data:`UNSURE_BELOW`), else the
+    class of the nearest taught item (ties: the first taught). A weak model's uncertain items
+    sit on one side of a misplaced boundary: on SMS at 10 labels (2 spam) the model predicts
+    1% of the pool spam where 13% is, its p = 0.5 items are spam, and a batch capped by the
+    model's coin-flip predictions took 9-10 spam of 10; their nearest taught items say spam,
+    so the cap holds them to half the batch. Paired against the model's prediction alone:
+    AULC +0.0066 +- 0.0047 on TREC (60 seeds), +0.0021 +- 0.0010 on SMS (40), +0.0066 +-
+    0.0036 on Banking77 (5)."""
+    items, codes = labeled
+    unsure = np.asarray(probs[cand]).max(axis=1) < UNSURE_BELOW
+    if not unsure.any() or items.size == 0:
+        return pred
+    rows = np.asarray(X[cand[unsure]], dtype=np.float64)
+    nearest, _ = nearest_center(
+        rows, np.asarray(X[items], dtype=np.float64), backend=backend, chunk_size=chunk_size
+    )
+    out = pred.copy()
+    out[unsure] = codes[nearest]
+    return out
 
 
 def _unit(X: np.ndarray, rows: np.ndarray, center: np.ndarray) -> np.ndarray:
