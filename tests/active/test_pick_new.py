@@ -323,3 +323,16 @@ def test_unsure_candidates_count_as_their_nearest_taught_items_class():
     # sure candidates keep the model's class whatever their neighbour says
     got = sel._neighbour_classes(X, np.array([8, 0]), np.array([0, 0]), probs, labeled, None, None)
     assert got.tolist() == [0, 1]
+
+
+def test_neighbour_classes_at_the_bound_and_without_taught_items():
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    probs = np.array([[0.8, 0.2], [0.79, 0.21], [0.5, 0.5]])
+    labeled = (np.array([2]), np.array([1]))
+    # top probability 0.8 is sure (keeps the model's 0); 0.79 is not (the neighbour's 1)
+    got = sel._neighbour_classes(X, np.array([0, 1]), np.array([0, 0]), probs, labeled, None, None)
+    assert got.tolist() == [0, 1]
+    # no taught item: the model's classes, unchanged
+    none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    got = sel._neighbour_classes(X, np.array([0, 1]), np.array([0, 0]), probs, none, None, None)
+    assert got.tolist() == [0, 0]
