@@ -7,7 +7,8 @@ weak (its predictions hinge on which labels it saw) that is much of the pool and
 chosen for coverage and typicality (TypiClust-like; with no model at all, the whole pool);
 as it gets stable the net shrinks towards two candidates per pick near its decision
 boundaries (uncertainty kept diverse, as in cluster-margin). The candidates are clustered
-into ``n`` groups (k-means, weighted towards predicted classes with fewer labels) and each
+into ``n`` groups (k-means, weighted towards predicted classes with fewer labels; an unsure
+candidate counts as its nearest taught item's class, :func:`_neighbour_classes`) and each
 group gives its best item, scored ``weakness * typicality rank + (1 - weakness) *
 uncertainty rank``. Once a model exists the clustering runs on each candidate's embedding
 (scaled to unit RMS norm over the pool) joined with the model's class probabilities, so a
