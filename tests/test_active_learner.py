@@ -438,3 +438,13 @@ def test_pool_mean_and_rms_norm_over_more_than_one_block():
     assert al._center() == pytest.approx(ref.mean(axis=0), rel=1e-12, abs=1e-12)
     assert al._rms_norm() == pytest.approx(np.sqrt((ref**2).sum(axis=1).mean()), rel=1e-12)
     assert ActiveLearner(np.zeros((3, 2)))._rms_norm() == 1e-12  # an all-zero pool: no 0 / 0
+
+
+def test_a_new_items_reason_names_where_it_came_from():
+    from truelabel.active._learner import _where
+
+    assert _where("why", 1, 20) == "why; from a cluster of 1 candidate"
+    assert _where("why", 7, 20) == "why; from a cluster of 7 candidates"
+    beyond = _where("why", 0, 20)
+    assert beyond.startswith("why; picked beyond the 20 candidates (")
+    assert "cluster" not in beyond

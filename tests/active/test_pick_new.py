@@ -11,6 +11,11 @@ import truelabel.active._select as sel
 from truelabel.active._select import _unit, pick_new
 
 
+def _serial() -> tuple[None, None, np.random.Generator]:
+    """backend, chunk_size and rng for a _neighbour_classes call below its sampling bound"""
+    return None, None, np.random.default_rng(0)
+
+
 def _pick(X, m, value, **kw):
     args = dict(
         value=value, typicality=np.asarray(value, dtype=float), weakness=0.0, predicted=None,
@@ -163,7 +168,7 @@ def _cap_pick(value, seed):
 def test_cap_counts_each_pick_once(seed):
     # m = 4, K = 2: cap 2 per class. The heads (each group's best) are 0, 1 (class 0) and
     # 6, 7 (class 1): all four fit under the cap, each from a group of two. Counting a pick
-    # twice would block 1 and 7 and fill the batch from beyond the clusters (size 1).
+    # twice would block 1 and 7 and fill the batch from beyond the clusters (size 0).
     value = np.array([0.9, 0.85, 0.7, 0.65, 0.3, 0.25, 0.8, 0.75])
     pick = _cap_pick(value, seed)
     assert sorted(pick.index.tolist()) == [0, 1, 6, 7]
@@ -321,7 +326,7 @@ def test_unsure_candidates_count_as_their_nearest_taught_items_class():
     # counted by the model's coin flips, three of the eight pass the cap (2 + 1)
     assert len([i for i in by_model.index.tolist() if i < 8]) == 3
     # sure candidates keep the model's class whatever their neighbour says
-    got = sel._neighbour_classes(X, np.array([8, 0]), np.array([0, 0]), probs, labeled, None, None)
+    got = sel._neighbour_classes(X, np.array([8, 0]), np.array([0, 0]), probs, labeled, *_serial())
     assert got.tolist() == [0, 1]
 
 
@@ -330,9 +335,50 @@ def test_neighbour_classes_at_the_bound_and_without_taught_items():
     probs = np.array([[0.8, 0.2], [0.79, 0.21], [0.5, 0.5]])
     labeled = (np.array([2]), np.array([1]))
     # top probability 0.8 is sure (keeps the model's 0); 0.79 is not (the neighbour's 1)
-    got = sel._neighbour_classes(X, np.array([0, 1]), np.array([0, 0]), probs, labeled, None, None)
+    got = sel._neighbour_classes(X, np.array([0, 1]), np.array([0, 0]), probs, labeled, *_serial())
     assert got.tolist() == [0, 1]
     # no taught item: the model's classes, unchanged
     none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-    got = sel._neighbour_classes(X, np.array([0, 1]), np.array([0, 0]), probs, none, None, None)
+    got = sel._neighbour_classes(X, np.array([0, 1]), np.array([0, 0]), probs, none, *_serial())
     assert got.tolist() == [0, 0]
+
+
+def test_neighbour_classes_searches_a_seeded_sample_above_the_bound(monkeypatch):
+    # one unsure candidate at the origin; taught items at distance 1, 2, 3 of classes 0, 1, 2.
+    # With room for 2 of the 3, the nearest is searched among the sample the rng draws, so
+    # the answer is the class of the sample's nearest, and the rng moves by exactly that draw.
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [-3.0, 0.0]])
+    probs = np.full((4, 2), 0.5)
+    labeled = (np.array([1, 2, 3]), np.array([0, 1, 2]))
+    monkeypatch.setattr(sel, "MAX_NEIGHBOURS", 2)
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        got = sel._neighbour_classes(
+            X, np.array([0]), np.array([1]), probs, labeled, None, None, rng
+        )
+        oracle = np.random.default_rng(seed)
+        keep = np.sort(oracle.choice(3, size=2, replace=False))
+        assert got.tolist() == [int(labeled[1][keep].min())]  # nearer items have lower codes
+        assert rng.random() == oracle.random()
+    # at the bound: every taught item is searched and the rng is not touched
+    monkeypatch.setattr(sel, "MAX_NEIGHBOURS", 3)
+    rng = np.random.default_rng(7)
+    got = sel._neighbour_classes(X, np.array([0]), np.array([1]), probs, labeled, None, None, rng)
+    assert got.tolist() == [0]
+    assert rng.random() == np.random.default_rng(7).random()
+
+
+def test_picks_beyond_the_candidates_come_from_no_cluster():
+    # weakness 0, m = 2: a net of 4 (rows 0-3, all predicted class 0); the cap of 1 per class
+    # admits one of them, and the other pick is the best class-1 row beyond the net (row 5,
+    # before row 4 by value): it comes from no cluster (size 0) and has no candidate score
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(0, 1, (4, 2)), [[9.0, 9.0], [-9.0, 9.0]]]
+    value = np.array([0.9, 0.8, 0.7, 0.6, 0.1, 0.2])
+    predicted = np.array([0, 0, 0, 0, 1, 1])
+    pick = _pick(X, 2, value, predicted=predicted, class_counts=np.array([5, 5]),
+                 duplicate_cosine=1.5)  # fmt: skip
+    assert pick.n_candidates == 4
+    assert pick.index[1] == 5 and pick.index[0] < 4
+    assert pick.cluster_size[1] == 0 and pick.cluster_size[0] >= 1
+    assert pick.score[1] == 0.0

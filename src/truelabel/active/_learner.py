@@ -28,6 +28,20 @@ GAIN_TOL = 1e-9
 YIELD_PRIOR = 1.0
 
 
+def _where(why: str, cluster_size: int, n_candidates: int) -> str:
+    """A new item's reason: why the policy picks as it does, and where this pick came from."""
+    if cluster_size == 0:
+        return (
+            f"{why}; picked beyond the {n_candidates} candidates (the class caps and the "
+            "near-duplicate bound used them up): the next most valuable item"
+        )
+    return f"{why}; from a cluster of {_count(cluster_size, 'candidate')}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _show(label: Any) -> str:
     """A label as the user wrote it (``0``, ``'spam'``), not numpy's ``np.int64(0)``."""
     return repr(label.item() if isinstance(label, np.generic) else label)
@@ -494,7 +508,7 @@ class ActiveLearner:
             {
                 "item_id": pick.index,
                 "action": "label",
-                "reason": [f"{why}; cluster of {int(s)} candidates" for s in pick.cluster_size],
+                "reason": [_where(why, int(s), pick.n_candidates) for s in pick.cluster_size],
                 "score": np.clip(pick.score, 0.0, 1.0),
             }
         )
