@@ -11,9 +11,11 @@ import truelabel.active._select as sel
 from truelabel.active._select import _unit, pick_new
 
 
-def _serial() -> tuple[None, None, np.random.Generator]:
-    """backend, chunk_size and rng for a _neighbour_classes call below its sampling bound"""
-    return None, None, np.random.default_rng(0)
+def _counted(X, predicted, probs, labeled, rows, rng=None):
+    """The classes _Counting gives ``rows`` (serial backend; rng only drawn from above the
+    taught-item bound)."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    return sel._Counting(X, np.asarray(predicted), probs, labeled, None, None, rng)(rows).tolist()
 
 
 def _pick(X, m, value, **kw):
@@ -226,11 +228,13 @@ def test_fill_counts_classes_against_the_cap():
     X = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [-1.0, 0.0]])
     predicted = np.array([9, 0, 0, 1])
     # cap 1: the first item of class 0 is taken, the second blocked, class 1 taken
-    out = sel._fill(X, np.array([1, 2, 3]), np.array([0]), 3, np.zeros(2), 1.5, predicted, {}, 1)
+    out = sel._fill(
+        X, np.array([1, 2, 3]), np.array([0]), 3, np.zeros(2), 1.5, predicted.__getitem__, {}, 1
+    )
     assert out.tolist() == [1, 3]
     # a class already at its cap in the batch is skipped from the start
-    out = sel._fill(X, np.array([1, 2, 3]), np.array([0]), 3, np.zeros(2), 1.5, predicted,
-                    {0: 1}, 1)  # fmt: skip
+    out = sel._fill(X, np.array([1, 2, 3]), np.array([0]), 3, np.zeros(2), 1.5,
+                    predicted.__getitem__, {0: 1}, 1)  # fmt: skip
     assert out.tolist() == [3]
 
 
@@ -267,7 +271,9 @@ def test_fill_returns_each_row_once_and_starts_without_a_batch():
 def test_fill_cap_of_two_admits_two_of_a_class():
     X = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [-1.0, 0.0]])
     predicted = np.array([9, 0, 0, 0])
-    out = sel._fill(X, np.array([1, 2, 3]), np.array([0]), 3, np.zeros(2), 1.5, predicted, {}, 2)
+    out = sel._fill(
+        X, np.array([1, 2, 3]), np.array([0]), 3, np.zeros(2), 1.5, predicted.__getitem__, {}, 2
+    )
     assert out.tolist() == [1, 2]
 
 
@@ -326,46 +332,90 @@ def test_unsure_candidates_count_as_their_nearest_taught_items_class():
     # counted by the model's coin flips, three of the eight pass the cap (2 + 1)
     assert len([i for i in by_model.index.tolist() if i < 8]) == 3
     # sure candidates keep the model's class whatever their neighbour says
-    got = sel._neighbour_classes(X, np.array([8, 0]), np.array([0, 0]), probs, labeled, *_serial())
-    assert got.tolist() == [0, 1]
+    assert _counted(X, np.zeros(12, dtype=np.int64), probs, labeled, np.array([8, 0])) == [0, 1]
 
 
 def test_neighbour_classes_at_the_bound_and_without_taught_items():
     X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     probs = np.array([[0.8, 0.2], [0.79, 0.21], [0.5, 0.5]])
     labeled = (np.array([2]), np.array([1]))
+    rows, model = np.array([0, 1]), np.zeros(3, dtype=np.int64)
     # top probability 0.8 is sure (keeps the model's 0); 0.79 is not (the neighbour's 1)
-    got = sel._neighbour_classes(X, np.array([0, 1]), np.array([0, 0]), probs, labeled, *_serial())
-    assert got.tolist() == [0, 1]
-    # no taught item: the model's classes, unchanged
+    assert _counted(X, model, probs, labeled, rows) == [0, 1]
+    # no taught item, or no probabilities (no model yet): the model's classes, unchanged
     none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-    got = sel._neighbour_classes(X, np.array([0, 1]), np.array([0, 0]), probs, none, *_serial())
-    assert got.tolist() == [0, 0]
+    assert _counted(X, model, probs, none, rows) == [0, 0]
+    assert _counted(X, model, None, labeled, rows) == [0, 0]
+    assert _counted(X, model, probs, None, rows) == [0, 0]
 
 
 def test_neighbour_classes_searches_a_seeded_sample_above_the_bound(monkeypatch):
-    # one unsure candidate at the origin; taught items at distance 1, 2, 3 of classes 0, 1, 2.
+    # one unsure row at the origin; taught items at distance 1, 2, 3 of classes 0, 1, 2.
     # With room for 2 of the 3, the nearest is searched among the sample the rng draws, so
     # the answer is the class of the sample's nearest, and the rng moves by exactly that draw.
     X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [-3.0, 0.0]])
     probs = np.full((4, 2), 0.5)
     labeled = (np.array([1, 2, 3]), np.array([0, 1, 2]))
+    model = np.ones(4, dtype=np.int64)
     monkeypatch.setattr(sel, "MAX_NEIGHBOURS", 2)
     for seed in range(6):
         rng = np.random.default_rng(seed)
-        got = sel._neighbour_classes(
-            X, np.array([0]), np.array([1]), probs, labeled, None, None, rng
-        )
+        got = _counted(X, model, probs, labeled, np.array([0]), rng)
         oracle = np.random.default_rng(seed)
         keep = np.sort(oracle.choice(3, size=2, replace=False))
-        assert got.tolist() == [int(labeled[1][keep].min())]  # nearer items have lower codes
+        assert got == [int(labeled[1][keep].min())]  # nearer items have lower codes
         assert rng.random() == oracle.random()
     # at the bound: every taught item is searched and the rng is not touched
     monkeypatch.setattr(sel, "MAX_NEIGHBOURS", 3)
     rng = np.random.default_rng(7)
-    got = sel._neighbour_classes(X, np.array([0]), np.array([1]), probs, labeled, None, None, rng)
-    assert got.tolist() == [0]
+    assert _counted(X, model, probs, labeled, np.array([0]), rng) == [0]
     assert rng.random() == np.random.default_rng(7).random()
+
+
+def test_at_most_max_unsure_rows_take_their_neighbours_class_per_batch(monkeypatch):
+    # five unsure rows, all nearest the one taught item (class 1); the model says 0. With a
+    # budget of 3 the first call gives 3 rows the neighbour's class (the first 3 unsure rows,
+    # a sure row in between costs nothing), the next call the last one, then none is left
+    X = np.r_[np.zeros((6, 2)), [[0.1, 0.0]]]
+    probs = np.array([[0.5, 0.5], [0.9, 0.1], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5],
+                      [0.5, 0.5]])  # fmt: skip
+    monkeypatch.setattr(sel, "MAX_UNSURE_ROWS", 4)
+    counting = sel._Counting(X, np.zeros(7, dtype=np.int64), probs,
+                             (np.array([6]), np.array([1])), None, None,
+                             np.random.default_rng(0))  # fmt: skip
+    assert counting(np.array([0, 1, 2, 3])).tolist() == [1, 0, 1, 1]
+    assert counting.unsure_left == 1
+    assert counting(np.array([4, 5])).tolist() == [1, 0]
+    assert counting.unsure_left == 0
+    assert counting(np.array([0])).tolist() == [0]
+
+
+def test_the_fill_counts_its_rows_like_the_net():
+    # m = 2 at weakness 0: the net is the 4 most valuable rows (0-3), all sure class 0, and the
+    # cap (1 per class) sends the second pick beyond it. Rows 4 and 5 are predicted 1 by an
+    # unsure model but sit on the taught class-0 item (row 7), so they count as 0 and are
+    # skipped: the fill takes row 6 (sure class 1), though rows 4 and 5 are worth more
+    X = np.r_[np.full((4, 2), 5.0) + np.arange(4)[:, None] * 0.01, [[-5.0, 0.0], [-5.0, 0.1]],
+              [[0.0, -5.0]], [[-5.0, 0.05]]]  # fmt: skip
+    probs = np.r_[[[0.9, 0.1]] * 4, [[0.45, 0.55]] * 2, [[0.1, 0.9]], [[0.9, 0.1]]]
+    predicted = probs.argmax(axis=1)
+    value = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.1])
+    pick = pick_new(
+        X, np.arange(7), 2, value=value, typicality=value, weakness=0.0, predicted=predicted,
+        class_counts=np.array([3, 3]), duplicate_cosine=1.5, center=np.zeros(2),
+        rng=np.random.default_rng(0), backend=None, chunk_size=None, probs=probs, scale=1.0,
+        labeled=(np.array([7]), np.array([0])),
+    )  # fmt: skip
+    assert pick.index[0] < 4
+    assert pick.index[1] == 6
+    # counted by the model alone (no taught item), row 4 would have been the fill
+    alone = pick_new(
+        X, np.arange(7), 2, value=value, typicality=value, weakness=0.0, predicted=predicted,
+        class_counts=np.array([3, 3]), duplicate_cosine=1.5, center=np.zeros(2),
+        rng=np.random.default_rng(0), backend=None, chunk_size=None, probs=probs, scale=1.0,
+        labeled=None,
+    )  # fmt: skip
+    assert alone.index[1] == 4
 
 
 def test_picks_beyond_the_candidates_come_from_no_cluster():
@@ -382,3 +432,22 @@ def test_picks_beyond_the_candidates_come_from_no_cluster():
     assert pick.index[1] == 5 and pick.index[0] < 4
     assert pick.cluster_size[1] == 0 and pick.cluster_size[0] >= 1
     assert pick.score[1] == 0.0
+
+
+def test_pick_new_passes_its_rng_to_the_neighbour_sample(monkeypatch):
+    # two taught items, room for one: the neighbour search draws its sample from pick_new's
+    # rng, so the same seed gives the same batch and the draw moves the rng
+    X, predicted = _cap_pool()
+    probs = np.tile([[0.55, 0.45]], (8, 1))
+    monkeypatch.setattr(sel, "MAX_NEIGHBOURS", 1)
+    picks = []
+    for _ in range(2):
+        rng = np.random.default_rng(3)
+        pick = pick_new(
+            X, np.arange(6), 2, value=np.linspace(0.9, 0.4, 6), typicality=np.ones(6),
+            weakness=0.9, predicted=predicted, class_counts=np.array([1, 1]),
+            duplicate_cosine=1.5, center=np.zeros(2), rng=rng, backend=None, chunk_size=None,
+            probs=probs, scale=1.0, labeled=(np.array([6, 7]), np.array([0, 1])),
+        )  # fmt: skip
+        picks.append(pick.index.tolist())
+    assert picks[0] == picks[1]
