@@ -216,8 +216,8 @@ class _Counting:
     ) -> None:
         self._X, self._predicted, self._probs = X, predicted, probs
         self._backend, self._chunk_size = backend, chunk_size
-        self._items: np.ndarray | None = None  # taught rows searched (None: predictions only)
-        self._codes = np.zeros(0, dtype=np.int64)
+        # the taught items searched and their codes (None: the model's predictions only)
+        self._neighbours: tuple[np.ndarray, np.ndarray] | None = None
         self._taught: np.ndarray | None = None  # their float64 rows, read on first need
         self.unsure_left = MAX_UNSURE_ROWS
         if labeled is None or probs is None or labeled[0].size == 0:
@@ -226,26 +226,27 @@ class _Counting:
         if items.size > MAX_NEIGHBOURS:
             keep = np.sort(rng.choice(items.size, size=MAX_NEIGHBOURS, replace=False))
             items, codes = items[keep], codes[keep]
-        self._items, self._codes = items, np.asarray(codes)
+        self._neighbours = (items, np.asarray(codes))
 
     def __call__(self, rows: np.ndarray) -> np.ndarray:
         out = np.asarray(self._predicted)[rows]
-        if self._items is None or self._probs is None or self.unsure_left <= 0:
+        if self._neighbours is None or self._probs is None:
             return out
         unsure = np.flatnonzero(np.asarray(self._probs[rows]).max(axis=1) < UNSURE_BELOW)
-        unsure = unsure[: self.unsure_left]
+        unsure = unsure[: self.unsure_left]  # none once the budget is spent
         if unsure.size == 0:
             return out
         self.unsure_left -= unsure.size
+        items, codes = self._neighbours
         if self._taught is None:
-            self._taught = np.asarray(self._X[self._items], dtype=np.float64)
+            self._taught = np.asarray(self._X[items], dtype=np.float64)
         nearest, _ = nearest_center(
             np.asarray(self._X[rows[unsure]], dtype=np.float64),
             self._taught,
             backend=self._backend,
             chunk_size=self._chunk_size,
         )
-        out[unsure] = self._codes[nearest]
+        out[unsure] = codes[nearest]
         return out
 
 
