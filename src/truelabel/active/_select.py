@@ -194,10 +194,10 @@ class _Counting:
     9-10 spam of 10; their nearest taught items say spam, so the cap holds them to half the
     batch. Paired against the model's prediction alone (the net only): AULC +0.0066 +- 0.0047 on
     TREC (60 seeds), +0.0016 +- 0.0008 on SMS (40), +0.0066 +- 0.0036 on Banking77 (5). The fill
-    beyond the net counted by the model's predictions until session 23 (on SMS with 45 random
-    labels, six fill picks of twelve were spam the model called ham); counted alike, SMS over 60
-    seeds: AULC +0.0006 +- 0.0007, acc@30 +0.0052 +- 0.0021, acc@200 +0.0010 +- 0.0004; TREC's
-    batches never reach the fill (identical curves).
+    beyond the net used to count by the model's predictions alone (on SMS with 45 random labels,
+    six fill picks of twelve were spam the model called ham); counted alike, SMS over 60 seeds:
+    AULC +0.0006 +- 0.0007, acc@30 +0.0052 +- 0.0021, acc@200 +0.0010 +- 0.0004; TREC's and
+    Banking77's batches never reach the fill (identical curves).
 
     Without taught items or probabilities (before a model exists) the prediction alone. Above
     :data:`MAX_NEIGHBOURS` taught items a seeded sample of them is searched, and at most
