@@ -35,8 +35,7 @@ Setup: ``bash benchmarks/setup.sh --active`` (benchmarks/.venv-active). Runs::
 
     PY=benchmarks/.venv-active/bin/python
     $PY benchmarks/bench_active.py --emb-dir ../_cache            # everything but Banking77
-    $PY benchmarks/bench_active.py --emb-dir ../_cache --datasets text_banking77 --merge \
-        --only random,st_least_confidence,st_breaking_ties,skal_falcun,truelabel
+    $PY benchmarks/bench_active.py --emb-dir ../_cache --datasets text_banking77 --merge
     $PY benchmarks/bench_active.py --emb-dir ../_cache --only truelabel --merge   # cheap re-run
     $PY benchmarks/bench_active.py --render-only
 
@@ -50,7 +49,8 @@ CPU as well as on the encoder: onnxruntime picks other int8 and float kernels pe
 set, and the Intel Xeon of the current rows gives other fingerprints than the AMD EPYC of
 earlier ones for the same code, so a machine with other fingerprints re-runs every strategy
 (with one thread the 5-seed curves of all three datasets take about 15 minutes on a quiet
-machine, the noisy-oracle part about 15 more, the 100k-pool timing about 15). The rows of
+machine, plus about 2 hours for Badge and TypiClust on Banking77; the noisy-oracle part about
+15 more, the 100k-pool timing about 15). The rows of
 earlier encoders and machines are in git history; results/active_float_kernel_vectors.json /
 .md keeps those of the float-kernel encoder of a5c0f1f (cosine 0.99 to the integer-kernel
 vectors; 5-seed TREC AULCs moved by -0.02 to +0.03 per strategy between the two), whose
@@ -76,8 +76,10 @@ from typing import Any
 
 # One BLAS / OpenMP thread unless told otherwise (before numpy loads): a run is a sequence of
 # small fits, where extra threads only contend. Banking77's 1,000-label runs take 15-40 s
-# each with one thread on a quiet machine; earlier sessions, with the default threads on a
-# loaded one, saw 8-12 min.
+# each with one thread on a quiet machine for truelabel and the uncertainty peers; earlier
+# sessions, with the default threads on a loaded one, saw 8-12 min. scikit-activeml's Badge
+# (~11 s a step: gradient embeddings of 384 x 77 per item) and TypiClust (it clusters the pool
+# into labels + batch groups, slower as labels grow) take ~16 and ~10 min a seed there.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
@@ -693,7 +695,8 @@ def render(res: dict) -> str:
         "TREC / SMS; `--datasets text_banking77` for Banking77), on the embeddings the rows "
         "were measured on (`--embed` writes what the current encoder gives on this CPU: the "
         "vectors differ between CPUs, so on another machine every strategy is re-run: the "
-        "5-seed curves of all three datasets take about 15 min with one thread; a `--merge` "
+        "5-seed curves of all three datasets take about 15 min with one thread, plus about 2 "
+        "hours for Badge and TypiClust on Banking77; a `--merge` "
         "onto other embeddings is refused):",
         "",
         "```",
