@@ -224,18 +224,19 @@ def test_fill_scans_past_the_first_block_of_1024_rows():
     assert out.tolist() == [1025]
 
 
-def test_fill_counts_classes_against_the_cap():
+def _capped_fill(predicted, per_class, cap):
+    """Rows 1-3 of four unit vectors after row 0 (no near-duplicates), classes ``predicted``."""
     X = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [-1.0, 0.0]])
-    predicted = np.array([9, 0, 0, 1])
+    counted = np.asarray(predicted).__getitem__
+    return sel._fill(X, np.array([1, 2, 3]), np.array([0]), 3, np.zeros(2), 1.5, counted,
+                     per_class, cap).tolist()  # fmt: skip
+
+
+def test_fill_counts_classes_against_the_cap():
     # cap 1: the first item of class 0 is taken, the second blocked, class 1 taken
-    out = sel._fill(
-        X, np.array([1, 2, 3]), np.array([0]), 3, np.zeros(2), 1.5, predicted.__getitem__, {}, 1
-    )
-    assert out.tolist() == [1, 3]
+    assert _capped_fill([9, 0, 0, 1], {}, 1) == [1, 3]
     # a class already at its cap in the batch is skipped from the start
-    out = sel._fill(X, np.array([1, 2, 3]), np.array([0]), 3, np.zeros(2), 1.5,
-                    predicted.__getitem__, {0: 1}, 1)  # fmt: skip
-    assert out.tolist() == [3]
+    assert _capped_fill([9, 0, 0, 1], {0: 1}, 1) == [3]
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -269,12 +270,7 @@ def test_fill_returns_each_row_once_and_starts_without_a_batch():
 
 
 def test_fill_cap_of_two_admits_two_of_a_class():
-    X = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [-1.0, 0.0]])
-    predicted = np.array([9, 0, 0, 0])
-    out = sel._fill(
-        X, np.array([1, 2, 3]), np.array([0]), 3, np.zeros(2), 1.5, predicted.__getitem__, {}, 2
-    )
-    assert out.tolist() == [1, 2]
+    assert _capped_fill([9, 0, 0, 0], {}, 2) == [1, 2]
 
 
 def test_a_net_of_exactly_max_candidates_is_not_resampled(monkeypatch):
@@ -390,32 +386,35 @@ def test_at_most_max_unsure_rows_take_their_neighbours_class_per_batch(monkeypat
     assert counting(np.array([0])).tolist() == [0]
 
 
-def test_the_fill_counts_its_rows_like_the_net():
-    # m = 2 at weakness 0: the net is the 4 most valuable rows (0-3), all sure class 0, and the
-    # cap (1 per class) sends the second pick beyond it. Rows 4 and 5 are predicted 1 by an
-    # unsure model but sit on the taught class-0 item (row 7), so they count as 0 and are
-    # skipped: the fill takes row 6 (sure class 1), though rows 4 and 5 are worth more
+@pytest.mark.parametrize("net_top", [0.9, 0.55])
+def test_the_fill_counts_its_rows_like_the_net(monkeypatch, net_top):
+    # m = 2 at weakness 0: the net is the 4 most valuable rows (0-3), all class 0 (sure, or
+    # unsure and nearest the taught class-0 item), and the cap (1 per class) sends the second
+    # pick beyond it. Rows 4 and 5 are predicted 1 by an unsure model but sit on the taught
+    # class-0 item (row 7), so they count as 0 and are skipped: the fill takes row 6 (sure
+    # class 1), though rows 4 and 5 are worth more. A budget of 6 unsure rows covers the net's
+    # 4 and rows 4-5 only if the fill does not count the net's rows a second time.
+    monkeypatch.setattr(sel, "MAX_UNSURE_ROWS", 6)
     X = np.r_[np.full((4, 2), 5.0) + np.arange(4)[:, None] * 0.01, [[-5.0, 0.0], [-5.0, 0.1]],
               [[0.0, -5.0]], [[-5.0, 0.05]]]  # fmt: skip
-    probs = np.r_[[[0.9, 0.1]] * 4, [[0.45, 0.55]] * 2, [[0.1, 0.9]], [[0.9, 0.1]]]
+    net = [[net_top, 1 - net_top]] * 4
+    probs = np.r_[net, [[0.45, 0.55]] * 2, [[0.1, 0.9]], [[0.9, 0.1]]]
     predicted = probs.argmax(axis=1)
     value = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.1])
-    pick = pick_new(
-        X, np.arange(7), 2, value=value, typicality=value, weakness=0.0, predicted=predicted,
-        class_counts=np.array([3, 3]), duplicate_cosine=1.5, center=np.zeros(2),
-        rng=np.random.default_rng(0), backend=None, chunk_size=None, probs=probs, scale=1.0,
-        labeled=(np.array([7]), np.array([0])),
-    )  # fmt: skip
-    assert pick.index[0] < 4
-    assert pick.index[1] == 6
+
+    def pick(labeled):
+        return pick_new(
+            X, np.arange(7), 2, value=value, typicality=value, weakness=0.0,
+            predicted=predicted, class_counts=np.array([3, 3]), duplicate_cosine=1.5,
+            center=np.zeros(2), rng=np.random.default_rng(0), backend=None, chunk_size=None,
+            probs=probs, scale=1.0, labeled=labeled,
+        )  # fmt: skip
+
+    counted = pick((np.array([7]), np.array([0])))
+    assert counted.index[0] < 4
+    assert counted.index[1] == 6
     # counted by the model alone (no taught item), row 4 would have been the fill
-    alone = pick_new(
-        X, np.arange(7), 2, value=value, typicality=value, weakness=0.0, predicted=predicted,
-        class_counts=np.array([3, 3]), duplicate_cosine=1.5, center=np.zeros(2),
-        rng=np.random.default_rng(0), backend=None, chunk_size=None, probs=probs, scale=1.0,
-        labeled=None,
-    )  # fmt: skip
-    assert alone.index[1] == 4
+    assert pick(None).index[1] == 4
 
 
 def test_picks_beyond_the_candidates_come_from_no_cluster():

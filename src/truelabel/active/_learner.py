@@ -35,11 +35,7 @@ def _where(why: str, cluster_size: int, n_candidates: int) -> str:
             f"{why}; picked beyond the {n_candidates} candidates (the class caps and the "
             "near-duplicate bound used them up): the next most valuable item"
         )
-    return f"{why}; from a cluster of {_count(cluster_size, 'candidate')}"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    return f"{why}; from a cluster of {cluster_size} candidate{'' if cluster_size == 1 else 's'}"
 
 
 def _show(label: Any) -> str:

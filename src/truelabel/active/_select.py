@@ -159,8 +159,11 @@ def pick_new(
     idx = cand[np.asarray(chosen, dtype=np.int64)]  # never empty: the first head is free
     sc, cs = score[chosen], sizes[assign[chosen]]
     if len(chosen) < m:  # beyond the candidates: the most valuable unlabeled items, first
-        # within the class caps, then without
-        extra = _fill(X, unlabeled[order], idx, m - idx.size, center, duplicate_cosine,
+        # within the class caps (past the candidates: each was turned down by a cap or the
+        # duplicate bound, and would be again, its class counted a second time), then without
+        beyond = unlabeled[order]
+        beyond = beyond[~np.isin(beyond, cand)]
+        extra = _fill(X, beyond, idx, m - idx.size, center, duplicate_cosine,
                       counted, dict(per_class), cap)  # fmt: skip
         idx = np.r_[idx, extra]
         if idx.size < m:
