@@ -13,7 +13,7 @@ from ..exceptions import ValidationError
 from ._checks import check_costs, check_number, check_teach
 from ._model import LinearModel, calibrate, calibrate_noisy, fit_linear, fold_ids, pool_proba
 from ._relabel import consensus_loglik, new_item_gain, pair_accuracy, relabel_gain, repeat_yield
-from ._select import pick_new
+from ._select import neighbour_edge, pick_cover, pick_new
 from ._state import PRIOR_PAIRS, Refit, consensus
 from ._stopping import StopEstimate, StopTracker
 from ._uncertainty import compute_uncertainty
@@ -272,6 +272,7 @@ class ActiveLearner:
         n_folds = min(self.n_folds, items.size)
         folds = fold_ids(y, n_folds, rng)
         oof = np.zeros((items.size, k))
+        oof_pred = np.full(items.size, -1, dtype=np.int64)  # -1: its fold was not left out
         full_pred = np.argmax(fit.pool_probs[self._holdout], axis=1)
         changed = []
         for f in range(n_folds):
@@ -282,9 +283,14 @@ class ActiveLearner:
                 self._X[items[train]], y[train], k, C=self.C, warm=fit.model
             )
             oof[~train] = model.logits(self._X[items[~train]])
+            oof_pred[~train] = np.argmax(oof[~train], axis=1)
             pred = np.argmax(model.proba(self._X[self._holdout]), axis=1)
             changed.append(float(np.mean(pred != full_pred)))
         fit.weakness = float(np.mean(changed)) if changed else 1.0
+        fit.edge = neighbour_edge(
+            self._X, items, y, folds, oof_pred, center=self._center(), rng=rng,
+            backend=self.backend, chunk_size=self.chunk_size,
+        )  # fmt: skip
         if state.overlap:  # Dawid-Skene measured each annotator: calibrate through that
             ll = consensus_loglik(state.answer_item, state.answer_label, state.answer_q,
                                   items.size, k)  # fmt: skip
@@ -456,10 +462,45 @@ class ActiveLearner:
             }
         )
 
+    def _cover(
+        self, fit: Refit, unlabeled: np.ndarray, m: int, rng: np.random.Generator
+    ) -> pd.DataFrame | None:
+        """A coverage batch (:func:`pick_cover`), or None when no uncovered cluster is left."""
+        pick = pick_cover(
+            self._X, unlabeled, fit.state.items, m, costs=self._item_costs,
+            duplicate_cosine=self.duplicate_cosine, center=self._center(), rng=rng,
+            backend=self.backend, chunk_size=self.chunk_size,
+        )  # fmt: skip
+        if pick.index.size < m:
+            return None
+        b, c = fit.edge
+        why = (
+            f"coverage: the {fit.classes.size} classes outnumber the batch, and on left-out "
+            "labels the model does no better than the nearest taught item (right where it is "
+            f"wrong {b} times, the reverse {c} times), so picks cover the pool's clusters"
+        )
+        return pd.DataFrame(
+            {
+                "item_id": pick.index,
+                "action": "label",
+                "reason": [
+                    f"{why}; the most typical item of a cluster of {s} of the "
+                    f"{pick.n_candidates} pool items clustered, none of them labeled"
+                    for s in pick.cluster_size
+                ],
+                "score": pick.score,
+            }
+        )
+
     def _new_items(
         self, fit: Refit, unlabeled: np.ndarray, m: int, rng: np.random.Generator
     ) -> pd.DataFrame:
         k = fit.classes.size
+        b, c = fit.edge
+        if fit.model is not None and k > m and b <= c:
+            cover = self._cover(fit, unlabeled, m, rng)
+            if cover is not None:
+                return cover
         if fit.model is None:
             value = 1.0 / self._item_costs[unlabeled]
             predicted = counts = None

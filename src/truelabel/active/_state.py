@@ -39,6 +39,9 @@ class Refit:
     oof_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     weakness: float = 1.0
     temperature: float = 1.0
+    #: left-out labels the model gets right where the nearest taught item does not, and the
+    #: reverse (:func:`._select.neighbour_edge`)
+    edge: tuple[int, int] = (0, 0)
 
 
 def _class_order(labels: pd.Series, classes: list[Any] | None) -> np.ndarray:

@@ -1,0 +1,269 @@
+"""Coverage batches (``pick_cover``) and the model-versus-nearest-neighbour edge that switches
+them on (``neighbour_edge``), against brute-force oracles on hand-built pools."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import truelabel.active._select as sel
+from truelabel.active._select import neighbour_edge, pick_cover
+
+#: blob centres far apart (k-means finds each blob), sizes all different (the order is exact)
+CENTRES = np.array([[0.0, 0.0], [40.0, 0.0], [0.0, 40.0], [40.0, 40.0], [80.0, 0.0]])
+SIZES = [9, 14, 7, 11, 5]
+
+
+def _blobs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = np.vstack([c + rng.normal(0, 1.0, (s, 2)) for c, s in zip(CENTRES, SIZES, strict=True)])
+    return X, np.repeat(np.arange(len(SIZES)), SIZES)
+
+
+def _typical(X: np.ndarray, members: np.ndarray, costs: np.ndarray) -> int:
+    """The oracle: highest 1 / mean distance to the 5 nearest other members, per unit cost."""
+    d = np.sqrt(((X[members][:, None] - X[members][None]) ** 2).sum(-1))
+    d.sort(axis=1)
+    typ = 1.0 / d[:, 1:6].mean(axis=1)
+    return int(members[np.argmax(typ / costs[members])])
+
+
+def _cover(X, taught, m, *, costs=None, rng=None, duplicate_cosine=0.99):
+    taught = np.asarray(taught, dtype=np.int64)
+    unlabeled = np.setdiff1d(np.arange(len(X)), taught)
+    return pick_cover(
+        X, unlabeled, taught, m,
+        costs=np.ones(len(X)) if costs is None else costs,
+        duplicate_cosine=duplicate_cosine, center=X.mean(axis=0),
+        rng=np.random.default_rng(0) if rng is None else rng, backend=None, chunk_size=None,
+    )  # fmt: skip
+
+
+def test_cover_takes_the_most_typical_item_of_each_uncovered_cluster_largest_first():
+    # taught: one item of blob 1 (the largest) and one of blob 3; k = 2 + 3 = 5 clusters, the
+    # blobs. Uncovered: blobs 0 (9), 2 (7), 4 (5), in that order.
+    X, blob = _blobs()
+    pick = _cover(X, [9, 30], 3)
+    expect = [_typical(X, np.flatnonzero(blob == b), np.ones(len(X))) for b in (0, 2, 4)]
+    assert pick.index.tolist() == expect
+    assert pick.cluster_size.tolist() == [9, 7, 5]
+    assert pick.score.tolist() == pytest.approx([1.0, 7 / 9, 5 / 9])
+    assert pick.n_candidates == len(X)
+
+
+def test_within_a_cluster_typicality_is_weighed_per_unit_of_cost():
+    X, blob = _blobs()
+    costs = np.ones(len(X))
+    first = _typical(X, np.flatnonzero(blob == 0), costs)
+    costs[first] = 50.0  # the most typical of blob 0 now costs too much
+    pick = _cover(X, [9, 30], 3, costs=costs)
+    assert pick.index[0] != first
+    assert pick.index[0] == _typical(X, np.flatnonzero(blob == 0), costs)
+
+
+def test_a_near_duplicate_of_the_batch_is_passed_over():
+    # every pair of rows has centred cosine >= -1: after the first pick all are duplicates
+    X, _ = _blobs()
+    pick = _cover(X, [9, 30], 3, duplicate_cosine=-1.0)
+    assert pick.index.size == 1
+    pick = _cover(X, [9, 30], 3, duplicate_cosine=1.0 + 1e-9)  # nothing is a duplicate
+    assert pick.index.size == 3
+
+
+def test_a_labeled_member_is_never_picked_and_covered_clusters_are_skipped():
+    X, blob = _blobs()
+    taught = np.r_[np.flatnonzero(blob == 0)[:8], 9]  # blob 0 covered, one member left free
+    pick = _cover(X, taught, 4)  # k = 9 + 4 = 13 clusters: blobs split, covered parts skipped
+    assert not np.isin(pick.index, taught).any()
+    assert np.unique(pick.index).size == pick.index.size
+
+
+def test_above_max_cover_rows_a_seeded_sample_is_clustered(monkeypatch):
+    X, blob = _blobs()
+    monkeypatch.setattr(sel, "MAX_COVER_ROWS", 30)
+    taught = np.array([9, 30])
+    rng = np.random.default_rng(3)
+    pick = _cover(X, taught, 3, rng=rng)
+    sample = np.sort(np.random.default_rng(3).choice(len(X), size=30, replace=False))
+    assert pick.n_candidates == 30
+    assert np.isin(pick.index, sample).all()
+    # the taught items outside the sample still cover their blobs (nearest centre)
+    assert not np.isin(blob[pick.index], blob[taught]).any()
+
+
+def _edge_oracle(X, items, codes, folds, oof_pred, center):
+    u = X[items] - center
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    b = c = 0
+    for i in range(items.size):
+        if oof_pred[i] < 0:
+            continue
+        out = np.flatnonzero((folds != folds[i]) & (oof_pred >= 0))
+        nn = codes[out[np.argmax(u[out] @ u[i])]] if out.size else -1
+        b += oof_pred[i] == codes[i] and nn != codes[i]
+        c += nn == codes[i] and oof_pred[i] != codes[i]
+    return b, c
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_edge_counts_where_model_and_nearest_neighbour_disagree(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(40, 5))
+    items = rng.choice(40, size=24, replace=False)
+    codes = rng.integers(0, 3, size=24)
+    folds = np.arange(24) % 4
+    oof_pred = np.where(rng.random(24) < 0.6, codes, (codes + 1) % 3)
+    oof_pred[[3, 7]] = -1  # their folds were not left out
+    center = X.mean(axis=0)
+    got = neighbour_edge(X, items, codes, folds, oof_pred, center=center,
+                         rng=np.random.default_rng(0), backend=None, chunk_size=None)  # fmt: skip
+    assert got == _edge_oracle(X, items, codes, folds, oof_pred, center)
+    assert sum(got) > 0
+
+
+def test_edge_pinned_on_a_line():
+    # items at 0, 1, 10, 11 (codes 0, 0, 1, 0), folds 0, 1, 0, 1: left out, each one's nearest
+    # outside its fold is its neighbour on the line -> nn says 0, 0, 0, 1; right: 1, 1, 0, 0.
+    # The model (oof) says 0, 1, 1, 1: right on items 0, 2. b = model right & nn wrong = {2},
+    # c = nn right & model wrong = {1}.
+    X = np.array([[0.0, 1.0], [1.0, 1.0], [10.0, 1.0], [11.0, 1.0]])
+    got = neighbour_edge(X, np.arange(4), np.array([0, 0, 1, 0]), np.array([0, 1, 0, 1]),
+                         np.array([0, 1, 1, 1]), center=np.array([5.5, 0.0]),
+                         rng=np.random.default_rng(0), backend=None, chunk_size=None)  # fmt: skip
+    assert got == (1, 1)
+
+
+def test_a_fold_holding_every_item_gives_no_neighbour():
+    X = np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
+    got = neighbour_edge(X, np.arange(3), np.array([0, 1, 0]), np.zeros(3, dtype=np.int64),
+                         np.array([0, 0, 0]), center=np.zeros(2),
+                         rng=np.random.default_rng(0), backend=None, chunk_size=None)  # fmt: skip
+    assert got == (2, 0)  # the model is right on items 0 and 2; no neighbour is right
+
+
+def test_above_max_edge_items_a_seeded_sample_is_compared(monkeypatch):
+    monkeypatch.setattr(sel, "MAX_EDGE_ITEMS", 10)
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(60, 4))
+    items = np.arange(30)
+    codes = rng.integers(0, 2, size=30)
+    folds = np.arange(30) % 3
+    oof_pred = np.where(rng.random(30) < 0.5, codes, 1 - codes)
+    oof_pred[0] = -1
+    center = X.mean(axis=0)
+    got = neighbour_edge(X, items, codes, folds, oof_pred, center=center,
+                         rng=np.random.default_rng(9), backend=None, chunk_size=None)  # fmt: skip
+    keep = np.sort(np.random.default_rng(9).choice(np.arange(1, 30), size=10, replace=False))
+    assert got == _edge_oracle(X, items[keep], codes[keep], folds[keep], oof_pred[keep], center)
+
+
+# ---------------------------------------------------------------- the switch in ActiveLearner
+def _learner(n_classes=12, seed=0, **kw):
+    from truelabel.active import ActiveLearner
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, (n_classes, 6))
+    X = np.vstack([rng.normal(c, 0.6, (30, 6)) for c in centres]).astype(np.float32)
+    y = np.repeat(np.arange(n_classes), 30)
+    taught = np.r_[[np.flatnonzero(y == k)[:2] for k in range(n_classes)]].ravel()
+    return ActiveLearner(X, random_state=seed, **kw).teach(taught, y[taught]), X, y
+
+
+def _covers(df) -> bool:
+    starts = df["reason"].str.startswith("coverage: ")
+    assert starts.all() or not starts.any()
+    return bool(starts.all())
+
+
+@pytest.mark.parametrize(
+    ("edge", "m", "covers"),
+    [
+        ((3, 3), 5, True),  # the model no better than the nearest taught item
+        ((4, 3), 5, False),  # the model better by one disagreement
+        ((0, 0), 11, True),  # 12 classes outnumber a batch of 11
+        ((0, 0), 12, False),  # ... not one of 12
+        ((2, 9), 5, True),
+    ],
+)
+def test_coverage_while_classes_outnumber_the_batch_and_the_model_is_no_better(
+    monkeypatch, edge, m, covers
+):
+    import truelabel.active._learner as lrn
+
+    monkeypatch.setattr(lrn, "neighbour_edge", lambda *a, **k: edge)
+    al, _, _ = _learner()
+    df = al.suggest(m)
+    assert len(df) == m and _covers(df) is covers
+    if covers:
+        assert df["score"].iloc[0] == 1.0 and df["score"].is_monotonic_decreasing
+
+
+def test_coverage_reason_in_full(monkeypatch):
+    import truelabel.active._learner as lrn
+
+    monkeypatch.setattr(lrn, "neighbour_edge", lambda *a, **k: (2, 5))
+    al, X, _ = _learner()
+    df = al.suggest(3)
+    sizes = [int(r.split("a cluster of ")[1].split(" ")[0]) for r in df["reason"]]
+    assert df["reason"].iloc[0] == (
+        "coverage: the 12 classes outnumber the batch, and on left-out labels the model does "
+        "no better than the nearest taught item (right where it is wrong 2 times, the reverse 5"
+        f" times), so picks cover the pool's clusters; the most typical item of a cluster of "
+        f"{sizes[0]} of the {len(X)} pool items clustered, none of them labeled"
+    )
+    assert df["score"].tolist() == pytest.approx([s / sizes[0] for s in sizes])
+
+
+def test_too_few_uncovered_clusters_fall_back_to_the_policy(monkeypatch):
+    import truelabel.active._learner as lrn
+    from truelabel.active._select import Pick
+
+    monkeypatch.setattr(lrn, "neighbour_edge", lambda *a, **k: (0, 0))
+    short = Pick(np.array([0]), np.ones(1), np.ones(1, dtype=np.int64), 1)
+    monkeypatch.setattr(lrn, "pick_cover", lambda *a, **k: short)
+    al, _, _ = _learner()
+    df = al.suggest(4)
+    assert len(df) == 4 and not _covers(df)
+
+
+def test_the_edge_is_measured_on_the_learner_folds():
+    # well-separated blobs: both the model and the nearest taught item get the left-out labels
+    # right, so nothing separates them and the batch covers the pool
+    al, X, y = _learner()
+    assert al._refit().edge == (0, 0)
+    df = al.suggest(5)
+    assert _covers(df)
+    assert not np.isin(df["item_id"], np.r_[[np.flatnonzero(y == k)[:2] for k in range(12)]]).any()
+    assert np.unique(y[df["item_id"]]).size == 5  # each pick from another blob
+
+
+def test_a_model_better_than_the_nearest_neighbour_switches_coverage_off():
+    # six classes by intervals of the first feature (a linear model learns them), nineteen
+    # noise features (the nearest taught item is often of another class)
+    from truelabel.active import ActiveLearner
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 20))
+    X[:, 0] *= 6
+    y = np.digitize(X[:, 0], [-6, -2, 0, 2, 6])
+    taught = rng.choice(600, 80, replace=False)
+    al = ActiveLearner(X.astype(np.float32), random_state=0).teach(taught, y[taught])
+    b, c = al._refit().edge
+    assert b > c
+    assert not _covers(al.suggest(5))
+
+
+def test_coverage_batches_identical_for_any_backend_and_chunk_size():
+    from truelabel.backend import LocalBackend
+
+    ref = None
+    for be, cs in [(LocalBackend(1), None), (LocalBackend(2), 7), (LocalBackend(2), 100)]:
+        al, _, _ = _learner(backend=be, chunk_size=cs)
+        out = al.suggest(6)
+        assert _covers(out)
+        if ref is None:
+            ref = out
+        else:
+            import pandas as pd
+
+            pd.testing.assert_frame_equal(out, ref)
