@@ -267,3 +267,14 @@ def test_coverage_batches_identical_for_any_backend_and_chunk_size():
             import pandas as pd
 
             pd.testing.assert_frame_equal(out, ref)
+
+
+def test_a_coverage_batch_draws_no_progress_bar_per_cluster(capsys):
+    from truelabel._progress import progress_enabled
+
+    X, _ = _blobs()
+    with progress_enabled(True):
+        pick = _cover(X, [9, 30], 3)
+    assert pick.index.size == 3
+    out = capsys.readouterr()
+    assert "kNN graph" not in out.out + out.err

@@ -113,7 +113,9 @@ class ActiveLearner:
     weakness_ : float
         Share of held-back predictions that change when a fold of the labels is left out
         (1.0 before a model exists): the signal that moves the policy from diversity to
-        uncertainty.
+        uncertainty. While the classes outnumber a batch and the model does no better than
+        the nearest taught item on the left-out labels, batches cover the pool's clusters
+        instead (TypiClust-like; the reasons say so).
     annotator_accuracy_ : Series
         Estimated accuracy per annotator.
     classes_ : ndarray

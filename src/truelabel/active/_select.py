@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._progress import progress_enabled
 from ..backend import Backend
 from ._distance import nearest_center
 from ._diversity import kmeans, typicality_scores
@@ -376,10 +377,11 @@ def pick_cover(
         if members.size == 1:
             best = int(members[0])
         else:
-            typ = typicality_scores(
-                X[members], n_neighbors=min(COVER_NEIGHBOURS, members.size - 1),
-                backend=backend, chunk_size=chunk_size,
-            )  # fmt: skip
+            with progress_enabled(False):  # one small graph per cluster: no bar each
+                typ = typicality_scores(
+                    X[members], n_neighbors=min(COVER_NEIGHBOURS, members.size - 1),
+                    backend=backend, chunk_size=chunk_size,
+                )  # fmt: skip
             cand = members[open_]
             best = int(cand[np.lexsort((cand, -typ[open_] / costs[cand]))[0]])
         u = _unit(X, np.array([best]), center)
