@@ -278,3 +278,40 @@ def test_a_coverage_batch_draws_no_progress_bar_per_cluster(capsys):
     assert pick.index.size == 3
     out = capsys.readouterr()
     assert "kNN graph" not in out.out + out.err
+
+
+def test_a_pool_of_exactly_max_cover_rows_is_not_sampled(monkeypatch):
+    X, _ = _blobs()
+    ref = _cover(X, [9, 30], 3, rng=np.random.default_rng(4))
+    monkeypatch.setattr(sel, "MAX_COVER_ROWS", len(X))  # drawing a sample would move the rng
+    got = _cover(X, [9, 30], 3, rng=np.random.default_rng(4))
+    assert got.index.tolist() == ref.index.tolist()
+    monkeypatch.setattr(sel, "MAX_COVER_ROWS", len(X) - 1)
+    assert _cover(X, [9, 30], 3, rng=np.random.default_rng(4)).n_candidates == len(X) - 1
+
+
+def test_fewer_distinct_items_than_clusters_leave_empty_clusters_and_short_batches():
+    # three distinct points, twice each; one taught: k = 1 + 4 = 5 clusters, two of them empty
+    X = np.repeat(np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]]), 2, axis=0)
+    pick = _cover(X, [0], 4, duplicate_cosine=1.0 + 1e-9)
+    assert sorted(pick.index.tolist()) == [2, 4]  # each open cluster's first (tied) member
+    assert pick.cluster_size.tolist() == [2, 2] and pick.score.tolist() == [1.0, 1.0]
+    # every non-empty cluster covered: nothing to pick
+    empty = _cover(X[:4], [0, 2], 2)
+    assert empty.index.size == 0 and empty.index.dtype == np.int64
+    assert empty.score.size == 0 and empty.cluster_size.size == 0
+
+
+def test_the_near_duplicate_bound_is_inclusive():
+    # two plus-shaped blobs whose centres are the most typical items, orthogonal about the
+    # origin: centred cosine exactly 0
+    plus = np.array([[0.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    X = np.r_[plus + np.array([10.0, 0.0]), plus * 1.5 + np.array([0.0, 10.0]), [[-10.0, -10.0]]]
+    args = dict(costs=np.ones(len(X)), center=np.zeros(2), backend=None, chunk_size=None)
+    free = np.arange(10)
+    at = pick_cover(X, free, np.array([10]), 2, duplicate_cosine=0.0,
+                    rng=np.random.default_rng(0), **args)  # fmt: skip
+    above = pick_cover(X, free, np.array([10]), 2, duplicate_cosine=1e-12,
+                       rng=np.random.default_rng(0), **args)  # fmt: skip
+    assert sorted(above.index.tolist()) == [0, 5]
+    assert at.index.size == 1

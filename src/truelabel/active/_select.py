@@ -369,7 +369,7 @@ def pick_cover(
     chosen: list[int] = []
     size_of: list[int] = []
     batch = np.zeros((0, X.shape[1]))
-    for c in order[~covered[order] & (sizes[order] > 0)]:
+    for c in order[~covered[order]]:  # an empty cluster has no open member
         members = rows[by_cluster[bounds[c] : bounds[c + 1]]]
         open_ = free[members]
         if not open_.any():
@@ -379,7 +379,7 @@ def pick_cover(
         else:
             with progress_enabled(False):  # one small graph per cluster: no bar each
                 typ = typicality_scores(
-                    X[members], n_neighbors=min(COVER_NEIGHBOURS, members.size - 1),
+                    X[members], n_neighbors=COVER_NEIGHBOURS,  # at most members - 1
                     backend=backend, chunk_size=chunk_size,
                 )  # fmt: skip
             cand = members[open_]
