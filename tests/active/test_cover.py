@@ -269,9 +269,10 @@ def test_coverage_batches_identical_for_any_backend_and_chunk_size():
             pd.testing.assert_frame_equal(out, ref)
 
 
-def test_a_coverage_batch_draws_no_progress_bar_per_cluster(capsys):
+def test_a_coverage_batch_draws_no_progress_bar_per_cluster(capsys, monkeypatch):
     from truelabel._progress import progress_enabled
 
+    monkeypatch.setenv("TRUELABEL_PROGRESS", "1")  # bars wherever not switched off
     X, _ = _blobs()
     with progress_enabled(True):
         pick = _cover(X, [9, 30], 3)
@@ -282,10 +283,12 @@ def test_a_coverage_batch_draws_no_progress_bar_per_cluster(capsys):
 
 def test_a_pool_of_exactly_max_cover_rows_is_not_sampled(monkeypatch):
     X, _ = _blobs()
-    ref = _cover(X, [9, 30], 3, rng=np.random.default_rng(4))
+    rng_ref, rng = np.random.default_rng(4), np.random.default_rng(4)
+    ref = _cover(X, [9, 30], 3, rng=rng_ref)
     monkeypatch.setattr(sel, "MAX_COVER_ROWS", len(X))  # drawing a sample would move the rng
-    got = _cover(X, [9, 30], 3, rng=np.random.default_rng(4))
+    got = _cover(X, [9, 30], 3, rng=rng)
     assert got.index.tolist() == ref.index.tolist()
+    assert rng.random() == rng_ref.random()  # the same draws: no sample was taken
     monkeypatch.setattr(sel, "MAX_COVER_ROWS", len(X) - 1)
     assert _cover(X, [9, 30], 3, rng=np.random.default_rng(4)).n_candidates == len(X) - 1
 
