@@ -29,10 +29,8 @@ def _typical(X: np.ndarray, members: np.ndarray, costs: np.ndarray) -> int:
 
 
 def _cover(X, taught, m, *, costs=None, rng=None, duplicate_cosine=0.99):
-    taught = np.asarray(taught, dtype=np.int64)
-    unlabeled = np.setdiff1d(np.arange(len(X)), taught)
     return pick_cover(
-        X, unlabeled, taught, m,
+        X, np.asarray(taught, dtype=np.int64), m,
         costs=np.ones(len(X)) if costs is None else costs,
         duplicate_cosine=duplicate_cosine, center=X.mean(axis=0),
         rng=np.random.default_rng(0) if rng is None else rng, backend=None, chunk_size=None,
@@ -189,13 +187,22 @@ def test_coverage_while_classes_outnumber_the_batch_and_the_model_is_no_better(
     monkeypatch, edge, m, covers
 ):
     import truelabel.active._learner as lrn
+    from truelabel.active._select import Pick
+
+    calls = []
+
+    def fake_cover(X, taught, n, **kw):  # n rows past the taught ones: the switch alone
+        calls.append(n)
+        rows = np.setdiff1d(np.arange(len(X)), taught)[:n]
+        return Pick(rows, np.ones(n), np.full(n, 7, dtype=np.int64), len(X))
 
     monkeypatch.setattr(lrn, "neighbour_edge", lambda *a, **k: edge)
+    monkeypatch.setattr(lrn, "pick_cover", fake_cover)
     al, _, _ = _learner()
     df = al.suggest(m)
     assert len(df) == m and _covers(df) is covers
-    if covers:
-        assert df["score"].iloc[0] == 1.0 and df["score"].is_monotonic_decreasing
+    assert calls == ([m] if covers else [])
+    assert (df["action"] == "label").all()
 
 
 def test_coverage_reason_in_full(monkeypatch):
@@ -204,6 +211,7 @@ def test_coverage_reason_in_full(monkeypatch):
     monkeypatch.setattr(lrn, "neighbour_edge", lambda *a, **k: (2, 5))
     al, X, _ = _learner()
     df = al.suggest(3)
+    assert (df["action"] == "label").all()
     sizes = [int(r.split("a cluster of ")[1].split(" ")[0]) for r in df["reason"]]
     assert df["reason"].iloc[0] == (
         "coverage: the 12 classes outnumber the batch, and on left-out labels the model does "
@@ -311,10 +319,9 @@ def test_the_near_duplicate_bound_is_inclusive():
     plus = np.array([[0.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
     X = np.r_[plus + np.array([10.0, 0.0]), plus * 1.5 + np.array([0.0, 10.0]), [[-10.0, -10.0]]]
     args = dict(costs=np.ones(len(X)), center=np.zeros(2), backend=None, chunk_size=None)
-    free = np.arange(10)
-    at = pick_cover(X, free, np.array([10]), 2, duplicate_cosine=0.0,
+    at = pick_cover(X, np.array([10]), 2, duplicate_cosine=0.0,
                     rng=np.random.default_rng(0), **args)  # fmt: skip
-    above = pick_cover(X, free, np.array([10]), 2, duplicate_cosine=1e-12,
+    above = pick_cover(X, np.array([10]), 2, duplicate_cosine=1e-12,
                        rng=np.random.default_rng(0), **args)  # fmt: skip
     assert sorted(above.index.tolist()) == [0, 5]
     assert at.index.size == 1

@@ -464,12 +464,10 @@ class ActiveLearner:
             }
         )
 
-    def _cover(
-        self, fit: Refit, unlabeled: np.ndarray, m: int, rng: np.random.Generator
-    ) -> pd.DataFrame | None:
+    def _cover(self, fit: Refit, m: int, rng: np.random.Generator) -> pd.DataFrame | None:
         """A coverage batch (:func:`pick_cover`), or None when no uncovered cluster is left."""
         pick = pick_cover(
-            self._X, unlabeled, fit.state.items, m, costs=self._item_costs,
+            self._X, fit.state.items, m, costs=self._item_costs,
             duplicate_cosine=self.duplicate_cosine, center=self._center(), rng=rng,
             backend=self.backend, chunk_size=self.chunk_size,
         )  # fmt: skip
@@ -500,7 +498,7 @@ class ActiveLearner:
         k = fit.classes.size
         b, c = fit.edge
         if fit.model is not None and k > m and b <= c:
-            cover = self._cover(fit, unlabeled, m, rng)
+            cover = self._cover(fit, m, rng)
             if cover is not None:
                 return cover
         if fit.model is None:

@@ -323,7 +323,6 @@ def _fill(
 
 def pick_cover(
     X: np.ndarray,
-    unlabeled: np.ndarray,
     taught: np.ndarray,
     m: int,
     *,
@@ -334,7 +333,7 @@ def pick_cover(
     backend: Backend | str | None,
     chunk_size: int | None,
 ) -> Pick:
-    """Up to ``m`` unlabeled rows, best first, that cover the pool (TypiClust, Hacohen et al.
+    """Up to ``m`` rows not in ``taught``, best first, that cover the pool (TypiClust, Hacohen et al.
     2022): k-means of the pool into ``len(taught) + m`` clusters, then from each of the largest
     clusters holding no taught item its most typical member per unit of cost (``costs`` per pool row), typicality
     measured within the cluster (the inverse mean distance to its :data:`COVER_NEIGHBOURS` nearest members; the
@@ -361,8 +360,8 @@ def pick_cover(
         )  # fmt: skip
         covered[near] = True
     sizes = np.bincount(assign, minlength=k)
-    free = np.zeros(n, dtype=bool)
-    free[unlabeled] = True
+    free = np.ones(n, dtype=bool)
+    free[taught] = False
     by_cluster = np.argsort(assign, kind="stable")
     bounds = np.r_[0, np.cumsum(sizes)]
     order = np.lexsort((np.arange(k), -sizes))
