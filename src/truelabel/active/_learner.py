@@ -465,7 +465,8 @@ class ActiveLearner:
         )
 
     def _cover(self, fit: Refit, m: int, rng: np.random.Generator) -> pd.DataFrame | None:
-        """A coverage batch (:func:`pick_cover`), or None when no uncovered cluster is left."""
+        """A coverage batch (:func:`pick_cover`), or None when it finds fewer than ``m`` picks
+        (uncovered clusters used up, or their best items near-duplicates of the batch)."""
         pick = pick_cover(
             self._X, fit.state.items, m, costs=self._item_costs,
             duplicate_cosine=self.duplicate_cosine, center=self._center(), rng=rng,

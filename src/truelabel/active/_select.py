@@ -336,15 +336,16 @@ def pick_cover(
     backend: Backend | str | None,
     chunk_size: int | None,
 ) -> Pick:
-    """Up to ``m`` rows not in ``taught``, best first, that cover the pool (TypiClust, Hacohen et al.
-    2022): k-means of the pool into ``len(taught) + m`` clusters, then from each of the largest
-    clusters holding no taught item its most typical member per unit of cost (``costs`` per pool row), typicality
-    measured within the cluster (the inverse mean distance to its :data:`COVER_NEIGHBOURS` nearest members; the
-    pool-wide typicality gave Banking77 0.806 instead of 0.823 at 400 labels on seed 0). A pick
-    that is a near-duplicate of the batch is passed over. Above :data:`MAX_COVER_ROWS` rows a
-    seeded sample of the pool is clustered and the taught items take their nearest centre.
-    Scores are the cluster's size over the largest's; ``cluster_size`` counts the rows
-    clustered (``n_candidates``) in the pick's cluster."""
+    """Up to ``m`` rows not in ``taught``, best first, that cover the pool (TypiClust, Hacohen
+    et al. 2022): k-means of the pool into ``len(taught) + m`` clusters, then from each of the
+    largest clusters holding no taught item its most typical member per unit of cost (``costs``
+    per pool row), typicality measured within the cluster (the inverse mean distance to its
+    :data:`COVER_NEIGHBOURS` nearest members; the pool-wide typicality gave Banking77 0.806
+    instead of 0.823 at 400 labels on seed 0). A pick that is a near-duplicate of the batch is
+    passed over, so fewer than ``m`` may come back. Above :data:`MAX_COVER_ROWS` rows a seeded
+    sample of the pool is clustered and the taught items take their nearest centre. Scores are
+    the cluster's size over the largest's; ``cluster_size`` counts the rows clustered
+    (``n_candidates``) in the pick's cluster."""
     n = X.shape[0]
     rows = np.arange(n)
     if n > MAX_COVER_ROWS:
