@@ -4,10 +4,15 @@ them on (``neighbour_edge``), against brute-force oracles on hand-built pools.""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+import truelabel.active._learner as lrn
 import truelabel.active._select as sel
-from truelabel.active._select import neighbour_edge, pick_cover
+from truelabel._progress import progress_enabled
+from truelabel.active import ActiveLearner
+from truelabel.active._select import Pick, neighbour_edge, pick_cover
+from truelabel.backend import LocalBackend
 
 #: blob centres far apart (k-means finds each blob), sizes all different (the order is exact)
 CENTRES = np.array([[0.0, 0.0], [40.0, 0.0], [0.0, 40.0], [40.0, 40.0], [80.0, 0.0]])
@@ -157,8 +162,6 @@ def test_above_max_edge_items_a_seeded_sample_is_compared(monkeypatch):
 
 # ---------------------------------------------------------------- the switch in ActiveLearner
 def _learner(n_classes=12, seed=0, **kw):
-    from truelabel.active import ActiveLearner
-
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 4, (n_classes, 6))
     X = np.vstack([rng.normal(c, 0.6, (30, 6)) for c in centres]).astype(np.float32)
@@ -186,9 +189,6 @@ def _covers(df) -> bool:
 def test_coverage_while_classes_outnumber_the_batch_and_the_model_is_no_better(
     monkeypatch, edge, m, covers
 ):
-    import truelabel.active._learner as lrn
-    from truelabel.active._select import Pick
-
     calls = []
 
     def fake_cover(X, taught, n, **kw):  # n rows past the taught ones: the switch alone
@@ -206,8 +206,6 @@ def test_coverage_while_classes_outnumber_the_batch_and_the_model_is_no_better(
 
 
 def test_coverage_reason_in_full(monkeypatch):
-    import truelabel.active._learner as lrn
-
     monkeypatch.setattr(lrn, "neighbour_edge", lambda *a, **k: (2, 5))
     al, X, _ = _learner()
     df = al.suggest(3)
@@ -223,9 +221,6 @@ def test_coverage_reason_in_full(monkeypatch):
 
 
 def test_too_few_uncovered_clusters_fall_back_to_the_policy(monkeypatch):
-    import truelabel.active._learner as lrn
-    from truelabel.active._select import Pick
-
     monkeypatch.setattr(lrn, "neighbour_edge", lambda *a, **k: (0, 0))
     short = Pick(np.array([0]), np.ones(1), np.ones(1, dtype=np.int64), 1)
     monkeypatch.setattr(lrn, "pick_cover", lambda *a, **k: short)
@@ -248,7 +243,6 @@ def test_the_edge_is_measured_on_the_learner_folds():
 def test_a_model_better_than_the_nearest_neighbour_switches_coverage_off():
     # six classes by intervals of the first feature (a linear model learns them), nineteen
     # noise features (the nearest taught item is often of another class)
-    from truelabel.active import ActiveLearner
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(600, 20))
@@ -262,8 +256,6 @@ def test_a_model_better_than_the_nearest_neighbour_switches_coverage_off():
 
 
 def test_coverage_batches_identical_for_any_backend_and_chunk_size():
-    from truelabel.backend import LocalBackend
-
     ref = None
     for be, cs in [(LocalBackend(1), None), (LocalBackend(2), 7), (LocalBackend(2), 100)]:
         al, _, _ = _learner(backend=be, chunk_size=cs)
@@ -272,14 +264,10 @@ def test_coverage_batches_identical_for_any_backend_and_chunk_size():
         if ref is None:
             ref = out
         else:
-            import pandas as pd
-
             pd.testing.assert_frame_equal(out, ref)
 
 
 def test_a_coverage_batch_draws_no_progress_bar_per_cluster(capsys, monkeypatch):
-    from truelabel._progress import progress_enabled
-
     monkeypatch.setenv("TRUELABEL_PROGRESS", "1")  # bars wherever not switched off
     X, _ = _blobs()
     with progress_enabled(True):
