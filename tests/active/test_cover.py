@@ -177,17 +177,20 @@ def _covers(df) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("edge", "m", "covers"),
+    ("edge", "n_classes", "m", "covers"),
     [
-        ((3, 3), 5, True),  # the model no better than the nearest taught item
-        ((4, 3), 5, False),  # the model better by one disagreement
-        ((0, 0), 11, True),  # 12 classes outnumber a batch of 11
-        ((0, 0), 12, False),  # ... not one of 12
-        ((2, 9), 5, True),
+        ((3, 3), 12, 5, True),  # the model no better than the nearest taught item
+        ((4, 3), 12, 5, False),  # the model better by one disagreement
+        ((2, 9), 12, 5, True),
+        ((0, 0), 11, 5, True),  # more than COVER_MIN_CLASSES = 10 classes
+        ((0, 0), 10, 5, False),  # ... not 10
+        ((0, 0), 10, 3, False),  # whatever the batch: 10 classes outnumber a batch of 3
+        ((0, 0), 12, 12, True),  # a batch holding one item per class still covers
+        ((0, 0), 12, 30, True),
     ],
 )
-def test_coverage_while_classes_outnumber_the_batch_and_the_model_is_no_better(
-    monkeypatch, edge, m, covers
+def test_coverage_with_many_classes_while_the_model_is_no_better(
+    monkeypatch, edge, n_classes, m, covers
 ):
     calls = []
 
@@ -198,11 +201,21 @@ def test_coverage_while_classes_outnumber_the_batch_and_the_model_is_no_better(
 
     monkeypatch.setattr(lrn, "neighbour_edge", lambda *a, **k: edge)
     monkeypatch.setattr(lrn, "pick_cover", fake_cover)
-    al, _, _ = _learner()
+    al, _, _ = _learner(n_classes)
     df = al.suggest(m)
     assert len(df) == m and _covers(df) is covers
     assert calls == ([m] if covers else [])
     assert (df["action"] == "label").all()
+
+
+def test_the_switch_does_not_depend_on_the_batch_size(monkeypatch):
+    # the same labels and pool: a batch of 1 or 3 covers exactly when one of 8 does (10 or
+    # 11 blobs, 2 taught in each: larger batches run out of uncovered clusters and fall back)
+    monkeypatch.setattr(lrn, "neighbour_edge", lambda *a, **k: (0, 0))
+    for n_classes, covers in [(11, True), (10, False)]:
+        for m in (1, 3, 8):
+            al, _, _ = _learner(n_classes)
+            assert _covers(al.suggest(m)) is covers, (n_classes, m)
 
 
 def test_coverage_reason_in_full(monkeypatch):
@@ -212,9 +225,9 @@ def test_coverage_reason_in_full(monkeypatch):
     assert (df["action"] == "label").all()
     sizes = [int(r.split("a cluster of ")[1].split(" ")[0]) for r in df["reason"]]
     assert df["reason"].iloc[0] == (
-        "coverage: the 12 classes outnumber the batch, and on left-out labels the model does "
-        "no better than the nearest taught item (right where it is wrong 2 times, the reverse 5"
-        f" times), so picks cover the pool's clusters; the most typical item of a cluster of "
+        "coverage: with 12 classes (more than 10), and on left-out labels the model doing no "
+        "better than the nearest taught item (right where it is wrong 2 times, the reverse 5 "
+        "times), picks cover the pool's clusters; the most typical item of a cluster of "
         f"{sizes[0]} of the {len(X)} pool items clustered, none of them labeled"
     )
     assert df["score"].tolist() == pytest.approx([s / sizes[0] for s in sizes])

@@ -13,7 +13,7 @@ from ..exceptions import ValidationError
 from ._checks import check_costs, check_number, check_teach
 from ._model import LinearModel, calibrate, calibrate_noisy, fit_linear, fold_ids, pool_proba
 from ._relabel import consensus_loglik, new_item_gain, pair_accuracy, relabel_gain, repeat_yield
-from ._select import neighbour_edge, pick_cover, pick_new
+from ._select import COVER_MIN_CLASSES, neighbour_edge, pick_cover, pick_new
 from ._state import PRIOR_PAIRS, Refit, consensus
 from ._stopping import StopEstimate, StopTracker
 from ._uncertainty import compute_uncertainty
@@ -113,9 +113,9 @@ class ActiveLearner:
     weakness_ : float
         Share of held-back predictions that change when a fold of the labels is left out
         (1.0 before a model exists): the signal that moves the policy from diversity to
-        uncertainty. While the classes outnumber a batch and the model does no better than
-        the nearest taught item on the left-out labels, batches cover the pool's clusters
-        instead (TypiClust-like; the reasons say so).
+        uncertainty. With more than 10 classes, while the model does no better than the
+        nearest taught item on the left-out labels, batches cover the pool's clusters instead
+        (TypiClust-like; the reasons say so).
     annotator_accuracy_ : Series
         Estimated accuracy per annotator.
     classes_ : ndarray
@@ -476,9 +476,10 @@ class ActiveLearner:
             return None
         b, c = fit.edge
         why = (
-            f"coverage: the {fit.classes.size} classes outnumber the batch, and on left-out "
-            "labels the model does no better than the nearest taught item (right where it is "
-            f"wrong {b} times, the reverse {c} times), so picks cover the pool's clusters"
+            f"coverage: with {fit.classes.size} classes (more than {COVER_MIN_CLASSES}), and on "
+            "left-out labels the model doing no better than the nearest taught item (right "
+            f"where it is wrong {b} times, the reverse {c} times), picks cover the pool's "
+            "clusters"
         )
         return pd.DataFrame(
             {
@@ -498,7 +499,7 @@ class ActiveLearner:
     ) -> pd.DataFrame:
         k = fit.classes.size
         b, c = fit.edge
-        if fit.model is not None and k > m and b <= c:
+        if fit.model is not None and k > COVER_MIN_CLASSES and b <= c:
             cover = self._cover(fit, m, rng)
             if cover is not None:
                 return cover
