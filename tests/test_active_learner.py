@@ -449,3 +449,58 @@ def test_a_new_items_reason_names_where_it_came_from():
         "why; picked beyond the 20 candidates (the class caps and the near-duplicate bound "
         "used them up): the next most valuable item"
     )
+
+
+# ---------------------------------------------------------------- item costs in the net
+def test_cold_start_takes_typicality_per_unit_of_cost():
+    # one blob, batch of 1 (one cluster): the pick is the best typicality / cost; the most
+    # typical item made dear gives way to the best of the rest per unit of cost
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    free = ActiveLearner(X, random_state=0)
+    typ = free.typicality()
+    top = int(np.argmax(typ))
+    first = free.suggest(1)
+    assert first["item_id"].tolist() == [top]
+    assert (
+        first["reason"]
+        .iloc[0]
+        .startswith("cold start (no model yet): a typical item of a large unlabeled cluster;")
+    )
+    costs = np.ones(40)
+    costs[top] = 100.0
+    costs[7] = 0.5  # cheap: typ[7] / 0.5 may beat the rest
+    want = int(np.argmax(typ / costs))
+    assert want != top
+    dear = ActiveLearner(X, random_state=0, item_costs=costs).suggest(1)
+    assert dear["item_id"].tolist() == [want]
+    assert (
+        dear["reason"]
+        .iloc[0]
+        .startswith(
+            "cold start (no model yet): a typical item of a large unlabeled cluster "
+            "(typicality per unit of cost);"
+        )
+    )
+
+
+def test_alike_costs_leave_the_picks_as_they_are():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    ref = ActiveLearner(X, random_state=0).teach([0, 1, 2, 3, 4, 5], y[:6]).suggest(5)
+    for c in (1.0, 3.0):
+        got = ActiveLearner(X, random_state=0, item_costs=np.full(60, c))
+        got.teach([0, 1, 2, 3, 4, 5], y[:6])
+        pd.testing.assert_frame_equal(got.suggest(5), ref)
+
+
+def test_a_weak_model_weighs_typicality_per_unit_of_cost_too():
+    # a model exists: the reason says both terms are per unit of cost when costs differ
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    costs = np.linspace(1.0, 2.0, 60)
+    al = ActiveLearner(X, random_state=0, item_costs=costs).teach(np.arange(6), y[:6])
+    df = al.suggest(3)
+    assert df["reason"].str.contains(r"uncertain items \(each per unit of cost\)").all()

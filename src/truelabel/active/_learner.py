@@ -533,9 +533,12 @@ class ActiveLearner:
             probs=None if fit.model is None else fit.pool_probs,
             scale=self._rms_norm(),
             labeled=(fit.state.items, fit.state.codes),
+            costs=self._item_costs,
         )
         if fit.model is None:
             why = "cold start (no model yet): a typical item of a large unlabeled cluster"
+            if np.ptp(self._item_costs[unlabeled]) > 0:
+                why += " (typicality per unit of cost)"
         else:
             why = (
                 f"leaving out a fold of the labels changes {fit.weakness:.0%} of the model's "
@@ -543,6 +546,8 @@ class ActiveLearner:
                 f"uncertainty {1 - fit.weakness:.2f} among the {pick.n_candidates} most "
                 "uncertain items"
             )
+            if np.ptp(self._item_costs[unlabeled]) > 0:
+                why += " (each per unit of cost)"
         return pd.DataFrame(
             {
                 "item_id": pick.index,

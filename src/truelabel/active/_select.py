@@ -130,11 +130,15 @@ def pick_new(
     probs: np.ndarray | None,
     scale: float,
     labeled: tuple[np.ndarray, np.ndarray] | None = None,
+    costs: np.ndarray | None = None,
 ) -> Pick:
     """``m`` new items from ``unlabeled`` (row indices); ``value`` = uncertainty per cost;
     ``probs`` (the model's class probabilities per pool row, None before a model exists) are
     joined to the embeddings divided by ``scale`` (their RMS row norm) for the clustering;
-    ``labeled`` = (row indices, class codes) of the taught items (:class:`_Counting`)."""
+    ``labeled`` = (row indices, class codes) of the taught items (:class:`_Counting`);
+    ``costs`` = cost of each pool row (None: all alike): typicality counts per unit of cost,
+    as uncertainty does in ``value``, so a cold start (weakness 1, typicality alone) prefers
+    cheap items too."""
     n_u = unlabeled.size
     size = int(min(n_u, np.ceil(CANDIDATES_PER_PICK * m / max(1.0 - weakness, 1e-9))))
     order = np.lexsort((unlabeled, -value))
@@ -143,7 +147,10 @@ def pick_new(
     if cand.size > MAX_CANDIDATES:
         keep = np.sort(rng.choice(cand.size, size=MAX_CANDIDATES, replace=False))
         cand, v = cand[keep], v[keep]
-    score = weakness * _rank01(typicality[cand]) + (1.0 - weakness) * _rank01(v)
+    typ = typicality[cand]
+    if costs is not None and np.ptp(costs[cand]) > 0:  # alike costs: the ranks as they are
+        typ = typ / costs[cand]
+    score = weakness * _rank01(typ) + (1.0 - weakness) * _rank01(v)
     weights = np.ones(cand.size)
     cap: int | None = None
     pred = None
