@@ -504,3 +504,46 @@ def test_a_weak_model_weighs_typicality_per_unit_of_cost_too():
     al = ActiveLearner(X, random_state=0, item_costs=costs).teach(np.arange(6), y[:6])
     df = al.suggest(3)
     assert df["reason"].str.contains(r"uncertain items \(each per unit of cost\)").all()
+
+
+def test_the_net_reason_in_full():
+    # two overlapping blobs, three labels each: a model exists (weakness 0.43), every reason states its weakness split and
+    # where the pick came from (a cluster of s candidates)
+    rng = np.random.default_rng(6)
+    X = np.vstack([rng.normal(-0.5, 1, (40, 3)), rng.normal(0.5, 1, (40, 3))])
+    X = X.astype(np.float32)
+    y = np.repeat([0, 1], 40)
+    taught = np.r_[0, 1, 2, 40, 41, 42]
+    al = ActiveLearner(X, random_state=0).teach(taught, y[taught])
+    df = al.suggest(4)
+    w = al.weakness_
+    assert 0.0 < w < 1.0
+    head = (
+        f"leaving out a fold of the labels changes {w:.0%} of the model's held-back "
+        f"predictions, so picks weigh typicality {w:.2f} and uncertainty {1 - w:.2f} among the "
+    )
+    for reason in df["reason"]:
+        assert reason.startswith(head), reason
+        n_cand = int(np.ceil(2 * 4 / (1 - w)))  # CANDIDATES_PER_PICK x n / (1 - weakness)
+        size = int(reason.split("; from a cluster of ")[1].split(" ")[0])
+        assert 1 <= size <= n_cand
+        assert reason == (
+            f"{head}{n_cand} most uncertain items; from a cluster of {size} "
+            f"candidate{'' if size == 1 else 's'}"
+        )
+    assert df["score"].between(0.0, 1.0).all()
+
+
+def test_uncertainty_counts_per_unit_of_cost_once_a_model_exists():
+    # a strong model (weakness 0 after many labels): the pick of one item is the most
+    # uncertain per unit of cost; making it dear moves the pick
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(200, 2)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    taught = np.arange(120)
+    base = ActiveLearner(X, random_state=0).teach(taught, y[taught])
+    first = int(base.suggest(1)["item_id"].iloc[0])
+    costs = np.ones(200)
+    costs[first] = 1000.0
+    dear = ActiveLearner(X, random_state=0, item_costs=costs).teach(taught, y[taught])
+    assert int(dear.suggest(1)["item_id"].iloc[0]) != first
