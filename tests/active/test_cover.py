@@ -326,3 +326,37 @@ def test_the_near_duplicate_bound_is_inclusive():
                        rng=np.random.default_rng(0), **args)  # fmt: skip
     assert sorted(above.index.tolist()) == [0, 5]
     assert at.index.size == 1
+
+
+# ------------------------------------------------------- a declared class with no label yet
+def _five_blobs(seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, (5, 8))
+    X = np.vstack([rng.normal(c, 0.5, (30, 8)) for c in centres]).astype(np.float32)
+    return X, np.repeat(np.arange(5), 30)
+
+
+def test_a_class_with_no_label_yet_makes_the_batch_cover_the_pool():
+    X, y = _five_blobs()
+    taught = [0, 1, 30, 31, 60, 61, 90, 91]  # classes a-d, two each; e (rows 120-149) none
+    al = ActiveLearner(X, random_state=0, classes=["a", "b", "c", "d", "e"])
+    df = al.teach(taught, np.array(list("abcde"))[y[taught]]).suggest(5)
+    assert len(df) == 5 and not np.isin(df["item_id"], taught).any()
+    lead = (
+        "coverage: 1 of the 5 classes ('e') has no label yet, and the model never predicts a "
+        "class it has not seen, so picks cover the pool's clusters; the most typical item of "
+    )
+    covered = df["reason"].str.startswith(lead)
+    assert covered.iloc[0] and covered.sum() >= 1
+    assert (y[df["item_id"][covered]] == 4).any()  # the unlabeled blob is reached
+    # fewer uncovered clusters than the batch: the usual policy fills the rest
+    assert df["reason"][~covered].str.startswith("leaving out a fold").all()
+    assert df["item_id"].is_unique
+
+
+def test_once_every_class_has_a_label_the_usual_policy_returns():
+    X, y = _five_blobs()
+    taught = [0, 1, 30, 31, 60, 61, 90, 91, 120]
+    al = ActiveLearner(X, random_state=0, classes=["a", "b", "c", "d", "e"])
+    df = al.teach(taught, np.array(list("abcde"))[y[taught]]).suggest(5)
+    assert not df["reason"].str.startswith("coverage").any()

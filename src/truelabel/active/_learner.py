@@ -464,18 +464,27 @@ class ActiveLearner:
             }
         )
 
-    def _cover(self, fit: Refit, m: int, rng: np.random.Generator) -> pd.DataFrame | None:
+    def _cover(
+        self,
+        fit: Refit,
+        m: int,
+        rng: np.random.Generator,
+        why: str | None = None,
+        partial: bool = False,
+    ) -> pd.DataFrame | None:
         """A coverage batch (:func:`pick_cover`), or None when it finds fewer than ``m`` picks
-        (uncovered clusters used up, or their best items near-duplicates of the batch)."""
+        (uncovered clusters used up, or their best items near-duplicates of the batch) unless
+        ``partial`` (then None only when it finds none); ``why`` leads each reason (default:
+        the many-classes switch's)."""
         pick = pick_cover(
             self._X, fit.state.items, m, costs=self._item_costs,
             duplicate_cosine=self.duplicate_cosine, center=self._center(), rng=rng,
             backend=self.backend, chunk_size=self.chunk_size,
         )  # fmt: skip
-        if pick.index.size < m:
+        if pick.index.size < (1 if partial else m):
             return None
         b, c = fit.edge
-        why = (
+        why = why or (
             f"coverage: with {fit.classes.size} classes (more than {COVER_MIN_CLASSES}), and on "
             "left-out labels the model doing no better than the nearest taught item (right "
             f"where it is wrong {b} times, the reverse {c} times), picks cover the pool's "
@@ -495,14 +504,37 @@ class ActiveLearner:
         )
 
     def _new_items(
-        self, fit: Refit, unlabeled: np.ndarray, m: int, rng: np.random.Generator
+        self,
+        fit: Refit,
+        unlabeled: np.ndarray,
+        m: int,
+        rng: np.random.Generator,
+        cover: bool = True,
     ) -> pd.DataFrame:
         k = fit.classes.size
         b, c = fit.edge
-        if fit.model is not None and k > COVER_MIN_CLASSES and b <= c:
-            cover = self._cover(fit, m, rng)
-            if cover is not None:
-                return cover
+        unseen = fit.classes[np.bincount(fit.state.codes, minlength=k) == 0]
+        if cover and fit.model is not None and unseen.size:
+            names = ", ".join(_show(x) for x in unseen[:5]) + (", ..." if unseen.size > 5 else "")
+            found = self._cover(
+                fit, m, rng,
+                why=(
+                    f"coverage: {unseen.size} of the {k} classes ({names}) "
+                    f"{'has' if unseen.size == 1 else 'have'} no label yet, and the model never "
+                    "predicts a class it has not seen, so picks cover the pool's clusters"
+                ),
+                partial=True,
+            )  # fmt: skip
+            if found is not None:  # too few uncovered clusters: the usual policy fills up
+                if len(found) == m:
+                    return found
+                rest = np.setdiff1d(unlabeled, found["item_id"].to_numpy())
+                fill = self._new_items(fit, rest, m - len(found), rng, cover=False)
+                return pd.concat([found, fill], ignore_index=True)
+        if cover and fit.model is not None and k > COVER_MIN_CLASSES and b <= c:
+            found = self._cover(fit, m, rng)
+            if found is not None:
+                return found
         if fit.model is None:
             value = 1.0 / self._item_costs[unlabeled]
             predicted = counts = None
