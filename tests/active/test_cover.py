@@ -360,3 +360,41 @@ def test_once_every_class_has_a_label_the_usual_policy_returns():
     al = ActiveLearner(X, random_state=0, classes=["a", "b", "c", "d", "e"])
     df = al.teach(taught, np.array(list("abcde"))[y[taught]]).suggest(5)
     assert not df["reason"].str.startswith("coverage").any()
+
+
+def test_the_fill_never_repeats_a_coverage_pick(monkeypatch):
+    # coverage finds two items, exactly the two the usual policy ranks first: the fill must
+    # take others, so the batch holds five distinct items
+    X, y = _five_blobs()
+    taught = [0, 1, 30, 31, 60, 61, 90, 91]
+    names = np.array(list("abcde"))
+    usual = ActiveLearner(X, random_state=0, classes=list("abcde"))
+    usual.teach(taught, names[y[taught]])
+    monkeypatch.setattr(
+        lrn,
+        "pick_cover",
+        lambda *a, **k: Pick(
+            np.array([], dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64), len(X)
+        ),
+    )
+    first = usual.suggest(2)["item_id"].to_numpy()  # no coverage found: the usual policy
+    assert first.size == 2
+    monkeypatch.setattr(
+        lrn,
+        "pick_cover",
+        lambda *a, **k: Pick(first, np.ones(2), np.full(2, 9, dtype=np.int64), len(X)),
+    )
+    al = ActiveLearner(X, random_state=0, classes=list("abcde")).teach(taught, names[y[taught]])
+    df = al.suggest(5)
+    assert df["item_id"].tolist()[:2] == first.tolist()
+    assert df["item_id"].is_unique and len(df) == 5
+
+
+def test_the_reason_names_at_most_five_unlabeled_classes():
+    X, y = _five_blobs()
+    classes = list("abcdefgh")  # f, g, h are in no blob; only a and b get labels
+    al = ActiveLearner(X, random_state=0, classes=classes).teach([0, 30], ["a", "b"])
+    reason = al.suggest(2)["reason"].iloc[0]
+    assert reason.startswith(
+        "coverage: 6 of the 8 classes ('c', 'd', 'e', 'f', 'g', ...) have no label yet, and "
+    )
