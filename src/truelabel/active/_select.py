@@ -47,6 +47,11 @@ measured. An earlier guard, the classes outnumbering the batch, made the policy 
 batch a user asks for (TREC in batches of 3 covered and lost); the class count does not: for
 a given pool and labels, only the batch's size changes with ``n``, not its kind.
 
+A class the learner knows but holds no label for (declared, or lost by consensus under noisy
+answers) also makes the batch cover the pool (``ActiveLearner``): the model never predicts a
+class it has not seen, so the uncertainty net cannot find its items; a partial coverage batch
+is filled by the usual policy.
+
 Compared on TREC (2 seeds, 200 labels; ``benchmarks/results/active.md`` has the full run):
 a net of ``weakness * n_unlabeled`` (too wide: AULC 0.637), a fixed ``4 n`` (0.703) and
 ``2 n`` (0.736); top-``n`` margin gave 0.700.
