@@ -513,7 +513,8 @@ class ActiveLearner:
     ) -> pd.DataFrame:
         k = fit.classes.size
         b, c = fit.edge
-        unseen = fit.classes[np.bincount(fit.state.codes, minlength=k) == 0]
+        taught_per_class = np.bincount(fit.state.codes, minlength=k)
+        unseen = fit.classes[taught_per_class == 0]
         if cover and fit.model is not None and unseen.size:
             names = ", ".join(_show(x) for x in unseen[:5]) + (", ..." if unseen.size > 5 else "")
             found = self._cover(
@@ -547,7 +548,7 @@ class ActiveLearner:
             )
             value = unc / self._item_costs[unlabeled]
             predicted = np.argmax(fit.pool_probs, axis=1)
-            counts = np.bincount(fit.state.codes, minlength=k)
+            counts = taught_per_class
         pick = pick_new(
             self._X,
             unlabeled,
@@ -567,9 +568,10 @@ class ActiveLearner:
             labeled=(fit.state.items, fit.state.codes),
             costs=self._item_costs,
         )
+        varied_costs = np.ptp(self._item_costs[unlabeled]) > 0
         if fit.model is None:
             why = "cold start (no model yet): a typical item of a large unlabeled cluster"
-            if np.ptp(self._item_costs[unlabeled]) > 0:
+            if varied_costs:
                 why += " (typicality per unit of cost)"
         else:
             why = (
@@ -578,7 +580,7 @@ class ActiveLearner:
                 f"uncertainty {1 - fit.weakness:.2f} among the {pick.n_candidates} most "
                 "uncertain items"
             )
-            if np.ptp(self._item_costs[unlabeled]) > 0:
+            if varied_costs:
                 why += " (each per unit of cost)"
         return pd.DataFrame(
             {
