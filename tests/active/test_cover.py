@@ -50,8 +50,40 @@ def test_cover_takes_the_most_typical_item_of_each_uncovered_cluster_largest_fir
     expect = [_typical(X, np.flatnonzero(blob == b), np.ones(len(X))) for b in (0, 2, 4)]
     assert pick.index.tolist() == expect
     assert pick.cluster_size.tolist() == [9, 7, 5]
-    assert pick.score.tolist() == pytest.approx([1.0, 7 / 9, 5 / 9])
+    # score: size x squared distance from the blob's mean to the nearest taught item
+    taught = X[[9, 30]]
+    mass = [
+        (blob == b).sum() * ((X[blob == b].mean(axis=0) - taught) ** 2).sum(axis=1).min()
+        for b in (0, 2, 4)
+    ]
+    assert pick.score.tolist() == pytest.approx(np.array(mass) / mass[0])
     assert pick.n_candidates == len(X)
+
+
+def test_cover_weighs_an_uncovered_cluster_by_its_squared_distance_to_the_taught_items():
+    # taught: blob 0 at (0, 0). Uncovered: 14 items at (10, 0) beside it and 7 at (100, 0)
+    # far away. By size (TypiClust) the near blob would come first; its uncovered mass
+    # 14 x 10^2 is far below 7 x 100^2, so the far blob leads.
+    rng = np.random.default_rng(1)
+    X = np.vstack([
+        rng.normal(0, 0.5, (9, 2)),
+        np.array([10.0, 0.0]) + rng.normal(0, 0.5, (14, 2)),
+        np.array([100.0, 0.0]) + rng.normal(0, 0.5, (7, 2)),
+    ])  # fmt: skip
+    blob = np.repeat([0, 1, 2], [9, 14, 7])
+    pick = _cover(X, [0], 2)
+    expect = [_typical(X, np.flatnonzero(blob == b), np.ones(len(X))) for b in (2, 1)]
+    assert pick.index.tolist() == expect
+    assert pick.cluster_size.tolist() == [7, 14]
+    d2 = [((X[blob == b].mean(axis=0) - X[0]) ** 2).sum() for b in (2, 1)]
+    assert pick.score.tolist() == pytest.approx([1.0, 14 * d2[1] / (7 * d2[0])])
+
+
+def test_cover_with_nothing_taught_orders_clusters_by_size():
+    X, blob = _blobs()
+    pick = _cover(X, [], 5)
+    assert pick.cluster_size.tolist() == [14, 11, 9, 7, 5]
+    assert pick.score.tolist() == pytest.approx([1.0, 11 / 14, 9 / 14, 7 / 14, 5 / 14])
 
 
 def test_within_a_cluster_typicality_is_weighed_per_unit_of_cost():
@@ -230,7 +262,8 @@ def test_coverage_reason_in_full(monkeypatch):
         "times), picks cover the pool's clusters; the most typical item of a cluster of "
         f"{sizes[0]} of the {len(X)} pool items clustered, none of them labeled"
     )
-    assert df["score"].tolist() == pytest.approx([s / sizes[0] for s in sizes])
+    score = df["score"].to_numpy()  # the uncovered mass over the first pick's (best first)
+    assert score[0] == 1.0 and (np.diff(score) <= 0).all() and (score > 0).all()
 
 
 def test_too_few_uncovered_clusters_fall_back_to_the_policy(monkeypatch):
