@@ -126,6 +126,25 @@ def test_above_max_cover_rows_a_seeded_sample_is_clustered(monkeypatch):
     assert not np.isin(blob[pick.index], blob[taught]).any()
 
 
+@pytest.mark.parametrize("max_rows", [None, 30])
+def test_taught_rows_read_in_blocks_give_the_same_batch(monkeypatch, max_rows):
+    # the taught rows are measured against the centres block by block (TAUGHT_BLOCK rows at a
+    # time): the covered clusters and each centre's nearest taught item must not depend on it
+    X, blob = _blobs()
+    if max_rows is not None:
+        monkeypatch.setattr(sel, "MAX_COVER_ROWS", max_rows)
+    taught = [9, 30, 2, 41, 31]  # blobs 1, 3, 0, 4, 3: blob 2 alone is uncovered
+    ref = _cover(X, taught, 3, rng=np.random.default_rng(5))
+    for block in (1, 2, 3):
+        monkeypatch.setattr(sel, "TAUGHT_BLOCK", block)
+        got = _cover(X, taught, 3, rng=np.random.default_rng(5))
+        assert got.index.tolist() == ref.index.tolist()
+        assert got.score.tolist() == ref.score.tolist()
+    # the uncovered blob comes first, the second pick (a split-off part of a covered blob,
+    # nearer a taught item) scores far lower: the blocks' minimum is each centre's nearest
+    assert ref.index.size >= 2 and blob[ref.index[0]] == 2 and ref.score[1] < 0.01
+
+
 def _edge_oracle(X, items, codes, folds, oof_pred, center):
     u = X[items] - center
     u /= np.linalg.norm(u, axis=1, keepdims=True)

@@ -82,6 +82,9 @@ MAX_CANDIDATES = 10_000
 MAX_COVER_ROWS = 20_000
 #: neighbours behind an item's typicality within its cluster (scikit-activeml TypiClust's k)
 COVER_NEIGHBOURS = 5
+#: taught rows read per block when a coverage batch measures them against the centres (a fixed
+#: count, not ``chunk_size``, so the result does not move with the chunking; memory bounded)
+TAUGHT_BLOCK = 4_096
 #: at most this many taught items are compared with their nearest taught item (a seeded
 #: sample above)
 MAX_EDGE_ITEMS = 2_000
@@ -365,13 +368,14 @@ def pick_cover(
     et al. 2022): k-means of the pool into ``len(taught) + m`` clusters, then from each cluster
     holding no taught item, in order of its size times the squared distance from its centre to
     the nearest taught item (largest first; by size alone with nothing taught), its most typical
-    member per unit of cost (``costs`` per pool row), typicality measured within the cluster (the inverse mean distance to its
-    :data:`COVER_NEIGHBOURS` nearest members; the pool-wide typicality gave Banking77 0.806
-    instead of 0.823 at 400 labels on seed 0). A pick that is a near-duplicate of the batch is
-    passed over, so fewer than ``m`` may come back. Above :data:`MAX_COVER_ROWS` rows a seeded
-    sample of the pool is clustered and the taught items take their nearest centre. Scores are
-    the cluster's size x squared distance over the first's; ``cluster_size`` counts the rows
-    clustered (``n_candidates``) in the pick's cluster.
+    member per unit of cost (``costs`` per pool row), typicality measured within the cluster
+    (the inverse mean distance to its :data:`COVER_NEIGHBOURS` nearest members; the pool-wide
+    typicality gave Banking77 0.806 instead of 0.823 at 400 labels on seed 0). A pick that is a
+    near-duplicate of the batch is passed over, so fewer than ``m`` may come back. Above
+    :data:`MAX_COVER_ROWS` rows a seeded sample of the pool is clustered and the taught items
+    take their nearest centre. Scores are the cluster's size x squared distance over the
+    first's; ``cluster_size`` counts the rows clustered (``n_candidates``) in the pick's
+    cluster.
 
     TypiClust orders the uncovered clusters by size alone, but k-means draws its borders
     anywhere: an uncovered cluster beside a taught item is mostly covered already. Weighing the
@@ -391,24 +395,22 @@ def pick_cover(
     covered = np.zeros(k, dtype=bool)
     if rows.size == n:
         covered[assign[taught]] = True
-    elif taught.size:  # the taught items outside the sample too
-        near, _ = nearest_center(
-            np.asarray(X[taught], dtype=np.float64), centers, backend=backend,
-            chunk_size=chunk_size,
-        )  # fmt: skip
-        covered[near] = True
     sizes = np.bincount(assign, minlength=k)
+    mass = sizes.astype(np.float64)
+    if taught.size:  # the uncovered mass: size x squared distance to the nearest taught item
+        d2 = np.full(k, np.inf)
+        for start in range(0, taught.size, TAUGHT_BLOCK):  # each taught row read once
+            block = np.asarray(X[taught[start : start + TAUGHT_BLOCK]], dtype=np.float64)
+            if rows.size < n:  # the taught items outside the sample cover their nearest centre
+                near, _ = nearest_center(block, centers, backend=backend, chunk_size=chunk_size)
+                covered[near] = True
+            _, d2_block = nearest_center(centers, block, backend=backend, chunk_size=chunk_size)
+            np.minimum(d2, d2_block, out=d2)
+        mass = mass * d2
     free = np.ones(n, dtype=bool)
     free[taught] = False
     by_cluster = np.argsort(assign, kind="stable")
     bounds = np.r_[0, np.cumsum(sizes)]
-    mass = sizes.astype(np.float64)
-    if taught.size:  # the uncovered mass: size x squared distance to the nearest taught item
-        _, d2 = nearest_center(
-            centers, np.asarray(X[taught], dtype=np.float64), backend=backend,
-            chunk_size=chunk_size,
-        )  # fmt: skip
-        mass = mass * d2
     order = np.lexsort((np.arange(k), -mass))
     chosen: list[int] = []
     mass_of: list[float] = []
