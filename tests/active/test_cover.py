@@ -58,6 +58,14 @@ def test_cover_takes_the_most_typical_item_of_each_uncovered_cluster_largest_fir
     ]
     assert pick.score.tolist() == pytest.approx(np.array(mass) / mass[0])
     assert pick.n_candidates == len(X)
+    # a pool a thousand times smaller (every mass below 1): the same picks, the same ratios
+    small = _cover(X * 1e-3, [9, 30], 3)
+    assert small.index.tolist() == pick.index.tolist()
+    assert small.score.tolist() == pytest.approx(pick.score.tolist(), rel=1e-9)
+    # float32 features are clustered as float64: the batch of the same values in float64
+    x32 = X.astype(np.float32)
+    as64 = _cover(x32.astype(np.float64), [9, 30], 3)
+    assert _cover(x32, [9, 30], 3).index.tolist() == as64.index.tolist()
 
 
 def test_cover_weighs_an_uncovered_cluster_by_its_squared_distance_to_the_taught_items():
@@ -143,6 +151,42 @@ def test_taught_rows_read_in_blocks_give_the_same_batch(monkeypatch, max_rows):
     # the uncovered blob comes first, the second pick (a split-off part of a covered blob,
     # nearer a taught item) scores far lower: the blocks' minimum is each centre's nearest
     assert ref.index.size >= 2 and blob[ref.index[0]] == 2 and ref.score[1] < 0.01
+
+
+def test_every_chunk_pass_runs_on_the_given_backend_and_chunk_size(monkeypatch, recording_backend):
+    # a Ray backend must carry all of a coverage batch's work: no pass may fall back to the
+    # default local backend (get_backend(None)) or to the default chunk size
+    X, _ = _blobs()
+    monkeypatch.setattr(sel, "MAX_COVER_ROWS", 30)  # the sampled case: taught rows find centres
+    taught = np.array([9, 30, 2, 41, 31])
+    ref = _cover(X, taught, 3, rng=np.random.default_rng(1))
+    rec = recording_backend
+    rec.arm()
+    got = pick_cover(
+        X, taught, 3, costs=np.ones(len(X)), duplicate_cosine=0.99, center=X.mean(axis=0),
+        rng=np.random.default_rng(1), backend=rec, chunk_size=1,
+    )  # fmt: skip
+    assert got.index.tolist() == ref.index.tolist()
+    assert got.score.tolist() == pytest.approx(ref.score.tolist(), rel=1e-12)
+    # k-means (its seeding measures squared distances), the centres, the clusters' kNN graphs
+    assert rec.names == {"_sqdist_chunk", "_nearest_chunk", "_exact_knn_chunk"}
+    assert rec.largest_chunk == 1
+
+
+def test_the_edge_runs_on_the_given_backend_and_chunk_size(recording_backend):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    items = rng.choice(40, size=24, replace=False)
+    codes = rng.integers(0, 3, size=24)
+    folds = np.arange(24) % 4
+    oof_pred = np.where(rng.random(24) < 0.6, codes, (codes + 1) % 3)
+    center = X.mean(axis=0)
+    expect = _edge_oracle(X, items, codes, folds, oof_pred, center)
+    recording_backend.arm()
+    got = neighbour_edge(X, items, codes, folds, oof_pred, center=center,
+                         rng=np.random.default_rng(0), backend=recording_backend, chunk_size=1)  # fmt: skip
+    assert got == expect
+    assert recording_backend.names == {"_nearest_chunk"} and recording_backend.largest_chunk == 1
 
 
 def _edge_oracle(X, items, codes, folds, oof_pred, center):
@@ -352,6 +396,17 @@ def test_a_pool_of_exactly_max_cover_rows_is_not_sampled(monkeypatch):
     assert rng.random() == rng_ref.random()  # the same draws: no sample was taken
     monkeypatch.setattr(sel, "MAX_COVER_ROWS", len(X) - 1)
     assert _cover(X, [9, 30], 3, rng=np.random.default_rng(4)).n_candidates == len(X) - 1
+
+
+def test_a_sampled_pool_skips_the_clusters_its_taught_items_fall_in(monkeypatch):
+    # four distinct points, ten copies each; a sample of 20 rows is clustered into 1 + 4 = 5
+    # clusters: the four points and an empty one. The taught copy of point 0 covers point 0's
+    # cluster (its nearest centre), so three picks come back, none a copy of point 0.
+    X = np.repeat(np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [-10.0, -10.0]]), 10, axis=0)
+    monkeypatch.setattr(sel, "MAX_COVER_ROWS", 20)
+    pick = _cover(X, [0], 4, duplicate_cosine=1.0 + 1e-9, rng=np.random.default_rng(2))
+    assert pick.n_candidates == 20
+    assert sorted(int(i) // 10 for i in pick.index) == [1, 2, 3]
 
 
 def test_fewer_distinct_items_than_clusters_leave_empty_clusters_and_short_batches():

@@ -331,6 +331,34 @@ def test_unsure_candidates_count_as_their_nearest_taught_items_class():
     assert _counted(X, np.zeros(12, dtype=np.int64), probs, labeled, np.array([8, 0])) == [0, 1]
 
 
+def test_every_chunk_pass_of_a_batch_runs_on_the_given_backend_and_chunk_size(
+    recording_backend,
+):
+    # the unsure candidates of the test above: k-means and the nearest-taught-item search
+    # (_Counting) both run on the backend given, in chunks of the size given, and the batch
+    # is the default backend's
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(0, 0.1, (8, 2)) + np.array([5.0, 5.0]),
+              rng.normal(0, 0.1, (2, 2)) + np.array([-5.0, 0.0]),
+              np.array([[5.0, 5.2], [-5.0, -5.0]])]  # fmt: skip
+    probs = np.r_[np.tile([[0.45, 0.55], [0.55, 0.45]], (4, 1)), [[0.95, 0.05]] * 2,
+                  [[0.1, 0.9], [0.9, 0.1]]]  # fmt: skip
+    value = np.r_[np.linspace(0.9, 0.8, 8), [0.1, 0.05]]
+    common = dict(
+        value=value, typicality=value, weakness=0.9, predicted=probs.argmax(axis=1),
+        class_counts=np.array([1, 1]), duplicate_cosine=1.5, center=np.zeros(2), probs=probs,
+        scale=1.0, labeled=(np.array([10, 11]), np.array([1, 0])),
+    )  # fmt: skip
+    ref = pick_new(X, np.arange(10), 4, rng=np.random.default_rng(0), backend=None,
+                   chunk_size=None, **common)  # fmt: skip
+    recording_backend.arm()
+    got = pick_new(X, np.arange(10), 4, rng=np.random.default_rng(0),
+                   backend=recording_backend, chunk_size=1, **common)  # fmt: skip
+    assert got.index.tolist() == ref.index.tolist()
+    assert recording_backend.largest_chunk == 1
+    assert len(recording_backend.passes) > 0
+
+
 def test_neighbour_classes_at_the_bound_and_without_taught_items():
     X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     probs = np.array([[0.8, 0.2], [0.79, 0.21], [0.5, 0.5]])
