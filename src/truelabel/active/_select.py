@@ -400,7 +400,7 @@ def pick_cover(
     if taught.size:  # the uncovered mass: size x squared distance to the nearest taught item
         d2 = np.full(k, np.inf)
         for start in range(0, taught.size, TAUGHT_BLOCK):  # each taught row read once
-            block = np.asarray(X[taught[start : start + TAUGHT_BLOCK]], dtype=np.float64)
+            block = X[taught[start : start + TAUGHT_BLOCK]]  # nearest_center: float64
             if rows.size < n:  # the taught items outside the sample cover their nearest centre
                 near, _ = nearest_center(block, centers, backend=backend, chunk_size=chunk_size)
                 covered[near] = True
