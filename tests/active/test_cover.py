@@ -323,7 +323,8 @@ def test_coverage_reason_in_full(monkeypatch):
         "coverage: with 12 classes (more than 10), and on left-out labels the model doing no "
         "better than the nearest taught item (right where it is wrong 2 times, the reverse 5 "
         "times), picks cover the pool's clusters; the most typical item of a cluster of "
-        f"{sizes[0]} of the {len(X)} pool items clustered, none of them labeled"
+        f"{sizes[0]} of the {len(X)} pool items clustered, none of them labeled (such clusters "
+        "taken by size x squared distance to the nearest labeled item, largest first)"
     )
     score = df["score"].to_numpy()  # the uncovered mass over the first pick's (best first)
     assert score[0] == 1.0 and (np.diff(score) <= 0).all() and (score > 0).all()
@@ -374,6 +375,20 @@ def test_coverage_batches_identical_for_any_backend_and_chunk_size():
             ref = out
         else:
             pd.testing.assert_frame_equal(out, ref)
+
+
+@pytest.mark.parametrize("n_classes", [12, 6])  # a coverage batch; an uncertainty batch
+def test_a_learner_runs_every_chunk_pass_on_its_backend(recording_backend, n_classes):
+    ref = _learner(n_classes)[0].suggest(6)
+    recording_backend.arm()
+    al, _, _ = _learner(n_classes, backend=recording_backend, chunk_size=1)
+    out = al.suggest(6)
+    assert _covers(out) is (n_classes == 12)
+    pd.testing.assert_frame_equal(out, ref)
+    # pool probabilities run in whole 2,048-row blocks (_model.BLOCK), every other pass in
+    # chunks of the size given
+    others = [n for name, n in recording_backend.passes if name != "_proba_chunk"]
+    assert max(others) == 1 and "_proba_chunk" in recording_backend.names
 
 
 def test_a_coverage_batch_draws_no_progress_bar_per_cluster(capsys, monkeypatch):

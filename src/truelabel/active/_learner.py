@@ -496,7 +496,9 @@ class ActiveLearner:
                 "action": "label",
                 "reason": [
                     f"{why}; the most typical item of a cluster of {s} of the "
-                    f"{pick.n_candidates} pool items clustered, none of them labeled"
+                    f"{pick.n_candidates} pool items clustered, none of them labeled "
+                    "(such clusters taken by size x squared distance to the nearest labeled "
+                    "item, largest first)"
                     for s in pick.cluster_size
                 ],
                 "score": pick.score,
