@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
 
 import truelabel
 from truelabel.active import (
+    _distance,
     badge_select,
     entropy_scores,
     k_center_greedy,
@@ -193,6 +195,42 @@ def test_nearest_center_exact_and_ties_to_lowest_index():
     idx, d = nearest_center(X, C)
     assert idx.tolist() == [1, 0, 0]  # item 1 is at distance 1 of all three: lowest index
     np.testing.assert_allclose(d, [0.0, 1.0, 1.0])
+
+
+def test_nearest_center_row_blocks_change_nothing(monkeypatch):
+    # a chunk is measured in blocks of MAX_CELLS // n_centres rows; ties (duplicated centres)
+    # still go to the lowest index
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(301, 6))
+    C = np.r_[rng.normal(size=(40, 6)), X[:5], X[:5]]
+    ref = nearest_center(X, C)
+    assert (ref[0][:5] == np.arange(40, 45)).all() and (ref[1][:5] == 0).all()
+    for cells in (1, 7, 50 * 13, 50 * 301):
+        monkeypatch.setattr(_distance, "MAX_CELLS", cells)
+        for cs in (None, 64):
+            idx, dist = nearest_center(X, C, chunk_size=cs)
+            np.testing.assert_array_equal(idx, ref[0])
+            np.testing.assert_array_equal(dist, ref[1])
+
+
+def test_nearest_center_memory_is_bounded_by_max_cells(monkeypatch):
+    # 3,000 rows x 2,000 centres: one proposal matrix would be 48 MB (and its products as
+    # much again); in blocks of 2**16 cells the peak stays a few MB
+    rng = np.random.default_rng(0)
+    X, C = rng.normal(size=(3000, 4)), rng.normal(size=(2000, 4))
+
+    def peak() -> float:
+        tracemalloc.start()
+        try:
+            nearest_center(X, C, backend=LocalBackend(1))
+            return tracemalloc.get_traced_memory()[1] / 2**20
+        finally:
+            tracemalloc.stop()
+
+    monkeypatch.setattr(_distance, "MAX_CELLS", 1 << 40)  # unbounded: the test can see it
+    assert peak() > 40
+    monkeypatch.setattr(_distance, "MAX_CELLS", 1 << 16)
+    assert peak() < 8
 
 
 def test_kmeans_finds_separated_blobs():

@@ -43,11 +43,31 @@ def sqdist_to_point(
     return _gather(X.shape[0], _sqdist_chunk, (X, p), backend, chunk_size)
 
 
+#: at most this many (row, centre) cells of the float64 proposal matrix at a time (128 MB): a
+#: chunk is measured in blocks of ``MAX_CELLS // n_centres`` rows, so memory stays bounded
+#: however many centres there are (k-means of a coverage batch has one per taught item); each
+#: row's result is its own, so the blocks change nothing
+MAX_CELLS = 1 << 24
+
+
 def _nearest_chunk(
     chunk: Chunk, shared: tuple[np.ndarray, np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     X, C, c_sq = shared
-    x = _rows(X, chunk.slice)
+    x_all = _rows(X, chunk.slice)
+    step = max(1, MAX_CELLS // max(C.shape[0], 1))
+    if x_all.shape[0] <= step:
+        return _nearest_rows(x_all, C, c_sq)
+    idx = np.empty(x_all.shape[0], dtype=np.int64)
+    dist = np.empty(x_all.shape[0], dtype=np.float64)
+    for start in range(0, x_all.shape[0], step):
+        block = slice(start, start + step)
+        idx[block], dist[block] = _nearest_rows(x_all[block], C, c_sq)
+    return idx, dist
+
+
+def _nearest_rows(x: np.ndarray, C: np.ndarray, c_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centre (ties: lowest index) and its exact squared distance, for rows ``x``."""
     x_sq = (x * x).sum(axis=1)
     approx = x_sq[:, None] - 2.0 * (x @ C.T) + c_sq[None, :]
     best = approx.min(axis=1)
