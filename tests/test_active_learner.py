@@ -332,6 +332,7 @@ X0 = np.random.default_rng(0).normal(size=(20, 3))
     ("kwargs", "match"),
     [
         ({"features": np.zeros(5)}, r"features: expected shape \(n_items, n_dims\)"),
+        ({"features": np.zeros((5, 0))}, r"features: has shape \(5, 0\): no feature column"),
         ({"features": np.r_[X0[:3], [[np.nan, 0, 0]]]}, r"features: row 3 contains NaN"),
         ({"features": X0, "allow_relabel": "yes"}, r"allow_relabel: got 'yes'"),
         ({"features": X0, "item_costs": -1.0}, r"item_costs: item 0 costs -1.0"),
@@ -374,8 +375,19 @@ def test_teach_refuses_a_label_outside_classes_and_suggest_bad_n():
     for bad in (0, -1, "3", 2.0, True):
         with pytest.raises(ValidationError, match=r"n: got .*expected an int >= 1"):
             al.suggest(bad)
-    with pytest.raises(ValidationError, match=r"n: asks for 21 suggestions but only 20"):
+    # nothing taught, so nothing to re-label yet: allow_relabel (already on) is not the fix
+    once = r"n: asks for 21 suggestions but only 20 .*pass n <= 20 \(labeled items can be asked"
+    with pytest.raises(ValidationError, match=once):
         al.suggest(21)
+    with pytest.raises(ValidationError, match=r"pass n <= 20 or allow_relabel=True$"):
+        ActiveLearner(X0, allow_relabel=False).suggest(21)
+    one_class = ActiveLearner(X0).teach([0, 1], ["a", "a"])  # no model from one class
+    with pytest.raises(ValidationError, match=r"only 18 items .*once labels of two classes"):
+        one_class.suggest(19)
+    two = ActiveLearner(X0).teach([0, 1, 2, 3], ["a", "b", "a", "b"])
+    assert len(two.suggest(20)) == 20  # re-labels make up the rest
+    with pytest.raises(ValidationError, match=r"only 20 items can be asked about; pass n <= 20$"):
+        two.suggest(21)
 
 
 def test_calibrate_picks_the_grid_temperature_of_least_log_loss():

@@ -300,6 +300,12 @@ def check_features(
         raise ValidationError(
             argument, f"expected shape (n_items, n_dims), got shape {arr.shape}", "pass a 2-D array"
         )
+    if arr.shape[1] == 0:
+        raise ValidationError(
+            argument,
+            f"has shape {arr.shape}: no feature column",
+            "pass at least one number per item, e.g. embeddings from truelabel.encode",
+        )
     if not np.issubdtype(arr.dtype, np.number):
         raise ValidationError(argument, f"dtype {arr.dtype} is not numeric", "pass numbers")
     if arr.dtype not in (np.float32, np.float64):

@@ -38,6 +38,15 @@ def _where(why: str, cluster_size: int, n_candidates: int) -> str:
     return f"{why}; from a cluster of {cluster_size} candidate{'' if cluster_size == 1 else 's'}"
 
 
+def _relabel_hint(allow_relabel: bool, can_relabel: bool) -> str:
+    """How ``suggest`` could ask about more items: re-labels, when they are not possible yet."""
+    if can_relabel:
+        return ""
+    if not allow_relabel:
+        return " or allow_relabel=True"
+    return " (labeled items can be asked again once labels of two classes are taught)"
+
+
 def _show(label: Any) -> str:
     """A label as the user wrote it (``0``, ``'spam'``), not numpy's ``np.int64(0)``."""
     return repr(label.item() if isinstance(label, np.generic) else label)
@@ -389,7 +398,7 @@ class ActiveLearner:
             raise ValidationError(
                 "n",
                 f"asks for {int(n)} suggestions but only {available} items can be asked about",
-                f"pass n <= {available}" + ("" if can_relabel else " or allow_relabel=True"),
+                f"pass n <= {available}" + _relabel_hint(self.allow_relabel, can_relabel),
             )
         rng = np.random.default_rng([self._seed, self.n_answers_, self._n_suggest])
         self._n_suggest += 1
