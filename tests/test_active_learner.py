@@ -379,8 +379,14 @@ def test_teach_refuses_a_label_outside_classes_and_suggest_bad_n():
     once = r"n: asks for 21 suggestions but only 20 .*pass n <= 20 \(labeled items can be asked"
     with pytest.raises(ValidationError, match=once):
         al.suggest(21)
-    with pytest.raises(ValidationError, match=r"pass n <= 20 or allow_relabel=True$"):
+    no_model = r"pass n <= 20 or allow_relabel=True once labels of two classes are taught$"
+    with pytest.raises(ValidationError, match=no_model):
         ActiveLearner(X0, allow_relabel=False).suggest(21)
+    off = ActiveLearner(X0, allow_relabel=False).teach([0, 1], ["a", "b"])
+    with pytest.raises(
+        ValidationError, match=r"only 18 items .*pass n <= 18 or allow_relabel=True$"
+    ):
+        off.suggest(19)
     one_class = ActiveLearner(X0).teach([0, 1], ["a", "a"])  # no model from one class
     with pytest.raises(ValidationError, match=r"only 18 items .*once labels of two classes"):
         one_class.suggest(19)

@@ -38,13 +38,16 @@ def _where(why: str, cluster_size: int, n_candidates: int) -> str:
     return f"{why}; from a cluster of {cluster_size} candidate{'' if cluster_size == 1 else 's'}"
 
 
-def _relabel_hint(allow_relabel: bool, can_relabel: bool) -> str:
-    """How ``suggest`` could ask about more items: re-labels, when they are not possible yet."""
-    if can_relabel:
+def _relabel_hint(allow_relabel: bool, has_model: bool) -> str:
+    """How ``suggest`` could ask about more items: re-labels, when they are not possible yet
+    (they need a model, and a model needs labels of two classes)."""
+    if allow_relabel and has_model:
         return ""
-    if not allow_relabel:
-        return " or allow_relabel=True"
-    return " (labeled items can be asked again once labels of two classes are taught)"
+    if allow_relabel:
+        return " (labeled items can be asked again once labels of two classes are taught)"
+    return " or allow_relabel=True" + (
+        "" if has_model else " once labels of two classes are taught"
+    )
 
 
 def _show(label: Any) -> str:
@@ -398,7 +401,7 @@ class ActiveLearner:
             raise ValidationError(
                 "n",
                 f"asks for {int(n)} suggestions but only {available} items can be asked about",
-                f"pass n <= {available}" + _relabel_hint(self.allow_relabel, can_relabel),
+                f"pass n <= {available}" + _relabel_hint(self.allow_relabel, fit.model is not None),
             )
         rng = np.random.default_rng([self._seed, self.n_answers_, self._n_suggest])
         self._n_suggest += 1
