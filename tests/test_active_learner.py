@@ -459,7 +459,7 @@ def test_pool_mean_and_rms_norm_over_more_than_one_block():
 
 
 def test_a_new_items_reason_names_where_it_came_from():
-    from truelabel.active._learner import _where
+    from truelabel.active._reasons import where as _where
 
     assert _where("why", 1, 20) == "why; from a cluster of 1 candidate"
     assert _where("why", 7, 20) == "why; from a cluster of 7 candidates"

@@ -12,6 +12,17 @@ from ..backend import Backend
 from ..exceptions import ValidationError
 from ._checks import check_costs, check_number, check_teach
 from ._model import LinearModel, calibrate, calibrate_noisy, fit_linear, fold_ids, pool_proba
+from ._reasons import (
+    cold_start_reason,
+    cover_item_reason,
+    cover_switch_reason,
+    net_reason,
+    relabel_hint,
+    relabel_reason,
+    repeat_track,
+    unseen_reason,
+    where,
+)
 from ._relabel import consensus_loglik, new_item_gain, pair_accuracy, relabel_gain, repeat_yield
 from ._select import COVER_MIN_CLASSES, neighbour_edge, pick_cover, pick_new
 from ._state import PRIOR_PAIRS, Refit, consensus
@@ -26,33 +37,6 @@ GAIN_TOL = 1e-9
 #: pseudo-disagreements at the predicted rate behind the re-label yield (one expected change:
 #: the model is trusted until repeats have had the chance to show one disagreement)
 YIELD_PRIOR = 1.0
-
-
-def _where(why: str, cluster_size: int, n_candidates: int) -> str:
-    """A new item's reason: why the policy picks as it does, and where this pick came from."""
-    if cluster_size == 0:
-        return (
-            f"{why}; picked beyond the {n_candidates} candidates (the class caps and the "
-            "near-duplicate bound used them up): the next most valuable item"
-        )
-    return f"{why}; from a cluster of {cluster_size} candidate{'' if cluster_size == 1 else 's'}"
-
-
-def _relabel_hint(allow_relabel: bool, has_model: bool) -> str:
-    """How ``suggest`` could ask about more items: re-labels, when they are not possible yet
-    (they need a model, and a model needs labels of two classes)."""
-    if allow_relabel and has_model:
-        return ""
-    if allow_relabel:
-        return " (labeled items can be asked again once labels of two classes are taught)"
-    return " or allow_relabel=True" + (
-        "" if has_model else " once labels of two classes are taught"
-    )
-
-
-def _show(label: Any) -> str:
-    """A label as the user wrote it (``0``, ``'spam'``), not numpy's ``np.int64(0)``."""
-    return repr(label.item() if isinstance(label, np.generic) else label)
 
 
 def _tie_probs(fit: Refit) -> np.ndarray:
@@ -401,7 +385,7 @@ class ActiveLearner:
             raise ValidationError(
                 "n",
                 f"asks for {int(n)} suggestions but only {available} items can be asked about",
-                f"pass n <= {available}" + _relabel_hint(self.allow_relabel, fit.model is not None),
+                f"pass n <= {available}" + relabel_hint(self.allow_relabel, fit.model is not None),
             )
         rng = np.random.default_rng([self._seed, self.n_answers_, self._n_suggest])
         self._n_suggest += 1
@@ -455,16 +439,9 @@ class ActiveLearner:
         worth = order[: max(int(wins.sum()), must)]
         counts = np.bincount(state.answer_item, minlength=state.items.size)
         p_label = fit.oof_probs[np.arange(state.items.size), state.codes]
-        track = ""
-        if expected > 0:
-            track = (
-                f" (repeated answers so far disagreed {observed:.0f} times where the model "
-                f"expected {expected:.1f}: its estimate scaled by {rate:.2f})"
-            )
+        track = repeat_track(observed, expected, rate)
         reasons = [
-            f"label {_show(fit.classes[state.codes[i]])} doubtful: {counts[i]} answer(s), the model "
-            f"(not trained on it) gives it {p_label[i]:.2f}; one more answer is expected to "
-            f"raise P(label right) by {gain[i]:.2f}{track}, more than a new item's answer would"
+            relabel_reason(fit.classes[state.codes[i]], counts[i], p_label[i], gain[i], track)
             for i in worth
         ]
         return pd.DataFrame(
@@ -495,24 +472,12 @@ class ActiveLearner:
         )  # fmt: skip
         if pick.index.size < (1 if partial else m):
             return None
-        b, c = fit.edge
-        why = why or (
-            f"coverage: with {fit.classes.size} classes (more than {COVER_MIN_CLASSES}), and on "
-            "left-out labels the model doing no better than the nearest taught item (right "
-            f"where it is wrong {b} times, the reverse {c} times), picks cover the pool's "
-            "clusters"
-        )
+        why = why or cover_switch_reason(fit.classes.size, *fit.edge)
         return pd.DataFrame(
             {
                 "item_id": pick.index,
                 "action": "label",
-                "reason": [
-                    f"{why}; the most typical item of a cluster of {s} of the "
-                    f"{pick.n_candidates} pool items clustered, none of them labeled "
-                    "(such clusters taken by size x squared distance to the nearest labeled "
-                    "item, largest first)"
-                    for s in pick.cluster_size
-                ],
+                "reason": [cover_item_reason(why, s, pick.n_candidates) for s in pick.cluster_size],
                 "score": pick.score,
             }
         )
@@ -530,16 +495,7 @@ class ActiveLearner:
         taught_per_class = np.bincount(fit.state.codes, minlength=k)
         unseen = fit.classes[taught_per_class == 0]
         if cover and fit.model is not None and unseen.size:
-            names = ", ".join(_show(x) for x in unseen[:5]) + (", ..." if unseen.size > 5 else "")
-            found = self._cover(
-                fit, m, rng,
-                why=(
-                    f"coverage: {unseen.size} of the {k} classes ({names}) "
-                    f"{'has' if unseen.size == 1 else 'have'} no label yet, and the model never "
-                    "predicts a class it has not seen, so picks cover the pool's clusters"
-                ),
-                partial=True,
-            )  # fmt: skip
+            found = self._cover(fit, m, rng, why=unseen_reason(unseen, k), partial=True)
             if found is not None:  # too few uncovered clusters: the usual policy fills up
                 if len(found) == m:
                     return found
@@ -584,23 +540,14 @@ class ActiveLearner:
         )
         varied_costs = np.ptp(self._item_costs[unlabeled]) > 0
         if fit.model is None:
-            why = "cold start (no model yet): a typical item of a large unlabeled cluster"
-            if varied_costs:
-                why += " (typicality per unit of cost)"
+            why = cold_start_reason(varied_costs)
         else:
-            why = (
-                f"leaving out a fold of the labels changes {fit.weakness:.0%} of the model's "
-                f"held-back predictions, so picks weigh typicality {fit.weakness:.2f} and "
-                f"uncertainty {1 - fit.weakness:.2f} among the {pick.n_candidates} most "
-                "uncertain items"
-            )
-            if varied_costs:
-                why += " (each per unit of cost)"
+            why = net_reason(fit.weakness, pick.n_candidates, varied_costs)
         return pd.DataFrame(
             {
                 "item_id": pick.index,
                 "action": "label",
-                "reason": [_where(why, int(s), pick.n_candidates) for s in pick.cluster_size],
+                "reason": [where(why, int(s), pick.n_candidates) for s in pick.cluster_size],
                 "score": np.clip(pick.score, 0.0, 1.0),
             }
         )
