@@ -56,8 +56,6 @@ def _nearest_chunk(
     X, C, c_sq = shared
     x_all = _rows(X, chunk.slice)
     step = max(1, MAX_CELLS // max(C.shape[0], 1))
-    if x_all.shape[0] <= step:
-        return _nearest_rows(x_all, C, c_sq)
     idx = np.empty(x_all.shape[0], dtype=np.int64)
     dist = np.empty(x_all.shape[0], dtype=np.float64)
     for start in range(0, x_all.shape[0], step):
