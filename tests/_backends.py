@@ -24,6 +24,7 @@ class PickleBackend:
     def __init__(self) -> None:
         self.shared_bytes: list[int] = []
         self.fns: list[str] = []  # the per-chunk functions it ran, one per map
+        self.chunk_rows: list[int] = []  # the largest chunk of each map
 
     def map(
         self, fn: Callable[[Chunk, Any], Any], chunks: Sequence[Chunk], shared: Any
@@ -31,6 +32,7 @@ class PickleBackend:
         blob = pickle.dumps((fn, shared))
         self.shared_bytes.append(len(blob))
         self.fns.append(fn.__name__)
+        self.chunk_rows.append(max((c.stop - c.start for c in chunks), default=0))
         for chunk in chunks:
             f, s = pickle.loads(blob)
             yield pickle.loads(pickle.dumps(f(pickle.loads(pickle.dumps(chunk)), s)))

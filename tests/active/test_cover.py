@@ -153,7 +153,9 @@ def test_taught_rows_read_in_blocks_give_the_same_batch(monkeypatch, max_rows):
     assert ref.index.size >= 2 and blob[ref.index[0]] == 2 and ref.score[1] < 0.01
 
 
-def test_every_chunk_pass_runs_on_the_given_backend_and_chunk_size(monkeypatch, recording_backend):
+def test_every_chunk_pass_runs_on_the_given_backend_and_chunk_size(
+    monkeypatch, recording_backend, forbid_default_backend
+):
     # a Ray backend must carry all of a coverage batch's work: no pass may fall back to the
     # default local backend (get_backend(None)) or to the default chunk size
     X, _ = _blobs()
@@ -161,7 +163,7 @@ def test_every_chunk_pass_runs_on_the_given_backend_and_chunk_size(monkeypatch, 
     taught = np.array([9, 30, 2, 41, 31])
     ref = _cover(X, taught, 3, rng=np.random.default_rng(1))
     rec = recording_backend
-    rec.arm()
+    forbid_default_backend()
     got = pick_cover(
         X, taught, 3, costs=np.ones(len(X)), duplicate_cosine=0.99, center=X.mean(axis=0),
         rng=np.random.default_rng(1), backend=rec, chunk_size=1,
@@ -169,11 +171,13 @@ def test_every_chunk_pass_runs_on_the_given_backend_and_chunk_size(monkeypatch, 
     assert got.index.tolist() == ref.index.tolist()
     assert got.score.tolist() == pytest.approx(ref.score.tolist(), rel=1e-12)
     # k-means (its seeding measures squared distances), the centres, the clusters' kNN graphs
-    assert rec.names == {"_sqdist_chunk", "_nearest_chunk", "_exact_knn_chunk"}
-    assert rec.largest_chunk == 1
+    assert set(rec.fns) == {"_sqdist_chunk", "_nearest_chunk", "_exact_knn_chunk"}
+    assert max(rec.chunk_rows) == 1
 
 
-def test_the_edge_runs_on_the_given_backend_and_chunk_size(recording_backend):
+def test_the_edge_runs_on_the_given_backend_and_chunk_size(
+    recording_backend, forbid_default_backend
+):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 5))
     items = rng.choice(40, size=24, replace=False)
@@ -182,11 +186,13 @@ def test_the_edge_runs_on_the_given_backend_and_chunk_size(recording_backend):
     oof_pred = np.where(rng.random(24) < 0.6, codes, (codes + 1) % 3)
     center = X.mean(axis=0)
     expect = _edge_oracle(X, items, codes, folds, oof_pred, center)
-    recording_backend.arm()
+    forbid_default_backend()
     got = neighbour_edge(X, items, codes, folds, oof_pred, center=center,
                          rng=np.random.default_rng(0), backend=recording_backend, chunk_size=1)  # fmt: skip
     assert got == expect
-    assert recording_backend.names == {"_nearest_chunk"} and recording_backend.largest_chunk == 1
+    assert (
+        set(recording_backend.fns) == {"_nearest_chunk"} and max(recording_backend.chunk_rows) == 1
+    )
 
 
 def _edge_oracle(X, items, codes, folds, oof_pred, center):
@@ -378,17 +384,23 @@ def test_coverage_batches_identical_for_any_backend_and_chunk_size():
 
 
 @pytest.mark.parametrize("n_classes", [12, 6])  # a coverage batch; an uncertainty batch
-def test_a_learner_runs_every_chunk_pass_on_its_backend(recording_backend, n_classes):
+def test_a_learner_runs_every_chunk_pass_on_its_backend(
+    recording_backend, forbid_default_backend, n_classes
+):
     ref = _learner(n_classes)[0].suggest(6)
-    recording_backend.arm()
+    forbid_default_backend()
     al, _, _ = _learner(n_classes, backend=recording_backend, chunk_size=1)
     out = al.suggest(6)
     assert _covers(out) is (n_classes == 12)
     pd.testing.assert_frame_equal(out, ref)
     # pool probabilities run in whole 2,048-row blocks (_model.BLOCK), every other pass in
     # chunks of the size given
-    others = [n for name, n in recording_backend.passes if name != "_proba_chunk"]
-    assert max(others) == 1 and "_proba_chunk" in recording_backend.names
+    others = [
+        n
+        for name, n in zip(recording_backend.fns, recording_backend.chunk_rows, strict=True)
+        if name != "_proba_chunk"
+    ]
+    assert max(others) == 1 and "_proba_chunk" in set(recording_backend.fns)
 
 
 def test_a_coverage_batch_draws_no_progress_bar_per_cluster(capsys, monkeypatch):

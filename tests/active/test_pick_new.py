@@ -342,19 +342,19 @@ def test_unsure_candidates_count_as_their_nearest_taught_items_class():
 
 
 def test_every_chunk_pass_of_a_batch_runs_on_the_given_backend_and_chunk_size(
-    recording_backend,
+    recording_backend, forbid_default_backend
 ):
     # k-means and the nearest-taught-item search (_Counting) both run on the backend given, in
     # chunks of the size given, and the batch is the default backend's
     X, _, common = _unsure_pool()
     ref = pick_new(X, np.arange(10), 4, labeled=UNSURE_LABELED, rng=np.random.default_rng(0),
                    backend=None, chunk_size=None, **common)  # fmt: skip
-    recording_backend.arm()
+    forbid_default_backend()
     got = pick_new(X, np.arange(10), 4, labeled=UNSURE_LABELED, rng=np.random.default_rng(0),
                    backend=recording_backend, chunk_size=1, **common)  # fmt: skip
     assert got.index.tolist() == ref.index.tolist()
-    assert recording_backend.names == {"_sqdist_chunk", "_nearest_chunk"}
-    assert recording_backend.largest_chunk == 1
+    assert set(recording_backend.fns) == {"_sqdist_chunk", "_nearest_chunk"}
+    assert max(recording_backend.chunk_rows) == 1
 
 
 def test_neighbour_classes_at_the_bound_and_without_taught_items():
